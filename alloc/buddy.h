@@ -1,0 +1,97 @@
+/* buddy.h - chunk buddy allocator: the page source for everything in zcached.
+ *
+ * Memory is taken from the OS in 4 MiB chunks (mmap), each aligned to 4 MiB.
+ * The unit is one 4 KiB page, so a chunk holds 1024 units, and blocks are
+ * powers of two from 4 KiB (order 0) to 4 MiB (order 10).  A block of order k
+ * is aligned to 4 KiB << k, so callers may find a block's start by masking.
+ *
+ * Each chunk keeps a complete binary tree of 2047 nodes in a 2048-byte array:
+ * node i stores the largest free order available in its subtree plus one
+ * (0 = nothing free).  One comparison at the root rejects a chunk that cannot
+ * serve a request; at most 10 descents find the leftmost fitting block; a
+ * free walks back up and merges buddies.  Chunks sit in a list searched head
+ * to tail; a new chunk is mapped and appended when none fits; a chunk that
+ * becomes wholly free is unmapped unless fewer than `reserve` free chunks are
+ * kept.  Requests over 4 MiB are mapped directly and unmapped on free.
+ *
+ * Threads: every function is thread safe; one mutex per allocator protects the
+ * chunk list and the trees (buddy->lock, a leaf lock: nothing else is taken
+ * while it is held).  Stats are read under the lock.
+ *
+ * Errors: functions return NULL or a negative errno; nothing is changed on
+ * failure.
+ */
+#ifndef ZC_ALLOC_BUDDY_H
+#define ZC_ALLOC_BUDDY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUDDY_PAGE_SHIFT 12
+#define BUDDY_PAGE_SIZE ((size_t)1 << BUDDY_PAGE_SHIFT)	/* 4 KiB unit */
+#define BUDDY_MAX_ORDER 10				/* 4 MiB block */
+#define BUDDY_CHUNK_SIZE (BUDDY_PAGE_SIZE << BUDDY_MAX_ORDER)
+#define BUDDY_DEFAULT_RESERVE 2				/* free chunks kept mapped */
+
+struct buddy;
+
+/* Counters; all byte figures are exact (read under the lock). */
+struct buddy_stats {
+	uint64_t chunks;		/* 4 MiB chunks mapped now */
+	uint64_t free_chunks;		/* of those, wholly free (the reserve) */
+	uint64_t bytes_allocated;	/* handed out, rounded to block sizes, incl. direct maps */
+	uint64_t bytes_requested;	/* what callers asked for (internal fragmentation =
+					   bytes_allocated - bytes_requested) */
+	uint64_t blocks;		/* blocks handed out now (chunk blocks + direct maps) */
+	uint64_t direct_maps;		/* requests over 4 MiB mapped directly, live now */
+	uint64_t direct_bytes;		/* bytes of those mappings */
+	uint64_t allocs;		/* successful buddy_alloc calls, ever */
+	uint64_t frees;			/* buddy_free calls, ever */
+	uint64_t failed;		/* buddy_alloc calls that returned NULL */
+	uint64_t chunks_mapped;		/* chunks mapped, ever */
+	uint64_t chunks_unmapped;	/* chunks unmapped, ever */
+};
+
+/* Create an allocator that keeps up to `reserve` wholly free chunks mapped
+ * (BUDDY_DEFAULT_RESERVE is a good default; 0 unmaps every free chunk at
+ * once).  No memory is mapped until the first allocation.
+ * Returns NULL (errno ENOMEM) on failure. */
+struct buddy *buddy_create(unsigned reserve);
+
+/* Unmap every chunk and direct mapping and free the allocator, whether or
+ * not blocks are still handed out (their memory is gone afterwards).
+ * buddy_destroy(NULL) does nothing.  No other call may run concurrently. */
+void buddy_destroy(struct buddy *b);
+
+/* Allocate `size` bytes (1 .. any), rounded up to a power-of-two number of
+ * pages; sizes over BUDDY_CHUNK_SIZE are mapped directly (rounded to pages).
+ * The block is aligned to its rounded size (at most 4 MiB); its contents are
+ * unspecified.  Returns NULL on size 0 (errno EINVAL) or when the OS refuses
+ * memory (errno ENOMEM); the allocator is unchanged then. */
+void *buddy_alloc(struct buddy *b, size_t size);
+
+/* Return a block.  `size` must be the size given to buddy_alloc for `ptr`
+ * (the allocator checks what it cheaply can and aborts on a mismatch in
+ * debug builds).  buddy_free(b, NULL, n) does nothing. */
+void buddy_free(struct buddy *b, void *ptr, size_t size);
+
+/* The number of bytes a request of `size` actually occupies (the block
+ * size: pages rounded to a power of two, or to pages above 4 MiB). */
+size_t buddy_block_size(size_t size);
+
+/* Unmap wholly free chunks beyond `keep` (the shrinker).  Returns the number
+ * of bytes given back to the OS. */
+size_t buddy_trim(struct buddy *b, unsigned keep);
+
+/* Fill *out with the current counters. */
+void buddy_stats(struct buddy *b, struct buddy_stats *out);
+
+/* Walk every chunk and verify its tree: each node holds exactly what its
+ * children imply (both children wholly free -> the node's full order,
+ * otherwise the larger child value) unless the node is itself an allocated
+ * block; that the counters match the trees and the chunk list.
+ * Returns 0 when consistent, else -EUCLEAN after printing the first
+ * violation to stderr.  Takes the lock. */
+int buddy_check(struct buddy *b);
+
+#endif /* ZC_ALLOC_BUDDY_H */
