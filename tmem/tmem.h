@@ -1,0 +1,347 @@
+/* tmem.h - the store: pools -> objects -> page index -> pampd.
+ *
+ * tmem keeps 4 KiB pages under the key (pool, object id, page index): the
+ * object id is 3 x 64 bits (struct tmem_oid), the index 32 bits.  It knows
+ * nothing of compression: a page becomes an opaque 64-bit handle, a
+ * "pampd", through the backend's ops table (struct tmem_pamops, implemented
+ * by compress/pam), and tmem's own nodes come from the host's allocator
+ * (struct tmem_hostops: slab caches in the daemon, malloc in tests).
+ *
+ * Memory layout
+ * -------------
+ *   store   -> pools[TMEM_MAX_POOLS]         (pool ids are small integers)
+ *   pool    -> hash table of buckets         (power of two, grows by doubling)
+ *   bucket  =  { 4-byte futex lock, object count, red-black tree root }
+ *              (16 bytes; the tree is keyed by the object id)
+ *   object  =  96 bytes: id, tree links, LRU links, page count, pin count,
+ *              radix root and height
+ *   objnode =  136 bytes: 16 slots + a count of used slots
+ *
+ * Radix tree: an object of height 0 holds the pampd of index 0 directly in
+ * its root word (a one-page file costs the object and nothing else); height
+ * h >= 1 means the root is an objnode and the object covers indices
+ * < 16^h; 4 bits of the index are consumed per level, 8 levels cover the
+ * whole 32-bit index.  The fanout of 16 is chosen for small files (most
+ * files are a few pages: a 3-page file costs one 136-byte objnode, where a
+ * 64-slot node would cost 520), while a dense large file still costs about
+ * 8.6 bytes of objnodes per page (a 1 MiB file: 17 objnodes = 2.3 KiB).
+ * Empty objnodes are freed at once; an object with no pages is freed at
+ * once unless it is pinned.
+ *
+ * Hash table: a pool starts with 64 buckets and doubles its table when it
+ * holds more than 2 objects per bucket (load factor <= 2, each bucket a
+ * balanced tree, so a lookup stays a few comparisons however the ids fall).
+ * A resize locks every bucket of the old table, moves the objects, marks
+ * the old table moved and publishes the new one; an operation that locked
+ * a bucket of a moved table unlocks it and retries on the new table.  Old
+ * tables are kept (they add up to less than the current one) until the
+ * pool is destroyed, so a thread still holding a pointer to one is safe.
+ * Tables never shrink.
+ *
+ * Paths
+ * -----
+ * put:  pamops.create (compression, no lock) -> bucket lock -> find or
+ *       create the object and the radix path (all nodes allocated before
+ *       anything is linked, so a failure leaves the store unchanged) ->
+ *       swap the new pampd into the slot -> unlock -> pamops.free(old).
+ *       Replacing a page allocates nothing.
+ * get:  bucket lock -> lookup -> pamops.get_locked (copy out the
+ *       compressed bytes) -> [TMEM_GET_FREE: unlink] -> unlock ->
+ *       pamops.decode -> [TMEM_GET_FREE: pamops.free].
+ * Coherency (DESIGN.md): a put over an existing page replaces it
+ * atomically (no later get sees the old data); a get that failed keeps
+ * failing until the next put of that page.
+ *
+ * Ephemeral pools keep an LRU list of their unpinned objects (touched on
+ * put and get; each touch takes a store-wide stamp so tmem_evict over all
+ * pools evicts in global least-recently-used order).  Persistent pools keep
+ * no LRU and pay nothing for it.  Pinned objects (open files) are off the
+ * LRU and are never evicted; a pin can be taken on an object that has no
+ * pages yet (it then exists, empty, until unpinned).
+ *
+ * Lock order
+ * ----------
+ *   store->pool_lock -> pool->resize_lock -> bucket locks (ascending index
+ *   when several are held: resize, tmem_pool_set_kind, tmem_check) ->
+ *   pool->lru_lock.
+ * Under a bucket lock tmem calls only pamops.get_locked, pamops.size and
+ * the hostops allocators (which must not call tmem).  pamops.create,
+ * pamops.decode and pamops.free are called with no tmem lock held.  No
+ * tmem lock is held while an eviction callback runs.
+ *
+ * Threads: every function is thread safe unless it says otherwise.  The
+ * one rule callers keep: no call naming a pool may run concurrently with
+ * or after tmem_destroy_pool of that pool (store-wide calls - tmem_evict
+ * over all pools, tmem_stats, tmem_check - are safe against it).
+ *
+ * Errors: 0 or a positive value on success, a negative errno on failure;
+ * nothing changes on failure.  -EINVAL for a pool id that names no pool.
+ */
+#ifndef ZC_TMEM_TMEM_H
+#define ZC_TMEM_TMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TMEM_PAGE_SIZE 4096u
+/* Bytes of the scratch buffer handed to pamops.get_locked: a stored
+ * compressed payload never exceeds one page (larger ones are kept raw). */
+#define TMEM_SCRATCH_SIZE TMEM_PAGE_SIZE
+#define TMEM_MAX_POOLS 4096		/* pool ids are 0 .. TMEM_MAX_POOLS-1 */
+#define TMEM_ALL_POOLS (-1)		/* tmem_evict: every ephemeral pool */
+
+/* Pool kinds (exactly one is given to tmem_new_pool). */
+#define TMEM_POOL_PERSISTENT 0x1u	/* data stays until flushed */
+#define TMEM_POOL_EPHEMERAL 0x2u	/* whole objects may be evicted, LRU first */
+
+/* tmem_get flags. */
+#define TMEM_GET_FREE 0x1u		/* remove the page when the get succeeds */
+
+/* Sizes of tmem's nodes, for hosts that create caches for them. */
+#define TMEM_OBJ_SIZE 96u
+#define TMEM_OBJNODE_SIZE 136u
+
+struct tmem_store;
+
+/* An object id: 3 x 64 bits (the filesystem uses its inode number). */
+struct tmem_oid {
+	uint64_t oid[3];
+};
+
+typedef uint64_t tmem_pampd;	/* opaque to tmem; 0 = no page */
+
+/* The backend (compress/pam).  `ctx` is the pam_ctx given to
+ * tmem_store_create. */
+struct tmem_pamops {
+	/* Build a pampd from one 4 KiB page.  Called with no tmem lock held
+	 * (compression happens here).  `codec` is the pool's current codec id
+	 * (opaque to tmem, set with tmem_pool_set_codec).  Returns 0 and sets
+	 * *out (never to 0), or -errno (-ENOMEM, -ENOSPC). */
+	int (*create)(void *ctx, const void *page, unsigned codec, tmem_pampd *out);
+	/* Called with the bucket lock held, so the pampd cannot be freed or
+	 * moved meanwhile: either produce the page directly into `page` and
+	 * return 1 (same-filled pages, raw pages), or copy the stored
+	 * compressed bytes into `scratch` (TMEM_SCRATCH_SIZE bytes), set *len
+	 * and return 0; or -errno (-EIO for a corrupt pampd).  Must be cheap
+	 * and must not take tmem locks. */
+	int (*get_locked)(void *ctx, tmem_pampd p, void *page, void *scratch, size_t *len);
+	/* Called with no lock after get_locked returned 0: expand scratch
+	 * into page.  `p` is the pampd value read under the lock, used only
+	 * for its encoding (codec, kind), never dereferenced.  Returns 0 or
+	 * -EIO on corrupt data. */
+	int (*decode)(void *ctx, tmem_pampd p, const void *scratch, size_t len, void *page);
+	/* Release a pampd.  Called with no tmem lock held. */
+	void (*free)(void *ctx, tmem_pampd p);
+	/* Bytes of store memory this pampd holds (for accounting and
+	 * eviction).  May be called under a bucket lock; must be cheap. */
+	size_t (*size)(void *ctx, tmem_pampd p);
+};
+
+/* The host's allocator for tmem's own metadata.  `ctx` is the host_ctx
+ * given to tmem_store_create.  Each function may be called with a bucket
+ * lock held and must not call into tmem; an allocator returns NULL when out
+ * of memory (tmem then fails the operation with -ENOMEM, unchanged). */
+struct tmem_hostops {
+	void *(*obj_alloc)(void *ctx);			/* TMEM_OBJ_SIZE bytes, 8-aligned */
+	void (*obj_free)(void *ctx, void *obj);
+	void *(*objnode_alloc)(void *ctx);		/* TMEM_OBJNODE_SIZE bytes, 8-aligned */
+	void (*objnode_free)(void *ctx, void *node);
+	void *(*mem_alloc)(void *ctx, size_t bytes);	/* hash tables, 64-aligned */
+	void (*mem_free)(void *ctx, void *p, size_t bytes);
+};
+
+/* Hostops on malloc (ctx unused, pass NULL): for tests and for callers
+ * without slab caches. */
+extern const struct tmem_hostops tmem_malloc_hostops;
+
+/* Slab-backed hostops: caches "tmem_obj" and "tmem_objnode" on a buddy
+ * allocator, hash tables straight from the buddy allocator.
+ * tmem_slab_host_create returns the host_ctx to give tmem_store_create
+ * together with &tmem_slab_hostops, or NULL (errno ENOMEM).  `b` must
+ * outlive the host; the host must outlive every store using it.
+ * tmem_slab_host_destroy(NULL) does nothing. */
+struct tmem_slab_host;
+struct slab_cache;
+struct buddy;
+extern const struct tmem_hostops tmem_slab_hostops;
+struct tmem_slab_host *tmem_slab_host_create(struct buddy *b);
+void tmem_slab_host_destroy(struct tmem_slab_host *h);
+/* The two caches (for /.zcache/alloc/slabinfo): which = 0 objects,
+ * 1 objnodes; NULL for any other value. */
+struct slab_cache *tmem_slab_host_cache(struct tmem_slab_host *h, int which);
+
+/* Counters, declared once.  X(name, comment).  Per pool and summed over
+ * the store.  Read without stopping other threads: each figure is exact
+ * when the store is quiet and may be a moment out of date otherwise. */
+#define TMEM_STATS_FIELDS(X)						\
+	X(objects, "objects now (files with pages, or pinned)")	\
+	X(pinned_objects, "objects with a pin now")			\
+	X(pages, "pages stored now")					\
+	X(pampd_bytes, "bytes the backend holds for those pages")	\
+	X(meta_bytes, "tmem metadata bytes: objects, objnodes, tables") \
+	X(objnodes, "radix tree nodes now")				\
+	X(buckets, "hash buckets now (current tables)")		\
+	X(puts, "successful puts, ever")				\
+	X(replaces, "of those, puts over an existing page")		\
+	X(failed_puts, "puts that failed (backend or metadata)")	\
+	X(gets, "successful gets, ever")				\
+	X(failed_gets, "gets that found no page or a corrupt one")	\
+	X(flushes, "pages removed by flush_page/range/object, ever")	\
+	X(flush_objects, "tmem_flush_object calls that found an object") \
+	X(evictions, "objects evicted, ever")				\
+	X(evicted_pages, "pages in those objects")			\
+	X(resizes, "hash table doublings, ever")
+
+#define TMEM_STATS_DECLARE(name, comment) uint64_t name;
+struct tmem_pool_stats {
+	uint32_t id;
+	uint32_t kind;		/* TMEM_POOL_PERSISTENT or TMEM_POOL_EPHEMERAL */
+	unsigned codec;
+	TMEM_STATS_FIELDS(TMEM_STATS_DECLARE)
+};
+struct tmem_stats {
+	uint64_t pools;
+	uint64_t ephemeral_pools;
+	TMEM_STATS_FIELDS(TMEM_STATS_DECLARE)	/* sums over every pool */
+};
+#undef TMEM_STATS_DECLARE
+
+/* Eviction callback: called once per evicted object, after its pages are
+ * gone, with no tmem lock held.  It may call any tmem function except
+ * tmem_new_pool, tmem_destroy_pool, tmem_pool_set_kind and tmem_evict.
+ * `bytes` is what the object held (pampds + its metadata). */
+typedef void (*tmem_evict_fn)(void *arg, uint32_t pool, const struct tmem_oid *oid,
+			      uint64_t pages, uint64_t bytes);
+
+/* ---- store ---------------------------------------------------------- */
+
+/* Create an empty store.  `pam` and `host` are copied by pointer and must
+ * stay valid for the store's life, as must the contexts.
+ * Returns NULL with errno EINVAL (a missing op) or ENOMEM. */
+struct tmem_store *tmem_store_create(const struct tmem_pamops *pam, void *pam_ctx,
+				     const struct tmem_hostops *host, void *host_ctx);
+
+/* Destroy every pool (freeing every pampd through pamops.free) and the
+ * store.  tmem_store_destroy(NULL) does nothing.  No other call may run
+ * concurrently or afterwards. */
+void tmem_store_destroy(struct tmem_store *s);
+
+/* ---- pools ---------------------------------------------------------- */
+
+/* Create a pool of the given kind (TMEM_POOL_PERSISTENT or
+ * TMEM_POOL_EPHEMERAL) with codec id 0.  Returns the pool id (the lowest
+ * free one, >= 0), -EINVAL for bad flags, -ENOSPC when TMEM_MAX_POOLS
+ * pools exist, -ENOMEM. */
+int tmem_new_pool(struct tmem_store *s, unsigned flags);
+
+/* Free every page and object of the pool and the pool; its id becomes
+ * free.  Waits for a concurrent store-wide tmem_evict to leave the pool.
+ * Returns 0, or -EINVAL if `pool` names no pool. */
+int tmem_destroy_pool(struct tmem_store *s, int pool);
+
+/* Change a pool's kind (TMEM_POOL_PERSISTENT / TMEM_POOL_EPHEMERAL).
+ * Allowed only while the pool holds no pages (pinned empty objects are
+ * fine); returns 0 (also when the kind is unchanged), -EBUSY when the pool
+ * holds pages, -EINVAL for a bad pool or kind. */
+int tmem_pool_set_kind(struct tmem_store *s, int pool, unsigned kind);
+
+/* The pool's kind, or -EINVAL. */
+int tmem_pool_kind(struct tmem_store *s, int pool);
+
+/* Set the codec id handed to pamops.create for later puts (pages stored
+ * before keep theirs).  Returns 0 or -EINVAL.  Lock-free. */
+int tmem_pool_set_codec(struct tmem_store *s, int pool, unsigned codec);
+
+/* ---- pages ---------------------------------------------------------- */
+
+/* Store one 4 KiB page under (pool, oid, index), replacing atomically any
+ * page stored there.  The page is compressed (pamops.create) before any
+ * lock is taken.  In an ephemeral pool the object becomes most recently
+ * used.  Returns 0; -ENOMEM or -ENOSPC from the backend or when tmem's
+ * nodes cannot be allocated (the old page, if any, stays stored and
+ * readable; the new pampd is freed); -EINVAL for a bad pool. */
+int tmem_put(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+	     uint32_t index, const void *page);
+
+/* Read the page under (pool, oid, index) into `page` (4 KiB).  flags 0
+ * keeps the page; TMEM_GET_FREE removes it when the get succeeds (and, if
+ * decoding fails with -EIO after it was unlinked, the corrupt page is
+ * dropped as well).  In an ephemeral pool the object becomes most recently
+ * used.  Returns 0; -ENOENT when no page is stored there (`page` is
+ * untouched); -EIO when the backend finds the page corrupt (`page`
+ * contents unspecified); -EINVAL for a bad pool or flags. */
+int tmem_get(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+	     uint32_t index, void *page, unsigned flags);
+
+/* Remove the page under (pool, oid, index).  Returns 0, -ENOENT when none
+ * is stored, -EINVAL. */
+int tmem_flush_page(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+		    uint32_t index);
+
+/* Remove every page with first <= index <= last of the object (truncate,
+ * punch hole).  Works in batches of up to 64 pages under the lock: each
+ * page goes atomically, a put into the range that runs concurrently may
+ * survive.  Returns the number of pages removed (>= 0; 0 also when the
+ * object does not exist), -EINVAL for a bad pool or first > last. */
+int64_t tmem_flush_range(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+			 uint32_t first, uint32_t last);
+
+/* Remove every page of the object.  An unpinned object is removed
+ * entirely; a pinned one stays, empty, with its pins.  The pages are freed
+ * after the bucket lock is dropped.  Returns the number of pages removed
+ * (>= 0), -ENOENT when no such object exists, -EINVAL. */
+int64_t tmem_flush_object(struct tmem_store *s, int pool, const struct tmem_oid *oid);
+
+/* Find the lowest stored index >= from (SEEK_DATA; SEEK_HOLE follows
+ * from walking the next indices).  Returns 0 and sets *index; -ENOENT
+ * when the object stores no page at or after `from`; -EINVAL. */
+int tmem_next_index(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+		    uint32_t from, uint32_t *index);
+
+/* Pages the object stores now (0 when it does not exist), or -EINVAL. */
+int64_t tmem_object_pages(struct tmem_store *s, int pool, const struct tmem_oid *oid);
+
+/* ---- pins and eviction ---------------------------------------------- */
+
+/* Pin an object (the filesystem pins open files): a pinned object is never
+ * evicted.  Pins count; an object that does not exist yet is created empty.
+ * Returns 0, -ENOMEM (nothing changed), -EOVERFLOW at 2^32-1 pins, -EINVAL. */
+int tmem_pin(struct tmem_store *s, int pool, const struct tmem_oid *oid);
+
+/* Drop one pin.  An object left unpinned with no pages is freed; one with
+ * pages rejoins its pool's LRU as most recently used.  Returns 0, -ENOENT
+ * when the object is not pinned, -EINVAL. */
+int tmem_unpin(struct tmem_store *s, int pool, const struct tmem_oid *oid);
+
+/* Evict whole least-recently-used unpinned objects of one ephemeral pool
+ * (pool >= 0) or of every ephemeral pool in global LRU order
+ * (TMEM_ALL_POOLS) until at least `bytes` were freed (pampd bytes plus
+ * tmem metadata) or nothing evictable is left.  `fn` (may be NULL) is
+ * called for each evicted object.  Returns the bytes freed (>= 0), or
+ * -EINVAL for a pool that does not exist or is persistent.  Concurrent
+ * calls are safe (each evicts its own victims). */
+int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes,
+		   tmem_evict_fn fn, void *arg);
+
+/* ---- statistics and invariants -------------------------------------- */
+
+/* Fill *out with one pool's figures.  Returns 0 or -EINVAL.  Lock-free
+ * (approximate while the pool changes, see TMEM_STATS_FIELDS). */
+int tmem_pool_stats(struct tmem_store *s, int pool, struct tmem_pool_stats *out);
+
+/* Fill *out with the store's figures (sums over the pools).  Takes
+ * store->pool_lock only. */
+void tmem_stats(struct tmem_store *s, struct tmem_stats *out);
+
+/* Walk every pool with all its bucket locks held (one pool at a time) and
+ * verify: red-black shape and colours, tree order and parent links,
+ * each object in the bucket its id hashes to, radix heights, slot counts,
+ * no empty objnode, no empty unpinned object, per-object page counts, the
+ * LRU lists (exactly the unpinned objects of ephemeral pools, stamps
+ * non-decreasing), every pampd reachable exactly once across the store,
+ * and every counter against what the walk found.  Returns 0, -EUCLEAN
+ * after printing the first violation to stderr, or -ENOMEM.  Slow: for
+ * tests and debug builds. */
+int tmem_check(struct tmem_store *s);
+
+#endif /* ZC_TMEM_TMEM_H */
