@@ -5,8 +5,13 @@
  * and pamops.create's argument and can be compared with ==:
  *
  *     bits 0..7   type   (enum codec_type)
- *     bits 8..31  param  (signed 24-bit: lz4 acceleration 1..65537,
- *                         zstd level 1..19 or -1..ZSTD_minCLevel(), none: 0)
+ *     bits 8..31  param  (signed 24-bit: lz4 acceleration - 1, so 0..65536;
+ *                         zstd level 1..19 or -1..ZSTD_minCLevel(); none: 0)
+ *
+ * The lz4 acceleration is stored less one so that id 0 is lz4 with
+ * acceleration 1, zcached's default codec (CODEC_DEFAULT): a tmem pool,
+ * whose codec id starts at 0, compresses with the default unless told
+ * otherwise.  Use codec_make() and codec_id_param(), which hide the bias.
  *
  * Only the type is needed to decompress (neither the lz4 acceleration nor the
  * zstd level changes the format), which is why the PAM backend records only
@@ -37,9 +42,9 @@
 #include <stdint.h>
 
 enum codec_type {
-	CODEC_NONE = 0,		/* stored as is */
-	CODEC_LZ4 = 1,		/* param: acceleration, 1 (best ratio) .. 65537 */
-	CODEC_ZSTD = 2,		/* param: level 1..19, or a negative fast level */
+	CODEC_LZ4 = 0,		/* param: acceleration, 1 (best ratio) .. 65537 */
+	CODEC_ZSTD = 1,		/* param: level 1..19, or a negative fast level */
+	CODEC_NONE = 2,		/* stored as is */
 	CODEC_NTYPES
 };
 
@@ -58,6 +63,8 @@ _Static_assert(CODEC_NTYPES <= (1 << CODEC_TYPE_BITS), "codec type must fit CODE
  * codec_valid() for ids that come from outside. */
 static inline unsigned codec_make(enum codec_type type, int param)
 {
+	if (type == CODEC_LZ4)
+		param -= 1;
 	return ((unsigned)type & 0xffu) | (((unsigned)param & 0xffffffu) << 8);
 }
 
@@ -67,16 +74,17 @@ static inline unsigned codec_id_type(unsigned id)
 	return id & 0xffu;
 }
 
-/* The parameter of a codec id, sign-extended from 24 bits. */
+/* The parameter of a codec id (the lz4 acceleration, the zstd level). */
 static inline int codec_id_param(unsigned id)
 {
 	int32_t p = (int32_t)(id >> 8);
 
-	return (int)(p >= 0x800000 ? p - 0x1000000 : p);
+	p = p >= 0x800000 ? p - 0x1000000 : p;
+	return (int)(codec_id_type(id) == CODEC_LZ4 ? p + 1 : p);
 }
 
-/* The default codec of zcached: lz4 with acceleration 1. */
-#define CODEC_DEFAULT codec_make(CODEC_LZ4, 1)
+/* The default codec of zcached: lz4 with acceleration 1, which is id 0. */
+#define CODEC_DEFAULT 0u
 
 /* 0 when `id` names a codec this build supports with a parameter in range,
  * else -EINVAL.  Thread safe. */

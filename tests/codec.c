@@ -158,6 +158,10 @@ START_TEST(test_parse_valid)
 		ck_assert_uint_eq(again, id);
 	}
 	ck_assert_uint_eq(CODEC_DEFAULT, codec_make(CODEC_LZ4, 1));
+	ck_assert_uint_eq(CODEC_DEFAULT, 0);
+	ck_assert_int_eq(codec_valid(0), 0);
+	ck_assert_uint_eq(codec_id_type(0), CODEC_LZ4);
+	ck_assert_int_eq(codec_id_param(0), 1);
 	ck_assert_str_eq(codec_type_name(CODEC_NONE), "none");
 	ck_assert_str_eq(codec_type_name(CODEC_LZ4), "lz4");
 	ck_assert_str_eq(codec_type_name(CODEC_ZSTD), "zstd");
