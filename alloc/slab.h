@@ -18,6 +18,99 @@
  * except buddy->lock (order: slab cache lock -> buddy lock).
  *
  * Errors: NULL or a negative errno; nothing changes on failure.
+ *
+ * ---------------------------------------------------------------------
+ * Design notes (the implementation in slab.c follows these).
+ *
+ * Slab layout.  A slab is one buddy block of S bytes: the smallest power of
+ * two from 4 KiB that holds at least 8 objects, capped at 4 MiB (the
+ * largest block aligned to its size; above ~512 KiB objects a 4 MiB slab
+ * holds fewer than 8, at least 3).  The 64-byte header is at offset 0;
+ * object i is at first + i * stride, where first is the header size rounded
+ * up to the alignment and stride is the size rounded up to the alignment
+ * (at least 8 bytes, 16 in ZC_DEBUG builds).  The effective alignment is
+ * max(align, 8); align 0 means 16 for objects of 16 bytes and more, 8 below.
+ * slab_free finds the header as obj & ~(S - 1).  Objects leave a new slab
+ * in address order on demand ("carving"), so a new slab costs no page
+ * faults beyond the ones its objects take; freed objects go on the slab's
+ * LIFO free list, linked through the object's first word.  Each cache keeps
+ * partial, full and empty lists; allocation prefers the first partial slab,
+ * then the one kept empty slab, then a new slab from buddy.
+ *
+ * Magazines.  Each thread has, per cache, a magazine: a stack of up to
+ * SLAB_MAG_SIZE free objects.  slab_alloc pops it and slab_free pushes it
+ * with no lock, no atomic read-modify-write and no hardware fence.  An
+ * empty magazine is refilled with SLAB_MAG_BATCH objects and a full one
+ * gives its SLAB_MAG_BATCH coldest objects back, both under cache->lock.
+ * Objects in magazines count as in use by their slabs and as free in
+ * slab_stats.
+ *
+ * Finding the magazine in O(1).  slab_create gives every cache a small id
+ * (the lowest free one) and a 64-bit generation that is never reused.
+ * Each thread has a thread-local array of slots indexed by id, each holding
+ * (generation, magazine).  The fast path reads slot[c->id] and uses the
+ * magazine only if the slot's generation equals c's: a magazine of a
+ * destroyed cache is never used by a later cache given the same id (and is
+ * never dereferenced at all: slab_destroy freed it).
+ *
+ * Process-wide state, and why.  One registry (a mutex, the id -> cache
+ * table and the generation counter) exists because thread-local slots are
+ * indexed by id and an exiting thread must learn, for each of its slots,
+ * whether that cache still exists; one pthread key whose destructor flushes
+ * an exiting thread's magazines; and whether membarrier() works.  Nothing
+ * else is global; the registry is touched only by slab_create,
+ * slab_destroy and thread exit.
+ *
+ * Magazine protocol (how a cache->lock holder takes a magazine from a
+ * thread that may be in its lock-free fast path at that moment).  Every
+ * magazine is on its cache's list (cache->lock).  A magazine has two flags,
+ * busy (written only by its owner) and flush_req (written only under
+ * cache->lock).  Owner fast path:
+ *
+ *     busy = 1 (relaxed); compiler barrier;
+ *     if (flush_req (acquire)) { busy = 0; take the slow path }
+ *     pop or push;  busy = 0 (release)
+ *
+ * "Freeze" (slab_shrink, slab_check), with cache->lock held:
+ *
+ *     flush_req = 1 on every magazine;  membarrier(PRIVATE_EXPEDITED);
+ *     wait until busy == 0 (acquire) on every magazine;
+ *     ... the magazines are the freezer's: flush or inspect them ...
+ *     flush_req = 0 (release) on every magazine
+ *
+ * This is Dekker's handshake with an asymmetric fence: the store->load
+ * order the owner needs between busy = 1 and reading flush_req is supplied
+ * by membarrier(), which makes every running thread of the process execute
+ * a full barrier (and a thread that is not running passes one when it is
+ * scheduled).  So either the owner's busy = 1 was visible before the
+ * freezer reads busy (it waits for the release of busy = 0, which also
+ * publishes the owner's last change to the magazine), or the owner reads
+ * flush_req = 1, backs off and takes the slow path, which blocks on
+ * cache->lock until the freeze is over; there the release/acquire pair on
+ * flush_req shows the owner the magazine as the freezer left it.  The owner
+ * never blocks with busy = 1, so the wait is short (it yields the CPU if the
+ * owner was preempted inside its few instructions).  When the kernel lacks
+ * membarrier, both sides use a seq_cst fence instead (still correct,
+ * slower).  The owner's slow path, thread exit and the freezer all work on
+ * a magazine only under cache->lock, so they exclude each other.
+ *
+ * Lifetime.  A magazine is created on a thread's first slow path for the
+ * cache and put on the cache's list.  At thread exit the pthread key
+ * destructor, holding the registry lock, flushes and frees each magazine
+ * whose cache is still registered with the same generation; slab_destroy,
+ * holding the registry lock, unregisters the cache and frees every
+ * magazine still on its list.  The main thread runs no key destructors when
+ * the process exits; its magazines are freed by slab_destroy.
+ *
+ * Lock order: slab registry lock -> cache->lock -> buddy->lock.  The
+ * registry lock is internal (slab_create, slab_destroy, thread exit).
+ *
+ * Debug builds (ZC_DEBUG) poison every free object (word 1 holds a tag
+ * derived from the address, the rest of the stride is 0x6b) and check the
+ * poison when the object is handed out again (write after free), and abort
+ * with a message on a double free, a free into the wrong cache, or a free
+ * of a pointer that is not an object's start.  slab_check also verifies the
+ * poison of every free object then.
  */
 #ifndef ZC_ALLOC_SLAB_H
 #define ZC_ALLOC_SLAB_H
@@ -29,6 +122,8 @@ struct buddy;
 struct slab_cache;
 
 #define SLAB_NAME_MAX 32
+#define SLAB_MAG_SIZE 64	/* objects a thread's magazine holds */
+#define SLAB_MAG_BATCH 32	/* objects moved per refill or flush */
 
 /* One cache's figures, like a line of /proc/slabinfo.  Counts include the
  * objects parked in per-thread magazines as free (read without stopping
