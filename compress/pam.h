@@ -1,0 +1,264 @@
+/* pam.h - the PAM backend: a 4 KiB page to a pampd (a 64-bit handle) and back.
+ *
+ * PAM ("page-addressable memory", after the kernel's zcache) is what tmem
+ * calls to store a page: pam_put compresses it and returns a pampd; tmem
+ * keeps the pampd in its radix tree and later hands it back to read or free
+ * the page.  Three ways to keep a page, cheapest first:
+ *
+ *   same-filled  every 8-byte word of the page is equal (zero pages
+ *                included): the word is kept inside the pampd itself; no
+ *                pool memory, nothing to free.
+ *   raw          the page does not compress below the raw threshold
+ *                (default 3/4 page): it is copied whole into one 4 KiB page
+ *                from alloc/buddy; the pampd is that page's address.
+ *   compressed   otherwise the compressed bytes go into an xcf pool
+ *                (alloc/xcf); the pampd is the xcf handle plus the pool
+ *                index, the codec type and the exact compressed size.
+ *
+ * pampd encoding (64 bits; 0 is never a pampd, tmem uses it for "no page"):
+ *
+ *   bits 1..0  kind: 1 same-filled, 2 raw, 3 compressed (0 is corrupt)
+ *
+ *   same-filled  bits 3..2  fill mode:
+ *                  0  32-bit periodic word: fill = v | v << 32, v = bits
+ *                     63..32 (bits 31..4 must be 0).  This covers every
+ *                     repeated-byte fill, zero included (pampd 0x1);
+ *                  1  small word: fill = bits 63..4 sign-extended from 60
+ *                     bits (integers and pointers: |fill| < 2^59);
+ *                  2, 3  corrupt.
+ *                A page filled with any other word (one whose halves differ
+ *                and whose top 5 bits are not all equal) does not fit: it
+ *                is compressed like any page instead, costing one 64-byte
+ *                xcf block (lz4 makes ~20 bytes of it) and a compression;
+ *                pam_stats counts them as fill_fallbacks.  pages.img has
+ *                2579 same-filled pages: 2566 repeated-byte fills and 13
+ *                filled with 0x00000000000427d0, all of which fit.
+ *   raw          bits 11..2  check: a 10-bit hash of the page address, so
+ *                           a corrupted pampd is caught (-EIO) before the
+ *                           address is used (1 in 1024 slips through);
+ *                bits 63..12 the buddy page address (4 KiB aligned).
+ *   compressed   bits 3..2   codec type (enum codec_type; 3 is corrupt);
+ *                bits 15..4  compressed size in bytes (1 .. XCF_MAX_SIZE);
+ *                bits 19..16 xcf pool index (< the store's pool count);
+ *                bits 63..20 xcf handle >> 3 (handles are multiples of 8
+ *                           below 2^47, as every user-space address on
+ *                           x86-64 and arm64 with 48-bit VAs; a handle that
+ *                           does not fit - possible only with 57-bit VAs -
+ *                           is freed and the page stored raw instead).
+ *   So PAM keeps no per-page metadata of its own: the pampd is all of it,
+ *   and pam_size, pam_free and the accounting never take a lock to learn a
+ *   page's kind, codec or size.
+ *
+ * A pampd records its codec type, so the codec of later puts may change at
+ * any time (tmem_pool_set_codec) while pages stored before stay readable.
+ *
+ * Threads and pools.  A store has several xcf pools (default: one per online
+ * CPU, at most PAM_MAX_POOLS), each with its own lock.  A thread picks one at
+ * its first put, round-robin, and keeps it, so concurrent writers do not
+ * queue on one lock; reads and frees go to whichever pool the pampd names.
+ * Each pool slot also has a scratch buffer for compression: one page from an
+ * SGV pool in fixed-size mode ("pam-scratch-N", shared by name, so several
+ * stores on one SGV context share them); a slot keeps one spare buffer
+ * (taken and returned with an atomic exchange) so the hot path usually does
+ * not touch the SGV pool's lock.  Compression and decompression run outside
+ * every lock.  Counters are per slot (relaxed atomics on the slot's own cache
+ * line) and summed by pam_stats.
+ *
+ * Lock order: PAM has no lock of its own.  It takes, one at a time and
+ * never nested: an xcf pool lock (xcf_malloc, xcf_write, xcf_read,
+ * xcf_free), buddy->lock (raw pages), an SGV pool lock (scratch buffers).
+ * pam_get_locked is called by tmem under a bucket lock, so the order seen
+ * from outside is  tmem bucket lock -> xcf pool lock.
+ *
+ * Errors: 0 or a positive value on success, a negative errno on failure;
+ * nothing changes on failure.  Corrupt pampds and corrupt compressed data
+ * give -EIO, never a crash or an access outside the object.
+ */
+#ifndef ZC_COMPRESS_PAM_H
+#define ZC_COMPRESS_PAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compress/codec.h"
+
+struct buddy;
+struct sgv_ctx;
+struct slab_cache;
+struct xcf_pool;
+struct tmem_pamops;
+struct pam;
+
+typedef uint64_t pam_pampd;	/* the same type as tmem_pampd */
+
+#define PAM_PAGE_SIZE 4096u
+#define PAM_MAX_POOLS 16u			/* the pool index has 4 bits */
+#define PAM_DEFAULT_RAW_THRESHOLD 3072u		/* 3/4 page */
+#define PAM_DEFAULT_XCF_RESERVE 8u		/* wholly free pages kept per xcf pool */
+
+/* pampd kinds (bits 1..0). */
+enum pam_kind {
+	PAM_KIND_NONE = 0,		/* not a pampd (0, or corrupt) */
+	PAM_KIND_FILL = 1,		/* same-filled */
+	PAM_KIND_RAW = 2,		/* whole buddy page */
+	PAM_KIND_XCF = 3,		/* compressed, in an xcf pool */
+};
+
+struct pam_config {
+	/* A page whose compressed size would be >= this many bytes is stored
+	 * raw.  0: PAM_DEFAULT_RAW_THRESHOLD; else 1 .. 4096 (1 stores every
+	 * page that is not same-filled raw; 4096 stores raw only what does
+	 * not fit an xcf object). */
+	unsigned raw_threshold;
+	/* xcf pools (and scratch pools): 0 = online CPUs; 1 .. PAM_MAX_POOLS
+	 * (more is capped). */
+	unsigned pools;
+	/* Wholly free pages each xcf pool keeps; 0: PAM_DEFAULT_XCF_RESERVE. */
+	unsigned xcf_reserve;
+};
+
+/* Create a store backend.  `cfg` may be NULL (every default).  Pages (raw
+ * pages and xcf pages) come from `pages`; scratch buffers from SGV pools
+ * "pam-scratch-<i>" of `sgv` (created shared, fixed-size mode, one page);
+ * xcf descriptors from `descs`, a slab cache of XCF_DESC_SIZE-byte objects
+ * shared by every pool, or, when NULL, one cache that PAM creates on
+ * `pages`.  All of them must outlive the backend.
+ * Returns NULL with errno EINVAL (NULL pages or sgv, a bad config value) or
+ * ENOMEM (or what xcf_create / sgv_pool_create set); nothing is left
+ * allocated then. */
+struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
+		       struct sgv_ctx *sgv, struct slab_cache *descs);
+
+/* Destroy the xcf pools (with every compressed page still in them), give
+ * the spare scratch buffers back, drop the scratch pools and free the
+ * backend.  Raw pages are known only to their pampds, so raw pages still
+ * stored stay allocated in `pages`: free every pampd first
+ * (tmem_store_destroy does, through pam_free) or destroy `pages` too.
+ * pam_destroy(NULL) does nothing.  No other call may run concurrently or
+ * afterwards.  The calling thread's codec contexts are kept (see
+ * codec_thread_release). */
+void pam_destroy(struct pam *pam);
+
+/* The pamops table for tmem_store_create, whose pam_ctx must be the
+ * struct pam *:  tmem_store_create(&pam_tmem_ops, pam, host, host_ctx).
+ * Its entries are the five functions below. */
+extern const struct tmem_pamops pam_tmem_ops;
+
+/* Store one 4 KiB page with codec id `codec` (codec.h; 0 = lz4).  Tries, in
+ * order: same-filled (no allocation), compression below the raw threshold
+ * into the calling thread's xcf pool, a raw buddy page.  Returns 0 and sets
+ * *out (never 0); -EINVAL for an invalid codec id (nothing stored);
+ * -ENOMEM when no pool memory, descriptor, scratch buffer or codec context
+ * can be had.  Takes no lock while compressing; thread safe.
+ * (pamops.create) */
+int pam_put(struct pam *pam, const void *page, unsigned codec, pam_pampd *out);
+
+/* The first half of a read, meant to run under the caller's lock that keeps
+ * `p` alive: a same-filled or raw page is written straight into `page` (4
+ * KiB) and 1 is returned; a compressed page's bytes are copied into
+ * `scratch` (at least XCF_MAX_SIZE bytes; tmem passes TMEM_SCRATCH_SIZE),
+ * *len is set and 0 is returned, and the caller finishes with pam_decode
+ * after dropping its lock.  Returns -EIO for a corrupt pampd (bad kind,
+ * mode, check bits, codec type, size or pool index, or an xcf object whose
+ * size differs from the recorded one).  Takes at most one xcf pool lock.
+ * (pamops.get_locked) */
+int pam_get_locked(struct pam *pam, pam_pampd p, void *page, void *scratch, size_t *len);
+
+/* Decompress what pam_get_locked copied: `len` bytes of `scratch` with the
+ * codec type recorded in `p` (p is not dereferenced) into `page` (4 KiB).
+ * Returns 0, or -EIO when `p` is not a compressed pampd, `len` is not its
+ * size or the data is corrupt (nothing outside scratch[0..len) is read,
+ * nothing outside page[0..4096) written); -ENOMEM when the thread's codec
+ * context cannot be had.  No lock.  (pamops.decode) */
+int pam_decode(struct pam *pam, pam_pampd p, const void *scratch, size_t len, void *page);
+
+/* Read page `p` into `page` in one call (pam_get_locked + pam_decode with a
+ * scratch buffer of the calling thread's slot).  For callers that keep `p`
+ * alive themselves (tests, tools).  Returns 0, -EIO, or -ENOMEM. */
+int pam_get(struct pam *pam, pam_pampd p, void *page);
+
+/* Release `p`: free its xcf object or raw page; a same-filled pampd holds
+ * nothing.  p == 0 does nothing; a pampd that fails the checks of
+ * pam_get_locked is counted (bad_frees) and otherwise ignored, since
+ * freeing through a corrupt address would corrupt memory.  Thread safe.
+ * (pamops.free) */
+void pam_free(struct pam *pam, pam_pampd p);
+
+/* Bytes of store memory `p` holds: 0 for same-filled, 4096 for raw, and for
+ * a compressed page its xcf footprint, ceil((size + XCF_HDR_SIZE) / 64) * 64
+ * + XCF_DESC_SIZE (a split object has one header more; not counted).
+ * Computed from the pampd alone: no lock.  0 for 0 or a corrupt pampd.
+ * (pamops.size) */
+size_t pam_size(struct pam *pam, pam_pampd p);
+
+/* What a pampd says, decoded (for tests and tools). */
+struct pam_pampd_info {
+	enum pam_kind kind;	/* PAM_KIND_NONE for 0 or a corrupt pampd */
+	unsigned codec_type;	/* compressed: enum codec_type */
+	unsigned size;		/* compressed: bytes; raw: 4096; same-filled: 0 */
+	unsigned pool;		/* compressed: xcf pool index */
+	uint64_t fill;		/* same-filled: the 8-byte word */
+};
+
+/* Decode `p` into *out without touching memory.  Returns 0, or -EIO (and
+ * kind PAM_KIND_NONE) for 0 or a corrupt pampd. */
+int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out);
+
+/* Counters.  "now" figures are gauges, the others only grow.  Summed over
+ * the slots without stopping other threads: exact when the store is quiet,
+ * possibly a moment out of date otherwise. */
+#define PAM_STATS_FIELDS(X)						\
+	X(pages, "pages stored now (all kinds)")			\
+	X(same_filled_pages, "same-filled pages now (no pool memory)")	\
+	X(raw_pages, "pages stored raw in whole pages now")		\
+	X(compressed_pages, "pages compressed into xcf now")		\
+	X(lz4_pages, "of the compressed pages: lz4")			\
+	X(zstd_pages, "of the compressed pages: zstd")			\
+	X(orig_bytes, "original bytes of the stored pages: pages * 4096") \
+	X(compr_bytes, "compressed bytes: xcf payloads + 4096 per raw page") \
+	X(pool_bytes, "pool memory: xcf pages (reserve included) + raw pages") \
+	X(meta_bytes, "metadata: xcf descriptor slabs and page tables")	\
+	X(xcf_used_bytes, "bytes of live xcf objects (xcf's own count)") \
+	X(scratch_bytes, "scratch pages held by the slots' spare buffers") \
+	X(puts, "successful pam_put calls, ever")			\
+	X(failed_puts, "pam_put calls that failed, ever")		\
+	X(frees, "pampds freed, ever")					\
+	X(fill_fallbacks, "same-filled pages whose word did not fit a pampd") \
+	X(handle_fallbacks, "xcf handles too high for a pampd: stored raw") \
+	X(corrupt, "gets and decodes that found a corrupt pampd or data") \
+	X(bad_frees, "pam_free calls given a corrupt pampd")		\
+	X(pools, "xcf pools")
+
+#define PAM_STATS_DECLARE(name, comment) uint64_t name;
+struct pam_stats {
+	PAM_STATS_FIELDS(PAM_STATS_DECLARE)
+};
+#undef PAM_STATS_DECLARE
+
+/* Fill *out.  Takes each xcf pool's lock briefly (xcf_stats), one at a
+ * time. */
+void pam_stats(struct pam *pam, struct pam_stats *out);
+
+/* The number of xcf pools, and pool i (0 <= i < count) for per-pool
+ * statistics (/.zcache/alloc/xcf); NULL for a bad index. */
+unsigned pam_pool_count(struct pam *pam);
+struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i);
+
+/* Compact every xcf pool (xcf_compact with `budget` bytes per pool, 0 = no
+ * bound).  Returns the number of pages the pools gave back to buddy.
+ * Thread safe (runs beside puts and gets). */
+uint64_t pam_compact(struct pam *pam, size_t budget);
+
+/* The shrinker: return the xcf reserve pages and the spare scratch buffers.
+ * Returns the bytes given back.  Thread safe. */
+size_t pam_shrink(struct pam *pam);
+
+/* Verify the backend: every xcf pool (xcf_check) and scratch pool
+ * (sgv_check); the counters against the pools (compressed pages = live xcf
+ * objects, compressed payload bytes = xcf used bytes, per-codec counts add
+ * up, no gauge negative).  The cross-checks are exact only while no other
+ * thread uses the backend.  Returns 0 or -EUCLEAN after printing the first
+ * violation to stderr. */
+int pam_check(struct pam *pam);
+
+#endif /* ZC_COMPRESS_PAM_H */
