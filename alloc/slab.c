@@ -38,6 +38,7 @@
 #define SLAB_MAX_SIZE ((size_t)1 << 20)		/* largest object */
 #define SLAB_MAX_ALIGN ((size_t)4096)		/* largest alignment */
 #define SLAB_MIN_OBJS 8				/* objects a slab should hold */
+#define SLAB_MAG_BYTES ((size_t)64 << 10)	/* bytes a magazine may park */
 #define SLAB_MAGIC 0x5a63536c61624844ull	/* "ZcSlabHD" */
 #define SLAB_FREE_TAG 0x6b1dfee5deadf00dull	/* debug: word 1 of a free object */
 #define SLAB_POISON 0x6b			/* debug: bytes of a free object */
@@ -64,8 +65,9 @@ struct slab {
 					   once; protected by c->lock */
 	uint32_t list;			/* enum slab_list_id; protected by c->lock */
 	uint32_t nfree;			/* length of the free list; protected by c->lock */
+	uint64_t pad;
 };
-static_assert(sizeof(struct slab) <= 64, "slab header fits one cache line");
+static_assert(sizeof(struct slab) == 64, "the slab header is one cache line");
 static_assert(offsetof(struct slab, node) == 0, "node first: container_of is a cast");
 
 /* A thread's magazine for one cache.  count, busy and flush_req are
@@ -93,6 +95,8 @@ struct slab_cache {
 	size_t first;			/* offset of object 0 in a slab */
 	size_t slab_size;		/* bytes per slab, a power of two */
 	uint32_t objs_per_slab;
+	uint32_t mag_max;		/* magazine capacity for this cache */
+	uint32_t mag_batch;		/* objects per refill / flush */
 	struct buddy *src;
 	char name[SLAB_NAME_MAX];
 
@@ -307,9 +311,9 @@ static struct slab *slab_new(struct slab_cache *c)
 }
 
 /* Take one object out of the slabs: from the first partial slab, else the
- * kept empty slab, else a new slab.  Returns NULL (errno ENOMEM from buddy)
- * when no slab can be had.  Caller must hold c->lock. */
-static void *slab_get_obj(struct slab_cache *c)
+ * kept empty slab, else (if grow) a new slab.  Returns NULL (errno ENOMEM
+ * from buddy) when no slab can be had.  Caller must hold c->lock. */
+static void *slab_get_obj(struct slab_cache *c, bool grow)
 {
 	struct slab *s;
 	void *obj;
@@ -318,7 +322,7 @@ static void *slab_get_obj(struct slab_cache *c)
 		s = (struct slab *)c->lists[SLAB_PARTIAL].next;
 	else if (c->nlist[SLAB_EMPTY])
 		s = (struct slab *)c->lists[SLAB_EMPTY].next;
-	else if (!(s = slab_new(c)))
+	else if (!grow || !(s = slab_new(c)))
 		return NULL;
 
 	if (s->free) {
@@ -580,6 +584,12 @@ struct slab_cache *slab_create(const char *name, size_t size, size_t align,
 	c->first = first;
 	c->slab_size = ssize;
 	c->objs_per_slab = (uint32_t)((ssize - first) / stride);
+	c->mag_max = (uint32_t)(SLAB_MAG_BYTES / stride);
+	if (c->mag_max > SLAB_MAG_SIZE)
+		c->mag_max = SLAB_MAG_SIZE;
+	if (c->mag_max < 2)
+		c->mag_max = 2;
+	c->mag_batch = c->mag_max / 2;
 	c->src = src;
 	c->strong_fence = !slab_reg.membarrier_ok;
 	for (i = 0; i < SLAB_NLISTS; i++)
@@ -649,8 +659,9 @@ static void *slab_alloc_slow(struct slab_cache *c)
 		/* No freezer runs while we hold the lock, so m is ours. */
 		uint32_t n = atomic_load_explicit(&m->count, memory_order_relaxed);
 
-		while (n < SLAB_MAG_BATCH) {
-			void *o = slab_get_obj(c);
+		/* A refill takes a new slab only when nothing else is left. */
+		while (n < c->mag_batch) {
+			void *o = slab_get_obj(c, n == 0);
 
 			if (!o)
 				break;
@@ -661,7 +672,7 @@ static void *slab_alloc_slow(struct slab_cache *c)
 			atomic_store_explicit(&m->count, n, memory_order_relaxed);
 		}
 	} else {
-		obj = slab_get_obj(c);
+		obj = slab_get_obj(c, true);
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (!obj)
@@ -700,9 +711,9 @@ static void slab_free_slow(struct slab_cache *c, void *obj)
 	if (m) {
 		uint32_t n = atomic_load_explicit(&m->count, memory_order_relaxed);
 
-		if (n >= SLAB_MAG_SIZE) {
-			slab_mag_flush(c, m, SLAB_MAG_BATCH);
-			n -= SLAB_MAG_BATCH;
+		if (n >= c->mag_max) {
+			slab_mag_flush(c, m, c->mag_batch);
+			n -= c->mag_batch;
 		}
 		m->objs[n] = obj;
 		atomic_store_explicit(&m->count, n + 1, memory_order_relaxed);
@@ -723,7 +734,7 @@ void slab_free(struct slab_cache *c, void *obj)
 	if (likely(m) && likely(slab_mag_enter(c, m))) {
 		uint32_t n = atomic_load_explicit(&m->count, memory_order_relaxed);
 
-		if (likely(n < SLAB_MAG_SIZE)) {
+		if (likely(n < c->mag_max)) {
 			m->objs[n] = obj;
 			atomic_store_explicit(&m->count, n + 1, memory_order_relaxed);
 			slab_mag_leave(m);
@@ -734,20 +745,27 @@ void slab_free(struct slab_cache *c, void *obj)
 	slab_free_slow(c, obj);
 }
 
+static inline uint64_t slab_count(const struct slab_cache *c)
+{
+	return c->nlist[SLAB_PARTIAL] + c->nlist[SLAB_FULL] + c->nlist[SLAB_EMPTY];
+}
+
 size_t slab_shrink(struct slab_cache *c)
 {
 	struct slab_mag *m;
+	uint64_t before;
 	size_t freed;
 
 	pthread_mutex_lock(&c->lock);
+	before = slab_count(c);
 	slab_mags_freeze(c);
 	for (m = c->mags.next; m != &c->mags; m = m->next)
 		slab_mag_flush(c, m, SLAB_MAG_SIZE);
 	slab_mags_thaw(c);
 	/* slab_put_obj kept at most one empty slab; give that back too. */
-	freed = c->nlist[SLAB_EMPTY] * c->slab_size;
 	while (c->nlist[SLAB_EMPTY])
 		slab_release(c, (struct slab *)c->lists[SLAB_EMPTY].next);
+	freed = (size_t)(before - slab_count(c)) * c->slab_size;
 	pthread_mutex_unlock(&c->lock);
 	return freed;
 }
@@ -890,21 +908,22 @@ static int slab_check_locked(struct slab_cache *c)
 	if (inuse != c->inuse)
 		SLAB_BAD("slabs have %" PRIu64 " objects in use, cache counter %" PRIu64, inuse,
 			 c->inuse);
-	qsort(ents, k, sizeof(*ents), slab_check_cmp);
+	if (k)
+		qsort(ents, k, sizeof(*ents), slab_check_cmp);
 	for (m = c->mags.next; m != &c->mags; m = m->next) {
 		uint32_t i, count = atomic_load_explicit(&m->count, memory_order_relaxed);
 
 		if (++nmags > c->nmags)
 			SLAB_BAD("more magazines than the count %" PRIu64, c->nmags);
-		if (count > SLAB_MAG_SIZE)
-			SLAB_BAD("magazine %p holds %u objects (max %d)", (const void *)m, count,
-				 SLAB_MAG_SIZE);
+		if (count > c->mag_max)
+			SLAB_BAD("magazine %p holds %u objects (max %u)", (const void *)m, count,
+				 c->mag_max);
 		for (i = 0; i < count; i++) {
 			void *obj = m->objs[i];
 			struct slab_check_ent key = { .s = slab_of(c, obj) }, *e;
 			long idx;
 
-			e = bsearch(&key, ents, k, sizeof(*ents), slab_check_cmp);
+			e = k ? bsearch(&key, ents, k, sizeof(*ents), slab_check_cmp) : NULL;
 			if (!e)
 				SLAB_BAD("magazine %p: object %p is not in any slab of the cache",
 					 (const void *)m, obj);

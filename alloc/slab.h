@@ -37,13 +37,17 @@
  * partial, full and empty lists; allocation prefers the first partial slab,
  * then the one kept empty slab, then a new slab from buddy.
  *
- * Magazines.  Each thread has, per cache, a magazine: a stack of up to
- * SLAB_MAG_SIZE free objects.  slab_alloc pops it and slab_free pushes it
- * with no lock, no atomic read-modify-write and no hardware fence.  An
- * empty magazine is refilled with SLAB_MAG_BATCH objects and a full one
- * gives its SLAB_MAG_BATCH coldest objects back, both under cache->lock.
- * Objects in magazines count as in use by their slabs and as free in
- * slab_stats.
+ * Magazines.  Each thread has, per cache, a magazine: a stack of free
+ * objects.  Its capacity is 64 KiB worth of objects, at least 2 and at most
+ * SLAB_MAG_SIZE (64 for objects up to 1 KiB, 16 for 4 KiB objects, 2 for
+ * 32 KiB and more), so a thread never parks much memory.  slab_alloc pops
+ * it and slab_free pushes it with no lock, no atomic read-modify-write and
+ * no hardware fence.  An empty magazine is refilled with half its capacity
+ * and a full one gives back its coldest half, both under cache->lock; a
+ * refill takes objects from partial slabs (then the kept empty one) and
+ * maps a new slab only when it found nothing, so refills do not grow the
+ * cache beyond what is used.  Objects in magazines count as in use by
+ * their slabs and as free in slab_stats.
  *
  * Finding the magazine in O(1).  slab_create gives every cache a small id
  * (the lowest free one) and a 64-bit generation that is never reused.
@@ -122,8 +126,7 @@ struct buddy;
 struct slab_cache;
 
 #define SLAB_NAME_MAX 32
-#define SLAB_MAG_SIZE 64	/* objects a thread's magazine holds */
-#define SLAB_MAG_BATCH 32	/* objects moved per refill or flush */
+#define SLAB_MAG_SIZE 64	/* most objects a thread's magazine holds */
 
 /* One cache's figures, like a line of /proc/slabinfo.  Counts include the
  * objects parked in per-thread magazines as free (read without stopping
