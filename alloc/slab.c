@@ -649,7 +649,8 @@ void slab_destroy(struct slab_cache *c)
 	free(c);
 }
 
-static void *slab_alloc_slow(struct slab_cache *c)
+/* Out of line so that the fast path stays a leaf without a frame. */
+__attribute__((noinline)) static void *slab_alloc_slow(struct slab_cache *c)
 {
 	struct slab_mag *m = slab_mag_get(c);
 	void *obj = NULL;
@@ -703,7 +704,8 @@ void *slab_alloc(struct slab_cache *c)
 	return obj;
 }
 
-static void slab_free_slow(struct slab_cache *c, void *obj)
+/* Out of line so that the fast path stays a leaf without a frame. */
+__attribute__((noinline)) static void slab_free_slow(struct slab_cache *c, void *obj)
 {
 	struct slab_mag *m = slab_mag_get(c);
 
