@@ -44,6 +44,15 @@
  * (linear probing, backward-shift deletion) maps keys to regions; it is
  * grown before anything is mapped, so a failed allocation changes nothing.
  *
+ * The chunk list.  Allocation takes the first chunk, head to tail, whose
+ * root can serve the request, and the leftmost fit inside it.  A chunk that
+ * becomes wholly free is unmapped when more than `reserve` free chunks
+ * would be kept, else moved to the tail; new chunks are appended.  So the
+ * wholly free chunks always form a suffix of the list (the first free chunk
+ * the search reaches has only partly used chunks before it), and small
+ * requests fill holes in used chunks before they split a free one, which
+ * keeps whole chunks free for large requests and for unmapping.
+ *
  * Direct mappings (requests over 4 MiB) get a malloc'ed record in a list
  * (for stats and destroy) and in the hash table (so buddy_free can check
  * the size it is given).  They are mapped and unmapped outside the lock.
@@ -647,6 +656,10 @@ void buddy_free(struct buddy *b, void *ptr, size_t size)
 		if (b->st.free_chunks > b->reserve) {
 			buddy_chunk_detach(b, c);
 			victim = c;
+		} else if (c != b->tail) {
+			/* Wholly free chunks stay at the tail (see the top). */
+			buddy_chunk_unlink(b, c);
+			buddy_chunk_append(b, c);
 		}
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -776,6 +789,9 @@ int buddy_check(struct buddy *b)
 		chunks++;
 		if (c->tree[1] == BUDDY_FULL_ROOT)
 			free_chunks++;
+		else if (free_chunks)
+			BUDDY_BAD("chunk %p: partly used chunk after a wholly free one",
+				  (void *)c->r.base);
 		if (chunks > st->chunks)
 			BUDDY_BAD("more chunks in the list than the %llu counted (cycle?)",
 				  (unsigned long long)st->chunks);

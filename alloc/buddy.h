@@ -12,7 +12,17 @@
  * free walks back up and merges buddies.  Chunks sit in a list searched head
  * to tail; a new chunk is mapped and appended when none fits; a chunk that
  * becomes wholly free is unmapped unless fewer than `reserve` free chunks are
- * kept.  Requests over 4 MiB are mapped directly and unmapped on free.
+ * kept, and otherwise moved to the tail, so holes in used chunks are filled
+ * before a free chunk is split.  Requests over 4 MiB are mapped directly
+ * (aligned to 4 MiB) and unmapped on free.  Chunk metadata lives outside the
+ * chunks, so every block is plain memory.
+ *
+ * Memory is never given back page by page: free blocks inside a used chunk
+ * stay resident until the whole chunk is free and unmapped (beyond the
+ * reserve, or by buddy_trim).  The reserve trades memory for speed: each
+ * chunk mapped afresh costs up to 1024 page faults when its pages are first
+ * touched, so a workload that keeps freeing and reallocating whole chunks
+ * runs much faster with a reserve larger than its swing in whole chunks.
  *
  * Threads: every function is thread safe; one mutex per allocator protects the
  * chunk list and the trees (buddy->lock, a leaf lock: nothing else is taken

@@ -411,6 +411,34 @@ START_TEST(test_chunk_list_order)
 }
 END_TEST
 
+/* A chunk that becomes wholly free moves to the tail of the list, so a
+ * small request fills a hole in a used chunk instead of splitting it. */
+START_TEST(test_free_chunk_to_tail)
+{
+	struct buddy *b = buddy_create(BUDDY_DEFAULT_RESERVE);
+	char *first = buddy_alloc(b, CHUNK), *a, *c, *p;
+
+	ck_assert_ptr_nonnull(first);
+	a = buddy_alloc(b, PAGE);	/* second chunk, page 0 */
+	c = buddy_alloc(b, PAGE);	/* second chunk, page 1 */
+	ck_assert_ptr_eq(c, a + PAGE);
+	buddy_free(b, a, PAGE);		/* a hole in the second chunk */
+	buddy_free(b, first, CHUNK);	/* the first chunk is wholly free */
+	assert_check(b);
+	p = buddy_alloc(b, PAGE);
+	ck_assert_ptr_eq(p, a);		/* the hole, not the free first chunk */
+	/* The free chunk serves what the used one cannot. */
+	ck_assert_ptr_eq(buddy_alloc(b, CHUNK), first);
+	ck_assert_uint_eq(stats_of(b).chunks, 2);
+	assert_check(b);
+	buddy_free(b, first, CHUNK);
+	buddy_free(b, p, PAGE);
+	buddy_free(b, c, PAGE);
+	assert_check(b);
+	buddy_destroy(b);
+}
+END_TEST
+
 /* 1024 single pages fill a chunk exactly; freeing them in random order
  * merges everything back into one wholly free chunk. */
 START_TEST(test_merge_random_order)
@@ -1052,6 +1080,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_chunk_enomem);
 	tcase_add_test(tc, test_leftmost_fit);
 	tcase_add_test(tc, test_chunk_list_order);
+	tcase_add_test(tc, test_free_chunk_to_tail);
 	tcase_add_test(tc, test_merge_random_order);
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_trim);
