@@ -51,9 +51,11 @@
  * Compaction.  xcf_compact selects the sparsest partly used pages whose
  * contents fit in the free space of the denser ones, isolates them (their
  * free blocks leave the free lists, so nothing is placed there any more),
- * then evacuates them one page at a time: each object with a block in the
- * page is read, placed anew with the rules above (never into a reserve or
- * new page), copied, its descriptor repointed and its old blocks freed.  A
+ * then evacuates them one page at a time.  A block that is one part of a
+ * split object moves alone into a free block of its size on another page
+ * than its partner's, when there is one; otherwise the whole object is read,
+ * placed anew with the rules above (never into a reserve or new page),
+ * copied, its descriptor repointed and its old blocks freed.  A
  * page that becomes empty is returned to buddy (or kept if the reserve is
  * short).  Pages it could not empty (budget spent, or no room) are put back.
  * xcf_fragmentation() is the O(1) figure that says when this is worth it.
@@ -192,8 +194,10 @@ void xcf_free(struct xcf_pool *pool, xcf_handle h);
 
 /* Compact: move objects out of the sparsest pages into free space of
  * denser pages and return the emptied pages (beyond the reserve) to buddy.
- * `budget` bounds the work: at most about `budget` object bytes are chosen
- * to move (0 = no bound).  Takes pool->lock for one page at a time, so it
+ * `budget` bounds the work (0 = no bound): pages whose used bytes add up
+ * to about `budget` are chosen, and no further page is started once
+ * `budget` object bytes have been moved (so at most one page's objects
+ * more than that are copied).  Takes pool->lock for one page at a time, so it
  * may run while other threads allocate, read, write and free; handles stay
  * valid.  Fills *out (may be NULL) with what was done.
  * Returns 0 (also when there was nothing worth doing) or -EINVAL (NULL
