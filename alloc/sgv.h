@@ -100,8 +100,8 @@ enum {
 	 * SGV_NO_ALLOC_ON_CACHE_MISS, the mem_lim cap, the high watermark, or
 	 * the page allocator returning NULL), still return NULL and set errno,
 	 * but set *objp to an empty object: it holds no pages, and its iovec
-	 * array (sgv_obj_iov) has room for one entry per page of the request,
-	 * zeroed.  The caller may fill that array with buffers of its own (as
+	 * array (sgv_obj_iov, sgv_obj_capacity) has room for at least one
+	 * entry per page of the request, zeroed; its count is 0.  The caller may fill that array with buffers of its own (as
 	 * SCST's user-space handler does); they stay the caller's.  The object
 	 * must be given back with sgv_pool_free, which frees only the object
 	 * and never caches it.  If even the object cannot be had, *objp is
@@ -170,8 +170,9 @@ struct sgv_pool_stats {
 	uint64_t flushed_pages;		/* freed by flush, ever */
 };
 
-/* The context's figures.  The page counters are atomics read without a lock
- * and may be a moment out of date while other threads allocate. */
+/* The context's figures.  active_pages and inactive_pages are summed over
+ * the pools, each read under its lock (so the sum may mix moments while
+ * other threads allocate); the other counters are atomics. */
 struct sgv_ctx_stats {
 	uint64_t pools;			/* pools registered now */
 	uint64_t active_pages;		/* pages in allocated vectors (cached + other) */
