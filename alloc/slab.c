@@ -407,6 +407,17 @@ static inline void slab_mag_leave(struct slab_mag *m)
 	atomic_store_explicit(&m->busy, 0, memory_order_release);
 }
 
+/* The asymmetric fence.  It cannot fail once registration succeeded (the
+ * process is registered for good); if it ever did, the protocol would be
+ * unsound, so that is fatal rather than silent corruption. */
+static void slab_membarrier(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) {
+		perror("slab: membarrier");
+		abort();
+	}
+}
+
 /* Freezer side: take every magazine of c away from its owner.  On return
  * no owner is inside a fast path on any of c's magazines and none will
  * enter one until slab_mags_thaw().  Caller must hold c->lock. */
@@ -426,7 +437,7 @@ static void slab_mags_freeze(struct slab_cache *c)
 		 * running now (sleeping threads pass one when scheduled): every
 		 * owner either published busy = 1 before it (we see it below and
 		 * wait) or will read flush_req = 1 on its next fast path. */
-		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+		slab_membarrier();
 	for (m = c->mags.next; m != &c->mags; m = m->next) {
 		unsigned spins = 0;
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "alloc/buddy.h"
 #include "alloc/slab.h"
@@ -609,6 +610,185 @@ START_TEST(test_thread_exit_after_destroy)
 }
 END_TEST
 
+/* slab_shrink reaches the magazine of another thread that is alive (and
+ * idle at that moment), and that thread carries on correctly afterwards. */
+struct park_arg {
+	struct slab_cache *c;
+	pthread_barrier_t *bar;
+	int bad;
+};
+
+static void *park_worker(void *p)
+{
+	struct park_arg *a = p;
+	void *objs[SLAB_MAG_SIZE];
+	int i, round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < SLAB_MAG_SIZE; i++) {
+			objs[i] = slab_alloc(a->c);
+			if (!objs[i]) {
+				a->bad++;
+				return NULL;
+			}
+			pat_fill(objs[i], 64, (uint64_t)(round * 1000 + i));
+		}
+		for (i = 0; i < SLAB_MAG_SIZE; i++) {
+			if (!pat_ok(objs[i], 64, (uint64_t)(round * 1000 + i)))
+				a->bad++;
+			slab_free(a->c, objs[i]);	/* a full magazine */
+		}
+		pthread_barrier_wait(a->bar);	/* main shrinks now */
+		pthread_barrier_wait(a->bar);
+	}
+	return NULL;
+}
+
+START_TEST(test_shrink_other_thread)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("park", 64, 0, b);
+	pthread_barrier_t bar;
+	struct park_arg a = { .c = c, .bar = &bar };
+	pthread_t t;
+	int round;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(pthread_barrier_init(&bar, NULL, 2), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, park_worker, &a), 0);
+	for (round = 0; round < 3; round++) {
+		pthread_barrier_wait(&bar);
+		/* The worker's magazine holds SLAB_MAG_SIZE free objects. */
+		ck_assert_uint_eq(stats_of(c).active_objs, 0);
+		ck_assert_uint_ge(stats_of(c).slabs, 2);
+		ck_assert_int_eq(slab_check(c), 0);
+		ck_assert_uint_gt(slab_shrink(c), 0);
+		ck_assert_uint_eq(stats_of(c).slabs, 0);
+		ck_assert_uint_eq(buddy_bytes(b), 0);
+		ck_assert_int_eq(slab_check(c), 0);
+		pthread_barrier_wait(&bar);
+	}
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(a.bad, 0);
+	ck_assert_int_eq(slab_check(c), 0);
+	ck_assert_uint_eq(stats_of(c).active_objs, 0);
+	slab_destroy(c);
+	pthread_barrier_destroy(&bar);
+	buddy_destroy(b);
+}
+END_TEST
+
+/* slab_check finds a corrupted free list (the link lives in the first word
+ * of a free object, so a write after free can break it). */
+START_TEST(test_check_detects_corruption)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("corrupt", 64, 0, b);
+	void *keep, *o, *saved;
+
+	ck_assert_ptr_nonnull(c);
+	keep = slab_alloc(c);	/* keeps the slab from being given back */
+	o = slab_alloc(c);
+	slab_free(c, o);
+	slab_shrink(c);		/* o is now on its slab's free list */
+	ck_assert_uint_eq(stats_of(c).slabs, 1);
+	ck_assert_int_eq(slab_check(c), 0);
+	saved = *(void **)o;
+
+	*(void **)o = o;	/* a cycle: o twice on the list */
+	ck_assert_int_eq(slab_check(c), -EUCLEAN);
+	*(void **)o = (char *)o + 8;	/* not an object start */
+	ck_assert_int_eq(slab_check(c), -EUCLEAN);
+	*(void **)o = (char *)keep + (1u << 20);	/* outside the slab */
+	ck_assert_int_eq(slab_check(c), -EUCLEAN);
+	*(void **)o = keep;	/* an object in use */
+	ck_assert_int_eq(slab_check(c), -EUCLEAN);
+
+	*(void **)o = saved;
+	ck_assert_int_eq(slab_check(c), 0);
+	slab_free(c, keep);
+	slab_destroy(c);
+	buddy_destroy(b);
+}
+END_TEST
+
+/* Out of memory: when buddy cannot map a slab, slab_alloc returns NULL
+ * with errno ENOMEM and the cache is unchanged.  The address-space limit
+ * that provokes it cannot be used under the sanitizers (they reserve
+ * terabytes of shadow), so those builds leave this test out. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+static void add_enomem_test(TCase *tc)
+{
+	(void)tc;
+}
+#else
+static size_t vm_size(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long pages = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return pages * 4096;
+}
+
+START_TEST(test_enomem)
+{
+	enum { MAX = 256 };
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("oom", 1u << 20, 0, b);
+	struct rlimit old, lim;
+	struct slab_stats before, after;
+	void *objs[MAX];
+	int n = 0, i;
+
+	ck_assert_ptr_nonnull(c);
+	slab_free(c, slab_alloc(c));	/* the magazine exists already */
+	slab_shrink(c);
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	lim = old;
+	lim.rlim_cur = vm_size() + (48u << 20);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	for (;;) {
+		void *p;
+
+		slab_stats(c, &before);
+		errno = 0;
+		p = slab_alloc(c);
+		if (!p)
+			break;
+		ck_assert_int_lt(n, MAX);
+		objs[n++] = p;
+	}
+	ck_assert_int_eq(errno, ENOMEM);
+	slab_stats(c, &after);
+	ck_assert_uint_eq(after.active_objs, before.active_objs);
+	ck_assert_uint_eq(after.slabs, before.slabs);
+	ck_assert_uint_eq(after.active_objs, (uint64_t)n);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+	ck_assert_int_eq(slab_check(c), 0);
+	ck_assert_int_eq(buddy_check(b), 0);
+	/* With memory back, the cache works again. */
+	objs[n] = slab_alloc(c);
+	ck_assert_ptr_nonnull(objs[n]);
+	n++;
+	for (i = 0; i < n; i++)
+		slab_free(c, objs[i]);
+	ck_assert_uint_eq(stats_of(c).active_objs, 0);
+	slab_destroy(c);
+	ck_assert_uint_eq(buddy_bytes(b), 0);
+	buddy_destroy(b);
+}
+END_TEST
+
+static void add_enomem_test(TCase *tc)
+{
+	tcase_add_test(tc, test_enomem);
+}
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Model-based randomized test */
 
@@ -1006,11 +1186,14 @@ static Suite *make_suite(void)
 	tcase_add_test(api, test_stats_known);
 	tcase_add_test(api, test_shrink_returns_to_buddy);
 	tcase_add_test(api, test_id_reuse);
+	tcase_add_test(api, test_check_detects_corruption);
+	add_enomem_test(api);
 	tcase_set_timeout(api, 600);
 	suite_add_tcase(s, api);
 
 	tcase_add_test(threads, test_thread_exit_flush);
 	tcase_add_test(threads, test_thread_exit_after_destroy);
+	tcase_add_test(threads, test_shrink_other_thread);
 	tcase_add_test(threads, test_mt_stress);
 	tcase_set_timeout(threads, 600);
 	suite_add_tcase(s, threads);
