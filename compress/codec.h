@@ -119,7 +119,11 @@ size_t codec_bound(unsigned id, size_t srclen);
  * `dstcap` bytes, with the calling thread's context for the codec.
  * Returns the compressed size (> 0) on success;
  *   -ENOSPC when the output would not fit in `dstcap` (callers use that to
- *           stop early: PAM passes its raw-page threshold as the capacity);
+ *           stop early: PAM passes its raw-page threshold to lz4 as the
+ *           capacity).  lz4 and none are exact; zstd may also refuse an
+ *           output that would fit within a few bytes of `dstcap` (it needs
+ *           room to try a block before falling back to storing it), so
+ *           give zstd slack, or codec_bound() bytes for an exact answer;
  *   -EINVAL for an invalid id or size;
  *   -ENOMEM when the thread's context cannot be allocated.
  * `none` copies the bytes (-ENOSPC unless dstcap >= srclen).

@@ -1,0 +1,1020 @@
+/* tests/pam.c - the PAM suite: every kind of page (same-filled, raw,
+ * compressed) against a reference computed with raw lz4/zstd, the pampd
+ * encoding and its corruption checks, corrupt compressed data (scratch
+ * against a guard page), codec changes, the raw threshold, accounting, a
+ * randomized model test and a multi-threaded stress test.
+ */
+#include "compress/pam.h"
+
+#include "alloc/buddy.h"
+#include "alloc/sgv.h"
+#include "alloc/slab.h"
+#include "alloc/xcf.h"
+#include "testutil.h"
+#include "tmem/tmem.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <lz4.h>
+#include <zstd.h>
+
+#define PAGE 4096
+
+/* ------------------------------------------------------------------------ */
+/* Fixture: a buddy allocator, an SGV context and a backend. */
+
+struct env {
+	struct buddy *b;
+	struct sgv_ctx *sgv;
+	struct pam *pam;
+};
+
+static void env_open(struct env *e, const struct pam_config *cfg)
+{
+	e->b = buddy_create(BUDDY_DEFAULT_RESERVE);
+	ck_assert_ptr_nonnull(e->b);
+	e->sgv = sgv_ctx_create(e->b);
+	ck_assert_ptr_nonnull(e->sgv);
+	e->pam = pam_create(cfg, e->b, e->sgv, NULL);
+	ck_assert_ptr_nonnull(e->pam);
+	ck_assert_int_eq(pam_check(e->pam), 0);
+}
+
+static void env_close(struct env *e)
+{
+	ck_assert_int_eq(pam_check(e->pam), 0);
+	pam_destroy(e->pam);
+	ck_assert_int_eq(sgv_ctx_check(e->sgv), 0);
+	sgv_ctx_destroy(e->sgv);
+	ck_assert_int_eq(buddy_check(e->b), 0);
+	buddy_destroy(e->b);
+	codec_thread_release();
+}
+
+static unsigned char *corpus_img;
+static size_t corpus_pages;
+
+static void corpus_load(void)
+{
+	size_t len;
+
+	if (corpus_img)
+		return;
+	corpus_img = zc_load_file(zc_corpus_path("pages.img"), &len);
+	corpus_pages = len / PAGE;
+	ck_assert_uint_ge(corpus_pages, 256);
+}
+
+static const unsigned char *cpage(size_t i)
+{
+	return corpus_img + (i % corpus_pages) * PAGE;
+}
+
+static void fill_words(unsigned char *page, uint64_t w)
+{
+	for (size_t i = 0; i < PAGE; i += 8)
+		memcpy(page + i, &w, 8);
+}
+
+/* The reference model of where a page goes: same-filled (0), raw (4096) or
+ * compressed (its size), computed with the libraries directly. */
+static int ref_is_same_filled(const unsigned char *page)
+{
+	for (size_t i = 8; i < PAGE; i += 8)
+		if (memcmp(page, page + i, 8) != 0)
+			return 0;
+	return 1;
+}
+
+static unsigned ref_size(unsigned codec, const unsigned char *page, unsigned threshold)
+{
+	static char out[LZ4_COMPRESSBOUND(PAGE) + 1024];
+	size_t n;
+
+	if (codec_id_type(codec) == CODEC_LZ4) {
+		n = (size_t)LZ4_compress_fast((const char *)page, out, PAGE, (int)sizeof(out),
+					      codec_id_param(codec));
+	} else if (codec_id_type(codec) == CODEC_ZSTD) {
+		n = ZSTD_compress(out, sizeof(out), page, PAGE, codec_id_param(codec));
+		ck_assert(!ZSTD_isError(n));
+	} else {
+		n = PAGE;
+	}
+	ck_assert_uint_gt(n, 0);
+	if (n >= threshold || n > XCF_MAX_SIZE)
+		return PAGE;
+	return (unsigned)n;
+}
+
+/* Put a page, check its pampd against the model, read it back. */
+static pam_pampd put_verified(struct env *e, const unsigned char *page, unsigned codec,
+			      unsigned threshold)
+{
+	struct pam_pampd_info info;
+	unsigned char out[PAGE];
+	pam_pampd p = 0;
+
+	ck_assert_int_eq(pam_put(e->pam, page, codec, &p), 0);
+	ck_assert_uint_ne(p, 0);
+	ck_assert_int_eq(pam_pampd_info(e->pam, p, &info), 0);
+	if (ref_is_same_filled(page)) {
+		uint64_t w;
+
+		memcpy(&w, page, 8);
+		if (info.kind == PAM_KIND_FILL) {
+			ck_assert_uint_eq(info.fill, w);
+			ck_assert_uint_eq(pam_size(e->pam, p), 0);
+		}
+	} else {
+		unsigned want = ref_size(codec, page, threshold);
+
+		if (want == PAGE) {
+			ck_assert_int_eq(info.kind, PAM_KIND_RAW);
+			ck_assert_uint_eq(pam_size(e->pam, p), PAGE);
+		} else {
+			ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+			ck_assert_uint_eq(info.size, want);
+			ck_assert_uint_eq(info.codec_type, codec_id_type(codec));
+			ck_assert_uint_lt(info.pool, pam_pool_count(e->pam));
+			ck_assert_uint_ge(pam_size(e->pam, p), want + XCF_DESC_SIZE);
+			ck_assert_uint_lt(pam_size(e->pam, p), want + XCF_DESC_SIZE + 64 + XCF_HDR_SIZE);
+		}
+	}
+	memset(out, 0xee, PAGE);
+	ck_assert_int_eq(pam_get(e->pam, p, out), 0);
+	ck_assert(memcmp(out, page, PAGE) == 0);
+	return p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* create / destroy */
+
+START_TEST(test_create_errors)
+{
+	struct buddy *b = buddy_create(0);
+	struct sgv_ctx *sgv;
+	struct pam_config cfg = { .raw_threshold = PAGE + 1 };
+	struct pam *pam;
+
+	ck_assert_ptr_nonnull(b);
+	sgv = sgv_ctx_create(b);
+	ck_assert_ptr_nonnull(sgv);
+	errno = 0;
+	ck_assert_ptr_null(pam_create(NULL, NULL, sgv, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(pam_create(NULL, b, NULL, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(pam_create(&cfg, b, sgv, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	pam_destroy(NULL);
+
+	/* Defaults; more pools than the maximum are capped; two backends on
+	 * one SGV context share the scratch pools by name. */
+	pam = pam_create(NULL, b, sgv, NULL);
+	ck_assert_ptr_nonnull(pam);
+	ck_assert_uint_ge(pam_pool_count(pam), 1);
+	ck_assert_uint_le(pam_pool_count(pam), PAM_MAX_POOLS);
+	ck_assert_ptr_nonnull(pam_xcf_pool(pam, 0));
+	ck_assert_ptr_null(pam_xcf_pool(pam, pam_pool_count(pam)));
+	{
+		struct pam_config big = { .pools = 1000 };
+		struct pam *p2 = pam_create(&big, b, sgv, NULL);
+
+		ck_assert_ptr_nonnull(p2);
+		ck_assert_uint_eq(pam_pool_count(p2), PAM_MAX_POOLS);
+		ck_assert_int_eq(pam_check(p2), 0);
+		pam_destroy(p2);
+	}
+	ck_assert_int_eq(pam_check(pam), 0);
+	pam_destroy(pam);
+
+	/* A caller-supplied descriptor cache. */
+	{
+		struct slab_cache *descs = slab_create("descs", XCF_DESC_SIZE, 0, b);
+		struct pam_config one = { .pools = 1 };
+		unsigned char page[PAGE];
+		pam_pampd p;
+		struct pam_stats st;
+
+		ck_assert_ptr_nonnull(descs);
+		pam = pam_create(&one, b, sgv, descs);
+		ck_assert_ptr_nonnull(pam);
+		for (size_t i = 0; i < PAGE; i++)
+			page[i] = (unsigned char)(i % 7 + (i / 512));
+		ck_assert_int_eq(pam_put(pam, page, CODEC_DEFAULT, &p), 0);
+		pam_stats(pam, &st);
+		ck_assert_uint_eq(st.compressed_pages, 1);
+		ck_assert_uint_ge(st.meta_bytes, XCF_DESC_SIZE);
+		pam_free(pam, p);
+		ck_assert_int_eq(pam_check(pam), 0);
+		pam_destroy(pam);
+		slab_destroy(descs);
+	}
+	sgv_ctx_destroy(sgv);
+	buddy_destroy(b);
+	codec_thread_release();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* same-filled pages */
+
+START_TEST(test_same_filled)
+{
+	static const uint64_t fits[] = {
+		0, 0x2a2a2a2a2a2a2a2aull, 0xffffffffffffffffull, 0x00000000000427d0ull,
+		0xdeadbeefdeadbeefull, 0x00007fff12345678ull, 0xfffffffffffffff0ull,
+		0x0000000100000001ull, 1, 0x07ffffffffffffffull, 0xf800000000000000ull,
+	};
+	static const uint64_t misfits[] = {
+		0x123456789abcdef0ull, 0x8000000000000000ull, 0x0800000000000000ull,
+		0x7fffffffffffffffull,
+	};
+	struct env e;
+	unsigned char page[PAGE];
+	struct pam_stats st;
+	pam_pampd ps[16];
+
+	env_open(&e, NULL);
+	for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++) {
+		struct pam_pampd_info info;
+
+		fill_words(page, fits[i]);
+		ps[i] = put_verified(&e, page, CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD);
+		ck_assert_int_eq(pam_pampd_info(e.pam, ps[i], &info), 0);
+		ck_assert_int_eq(info.kind, PAM_KIND_FILL);
+		ck_assert_uint_eq(info.fill, fits[i]);
+	}
+	fill_words(page, 0);
+	ck_assert_int_eq(pam_put(e.pam, page, CODEC_DEFAULT, &ps[15]), 0);
+	ck_assert_uint_eq(ps[15], 1);	/* the zero page's pampd, as documented */
+	pam_free(e.pam, ps[15]);
+
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.same_filled_pages, sizeof(fits) / sizeof(fits[0]));
+	ck_assert_uint_eq(st.pages, st.same_filled_pages);
+	ck_assert_uint_eq(st.compr_bytes, 0);
+	ck_assert_uint_eq(st.pool_bytes, 0);	/* no pool memory at all */
+	ck_assert_uint_eq(st.orig_bytes, st.pages * PAGE);
+	ck_assert_uint_eq(st.fill_fallbacks, 0);
+
+	/* Words that do not fit go the compressed way and still read back. */
+	for (size_t i = 0; i < sizeof(misfits) / sizeof(misfits[0]); i++) {
+		struct pam_pampd_info info;
+		pam_pampd p;
+
+		fill_words(page, misfits[i]);
+		p = put_verified(&e, page, CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD);
+		ck_assert_int_eq(pam_pampd_info(e.pam, p, &info), 0);
+		ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+		ck_assert_uint_lt(info.size, 64);
+		pam_free(e.pam, p);
+	}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.fill_fallbacks, sizeof(misfits) / sizeof(misfits[0]));
+
+	/* Same-filled except the very last or first word. */
+	fill_words(page, 0);
+	page[PAGE - 1] = 1;
+	pam_free(e.pam, put_verified(&e, page, CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD));
+	fill_words(page, 0);
+	page[0] = 1;
+	pam_free(e.pam, put_verified(&e, page, CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD));
+
+	for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++)
+		pam_free(e.pam, ps[i]);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pages, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	env_close(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Every page of the corpus against the reference, with three codecs. */
+
+static void corpus_against_reference(unsigned codec, size_t step)
+{
+	struct env e;
+	struct pam_stats st;
+	pam_pampd *ps;
+	size_t n = 0, fill = 0, raw = 0, comp = 0;
+	uint64_t compr = 0, footprint = 0;
+
+	corpus_load();
+	env_open(&e, NULL);
+	ps = calloc(corpus_pages, sizeof(*ps));
+	ck_assert_ptr_nonnull(ps);
+	for (size_t i = 0; i < corpus_pages; i += step) {
+		struct pam_pampd_info info;
+
+		ps[n] = put_verified(&e, cpage(i), codec, PAM_DEFAULT_RAW_THRESHOLD);
+		ck_assert_int_eq(pam_pampd_info(e.pam, ps[n], &info), 0);
+		if (info.kind == PAM_KIND_FILL)
+			fill++;
+		else if (info.kind == PAM_KIND_RAW)
+			raw++, compr += PAGE;
+		else
+			comp++, compr += info.size;
+		footprint += pam_size(e.pam, ps[n]);
+		n++;
+		if (n % 1024 == 0)
+			ck_assert_int_eq(pam_check(e.pam), 0);
+	}
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pages, n);
+	ck_assert_uint_eq(st.same_filled_pages, fill);
+	ck_assert_uint_eq(st.raw_pages, raw);
+	ck_assert_uint_eq(st.compressed_pages, comp);
+	ck_assert_uint_eq(codec_id_type(codec) == CODEC_LZ4 ? st.lz4_pages : st.zstd_pages, comp);
+	ck_assert_uint_eq(st.compr_bytes, compr);
+	ck_assert_uint_eq(st.orig_bytes, (uint64_t)n * PAGE);
+	ck_assert_uint_eq(st.puts, n);
+	ck_assert_uint_eq(st.xcf_used_bytes, compr - raw * PAGE);
+	/* Pool memory holds every stored byte, and xcf packs them densely. */
+	ck_assert_uint_ge(st.pool_bytes, compr);
+	ck_assert_uint_le(st.pool_bytes,
+			  footprint + footprint / 50 + (uint64_t)pam_pool_count(e.pam) * 4 * PAGE);
+	if (step == 1) {
+		/* The corpus README: 2579 same-filled pages. */
+		ck_assert_uint_eq(fill, 2579);
+	}
+	/* Read everything again, then free. */
+	for (size_t k = 0; k < n; k++) {
+		unsigned char out[PAGE];
+
+		ck_assert_int_eq(pam_get(e.pam, ps[k], out), 0);
+		ck_assert(memcmp(out, cpage(k * step), PAGE) == 0);
+		pam_free(e.pam, ps[k]);
+	}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pages, 0);
+	ck_assert_uint_eq(st.compr_bytes, 0);
+	ck_assert_uint_eq(st.frees, n);
+	ck_assert_uint_le(st.pool_bytes, (uint64_t)pam_pool_count(e.pam) * PAM_DEFAULT_XCF_RESERVE * PAGE);
+	free(ps);
+	env_close(&e);
+}
+
+START_TEST(test_corpus_lz4)
+{
+	corpus_against_reference(CODEC_DEFAULT, 1);
+}
+END_TEST
+
+START_TEST(test_corpus_zstd1)
+{
+	corpus_against_reference(codec_make(CODEC_ZSTD, 1), 3);
+}
+END_TEST
+
+START_TEST(test_corpus_other_codecs)
+{
+	corpus_against_reference(codec_make(CODEC_ZSTD, -5), 17);
+	corpus_against_reference(codec_make(CODEC_ZSTD, 9), 61);
+	corpus_against_reference(codec_make(CODEC_LZ4, 12), 13);
+}
+END_TEST
+
+/* "none" keeps every page raw (same-filled pages still cost nothing). */
+START_TEST(test_codec_none)
+{
+	struct env e;
+	struct pam_stats st;
+	unsigned none = codec_make(CODEC_NONE, 0);
+	pam_pampd p[3];
+	unsigned char page[PAGE];
+
+	corpus_load();
+	env_open(&e, NULL);
+	p[0] = put_verified(&e, cpage(64 * 2 + 5), none, PAM_DEFAULT_RAW_THRESHOLD);
+	fill_words(page, 0x4141414141414141ull);
+	p[1] = put_verified(&e, page, none, PAM_DEFAULT_RAW_THRESHOLD);
+	p[2] = put_verified(&e, cpage(64 * 17 + 3), none, PAM_DEFAULT_RAW_THRESHOLD);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.raw_pages, 2);
+	ck_assert_uint_eq(st.same_filled_pages, 1);
+	ck_assert_uint_eq(st.compr_bytes, 2 * PAGE);
+	ck_assert_uint_eq(st.pool_bytes, 2 * PAGE);
+	for (int i = 0; i < 3; i++)
+		pam_free(e.pam, p[i]);
+	env_close(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Codec change: old pages stay readable. */
+
+START_TEST(test_codec_change)
+{
+	const unsigned codecs[] = { CODEC_DEFAULT, codec_make(CODEC_ZSTD, 3),
+				    codec_make(CODEC_LZ4, 30), codec_make(CODEC_ZSTD, -1),
+				    codec_make(CODEC_ZSTD, 19), codec_make(CODEC_NONE, 0) };
+	const size_t nc = sizeof(codecs) / sizeof(codecs[0]);
+	struct env e;
+	struct pam_stats st;
+	pam_pampd ps[6][40];
+	size_t lz4 = 0, zstd = 0;
+
+	corpus_load();
+	env_open(&e, NULL);
+	for (size_t c = 0; c < nc; c++)
+		for (size_t i = 0; i < 40; i++) {
+			struct pam_pampd_info info;
+
+			ps[c][i] = put_verified(&e, cpage(i * 97 + 64 * c), codecs[c],
+						PAM_DEFAULT_RAW_THRESHOLD);
+			ck_assert_int_eq(pam_pampd_info(e.pam, ps[c][i], &info), 0);
+			if (info.kind == PAM_KIND_XCF)
+				info.codec_type == CODEC_LZ4 ? lz4++ : zstd++;
+		}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.lz4_pages, lz4);
+	ck_assert_uint_eq(st.zstd_pages, zstd);
+	ck_assert_uint_gt(lz4, 0);
+	ck_assert_uint_gt(zstd, 0);
+	/* Every generation still reads back after all the changes. */
+	for (size_t c = 0; c < nc; c++)
+		for (size_t i = 0; i < 40; i++) {
+			unsigned char out[PAGE];
+
+			ck_assert_int_eq(pam_get(e.pam, ps[c][i], out), 0);
+			ck_assert(memcmp(out, cpage(i * 97 + 64 * c), PAGE) == 0);
+		}
+	for (size_t c = 0; c < nc; c++)
+		for (size_t i = 0; i < 40; i++)
+			pam_free(e.pam, ps[c][i]);
+	env_close(&e);
+}
+END_TEST
+
+START_TEST(test_bad_codec)
+{
+	struct env e;
+	struct pam_stats st;
+	unsigned char page[PAGE];
+	pam_pampd p = 12345;
+
+	env_open(&e, NULL);
+	for (size_t i = 0; i < PAGE; i++)
+		page[i] = (unsigned char)(i * 13);
+	ck_assert_int_eq(pam_put(e.pam, page, codec_make(CODEC_ZSTD, 40), &p), -EINVAL);
+	ck_assert_int_eq(pam_put(e.pam, page, codec_make(CODEC_LZ4, 0), &p), -EINVAL);
+	ck_assert_int_eq(pam_put(e.pam, page, 3, &p), -EINVAL);
+	ck_assert_uint_eq(p, 12345);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pages, 0);
+	ck_assert_uint_eq(st.failed_puts, 3);
+	ck_assert_uint_eq(st.pool_bytes, 0);
+	env_close(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The raw threshold. */
+
+START_TEST(test_threshold)
+{
+	static const unsigned thresholds[] = { 1, 64, 1024, 2048, 3072, 4000, PAGE };
+	size_t raw_prev = (size_t)-1;
+
+	corpus_load();
+	for (size_t t = 0; t < sizeof(thresholds) / sizeof(thresholds[0]); t++) {
+		struct pam_config cfg = { .raw_threshold = thresholds[t], .pools = 2 };
+		struct env e;
+		struct pam_stats st;
+		pam_pampd ps[256];
+
+		env_open(&e, &cfg);
+		for (size_t i = 0; i < 256; i++)
+			ps[i] = put_verified(&e, cpage(i * 64 + 9), CODEC_DEFAULT, thresholds[t]);
+		pam_stats(e.pam, &st);
+		/* A higher threshold never stores more pages raw. */
+		ck_assert_uint_le(st.raw_pages, raw_prev);
+		raw_prev = st.raw_pages;
+		if (thresholds[t] == 1)
+			ck_assert_uint_eq(st.compressed_pages, 0);
+		ck_assert_int_eq(pam_check(e.pam), 0);
+		for (size_t i = 0; i < 256; i++)
+			pam_free(e.pam, ps[i]);
+		env_close(&e);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Corrupt pampds and corrupt data. */
+
+START_TEST(test_corrupt_pampd)
+{
+	struct pam_config cfg = { .pools = 2 };
+	struct env e;
+	struct pam_stats st;
+	unsigned char page[PAGE], out[PAGE], scratch[PAGE];
+	struct pam_pampd_info info;
+	pam_pampd good_raw, good_xcf, bad[16];
+	size_t nbad = 0, len;
+	uint64_t seed = 99;
+
+	corpus_load();
+	env_open(&e, &cfg);
+	for (size_t i = 0; i < PAGE; i++)
+		page[i] = (unsigned char)zc_rand(&seed);
+	good_raw = put_verified(&e, page, CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD);
+	ck_assert_int_eq(pam_pampd_info(e.pam, good_raw, &info), 0);
+	ck_assert_int_eq(info.kind, PAM_KIND_RAW);
+	good_xcf = put_verified(&e, cpage(64 * 2), CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD);
+	ck_assert_int_eq(pam_pampd_info(e.pam, good_xcf, &info), 0);
+	ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+
+	bad[nbad++] = 0;				/* no page */
+	bad[nbad++] = 0x1000;				/* kind 0 */
+	bad[nbad++] = 0x1 | (2u << 2);			/* fill mode 2 */
+	bad[nbad++] = 0x1 | (3u << 2);			/* fill mode 3 */
+	bad[nbad++] = 0x1 | 0x100;			/* word32 fill with low bits set */
+	bad[nbad++] = good_raw ^ (1u << 5);		/* raw check bits */
+	/* A raw address with one bit flipped: the 10-bit check catches all but
+	 * 1 in 1024, so take the first flip it catches (most are). */
+	for (int bit = 12; bit < 47; bit++) {
+		pam_pampd cand = good_raw ^ ((uint64_t)1 << bit);
+
+		if (pam_pampd_info(e.pam, cand, &info) == -EIO) {
+			bad[nbad++] = cand;
+			break;
+		}
+	}
+	ck_assert_uint_eq(nbad, 7);
+	bad[nbad++] = PAM_KIND_RAW;			/* raw page at address 0 */
+	bad[nbad++] = good_xcf | (3u << 2);		/* codec type 3 */
+	bad[nbad++] = (good_xcf & ~(3ull << 2)) | ((uint64_t)CODEC_NONE << 2); /* codec none */
+	bad[nbad++] = good_xcf & ~(0xfffull << 4);	/* size 0 */
+	bad[nbad++] = good_xcf | (0xfffull << 4);	/* size over the cap */
+	bad[nbad++] = good_xcf | (0xfull << 16);	/* pool 15 of 2 */
+	bad[nbad++] = good_xcf & 0xfffff;		/* handle 0 */
+	for (size_t i = 0; i < nbad; i++) {
+		ck_assert_msg(pam_pampd_info(e.pam, bad[i], &info) == -EIO, "pampd %zu accepted", i);
+		ck_assert_int_eq(info.kind, PAM_KIND_NONE);
+		ck_assert_int_eq(pam_get_locked(e.pam, bad[i], out, scratch, &len), -EIO);
+		ck_assert_int_eq(pam_get(e.pam, bad[i], out), -EIO);
+		ck_assert_uint_eq(pam_size(e.pam, bad[i]), 0);
+		pam_free(e.pam, bad[i]);	/* ignored, counted */
+	}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.bad_frees, nbad - 1);	/* pam_free(0) is no call at all */
+	ck_assert_uint_eq(st.corrupt, 2 * nbad);
+	ck_assert_uint_eq(st.pages, 2);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+
+	/* decode refuses a pampd that is not compressed, or a wrong length. */
+	ck_assert_int_eq(pam_get_locked(e.pam, good_xcf, out, scratch, &len), 0);
+	ck_assert_int_eq(pam_decode(e.pam, good_xcf, scratch, len, out), 0);
+	ck_assert(memcmp(out, cpage(64 * 2), PAGE) == 0);
+	ck_assert_int_eq(pam_decode(e.pam, good_xcf, scratch, len - 1, out), -EIO);
+	ck_assert_int_eq(pam_decode(e.pam, good_raw, scratch, len, out), -EIO);
+	ck_assert_int_eq(pam_decode(e.pam, 1, scratch, len, out), -EIO);
+	ck_assert_int_eq(pam_get_locked(e.pam, good_raw, out, scratch, &len), 1);
+	ck_assert(memcmp(out, page, PAGE) == 0);
+
+	/* The good pages are untouched by all this. */
+	ck_assert_int_eq(pam_get(e.pam, good_raw, out), 0);
+	ck_assert(memcmp(out, page, PAGE) == 0);
+	ck_assert_int_eq(pam_get(e.pam, good_xcf, out), 0);
+	pam_free(e.pam, good_raw);
+	pam_free(e.pam, good_xcf);
+	env_close(&e);
+}
+END_TEST
+
+/* Corrupt compressed bytes, seen by decode from a scratch buffer that ends
+ * at a PROT_NONE page (the codec libraries are not instrumented by ASan, the
+ * guard page catches them too), and stored corrupt in xcf itself. */
+START_TEST(test_corrupt_data)
+{
+	const unsigned codecs[] = { CODEC_DEFAULT, codec_make(CODEC_ZSTD, 1),
+				    codec_make(CODEC_ZSTD, -3) };
+	struct pam_config cfg = { .pools = 1 };
+	struct env e;
+	unsigned char *map, *out;
+	size_t eio = 0, decoded = 0;
+	uint64_t seed = zc_test_seed();
+
+	corpus_load();
+	env_open(&e, &cfg);
+	map = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	ck_assert_int_eq(mprotect(map + PAGE, PAGE, PROT_NONE), 0);
+	out = malloc(PAGE);
+	ck_assert_ptr_nonnull(out);
+	for (size_t c = 0; c < 3; c++) {
+		for (size_t k = 0; k < 200; k++) {
+			const unsigned char *src = cpage(k * 81 + 1);
+			struct pam_pampd_info info;
+			unsigned char tmp[PAGE];
+			size_t len;
+			pam_pampd p;
+			unsigned char *scratch;
+			int rc;
+
+			ck_assert_int_eq(pam_put(e.pam, src, codecs[c], &p), 0);
+			ck_assert_int_eq(pam_pampd_info(e.pam, p, &info), 0);
+			if (info.kind != PAM_KIND_XCF) {
+				pam_free(e.pam, p);
+				continue;
+			}
+			ck_assert_int_eq(pam_get_locked(e.pam, p, out, tmp, &len), 0);
+			ck_assert_uint_eq(len, info.size);
+			/* The scratch ends exactly at the guard page. */
+			scratch = map + PAGE - len;
+			memcpy(scratch, tmp, len);
+			for (int f = 0; f <= (int)(k % 4); f++)
+				scratch[zc_rand_below(&seed, len)] ^= (unsigned char)(1 + zc_rand_below(&seed, 255));
+			if (k % 5 == 0) {
+				/* Garbage of the same length. */
+				for (size_t i = 0; i < len; i++)
+					scratch[i] = (unsigned char)zc_rand(&seed);
+			}
+			rc = pam_decode(e.pam, p, scratch, len, out);
+			ck_assert(rc == 0 || rc == -EIO);
+			rc == 0 ? decoded++ : eio++;
+
+			/* The same corruption stored in xcf: pam_get reports it. */
+			ck_assert_int_eq(xcf_write(pam_xcf_pool(e.pam, info.pool),
+						   (xcf_handle)((p >> 20) << 3), scratch),
+					 (int)len);
+			rc = pam_get(e.pam, p, out);
+			ck_assert(rc == 0 || rc == -EIO);
+			pam_free(e.pam, p);
+		}
+	}
+	ck_assert_uint_gt(eio, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	ck_assert_int_eq(munmap(map, 3 * PAGE), 0);
+	free(out);
+	env_close(&e);
+	(void)decoded;
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The tmem ops table is the same five functions. */
+
+START_TEST(test_tmem_ops)
+{
+	const struct tmem_pamops *ops = &pam_tmem_ops;
+	struct env e;
+	unsigned char out[PAGE], scratch[PAGE];
+	tmem_pampd p;
+	size_t len = 0;
+
+	corpus_load();
+	env_open(&e, NULL);
+	ck_assert_ptr_nonnull(ops->create);
+	ck_assert_ptr_nonnull(ops->get_locked);
+	ck_assert_ptr_nonnull(ops->decode);
+	ck_assert_ptr_nonnull(ops->free);
+	ck_assert_ptr_nonnull(ops->size);
+	ck_assert_int_eq(ops->create(e.pam, cpage(64 * 3 + 1), CODEC_DEFAULT, &p), 0);
+	ck_assert_uint_gt(ops->size(e.pam, p), 0);
+	ck_assert_int_eq(ops->get_locked(e.pam, p, out, scratch, &len), 0);
+	ck_assert_int_eq(ops->decode(e.pam, p, scratch, len, out), 0);
+	ck_assert(memcmp(out, cpage(64 * 3 + 1), PAGE) == 0);
+	ops->free(e.pam, p);
+	env_close(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Accounting through puts, replaces and frees, compaction and shrinking. */
+
+START_TEST(test_accounting_compact_shrink)
+{
+	struct pam_config cfg = { .pools = 2 };
+	struct env e;
+	struct pam_stats st, st2;
+	enum { N = 3000 };
+	pam_pampd *ps = calloc(N, sizeof(*ps));
+	uint64_t compr = 0;
+
+	ck_assert_ptr_nonnull(ps);
+	corpus_load();
+	env_open(&e, &cfg);
+	for (size_t i = 0; i < N; i++) {
+		struct pam_pampd_info info;
+
+		ck_assert_int_eq(pam_put(e.pam, cpage(i * 5), CODEC_DEFAULT, &ps[i]), 0);
+		ck_assert_int_eq(pam_pampd_info(e.pam, ps[i], &info), 0);
+		compr += info.size;
+	}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.compr_bytes, compr);
+	ck_assert_uint_eq(st.pages, N);
+	ck_assert_uint_eq(st.pages, st.same_filled_pages + st.raw_pages + st.compressed_pages);
+	ck_assert_uint_gt(st.meta_bytes, 0);
+	ck_assert_uint_eq(st.pools, 2);
+
+	/* Free every other page, compact: memory goes down, data stays. */
+	for (size_t i = 0; i < N; i += 2) {
+		struct pam_pampd_info info;
+
+		ck_assert_int_eq(pam_pampd_info(e.pam, ps[i], &info), 0);
+		compr -= info.size;
+		pam_free(e.pam, ps[i]);
+		ps[i] = 0;
+	}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.compr_bytes, compr);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	(void)pam_compact(e.pam, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	(void)pam_shrink(e.pam);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	pam_stats(e.pam, &st2);
+	ck_assert_uint_le(st2.pool_bytes, st.pool_bytes);
+	ck_assert_uint_eq(st2.scratch_bytes, 0);
+	ck_assert_uint_eq(st2.compr_bytes, compr);
+	for (size_t i = 1; i < N; i += 2) {
+		unsigned char out[PAGE];
+
+		ck_assert_int_eq(pam_get(e.pam, ps[i], out), 0);
+		ck_assert(memcmp(out, cpage(i * 5), PAGE) == 0);
+		pam_free(e.pam, ps[i]);
+	}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pages, 0);
+	ck_assert_uint_eq(st.compressed_pages, 0);
+	ck_assert_uint_eq(st.compr_bytes, 0);
+	ck_assert_uint_eq(st.orig_bytes, 0);
+	ck_assert_uint_eq(st.xcf_used_bytes, 0);
+	ck_assert_uint_eq(st.frees, N);
+	pam_shrink(e.pam);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pool_bytes, 0);
+	free(ps);
+	env_close(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Randomized model test: slots hold (pampd, the page it must read back as);
+ * every page carries a unique stamp so a mix-up between two objects shows.
+ * Ops: put (replace), get + verify, free, codec change; pam_check after
+ * every batch. */
+
+struct model_slot {
+	pam_pampd p;
+	uint64_t stamp;		/* unique per put (but a byte fill repeats) */
+	uint32_t src;		/* corpus page */
+	uint8_t used;
+	uint8_t kind;		/* 0 corpus, 1 fill, 2 random */
+	uint8_t pos;		/* stamp position (word index / 8) */
+};
+
+static void model_page(const struct model_slot *m, unsigned char *page)
+{
+	if (m->kind == 1) {
+		fill_words(page, m->stamp);
+		return;
+	}
+	if (m->kind == 2) {
+		uint64_t s = m->stamp;
+
+		for (size_t i = 0; i < PAGE; i += 8) {
+			uint64_t v = zc_rand(&s);
+
+			memcpy(page + i, &v, 8);
+		}
+		return;
+	}
+	memcpy(page, cpage(m->src), PAGE);
+	memcpy(page + (size_t)m->pos * 8 * 8, &m->stamp, 8);
+}
+
+static void model_verify(struct env *e, const struct model_slot *m)
+{
+	unsigned char want[PAGE], got[PAGE];
+
+	model_page(m, want);
+	ck_assert_int_eq(pam_get(e->pam, m->p, got), 0);
+	ck_assert_msg(memcmp(want, got, PAGE) == 0, "page with stamp %llx differs",
+		      (unsigned long long)m->stamp);
+}
+
+START_TEST(test_model)
+{
+	enum { SLOTS = 512, OPS = 60000, BATCH = 500 };
+	const unsigned codecs[] = { CODEC_DEFAULT, CODEC_DEFAULT, codec_make(CODEC_LZ4, 5),
+				    codec_make(CODEC_ZSTD, 1), codec_make(CODEC_ZSTD, -2),
+				    codec_make(CODEC_NONE, 0) };
+	struct pam_config cfg = { .pools = 3 };
+	struct model_slot *m = calloc(SLOTS, sizeof(*m));
+	struct env e;
+	uint64_t seed = zc_test_seed(), stamp = 1;
+	unsigned codec = CODEC_DEFAULT;
+	size_t live = 0;
+	struct pam_stats st;
+
+	ck_assert_ptr_nonnull(m);
+	corpus_load();
+	env_open(&e, &cfg);
+	for (int op = 0; op < OPS; op++) {
+		struct model_slot *s = &m[zc_rand_below(&seed, SLOTS)];
+		unsigned r = (unsigned)zc_rand_below(&seed, 100);
+
+		if (r < 45) {
+			/* put (replacing what is there) */
+			struct model_slot n = { .stamp = stamp++, .used = 1 };
+			unsigned char page[PAGE];
+			unsigned k = (unsigned)zc_rand_below(&seed, 10);
+
+			n.kind = k < 7 ? 0 : k < 9 ? 1 : 2;
+			if (n.kind == 1 && zc_rand_below(&seed, 2))
+				n.stamp = (n.stamp & 0xff) * 0x0101010101010101ull;
+			n.src = (uint32_t)zc_rand_below(&seed, corpus_pages);
+			n.pos = (uint8_t)zc_rand_below(&seed, 64);
+			model_page(&n, page);
+			ck_assert_int_eq(pam_put(e.pam, page, codec, &n.p), 0);
+			if (s->used) {
+				model_verify(&e, s);
+				pam_free(e.pam, s->p);
+			} else {
+				live++;
+			}
+			*s = n;
+		} else if (r < 80) {
+			if (s->used)
+				model_verify(&e, s);
+		} else if (r < 97) {
+			if (s->used) {
+				model_verify(&e, s);
+				pam_free(e.pam, s->p);
+				s->used = 0;
+				live--;
+			}
+		} else {
+			codec = codecs[zc_rand_below(&seed, sizeof(codecs) / sizeof(codecs[0]))];
+		}
+		if (op % BATCH == BATCH - 1) {
+			ck_assert_int_eq(pam_check(e.pam), 0);
+			pam_stats(e.pam, &st);
+			ck_assert_uint_eq(st.pages, live);
+		}
+		if (op % 20000 == 19999)
+			(void)pam_compact(e.pam, 0);
+	}
+	for (size_t i = 0; i < SLOTS; i++)
+		if (m[i].used) {
+			model_verify(&e, &m[i]);
+			pam_free(e.pam, m[i].p);
+		}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pages, 0);
+	free(m);
+	env_close(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Threads: each thread puts, reads and frees its own pages, and frees pages
+ * handed over by its neighbour (a free in another slot than the put). */
+
+struct stress {
+	struct env *e;
+	uint64_t seed;
+	int id;
+	int failures;
+	pam_pampd handoff[64];		/* written by this thread before the barrier */
+	uint32_t handoff_src[64];
+};
+
+static pthread_barrier_t stress_barrier;
+static struct stress stress_workers[4];
+
+static void *stress_main(void *arg)
+{
+	struct stress *w = arg;
+	enum { N = 128 };
+	pam_pampd p[N] = { 0 };
+	uint32_t src[N];
+	const unsigned codecs[] = { CODEC_DEFAULT, codec_make(CODEC_ZSTD, 1) };
+
+	for (int op = 0; op < 6000; op++) {
+		size_t i = (size_t)zc_rand_below(&w->seed, N);
+		unsigned char out[PAGE];
+
+		if (p[i]) {
+			if (pam_get(w->e->pam, p[i], out) != 0 ||
+			    memcmp(out, cpage(src[i]), PAGE) != 0)
+				w->failures++;
+			if (zc_rand_below(&w->seed, 2)) {
+				pam_free(w->e->pam, p[i]);
+				p[i] = 0;
+			}
+		} else {
+			src[i] = (uint32_t)zc_rand_below(&w->seed, corpus_pages);
+			if (pam_put(w->e->pam, cpage(src[i]), codecs[op & 1], &p[i]) != 0)
+				w->failures++;
+		}
+	}
+	for (int i = 0; i < 64; i++) {
+		w->handoff_src[i] = (uint32_t)(w->id * 1000 + i * 7);
+		if (pam_put(w->e->pam, cpage(w->handoff_src[i]), CODEC_DEFAULT, &w->handoff[i]))
+			w->failures++;
+	}
+	pthread_barrier_wait(&stress_barrier);
+	{
+		struct stress *o = &stress_workers[(w->id + 1) % 4];
+
+		for (int i = 0; i < 64; i++) {
+			unsigned char out[PAGE];
+
+			if (pam_get(w->e->pam, o->handoff[i], out) != 0 ||
+			    memcmp(out, cpage(o->handoff_src[i]), PAGE) != 0)
+				w->failures++;
+			pam_free(w->e->pam, o->handoff[i]);
+		}
+	}
+	for (int i = 0; i < N; i++)
+		if (p[i])
+			pam_free(w->e->pam, p[i]);
+	codec_thread_release();
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	struct pam_config cfg = { .pools = 2 };	/* fewer pools than threads: slots are shared */
+	struct env e;
+	pthread_t th[4];
+	uint64_t seed = zc_test_seed();
+	struct pam_stats st;
+
+	corpus_load();
+	env_open(&e, &cfg);
+	ck_assert_int_eq(pthread_barrier_init(&stress_barrier, NULL, 4), 0);
+	for (int t = 0; t < 4; t++) {
+		stress_workers[t] = (struct stress){ .e = &e, .seed = zc_rand(&seed), .id = t };
+		ck_assert_int_eq(pthread_create(&th[t], NULL, stress_main, &stress_workers[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+		ck_assert_int_eq(stress_workers[t].failures, 0);
+	}
+	pthread_barrier_destroy(&stress_barrier);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.pages, 0);
+	ck_assert_uint_eq(st.compressed_pages, 0);
+	ck_assert_uint_eq(st.compr_bytes, 0);
+	ck_assert_uint_eq(st.puts, st.frees);
+	env_close(&e);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("pam");
+	TCase *tc = tcase_create("basic");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_create_errors);
+	tcase_add_test(tc, test_same_filled);
+	tcase_add_test(tc, test_codec_none);
+	tcase_add_test(tc, test_codec_change);
+	tcase_add_test(tc, test_bad_codec);
+	tcase_add_test(tc, test_threshold);
+	tcase_add_test(tc, test_tmem_ops);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("corpus");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_corpus_lz4);
+	tcase_add_test(tc, test_corpus_zstd1);
+	tcase_add_test(tc, test_corpus_other_codecs);
+	tcase_add_test(tc, test_accounting_compact_shrink);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("corrupt");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_corrupt_pampd);
+	tcase_add_test(tc, test_corrupt_data);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("model");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_model);
+	tcase_add_test(tc, test_threads);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return zc_test_main(make_suite());
+}
