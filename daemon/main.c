@@ -1,0 +1,221 @@
+/* main.c - zcached: parse the command line, build the store, mount, run
+ * the FUSE session, tear everything down.  Kept to wiring: the pieces live
+ * in daemon/options.c, daemon/log.c and fuse/.
+ *
+ * One context struct (struct zcd) owns everything the daemon builds; there
+ * is no mutable global.  Exit status: 0 after a clean unmount (also on
+ * SIGTERM/SIGINT/SIGHUP, which libfuse's handlers turn into a session
+ * exit), 2 for a bad command line (nothing mounted), 1 for any other
+ * failure.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/buddy.h"
+#include "alloc/sgv.h"
+#include "compress/pam.h"
+#include "daemon/log.h"
+#include "daemon/options.h"
+#include "fuse/zfs.h"
+#include "tmem/tmem.h"
+
+#ifdef ZC_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+static void zcd_notify(const char *state)
+{
+	sd_notify(0, state);
+}
+#else
+static void zcd_notify(const char *state)
+{
+	(void)state;
+}
+#endif
+
+struct zcd {
+	struct zd_options opt;
+	struct zd_log log;
+	struct buddy *buddy;
+	struct sgv_ctx *sgv;
+	struct pam *pam;
+	struct tmem_store *store;
+	struct zfs *fs;
+	struct fuse_session *se;
+	int mounted;
+	int handlers;
+};
+
+static uint64_t zcd_ram_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+/* Build the store and the filesystem on it. */
+static int zcd_build(struct zcd *d)
+{
+	struct zfs_config cfg;
+
+	d->buddy = buddy_create(BUDDY_DEFAULT_RESERVE);
+	if (!d->buddy)
+		return -errno;
+	d->sgv = sgv_ctx_create(d->buddy);
+	if (!d->sgv)
+		return -errno;
+	d->pam = pam_create(NULL, d->buddy, d->sgv, NULL);
+	if (!d->pam)
+		return -errno;
+	/* tmem's nodes come from malloc until tmem's slab host exists. */
+	d->store = tmem_store_create(&pam_tmem_ops, d->pam, &tmem_malloc_hostops, NULL);
+	if (!d->store)
+		return -errno;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.store = d->store;
+	cfg.buddy = d->buddy;
+	cfg.sgv = d->sgv;
+	cfg.pam = d->pam;
+	cfg.codec = d->opt.codec;
+	cfg.ephemeral = d->opt.ephemeral;
+	cfg.mem_limit = d->opt.mem_limit;
+	cfg.uid = getuid();
+	cfg.gid = getgid();
+	d->fs = zfs_create(&cfg);
+	if (!d->fs)
+		return -errno;
+	return 0;
+}
+
+/* Tear down in reverse order; safe on a partly built context. */
+static void zcd_teardown(struct zcd *d)
+{
+	if (d->handlers)
+		fuse_remove_signal_handlers(d->se);
+	if (d->mounted)
+		fuse_session_unmount(d->se);
+	if (d->se)
+		fuse_session_destroy(d->se);
+	zfs_destroy(d->fs);
+	tmem_store_destroy(d->store);
+	pam_destroy(d->pam);
+	sgv_ctx_destroy(d->sgv);
+	buddy_destroy(d->buddy);
+	zd_log_close(&d->log);
+	zd_options_free(&d->opt);
+}
+
+/* Create the session from our options (argv for libfuse's parser). */
+static int zcd_session(struct zcd *d, const char *prog)
+{
+	char *fargv[6];
+	int fargc = 0;
+	char opts[4096];
+	struct fuse_args args;
+
+	snprintf(opts, sizeof(opts), "fsname=zcached,subtype=zcached,%s", d->opt.fuse_opts);
+	fargv[fargc++] = (char *)prog;
+	fargv[fargc++] = "-o";
+	fargv[fargc++] = opts;
+	if (d->opt.debug)
+		fargv[fargc++] = "-d";
+	fargv[fargc] = NULL;
+	args = (struct fuse_args)FUSE_ARGS_INIT(fargc, fargv);
+	d->se = fuse_session_new(&args, &zfs_lowlevel_ops, sizeof(zfs_lowlevel_ops), d->fs);
+	if (!d->se)
+		return -EINVAL;
+	zfs_set_session(d->fs, d->se);
+	return 0;
+}
+
+static int zcd_run(struct zcd *d)
+{
+	struct fuse_loop_config *lc;
+	int ret;
+
+	if (d->opt.threads <= 1)
+		return fuse_session_loop(d->se);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_max_threads(lc, d->opt.threads);
+	fuse_loop_cfg_set_idle_threads(lc, d->opt.threads);
+	ret = fuse_session_loop_mt(d->se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct zcd d;
+	char err[256];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int ret;
+
+	memset(&d, 0, sizeof(d));
+	zd_log_init(&d.log, "zcached", ZD_LOG_INFO);
+	ret = zd_options_parse(&d.opt, argc, argv, zcd_ram_bytes(), ncpu > 0 ? (unsigned)ncpu : 1,
+			       err, sizeof(err));
+	if (ret == -EINVAL) {
+		fprintf(stderr, "zcached: %s\n", err);
+		return ZD_EXIT_USAGE;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "zcached: %s\n", strerror(-ret));
+		return 1;
+	}
+	if (d.opt.help) {
+		fputs(zd_options_usage(), stdout);
+		zd_options_free(&d.opt);
+		return 0;
+	}
+	if (d.opt.version) {
+		printf("zcached %s (libfuse %s)\n", ZC_VERSION, fuse_pkgversion());
+		zd_options_free(&d.opt);
+		return 0;
+	}
+	if (d.opt.debug)
+		d.log.level = ZD_LOG_DEBUG;
+	ret = zcd_build(&d);
+	if (ret < 0) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot build the store: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = zcd_session(&d, argv[0]);
+	if (ret < 0) {
+		/* libfuse printed what it did not like. */
+		zcd_teardown(&d);
+		return ZD_EXIT_USAGE;
+	}
+	if (fuse_set_signal_handlers(d.se) != 0) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot install signal handlers");
+		goto fail;
+	}
+	d.handlers = 1;
+	if (fuse_session_mount(d.se, d.opt.mountpoint) != 0) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot mount on %s", d.opt.mountpoint);
+		goto fail;
+	}
+	d.mounted = 1;
+	if (!d.opt.foreground) {
+		if (fuse_daemonize(0) != 0)
+			goto fail;
+		zd_log_detach(&d.log);
+	}
+	zd_log_printf(&d.log, ZD_LOG_INFO, "mounted on %s (mem_limit %llu bytes, %u threads)",
+		      d.opt.mountpoint, (unsigned long long)d.opt.mem_limit, d.opt.threads);
+	zcd_notify("READY=1");
+	ret = zcd_run(&d);
+	zcd_notify("STOPPING=1");
+	if (ret != 0)
+		zd_log_printf(&d.log, ZD_LOG_WARN, "session ended with %d", ret);
+	zd_log_printf(&d.log, ZD_LOG_INFO, "unmounting %s", d.opt.mountpoint);
+	zcd_teardown(&d);
+	return 0;
+fail:
+	zcd_teardown(&d);
+	return 1;
+}

@@ -1,0 +1,300 @@
+/* options.c - the command line of zcached (see options.h).
+ *
+ * A small hand-written parser rather than fuse_opt_parse: we need to name a
+ * bad option in one line and exit 2 before libfuse is even asked, and we need
+ * the SOURCE MOUNTPOINT form that mount.fuse3 uses.  -o lists are split on
+ * commas; each item is either one of ours (validated here), one of FUSE's or
+ * the VFS's (appended to fuse_opts), or mount(8) bookkeeping (dropped).
+ */
+#include "daemon/options.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "compress/codec.h"
+#include "fuse/ctl.h"
+
+/* Options passed to libfuse unchanged ("name" or "name=" for a value). */
+static const char *const zd_fuse_opts[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec",
+	"atime", "noatime", "relatime", "norelatime", "strictatime", "nostrictatime",
+	"diratime", "nodiratime", "lazytime", "nolazytime", "sync", "async", "dirsync",
+	"fsname=", "subtype=", "max_read=", "context=", "fscontext=", "defcontext=",
+	"rootcontext=", NULL,
+};
+
+/* mount(8) and fstab bookkeeping: accepted, not passed on. */
+static const char *const zd_dropped_opts[] = {
+	"defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group",
+	"_netdev", "nofail", "comment=", "x-", "loop", NULL,
+};
+
+static void zd_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void zd_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Does `opt` match `pat` ("name" exactly, or "name=" / "x-" as a prefix)? */
+static int zd_opt_match(const char *opt, const char *pat)
+{
+	size_t n = strlen(pat);
+
+	if (pat[n - 1] == '=' || pat[n - 1] == '-')
+		return strncmp(opt, pat, n) == 0;
+	return strcmp(opt, pat) == 0;
+}
+
+static int zd_in_list(const char *opt, const char *const *list)
+{
+	for (; *list; list++)
+		if (zd_opt_match(opt, *list))
+			return 1;
+	return 0;
+}
+
+static int zd_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Append `opt` to the comma list *list (reallocating it). */
+static int zd_append(char **list, const char *opt)
+{
+	size_t old = *list ? strlen(*list) : 0;
+	size_t add = strlen(opt);
+	char *n = realloc(*list, old + add + 2);
+
+	if (!n)
+		return -ENOMEM;
+	if (old)
+		n[old++] = ',';
+	memcpy(n + old, opt, add + 1);
+	*list = n;
+	return 0;
+}
+
+/* Handle one item of a -o list. */
+static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char *err,
+		      size_t errlen)
+{
+	const char *val = strchr(opt, '=');
+	char cerr[160];
+
+	if (!*opt)
+		return 0;
+	val = val ? val + 1 : NULL;
+	if (!strncmp(opt, "mem_limit=", 10)) {
+		if (zfs_parse_size(val, ram, &o->mem_limit) < 0) {
+			zd_err(err, errlen, "bad value for mem_limit: \"%s\" (expected SIZE[K|M|G|T] or N%%)",
+			       val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strncmp(opt, "compressor=", 11)) {
+		if (codec_parse(val, &o->codec, cerr, sizeof(cerr)) < 0) {
+			zd_err(err, errlen, "bad value for compressor: %s", cerr);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strncmp(opt, "pool=", 5)) {
+		if (!strcmp(val, "persistent")) {
+			o->ephemeral = 0;
+		} else if (!strcmp(val, "ephemeral")) {
+			o->ephemeral = 1;
+		} else {
+			zd_err(err, errlen, "bad value for pool: \"%s\" (expected persistent or ephemeral)",
+			       val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strncmp(opt, "threads=", 8)) {
+		if (zd_parse_uint(val, 1, 1024, &o->threads) < 0) {
+			zd_err(err, errlen, "bad value for threads: \"%s\" (expected 1..1024)", val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(opt, "debug")) {
+		o->debug = 1;
+		o->foreground = 1;
+		return 0;
+	}
+	if (zd_in_list(opt, zd_dropped_opts))
+		return 0;
+	if (zd_in_list(opt, zd_fuse_opts)) {
+		if (!strcmp(opt, "default_permissions"))
+			return 0;	/* always on, added once below */
+		return zd_append(&o->fuse_opts, opt);
+	}
+	if (!strncmp(opt, "mem_limit", 9) || !strncmp(opt, "compressor", 10) ||
+	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7))
+		zd_err(err, errlen, "option %s needs a value (%s=...)", opt, opt);
+	else
+		zd_err(err, errlen, "unknown mount option: %s", opt);
+	return -EINVAL;
+}
+
+/* Split a -o argument on commas (backslash escapes a comma). */
+static int zd_opt_list(struct zd_options *o, const char *list, uint64_t ram, char *err,
+		       size_t errlen)
+{
+	size_t n = strlen(list);
+	char *buf = malloc(n + 1);
+	size_t i, j = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i <= n && ret == 0; i++) {
+		if (list[i] == '\\' && list[i + 1]) {
+			buf[j++] = list[++i];
+			continue;
+		}
+		if (list[i] == ',' || list[i] == '\0') {
+			buf[j] = '\0';
+			ret = zd_one_opt(o, buf, ram, err, errlen);
+			j = 0;
+			continue;
+		}
+		buf[j++] = list[i];
+	}
+	free(buf);
+	return ret;
+}
+
+int zd_options_parse(struct zd_options *o, int argc, char **argv, uint64_t ram_bytes,
+		     unsigned ncpus, char *err, size_t errlen)
+{
+	const char *pos[2] = { NULL, NULL };
+	int npos = 0, i, ret;
+
+	memset(o, 0, sizeof(*o));
+	o->mem_limit = ram_bytes / 2;
+	o->codec = CODEC_DEFAULT;
+	o->threads = ncpus ? ncpus : 1;
+	if (err && errlen)
+		err[0] = '\0';
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			o->help = 1;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			o->version = 1;
+		} else if (!strcmp(a, "-f")) {
+			o->foreground = 1;
+		} else if (!strcmp(a, "-d")) {
+			o->debug = 1;
+			o->foreground = 1;
+		} else if (!strcmp(a, "-s")) {
+			o->threads = 1;
+		} else if (!strcmp(a, "-o")) {
+			if (i + 1 >= argc) {
+				zd_err(err, errlen, "option -o needs an argument");
+				ret = -EINVAL;
+				goto fail;
+			}
+			ret = zd_opt_list(o, argv[++i], ram_bytes, err, errlen);
+			if (ret < 0)
+				goto fail;
+		} else if (!strncmp(a, "-o", 2)) {
+			ret = zd_opt_list(o, a + 2, ram_bytes, err, errlen);
+			if (ret < 0)
+				goto fail;
+		} else if (a[0] == '-' && a[1]) {
+			zd_err(err, errlen, "unknown option: %s", a);
+			ret = -EINVAL;
+			goto fail;
+		} else {
+			if (npos == 2) {
+				zd_err(err, errlen, "unexpected argument: %s", a);
+				ret = -EINVAL;
+				goto fail;
+			}
+			pos[npos++] = a;
+		}
+	}
+	if (o->help || o->version)
+		return 0;
+	if (npos == 0) {
+		zd_err(err, errlen, "no mount point given");
+		ret = -EINVAL;
+		goto fail;
+	}
+	/* One positional argument is the mount point; two are SOURCE
+	 * MOUNTPOINT as mount.fuse3 passes them (the source is ignored). */
+	o->mountpoint = strdup(pos[npos - 1]);
+	if (!o->mountpoint) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = zd_append(&o->fuse_opts, "default_permissions");
+	if (ret < 0)
+		goto fail;
+	return 0;
+fail:
+	zd_options_free(o);
+	return ret;
+}
+
+void zd_options_free(struct zd_options *o)
+{
+	if (!o)
+		return;
+	free(o->mountpoint);
+	free(o->fuse_opts);
+	o->mountpoint = NULL;
+	o->fuse_opts = NULL;
+}
+
+const char *zd_options_usage(void)
+{
+	return "usage: zcached [options] MOUNTPOINT\n"
+	       "       mount -t fuse.zcached zcached MOUNTPOINT -o OPTIONS\n"
+	       "\n"
+	       "Keep files in RAM, compressed, and show them as a filesystem.\n"
+	       "\n"
+	       "  -f                  stay in the foreground\n"
+	       "  -d                  FUSE debug output (implies -f)\n"
+	       "  -s                  one worker thread\n"
+	       "  -o OPT[,OPT...]     mount options:\n"
+	       "     mem_limit=SIZE   memory for file data: K/M/G/T suffix or N% of RAM\n"
+	       "                      (default 50%; 0 = no limit)\n"
+	       "     compressor=NAME  lz4[:ACCEL] (default), zstd[:LEVEL] or none\n"
+	       "     pool=KIND        kind of new pools: persistent (default) or ephemeral\n"
+	       "     threads=N        worker threads (default: number of CPUs)\n"
+	       "     allow_other, ro, noatime, ... as for any FUSE filesystem\n"
+	       "  -h, --help          show this text\n"
+	       "  -V, --version       show the version\n"
+	       "\n"
+	       "Statistics: MOUNTPOINT/.zcache/stats (and mm_stat, metrics, stats.json).\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT (or umount as root).\n";
+}

@@ -1,0 +1,625 @@
+/* ctl.c - the /.zcache statistics and control tree (see ctl.h).
+ *
+ * Fixed nodes are a small static table (name, parent, mode); the pool
+ * directories pools/NAME and their stats files are numbered from the pool
+ * id: ZFS_CTL_POOL_BASE + 2 * id (directory) and + 1 (stats).  Content is
+ * rendered at open into the file handle's buffer (render.c does the
+ * formatting; this file only gathers the figures and acts on writes).
+ */
+#include "fuse/ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/buddy.h"
+#include "alloc/sgv.h"
+#include "alloc/slab.h"
+#include "alloc/xcf.h"
+#include "compress/pam.h"
+#include "fuse/render.h"
+#include "tmem/tmem.h"
+
+enum zfs_ctl_node_id {
+	CTL_ROOT = 0,
+	CTL_STATS,
+	CTL_MMSTAT,
+	CTL_METRICS,
+	CTL_JSON,
+	CTL_COMPRESS,
+	CTL_COMPACT,
+	CTL_DROP,
+	CTL_SGVFLUSH,
+	CTL_MEMLIMIT,
+	CTL_POOLS,
+	CTL_ALLOC,
+	CTL_BUDDY,
+	CTL_SGV,
+	CTL_XCF,
+	CTL_SLABINFO,
+	CTL_NFIXED
+};
+
+struct zfs_ctl_node {
+	const char *name;
+	int parent;		/* node id, -1 for the root of the tree */
+	mode_t mode;
+};
+
+static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
+	[CTL_ROOT] = { ZFS_CTL_NAME, -1, S_IFDIR | 0555 },
+	[CTL_STATS] = { "stats", CTL_ROOT, S_IFREG | 0444 },
+	[CTL_MMSTAT] = { "mm_stat", CTL_ROOT, S_IFREG | 0444 },
+	[CTL_METRICS] = { "metrics", CTL_ROOT, S_IFREG | 0444 },
+	[CTL_JSON] = { "stats.json", CTL_ROOT, S_IFREG | 0444 },
+	[CTL_COMPRESS] = { "compress", CTL_ROOT, S_IFREG | 0444 },
+	[CTL_COMPACT] = { "compact", CTL_ROOT, S_IFREG | 0600 },
+	[CTL_DROP] = { "drop_ephemeral", CTL_ROOT, S_IFREG | 0600 },
+	[CTL_SGVFLUSH] = { "sgv_flush", CTL_ROOT, S_IFREG | 0600 },
+	[CTL_MEMLIMIT] = { "mem_limit", CTL_ROOT, S_IFREG | 0644 },
+	[CTL_POOLS] = { "pools", CTL_ROOT, S_IFDIR | 0555 },
+	[CTL_ALLOC] = { "alloc", CTL_ROOT, S_IFDIR | 0555 },
+	[CTL_BUDDY] = { "buddy", CTL_ALLOC, S_IFREG | 0444 },
+	[CTL_SGV] = { "sgv", CTL_ALLOC, S_IFREG | 0444 },
+	[CTL_XCF] = { "xcf", CTL_ALLOC, S_IFREG | 0444 },
+	[CTL_SLABINFO] = { "slabinfo", CTL_ALLOC, S_IFREG | 0444 },
+};
+
+#define ZFS_CTL_POOL_BASE (ZFS_CTL_INO_BASE + 0x10000)
+
+struct zfs_ctl_file {
+	uint64_t ino;
+	struct zfs_text text;
+};
+
+/* ---- names and numbers ----------------------------------------------------- */
+
+static uint64_t zfs_ctl_ino(int node)
+{
+	return ZFS_CTL_INO_BASE + (uint64_t)node;
+}
+
+/* The label of a pool in pools/ and in the metrics. */
+static void zfs_pool_label(const struct zfs_pool *p, char *buf, size_t len)
+{
+	if (p->id == 0)
+		snprintf(buf, len, "default");
+	else if (!strcmp(p->name, "default"))
+		snprintf(buf, len, "default#%llu", (unsigned long long)p->id);
+	else
+		snprintf(buf, len, "%s", p->name);
+}
+
+static void zfs_ctl_stat(uint64_t ino, mode_t mode, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_blksize = 4096;
+	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+struct zfs_pool_find {
+	const char *name;
+	uint64_t id;
+	int found;
+};
+
+static int zfs_pool_find_cb(void *arg, struct zfs_pool *p)
+{
+	struct zfs_pool_find *f = arg;
+	char label[ZFS_NAME_MAX + 32];
+
+	zfs_pool_label(p, label, sizeof(label));
+	if (strcmp(label, f->name))
+		return 0;
+	f->id = p->id;
+	f->found = 1;
+	return 1;
+}
+
+static int zfs_pool_exists_cb(void *arg, struct zfs_pool *p)
+{
+	(void)arg;
+	(void)p;
+	return 1;
+}
+
+int zfs_ctl_getattr(struct zfs *fs, uint64_t ino, struct stat *st)
+{
+	if (ino >= ZFS_CTL_POOL_BASE) {
+		uint64_t rel = ino - ZFS_CTL_POOL_BASE;
+
+		if (zfs_ns_pool_with(fs->ns, rel / 2, zfs_pool_exists_cb, NULL) != 1)
+			return -ENOENT;
+		zfs_ctl_stat(ino, rel % 2 ? S_IFREG | 0444 : S_IFDIR | 0555, st);
+		return 0;
+	}
+	if (ino < ZFS_CTL_INO_BASE || ino >= ZFS_CTL_INO_BASE + CTL_NFIXED)
+		return -ENOENT;
+	zfs_ctl_stat(ino, zfs_ctl_nodes[ino - ZFS_CTL_INO_BASE].mode, st);
+	return 0;
+}
+
+int zfs_ctl_lookup(struct zfs *fs, uint64_t parent, const char *name, struct stat *st)
+{
+	int k;
+
+	if (!zfs_ctl_is(parent))	/* ".zcache" in the root */
+		return zfs_ctl_getattr(fs, zfs_ctl_ino(CTL_ROOT), st);
+	if (!strcmp(name, "."))
+		return zfs_ctl_getattr(fs, parent, st);
+	if (parent == zfs_ctl_ino(CTL_POOLS)) {
+		struct zfs_pool_find f = { name, 0, 0 };
+
+		if (!strcmp(name, ".."))
+			return zfs_ctl_getattr(fs, zfs_ctl_ino(CTL_ROOT), st);
+		zfs_ns_pools_foreach(fs->ns, zfs_pool_find_cb, &f);
+		if (!f.found)
+			return -ENOENT;
+		return zfs_ctl_getattr(fs, ZFS_CTL_POOL_BASE + 2 * f.id, st);
+	}
+	if (parent >= ZFS_CTL_POOL_BASE) {
+		if ((parent - ZFS_CTL_POOL_BASE) % 2)
+			return -ENOTDIR;
+		if (!strcmp(name, ".."))
+			return zfs_ctl_getattr(fs, zfs_ctl_ino(CTL_POOLS), st);
+		if (strcmp(name, "stats"))
+			return -ENOENT;
+		return zfs_ctl_getattr(fs, parent + 1, st);
+	}
+	if (parent >= ZFS_CTL_INO_BASE + CTL_NFIXED)
+		return -ENOENT;
+	if (!S_ISDIR(zfs_ctl_nodes[parent - ZFS_CTL_INO_BASE].mode))
+		return -ENOTDIR;
+	if (!strcmp(name, "..")) {
+		int up = zfs_ctl_nodes[parent - ZFS_CTL_INO_BASE].parent;
+
+		if (up < 0) {
+			/* The parent of /.zcache is the root (a real inode). */
+			return -ENOENT;
+		}
+		return zfs_ctl_getattr(fs, zfs_ctl_ino(up), st);
+	}
+	for (k = 1; k < CTL_NFIXED; k++)
+		if (zfs_ctl_ino(zfs_ctl_nodes[k].parent) == parent &&
+		    !strcmp(zfs_ctl_nodes[k].name, name))
+			return zfs_ctl_getattr(fs, zfs_ctl_ino(k), st);
+	return -ENOENT;
+}
+
+/* ---- directories ----------------------------------------------------------- */
+
+struct zfs_pool_ids {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static int zfs_pool_ids_cb(void *arg, struct zfs_pool *p)
+{
+	struct zfs_pool_ids *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *ids = realloc(l->ids, cap * sizeof(*ids));
+
+		if (!ids)
+			return -ENOMEM;
+		l->ids = ids;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = p->id;
+	return 0;
+}
+
+static int zfs_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct zfs_label_arg {
+	char label[ZFS_NAME_MAX + 32];
+};
+
+static int zfs_label_cb(void *arg, struct zfs_pool *p)
+{
+	struct zfs_label_arg *a = arg;
+
+	zfs_pool_label(p, a->label, sizeof(a->label));
+	return 1;
+}
+
+int zfs_ctl_readdir(struct zfs *fs, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
+		    void *arg)
+{
+	int k;
+
+	if (ino >= ZFS_CTL_POOL_BASE) {
+		if ((ino - ZFS_CTL_POOL_BASE) % 2)
+			return -ENOTDIR;
+		if (off < 1 && fill(arg, ".", ino, S_IFDIR, 1))
+			return 0;
+		if (off < 2 && fill(arg, "..", zfs_ctl_ino(CTL_POOLS), S_IFDIR, 2))
+			return 0;
+		if (off < 3)
+			fill(arg, "stats", ino + 1, S_IFREG, 3);
+		return 0;
+	}
+	if (ino >= ZFS_CTL_INO_BASE + CTL_NFIXED ||
+	    !S_ISDIR(zfs_ctl_nodes[ino - ZFS_CTL_INO_BASE].mode))
+		return -ENOTDIR;
+	if (off < 1 && fill(arg, ".", ino, S_IFDIR, 1))
+		return 0;
+	if (off < 2 && fill(arg, "..", ino == zfs_ctl_ino(CTL_ROOT) ? ZFS_ROOT_INO
+								    : zfs_ctl_ino(CTL_ROOT),
+			    S_IFDIR, 2))
+		return 0;
+	if (ino == zfs_ctl_ino(CTL_POOLS)) {
+		struct zfs_pool_ids l = { NULL, 0, 0 };
+		size_t i;
+		int ret = zfs_ns_pools_foreach(fs->ns, zfs_pool_ids_cb, &l);
+
+		if (ret < 0) {
+			free(l.ids);
+			return ret;
+		}
+		qsort(l.ids, l.n, sizeof(*l.ids), zfs_cmp_u64);
+		for (i = 0; i < l.n; i++) {
+			struct zfs_label_arg a;
+
+			if (l.ids[i] + 3 <= off)
+				continue;
+			if (zfs_ns_pool_with(fs->ns, l.ids[i], zfs_label_cb, &a) != 1)
+				continue;
+			if (fill(arg, a.label, ZFS_CTL_POOL_BASE + 2 * l.ids[i], S_IFDIR,
+				 l.ids[i] + 3))
+				break;
+		}
+		free(l.ids);
+		return 0;
+	}
+	for (k = 1; k < CTL_NFIXED; k++) {
+		if (zfs_ctl_ino(zfs_ctl_nodes[k].parent) != ino || (uint64_t)k + 2 <= off)
+			continue;
+		if (fill(arg, zfs_ctl_nodes[k].name, zfs_ctl_ino(k), zfs_ctl_nodes[k].mode & S_IFMT,
+			 (uint64_t)k + 2))
+			break;
+	}
+	return 0;
+}
+
+/* ---- gathering the figures ------------------------------------------------- */
+
+struct zfs_snap_arg {
+	struct zfs *fs;
+	struct zfs_snapshot *s;
+	unsigned cap;
+};
+
+static int zfs_snap_pool_cb(void *arg, struct zfs_pool *p)
+{
+	struct zfs_snap_arg *a = arg;
+	struct zfs_pool_snap *ps;
+
+	if (a->s->npools == a->cap) {
+		unsigned cap = a->cap ? a->cap * 2 : 8;
+		struct zfs_pool_snap *n = realloc(a->s->pools, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		a->s->pools = n;
+		a->cap = cap;
+	}
+	ps = &a->s->pools[a->s->npools++];
+	memset(ps, 0, sizeof(*ps));
+	zfs_pool_label(p, ps->name, sizeof(ps->name));
+	ps->id = p->id;
+	ps->ephemeral = p->ephemeral;
+	ps->codec = atomic_load(&p->codec);
+	ps->files = atomic_load(&p->files);
+	ps->bytes_written = atomic_load(&p->bytes_written);
+	ps->bytes_read = atomic_load(&p->bytes_read);
+	tmem_pool_stats(a->fs->cfg.store, p->store_id, &ps->tmem);
+	return 0;
+}
+
+static int zfs_snap_cmp(const void *a, const void *b)
+{
+	const struct zfs_pool_snap *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
+{
+	struct zfs_snap_arg a = { fs, s, 0 };
+	unsigned i, nx = 0, nslab = 0;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	tmem_stats(fs->cfg.store, &s->tmem);
+	buddy_stats(fs->cfg.buddy, &s->buddy);
+	sgv_ctx_stats(fs->cfg.sgv, &s->sgv);
+	zfs_ns_stats(fs->ns, &s->ns);
+	s->default_codec = fs->cfg.codec;
+	s->mem_limit = atomic_load(&fs->mem_limit);
+	s->enospc = atomic_load(&fs->enospc);
+	s->evicted_files = atomic_load(&fs->evicted_files);
+	s->compactions = atomic_load(&fs->compactions);
+	s->pages_compacted = atomic_load(&fs->pages_compacted);
+	if (fs->cfg.pam) {
+		pam_stats(fs->cfg.pam, &s->pam);
+		s->have_pam = 1;
+		nx = pam_pool_count(fs->cfg.pam);
+	}
+	s->xcf = calloc(nx ? nx : 1, sizeof(*s->xcf));
+	s->sgv_pools = calloc(1 + nx, sizeof(*s->sgv_pools));
+	s->slabs = calloc(1 + fs->cfg.nslabs, sizeof(*s->slabs));
+	if (!s->xcf || !s->sgv_pools || !s->slabs)
+		goto nomem;
+	for (i = 0; i < nx; i++) {
+		struct xcf_pool *x = pam_xcf_pool(fs->cfg.pam, i);
+
+		if (x)
+			xcf_stats(x, &s->xcf[s->nxcf++]);
+	}
+	sgv_pool_stats(fs->io_pool, &s->sgv_pools[s->nsgv_pools++]);
+	for (i = 0; i < nx; i++) {
+		char name[SGV_NAME_MAX];
+		struct sgv_pool *p;
+
+		snprintf(name, sizeof(name), "pam-scratch-%u", i);
+		p = sgv_pool_find(fs->cfg.sgv, name);
+		if (p)
+			sgv_pool_stats(p, &s->sgv_pools[s->nsgv_pools++]);
+	}
+	for (i = 0; i < fs->cfg.nslabs; i++)
+		if (fs->cfg.slabs[i])
+			slab_stats(fs->cfg.slabs[i], &s->slabs[nslab++]);
+	s->nslabs = nslab;
+	ret = zfs_ns_pools_foreach(fs->ns, zfs_snap_pool_cb, &a);
+	if (ret < 0)
+		goto nomem;
+	qsort(s->pools, s->npools, sizeof(*s->pools), zfs_snap_cmp);
+	s->mem_used_max = 0;
+	{
+		uint64_t used = zfs_snapshot_mem_used(s);
+
+		pthread_mutex_lock(&fs->lock);
+		if (used > fs->mem_used_max)
+			fs->mem_used_max = used;
+		s->mem_used_max = fs->mem_used_max;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return 0;
+nomem:
+	zfs_snapshot_free(s);
+	return -ENOMEM;
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+static int zfs_ctl_render(struct zfs *fs, uint64_t ino, struct zfs_text *t)
+{
+	struct zfs_snapshot s;
+	int ret;
+
+	if (ino == zfs_ctl_ino(CTL_COMPACT)) {
+		zfs_text_printf(t, "compactions %llu\npages_compacted %llu\n",
+				(unsigned long long)atomic_load(&fs->compactions),
+				(unsigned long long)atomic_load(&fs->pages_compacted));
+		return t->err;
+	}
+	if (ino == zfs_ctl_ino(CTL_DROP)) {
+		zfs_text_printf(t, "evicted_files %llu\n",
+				(unsigned long long)atomic_load(&fs->evicted_files));
+		return t->err;
+	}
+	if (ino == zfs_ctl_ino(CTL_MEMLIMIT)) {
+		zfs_text_printf(t, "%llu\n", (unsigned long long)atomic_load(&fs->mem_limit));
+		return t->err;
+	}
+	ret = zfs_ctl_snapshot(fs, &s);
+	if (ret < 0)
+		return ret;
+	if (ino >= ZFS_CTL_POOL_BASE) {
+		uint64_t id = (ino - ZFS_CTL_POOL_BASE) / 2;
+		unsigned i;
+
+		ret = -ENOENT;
+		for (i = 0; i < s.npools; i++)
+			if (s.pools[i].id == id) {
+				zfs_render_pool(&s, i, t);
+				ret = 0;
+			}
+	} else {
+		switch ((int)(ino - ZFS_CTL_INO_BASE)) {
+		case CTL_STATS: zfs_render_stats(&s, t); break;
+		case CTL_MMSTAT: zfs_render_mm_stat(&s, t); break;
+		case CTL_METRICS: zfs_render_metrics(&s, t); break;
+		case CTL_JSON: zfs_render_json(&s, t); break;
+		case CTL_COMPRESS: zfs_render_compress(&s, t); break;
+		case CTL_BUDDY: zfs_render_buddy(&s, t); break;
+		case CTL_SGV: zfs_render_sgv(&s, t); break;
+		case CTL_XCF: zfs_render_xcf(&s, t); break;
+		case CTL_SLABINFO: zfs_render_slabinfo(&s, t); break;
+		case CTL_SGVFLUSH: zfs_text_printf(t, "sgv_idle_bytes %llu\n",
+						   (unsigned long long)s.sgv.inactive_pages * 4096);
+			break;
+		default: ret = -EISDIR; break;
+		}
+	}
+	zfs_snapshot_free(&s);
+	return ret < 0 ? ret : t->err;
+}
+
+int zfs_ctl_open(struct zfs *fs, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
+{
+	struct zfs_ctl_file *f;
+	struct stat st;
+	int ret = zfs_ctl_getattr(fs, ino, &st);
+
+	if (ret < 0)
+		return ret;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		if (!(st.st_mode & 0200))
+			return -EACCES;
+		if (fuse_req_ctx(req)->uid != 0)
+			return -EACCES;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->ino = ino;
+	if ((fi->flags & O_ACCMODE) != O_WRONLY) {
+		ret = zfs_ctl_render(fs, ino, &f->text);
+		if (ret < 0) {
+			free(f->text.buf);
+			free(f);
+			return ret;
+		}
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+void zfs_ctl_read(struct zfs *fs, fuse_req_t req, uint64_t fh, size_t size, off_t off)
+{
+	struct zfs_ctl_file *f = (struct zfs_ctl_file *)(uintptr_t)fh;
+
+	(void)fs;
+	if (off < 0 || (size_t)off >= f->text.len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > f->text.len - (size_t)off)
+		size = f->text.len - (size_t)off;
+	fuse_reply_buf(req, f->text.buf + off, size);
+}
+
+void zfs_ctl_release(struct zfs *fs, uint64_t fh)
+{
+	struct zfs_ctl_file *f = (struct zfs_ctl_file *)(uintptr_t)fh;
+
+	(void)fs;
+	if (!f)
+		return;
+	free(f->text.buf);
+	free(f);
+}
+
+/* The written value without surrounding blanks, NUL-terminated in buf. */
+static int zfs_ctl_value(const char *in, size_t size, char *buf, size_t len)
+{
+	while (size && (*in == ' ' || *in == '\t' || *in == '\n'))
+		in++, size--;
+	while (size && (in[size - 1] == ' ' || in[size - 1] == '\t' || in[size - 1] == '\n'))
+		size--;
+	if (size == 0 || size >= len)
+		return -EINVAL;
+	memcpy(buf, in, size);
+	buf[size] = '\0';
+	return 0;
+}
+
+ssize_t zfs_ctl_write(struct zfs *fs, fuse_req_t req, uint64_t ino, uint64_t fh,
+		      const char *buf, size_t size, off_t off)
+{
+	char val[64];
+	int node = (int)(ino - ZFS_CTL_INO_BASE);
+	int ret;
+
+	(void)fh;
+	(void)off;
+	if (fuse_req_ctx(req)->uid != 0)
+		return -EACCES;
+	if (ino >= ZFS_CTL_POOL_BASE || node < 0 || node >= CTL_NFIXED ||
+	    !(zfs_ctl_nodes[node].mode & 0200))
+		return -EPERM;
+	ret = zfs_ctl_value(buf, size, val, sizeof(val));
+	if (ret < 0)
+		return ret;
+	switch (node) {
+	case CTL_MEMLIMIT: {
+		uint64_t v;
+		long pages = sysconf(_SC_PHYS_PAGES);
+		uint64_t ram = pages > 0 ? (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+
+		if (zfs_parse_size(val, ram, &v) < 0)
+			return -EINVAL;
+		atomic_store(&fs->mem_limit, v);
+		break;
+	}
+	case CTL_COMPACT:
+		if (strcmp(val, "1"))
+			return -EINVAL;
+		atomic_fetch_add(&fs->compactions, 1);
+		if (fs->cfg.pam)
+			atomic_fetch_add(&fs->pages_compacted, pam_compact(fs->cfg.pam, 0));
+		break;
+	case CTL_DROP:
+		if (strcmp(val, "1"))
+			return -EINVAL;
+		zfs_drop_ephemeral(fs);
+		break;
+	case CTL_SGVFLUSH:
+		if (strcmp(val, "1"))
+			return -EINVAL;
+		sgv_ctx_flush(fs->cfg.sgv);
+		break;
+	default:
+		return -EPERM;
+	}
+	return (ssize_t)size;
+}
+
+int zfs_parse_size(const char *s, uint64_t ram_bytes, uint64_t *out)
+{
+	const char *p = s;
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == s)
+		return -EINVAL;
+	if (*p == '%') {
+		if (p[1] || v > 100)
+			return -EINVAL;
+		*out = ram_bytes / 100 * v + ram_bytes % 100 * v / 100;
+		return 0;
+	}
+	switch (*p) {
+	case 'k': case 'K': shift = 10; p++; break;
+	case 'm': case 'M': shift = 20; p++; break;
+	case 'g': case 'G': shift = 30; p++; break;
+	case 't': case 'T': shift = 40; p++; break;
+	default: break;
+	}
+	if (shift && (*p == 'i' || *p == 'I') && (p[1] == 'b' || p[1] == 'B'))
+		p += 2;
+	else if (*p == 'b' || *p == 'B')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}

@@ -1,0 +1,1505 @@
+/* ns.c - the namespace of zcached: inodes, directories, links, xattrs,
+ * pools (see ns.h for the design, the lock order and the contract).
+ *
+ * Freeing is deferred: a function that drops the last reference to an
+ * inode unhooks it from the table under ns->lock and puts it on a local
+ * "reap" list; after the lock is dropped, the list is handed to
+ * ops->inode_release (regular files), the inodes are freed, and then, under
+ * the lock again, their pools lose a reference.  A pool whose directory is
+ * gone and whose last reference went is released the same way.  So the
+ * store is never called under ns->lock, and a pool outlives every release
+ * of its inodes.
+ */
+#define FUSE_USE_VERSION 312
+#include "fuse/ns.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <time.h>
+
+struct zfs_dirent {
+	struct zfs_dirent *hnext;	/* name hash chain */
+	uint64_t ino;
+	uint64_t cookie;
+	mode_t type;			/* S_IFMT bits of the inode */
+	size_t namelen;
+	char name[];
+};
+
+struct zfs_ns {
+	pthread_rwlock_t lock;
+	struct zfs_inode **table;	/* protected by lock */
+	size_t nbuckets;		/* power of two; protected by lock */
+	uint64_t ninodes;		/* protected by lock */
+	uint64_t next_ino;		/* protected by lock */
+	uint64_t next_pool_id;		/* protected by lock */
+	struct zfs_pool *pools;		/* protected by lock */
+	uint64_t npools;		/* live pools; protected by lock */
+	uint64_t count[4];		/* files, dirs, symlinks, others; protected by lock */
+	uint64_t xattr_bytes;		/* protected by lock */
+	uint64_t dirent_bytes;		/* protected by lock */
+	struct zfs_ns_ops ops;		/* immutable */
+	void *priv;			/* immutable */
+	char *virt_name;		/* immutable */
+	uint64_t virt_ino;		/* immutable */
+};
+
+struct zfs_reap {
+	struct zfs_inode *inodes;	/* chained through hnext */
+};
+
+#define ZFS_FIRST_COOKIE 4
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static uint64_t zfs_hash_ino(uint64_t ino)
+{
+	return ino * 0x9e3779b97f4a7c15ull;
+}
+
+static uint64_t zfs_hash_name(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--) {
+		h ^= (unsigned char)*s++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static void zfs_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static int zfs_type_index(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return 0;
+	if (S_ISDIR(mode))
+		return 1;
+	if (S_ISLNK(mode))
+		return 2;
+	return 3;
+}
+
+static struct zfs_inode *zfs_find(struct zfs_ns *ns, uint64_t ino)
+{
+	struct zfs_inode *i = ns->table[zfs_hash_ino(ino) >> 32 & (ns->nbuckets - 1)];
+
+	while (i && i->ino != ino)
+		i = i->hnext;
+	return i;
+}
+
+static int zfs_table_grow(struct zfs_ns *ns)
+{
+	size_t n = ns->nbuckets * 2, b;
+	struct zfs_inode **t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (b = 0; b < ns->nbuckets; b++) {
+		struct zfs_inode *i = ns->table[b], *next;
+
+		for (; i; i = next) {
+			size_t nb = zfs_hash_ino(i->ino) >> 32 & (n - 1);
+
+			next = i->hnext;
+			i->hnext = t[nb];
+			t[nb] = i;
+		}
+	}
+	free(ns->table);
+	ns->table = t;
+	ns->nbuckets = n;
+	return 0;
+}
+
+static void zfs_table_insert(struct zfs_ns *ns, struct zfs_inode *i)
+{
+	size_t b = zfs_hash_ino(i->ino) >> 32 & (ns->nbuckets - 1);
+
+	i->hnext = ns->table[b];
+	ns->table[b] = i;
+	ns->ninodes++;
+}
+
+static void zfs_table_remove(struct zfs_ns *ns, struct zfs_inode *i)
+{
+	struct zfs_inode **pp = &ns->table[zfs_hash_ino(i->ino) >> 32 & (ns->nbuckets - 1)];
+
+	while (*pp != i)
+		pp = &(*pp)->hnext;
+	*pp = i->hnext;
+	i->hnext = NULL;
+	ns->ninodes--;
+}
+
+/* ---- directories ----------------------------------------------------------- */
+
+static struct zfs_dirent *zfs_dir_find(struct zfs_inode *dir, const char *name)
+{
+	size_t n = strlen(name);
+	struct zfs_dirent *d;
+
+	if (!dir->dnbuckets)
+		return NULL;
+	d = dir->dbuckets[zfs_hash_name(name, n) & (dir->dnbuckets - 1)];
+	for (; d; d = d->hnext)
+		if (d->namelen == n && !memcmp(d->name, name, n))
+			return d;
+	return NULL;
+}
+
+/* Make room for one more entry (both indexes) before anything changes. */
+static int zfs_dir_reserve(struct zfs_inode *dir)
+{
+	if (dir->dcount + 1 > dir->dcap) {
+		size_t cap = dir->dcap ? dir->dcap * 2 : 8;
+		struct zfs_dirent **a = realloc(dir->dents, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		dir->dents = a;
+		dir->dcap = cap;
+	}
+	if (dir->dcount + 1 > dir->dnbuckets) {
+		size_t n = dir->dnbuckets ? dir->dnbuckets * 2 : 8, k;
+		struct zfs_dirent **t = calloc(n, sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		for (k = 0; k < dir->dcount; k++) {
+			struct zfs_dirent *d = dir->dents[k];
+			size_t b = zfs_hash_name(d->name, d->namelen) & (n - 1);
+
+			d->hnext = t[b];
+			t[b] = d;
+		}
+		free(dir->dbuckets);
+		dir->dbuckets = t;
+		dir->dnbuckets = n;
+	}
+	return 0;
+}
+
+static struct zfs_dirent *zfs_dirent_new(const char *name, uint64_t ino, mode_t type)
+{
+	size_t n = strlen(name);
+	struct zfs_dirent *d = malloc(sizeof(*d) + n + 1);
+
+	if (!d)
+		return NULL;
+	d->hnext = NULL;
+	d->ino = ino;
+	d->cookie = 0;
+	d->type = type & S_IFMT;
+	d->namelen = n;
+	memcpy(d->name, name, n + 1);
+	return d;
+}
+
+/* Add an entry; zfs_dir_reserve must have succeeded just before. */
+static void zfs_dir_add(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_dirent *d)
+{
+	size_t b = zfs_hash_name(d->name, d->namelen) & (dir->dnbuckets - 1);
+
+	d->cookie = dir->dnext_cookie++;
+	d->hnext = dir->dbuckets[b];
+	dir->dbuckets[b] = d;
+	dir->dents[dir->dcount++] = d;
+	ns->dirent_bytes += sizeof(*d) + d->namelen + 1;
+}
+
+static size_t zfs_dir_index(struct zfs_inode *dir, uint64_t cookie)
+{
+	size_t lo = 0, hi = dir->dcount;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (dir->dents[mid]->cookie < cookie)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Unhook an entry from both indexes (the caller frees it). */
+static void zfs_dir_del(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_dirent *d)
+{
+	struct zfs_dirent **pp = &dir->dbuckets[zfs_hash_name(d->name, d->namelen) &
+						(dir->dnbuckets - 1)];
+	size_t k;
+
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	k = zfs_dir_index(dir, d->cookie);
+	memmove(&dir->dents[k], &dir->dents[k + 1], (dir->dcount - k - 1) * sizeof(d));
+	dir->dcount--;
+	ns->dirent_bytes -= sizeof(*d) + d->namelen + 1;
+}
+
+/* ---- inodes ---------------------------------------------------------------- */
+
+static struct zfs_inode *zfs_inode_new(struct zfs_ns *ns, mode_t mode, uid_t uid, gid_t gid,
+				       dev_t rdev)
+{
+	struct zfs_inode *i = calloc(1, sizeof(*i));
+
+	if (!i)
+		return NULL;
+	if (pthread_mutex_init(&i->lock, NULL))
+		goto err_free;
+	if (pthread_rwlock_init(&i->io_lock, NULL))
+		goto err_mutex;
+	i->ino = ns->next_ino;
+	i->mode = mode;
+	i->uid = uid;
+	i->gid = gid;
+	i->rdev = rdev;
+	zfs_now(&i->atime);
+	i->mtime = i->ctime = i->atime;
+	atomic_init(&i->nlookup, 0);
+	atomic_init(&i->nopen, 0);
+	i->dnext_cookie = ZFS_FIRST_COOKIE;
+	return i;
+err_mutex:
+	pthread_mutex_destroy(&i->lock);
+err_free:
+	free(i);
+	return NULL;
+}
+
+static void zfs_inode_free(struct zfs_inode *i)
+{
+	struct zfs_xattr *x, *xn;
+	size_t k;
+
+	for (x = i->xattrs; x; x = xn) {
+		xn = x->next;
+		free(x->value);
+		free(x);
+	}
+	for (k = 0; k < i->dcount; k++)
+		free(i->dents[k]);
+	free(i->dents);
+	free(i->dbuckets);
+	free(i->symlink);
+	pthread_rwlock_destroy(&i->io_lock);
+	pthread_mutex_destroy(&i->lock);
+	free(i);
+}
+
+/* Caller must hold ns->lock exclusively. */
+static void zfs_maybe_reap(struct zfs_ns *ns, struct zfs_inode *i, struct zfs_reap *r)
+{
+	if (i->nlink || atomic_load(&i->nlookup) || atomic_load(&i->nopen))
+		return;
+	if (i->ino == ZFS_ROOT_INO)
+		return;
+	zfs_table_remove(ns, i);
+	ns->count[zfs_type_index(i->mode)]--;
+	for (struct zfs_xattr *x = i->xattrs; x; x = x->next)
+		ns->xattr_bytes -= strlen(x->name) + x->size;
+	i->hnext = r->inodes;
+	r->inodes = i;
+}
+
+/* Run after dropping ns->lock: release, free, then unreference pools. */
+static void zfs_reap(struct zfs_ns *ns, struct zfs_reap *r)
+{
+	struct zfs_inode *i, *next;
+	struct zfs_pool *dead = NULL, *p, **pp;
+	struct zfs_pool *pools[64];
+	size_t np = 0, k;
+
+	if (!r->inodes)
+		return;
+	for (i = r->inodes; i; i = next) {
+		next = i->hnext;
+		if (S_ISREG(i->mode) && ns->ops.inode_release)
+			ns->ops.inode_release(ns->priv, i);
+		if (np == 64) {
+			/* Unreference in batches (the lock is cheap). */
+			pthread_rwlock_wrlock(&ns->lock);
+			for (k = 0; k < np; k++)
+				pools[k]->refs--;
+			np = 0;
+			pthread_rwlock_unlock(&ns->lock);
+		}
+		pools[np++] = i->pool;
+		zfs_inode_free(i);
+	}
+	pthread_rwlock_wrlock(&ns->lock);
+	for (k = 0; k < np; k++)
+		pools[k]->refs--;
+	for (pp = &ns->pools; (p = *pp);) {
+		if (p->dir_gone && p->refs == 0) {
+			*pp = p->next;
+			p->next = dead;
+			dead = p;
+		} else {
+			pp = &p->next;
+		}
+	}
+	pthread_rwlock_unlock(&ns->lock);
+	while (dead) {
+		p = dead;
+		dead = p->next;
+		if (ns->ops.pool_release)
+			ns->ops.pool_release(ns->priv, p);
+		free(p);
+	}
+	r->inodes = NULL;
+}
+
+/* ---- create / destroy ------------------------------------------------------ */
+
+struct zfs_ns *zfs_ns_create(struct zfs_pool *root_pool, uid_t uid, gid_t gid,
+			     const struct zfs_ns_ops *ops, void *priv,
+			     const char *virt_name, uint64_t virt_ino)
+{
+	struct zfs_ns *ns = calloc(1, sizeof(*ns));
+	struct zfs_inode *root;
+
+	if (!ns)
+		return NULL;
+	if (pthread_rwlock_init(&ns->lock, NULL))
+		goto err_free;
+	ns->nbuckets = 1024;
+	ns->table = calloc(ns->nbuckets, sizeof(*ns->table));
+	if (!ns->table)
+		goto err_lock;
+	if (virt_name) {
+		ns->virt_name = strdup(virt_name);
+		if (!ns->virt_name)
+			goto err_table;
+		ns->virt_ino = virt_ino;
+	}
+	if (ops)
+		ns->ops = *ops;
+	ns->priv = priv;
+	ns->next_ino = ZFS_ROOT_INO;
+	root = zfs_inode_new(ns, S_IFDIR | 0755, uid, gid, 0);
+	if (!root)
+		goto err_virt;
+	ns->next_ino = ZFS_ROOT_INO + 1;
+	root->nlink = 2;
+	root->parent = ZFS_ROOT_INO;
+	root->pool = root_pool;
+	root_pool->id = 0;
+	root_pool->dir_ino = ZFS_ROOT_INO;
+	root_pool->refs = 1;
+	root_pool->dir_gone = 0;
+	root_pool->name[0] = '\0';
+	root_pool->next = NULL;
+	ns->pools = root_pool;
+	ns->npools = 1;
+	ns->next_pool_id = 1;
+	zfs_table_insert(ns, root);
+	ns->count[1] = 1;
+	return ns;
+err_virt:
+	free(ns->virt_name);
+err_table:
+	free(ns->table);
+err_lock:
+	pthread_rwlock_destroy(&ns->lock);
+err_free:
+	free(ns);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void zfs_ns_destroy(struct zfs_ns *ns)
+{
+	size_t b;
+	struct zfs_pool *p, *pn;
+
+	if (!ns)
+		return;
+	for (b = 0; b < ns->nbuckets; b++) {
+		struct zfs_inode *i, *next;
+
+		for (i = ns->table[b]; i; i = next) {
+			next = i->hnext;
+			zfs_inode_free(i);
+		}
+	}
+	for (p = ns->pools; p; p = pn) {
+		pn = p->next;
+		free(p);
+	}
+	free(ns->table);
+	free(ns->virt_name);
+	pthread_rwlock_destroy(&ns->lock);
+	free(ns);
+}
+
+/* ---- lookups and attributes ------------------------------------------------ */
+
+struct zfs_inode *zfs_ns_get(struct zfs_ns *ns, uint64_t ino)
+{
+	struct zfs_inode *i;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	pthread_rwlock_unlock(&ns->lock);
+	return i;
+}
+
+/* Caller must hold ns->lock (nlink). */
+static void zfs_stat_locked(struct zfs_ns *ns, struct zfs_inode *i, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = i->ino;
+	st->st_nlink = i->nlink;
+	if (i->ino == ZFS_ROOT_INO && ns && ns->virt_name)
+		st->st_nlink++;
+	st->st_rdev = i->rdev;
+	st->st_blksize = 4096;
+	pthread_mutex_lock(&i->lock);
+	st->st_mode = i->mode;
+	st->st_uid = i->uid;
+	st->st_gid = i->gid;
+	st->st_size = (off_t)i->size;
+	st->st_atim = i->atime;
+	st->st_mtim = i->mtime;
+	st->st_ctim = i->ctime;
+	pthread_mutex_unlock(&i->lock);
+	if (S_ISDIR(i->mode))
+		st->st_size = (off_t)(i->dcount + 2) * 20;
+	else if (S_ISLNK(i->mode))
+		st->st_size = (off_t)strlen(i->symlink);
+	/* Blocks: what the data would take uncompressed, as tmpfs reports;
+	 * zfs.c overrides this with the pages actually stored. */
+	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+}
+
+void zfs_ns_stat(struct zfs_inode *inode, struct stat *st)
+{
+	/* nlink and the directory size are read without ns->lock (see ns.h). */
+	zfs_stat_locked(NULL, inode, st);
+}
+
+int zfs_ns_lookup(struct zfs_ns *ns, uint64_t parent, const char *name, struct stat *st)
+{
+	struct zfs_inode *dir, *i;
+	struct zfs_dirent *d;
+	int ret = 0;
+
+	if (strlen(name) > ZFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	pthread_rwlock_rdlock(&ns->lock);
+	dir = zfs_find(ns, parent);
+	if (!dir) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (!S_ISDIR(dir->mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		i = zfs_find(ns, name[1] ? dir->parent : dir->ino);
+	} else {
+		d = zfs_dir_find(dir, name);
+		i = d ? zfs_find(ns, d->ino) : NULL;
+	}
+	if (!i) {
+		ret = -ENOENT;
+		goto out;
+	}
+	atomic_fetch_add(&i->nlookup, 1);
+	zfs_stat_locked(ns, i, st);
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+void zfs_ns_forget(struct zfs_ns *ns, uint64_t ino, uint64_t n)
+{
+	struct zfs_reap r = { NULL };
+	struct zfs_inode *i;
+
+	pthread_rwlock_wrlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (i) {
+		uint64_t cur = atomic_load(&i->nlookup);
+
+		atomic_store(&i->nlookup, cur > n ? cur - n : 0);
+		zfs_maybe_reap(ns, i, &r);
+	}
+	pthread_rwlock_unlock(&ns->lock);
+	zfs_reap(ns, &r);
+}
+
+void zfs_ns_open(struct zfs_ns *ns, struct zfs_inode *inode)
+{
+	(void)ns;
+	atomic_fetch_add(&inode->nopen, 1);
+}
+
+void zfs_ns_release(struct zfs_ns *ns, struct zfs_inode *inode)
+{
+	struct zfs_reap r = { NULL };
+
+	pthread_rwlock_wrlock(&ns->lock);
+	if (atomic_load(&inode->nopen))
+		atomic_fetch_sub(&inode->nopen, 1);
+	zfs_maybe_reap(ns, inode, &r);
+	pthread_rwlock_unlock(&ns->lock);
+	zfs_reap(ns, &r);
+}
+
+/* ---- making and removing names ------------------------------------------- */
+
+static void zfs_dir_changed(struct zfs_inode *dir)
+{
+	pthread_mutex_lock(&dir->lock);
+	zfs_now(&dir->mtime);
+	dir->ctime = dir->mtime;
+	pthread_mutex_unlock(&dir->lock);
+}
+
+static void zfs_ctime(struct zfs_inode *i)
+{
+	pthread_mutex_lock(&i->lock);
+	zfs_now(&i->ctime);
+	pthread_mutex_unlock(&i->lock);
+}
+
+/* Find a live directory; caller must hold ns->lock. */
+static int zfs_live_dir(struct zfs_ns *ns, uint64_t ino, struct zfs_inode **out)
+{
+	struct zfs_inode *dir = zfs_find(ns, ino);
+
+	if (!dir)
+		return -ENOENT;
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	if (!dir->nlink)
+		return -ENOENT;
+	*out = dir;
+	return 0;
+}
+
+static int zfs_check_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0)
+		return -ENOENT;
+	if (n > ZFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EEXIST;
+	return 0;
+}
+
+int zfs_ns_mknod(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mode,
+		 dev_t rdev, uid_t uid, gid_t gid, const char *symlink, struct zfs_pool *pool,
+		 struct stat *st)
+{
+	struct zfs_inode *dir, *i;
+	struct zfs_dirent *d;
+	char *target = NULL;
+	int ret;
+
+	ret = zfs_check_name(name);
+	if (ret < 0)
+		return ret;
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFIFO: case S_IFSOCK: case S_IFCHR: case S_IFBLK:
+		break;
+	case S_IFLNK:
+		if (!symlink)
+			return -EINVAL;
+		if (strlen(symlink) > ZFS_SYMLINK_MAX)
+			return -ENAMETOOLONG;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (S_ISLNK(mode)) {
+		target = strdup(symlink);
+		if (!target)
+			return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(&ns->lock);
+	ret = zfs_live_dir(ns, parent, &dir);
+	if (ret < 0)
+		goto err_unlock;
+	if ((parent == ZFS_ROOT_INO && S_ISDIR(mode)) != (pool != NULL)) {
+		ret = -EINVAL;
+		goto err_unlock;
+	}
+	if (zfs_dir_find(dir, name) ||
+	    (parent == ZFS_ROOT_INO && ns->virt_name && !strcmp(name, ns->virt_name))) {
+		ret = -EEXIST;
+		goto err_unlock;
+	}
+	if (S_ISDIR(mode) && dir->nlink >= UINT32_MAX - 1) {
+		ret = -EMLINK;
+		goto err_unlock;
+	}
+	if (ns->ninodes + 1 > ns->nbuckets * 2) {
+		ret = zfs_table_grow(ns);
+		if (ret < 0)
+			goto err_unlock;
+	}
+	ret = zfs_dir_reserve(dir);
+	if (ret < 0)
+		goto err_unlock;
+	i = zfs_inode_new(ns, mode, uid, gid, rdev);
+	if (!i) {
+		ret = -ENOMEM;
+		goto err_unlock;
+	}
+	d = zfs_dirent_new(name, i->ino, mode);
+	if (!d) {
+		zfs_inode_free(i);
+		ret = -ENOMEM;
+		goto err_unlock;
+	}
+	ns->next_ino++;
+	i->symlink = target;
+	if (S_ISDIR(mode)) {
+		i->nlink = 2;
+		i->parent = parent;
+		dir->nlink++;
+		dir->nsubdirs++;
+	} else {
+		i->nlink = 1;
+	}
+	if (pool) {
+		pool->id = ns->next_pool_id++;
+		pool->dir_ino = i->ino;
+		pool->refs = 0;
+		pool->dir_gone = 0;
+		snprintf(pool->name, sizeof(pool->name), "%s", name);
+		pool->next = ns->pools;
+		ns->pools = pool;
+		ns->npools++;
+		i->pool = pool;
+	} else {
+		i->pool = dir->pool;
+	}
+	i->pool->refs++;
+	zfs_table_insert(ns, i);
+	ns->count[zfs_type_index(mode)]++;
+	zfs_dir_add(ns, dir, d);
+	zfs_dir_changed(dir);
+	atomic_store(&i->nlookup, 1);
+	zfs_stat_locked(ns, i, st);
+	pthread_rwlock_unlock(&ns->lock);
+	return 0;
+err_unlock:
+	pthread_rwlock_unlock(&ns->lock);
+	free(target);
+	return ret;
+}
+
+/* The pool an inode would belong to as an entry of directory `dir`, or
+ * NULL when it would start a new pool.  Caller must hold ns->lock. */
+static struct zfs_pool *zfs_pool_for(struct zfs_inode *dir, struct zfs_inode *i)
+{
+	int is_pool_dir = S_ISDIR(i->mode) && i->pool->dir_ino == i->ino;
+
+	if (dir->ino == ZFS_ROOT_INO) {
+		if (S_ISDIR(i->mode))
+			return is_pool_dir ? i->pool : NULL;
+		return dir->pool;
+	}
+	return is_pool_dir ? NULL : dir->pool;
+}
+
+int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+		struct stat *st)
+{
+	struct zfs_inode *dir, *i;
+	struct zfs_dirent *d;
+	int ret;
+
+	ret = zfs_check_name(newname);
+	if (ret < 0)
+		return ret;
+	pthread_rwlock_wrlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (!i) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (S_ISDIR(i->mode)) {
+		ret = -EPERM;
+		goto out;
+	}
+	ret = zfs_live_dir(ns, newparent, &dir);
+	if (ret < 0)
+		goto out;
+	if (zfs_dir_find(dir, newname) ||
+	    (newparent == ZFS_ROOT_INO && ns->virt_name && !strcmp(newname, ns->virt_name))) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if (zfs_pool_for(dir, i) != i->pool) {
+		ret = -EXDEV;
+		goto out;
+	}
+	if (i->nlink == 0 && atomic_load(&i->nopen) == 0) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (i->nlink >= UINT32_MAX) {
+		ret = -EMLINK;
+		goto out;
+	}
+	ret = zfs_dir_reserve(dir);
+	if (ret < 0)
+		goto out;
+	d = zfs_dirent_new(newname, i->ino, i->mode);
+	if (!d) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	zfs_dir_add(ns, dir, d);
+	i->nlink++;
+	atomic_fetch_add(&i->nlookup, 1);
+	zfs_ctime(i);
+	zfs_dir_changed(dir);
+	zfs_stat_locked(ns, i, st);
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+/* Drop one name of inode i (whose entry was just removed).  Caller must
+ * hold ns->lock exclusively. */
+static void zfs_drop_name(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_inode *i,
+			  struct zfs_reap *r)
+{
+	if (S_ISDIR(i->mode)) {
+		i->nlink = 0;
+		dir->nlink--;
+		dir->nsubdirs--;
+		if (i->pool->dir_ino == i->ino) {
+			i->pool->dir_gone = 1;
+			ns->npools--;
+		}
+	} else {
+		i->nlink--;
+	}
+	zfs_ctime(i);
+	zfs_maybe_reap(ns, i, r);
+}
+
+static int zfs_remove(struct zfs_ns *ns, uint64_t parent, const char *name, int want_dir)
+{
+	struct zfs_reap r = { NULL };
+	struct zfs_inode *dir, *i;
+	struct zfs_dirent *d;
+	int ret;
+
+	if (strlen(name) > ZFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (!strcmp(name, "."))
+		return -EINVAL;
+	if (!strcmp(name, ".."))
+		return -ENOTEMPTY;
+	pthread_rwlock_wrlock(&ns->lock);
+	ret = zfs_live_dir(ns, parent, &dir);
+	if (ret < 0)
+		goto out;
+	d = zfs_dir_find(dir, name);
+	if (!d) {
+		ret = -ENOENT;
+		goto out;
+	}
+	i = zfs_find(ns, d->ino);
+	if (want_dir && !S_ISDIR(i->mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	if (!want_dir && S_ISDIR(i->mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	if (want_dir && i->dcount) {
+		ret = -ENOTEMPTY;
+		goto out;
+	}
+	zfs_dir_del(ns, dir, d);
+	free(d);
+	zfs_dir_changed(dir);
+	zfs_drop_name(ns, dir, i, &r);
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	zfs_reap(ns, &r);
+	return ret;
+}
+
+int zfs_ns_unlink(struct zfs_ns *ns, uint64_t parent, const char *name)
+{
+	return zfs_remove(ns, parent, name, 0);
+}
+
+int zfs_ns_rmdir(struct zfs_ns *ns, uint64_t parent, const char *name)
+{
+	return zfs_remove(ns, parent, name, 1);
+}
+
+/* Is `anc` the directory `ino` or one of its ancestors?  Caller must hold
+ * ns->lock. */
+static int zfs_is_ancestor(struct zfs_ns *ns, uint64_t anc, uint64_t ino)
+{
+	for (;;) {
+		struct zfs_inode *d;
+
+		if (ino == anc)
+			return 1;
+		if (ino == ZFS_ROOT_INO)
+			return 0;
+		d = zfs_find(ns, ino);
+		if (!d)
+			return 0;
+		ino = d->parent;
+	}
+}
+
+/* Move a directory inode from one parent to another (link counts). */
+static void zfs_reparent(struct zfs_inode *i, struct zfs_inode *from, struct zfs_inode *to)
+{
+	if (!S_ISDIR(i->mode) || from == to)
+		return;
+	i->parent = to->ino;
+	from->nlink--;
+	from->nsubdirs--;
+	to->nlink++;
+	to->nsubdirs++;
+}
+
+static void zfs_rename_pool(struct zfs_inode *dir, struct zfs_inode *i, const char *name)
+{
+	if (dir->ino == ZFS_ROOT_INO && S_ISDIR(i->mode) && i->pool->dir_ino == i->ino)
+		snprintf(i->pool->name, sizeof(i->pool->name), "%s", name);
+}
+
+int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		  const char *newname, unsigned flags)
+{
+	struct zfs_reap r = { NULL };
+	struct zfs_inode *sdir, *ddir, *si, *di = NULL;
+	struct zfs_dirent *sd, *dd, *nd;
+	int ret;
+
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	if (strlen(name) > ZFS_NAME_MAX || strlen(newname) > ZFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(newname, ".") ||
+	    !strcmp(newname, ".."))
+		return -EBUSY;
+	if (!*newname)
+		return -ENOENT;
+	pthread_rwlock_wrlock(&ns->lock);
+	ret = zfs_live_dir(ns, parent, &sdir);
+	if (ret < 0)
+		goto out;
+	ret = zfs_live_dir(ns, newparent, &ddir);
+	if (ret < 0)
+		goto out;
+	sd = zfs_dir_find(sdir, name);
+	if (!sd) {
+		ret = -ENOENT;
+		goto out;
+	}
+	si = zfs_find(ns, sd->ino);
+	dd = zfs_dir_find(ddir, newname);
+	if (dd)
+		di = zfs_find(ns, dd->ino);
+	if (flags & RENAME_EXCHANGE) {
+		if (!dd) {
+			ret = -ENOENT;
+			goto out;
+		}
+	} else if (dd && (flags & RENAME_NOREPLACE)) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if (di == si) {
+		ret = 0;	/* two names of one inode: nothing to do */
+		goto out;
+	}
+	/* Pools: each entry must stay in the pool it belongs to. */
+	if (zfs_pool_for(ddir, si) != si->pool ||
+	    (di && (flags & RENAME_EXCHANGE) && zfs_pool_for(sdir, di) != di->pool)) {
+		ret = -EXDEV;
+		goto out;
+	}
+	if (S_ISDIR(si->mode) && zfs_is_ancestor(ns, si->ino, ddir->ino)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if ((flags & RENAME_EXCHANGE) && S_ISDIR(di->mode) &&
+	    zfs_is_ancestor(ns, di->ino, sdir->ino)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		/* Swap what the two entries point at. */
+		sd->ino = di->ino;
+		sd->type = di->mode & S_IFMT;
+		dd->ino = si->ino;
+		dd->type = si->mode & S_IFMT;
+		if (sdir != ddir) {
+			if (S_ISDIR(si->mode))
+				zfs_reparent(si, sdir, ddir);
+			if (S_ISDIR(di->mode))
+				zfs_reparent(di, ddir, sdir);
+		}
+		zfs_rename_pool(ddir, si, newname);
+		zfs_rename_pool(sdir, di, name);
+		zfs_ctime(si);
+		zfs_ctime(di);
+		zfs_dir_changed(sdir);
+		zfs_dir_changed(ddir);
+		goto out;
+	}
+	if (di) {
+		if (S_ISDIR(si->mode) && !S_ISDIR(di->mode)) {
+			ret = -ENOTDIR;
+			goto out;
+		}
+		if (!S_ISDIR(si->mode) && S_ISDIR(di->mode)) {
+			ret = -EISDIR;
+			goto out;
+		}
+		if (S_ISDIR(di->mode) && di->dcount) {
+			ret = -ENOTEMPTY;
+			goto out;
+		}
+	}
+	/* Reserve before changing anything, so a failure changes nothing. */
+	if (!dd) {
+		ret = zfs_dir_reserve(ddir);
+		if (ret < 0)
+			goto out;
+	}
+	nd = zfs_dirent_new(newname, si->ino, si->mode);
+	if (!nd) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (dd) {
+		zfs_dir_del(ns, ddir, dd);
+		free(dd);
+		zfs_drop_name(ns, ddir, di, &r);
+	}
+	zfs_dir_del(ns, sdir, sd);
+	free(sd);
+	zfs_dir_add(ns, ddir, nd);
+	zfs_reparent(si, sdir, ddir);
+	zfs_rename_pool(ddir, si, newname);
+	zfs_ctime(si);
+	zfs_dir_changed(sdir);
+	if (ddir != sdir)
+		zfs_dir_changed(ddir);
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	zfs_reap(ns, &r);
+	return ret;
+}
+
+int zfs_ns_readlink(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size)
+{
+	struct zfs_inode *i;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (!i)
+		ret = -ENOENT;
+	else if (!S_ISLNK(i->mode))
+		ret = -EINVAL;
+	else if (strlen(i->symlink) + 1 > size)
+		ret = -ERANGE;
+	else
+		memcpy(buf, i->symlink, strlen(i->symlink) + 1);
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
+		   void *arg)
+{
+	struct zfs_inode *dir;
+	size_t k;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	dir = zfs_find(ns, ino);
+	if (!dir) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (!S_ISDIR(dir->mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	if (off < 1 && fill(arg, ".", dir->ino, S_IFDIR, 1))
+		goto out;
+	if (off < 2 && fill(arg, "..", dir->parent, S_IFDIR, 2))
+		goto out;
+	if (off < 3 && ino == ZFS_ROOT_INO && ns->virt_name &&
+	    fill(arg, ns->virt_name, ns->virt_ino, S_IFDIR, 3))
+		goto out;
+	for (k = zfs_dir_index(dir, off < 3 ? 3 : off + 1); k < dir->dcount; k++) {
+		struct zfs_dirent *d = dir->dents[k];
+
+		if (fill(arg, d->name, d->ino, d->type, d->cookie))
+			break;
+	}
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+int zfs_ns_setattr(struct zfs_ns *ns, uint64_t ino, const struct stat *attr, int to_set,
+		   struct stat *st)
+{
+	struct zfs_inode *i;
+	struct timespec now;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (!i) {
+		pthread_rwlock_unlock(&ns->lock);
+		return -ENOENT;
+	}
+	zfs_now(&now);
+	pthread_mutex_lock(&i->lock);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		i->mode = (i->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		i->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		i->gid = attr->st_gid;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		i->atime = now;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		i->atime = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		i->mtime = now;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		i->mtime = attr->st_mtim;
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		i->ctime = attr->st_ctim;
+	else
+		i->ctime = now;
+	pthread_mutex_unlock(&i->lock);
+	zfs_stat_locked(ns, i, st);
+	pthread_rwlock_unlock(&ns->lock);
+	return 0;
+}
+
+void zfs_ns_set_size(struct zfs_inode *inode, uint64_t size)
+{
+	pthread_mutex_lock(&inode->lock);
+	inode->size = size;
+	zfs_now(&inode->mtime);
+	inode->ctime = inode->mtime;
+	pthread_mutex_unlock(&inode->lock);
+}
+
+void zfs_ns_touch(struct zfs_inode *inode, int mtime)
+{
+	pthread_mutex_lock(&inode->lock);
+	if (mtime) {
+		zfs_now(&inode->mtime);
+		inode->ctime = inode->mtime;
+	} else {
+		zfs_now(&inode->atime);
+	}
+	pthread_mutex_unlock(&inode->lock);
+}
+
+/* ---- extended attributes --------------------------------------------------- */
+
+static int zfs_xattr_ns_ok(const char *name)
+{
+	if (!strncmp(name, "user.", 5) || !strncmp(name, "trusted.", 8) ||
+	    !strncmp(name, "security.", 9))
+		return name[strcspn(name, ".") + 1] ? 0 : -EINVAL;
+	return -EOPNOTSUPP;
+}
+
+static struct zfs_xattr **zfs_xattr_find(struct zfs_inode *i, const char *name)
+{
+	struct zfs_xattr **pp = &i->xattrs;
+
+	while (*pp && strcmp((*pp)->name, name))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+int zfs_ns_setxattr(struct zfs_ns *ns, uint64_t ino, const char *name, const void *value,
+		    size_t size, int flags)
+{
+	struct zfs_inode *i;
+	struct zfs_xattr **pp, *x = NULL;
+	char *v = NULL;
+	size_t n = strlen(name);
+	int ret;
+
+	ret = zfs_xattr_ns_ok(name);
+	if (ret < 0)
+		return ret;
+	if (n > ZFS_XATTR_NAME_MAX)
+		return -ERANGE;
+	if (size > ZFS_XATTR_SIZE_MAX)
+		return -E2BIG;
+	v = malloc(size ? size : 1);
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, value, size);
+	pthread_rwlock_wrlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (!i) {
+		ret = -ENOENT;
+		goto out;
+	}
+	pp = zfs_xattr_find(i, name);
+	if (*pp && (flags & XATTR_CREATE)) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if (!*pp && (flags & XATTR_REPLACE)) {
+		ret = -ENODATA;
+		goto out;
+	}
+	if (*pp) {
+		ns->xattr_bytes -= (*pp)->size;
+		free((*pp)->value);
+		(*pp)->value = v;
+		(*pp)->size = size;
+		ns->xattr_bytes += size;
+		v = NULL;
+	} else {
+		x = malloc(sizeof(*x) + n + 1);
+		if (!x) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(x->name, name, n + 1);
+		x->value = v;
+		x->size = size;
+		x->next = NULL;
+		*pp = x;
+		ns->xattr_bytes += n + size;
+		v = NULL;
+	}
+	zfs_ctime(i);
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	free(v);
+	return ret;
+}
+
+int zfs_ns_getxattr(struct zfs_ns *ns, uint64_t ino, const char *name, void *buf, size_t size)
+{
+	struct zfs_inode *i;
+	struct zfs_xattr *x;
+	int ret;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (!i) {
+		ret = -ENOENT;
+		goto out;
+	}
+	x = *zfs_xattr_find(i, name);
+	if (!x) {
+		ret = zfs_xattr_ns_ok(name) == -EOPNOTSUPP ? -EOPNOTSUPP : -ENODATA;
+		goto out;
+	}
+	ret = (int)x->size;
+	if (size) {
+		if (size < x->size)
+			ret = -ERANGE;
+		else
+			memcpy(buf, x->value, x->size);
+	}
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+int zfs_ns_listxattr(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size)
+{
+	struct zfs_inode *i;
+	struct zfs_xattr *x;
+	size_t need = 0;
+	int ret;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (!i) {
+		ret = -ENOENT;
+		goto out;
+	}
+	for (x = i->xattrs; x; x = x->next)
+		need += strlen(x->name) + 1;
+	ret = (int)need;
+	if (size) {
+		if (size < need) {
+			ret = -ERANGE;
+			goto out;
+		}
+		for (x = i->xattrs; x; x = x->next) {
+			size_t n = strlen(x->name) + 1;
+
+			memcpy(buf, x->name, n);
+			buf += n;
+		}
+	}
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name)
+{
+	struct zfs_inode *i;
+	struct zfs_xattr **pp, *x;
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (!i) {
+		ret = -ENOENT;
+		goto out;
+	}
+	pp = zfs_xattr_find(i, name);
+	if (!*pp) {
+		ret = zfs_xattr_ns_ok(name) == -EOPNOTSUPP ? -EOPNOTSUPP : -ENODATA;
+		goto out;
+	}
+	x = *pp;
+	*pp = x->next;
+	ns->xattr_bytes -= strlen(x->name) + x->size;
+	free(x->value);
+	free(x);
+	zfs_ctime(i);
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+/* ---- pools ----------------------------------------------------------------- */
+
+struct zfs_pool *zfs_ns_pool_of_dir(struct zfs_ns *ns, uint64_t ino)
+{
+	struct zfs_inode *i;
+	struct zfs_pool *p = NULL;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	i = zfs_find(ns, ino);
+	if (i && S_ISDIR(i->mode) && i->pool->dir_ino == ino)
+		p = i->pool;
+	pthread_rwlock_unlock(&ns->lock);
+	return p;
+}
+
+void zfs_ns_pool_lock(struct zfs_ns *ns)
+{
+	pthread_rwlock_wrlock(&ns->lock);
+}
+
+void zfs_ns_pool_unlock(struct zfs_ns *ns)
+{
+	pthread_rwlock_unlock(&ns->lock);
+}
+
+int zfs_ns_pool_empty(struct zfs_ns *ns, struct zfs_pool *pool)
+{
+	(void)ns;
+	return pool->refs <= 1;
+}
+
+int zfs_ns_pools_foreach(struct zfs_ns *ns, int (*fn)(void *arg, struct zfs_pool *pool),
+			 void *arg)
+{
+	struct zfs_pool *p;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	for (p = ns->pools; p && !ret; p = p->next)
+		if (!p->dir_gone)
+			ret = fn(arg, p);
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+int zfs_ns_pool_with(struct zfs_ns *ns, uint64_t id, int (*fn)(void *arg, struct zfs_pool *pool),
+		     void *arg)
+{
+	struct zfs_pool *p;
+	int ret = -ENOENT;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	for (p = ns->pools; p; p = p->next)
+		if (p->id == id && !p->dir_gone) {
+			ret = fn(arg, p);
+			break;
+		}
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+void zfs_ns_stats(struct zfs_ns *ns, struct zfs_ns_stats *out)
+{
+	pthread_rwlock_rdlock(&ns->lock);
+	out->inodes = ns->ninodes;
+	out->files = ns->count[0];
+	out->dirs = ns->count[1];
+	out->symlinks = ns->count[2];
+	out->others = ns->count[3];
+	out->pools = ns->npools;
+	out->xattr_bytes = ns->xattr_bytes;
+	out->meta_bytes = ns->ninodes * sizeof(struct zfs_inode) + ns->dirent_bytes +
+			  ns->nbuckets * sizeof(void *) + ns->xattr_bytes;
+	pthread_rwlock_unlock(&ns->lock);
+}
+
+/* ---- invariants ------------------------------------------------------------ */
+
+#define ZFS_CHECK(cond, ...)                                                     \
+	do {                                                                       \
+		if (!(cond)) {                                                     \
+			fprintf(stderr, "zfs_ns_check: " __VA_ARGS__);             \
+			fputc('\n', stderr);                                       \
+			ret = -EUCLEAN;                                            \
+			goto out;                                                  \
+		}                                                                  \
+	} while (0)
+
+int zfs_ns_check(struct zfs_ns *ns)
+{
+	uint64_t n = 0, counts[4] = { 0, 0, 0, 0 }, npools = 0;
+	struct zfs_pool *p;
+	size_t b, k;
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&ns->lock);
+	for (p = ns->pools; p; p = p->next) {
+		if (!p->dir_gone)
+			npools++;
+	}
+	ZFS_CHECK(npools == ns->npools, "npools %llu, list says %llu",
+		  (unsigned long long)ns->npools, (unsigned long long)npools);
+	/* Reference counts: every inode counts once in its pool. */
+	for (p = ns->pools; p; p = p->next) {
+		uint64_t refs = 0;
+
+		for (b = 0; b < ns->nbuckets; b++)
+			for (struct zfs_inode *i = ns->table[b]; i; i = i->hnext)
+				if (i->pool == p)
+					refs++;
+		ZFS_CHECK(refs <= p->refs, "pool %llu: %llu inodes but refs %llu",
+			  (unsigned long long)p->id, (unsigned long long)refs,
+			  (unsigned long long)p->refs);
+	}
+	for (b = 0; b < ns->nbuckets; b++) {
+		for (struct zfs_inode *i = ns->table[b]; i; i = i->hnext) {
+			uint64_t subdirs = 0;
+			int found = 0;
+
+			n++;
+			counts[zfs_type_index(i->mode)]++;
+			ZFS_CHECK((zfs_hash_ino(i->ino) >> 32 & (ns->nbuckets - 1)) == b,
+				  "inode %llu in the wrong bucket", (unsigned long long)i->ino);
+			ZFS_CHECK(i->ino < ns->next_ino, "inode %llu beyond the counter",
+				  (unsigned long long)i->ino);
+			for (p = ns->pools; p; p = p->next)
+				found |= p == i->pool;
+			ZFS_CHECK(found, "inode %llu: pool not in the list",
+				  (unsigned long long)i->ino);
+			ZFS_CHECK(i->nlink || atomic_load(&i->nlookup) || atomic_load(&i->nopen) ||
+				  i->ino == ZFS_ROOT_INO,
+				  "inode %llu unreferenced but alive", (unsigned long long)i->ino);
+			if (!S_ISDIR(i->mode))
+				continue;
+			for (k = 0; k < i->dcount; k++) {
+				struct zfs_dirent *d = i->dents[k];
+				struct zfs_inode *c = zfs_find(ns, d->ino);
+
+				ZFS_CHECK(c, "dir %llu: entry %s names a dead inode",
+					  (unsigned long long)i->ino, d->name);
+				ZFS_CHECK(zfs_dir_find(i, d->name) == d,
+					  "dir %llu: entry %s not in the name hash",
+					  (unsigned long long)i->ino, d->name);
+				ZFS_CHECK(k == 0 || i->dents[k - 1]->cookie < d->cookie,
+					  "dir %llu: cookies out of order", (unsigned long long)i->ino);
+				ZFS_CHECK(d->cookie < i->dnext_cookie && d->cookie >= ZFS_FIRST_COOKIE,
+					  "dir %llu: cookie out of range", (unsigned long long)i->ino);
+				ZFS_CHECK(d->type == (c->mode & S_IFMT), "dir %llu: %s has a stale type",
+					  (unsigned long long)i->ino, d->name);
+				ZFS_CHECK(c->nlink > 0, "dir %llu: %s names an unlinked inode",
+					  (unsigned long long)i->ino, d->name);
+				if (S_ISDIR(c->mode)) {
+					subdirs++;
+					ZFS_CHECK(c->parent == i->ino, "dir %llu: parent of %s is %llu",
+						  (unsigned long long)i->ino, d->name,
+						  (unsigned long long)c->parent);
+				}
+				ZFS_CHECK(zfs_pool_for(i, c) == c->pool, "dir %llu: %s in the wrong pool",
+					  (unsigned long long)i->ino, d->name);
+			}
+			ZFS_CHECK(subdirs == i->nsubdirs, "dir %llu: nsubdirs %llu, found %llu",
+				  (unsigned long long)i->ino, (unsigned long long)i->nsubdirs,
+				  (unsigned long long)subdirs);
+			ZFS_CHECK(i->nlink == 0 || i->nlink == 2 + subdirs,
+				  "dir %llu: nlink %llu with %llu subdirectories",
+				  (unsigned long long)i->ino, (unsigned long long)i->nlink,
+				  (unsigned long long)subdirs);
+		}
+	}
+	ZFS_CHECK(n == ns->ninodes, "table holds %llu inodes, counter says %llu",
+		  (unsigned long long)n, (unsigned long long)ns->ninodes);
+	for (k = 0; k < 4; k++)
+		ZFS_CHECK(counts[k] == ns->count[k], "type %zu: %llu inodes, counter %llu", k,
+			  (unsigned long long)counts[k], (unsigned long long)ns->count[k]);
+	/* Non-directory link counts equal the names found. */
+	for (b = 0; b < ns->nbuckets; b++) {
+		for (struct zfs_inode *i = ns->table[b]; i; i = i->hnext) {
+			uint64_t names = 0;
+
+			if (S_ISDIR(i->mode))
+				continue;
+			for (size_t c = 0; c < ns->nbuckets; c++)
+				for (struct zfs_inode *d = ns->table[c]; d; d = d->hnext)
+					for (k = 0; S_ISDIR(d->mode) && k < d->dcount; k++)
+						names += d->dents[k]->ino == i->ino;
+			ZFS_CHECK(names == i->nlink, "inode %llu: nlink %llu, names %llu",
+				  (unsigned long long)i->ino, (unsigned long long)i->nlink,
+				  (unsigned long long)names);
+		}
+	}
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}

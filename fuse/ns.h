@@ -1,0 +1,274 @@
+/* ns.h - the namespace of zcached: inodes, directories, names, links,
+ * symlinks, special files, extended attributes and pools.
+ *
+ * Design.  Everything lives in memory.  An inode is a struct zfs_inode found
+ * by number through one hash table (chained, doubling); inode numbers are
+ * handed out from a counter starting at 2 (FUSE_ROOT_ID is 1) and never
+ * reused while the filesystem is mounted, so a number names one file for the
+ * life of the mount and doubles as the file's tmem object id.  A directory
+ * keeps its entries twice: in a chained hash table by name (lookups) and in
+ * an array sorted by a per-directory cookie that only grows (readdir offsets
+ * stay valid while entries come and go; a seek is a binary search).
+ *
+ * Pools (DESIGN.md §2): the root directory is the default pool; each
+ * directory made directly under the root is a pool of its own, and every
+ * inode records the pool it belongs to.  The filesystem layer creates the
+ * store's pool before zfs_ns_mknod makes the directory (ns never calls the
+ * store), and ns calls ops->pool_release once the pool's directory is gone
+ * and no inode refers to it any more.  Likewise ops->inode_release runs for
+ * each regular file whose last name, lookup and open are gone, so the
+ * filesystem layer can flush its pages.  Both callbacks run after ns->lock
+ * is dropped.
+ *
+ * Inode lifetime follows the kernel's: an inode lives while it has a name
+ * (nlink > 0), a lookup reference the kernel holds (nlookup > 0, raised by
+ * every successful lookup/create reply, lowered by forget) or an open file
+ * (nopen > 0).  A pointer returned by zfs_ns_get stays valid while the
+ * caller's request is in flight, because the kernel cannot forget an inode
+ * it is using.
+ *
+ * Lock order:  ns->lock (rwlock)  ->  inode->io_lock (rwlock)  ->  inode->lock
+ *   ns->lock     the inode table, every directory's entries, parent links,
+ *                nlink, xattrs, pool membership and the pool list; readers
+ *                (lookup, getattr, readdir, getxattr) share it, changes hold
+ *                it exclusively.
+ *   io_lock      a regular file's data against concurrent size changes:
+ *                reads share it, writes and truncation hold it (zfs.c).
+ *                ns itself never takes it.
+ *   lock         (a mutex) size, mode, uid, gid and times of one inode.
+ * Nothing here calls another module while holding a lock.
+ *
+ * Errors: negative errno, nothing changed on failure.
+ */
+#ifndef ZC_FUSE_NS_H
+#define ZC_FUSE_NS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define ZFS_ROOT_INO 1
+#define ZFS_NAME_MAX 255
+#define ZFS_XATTR_NAME_MAX 255
+#define ZFS_XATTR_SIZE_MAX 65536
+#define ZFS_SYMLINK_MAX 4095
+
+struct zfs_ns;
+
+/* A pool of the namespace: the root directory's or a top-level directory's. */
+struct zfs_pool {
+	uint64_t id;			/* 0 for the root pool; immutable */
+	uint64_t dir_ino;		/* the pool's directory; immutable */
+	int store_id;			/* the tmem pool id, owned by zfs.c */
+	_Atomic unsigned codec;		/* codec id for later writes */
+	int ephemeral;			/* protected by ns->lock */
+	uint64_t refs;			/* inodes of the pool, incl. its directory;
+					   protected by ns->lock */
+	int dir_gone;			/* its directory was removed; protected by ns->lock */
+	char name[ZFS_NAME_MAX + 1];	/* directory name ("" for the root pool);
+					   protected by ns->lock */
+	struct zfs_pool *next;		/* the ns pool list; protected by ns->lock */
+	/* Per-pool data figures kept by zfs.c (atomics, approximate). */
+	_Atomic uint64_t files;		/* regular files */
+	_Atomic uint64_t bytes_written;	/* bytes written through write(2) */
+	_Atomic uint64_t bytes_read;	/* bytes read through read(2) */
+};
+
+struct zfs_xattr {
+	struct zfs_xattr *next;
+	size_t size;
+	char *value;
+	char name[];
+};
+
+struct zfs_dirent;
+
+struct zfs_inode {
+	uint64_t ino;			/* immutable */
+	struct zfs_inode *hnext;	/* the ns inode table; protected by ns->lock */
+	struct zfs_pool *pool;		/* protected by ns->lock (fixed for files) */
+	mode_t mode;			/* file type: immutable; bits: protected by lock */
+	uid_t uid;			/* protected by lock */
+	gid_t gid;			/* protected by lock */
+	dev_t rdev;			/* immutable */
+	uint64_t nlink;			/* protected by ns->lock */
+	uint64_t size;			/* protected by lock (writers also hold io_lock) */
+	struct timespec atime, mtime, ctime;	/* protected by lock */
+	_Atomic uint64_t nlookup;	/* kernel references: raised under ns->lock
+					   (shared), lowered under ns->lock held */
+	_Atomic uint64_t nopen;		/* open files: same rule as nlookup */
+	struct zfs_xattr *xattrs;	/* protected by ns->lock */
+	char *symlink;			/* symlink target, immutable */
+	/* Directories only; protected by ns->lock. */
+	uint64_t parent;		/* ".." */
+	struct zfs_dirent **dbuckets;	/* name hash */
+	size_t dnbuckets;
+	struct zfs_dirent **dents;	/* sorted by cookie */
+	size_t dcount, dcap;
+	uint64_t dnext_cookie;
+	uint64_t nsubdirs;
+	pthread_mutex_t lock;
+	pthread_rwlock_t io_lock;
+};
+
+/* Called after ns->lock is dropped; see the design note. */
+struct zfs_ns_ops {
+	/* A regular file is gone for good: flush its pages.  Its pool is still
+	 * referenced until this returns. */
+	void (*inode_release)(void *priv, struct zfs_inode *inode);
+	/* The pool's directory is gone and no inode refers to it: destroy the
+	 * store's pool. ns frees the struct afterwards. */
+	void (*pool_release)(void *priv, struct zfs_pool *pool);
+};
+
+/* A directory-listing callback: return nonzero to stop (the entry was not
+ * taken).  `next` is the offset to resume after this entry. */
+typedef int (*zfs_ns_filldir_fn)(void *arg, const char *name, uint64_t ino, mode_t mode,
+				 uint64_t next);
+
+/* The figures of the namespace. */
+struct zfs_ns_stats {
+	uint64_t inodes;		/* inodes alive (including unlinked open ones) */
+	uint64_t files;			/* regular files */
+	uint64_t dirs;
+	uint64_t symlinks;
+	uint64_t others;		/* fifos, sockets, devices */
+	uint64_t pools;
+	uint64_t xattr_bytes;		/* names + values */
+	uint64_t meta_bytes;		/* approximate memory of the namespace */
+};
+
+/* Create a namespace whose root directory (mode 0755 | S_IFDIR, owned by
+ * uid/gid) belongs to `root_pool` (allocated by the caller with malloc and
+ * filled: store, codec, ephemeral; ns takes ownership and sets id 0).
+ * `virt_name`/`virt_ino` name an entry of the root that ns lists in readdir
+ * but does not own (the /.zcache tree), may be NULL/0.
+ * Returns NULL with errno ENOMEM. */
+struct zfs_ns *zfs_ns_create(struct zfs_pool *root_pool, uid_t uid, gid_t gid,
+			     const struct zfs_ns_ops *ops, void *priv,
+			     const char *virt_name, uint64_t virt_ino);
+
+/* Free every inode and pool (calling no callbacks).  NULL is fine. */
+void zfs_ns_destroy(struct zfs_ns *ns);
+
+/* The inode numbered `ino`, or NULL.  See "Inode lifetime" for how long the
+ * pointer stays valid.  Takes ns->lock shared. */
+struct zfs_inode *zfs_ns_get(struct zfs_ns *ns, uint64_t ino);
+
+/* Fill *st from an inode (takes inode->lock; nlink is read without
+ * ns->lock and may be a moment old). */
+void zfs_ns_stat(struct zfs_inode *inode, struct stat *st);
+
+/* Look `name` up in directory `parent`; on success fill *st and raise the
+ * inode's lookup count.  Errors: -ENOENT, -ENOTDIR, -ENAMETOOLONG. */
+int zfs_ns_lookup(struct zfs_ns *ns, uint64_t parent, const char *name, struct stat *st);
+
+/* Drop `n` lookup references (FUSE forget).  Unknown numbers are ignored. */
+void zfs_ns_forget(struct zfs_ns *ns, uint64_t ino, uint64_t n);
+
+/* Count one open file on / release one from `inode`. */
+void zfs_ns_open(struct zfs_ns *ns, struct zfs_inode *inode);
+void zfs_ns_release(struct zfs_ns *ns, struct zfs_inode *inode);
+
+/* Make a node `name` in `parent`: a regular file, directory, symlink
+ * (target given), fifo, socket or device, per S_IFMT of `mode`.  `pool`
+ * must be given (non-NULL, freshly allocated, owned by ns on success) when
+ * making a directory directly under the root, and NULL otherwise.
+ * On success fills *st and raises the lookup count (the reply to the
+ * kernel counts as a lookup).  Errors: -EEXIST, -ENOENT (parent gone),
+ * -ENOTDIR, -ENAMETOOLONG, -EINVAL (bad type), -EMLINK, -ENOMEM. */
+int zfs_ns_mknod(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mode,
+		 dev_t rdev, uid_t uid, gid_t gid, const char *symlink, struct zfs_pool *pool,
+		 struct stat *st);
+
+/* Make a new name `newname` in `newparent` for inode `ino` (not a
+ * directory).  Errors: -EPERM (directory), -EEXIST, -EXDEV (another pool),
+ * -ENOENT, -EMLINK, -ENOMEM. */
+int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+		struct stat *st);
+
+/* Remove a non-directory name (-EISDIR for a directory) or an empty
+ * directory (-ENOTDIR for a non-directory, -ENOTEMPTY).  -ENOENT if absent. */
+int zfs_ns_unlink(struct zfs_ns *ns, uint64_t parent, const char *name);
+int zfs_ns_rmdir(struct zfs_ns *ns, uint64_t parent, const char *name);
+
+/* rename(2)/renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+ * Errors as rename(2): -ENOENT, -EEXIST (NOREPLACE), -ENOTEMPTY, -EISDIR,
+ * -ENOTDIR, -EINVAL (a directory into itself, unknown flags), -EXDEV (the
+ * entry would change pools), -ENOMEM. */
+int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		  const char *newname, unsigned flags);
+
+/* Copy a symlink's target into buf (NUL-terminated); -EINVAL if not a
+ * symlink, -ERANGE if it does not fit. */
+int zfs_ns_readlink(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
+
+/* List directory `ino` from offset `off` (0 = start; "." is 1, ".." is 2,
+ * the virtual root entry 3, then entries by cookie), calling fill for each
+ * until it returns nonzero.  Errors: -ENOTDIR, -ENOENT. */
+int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
+		   void *arg);
+
+/* Change mode bits, owner, times as FUSE setattr asks (FUSE_SET_ATTR_*
+ * bits in to_set; size is handled by the caller via zfs_ns_set_size).
+ * ctime is updated.  Fills *st. */
+int zfs_ns_setattr(struct zfs_ns *ns, uint64_t ino, const struct stat *attr, int to_set,
+		   struct stat *st);
+
+/* Set a file's size and mtime/ctime (caller must hold inode->io_lock
+ * exclusively). */
+void zfs_ns_set_size(struct zfs_inode *inode, uint64_t size);
+
+/* Mark the directory `ino` changed (mtime/ctime), used by nothing outside
+ * ns today; and touch a file's mtime/ctime after a write. */
+void zfs_ns_touch(struct zfs_inode *inode, int mtime);
+
+/* Extended attributes of ordinary inodes (the pool attributes are handled
+ * by zfs.c).  setxattr flags: XATTR_CREATE / XATTR_REPLACE.  getxattr and
+ * listxattr return the size (or the needed size when size is 0), -ERANGE
+ * when buf is too small, -ENODATA when absent. */
+int zfs_ns_setxattr(struct zfs_ns *ns, uint64_t ino, const char *name, const void *value,
+		    size_t size, int flags);
+int zfs_ns_getxattr(struct zfs_ns *ns, uint64_t ino, const char *name, void *buf, size_t size);
+int zfs_ns_listxattr(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
+int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name);
+
+/* The pool a directory directly under the root (or the root) stands for,
+ * or NULL.  Takes ns->lock shared; the pointer is valid while the caller's
+ * request on that directory is in flight. */
+struct zfs_pool *zfs_ns_pool_of_dir(struct zfs_ns *ns, uint64_t ino);
+
+/* Is the pool empty (no inode but its directory)?  Caller decides under
+ * zfs_ns_pool_lock. */
+int zfs_ns_pool_empty(struct zfs_ns *ns, struct zfs_pool *pool);
+
+/* Hold ns->lock exclusively around a pool change (kind) that must see the
+ * pool empty and stay so.  Nothing else may be called in between. */
+void zfs_ns_pool_lock(struct zfs_ns *ns);
+void zfs_ns_pool_unlock(struct zfs_ns *ns);
+
+/* Call fn for every live pool (dir not removed) under ns->lock shared;
+ * stops when fn returns nonzero and returns that value. */
+int zfs_ns_pools_foreach(struct zfs_ns *ns, int (*fn)(void *arg, struct zfs_pool *pool),
+			 void *arg);
+
+/* Find a live pool by id under ns->lock shared (NULL if none). The pointer
+ * is only safe to dereference inside fn; see zfs_ns_pool_with. */
+int zfs_ns_pool_with(struct zfs_ns *ns, uint64_t id, int (*fn)(void *arg, struct zfs_pool *pool),
+		     void *arg);
+
+/* Fill *out (takes ns->lock shared). */
+void zfs_ns_stats(struct zfs_ns *ns, struct zfs_ns_stats *out);
+
+/* Walk everything and check: the table holds each inode once, every
+ * directory entry names a live inode, nlink equals the names (+ subdirs for
+ * directories), parents match, cookies are sorted and below dnext_cookie,
+ * hash chains hold what their counts say, every inode's pool is live and
+ * pool reference counts match.  Returns 0 or -EUCLEAN after printing the
+ * first violation to stderr.  Takes ns->lock exclusively. */
+int zfs_ns_check(struct zfs_ns *ns);
+
+#endif /* ZC_FUSE_NS_H */

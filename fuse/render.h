@@ -1,0 +1,114 @@
+/* render.h - the one place where every statistics format of zcached is
+ * rendered: /.zcache/stats, mm_stat, metrics, stats.json, pools/NAME/stats,
+ * alloc/{buddy,sgv,xcf,slabinfo} and compress.
+ *
+ * Design.  ctl.c gathers a struct zfs_snapshot from the modules' own
+ * *_stats() functions (plain structs, no printing in any module) and hands
+ * it here.  The headline figures of DESIGN.md §2 are computed once into a
+ * table of struct zfs_figure (name, value, help text, Prometheus type) by
+ * zfs_render_figures(); `stats`, `metrics` and `stats.json` are three
+ * printers of that one table, so a figure is defined in exactly one place.
+ * Per-module detail files print the modules' structs through X-macro field
+ * lists (tmem's and pam's own, and local ones for buddy, slab, sgv, xcf).
+ *
+ * Output goes into a struct zfs_text, a growable buffer; a failed
+ * allocation marks it (err = -ENOMEM) and later appends do nothing, so
+ * printers need not check every call.
+ *
+ * Threads: pure functions of their arguments; thread safe.
+ */
+#ifndef ZC_FUSE_RENDER_H
+#define ZC_FUSE_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/buddy.h"
+#include "alloc/sgv.h"
+#include "alloc/slab.h"
+#include "alloc/xcf.h"
+#include "compress/pam.h"
+#include "fuse/ns.h"
+#include "tmem/tmem.h"
+
+struct zfs_text {
+	char *buf;	/* NUL-terminated while err == 0; owned, free() it */
+	size_t len;
+	size_t cap;
+	int err;	/* 0 or -ENOMEM */
+};
+
+/* One zcached pool as the statistics see it. */
+struct zfs_pool_snap {
+	char name[ZFS_NAME_MAX + 16];	/* label: "default" for the root pool */
+	uint64_t id;			/* zcached pool id (0 = root) */
+	int ephemeral;
+	unsigned codec;
+	uint64_t files, bytes_written, bytes_read;
+	struct tmem_pool_stats tmem;
+};
+
+/* Everything the renderers print, gathered by ctl.c. */
+struct zfs_snapshot {
+	struct tmem_stats tmem;
+	struct pam_stats pam;		/* zero when there is no PAM backend */
+	int have_pam;
+	struct buddy_stats buddy;
+	struct sgv_ctx_stats sgv;
+	struct sgv_pool_stats *sgv_pools;	/* owned */
+	unsigned nsgv_pools;
+	struct xcf_stats *xcf;			/* owned */
+	unsigned nxcf;
+	struct slab_stats *slabs;		/* owned */
+	unsigned nslabs;
+	struct zfs_ns_stats ns;
+	struct zfs_pool_snap *pools;		/* owned */
+	unsigned npools;
+	unsigned default_codec;
+	uint64_t mem_limit;		/* bytes, 0 = none */
+	uint64_t mem_used_max;
+	uint64_t enospc;		/* writes refused at the limit */
+	uint64_t evicted_files;
+	uint64_t compactions;		/* compactions asked through /.zcache/compact */
+	uint64_t pages_compacted;
+};
+
+/* Free what a snapshot owns (the struct itself is the caller's). */
+void zfs_snapshot_free(struct zfs_snapshot *s);
+
+/* mem_used_bytes (DESIGN.md §2): pool pages, raw pages and metadata. */
+uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s);
+
+/* A headline figure. */
+struct zfs_figure {
+	const char *name;	/* e.g. "mem_used_bytes" */
+	double value;
+	int is_ratio;		/* print with decimals */
+	int is_counter;		/* Prometheus "counter", else "gauge" */
+	const char *help;
+};
+
+#define ZFS_MAX_FIGURES 40
+
+/* Fill out[] (room for ZFS_MAX_FIGURES) with the headline figures in the
+ * order of DESIGN.md §2, then the cache lines.  Returns the count. */
+int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out);
+
+/* Append printf-style text. */
+void zfs_text_printf(struct zfs_text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The files of /.zcache, one function each; they append to t. */
+void zfs_render_stats(const struct zfs_snapshot *s, struct zfs_text *t);
+void zfs_render_mm_stat(const struct zfs_snapshot *s, struct zfs_text *t);
+void zfs_render_metrics(const struct zfs_snapshot *s, struct zfs_text *t);
+void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t);
+/* pools/NAME/stats for s->pools[i]. */
+void zfs_render_pool(const struct zfs_snapshot *s, unsigned i, struct zfs_text *t);
+void zfs_render_buddy(const struct zfs_snapshot *s, struct zfs_text *t);
+void zfs_render_sgv(const struct zfs_snapshot *s, struct zfs_text *t);
+void zfs_render_xcf(const struct zfs_snapshot *s, struct zfs_text *t);
+void zfs_render_slabinfo(const struct zfs_snapshot *s, struct zfs_text *t);
+void zfs_render_compress(const struct zfs_snapshot *s, struct zfs_text *t);
+
+#endif /* ZC_FUSE_RENDER_H */

@@ -1,0 +1,135 @@
+/* zfs.h - the zcached filesystem: libfuse3 low-level operations and file
+ * I/O on the tmem store.
+ *
+ * Design.  The daemon builds the store (buddy allocator, slab host, SGV
+ * context, PAM backend, tmem store) and hands it to zfs_create in a struct
+ * zfs_config; zfs keeps the namespace (fuse/ns.h), the /.zcache tree
+ * (fuse/ctl.h) and one SGV pool for I/O vectors, and answers FUSE requests
+ * through the table zfs_lowlevel_ops.
+ *
+ * File data: page i of the regular file with inode number N is the tmem page
+ * (pool, {N, 0, 0}, i), where pool is the tmem pool of the file's zcached
+ * pool (the root directory's, or the top-level directory's it lies under).
+ * The file size and every other attribute live in the inode, not in tmem.
+ *   read   for each page of the range ask tmem (a missing page - a hole or
+ *          a page never written - reads as zeros) straight into a vector of
+ *          pages from the SGV cache, and reply with fuse_reply_iov; the first
+ *          and last entries are trimmed to the requested bytes.
+ *   write  whole pages are put as they come; the edge pages of an unaligned
+ *          write are read, merged and put (read-modify-write).  A page whose
+ *          bytes are all zero is flushed instead of put, so holes and
+ *          written zero pages cost nothing.
+ *   Bytes of the last page beyond the file size are always zero (truncation
+ *   zeroes them), so extending a file never shows stale data.
+ * Limits: files end at 2^32 pages (16 TiB): EFBIG past that.  Before a
+ * write the store's memory (tmem's pampd and metadata bytes) is compared
+ * with mem_limit; at or over it, ephemeral pools are asked to evict and the
+ * write fails with ENOSPC if that does not help.  Bytes stored before stay
+ * intact.
+ *
+ * Pools: mkdir directly under the root creates a tmem pool of the
+ * configured kind (codec: the configured one), rmdir of it destroys the pool
+ * once no inode refers to it.  The xattrs user.zcache.kind and
+ * user.zcache.compressor of a pool directory (and of the root) read and set
+ * the pool's kind (only while the pool is empty: EBUSY otherwise) and codec.
+ * Open files of ephemeral pools are pinned in tmem, so they are never
+ * evicted.
+ *
+ * Kernel caching: entries and attributes are cached for ZFS_TIMEOUT
+ * seconds and file pages are kept across opens (keep_cache), since every
+ * change passes through this process; files the store evicts are
+ * invalidated with fuse_lowlevel_notify_inval_*.
+ *
+ * Threads: every handler runs on any of the session's worker threads.
+ * Lock order (adding to ns.h's): ns->lock -> inode->io_lock -> inode->lock
+ * -> (tmem, pam, sgv locks, taken inside those modules).  zfs->lock (a
+ * mutex) protects only mem_used_max and the limit and is a leaf.
+ *
+ * Errors: every handler replies with fuse_reply_err(-ret) for a negative
+ * errno from below, in one place per handler.
+ */
+#ifndef ZC_FUSE_ZFS_H
+#define ZC_FUSE_ZFS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ZFS_MAX_PAGES ((uint64_t)1 << 32)			/* pages per file */
+#define ZFS_MAX_FILE_SIZE (ZFS_MAX_PAGES * 4096u)		/* 16 TiB */
+#define ZFS_MAX_IO ((size_t)1 << 20)				/* 1 MiB requests */
+#define ZFS_TIMEOUT 1.0						/* entry/attr cache, s */
+
+struct buddy;
+struct sgv_ctx;
+struct sgv_pool;
+struct pam;
+struct tmem_store;
+struct slab_cache;
+struct zfs_ns;
+
+/* What the daemon hands to zfs_create; every pointer must outlive the
+ * filesystem.  Optional pointers (NULL) only leave their statistics out. */
+struct zfs_config {
+	struct tmem_store *store;	/* required */
+	struct buddy *buddy;		/* required: I/O buffers' pages */
+	struct sgv_ctx *sgv;		/* required: I/O vectors */
+	struct pam *pam;		/* optional: stats, compaction */
+	struct slab_cache **slabs;	/* optional: caches for alloc/slabinfo */
+	unsigned nslabs;
+	unsigned codec;			/* codec id of new pools */
+	int ephemeral;			/* new pools are ephemeral */
+	uint64_t mem_limit;		/* bytes, 0 = none */
+	uid_t uid;			/* owner of the root directory */
+	gid_t gid;
+};
+
+/* The filesystem.  Fields are for fuse/ only (zfs.c, ctl.c). */
+struct zfs {
+	struct zfs_config cfg;		/* immutable after create, but: */
+	_Atomic uint64_t mem_limit;	/* /.zcache/mem_limit may change it */
+	struct zfs_ns *ns;
+	struct sgv_pool *io_pool;	/* reply vectors */
+	struct fuse_session *se;	/* for invalidations; may be NULL */
+	pthread_mutex_t lock;		/* leaf: the fields below */
+	uint64_t mem_used_max;		/* protected by lock */
+	_Atomic uint64_t enospc;	/* writes refused for the limit, ever */
+	_Atomic uint64_t evicted_files;	/* files removed by eviction, ever */
+	_Atomic uint64_t compactions;	/* /.zcache/compact writes, ever */
+	_Atomic uint64_t pages_compacted;	/* pages they gave back */
+};
+
+/* Create the filesystem on the given store: the root pool (tmem pool of
+ * the configured kind and codec), the namespace with /.zcache, and the I/O
+ * SGV pool "zfs-io".  Returns NULL with errno EINVAL (missing store, buddy
+ * or sgv), ENOSPC (no tmem pool id) or ENOMEM; nothing is left allocated. */
+struct zfs *zfs_create(const struct zfs_config *cfg);
+
+/* Free the namespace, every tmem pool the filesystem made and the I/O
+ * pool.  The session must have stopped.  zfs_destroy(NULL) does nothing. */
+void zfs_destroy(struct zfs *fs);
+
+/* Tell the filesystem its session (used for cache invalidations). */
+void zfs_set_session(struct zfs *fs, struct fuse_session *se);
+
+/* The operations table for fuse_session_new; userdata is the struct zfs.
+ * Every handler's valid replies are those libfuse lists for it. */
+extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
+
+/* What the store holds for file data now, in bytes: tmem's pampd bytes and
+ * metadata, plus the namespace's metadata.  Lock-free, approximate while
+ * writes run.  Also raises mem_used_max. */
+uint64_t zfs_mem_used(struct zfs *fs);
+
+/* Evict every closed file of every ephemeral pool (/.zcache/drop_ephemeral).
+ * Returns the number of files removed. */
+uint64_t zfs_drop_ephemeral(struct zfs *fs);
+
+/* Walk the namespace and the store: zfs_ns_check and tmem_check.  Returns
+ * 0 or -EUCLEAN (printed to stderr).  For tests and debug builds. */
+int zfs_check(struct zfs *fs);
+
+#endif /* ZC_FUSE_ZFS_H */
