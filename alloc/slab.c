@@ -43,6 +43,17 @@
 #define SLAB_FREE_TAG 0x6b1dfee5deadf00dull	/* debug: word 1 of a free object */
 #define SLAB_POISON 0x6b			/* debug: bytes of a free object */
 
+/* What the layout relies on: a slab is a buddy block of at most one chunk,
+ * so it is aligned to its (power-of-two) size and masking finds its
+ * header; a page-aligned slab start satisfies every object alignment; even
+ * the largest object fits a chunk-sized slab with room for 3; the free
+ * list link fits the smallest stride. */
+static_assert((BUDDY_CHUNK_SIZE & (BUDDY_CHUNK_SIZE - 1)) == 0, "chunk size is a power of two");
+static_assert(SLAB_MAX_ALIGN <= BUDDY_PAGE_SIZE, "slabs are page aligned");
+static_assert(3 * SLAB_MAX_SIZE + SLAB_MAX_ALIGN <= BUDDY_CHUNK_SIZE, "big objects fit a slab");
+static_assert(sizeof(void *) <= 8, "the free-list link fits the minimum stride");
+static_assert(SLAB_MAG_SIZE >= 2 && SLAB_MAG_SIZE <= UINT32_MAX, "magazine size");
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -379,6 +390,28 @@ static inline struct slab_mag *slab_mag_of(const struct slab_cache *c)
 	return NULL;
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer models neither membarrier() nor standalone fences (gcc
+ * refuses atomic_thread_fence under it), so TSan builds use the plain C11
+ * form of the handshake: seq_cst store of busy, seq_cst load of flush_req
+ * (an atomic exchange on x86: slower, checkable). */
+static inline bool slab_mag_enter(const struct slab_cache *c, struct slab_mag *m)
+{
+	(void)c;
+	atomic_store_explicit(&m->busy, 1, memory_order_seq_cst);
+	if (likely(!atomic_load_explicit(&m->flush_req, memory_order_seq_cst)))
+		return true;
+	atomic_store_explicit(&m->busy, 0, memory_order_release);
+	return false;
+}
+
+/* The freezer's side: its seq_cst store and load suffice. */
+static inline void slab_freeze_fence(const struct slab_cache *c, bool only_own)
+{
+	(void)c;
+	(void)only_own;
+}
+#else
 /* Owner side of the Dekker handshake: publish busy, then look at
  * flush_req.  The store->load order is enforced by the membarrier() that
  * a freezer issues (a compiler barrier suffices here), or by a real fence
@@ -400,13 +433,6 @@ static inline bool slab_mag_enter(const struct slab_cache *c, struct slab_mag *m
 	return false;
 }
 
-/* release: a freezer that reads busy == 0 sees every change the owner made
- * to count and objs[] before. */
-static inline void slab_mag_leave(struct slab_mag *m)
-{
-	atomic_store_explicit(&m->busy, 0, memory_order_release);
-}
-
 /* The asymmetric fence.  It cannot fail once registration succeeded (the
  * process is registered for good); if it ever did, the protocol would be
  * unsound, so that is fatal rather than silent corruption. */
@@ -416,6 +442,28 @@ static void slab_membarrier(void)
 		perror("slab: membarrier");
 		abort();
 	}
+}
+
+/* The freezer's side of the handshake, between its stores of flush_req
+ * and its loads of busy.  membarrier() runs a full barrier on every thread
+ * of the process that is running now (sleeping threads pass one when they
+ * are scheduled): every owner either published busy = 1 before it (the
+ * freezer sees it and waits) or reads flush_req = 1 on its next fast path.
+ * Not needed when the only magazine is the caller's own. */
+static inline void slab_freeze_fence(const struct slab_cache *c, bool only_own)
+{
+	if (c->strong_fence)
+		atomic_thread_fence(memory_order_seq_cst);
+	else if (!only_own)
+		slab_membarrier();
+}
+#endif
+
+/* release: a freezer that reads busy == 0 sees every change the owner made
+ * to count and objs[] before. */
+static inline void slab_mag_leave(struct slab_mag *m)
+{
+	atomic_store_explicit(&m->busy, 0, memory_order_release);
 }
 
 /* Freezer side: take every magazine of c away from its owner.  On return
@@ -429,21 +477,14 @@ static void slab_mags_freeze(struct slab_cache *c)
 	if (!c->nmags)
 		return;
 	for (m = c->mags.next; m != &c->mags; m = m->next)
-		atomic_store_explicit(&m->flush_req, 1, memory_order_relaxed);
-	if (c->strong_fence)
-		atomic_thread_fence(memory_order_seq_cst);
-	else if (!(c->nmags == 1 && c->mags.next == own))
-		/* Runs a full barrier on every thread of the process that is
-		 * running now (sleeping threads pass one when scheduled): every
-		 * owner either published busy = 1 before it (we see it below and
-		 * wait) or will read flush_req = 1 on its next fast path. */
-		slab_membarrier();
+		atomic_store_explicit(&m->flush_req, 1, memory_order_seq_cst);
+	slab_freeze_fence(c, c->nmags == 1 && c->mags.next == own);
 	for (m = c->mags.next; m != &c->mags; m = m->next) {
 		unsigned spins = 0;
 
 		/* The owner's window is a handful of instructions; it only
 		 * lasts longer when the owner was preempted inside it. */
-		while (atomic_load_explicit(&m->busy, memory_order_acquire))
+		while (atomic_load_explicit(&m->busy, memory_order_seq_cst))
 			if (++spins > 64)
 				sched_yield();
 	}

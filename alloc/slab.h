@@ -2,9 +2,9 @@
  *
  * A cache hands out objects of one size and alignment.  Objects are carved
  * from slabs: blocks taken from alloc/buddy (one page, or a larger power of
- * two when an object is big), each beginning or ending with a small slab
- * header so that slab_free can find an object's slab by masking its address
- * (buddy blocks are aligned to their size).  Freed objects return to their
+ * two when an object is big), each beginning with a 64-byte slab header so
+ * that slab_free can find an object's slab by masking its address (buddy
+ * blocks are aligned to their size).  Freed objects return to their
  * slab's free list; a slab whose objects are all free goes back to the buddy
  * allocator (one empty slab per cache is kept to avoid thrashing).
  *
@@ -13,9 +13,15 @@
  * back to the cache when they overflow, when the thread exits, and by
  * slab_shrink / slab_destroy.
  *
- * Threads: slab_alloc and slab_free are thread safe.  cache->lock protects
- * the slab lists; it is taken after nothing and nothing is taken under it
- * except buddy->lock (order: slab cache lock -> buddy lock).
+ * Threads: slab_alloc, slab_free, slab_shrink, slab_stats and slab_check
+ * are thread safe and may run concurrently on one cache (slab_create too,
+ * on different caches); slab_destroy may not run concurrently with anything
+ * else on its cache.  cache->lock protects the slab lists, the counters and
+ * the list of magazines; nothing is taken under it except buddy->lock.
+ * Lock order: slab registry lock -> cache->lock -> buddy->lock (the
+ * registry lock is internal: slab_create, slab_destroy, thread exit).
+ * None of these functions is async-signal-safe: do not call them from a
+ * signal handler.
  *
  * Errors: NULL or a negative errno; nothing changes on failure.
  *
@@ -106,9 +112,6 @@
  * magazine still on its list.  The main thread runs no key destructors when
  * the process exits; its magazines are freed by slab_destroy.
  *
- * Lock order: slab registry lock -> cache->lock -> buddy->lock.  The
- * registry lock is internal (slab_create, slab_destroy, thread exit).
- *
  * Debug builds (ZC_DEBUG) poison every free object (word 1 holds a tag
  * derived from the address, the rest of the stride is 0x6b) and check the
  * poison when the object is handed out again (write after free), and abort
@@ -129,8 +132,10 @@ struct slab_cache;
 #define SLAB_MAG_SIZE 64	/* most objects a thread's magazine holds */
 
 /* One cache's figures, like a line of /proc/slabinfo.  Counts include the
- * objects parked in per-thread magazines as free (read without stopping
- * other threads, so they may be a moment out of date). */
+ * objects parked in per-thread magazines as free; the magazine counts are
+ * read without stopping their threads, so active_objs may be a moment out
+ * of date while other threads allocate (it is exact when they are idle).
+ * Everything else is read under cache->lock and exact. */
 struct slab_stats {
 	char name[SLAB_NAME_MAX];
 	uint64_t active_objs;	/* objects handed out now */
@@ -144,37 +149,59 @@ struct slab_stats {
 
 /* Create a cache of objects of `size` bytes (1 .. 1 MiB) aligned to `align`
  * (0 = natural alignment of 8 or 16 bytes; otherwise a power of two up to
- * 4096).  `name` is copied (truncated to SLAB_NAME_MAX-1 chars).  Slabs
- * come from `src`, which must outlive the cache.
- * Returns NULL with errno EINVAL for a bad size or alignment, ENOMEM when
- * out of memory. */
+ * 4096).  `name` is copied (truncated to SLAB_NAME_MAX-1 chars; NULL is an
+ * empty name).  Slabs come from `src`, which must outlive the cache; no
+ * slab is taken until the first slab_alloc.  The caller owns the cache and
+ * frees it with slab_destroy.  Thread safe.
+ * Returns NULL with errno EINVAL for a bad size or alignment or a NULL
+ * src, ENOMEM when out of memory; nothing is allocated then. */
 struct slab_cache *slab_create(const char *name, size_t size, size_t align,
 			       struct buddy *src);
 
 /* Free every slab and the cache itself, whether or not objects are still
- * handed out (they become invalid).  slab_destroy(NULL) does nothing.  No
- * other call on this cache may run concurrently or afterwards. */
+ * handed out (they become invalid), and every thread's magazine for it
+ * (threads that are still alive simply never use theirs again).
+ * slab_destroy(NULL) does nothing.  No other call on this cache may run
+ * concurrently or afterwards; other caches are unaffected. */
 void slab_destroy(struct slab_cache *c);
 
-/* Take one object (contents unspecified).  Returns NULL with errno ENOMEM
- * when no slab can be had; the cache is unchanged then. */
+/* Take one object (contents unspecified), aligned as slab_create said.
+ * The caller owns it until slab_free.  Thread safe; normally lock-free
+ * (the calling thread's magazine), else takes cache->lock and possibly a
+ * new slab from buddy.  Returns NULL with errno ENOMEM when no slab can be
+ * had; the cache is unchanged then. */
 void *slab_alloc(struct slab_cache *c);
 
-/* Return an object to its cache.  slab_free(c, NULL) does nothing.  Freeing
- * an object twice or into the wrong cache is detected in debug builds. */
+/* Return an object to its cache; any thread may free an object another
+ * thread allocated.  slab_free(c, NULL) does nothing.  Thread safe;
+ * normally lock-free, else takes cache->lock (and may give an emptied slab
+ * back to buddy).  Freeing an object twice, into the wrong cache, or a
+ * pointer that is not an object start is undefined; debug builds (ZC_DEBUG)
+ * detect it and abort with a message. */
 void slab_free(struct slab_cache *c, void *obj);
 
-/* Flush every thread's magazine of this cache and return empty slabs to
- * the buddy allocator.  Returns the number of bytes given back. */
+/* Flush every thread's magazine of this cache (also of threads running on
+ * it right now, through the protocol above) and return every empty slab to
+ * the buddy allocator, the one normally kept included.  Returns the number
+ * of bytes given back (0 if none).  Thread safe; holds cache->lock
+ * throughout, so the cache's slow paths wait meanwhile.  Cannot fail. */
 size_t slab_shrink(struct slab_cache *c);
 
-/* Fill *out with the cache's figures. */
+/* Fill *out with the cache's figures (see struct slab_stats).  Thread
+ * safe; takes cache->lock briefly.  Cannot fail. */
 void slab_stats(struct slab_cache *c, struct slab_stats *out);
 
-/* Verify the cache: every slab's free list holds distinct in-slab objects,
- * free + used counts add up to the slab's capacity, the lists hold the
- * slabs their counts say, and the totals match the counters.  Returns 0 or
- * -EUCLEAN after printing the first violation to stderr. */
+/* Verify the cache: every slab is aligned to its size and carries its
+ * magic and owner; it sits on the list its use count implies (partial,
+ * full, empty; at most one empty); its free list holds distinct, aligned,
+ * previously handed-out objects inside it; free + used counts add up to
+ * what it has handed out; the lists hold as many slabs as their counters
+ * say and the use counts sum to the cache's; every object parked in a
+ * magazine belongs to a slab of this cache and is on no free list and in
+ * no other magazine; in debug builds every free object is still poisoned.
+ * Thread safe: freezes the magazines (see above) and holds cache->lock.
+ * Returns 0, -EUCLEAN after printing the first violation to stderr, or
+ * -ENOMEM if it cannot allocate its scratch space. */
 int slab_check(struct slab_cache *c);
 
 #endif /* ZC_ALLOC_SLAB_H */
