@@ -338,8 +338,10 @@ void tmem_stats(struct tmem_store *s, struct tmem_stats *out);
  * each object in the bucket its id hashes to, radix heights, slot counts,
  * no empty objnode, no empty unpinned object, per-object page counts, the
  * LRU lists (exactly the unpinned objects of ephemeral pools, stamps
- * non-decreasing), every pampd reachable exactly once across the store,
- * and every counter against what the walk found.  Returns 0, -EUCLEAN
+ * non-decreasing), every pampd that holds memory (pamops.size > 0)
+ * reachable exactly once across the store (a pampd of size 0 is a value,
+ * such as a same-filled page, and may repeat), and every counter against
+ * what the walk found.  Returns 0, -EUCLEAN
  * after printing the first violation to stderr, or -ENOMEM.  Slow: for
  * tests and debug builds. */
 int tmem_check(struct tmem_store *s);

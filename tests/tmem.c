@@ -1,0 +1,960 @@
+/* tests/tmem.c - the store over a trivial in-memory backend: unit tests of
+ * every operation and error, the randomized model test and the threaded
+ * stress test (both from tmem_model.h, shared with tests/store.c).
+ *
+ * The backend ("mb") keeps a malloc'ed copy of each page; a same-filled
+ * page lives in the pampd itself (get_locked produces it and returns 1), so
+ * both get paths run.  Pages that begin with a marker make the backend
+ * fail on purpose: "CORRUPT-GETLOCK" in get_locked, "CORRUPT-DECODE" in
+ * decode, "RAW-DIRECT" is produced straight by get_locked.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tmem/tmem.h"
+#include "tmem_model.h"
+
+/* ---- the trivial backend -------------------------------------------- */
+
+#define MB_MAGIC 0x6d62706167650a0aull
+#define MB_DEAD 0xdeaddeaddeaddeadull
+
+struct mb {
+	_Atomic long live;
+	_Atomic unsigned fail_permille;
+	_Atomic uint64_t rng;
+	_Atomic int fail_next;			/* -errno for the next create */
+	_Atomic unsigned last_codec;
+	_Atomic uint64_t creates, frees, decodes;
+};
+
+struct mb_page {
+	uint64_t magic;
+	unsigned codec;
+	unsigned pad;
+	unsigned char data[TMEM_PAGE_SIZE];
+};
+
+static bool mb_same_filled(const unsigned char *p)
+{
+	for (unsigned i = 1; i < TMEM_PAGE_SIZE; i++)
+		if (p[i] != p[0])
+			return false;
+	return true;
+}
+
+static int mb_create(void *ctx, const void *page, unsigned codec, tmem_pampd *out)
+{
+	struct mb *m = ctx;
+	int f = atomic_exchange(&m->fail_next, 0);
+	if (f)
+		return f;
+	unsigned pm = atomic_load(&m->fail_permille);
+	if (pm) {
+		uint64_t st = atomic_fetch_add(&m->rng, 0x9e3779b97f4a7c15ull);
+		if (zc_rand(&st) % 1000 < pm)
+			return -ENOSPC;
+	}
+	atomic_store(&m->last_codec, codec);
+	atomic_fetch_add(&m->creates, 1);
+	const unsigned char *b = page;
+	if (mb_same_filled(b)) {
+		*out = ((uint64_t)b[0] << 8) | 1;
+		return 0;
+	}
+	struct mb_page *p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->magic = MB_MAGIC;
+	p->codec = codec;
+	memcpy(p->data, page, TMEM_PAGE_SIZE);
+	atomic_fetch_add(&m->live, 1);
+	*out = (uint64_t)(uintptr_t)p;
+	return 0;
+}
+
+static int mb_get_locked(void *ctx, tmem_pampd pd, void *page, void *scratch, size_t *len)
+{
+	(void)ctx;
+	if (pd & 1) {
+		memset(page, (int)(pd >> 8), TMEM_PAGE_SIZE);
+		return 1;
+	}
+	struct mb_page *p = (struct mb_page *)(uintptr_t)pd;
+	if (p->magic != MB_MAGIC)
+		abort();
+	if (!memcmp(p->data, "CORRUPT-GETLOCK", 15))
+		return -EIO;
+	if (!memcmp(p->data, "RAW-DIRECT", 10)) {
+		memcpy(page, p->data, TMEM_PAGE_SIZE);
+		return 1;
+	}
+	memcpy(scratch, p->data, TMEM_PAGE_SIZE);
+	*len = TMEM_PAGE_SIZE;
+	return 0;
+}
+
+static int mb_decode(void *ctx, tmem_pampd pd, const void *scratch, size_t len, void *page)
+{
+	struct mb *m = ctx;
+	(void)pd;	/* never dereferenced: it may be freed by now */
+	atomic_fetch_add(&m->decodes, 1);
+	if (len != TMEM_PAGE_SIZE || !memcmp(scratch, "CORRUPT-DECODE", 14))
+		return -EIO;
+	memcpy(page, scratch, TMEM_PAGE_SIZE);
+	return 0;
+}
+
+static void mb_free(void *ctx, tmem_pampd pd)
+{
+	struct mb *m = ctx;
+	atomic_fetch_add(&m->frees, 1);
+	if (pd & 1)
+		return;
+	struct mb_page *p = (struct mb_page *)(uintptr_t)pd;
+	if (p->magic != MB_MAGIC)
+		abort();	/* double free */
+	p->magic = MB_DEAD;
+	free(p);
+	atomic_fetch_sub(&m->live, 1);
+}
+
+static size_t mb_size(void *ctx, tmem_pampd pd)
+{
+	(void)ctx;
+	return pd & 1 ? 0 : sizeof(struct mb_page);
+}
+
+static const struct tmem_pamops mb_ops = {
+	.create = mb_create,
+	.get_locked = mb_get_locked,
+	.decode = mb_decode,
+	.free = mb_free,
+	.size = mb_size,
+};
+
+static void mb_set_fail(void *ctx, unsigned permille)
+{
+	atomic_store(&((struct mb *)ctx)->fail_permille, permille);
+}
+
+static long mb_live(void *ctx)
+{
+	return atomic_load(&((struct mb *)ctx)->live);
+}
+
+/* ---- fixtures ------------------------------------------------------- */
+
+struct fx {
+	struct mb mb;
+	struct tm_host host;
+	struct tmem_store *s;
+	unsigned char page[TMEM_PAGE_SIZE];
+	unsigned char out[TMEM_PAGE_SIZE];
+};
+
+static struct fx *fx_new(void)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	ck_assert_ptr_nonnull(f);
+	f->s = tmem_store_create(&mb_ops, &f->mb, &tm_hostops, &f->host);
+	ck_assert_ptr_nonnull(f->s);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	tmem_store_destroy(f->s);
+	ck_assert_int_eq(atomic_load(&f->mb.live), 0);
+	ck_assert_int_eq(atomic_load(&f->host.objs), 0);
+	ck_assert_int_eq(atomic_load(&f->host.nodes), 0);
+	ck_assert_int_eq(atomic_load(&f->host.mems), 0);
+	free(f);
+}
+
+static struct tmem_oid oidn(uint64_t n)
+{
+	struct tmem_oid o = { { n, n * 3 + 1, 42 } };
+	return o;
+}
+
+/* Fill with a pattern naming (n, index) that is never same-filled. */
+static void pat(unsigned char *p, uint64_t n, uint32_t index)
+{
+	uint64_t r = n * 1000003 + index + 1;
+	for (unsigned i = 0; i < TMEM_PAGE_SIZE; i += 8) {
+		uint64_t v = zc_rand(&r);
+		memcpy(p + i, &v, 8);
+	}
+}
+
+static void put_ok(struct fx *f, int pool, uint64_t n, uint32_t index)
+{
+	struct tmem_oid o = oidn(n);
+	pat(f->page, n, index);
+	ck_assert_int_eq(tmem_put(f->s, pool, &o, index, f->page), 0);
+}
+
+static void get_ok(struct fx *f, int pool, uint64_t n, uint32_t index)
+{
+	struct tmem_oid o = oidn(n);
+	pat(f->page, n, index);
+	ck_assert_int_eq(tmem_get(f->s, pool, &o, index, f->out, 0), 0);
+	ck_assert_mem_eq(f->out, f->page, TMEM_PAGE_SIZE);
+}
+
+static void pstats(struct fx *f, int pool, struct tmem_pool_stats *ps)
+{
+	ck_assert_int_eq(tmem_pool_stats(f->s, pool, ps), 0);
+}
+
+/* ---- unit tests ----------------------------------------------------- */
+
+START_TEST(test_store_create_errors)
+{
+	struct tmem_pamops bad = mb_ops;
+	bad.decode = NULL;
+	errno = 0;
+	ck_assert_ptr_null(tmem_store_create(&bad, NULL, &tmem_malloc_hostops, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	struct tmem_hostops hbad = tmem_malloc_hostops;
+	hbad.mem_free = NULL;
+	errno = 0;
+	ck_assert_ptr_null(tmem_store_create(&mb_ops, NULL, &hbad, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(tmem_store_create(NULL, NULL, &tmem_malloc_hostops, NULL));
+	tmem_store_destroy(NULL);
+
+	/* The malloc hostops work as a host. */
+	struct mb mb;
+	memset(&mb, 0, sizeof(mb));
+	struct tmem_store *s = tmem_store_create(&mb_ops, &mb, &tmem_malloc_hostops, NULL);
+	ck_assert_ptr_nonnull(s);
+	int p = tmem_new_pool(s, TMEM_POOL_PERSISTENT);
+	ck_assert_int_eq(p, 0);
+	unsigned char page[TMEM_PAGE_SIZE], out[TMEM_PAGE_SIZE];
+	struct tmem_oid o = oidn(1);
+	for (uint32_t i = 0; i < 300; i++) {
+		pat(page, 1, i);
+		ck_assert_int_eq(tmem_put(s, p, &o, i * 7, page), 0);
+	}
+	for (uint32_t i = 0; i < 300; i++) {
+		pat(page, 1, i);
+		ck_assert_int_eq(tmem_get(s, p, &o, i * 7, out, 0), 0);
+		ck_assert_mem_eq(out, page, TMEM_PAGE_SIZE);
+	}
+	ck_assert_int_eq(tmem_check(s), 0);
+	tmem_store_destroy(s);
+	ck_assert_int_eq(mb.live, 0);
+}
+END_TEST
+
+START_TEST(test_pools)
+{
+	struct fx *f = fx_new();
+	ck_assert_int_eq(tmem_new_pool(f->s, 0), -EINVAL);
+	ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_PERSISTENT | TMEM_POOL_EPHEMERAL), -EINVAL);
+	ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_PERSISTENT), 0);
+	ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL), 1);
+	ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_PERSISTENT), 2);
+	ck_assert_int_eq(tmem_pool_kind(f->s, 0), TMEM_POOL_PERSISTENT);
+	ck_assert_int_eq(tmem_pool_kind(f->s, 1), TMEM_POOL_EPHEMERAL);
+	put_ok(f, 1, 5, 3);
+	ck_assert_int_eq(tmem_destroy_pool(f->s, 1), 0);
+	ck_assert_int_eq(atomic_load(&f->mb.live), 0);	/* its pages are gone */
+	ck_assert_int_eq(tmem_destroy_pool(f->s, 1), -EINVAL);
+	ck_assert_int_eq(tmem_pool_kind(f->s, 1), -EINVAL);
+	ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_PERSISTENT), 1);	/* lowest free id */
+	ck_assert_int_eq(tmem_destroy_pool(f->s, -1), -EINVAL);
+	ck_assert_int_eq(tmem_destroy_pool(f->s, TMEM_MAX_POOLS), -EINVAL);
+
+	struct tmem_stats st;
+	tmem_stats(f->s, &st);
+	ck_assert_uint_eq(st.pools, 3);
+	ck_assert_uint_eq(st.ephemeral_pools, 0);
+	ck_assert_uint_eq(st.buckets, 3 * 64);
+	ck_assert_uint_gt(st.meta_bytes, 0);
+
+	/* Fill every id, then one more. */
+	for (int i = 3; i < TMEM_MAX_POOLS; i++)
+		ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL), i);
+	ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL), -ENOSPC);
+	ck_assert_int_eq(tmem_destroy_pool(f->s, 1000), 0);
+	ck_assert_int_eq(tmem_new_pool(f->s, TMEM_POOL_PERSISTENT), 1000);
+	tmem_stats(f->s, &st);
+	ck_assert_uint_eq(st.pools, TMEM_MAX_POOLS);
+	ck_assert_uint_eq(st.ephemeral_pools, TMEM_MAX_POOLS - 4);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_bad_pool)
+{
+	struct fx *f = fx_new();
+	struct tmem_oid o = oidn(1);
+	uint32_t idx;
+	struct tmem_pool_stats ps;
+	int bad[] = { -1, 0, 7, TMEM_MAX_POOLS, 1 << 30 };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int p = bad[i];
+		ck_assert_int_eq(tmem_put(f->s, p, &o, 0, f->page), -EINVAL);
+		ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 0), -EINVAL);
+		ck_assert_int_eq(tmem_flush_page(f->s, p, &o, 0), -EINVAL);
+		ck_assert_int_eq(tmem_flush_range(f->s, p, &o, 0, 9), -EINVAL);
+		ck_assert_int_eq(tmem_flush_object(f->s, p, &o), -EINVAL);
+		ck_assert_int_eq(tmem_next_index(f->s, p, &o, 0, &idx), -EINVAL);
+		ck_assert_int_eq(tmem_object_pages(f->s, p, &o), -EINVAL);
+		ck_assert_int_eq(tmem_pin(f->s, p, &o), -EINVAL);
+		ck_assert_int_eq(tmem_unpin(f->s, p, &o), -EINVAL);
+		if (p != TMEM_ALL_POOLS)
+			ck_assert_int_eq(tmem_evict(f->s, p, 1, NULL, NULL), -EINVAL);
+		ck_assert_int_eq(tmem_pool_set_kind(f->s, p, TMEM_POOL_EPHEMERAL), -EINVAL);
+		ck_assert_int_eq(tmem_pool_kind(f->s, p), -EINVAL);
+		ck_assert_int_eq(tmem_pool_set_codec(f->s, p, 1), -EINVAL);
+		ck_assert_int_eq(tmem_pool_stats(f->s, p, &ps), -EINVAL);
+		ck_assert_int_eq(tmem_destroy_pool(f->s, p), -EINVAL);
+	}
+	ck_assert_int_eq(atomic_load(&f->mb.creates), 0);	/* rejected before compressing */
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_put_get_replace)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(7);
+	struct tmem_pool_stats ps;
+
+	/* A miss leaves the page untouched. */
+	memset(f->out, 0x5c, sizeof(f->out));
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 0), -ENOENT);
+	ck_assert_uint_eq(f->out[100], 0x5c);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 2), -EINVAL);
+
+	put_ok(f, p, 7, 0);
+	get_ok(f, p, 7, 0);
+	get_ok(f, p, 7, 0);		/* a plain get keeps the page */
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.pages, 1);
+	ck_assert_uint_eq(ps.objects, 1);
+	ck_assert_uint_eq(ps.objnodes, 0);	/* a one-page object needs no objnode */
+	ck_assert_uint_eq(ps.puts, 1);
+	ck_assert_uint_eq(ps.gets, 2);
+	ck_assert_uint_eq(ps.failed_gets, 1);
+	ck_assert_uint_eq(ps.pampd_bytes, sizeof(struct mb_page));
+	ck_assert_uint_eq(ps.meta_bytes, TMEM_OBJ_SIZE + 64 + 64 * 16);	/* object + table */
+
+	/* Replace: the new data is seen, the old pampd freed, nothing allocated. */
+	long nodes = atomic_load(&f->host.nodes), objs = atomic_load(&f->host.objs);
+	pat(f->page, 99, 99);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 0, f->page), 0);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 0), 0);
+	ck_assert_mem_eq(f->out, f->page, TMEM_PAGE_SIZE);
+	ck_assert_int_eq(atomic_load(&f->mb.live), 1);
+	ck_assert_int_eq(atomic_load(&f->host.nodes), nodes);
+	ck_assert_int_eq(atomic_load(&f->host.objs), objs);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.replaces, 1);
+	ck_assert_uint_eq(ps.pages, 1);
+
+	/* Same-filled pages come straight from get_locked (no decode). */
+	uint64_t decodes = atomic_load(&f->mb.decodes);
+	memset(f->page, 0, TMEM_PAGE_SIZE);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 1, f->page), 0);
+	memset(f->out, 1, TMEM_PAGE_SIZE);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, 0), 0);
+	ck_assert_mem_eq(f->out, f->page, TMEM_PAGE_SIZE);
+	memset(f->page, 0xee, TMEM_PAGE_SIZE);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 1, f->page), 0);	/* replace inline by inline */
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, 0), 0);
+	ck_assert_mem_eq(f->out, f->page, TMEM_PAGE_SIZE);
+	memcpy(f->page, "RAW-DIRECT", 10);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 2, f->page), 0);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 2, f->out, 0), 0);
+	ck_assert_mem_eq(f->out, f->page, TMEM_PAGE_SIZE);
+	ck_assert_uint_eq(atomic_load(&f->mb.decodes), decodes);
+
+	/* Get-and-free removes the page and, with it, the empty object. */
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, TMEM_GET_FREE), 0);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, 0), -ENOENT);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, TMEM_GET_FREE), 0);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 2, f->out, TMEM_GET_FREE), 0);
+	ck_assert_int_eq(tmem_object_pages(f->s, p, &o), 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 0);
+	ck_assert_uint_eq(ps.pages, 0);
+	ck_assert_uint_eq(ps.pampd_bytes, 0);
+	ck_assert_int_eq(atomic_load(&f->mb.live), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_radix_shapes)
+{
+	static const uint32_t idx[] = {
+		0, 1, 15, 16, 17, 255, 256, 4095, 4096, 65535, 65536, 1u << 20, 1u << 24,
+		(1u << 28) - 1, 1u << 28, 0x12345678, UINT32_MAX - 1, UINT32_MAX,
+	};
+	const unsigned n = sizeof(idx) / sizeof(idx[0]);
+	/* Insert in several orders: ascending, descending, interleaved; each
+	 * from an object whose first page is index 0 (height grows from a
+	 * pampd in the root word) and from one whose first page is high. */
+	for (unsigned order = 0; order < 3; order++) {
+		struct fx *f = fx_new();
+		int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+		struct tmem_oid o = oidn(3);
+		for (unsigned j = 0; j < n; j++) {
+			unsigned i = order == 0 ? j : order == 1 ? n - 1 - j : (j * 7) % n;
+			put_ok(f, p, 3, idx[i]);
+			ck_assert_int_eq(tmem_check(f->s), 0);
+		}
+		ck_assert_int_eq(tmem_object_pages(f->s, p, &o), n);
+		for (unsigned j = 0; j < n; j++)
+			get_ok(f, p, 3, idx[j]);
+		/* Neighbours of stored indices are holes. */
+		ck_assert_int_eq(tmem_get(f->s, p, &o, 2, f->out, 0), -ENOENT);
+		ck_assert_int_eq(tmem_get(f->s, p, &o, 0x12345679, f->out, 0), -ENOENT);
+		/* SEEK_DATA walk. */
+		uint32_t at = 0, got;
+		for (unsigned j = 0; j < n; j++) {
+			ck_assert_int_eq(tmem_next_index(f->s, p, &o, at, &got), 0);
+			ck_assert_uint_eq(got, idx[j]);
+			at = got + 1;
+			if (got == UINT32_MAX)
+				break;
+		}
+		ck_assert_int_eq(tmem_next_index(f->s, p, &o, 2, &got), 0);
+		ck_assert_uint_eq(got, 15);
+		ck_assert_int_eq(tmem_next_index(f->s, p, &o, 0x12345679, &got), 0);
+		ck_assert_uint_eq(got, UINT32_MAX - 1);
+		/* Remove in another order; nodes go as they empty. */
+		for (unsigned j = 0; j < n; j++) {
+			unsigned i = (j * 5 + order) % n;
+			ck_assert_int_eq(tmem_flush_page(f->s, p, &o, idx[i]), 0);
+			ck_assert_int_eq(tmem_flush_page(f->s, p, &o, idx[i]), -ENOENT);
+			ck_assert_int_eq(tmem_check(f->s), 0);
+		}
+		struct tmem_pool_stats ps;
+		pstats(f, p, &ps);
+		ck_assert_uint_eq(ps.objnodes, 0);
+		ck_assert_uint_eq(ps.objects, 0);
+		ck_assert_int_eq(tmem_next_index(f->s, p, &o, 0, &got), -ENOENT);
+		ck_assert_int_eq(atomic_load(&f->host.nodes), 0);
+		fx_free(f);
+	}
+}
+END_TEST
+
+START_TEST(test_metadata_size)
+{
+	/* A dense 1 MiB file costs 17 objnodes; a one-page file none. */
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	for (uint32_t i = 0; i < 256; i++)
+		put_ok(f, p, 1, i);
+	struct tmem_pool_stats ps;
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objnodes, 17);
+	put_ok(f, p, 2, 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objnodes, 17);
+	ck_assert_uint_eq(ps.objects, 2);
+	put_ok(f, p, 2, 2);		/* 3-page file: one objnode */
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objnodes, 18);
+	/* objects + objnodes + the table (64-byte header, 64 buckets) */
+	ck_assert_uint_eq(ps.meta_bytes, 2 * TMEM_OBJ_SIZE + 18 * TMEM_OBJNODE_SIZE + 64 + 64 * 16);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_flush_range)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(9);
+	ck_assert_int_eq(tmem_flush_range(f->s, p, &o, 5, 4), -EINVAL);
+	ck_assert_int_eq(tmem_flush_range(f->s, p, &o, 0, UINT32_MAX), 0);	/* no object */
+	for (uint32_t i = 0; i < 500; i++)
+		put_ok(f, p, 9, i);
+	put_ok(f, p, 9, UINT32_MAX);
+	/* Punch a hole of 300 pages (several batches). */
+	ck_assert_int_eq(tmem_flush_range(f->s, p, &o, 100, 399), 300);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	get_ok(f, p, 9, 99);
+	get_ok(f, p, 9, 400);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 100, f->out, 0), -ENOENT);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 399, f->out, 0), -ENOENT);
+	uint32_t got;
+	ck_assert_int_eq(tmem_next_index(f->s, p, &o, 100, &got), 0);
+	ck_assert_uint_eq(got, 400);
+	ck_assert_int_eq(tmem_flush_range(f->s, p, &o, 100, 399), 0);
+	/* Truncate to 10 pages: everything from 10 up, UINT32_MAX included. */
+	ck_assert_int_eq(tmem_flush_range(f->s, p, &o, 10, UINT32_MAX), 500 - 300 - 10 + 1);
+	ck_assert_int_eq(tmem_object_pages(f->s, p, &o), 10);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	/* Single page ranges, at the top. */
+	put_ok(f, p, 9, UINT32_MAX);
+	ck_assert_int_eq(tmem_flush_range(f->s, p, &o, UINT32_MAX, UINT32_MAX), 1);
+	ck_assert_int_eq(tmem_flush_range(f->s, p, &o, 0, UINT32_MAX), 10);
+	ck_assert_int_eq(tmem_object_pages(f->s, p, &o), 0);
+	struct tmem_pool_stats ps;
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 0);
+	ck_assert_uint_eq(ps.flushes, 300 + 191 + 1 + 10);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_flush_object_and_pins)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(4), q = oidn(5);
+	struct tmem_pool_stats ps;
+	ck_assert_int_eq(tmem_flush_object(f->s, p, &o), -ENOENT);
+	for (uint32_t i = 0; i < 40; i++)
+		put_ok(f, p, 4, i * 3);
+	ck_assert_int_eq(tmem_flush_object(f->s, p, &o), 40);
+	ck_assert_int_eq(tmem_flush_object(f->s, p, &o), -ENOENT);
+	ck_assert_int_eq(atomic_load(&f->mb.live), 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 0);
+	ck_assert_uint_eq(ps.flush_objects, 1);
+	ck_assert_uint_eq(ps.flushes, 40);
+
+	/* A pin creates an empty object; unpin frees it. */
+	ck_assert_int_eq(tmem_unpin(f->s, p, &q), -ENOENT);
+	ck_assert_int_eq(tmem_pin(f->s, p, &q), 0);
+	ck_assert_int_eq(tmem_pin(f->s, p, &q), 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 1);
+	ck_assert_uint_eq(ps.pinned_objects, 1);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	put_ok(f, p, 5, 1);
+	/* A pinned object survives flush_object (empty) and page flushes. */
+	ck_assert_int_eq(tmem_flush_object(f->s, p, &q), 1);
+	ck_assert_int_eq(tmem_flush_object(f->s, p, &q), 0);
+	put_ok(f, p, 5, 2);
+	ck_assert_int_eq(tmem_flush_page(f->s, p, &q, 2), 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 1);
+	ck_assert_int_eq(tmem_unpin(f->s, p, &q), 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 1);
+	ck_assert_int_eq(tmem_unpin(f->s, p, &q), 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 0);
+	ck_assert_uint_eq(ps.pinned_objects, 0);
+	ck_assert_int_eq(tmem_unpin(f->s, p, &q), -ENOENT);
+	/* Unpinning an object with pages keeps it. */
+	ck_assert_int_eq(tmem_pin(f->s, p, &q), 0);
+	put_ok(f, p, 5, 3);
+	ck_assert_int_eq(tmem_unpin(f->s, p, &q), 0);
+	get_ok(f, p, 5, 3);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_set_kind_and_codec)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(1);
+	ck_assert_int_eq(tmem_pool_set_kind(f->s, p, 0), -EINVAL);
+	ck_assert_int_eq(tmem_pool_set_kind(f->s, p, 3), -EINVAL);
+	ck_assert_int_eq(tmem_pool_set_kind(f->s, p, TMEM_POOL_EPHEMERAL), 0);
+	ck_assert_int_eq(tmem_pool_kind(f->s, p), TMEM_POOL_EPHEMERAL);
+	ck_assert_int_eq(tmem_pool_set_kind(f->s, p, TMEM_POOL_EPHEMERAL), 0);
+	put_ok(f, p, 1, 0);
+	ck_assert_int_eq(tmem_pool_set_kind(f->s, p, TMEM_POOL_PERSISTENT), -EBUSY);
+	ck_assert_int_eq(tmem_pool_kind(f->s, p), TMEM_POOL_EPHEMERAL);
+	/* A pinned empty object does not make the pool busy. */
+	ck_assert_int_eq(tmem_pin(f->s, p, &o), 0);
+	ck_assert_int_eq(tmem_flush_page(f->s, p, &o, 0), 0);
+	ck_assert_int_eq(tmem_pool_set_kind(f->s, p, TMEM_POOL_PERSISTENT), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	put_ok(f, p, 1, 0);
+	ck_assert_int_eq(tmem_unpin(f->s, p, &o), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);	/* persistent: stays off any LRU */
+	ck_assert_int_eq(tmem_evict(f->s, p, 1, NULL, NULL), -EINVAL);
+
+	/* The codec id reaches create. */
+	ck_assert_int_eq(tmem_pool_set_codec(f->s, p, 5), 0);
+	put_ok(f, p, 1, 1);
+	ck_assert_uint_eq(atomic_load(&f->mb.last_codec), 5);
+	struct tmem_pool_stats ps;
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.codec, 5);
+	ck_assert_uint_eq(ps.kind, TMEM_POOL_PERSISTENT);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_put_failures)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	struct tmem_oid o = oidn(2);
+	struct tmem_pool_stats ps;
+	put_ok(f, p, 2, 0);
+
+	/* The backend refuses: the old page stays. */
+	atomic_store(&f->mb.fail_next, -ENOSPC);
+	pat(f->page, 77, 77);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 0, f->page), -ENOSPC);
+	get_ok(f, p, 2, 0);
+	atomic_store(&f->mb.fail_next, -ENOMEM);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 5, f->page), -ENOMEM);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 5, f->out, 0), -ENOENT);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.failed_puts, 2);
+
+	/* Every metadata allocation fails: new objects and new paths are
+	 * refused, the store is unchanged and the new pampd freed. */
+	atomic_store(&f->host.fail_permille, 1000);
+	struct tmem_oid q = oidn(3);
+	ck_assert_int_eq(tmem_put(f->s, p, &q, 0, f->page), -ENOMEM);	/* object */
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 1, f->page), -ENOMEM);	/* height 0 -> 1 */
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 0x10000, f->page), -ENOMEM); /* deep path */
+	ck_assert_int_eq(tmem_pin(f->s, p, &q), -ENOMEM);
+	ck_assert_int_eq(atomic_load(&f->mb.live), 1);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	/* A replace allocates nothing and still works. */
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 0, f->page), 0);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 0), 0);
+	ck_assert_mem_eq(f->out, f->page, TMEM_PAGE_SIZE);
+	atomic_store(&f->host.fail_permille, 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.failed_puts, 5);
+	ck_assert_uint_eq(ps.objects, 1);
+	ck_assert_uint_eq(ps.pages, 1);
+
+	/* Fail the k-th allocation of a deep insertion for every k. */
+	for (uint32_t i = 1; i < 40; i++) {
+		uint32_t idx = (uint32_t)(0x9e3779b9u * i);
+		for (;;) {
+			atomic_store(&f->host.fail_permille, 500);
+			pat(f->page, 2, idx);
+			int r = tmem_put(f->s, p, &o, idx, f->page);
+			atomic_store(&f->host.fail_permille, 0);
+			ck_assert_int_eq(tmem_check(f->s), 0);
+			if (r == 0)
+				break;
+			ck_assert_int_eq(r, -ENOMEM);
+			ck_assert_int_eq(tmem_get(f->s, p, &o, idx, f->out, 0), -ENOENT);
+		}
+		get_ok(f, p, 2, idx);
+	}
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_corrupt_pages)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(6);
+	struct tmem_pool_stats ps;
+
+	pat(f->page, 6, 0);
+	memcpy(f->page, "CORRUPT-GETLOCK", 15);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 0, f->page), 0);
+	/* A failed get keeps failing, with or without FREE, until the next put. */
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 0), -EIO);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, TMEM_GET_FREE), -EIO);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 0), -EIO);
+	put_ok(f, p, 6, 0);
+	get_ok(f, p, 6, 0);
+
+	pat(f->page, 6, 1);
+	memcpy(f->page, "CORRUPT-DECODE", 14);
+	ck_assert_int_eq(tmem_put(f->s, p, &o, 1, f->page), 0);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, 0), -EIO);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, 0), -EIO);
+	/* get-and-free of a page that fails to decode drops it. */
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, TMEM_GET_FREE), -EIO);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 1, f->out, 0), -ENOENT);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.failed_gets, 7);
+	ck_assert_uint_eq(ps.pages, 1);
+	ck_assert_int_eq(atomic_load(&f->mb.live), 1);
+	fx_free(f);
+}
+END_TEST
+
+struct evlog {
+	unsigned n;
+	uint32_t pool[64];
+	uint64_t oid0[64];
+	uint64_t pages[64];
+	uint64_t bytes;
+};
+
+static void evlog_cb(void *arg, uint32_t pool, const struct tmem_oid *oid, uint64_t pages,
+		     uint64_t bytes)
+{
+	struct evlog *l = arg;
+	ck_assert_uint_lt(l->n, 64);
+	l->pool[l->n] = pool;
+	l->oid0[l->n] = oid->oid[0];
+	l->pages[l->n] = pages;
+	l->n++;
+	l->bytes += bytes;
+}
+
+START_TEST(test_evict_lru)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	struct tmem_oid o;
+	struct evlog l;
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(tmem_evict(f->s, p, 1000, evlog_cb, &l), 0);	/* empty */
+
+	for (uint64_t n = 1; n <= 6; n++)
+		for (uint32_t i = 0; i < n; i++)
+			put_ok(f, p, n, i);
+	/* Touch 1 by a get and 2 by a put: order now 3 4 5 6 1 2. */
+	get_ok(f, p, 1, 0);
+	put_ok(f, p, 2, 1);
+	/* Pin 3: order of candidates 4 5 6 1 2. */
+	o = oidn(3);
+	ck_assert_int_eq(tmem_pin(f->s, p, &o), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+
+	/* Ask for one byte: exactly one whole object goes. */
+	ck_assert_int_eq(tmem_evict(f->s, p, 1, evlog_cb, &l), (int64_t)l.bytes);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.oid0[0], 4);
+	ck_assert_uint_eq(l.pages[0], 4);
+	ck_assert_uint_eq(l.pool[0], (uint32_t)p);
+	ck_assert_uint_ge(l.bytes, 4 * sizeof(struct mb_page) + TMEM_OBJ_SIZE);
+	o = oidn(4);
+	ck_assert_int_eq(tmem_get(f->s, p, &o, 0, f->out, 0), -ENOENT);
+	/* Two objects' worth: 5 and 6. */
+	int64_t r = tmem_evict(f->s, p, 6 * sizeof(struct mb_page), evlog_cb, &l);
+	ck_assert_int_gt(r, 0);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_uint_eq(l.oid0[1], 5);
+	ck_assert_uint_eq(l.oid0[2], 6);
+	/* Everything: 1 then 2; 3 is pinned and stays. */
+	r = tmem_evict(f->s, p, UINT64_MAX, evlog_cb, &l);
+	ck_assert_int_gt(r, 0);
+	ck_assert_uint_eq(l.n, 5);
+	ck_assert_uint_eq(l.oid0[3], 1);
+	ck_assert_uint_eq(l.oid0[4], 2);
+	get_ok(f, p, 3, 2);
+	struct tmem_pool_stats ps;
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.evictions, 5);
+	ck_assert_uint_eq(ps.evicted_pages, 4 + 5 + 6 + 1 + 2);
+	ck_assert_uint_eq(ps.objects, 1);
+	/* Unpinned, 3 becomes evictable. */
+	o = oidn(3);
+	ck_assert_int_eq(tmem_unpin(f->s, p, &o), 0);
+	ck_assert_int_gt(tmem_evict(f->s, p, 1, NULL, NULL), 0);
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 0);
+	ck_assert_int_eq(tmem_evict(f->s, p, 0, NULL, NULL), 0);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_evict_global_order)
+{
+	struct fx *f = fx_new();
+	int a = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	int per = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	int b = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	struct evlog l;
+	memset(&l, 0, sizeof(l));
+	/* Interleave touches across pools: a1 b2 a3 b4 per5, then touch a1. */
+	put_ok(f, a, 1, 0);
+	put_ok(f, b, 2, 0);
+	put_ok(f, a, 3, 0);
+	put_ok(f, b, 4, 0);
+	put_ok(f, per, 5, 0);
+	get_ok(f, a, 1, 0);
+	int64_t r = tmem_evict(f->s, TMEM_ALL_POOLS, UINT64_MAX, evlog_cb, &l);
+	ck_assert_int_eq(r, (int64_t)l.bytes);
+	ck_assert_uint_eq(l.n, 4);
+	ck_assert_uint_eq(l.oid0[0], 2);
+	ck_assert_uint_eq(l.pool[0], (uint32_t)b);
+	ck_assert_uint_eq(l.oid0[1], 3);
+	ck_assert_uint_eq(l.oid0[2], 4);
+	ck_assert_uint_eq(l.oid0[3], 1);
+	ck_assert_uint_eq(l.pool[3], (uint32_t)a);
+	get_ok(f, per, 5, 0);		/* persistent pools never lose data */
+	struct tmem_stats st;
+	tmem_stats(f->s, &st);
+	ck_assert_uint_eq(st.evictions, 4);
+	ck_assert_uint_eq(st.pages, 1);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_table_growth)
+{
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	memset(f->page, 0, TMEM_PAGE_SIZE);
+	for (uint64_t n = 0; n < 20000; n++) {
+		struct tmem_oid o = { { n, 0, 0 } };	/* sequential ids: a poor key set */
+		f->page[0] = (unsigned char)n;
+		f->page[1] = (unsigned char)(n >> 8);
+		ck_assert_int_eq(tmem_put(f->s, p, &o, (uint32_t)(n % 3), f->page), 0);
+	}
+	struct tmem_pool_stats ps;
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 20000);
+	ck_assert_uint_ge(ps.buckets, 20000 / 2);
+	ck_assert_uint_ge(ps.resizes, 8);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	for (uint64_t n = 0; n < 20000; n += 7) {
+		struct tmem_oid o = { { n, 0, 0 } };
+		ck_assert_int_eq(tmem_get(f->s, p, &o, (uint32_t)(n % 3), f->out, 0), 0);
+		ck_assert_uint_eq(f->out[0], (unsigned char)n);
+		ck_assert_uint_eq(f->out[1], (unsigned char)(n >> 8));
+	}
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(test_tree_without_growth)
+{
+	/* With table growth refused, 4000 objects share 64 buckets: the
+	 * red-black trees get deep and every insert and erase case runs. */
+	struct fx *f = fx_new();
+	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	uint64_t r = zc_test_seed();
+	enum { N = 4000 };
+	static uint64_t keys[N];
+	memset(f->page, 7, TMEM_PAGE_SIZE);
+	atomic_store(&f->host.deny_mem, 1);
+	for (unsigned i = 0; i < N; i++)
+		keys[i] = zc_rand(&r);
+	for (unsigned i = 0; i < N; i++) {
+		struct tmem_oid o = { { keys[i] & 0xff, keys[i], 1 } };
+		ck_assert_int_eq(tmem_put(f->s, p, &o, 0, f->page), 0);
+		if (i % 500 == 0)
+			ck_assert_int_eq(tmem_check(f->s), 0);
+	}
+	struct tmem_pool_stats ps;
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.buckets, 64);
+	ck_assert_uint_eq(ps.objects, N);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	/* Erase in a scrambled order (3 is coprime with N). */
+	for (unsigned i = 0; i < N; i++) {
+		unsigned k = (i * 3) % N;
+		struct tmem_oid o = { { keys[k] & 0xff, keys[k], 1 } };
+		ck_assert_int_eq(tmem_flush_object(f->s, p, &o), 1);
+		if (i % 256 == 0)
+			ck_assert_int_eq(tmem_check(f->s), 0);
+	}
+	pstats(f, p, &ps);
+	ck_assert_uint_eq(ps.objects, 0);
+	atomic_store(&f->host.deny_mem, 0);
+	fx_free(f);
+}
+END_TEST
+
+/* ---- model and stress ----------------------------------------------- */
+
+static struct mb model_mb;
+
+static struct tm_backend mb_backend(struct mb *m)
+{
+	struct tm_backend be = {
+		.name = "mb",
+		.ops = &mb_ops,
+		.ctx = m,
+		.ncodecs = 4,
+		.set_fail = mb_set_fail,
+		.live = mb_live,
+	};
+	return be;
+}
+
+START_TEST(test_model)
+{
+	memset(&model_mb, 0, sizeof(model_mb));
+	struct tm_backend be = mb_backend(&model_mb);
+	tm_run_model(&be, zc_test_seed(), 250000, 0);
+}
+END_TEST
+
+START_TEST(test_model_failures)
+{
+	memset(&model_mb, 0, sizeof(model_mb));
+	struct tm_backend be = mb_backend(&model_mb);
+	tm_run_model(&be, zc_test_seed() + 1, 100000, 20);
+}
+END_TEST
+
+START_TEST(test_stress)
+{
+	memset(&model_mb, 0, sizeof(model_mb));
+	struct tm_backend be = mb_backend(&model_mb);
+	tm_run_stress(&be, zc_test_seed(), 4, 40000);
+}
+END_TEST
+
+START_TEST(test_stress_two)
+{
+	memset(&model_mb, 0, sizeof(model_mb));
+	struct tm_backend be = mb_backend(&model_mb);
+	tm_run_stress(&be, zc_test_seed() + 7, 2, 60000);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("tmem");
+	TCase *tc = tcase_create("unit");
+	tcase_add_test(tc, test_store_create_errors);
+	tcase_add_test(tc, test_pools);
+	tcase_add_test(tc, test_bad_pool);
+	tcase_add_test(tc, test_put_get_replace);
+	tcase_add_test(tc, test_radix_shapes);
+	tcase_add_test(tc, test_metadata_size);
+	tcase_add_test(tc, test_flush_range);
+	tcase_add_test(tc, test_flush_object_and_pins);
+	tcase_add_test(tc, test_set_kind_and_codec);
+	tcase_add_test(tc, test_put_failures);
+	tcase_add_test(tc, test_corrupt_pages);
+	tcase_add_test(tc, test_evict_lru);
+	tcase_add_test(tc, test_evict_global_order);
+	tcase_add_test(tc, test_table_growth);
+	tcase_add_test(tc, test_tree_without_growth);
+	tcase_set_timeout(tc, 600);
+	suite_add_tcase(s, tc);
+
+	TCase *tm = tcase_create("model");
+	tcase_add_test(tm, test_model);
+	tcase_add_test(tm, test_model_failures);
+	tcase_set_timeout(tm, 600);
+	suite_add_tcase(s, tm);
+
+	TCase *ts = tcase_create("stress");
+	tcase_add_test(ts, test_stress);
+	tcase_add_test(ts, test_stress_two);
+	tcase_set_timeout(ts, 600);
+	suite_add_tcase(s, ts);
+	return s;
+}
+
+int main(void)
+{
+	return zc_test_main(make_suite());
+}
