@@ -40,6 +40,7 @@
 #define PARTIAL_MASK ((1ull << FREE_PAGE_LIST) - 1)	/* lists 0 .. 62 */
 #define XCF_NOBLK UINT32_MAX
 #define MAX_PAGES (1u << 26)				/* 26-bit page index */
+#define XCF_COMPACT_ROUNDS 4				/* select/evacuate rounds per call */
 
 /* Header word fields. */
 #define H_UNITS(w) ((unsigned)((w) & 63u) + 1u)
@@ -776,14 +777,16 @@ static bool page_unisolate(struct xcf_pool *pool, uint32_t idx)
 
 /* Choose the pages to evacuate and isolate them: the sparsest partly used
  * pages, as many as fit (with slack for headers and fragmentation) in the
- * free space of the rest and in the budget.  Returns the largest used-unit
- * count among them (0 = none chosen).  Caller must hold pool->lock. */
-static unsigned compact_select(struct xcf_pool *pool, size_t budget, uint64_t *chosen)
+ * free space of the rest and in the budget.  Stores their indices, sparsest
+ * first, in a malloc'ed *order and returns how many (0: none chosen, *order
+ * NULL), or -ENOMEM.  Caller must hold pool->lock. */
+static int64_t compact_select(struct xcf_pool *pool, size_t budget, uint32_t **order)
 {
-	uint64_t count[UNITS_PER_PAGE] = { 0 };
-	uint64_t free_units = 0, src_used = 0, src_free = 0, take_last = 0;
+	uint64_t count[UNITS_PER_PAGE] = { 0 }, pos[UNITS_PER_PAGE + 1] = { 0 };
+	uint64_t free_units = 0, src_used = 0, src_free = 0, take_last = 0, chosen;
 	unsigned limit = 0;
 
+	*order = NULL;
 	for (uint32_t i = 0; i < pool->nslots; i++) {
 		unsigned u;
 
@@ -817,9 +820,16 @@ static unsigned compact_select(struct xcf_pool *pool, size_t budget, uint64_t *c
 		if (k < count[u])
 			break;
 	}
-	*chosen = 0;
 	if (!limit)
 		return 0;
+	/* Counting sort by used units: pos[u] is where bucket u starts. */
+	count[limit] = take_last;
+	for (unsigned u = 1; u <= limit; u++)
+		pos[u + 1] = pos[u] + count[u];
+	chosen = pos[limit + 1];
+	*order = malloc(chosen * sizeof(**order));
+	if (!*order)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < pool->nslots; i++) {
 		unsigned u;
 
@@ -834,9 +844,9 @@ static unsigned compact_select(struct xcf_pool *pool, size_t budget, uint64_t *c
 			take_last--;
 		}
 		page_isolate(pool, i);
-		(*chosen)++;
+		(*order)[pos[u]++] = i;
 	}
-	return limit;
+	return (int64_t)chosen;
 }
 
 /* Move one block of a split object into a free block of the same units on
@@ -935,52 +945,73 @@ static int page_evacuate(struct xcf_pool *pool, uint32_t idx, char *buf,
 	return 0;
 }
 
-int xcf_compact(struct xcf_pool *pool, size_t budget, struct xcf_compact_result *out)
+/* One round of compaction: select, evacuate sparsest first, put back what
+ * was not emptied.  Returns 1 to go on, 0 to stop (nothing chosen, budget
+ * spent or no room left) or -ENOMEM.  Caller must hold pool->compact_lock,
+ * not pool->lock. */
+static int compact_round(struct xcf_pool *pool, size_t budget, char *buf,
+			 struct xcf_compact_result *res)
 {
-	struct xcf_compact_result res = { 0 };
-	char buf[XCF_MAX_SIZE];
-	unsigned limit;
+	uint32_t *order;
+	int64_t n;
 	bool full = false;
 
-	if (!pool)
-		return -EINVAL;
-	pthread_mutex_lock(&pool->compact_lock);
 	pthread_mutex_lock(&pool->lock);
-	pool->compactions++;
-	limit = compact_select(pool, budget, &res.pages_examined);
+	n = compact_select(pool, budget ? budget - res->bytes_moved : 0, &order);
 	pthread_mutex_unlock(&pool->lock);
+	if (n <= 0)
+		return (int)n;
+	res->pages_examined += (uint64_t)n;
 
-	/* Sparsest first; pool->lock is held for one page at a time.  Only
-	 * we set or clear S_ISOLATED (compact_lock), so the isolated pages
-	 * stay ours in between even as other threads free into them. */
-	for (unsigned u = 0; u <= limit && !full && res.pages_examined; u++) {
-		for (uint32_t i = 0; !full; i++) {
-			if (budget && res.bytes_moved >= budget) {
-				full = true;	/* budget spent */
-				break;
-			}
-			pthread_mutex_lock(&pool->lock);
-			while (i < pool->nslots && !(slot_occupied(pool, i) &&
-			       page_isolated(pool, i) && page_used(pool, i) <= u))
-				i++;
-			if (i >= pool->nslots) {
-				pthread_mutex_unlock(&pool->lock);
-				break;
-			}
-			full = page_evacuate(pool, i, buf, &res) < 0;
-			pthread_mutex_unlock(&pool->lock);
-		}
+	/* pool->lock is held for one page at a time.  Only we set or clear
+	 * S_ISOLATED (compact_lock), so the isolated pages stay ours in
+	 * between, even as other threads free objects in them. */
+	for (int64_t k = 0; k < n && !full; k++) {
+		uint32_t i = order[k];
+
+		if (budget && res->bytes_moved >= budget)
+			break;	/* budget spent */
+		pthread_mutex_lock(&pool->lock);
+		full = page_evacuate(pool, i, buf, res) < 0;
+		pthread_mutex_unlock(&pool->lock);
 	}
 
 	/* Put back what was not emptied. */
 	pthread_mutex_lock(&pool->lock);
-	for (uint32_t i = 0; i < pool->nslots && pool->isolated; i++) {
-		if (!slot_occupied(pool, i) || !page_isolated(pool, i))
+	for (int64_t k = 0; k < n; k++) {
+		uint32_t i = order[k];
+
+		if (!page_isolated(pool, i))
 			continue;
 		if (page_used(pool, i) == 0)
-			res.pages_freed++;
-		res.pages_released += page_unisolate(pool, i);
+			res->pages_freed++;
+		res->pages_released += page_unisolate(pool, i);
 	}
+	pthread_mutex_unlock(&pool->lock);
+	free(order);
+	return !full && !(budget && res->bytes_moved >= budget);
+}
+
+int xcf_compact(struct xcf_pool *pool, size_t budget, struct xcf_compact_result *out)
+{
+	struct xcf_compact_result res = { 0 };
+	char buf[XCF_MAX_SIZE];
+	int rc = 0;
+
+	if (!pool)
+		return -EINVAL;
+	pthread_mutex_lock(&pool->compact_lock);
+	/* Each round fills the destinations up to some slack, which leaves
+	 * room for another round; a few rounds get nearly everything. */
+	for (unsigned round = 0; round < XCF_COMPACT_ROUNDS; round++) {
+		uint64_t freed = res.pages_freed;
+
+		rc = compact_round(pool, budget, buf, &res);
+		if (rc <= 0 || res.pages_freed == freed)
+			break;
+	}
+	pthread_mutex_lock(&pool->lock);
+	pool->compactions++;
 	pool->compact_pages_freed += res.pages_freed;
 	pool->compact_objects_moved += res.objects_moved;
 	pool->compact_bytes_moved += res.bytes_moved;
@@ -988,7 +1019,7 @@ int xcf_compact(struct xcf_pool *pool, size_t budget, struct xcf_compact_result 
 	pthread_mutex_unlock(&pool->compact_lock);
 	if (out)
 		*out = res;
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* Caller must hold pool->lock. */

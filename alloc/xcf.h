@@ -200,9 +200,13 @@ void xcf_free(struct xcf_pool *pool, xcf_handle h);
  * more than that are copied).  Takes pool->lock for one page at a time, so it
  * may run while other threads allocate, read, write and free; handles stay
  * valid.  Fills *out (may be NULL) with what was done.
- * Returns 0 (also when there was nothing worth doing) or -EINVAL (NULL
- * pool).  Thread safe; concurrent compactions of one pool run one after
- * the other. */
+ * One call runs up to a few select-and-evacuate rounds (each round leaves
+ * slack in the destinations, the next one uses it) until a round empties
+ * nothing or the budget is spent.
+ * Returns 0 (also when there was nothing worth doing), -EINVAL (NULL pool)
+ * or -ENOMEM (no memory for the list of chosen pages; whatever earlier
+ * rounds did stands and is reported in *out).  Thread safe; concurrent
+ * compactions of one pool run one after the other. */
 int xcf_compact(struct xcf_pool *pool, size_t budget, struct xcf_compact_result *out);
 
 /* Fragmentation in percent (0 .. 100): the share of the bytes of partly
