@@ -189,7 +189,8 @@ struct sgv_ctx_stats {
 
 /* Create a context whose pools take pages from `pages` (one buddy_alloc of
  * 4096 bytes per page) unless given another allocator; `pages` must outlive
- * the context.  No watermark; the clock is CLOCK_MONOTONIC.
+ * the context.  No watermark; the clock is CLOCK_MONOTONIC_COARSE (pass
+ * sgv_ctx_now() to purge and shrink, or any time on the same clock).
  * Returns NULL with errno EINVAL when pages is NULL, ENOMEM when out of
  * memory. */
 struct sgv_ctx *sgv_ctx_create(struct buddy *pages);
@@ -200,8 +201,8 @@ struct sgv_ctx *sgv_ctx_create(struct buddy *pages);
  * the context may run concurrently or afterwards. */
 void sgv_ctx_destroy(struct sgv_ctx *ctx);
 
-/* Replace the clock that stamps freed vectors (NULL: back to
- * CLOCK_MONOTONIC).  Call before any vector is freed; not thread safe
+/* Replace the clock that stamps freed vectors (NULL: back to the default,
+ * CLOCK_MONOTONIC_COARSE).  Call before any vector is freed; not thread safe
  * against allocations. */
 void sgv_ctx_set_clock(struct sgv_ctx *ctx, sgv_clock_fn clock, void *priv);
 

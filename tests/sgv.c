@@ -7,12 +7,14 @@
  * accounted for (arena.live must return to 0).  Time comes from a fake clock.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "alloc/buddy.h"
 #include "alloc/sgv.h"
@@ -1446,7 +1448,7 @@ END_TEST
 #define M_LIVE 48
 #define M_OPS 120000
 #define M_BATCH 200
-#define M_LIM_PAGES 3000
+#define M_LIM_PAGES 400
 #define M_ARENA_PAGES 8192
 
 struct m_live {
@@ -1489,6 +1491,9 @@ struct model {
 	struct sgv_mem_lim lim;
 	uint64_t rng;
 	uint64_t next_tag;
+	/* what the run went through, so a lucky stream cannot skip a path */
+	uint64_t n_hit, n_miss, n_eagain, n_lim, n_empty, n_big, n_nocache;
+	uint64_t n_purged, n_shrunk, n_flushed;
 };
 
 static void m_idle_remove(struct m_pool *mp, size_t i)
@@ -1610,10 +1615,15 @@ static void m_alloc(struct model *m)
 		ck_assert_int_eq(errno, expect_err);
 		ck_assert_int_eq(n, 0);
 		mp->failed++;
+		if (expect_err == EAGAIN)
+			m->n_eagain++;
+		else
+			m->n_lim++;
 		if (flags & SGV_RETURN_OBJ_ON_ALLOC_FAIL) {
 			ck_assert_ptr_nonnull(obj);
 			ck_assert_uint_eq(sgv_obj_pages(obj), 0);
 			ck_assert_uint_ge(sgv_obj_capacity(obj), pages);
+			m->n_empty++;
 			if (m->nlive < M_LIVE) {
 				l = &m->live[m->nlive++];
 				*l = (struct m_live){ .obj = obj, .pool = mp->pool, .pi = pi,
@@ -1644,16 +1654,21 @@ static void m_alloc(struct model *m)
 		if (hit >= 0) {
 			ck_assert_ptr_eq(obj, mp->idle[hit].obj);	/* LIFO reuse */
 			mp->hits[order]++;
+			m->n_hit++;
 			m_idle_remove(mp, (size_t)hit);
 		} else {
+			m->n_miss++;
 			mp->cached[order]++;
 			mp->pages_held += opages;
 		}
 	} else {
-		if (flags & SGV_NO_CACHED)
+		if (flags & SGV_NO_CACHED) {
 			mp->nocache++;
-		else
+			m->n_nocache++;
+		} else {
 			mp->big++;
+			m->n_big++;
+		}
 		mp->other_pages += opages;
 		mp->pages_held += opages;
 	}
@@ -1736,6 +1751,7 @@ static void m_maintain(struct model *m)
 			}
 		}
 		ck_assert_uint_eq(sgv_pool_purge(mp->pool, now), want);
+		m->n_purged += want;
 	} else if (r < 95) {	/* shrink one pool */
 		uint64_t nr = zc_rand_below(&m->rng, 64);
 
@@ -1747,12 +1763,14 @@ static void m_maintain(struct model *m)
 			}
 		}
 		ck_assert_uint_eq(sgv_pool_shrink(mp->pool, nr, now), want);
+		m->n_shrunk += want;
 	} else {		/* flush */
 		while (mp->nidle) {
 			want += mp->idle[0].pages;
 			m_free_idle(mp, 0);
 		}
 		ck_assert_uint_eq(sgv_pool_flush(mp->pool), want);
+		m->n_flushed += want;
 	}
 }
 
@@ -1812,6 +1830,21 @@ START_TEST(test_model)
 	while (m->nlive)
 		m_free(m);
 	ck_assert_uint_eq(atomic_load(&m->lim.used), 0);
+	ck_assert_uint_gt(m->n_hit, 0);
+	ck_assert_uint_gt(m->n_miss, 0);
+	ck_assert_uint_gt(m->n_eagain, 0);
+	ck_assert_uint_gt(m->n_lim, 0);
+	ck_assert_uint_gt(m->n_empty, 0);
+	ck_assert_uint_gt(m->n_big, 0);
+	ck_assert_uint_gt(m->n_nocache, 0);
+	ck_assert_uint_gt(m->n_purged, 0);
+	ck_assert_uint_gt(m->n_shrunk, 0);
+	ck_assert_uint_gt(m->n_flushed, 0);
+	fprintf(stderr, "model: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " EAGAIN, %" PRIu64
+		" over mem_lim, %" PRIu64 " empty objects, %" PRIu64 " big, %" PRIu64 " no-cached; pages "
+		"purged %" PRIu64 ", shrunk %" PRIu64 ", flushed %" PRIu64 "\n", m->n_hit, m->n_miss,
+		m->n_eagain, m->n_lim, m->n_empty, m->n_big, m->n_nocache, m->n_purged, m->n_shrunk,
+		m->n_flushed);
 	for (int i = 0; i < M_POOLS; i++) {
 		m_compare(m, &m->mp[i]);
 		sgv_pool_destroy(m->mp[i].pool);
@@ -1838,6 +1871,7 @@ struct t_arg {
 	uint64_t seed;
 	_Atomic int *stop;
 	_Atomic uint64_t *errors;
+	_Atomic uint64_t *done, *refused;
 };
 
 static void *t_worker(void *p)
@@ -1863,11 +1897,13 @@ static void *t_worker(void *p)
 			int n;
 
 			iov = sgv_pool_alloc(pool, size, flags, lim, &n, &obj);
-			if (!iov) {
-				if (errno != ENOMEM || lim == NULL)
+			if (!iov) {	/* mem_lim or the high watermark */
+				if (errno != ENOMEM || obj != NULL)
 					atomic_fetch_add(a->errors, 1);
+				atomic_fetch_add(a->refused, 1);
 				continue;
 			}
+			atomic_fetch_add(a->done, 1);
 			if (iov_total(iov, n) != size)
 				atomic_fetch_add(a->errors, 1);
 			held[nheld].obj = obj;
@@ -1929,7 +1965,7 @@ static void *t_maintainer(void *p)
 			atomic_fetch_add(a->errors, 1);
 		}
 		a->rounds++;
-		sched_yield();
+		nanosleep(&(struct timespec){ 0, 50000 }, NULL);
 	}
 	return NULL;
 }
@@ -1944,7 +1980,8 @@ START_TEST(test_threads)
 	struct t_arg args[T_THREADS];
 	struct t_maint maint;
 	_Atomic int stop = 0;
-	_Atomic uint64_t errors = 0;
+	_Atomic uint64_t errors = 0, done = 0, refused = 0;
+	struct sgv_ctx_stats cs;
 	uint64_t seed = zc_test_seed();
 
 	fix_init(&f);
@@ -1953,12 +1990,13 @@ START_TEST(test_threads)
 	sgv_mem_lim_init(&lim, 600);
 	pools[0] = mkpool(&f, "mt-buddy", SGV_CLUSTER_NONE, 0, 1, NULL);
 	pools[1] = mkpool(&f, "mt-arena", SGV_CLUSTER_FULL, 0, 1, &ar);
-	ck_assert_int_eq(sgv_ctx_set_watermarks(f.ctx, 12000, 6000), 0);
+	/* low enough that the high watermark releases (and refuses) often */
+	ck_assert_int_eq(sgv_ctx_set_watermarks(f.ctx, 800, 400), 0);
 	maint = (struct t_maint){ f.ctx, { pools[0], pools[1] }, &stop, &errors, 0 };
 	ck_assert_int_eq(pthread_create(&mt, NULL, t_maintainer, &maint), 0);
 	for (int i = 0; i < T_THREADS; i++) {
 		args[i] = (struct t_arg){ { pools[0], pools[1] }, &lim, seed + (uint64_t)i * 7919,
-					  &stop, &errors };
+					  &stop, &errors, &done, &refused };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, t_worker, &args[i]), 0);
 	}
 	for (int i = 0; i < T_THREADS; i++)
@@ -1966,7 +2004,14 @@ START_TEST(test_threads)
 	atomic_store(&stop, 1);
 	ck_assert_int_eq(pthread_join(mt, NULL), 0);
 	ck_assert_uint_eq(atomic_load(&errors), 0);
+	ck_assert_uint_gt(atomic_load(&done), atomic_load(&refused));
 	ck_assert_uint_eq(atomic_load(&lim.used), 0);
+	sgv_ctx_stats(f.ctx, &cs);
+	ck_assert_uint_eq(cs.active_pages, 0);
+	fprintf(stderr, "threads: %" PRIu64 " allocations, %" PRIu64 " refused (mem_lim %" PRIu64
+		", watermark %" PRIu64 "), %" PRIu64 " watermark releases, %" PRIu64
+		" maintainer rounds\n", atomic_load(&done), atomic_load(&refused),
+		cs.mem_lim_failures, cs.hi_wmk_failures, cs.hi_wmk_releases, maint.rounds);
 	ck_assert_int_eq(sgv_ctx_check(f.ctx), 0);
 	sgv_ctx_flush(f.ctx);
 	ck_assert_uint_eq(atomic_load(&ar.live), 0);
