@@ -53,6 +53,15 @@
  * requests fill holes in used chunks before they split a free one, which
  * keeps whole chunks free for large requests and for unmapping.
  *
+ * The list is an array of chunk pointers in list order (chunkv) with a
+ * parallel array of the chunks' root values (roots), so the head-to-tail
+ * search reads one contiguous byte per chunk, eight at a time (a store of
+ * 2 GiB is 512 chunks: 64 words), instead of chasing a pointer into each
+ * chunk's metadata.  Appending is amortised O(1); moving a chunk to the
+ * tail or removing one shifts the arrays, which only happens when a chunk
+ * becomes wholly free.  Each chunk knows its index (pos), so an allocation
+ * or a free refreshes its root byte in O(1).
+ *
  * Direct mappings (requests over 4 MiB) get a malloc'ed record in a list
  * (for stats and destroy) and in the hash table (so buddy_free can check
  * the size it is given).  They are mapped and unmapped outside the lock.
@@ -83,6 +92,8 @@
 static_assert(BUDDY_CHUNK_SIZE == ((size_t)4 << 20), "chunks are 4 MiB");
 static_assert(BUDDY_TREE_NODES == 2048, "the tree is a 2048-byte array");
 static_assert(BUDDY_MAX_ORDER + 1 <= UINT8_MAX, "tree values fit a byte");
+static_assert(BUDDY_FULL_ROOT + 0x7f < 0x100, "the root search adds within a byte");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the root search counts bytes from the low end");
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -103,7 +114,8 @@ struct buddy_region {
 
 struct buddy_chunk {
 	struct buddy_region r;
-	struct buddy_chunk *prev, *next;	/* protected by buddy->lock */
+	size_t pos;		/* index in chunkv/roots; protected by buddy->lock */
+	struct buddy_chunk *gone;	/* buddy_trim's chain of detached chunks */
 	uint32_t used_pages;	/* pages in allocated blocks; protected by buddy->lock */
 	uint32_t blocks;	/* allocated blocks; protected by buddy->lock */
 	uint8_t tree[BUDDY_TREE_NODES];		/* protected by buddy->lock */
@@ -120,7 +132,11 @@ struct buddy {
 	pthread_mutex_t lock;
 	unsigned reserve;	/* wholly free chunks kept mapped; immutable */
 
-	struct buddy_chunk *head, *tail;	/* protected by lock */
+	/* The chunk list, head first; roots[i] == chunkv[i]->tree[1], and
+	 * roots[nchunks .. cap + 7] are 0 (the search reads whole words). */
+	struct buddy_chunk **chunkv;		/* protected by lock */
+	uint8_t *roots;				/* cap + 8 bytes; protected by lock */
+	size_t nchunks, cap;			/* protected by lock */
 	struct buddy_direct *direct;		/* protected by lock */
 
 	struct buddy_region **slots;	/* hash table; protected by lock */
@@ -324,7 +340,8 @@ static struct buddy_chunk *buddy_chunk_new(void)
 		return NULL;
 	}
 	c->r.kind = BUDDY_REGION_CHUNK;
-	c->prev = c->next = NULL;
+	c->pos = 0;
+	c->gone = NULL;
 	c->used_pages = 0;
 	c->blocks = 0;
 	c->tree[0] = 0;
@@ -334,30 +351,86 @@ static struct buddy_chunk *buddy_chunk_new(void)
 	return c;
 }
 
-/* Caller must hold b->lock. */
-static void buddy_chunk_append(struct buddy *b, struct buddy_chunk *c)
+/* Make room in the chunk list for one more chunk.  Returns 0 or -ENOMEM;
+ * nothing changes on failure.  Caller must hold b->lock. */
+static int buddy_reserve_chunk(struct buddy *b)
 {
-	c->prev = b->tail;
-	c->next = NULL;
-	if (b->tail)
-		b->tail->next = c;
-	else
-		b->head = c;
-	b->tail = c;
+	struct buddy_chunk **cv;
+	uint8_t *roots;
+	size_t cap;
+
+	if (b->nchunks < b->cap)
+		return 0;
+	cap = b->cap ? b->cap * 2 : 16;
+	cv = malloc(cap * sizeof(*cv));
+	roots = calloc(cap + 8, 1);
+	if (!cv || !roots) {
+		free(cv);
+		free(roots);
+		return -ENOMEM;
+	}
+	if (b->nchunks) {
+		memcpy(cv, b->chunkv, b->nchunks * sizeof(*cv));
+		memcpy(roots, b->roots, b->nchunks);
+	}
+	free(b->chunkv);
+	free(b->roots);
+	b->chunkv = cv;
+	b->roots = roots;
+	b->cap = cap;
+	return 0;
 }
 
-/* Caller must hold b->lock. */
+/* Append c (room reserved by buddy_reserve_chunk).  Caller must hold
+ * b->lock. */
+static void buddy_chunk_append(struct buddy *b, struct buddy_chunk *c)
+{
+	c->pos = b->nchunks++;
+	b->chunkv[c->pos] = c;
+	b->roots[c->pos] = c->tree[1];
+}
+
+/* Remove c from the list, closing the gap.  Caller must hold b->lock. */
 static void buddy_chunk_unlink(struct buddy *b, struct buddy_chunk *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		b->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		b->tail = c->prev;
-	c->prev = c->next = NULL;
+	size_t i = c->pos, n = b->nchunks - 1;
+
+	memmove(&b->chunkv[i], &b->chunkv[i + 1], (n - i) * sizeof(b->chunkv[0]));
+	memmove(&b->roots[i], &b->roots[i + 1], n - i);
+	for (; i < n; i++)
+		b->chunkv[i]->pos = i;
+	b->roots[n] = 0;
+	b->nchunks = n;
+}
+
+/* Move c to the tail.  Caller must hold b->lock. */
+static void buddy_chunk_to_tail(struct buddy *b, struct buddy_chunk *c)
+{
+	buddy_chunk_unlink(b, c);
+	buddy_chunk_append(b, c);	/* the slot just freed is reused */
+}
+
+/* Index of the first chunk whose root value exceeds k (it can serve order
+ * k), or b->nchunks when none can.  Each byte is at most
+ * BUDDY_FULL_ROOT, so adding 0x7f - k to every byte of a word carries into
+ * no neighbour and sets a byte's top bit exactly when the byte is > k.
+ * Caller must hold b->lock. */
+static size_t buddy_find_chunk(const struct buddy *b, unsigned k)
+{
+	const uint64_t add = 0x0101010101010101ull * (0x7f - k);
+	size_t i;
+
+	for (i = 0; i < b->nchunks; i += 8) {
+		uint64_t w, m;
+
+		memcpy(&w, &b->roots[i], sizeof(w));
+		m = (w + add) & 0x8080808080808080ull;
+		if (m) {
+			i += (size_t)__builtin_ctzll(m) >> 3;
+			return i < b->nchunks ? i : b->nchunks;
+		}
+	}
+	return b->nchunks;
 }
 
 /* Take a wholly free chunk out of the allocator (list, hash, counters);
@@ -439,15 +512,14 @@ struct buddy *buddy_create(unsigned reserve)
 
 void buddy_destroy(struct buddy *b)
 {
-	struct buddy_chunk *c, *cn;
 	struct buddy_direct *d, *dn;
 
 	if (!b)
 		return;
-	for (c = b->head; c; c = cn) {
-		cn = c->next;
-		buddy_chunk_release(c);
-	}
+	for (size_t i = 0; i < b->nchunks; i++)
+		buddy_chunk_release(b->chunkv[i]);
+	free(b->chunkv);
+	free(b->roots);
 	for (d = b->direct; d; d = dn) {
 		dn = d->next;
 		buddy_unmap(d->r.base, d->len);
@@ -511,6 +583,7 @@ void *buddy_alloc(struct buddy *b, size_t size)
 {
 	struct buddy_chunk *c;
 	unsigned k, page;
+	size_t i;
 	char *p;
 
 	if (size == 0) {
@@ -525,11 +598,12 @@ void *buddy_alloc(struct buddy *b, size_t size)
 	k = buddy_order(size);
 
 	pthread_mutex_lock(&b->lock);
-	for (c = b->head; c; c = c->next)
-		if (c->tree[1] > k)
-			break;
-	if (!c) {
-		if (buddy_reserve_slot(b) < 0 || !(c = buddy_chunk_new())) {
+	i = buddy_find_chunk(b, k);
+	if (i < b->nchunks) {
+		c = b->chunkv[i];
+	} else {
+		if (buddy_reserve_slot(b) < 0 || buddy_reserve_chunk(b) < 0 ||
+		    !(c = buddy_chunk_new())) {
 			b->st.failed++;
 			pthread_mutex_unlock(&b->lock);
 			errno = ENOMEM;
@@ -544,6 +618,7 @@ void *buddy_alloc(struct buddy *b, size_t size)
 	if (c->tree[1] == BUDDY_FULL_ROOT)
 		b->st.free_chunks--;
 	page = buddy_tree_alloc(c->tree, k);
+	b->roots[c->pos] = c->tree[1];
 	c->used_pages += 1u << k;
 	c->blocks++;
 	b->st.bytes_allocated += BUDDY_PAGE_SIZE << k;
@@ -645,6 +720,7 @@ void buddy_free(struct buddy *b, void *ptr, size_t size)
 	buddy_poison(ptr, BUDDY_PAGE_SIZE << k);
 	c->tree[i] = (uint8_t)(k + 1);
 	buddy_tree_update(c->tree, i);
+	b->roots[c->pos] = c->tree[1];
 	c->used_pages -= 1u << k;
 	c->blocks--;
 	b->st.bytes_allocated -= BUDDY_PAGE_SIZE << k;
@@ -656,10 +732,9 @@ void buddy_free(struct buddy *b, void *ptr, size_t size)
 		if (b->st.free_chunks > b->reserve) {
 			buddy_chunk_detach(b, c);
 			victim = c;
-		} else if (c != b->tail) {
+		} else if (c->pos != b->nchunks - 1) {
 			/* Wholly free chunks stay at the tail (see the top). */
-			buddy_chunk_unlink(b, c);
-			buddy_chunk_append(b, c);
+			buddy_chunk_to_tail(b, c);
 		}
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -673,18 +748,17 @@ size_t buddy_trim(struct buddy *b, unsigned keep)
 	size_t bytes = 0;
 
 	pthread_mutex_lock(&b->lock);
-	for (c = b->head; c && b->st.free_chunks > keep; c = next) {
-		next = c->next;
-		if (c->tree[1] != BUDDY_FULL_ROOT)
-			continue;
+	/* The free chunks are the tail of the list. */
+	while (b->st.free_chunks > keep) {
+		c = b->chunkv[b->nchunks - 1];
 		buddy_chunk_detach(b, c);
-		c->next = victims;
+		c->gone = victims;
 		victims = c;
 		bytes += BUDDY_CHUNK_SIZE;
 	}
 	pthread_mutex_unlock(&b->lock);
 	for (c = victims; c; c = next) {
-		next = c->next;
+		next = c->gone;
 		buddy_chunk_release(c);
 	}
 	return bytes;
@@ -769,7 +843,7 @@ bad:
 
 int buddy_check(struct buddy *b)
 {
-	const struct buddy_chunk *c, *prev = NULL;
+	const struct buddy_chunk *c;
 	const struct buddy_direct *d, *dprev = NULL;
 	uint64_t chunks = 0, free_chunks = 0, blocks = 0, pages = 0;
 	uint64_t dmaps = 0, dbytes = 0;
@@ -777,9 +851,19 @@ int buddy_check(struct buddy *b)
 	size_t i, nslots = 0;
 
 	pthread_mutex_lock(&b->lock);
-	for (c = b->head; c; prev = c, c = c->next) {
-		if (c->prev != prev)
-			BUDDY_BAD("chunk %p: prev link broken", (void *)c->r.base);
+	if (b->nchunks > b->cap || (b->cap && (!b->chunkv || !b->roots)))
+		BUDDY_BAD("chunk list holds %zu of %zu", b->nchunks, b->cap);
+	for (i = b->nchunks; i < b->cap + 8 && b->roots; i++)
+		if (b->roots[i] != 0)
+			BUDDY_BAD("roots[%zu] = %u beyond the %zu chunks", i, b->roots[i], b->nchunks);
+	for (i = 0; i < b->nchunks; i++) {
+		c = b->chunkv[i];
+		if (c->pos != i)
+			BUDDY_BAD("chunk %p at index %zu thinks it is at %zu", (void *)c->r.base, i,
+				  c->pos);
+		if (b->roots[i] != c->tree[1])
+			BUDDY_BAD("chunk %p: roots[%zu] = %u, tree root %u", (void *)c->r.base, i,
+				  b->roots[i], c->tree[1]);
 		if (c->r.kind != BUDDY_REGION_CHUNK || ((uintptr_t)c->r.base & (BUDDY_CHUNK_SIZE - 1)))
 			BUDDY_BAD("chunk %p: bad kind or alignment", (void *)c->r.base);
 		if (buddy_lookup(b, c->r.base) != &c->r)
@@ -792,12 +876,7 @@ int buddy_check(struct buddy *b)
 		else if (free_chunks)
 			BUDDY_BAD("chunk %p: partly used chunk after a wholly free one",
 				  (void *)c->r.base);
-		if (chunks > st->chunks)
-			BUDDY_BAD("more chunks in the list than the %llu counted (cycle?)",
-				  (unsigned long long)st->chunks);
 	}
-	if (b->tail != prev)
-		BUDDY_BAD("tail pointer does not end the list");
 	for (d = b->direct; d; dprev = d, d = d->next) {
 		if (d->prev != dprev)
 			BUDDY_BAD("direct map %p: prev link broken", (void *)d->r.base);
