@@ -20,10 +20,13 @@
  * with a reserve of BIG_RESERVE chunks is printed for information, because
  * here nearly all of either allocator's time goes to page faults on memory
  * it gave back to the OS and took again, and the reserve decides how often
- * the buddy allocator does that.  Each run also prints the memory it held
- * from the OS (buddy: chunks and direct maps; glibc: mallinfo2's brk heap
- * plus mmap'ed blocks), sampled every 256 operations, so speed is never
- * shown without its memory price.
+ * the buddy allocator does that.  Each run also prints its minor page
+ * faults per operation and the memory it held from the OS (buddy: chunks
+ * and direct maps; glibc: mallinfo2's brk heap plus mmap'ed blocks),
+ * sampled every 256 operations, so speed is never shown without its
+ * memory price.  Note that the buddy allocator rounds these sizes up to
+ * powers of two (about 1.44x on average for log-uniform sizes), so for the
+ * same working set it holds more memory and has less of it spare.
  *
  * Prints ops/s for both and `figure buddy_vs_malloc` = buddy / malloc.
  */
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "alloc/buddy.h"
 #include "alloc_bench.h"
@@ -64,7 +68,16 @@ struct result {
 	double gbs;		/* GB/s allocated (and touched) */
 	double mean_mib;	/* memory held from the OS, sampled mean */
 	double peak_mib;	/* and its largest sample */
+	double faults;		/* minor page faults per operation */
 };
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
 
 static uint64_t bench_rng(uint64_t *s)
 {
@@ -108,7 +121,8 @@ static void touch(void *p, size_t size, unsigned char v)
 /* One timed run.  The footprint is sampled every 256 operations. */
 static struct result run(const struct ops *o, const struct work *w, double min_seconds)
 {
-	struct result r = { 0, 0, 0, 0 };
+	struct result r = { 0, 0, 0, 0, 0 };
+	long flt0;
 	void *live[WS];
 	size_t size[WS];
 	uint64_t n = 0, touched = 0, samples = 0;
@@ -123,6 +137,7 @@ static struct result run(const struct ops *o, const struct work *w, double min_s
 		}
 		touch(live[i], size[i], 1);
 	}
+	flt0 = minor_faults();
 	t0 = bench_now();
 	do {
 		double mib;
@@ -148,6 +163,7 @@ static struct result run(const struct ops *o, const struct work *w, double min_s
 		if (mib > r.peak_mib)
 			r.peak_mib = mib;
 	} while (t < min_seconds);
+	r.faults = (double)(minor_faults() - flt0) / (double)n;
 	for (unsigned i = 0; i < WS; i++)
 		o->free(o->ctx, live[i], size[i]);
 	r.ops = (double)n / t;
@@ -198,8 +214,9 @@ static size_t m_footprint(void *ctx)
 
 static void print_result(const char *name, unsigned round, const struct result *r)
 {
-	printf("  round %u: %-18s %9.0f ops/s %7.2f GB/s  held %6.1f MiB mean, %6.1f peak\n",
-	       round, name, r->ops, r->gbs, r->mean_mib, r->peak_mib);
+	printf("  round %u: %-17s %8.0f ops/s %6.2f GB/s %6.1f faults/op  "
+	       "held %5.1f MiB mean, %5.1f peak\n",
+	       round, name, r->ops, r->gbs, r->faults, r->mean_mib, r->peak_mib);
 }
 
 void bench_alloc_buddy(const struct bench_opts *opt)
@@ -207,7 +224,7 @@ void bench_alloc_buddy(const struct bench_opts *opt)
 	/* mmap'ed, so that it does not count in glibc's footprint. */
 	struct work *w = mmap(NULL, sizeof(*w), PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct result best_b = { 0, 0, 0, 0 }, best_m = best_b, best_r = best_b;
+	struct result best_b = { 0, 0, 0, 0, 0 }, best_m = best_b, best_r = best_b;
 	struct ops mo = { "malloc", m_alloc, m_free, m_footprint, NULL };
 	size_t ws_bytes = 0;
 
