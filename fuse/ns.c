@@ -1309,6 +1309,76 @@ out:
 	return ret;
 }
 
+/* ---- eviction -------------------------------------------------------------- */
+
+static int zfs_in_sorted(const uint64_t *a, size_t n, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a[mid] == v)
+			return 1;
+		if (a[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
+		      void (*removed)(void *arg, uint64_t parent, const char *name, uint64_t ino),
+		      void *arg)
+{
+	struct zfs_reap r = { NULL };
+	uint64_t count = 0;
+	size_t b, k;
+
+	if (!n)
+		return 0;
+	pthread_rwlock_wrlock(&ns->lock);
+	for (b = 0; b < ns->nbuckets; b++) {
+		struct zfs_inode *dir;
+
+		for (dir = ns->table[b]; dir; dir = dir->hnext) {
+			if (!S_ISDIR(dir->mode) || !dir->pool->ephemeral)
+				continue;
+			for (k = 0; k < dir->dcount;) {
+				struct zfs_dirent *d = dir->dents[k];
+				struct zfs_inode *i;
+
+				if (S_ISDIR(d->type) || !zfs_in_sorted(inos, n, d->ino)) {
+					k++;
+					continue;
+				}
+				i = zfs_find(ns, d->ino);
+				if (removed)
+					removed(arg, dir->ino, d->name, d->ino);
+				zfs_dir_del(ns, dir, d);
+				free(d);
+				zfs_dir_changed(dir);
+				if (i->nlink == 1)
+					count++;
+				/* The reap list reuses hnext: defer until the walk is done. */
+				i->nlink--;
+				zfs_ctime(i);
+			}
+		}
+	}
+	/* Now collect what lost its last reference. */
+	for (k = 0; k < n; k++) {
+		struct zfs_inode *i = zfs_find(ns, inos[k]);
+
+		if (i && !S_ISDIR(i->mode))
+			zfs_maybe_reap(ns, i, &r);
+	}
+	pthread_rwlock_unlock(&ns->lock);
+	zfs_reap(ns, &r);
+	return count;
+}
+
 /* ---- pools ----------------------------------------------------------------- */
 
 struct zfs_pool *zfs_ns_pool_of_dir(struct zfs_ns *ns, uint64_t ino)

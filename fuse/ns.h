@@ -236,6 +236,16 @@ int zfs_ns_getxattr(struct zfs_ns *ns, uint64_t ino, const char *name, void *buf
 int zfs_ns_listxattr(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
 int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name);
 
+/* Remove every name of the given inodes (sorted ascending, n of them):
+ * the files the store evicted.  `removed` (may be NULL) is called under
+ * ns->lock for each name removed, with its directory and name, so the
+ * caller can tell the kernel after the lock is gone; it must not call into
+ * ns.  Only directories of ephemeral pools are searched.  Returns the
+ * number of inodes that lost their names. */
+uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
+		      void (*removed)(void *arg, uint64_t parent, const char *name, uint64_t ino),
+		      void *arg);
+
 /* The pool a directory directly under the root (or the root) stands for,
  * or NULL.  Takes ns->lock shared; the pointer is valid while the caller's
  * request on that directory is in flight. */

@@ -70,6 +70,8 @@ uint64_t zfs_mem_used(struct zfs *fs)
 	return used;
 }
 
+static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes);
+
 /* Room for `bytes` more?  Evicts from ephemeral pools when over. */
 static int zfs_reserve(struct zfs *fs, uint64_t bytes)
 {
@@ -80,7 +82,7 @@ static int zfs_reserve(struct zfs *fs, uint64_t bytes)
 	used = zfs_mem_used(fs);
 	if (used + bytes / 4 <= limit)
 		return 0;
-	tmem_evict(fs->cfg.store, TMEM_ALL_POOLS, used + bytes / 4 - limit, NULL, NULL);
+	zfs_evict(fs, used + bytes / 4 - limit);
 	if (zfs_mem_used(fs) + bytes / 4 <= limit)
 		return 0;
 	atomic_fetch_add(&fs->enospc, 1);
@@ -804,6 +806,8 @@ static void zfs_open_inode(struct zfs *fs, struct zfs_inode *inode, struct fuse_
 		tmem_pin(fs->cfg.store, inode->pool->store_id, &oid);
 	}
 	fi->fh = (uint64_t)(uintptr_t)inode;
+	/* O_DIRECT bypasses the kernel's page cache: every read asks the store. */
+	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
 	fi->keep_cache = 1;
 }
 
@@ -1332,12 +1336,90 @@ static void zfs_ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 /* ---- eviction -------------------------------------------------------------- */
 
+struct zfs_evicted {
+	uint64_t *inos;
+	size_t n, cap;
+};
+
+/* tmem's eviction callback: remember the object (the file's inode number). */
+static void zfs_evict_cb(void *arg, uint32_t pool, const struct tmem_oid *oid, uint64_t pages,
+			 uint64_t bytes)
+{
+	struct zfs_evicted *e = arg;
+
+	(void)pool;
+	(void)pages;
+	(void)bytes;
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 64;
+		uint64_t *a = realloc(e->inos, cap * sizeof(*a));
+
+		if (!a)
+			return;	/* the file keeps its names; reads see zeros */
+		e->inos = a;
+		e->cap = cap;
+	}
+	e->inos[e->n++] = oid->oid[0];
+}
+
+struct zfs_inval {
+	uint64_t parent, ino;
+	struct zfs_inval *next;
+	char name[];
+};
+
+static void zfs_removed_cb(void *arg, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct zfs_inval **list = arg, *v = malloc(sizeof(*v) + strlen(name) + 1);
+
+	if (!v)
+		return;
+	v->parent = parent;
+	v->ino = ino;
+	strcpy(v->name, name);
+	v->next = *list;
+	*list = v;
+}
+
+static int zfs_cmp_ino(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Evict at least `bytes` from ephemeral pools (LRU first) and remove the
+ * evicted files from the namespace and from the kernel's caches.  Returns
+ * the number of files removed. */
+static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes)
+{
+	struct zfs_evicted e = { NULL, 0, 0 };
+	struct zfs_inval *list = NULL, *v;
+	uint64_t files;
+
+	tmem_evict(fs->cfg.store, TMEM_ALL_POOLS, bytes, zfs_evict_cb, &e);
+	if (!e.n) {
+		free(e.inos);
+		return 0;
+	}
+	qsort(e.inos, e.n, sizeof(*e.inos), zfs_cmp_ino);
+	files = zfs_ns_evict(fs->ns, e.inos, e.n, zfs_removed_cb, &list);
+	free(e.inos);
+	while ((v = list)) {
+		list = v->next;
+		if (fs->se) {
+			fuse_lowlevel_notify_inval_entry(fs->se, v->parent, v->name, strlen(v->name));
+			fuse_lowlevel_notify_inval_inode(fs->se, v->ino, 0, 0);
+		}
+		free(v);
+	}
+	atomic_fetch_add(&fs->evicted_files, files);
+	return files;
+}
+
 uint64_t zfs_drop_ephemeral(struct zfs *fs)
 {
-	int64_t freed = tmem_evict(fs->cfg.store, TMEM_ALL_POOLS, UINT64_MAX, NULL, NULL);
-
-	(void)freed;
-	return 0;
+	return zfs_evict(fs, UINT64_MAX);
 }
 
 const struct fuse_lowlevel_ops zfs_lowlevel_ops = {

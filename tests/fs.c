@@ -1,0 +1,1460 @@
+/* fs.c - the integration suite of the zcached filesystem: mount the built
+ * zcached in a temporary directory and exercise it through system calls.
+ *
+ * Cleanup that survives failures.  libcheck runs each test in a child
+ * process and a failed assertion exits that child at once, so:
+ *   - each test mounts with fs_mount(), which records the daemon's pid and
+ *     mount point and registers an atexit handler that unmounts and stops
+ *     the daemon (it runs on a failed assertion too);
+ *   - every mount point lives under one base directory that main() creates,
+ *     and each daemon's pid is written there; after the suite, main()
+ *     unmounts whatever is still mounted under the base (lazily), kills the
+ *     recorded daemons and removes the directories, so even a test killed
+ *     by its timeout leaves nothing behind.
+ * Checks that must run as another user fork, drop to uid/gid 65534 and
+ * report errno through the exit status.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define ZCACHED ZC_BINARY_DIR "/zcached"
+#define PAGE 4096
+
+static char fs_base[128];	/* the suite's base directory (set in main) */
+
+/* The mount of the running test (a test's own process state). */
+static struct {
+	char dir[200];
+	pid_t pid;
+	int atexit_done;
+} fs_cur;
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static void fs_path(char *buf, size_t len, const char *rel)
+{
+	snprintf(buf, len, "%s/%s", fs_cur.dir, rel);
+}
+
+static int fs_is_mounted(const char *dir)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mnt[1024];
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 && !strcmp(mnt, dir))
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static int fs_run(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* Wait for a child for up to `ms` milliseconds; returns its status or -1. */
+static int fs_wait(pid_t pid, int ms)
+{
+	int st;
+
+	for (int t = 0; t < ms; t += 10) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return st;
+		if (r < 0)
+			return -1;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void fs_unmount_now(void)
+{
+	char cmd[1100];
+	int st;
+
+	if (!fs_cur.pid)
+		return;
+	snprintf(cmd, sizeof(cmd), "fusermount3 -u '%s' 2>/dev/null", fs_cur.dir);
+	if (fs_is_mounted(fs_cur.dir) && fs_run(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null", fs_cur.dir);
+		fs_run(cmd);
+	}
+	st = fs_wait(fs_cur.pid, 10000);
+	if (st == -1) {
+		kill(fs_cur.pid, SIGKILL);
+		fs_wait(fs_cur.pid, 5000);
+	}
+	rmdir(fs_cur.dir);
+	fs_cur.pid = 0;
+}
+
+static void fs_atexit(void)
+{
+	fs_unmount_now();
+}
+
+/* Start zcached -f with `opts` (may be NULL) on a fresh directory and wait
+ * until it is mounted. */
+static void fs_mount(const char *opts)
+{
+	char pidfile[600], log[600];
+	pid_t pid;
+
+	snprintf(fs_cur.dir, sizeof(fs_cur.dir), "%s/mnt.XXXXXX", fs_base);
+	ck_assert_ptr_nonnull(mkdtemp(fs_cur.dir));
+	snprintf(log, sizeof(log), "%s.log", fs_cur.dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (opts)
+			execl(ZCACHED, "zcached", "-f", "-o", opts, fs_cur.dir, (char *)NULL);
+		else
+			execl(ZCACHED, "zcached", "-f", fs_cur.dir, (char *)NULL);
+		_exit(127);
+	}
+	fs_cur.pid = pid;
+	if (!fs_cur.atexit_done) {
+		atexit(fs_atexit);
+		fs_cur.atexit_done = 1;
+	}
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", fs_cur.dir);
+	{
+		FILE *f = fopen(pidfile, "w");
+
+		if (f) {
+			fprintf(f, "%d\n", (int)pid);
+			fclose(f);
+		}
+	}
+	for (int t = 0; t < 2000 && !fs_is_mounted(fs_cur.dir); t++) {
+		int st;
+
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fs_cur.pid = 0;
+			ck_abort_msg("zcached exited before mounting (status %d), see %s", st, log);
+		}
+		usleep(10000);
+	}
+	ck_assert_msg(fs_is_mounted(fs_cur.dir), "zcached did not mount %s", fs_cur.dir);
+}
+
+static void fs_write_file(const char *rel, const void *data, size_t len)
+{
+	char p[1024];
+	int fd;
+
+	fs_path(p, sizeof(p), rel);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* Read a whole file (malloc'ed, NUL-terminated); *len gets its size. */
+static char *fs_read_file(const char *rel, size_t *len)
+{
+	char p[1024];
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+	int fd;
+
+	fs_path(p, sizeof(p), rel);
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	while ((r = read(fd, buf + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			ck_assert_ptr_nonnull(buf);
+		}
+	}
+	ck_assert_int_ge(r, 0);
+	close(fd);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* The value of `name` in /.zcache/stats. */
+static uint64_t fs_stat_value(const char *name)
+{
+	char *s = fs_read_file(".zcache/stats", NULL), *line;
+	uint64_t v = UINT64_MAX;
+
+	for (line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+		char key[64];
+		double d;
+
+		if (sscanf(line, "%63s %lf", key, &d) == 2 && !strcmp(key, name))
+			v = (uint64_t)d;
+	}
+	free(s);
+	ck_assert_msg(v != UINT64_MAX, "no %s in stats", name);
+	return v;
+}
+
+/* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status
+ * (fn returns an errno, 0 for success). */
+static int fs_as_nobody(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(99);
+		_exit(fn(arg) & 0xff);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* ---- the command line -------------------------------------------------------- */
+
+/* Run zcached with argv (NULL-terminated, argv[0] excluded) on a fresh
+ * directory appended at the end when `with_dir`; capture stderr. */
+static int fs_run_zcached(const char *const *args, int with_dir, char *err, size_t errlen)
+{
+	char dir[512], errfile[600];
+	const char *argv[16];
+	int n = 0, st, fd;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "%s/cli.XXXXXX", fs_base);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(errfile, sizeof(errfile), "%s.err", dir);
+	argv[n++] = "zcached";
+	for (; *args; args++)
+		argv[n++] = *args;
+	if (with_dir)
+		argv[n++] = dir;
+	argv[n] = NULL;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		dup2(fd, 1);
+		execv(ZCACHED, (char *const *)argv);
+		_exit(127);
+	}
+	st = fs_wait(pid, 20000);
+	ck_assert_msg(st != -1, "zcached did not exit");
+	ck_assert_msg(!fs_is_mounted(dir), "zcached mounted with a bad command line");
+	rmdir(dir);
+	fd = open(errfile, O_RDONLY);
+	if (fd >= 0 && err) {
+		ssize_t r = read(fd, err, errlen - 1);
+
+		err[r > 0 ? r : 0] = '\0';
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(errfile);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_bad_options)
+{
+	static const struct {
+		const char *opt, *named;
+	} bad[] = {
+		{ "mem_limit=12Q", "mem_limit" },
+		{ "mem_limit=101%", "mem_limit" },
+		{ "compressor=lz5", "lz5" },
+		{ "compressor=zstd:99", "compressor" },
+		{ "pool=sometimes", "pool" },
+		{ "threads=0", "threads" },
+		{ "threads=many", "threads" },
+		{ "bogus_option", "bogus_option" },
+		{ "mem_limit", "mem_limit" },
+	};
+	char err[1024];
+	size_t k;
+
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		const char *args[] = { "-f", "-o", bad[k].opt, NULL };
+		int st = fs_run_zcached(args, 1, err, sizeof(err));
+
+		ck_assert_msg(st == 2, "-o %s: exit status %d", bad[k].opt, st);
+		ck_assert_msg(strstr(err, bad[k].named), "-o %s: message \"%s\"", bad[k].opt, err);
+		ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "-o %s: not one line: %s",
+			      bad[k].opt, err);
+	}
+	{
+		const char *args[] = { "-f", NULL };
+
+		ck_assert_int_eq(fs_run_zcached(args, 0, err, sizeof(err)), 2);
+		ck_assert_ptr_nonnull(strstr(err, "mount point"));
+	}
+	{
+		const char *args[] = { "--bogus", NULL };
+
+		ck_assert_int_eq(fs_run_zcached(args, 1, err, sizeof(err)), 2);
+		ck_assert_ptr_nonnull(strstr(err, "--bogus"));
+	}
+	{
+		const char *args[] = { "--help", NULL };
+
+		ck_assert_int_eq(fs_run_zcached(args, 0, err, sizeof(err)), 0);
+		ck_assert_ptr_nonnull(strstr(err, "mem_limit"));
+	}
+	{
+		const char *args[] = { "--version", NULL };
+
+		ck_assert_int_eq(fs_run_zcached(args, 0, err, sizeof(err)), 0);
+		ck_assert_ptr_nonnull(strstr(err, "zcached"));
+	}
+}
+END_TEST
+
+START_TEST(test_good_options_and_sigterm)
+{
+	struct statvfs sv;
+	int st;
+
+	fs_mount("mem_limit=64M,compressor=zstd:3,pool=persistent,threads=3,allow_other,noatime");
+	ck_assert_int_eq(statvfs(fs_cur.dir, &sv), 0);
+	ck_assert_uint_eq((uint64_t)sv.f_blocks * sv.f_frsize, 64ull << 20);
+	ck_assert_uint_eq(fs_stat_value("mem_limit_bytes"), 64ull << 20);
+	/* SIGTERM unmounts cleanly and exits 0. */
+	ck_assert_int_eq(kill(fs_cur.pid, SIGTERM), 0);
+	st = fs_wait(fs_cur.pid, 10000);
+	ck_assert_int_ne(st, -1);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	ck_assert(!fs_is_mounted(fs_cur.dir));
+	fs_cur.pid = 0;
+	rmdir(fs_cur.dir);
+	/* SIGINT too. */
+	fs_mount(NULL);
+	ck_assert_int_eq(kill(fs_cur.pid, SIGINT), 0);
+	st = fs_wait(fs_cur.pid, 10000);
+	ck_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert(!fs_is_mounted(fs_cur.dir));
+	fs_cur.pid = 0;
+	rmdir(fs_cur.dir);
+}
+END_TEST
+
+START_TEST(test_mount_helper)
+{
+	char dir[512], cmd[2048];
+	int form;
+
+	/* mount(8) -> mount.fuse3 runs "zcached zcached DIR -o OPTS" through
+	 * the shell and zcached detaches once mounted.  mount -t fuse.zcached
+	 * finds zcached on mount's own PATH, which a test cannot extend, so
+	 * form 1 names the binary with mount.fuse3's TYPE#SOURCE syntax and
+	 * form 0 runs the very argv mount.fuse3 builds. */
+	for (form = 0; form < 2; form++) {
+		snprintf(dir, sizeof(dir), "%s/helper.XXXXXX", fs_base);
+		ck_assert_ptr_nonnull(mkdtemp(dir));
+		if (form == 0)
+			snprintf(cmd, sizeof(cmd), "%s zcached '%s' -o rw,dev,suid,mem_limit=32M,compressor=lz4",
+				 ZCACHED, dir);
+		else
+			snprintf(cmd, sizeof(cmd),
+				 "mount -t fuse '%s#zcached' '%s' -o mem_limit=32M,compressor=lz4",
+				 ZCACHED, dir);
+		ck_assert_int_eq(fs_run(cmd), 0);
+		ck_assert(fs_is_mounted(dir));
+		snprintf(cmd, sizeof(cmd), "echo hi > '%s/x' && grep -q hi '%s/x'", dir, dir);
+		ck_assert_int_eq(fs_run(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "grep -q '^mem_limit_bytes *33554432$' '%s/.zcache/stats'",
+			 dir);
+		ck_assert_int_eq(fs_run(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "umount '%s'", dir);
+		ck_assert_int_eq(fs_run(cmd), 0);
+		ck_assert(!fs_is_mounted(dir));
+		rmdir(dir);
+	}
+}
+END_TEST
+
+/* ---- file data --------------------------------------------------------------- */
+
+/* Model-based: random pwrite/pread/truncate/punch/zero against a buffer. */
+START_TEST(test_data_model)
+{
+	enum { MAX = 3 << 20 };
+	unsigned char *model = calloc(MAX, 1), *buf = malloc(MAX);
+	uint64_t seed = zc_test_seed(), rs = seed;
+	size_t size = 0;
+	char p[1024];
+	int fd, dfd, op;
+
+	ck_assert_ptr_nonnull(model);
+	fs_mount(NULL);
+	fs_path(p, sizeof(p), "model");
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	/* Reads alternate between the page cache and, with O_DIRECT, the store. */
+	dfd = open(p, O_RDONLY | O_DIRECT);
+	ck_assert_int_ge(dfd, 0);
+	for (op = 0; op < 3000; op++) {
+		unsigned kind = (unsigned)zc_rand_below(&rs, 100);
+		size_t off = (size_t)zc_rand_below(&rs, MAX);
+		size_t len = (size_t)zc_rand_below(&rs, zc_rand_below(&rs, 4) ? 9000 : 600000) + 1;
+
+		if (off + len > MAX)
+			len = MAX - off;
+		if (kind < 45) {
+			/* Data with a mix of zero pages, same-filled and random bytes. */
+			unsigned fill = (unsigned)zc_rand_below(&rs, 4);
+
+			for (size_t k = 0; k < len; k++)
+				buf[k] = fill == 0 ? 0 : fill == 1 ? 0x5a : (unsigned char)zc_rand(&rs);
+			ck_assert_int_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+			memcpy(model + off, buf, len);
+			if (off + len > size)
+				size = off + len;
+		} else if (kind < 80) {
+			ssize_t want = off >= size ? 0 : (ssize_t)(size - off < len ? size - off : len);
+
+			ck_assert_int_eq(pread(op % 2 ? dfd : fd, buf, len, (off_t)off), want);
+			ck_assert_msg(!memcmp(buf, model + off, (size_t)want),
+				      "op %d: read at %zu+%zu differs", op, off, len);
+		} else if (kind < 88) {
+			ck_assert_int_eq(ftruncate(fd, (off_t)off), 0);
+			if (off < size)
+				memset(model + off, 0, size - off);
+			size = off;
+		} else if (kind < 94) {
+			ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						   (off_t)off, (off_t)len), 0);
+			if (off < size)
+				memset(model + off, 0, (off + len < size ? off + len : size) - off);
+		} else {
+			ck_assert_int_eq(fallocate(fd, FALLOC_FL_ZERO_RANGE, (off_t)off, (off_t)len), 0);
+			if (off + len > size)
+				size = off + len;
+			memset(model + off, 0, len);
+		}
+		if (op % 500 == 499) {
+			struct stat st;
+
+			/* Reopen and compare the whole file. */
+			ck_assert_int_eq(close(fd), 0);
+			fd = open(p, O_RDWR);
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(fstat(fd, &st), 0);
+			ck_assert_uint_eq((uint64_t)st.st_size, size);
+			ck_assert_int_eq(pread(dfd, buf, MAX, 0), (ssize_t)size);
+			ck_assert(!memcmp(buf, model, size));
+		}
+	}
+	close(dfd);
+	close(fd);
+	free(model);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_holes_and_zero_pages)
+{
+	static unsigned char zero[1 << 20], page[PAGE];
+	char p[1024];
+	struct stat st;
+	int fd;
+
+	fs_mount(NULL);
+	/* A written zero page costs nothing and reads back as zeros. */
+	fs_write_file("zeros", zero, sizeof(zero));
+	fs_path(p, sizeof(p), "zeros");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_size, sizeof(zero));
+	ck_assert_int_eq(st.st_blocks, 0);
+	ck_assert_uint_eq(fs_stat_value("pages"), 0);
+	/* A sparse file: data at 0 and at 1 GiB. */
+	fs_path(p, sizeof(p), "sparse");
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	memset(page, 'a', sizeof(page));
+	ck_assert_int_eq(pwrite(fd, page, PAGE, 0), PAGE);
+	ck_assert_int_eq(pwrite(fd, page, 100, 1ll << 30), 100);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, (1ll << 30) + 100);
+	ck_assert_int_eq(st.st_blocks, 2 * PAGE / 512);
+	ck_assert_uint_eq(fs_stat_value("pages"), 2);
+	ck_assert_int_eq(pread(fd, page, PAGE, 5 << 20), PAGE);
+	for (int k = 0; k < PAGE; k++)
+		ck_assert_int_eq(page[k], 0);
+	/* SEEK_DATA / SEEK_HOLE. */
+	ck_assert_int_eq(lseek(fd, 0, SEEK_DATA), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_HOLE), PAGE);
+	ck_assert_int_eq(lseek(fd, 10, SEEK_DATA), 10);
+	ck_assert_int_eq(lseek(fd, PAGE, SEEK_DATA), 1ll << 30);
+	ck_assert_int_eq(lseek(fd, (1ll << 30) + 5, SEEK_HOLE), (1ll << 30) + 100);
+	errno = 0;
+	ck_assert_int_eq(lseek(fd, (1ll << 30) + 100, SEEK_DATA), -1);
+	ck_assert_int_eq(errno, ENXIO);
+	/* Punching the data makes it a hole. */
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_DATA), 1ll << 30);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_blocks, PAGE / 512);
+	/* fallocate extends the size without storing anything. */
+	ck_assert_int_eq(fallocate(fd, 0, 2ll << 30, PAGE), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, (2ll << 30) + PAGE);
+	ck_assert_int_eq(st.st_blocks, PAGE / 512);
+	errno = 0;
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, PAGE), -1);
+	ck_assert_int_eq(errno, EOPNOTSUPP);
+	errno = 0;
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, PAGE), -1);
+	ck_assert_int_eq(errno, EOPNOTSUPP);
+	/* Truncation frees pages beyond the new end and zeroes the tail. */
+	ck_assert_int_eq(ftruncate(fd, 50), 0);
+	ck_assert_uint_eq(fs_stat_value("pages"), 0);
+	ck_assert_int_eq(ftruncate(fd, PAGE), 0);
+	ck_assert_int_eq(pread(fd, page, PAGE, 0), PAGE);
+	for (int k = 0; k < PAGE; k++)
+		ck_assert_int_eq(page[k], 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_efbig)
+{
+	const off_t max = (off_t)1 << 44;	/* 2^32 pages */
+	char p[1024];
+	int fd;
+
+	fs_mount(NULL);
+	fs_path(p, sizeof(p), "big");
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "x", 1, max - 1), 1);
+	errno = 0;
+	ck_assert_int_eq(pwrite(fd, "x", 1, max), -1);
+	ck_assert_int_eq(errno, EFBIG);
+	ck_assert_int_eq(ftruncate(fd, max), 0);
+	errno = 0;
+	ck_assert_int_eq(ftruncate(fd, max + 1), -1);
+	ck_assert_int_eq(errno, EFBIG);
+	errno = 0;
+	ck_assert_int_eq(fallocate(fd, 0, max, PAGE), -1);
+	ck_assert_int_eq(errno, EFBIG);
+	ck_assert_int_eq(ftruncate(fd, 0), 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_append_and_trunc_open)
+{
+	char p[1024], buf[64];
+	int fd;
+
+	fs_mount(NULL);
+	fs_write_file("f", "hello", 5);
+	fs_path(p, sizeof(p), "f");
+	fd = open(p, O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, " world", 6), 6);
+	close(fd);
+	fd = open(p, O_RDONLY);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 11);
+	ck_assert(!memcmp(buf, "hello world", 11));
+	close(fd);
+	fd = open(p, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fd = open(p, O_RDONLY);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	ck_assert_int_eq(fsync(open(p, O_RDONLY)), 0);
+}
+END_TEST
+
+/* ---- namespace ----------------------------------------------------------------- */
+
+START_TEST(test_namespace)
+{
+	char p[1024], q[1024], buf[256];
+	struct stat st, st2;
+	struct timespec ts[2];
+	DIR *d;
+	struct dirent *e;
+	int n;
+
+	fs_mount(NULL);
+	/* Directories. */
+	fs_path(p, sizeof(p), "p/a/b");
+	fs_path(q, sizeof(q), "p");
+	ck_assert_int_eq(mkdir(q, 0755), 0);
+	fs_path(q, sizeof(q), "p/a");
+	ck_assert_int_eq(mkdir(q, 0750), 0);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	errno = 0;
+	ck_assert_int_eq(mkdir(p, 0700), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(stat(q, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0750);
+	ck_assert_int_eq(st.st_nlink, 3);
+	errno = 0;
+	ck_assert_int_eq(rmdir(q), -1);
+	ck_assert_int_eq(errno, ENOTEMPTY);
+	fs_path(p, sizeof(p), "p/nothere/x");
+	errno = 0;
+	ck_assert_int_eq(mkdir(p, 0700), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	fs_path(p, sizeof(p), "p/nothere");
+	errno = 0;
+	ck_assert_int_eq(unlink(p), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* Files, hard links, symlinks. */
+	fs_write_file("p/f", "data", 4);
+	fs_path(p, sizeof(p), "p/f");
+	fs_path(q, sizeof(q), "p/a/hard");
+	ck_assert_int_eq(link(p, q), 0);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(stat(q, &st2), 0);
+	ck_assert_uint_eq(st.st_ino, st2.st_ino);
+	ck_assert_int_eq(st.st_nlink, 2);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(stat(q, &st2), 0);
+	ck_assert_int_eq(st2.st_nlink, 1);
+	fs_path(p, sizeof(p), "p/a");
+	fs_path(q, sizeof(q), "p/dirlink");
+	errno = 0;
+	ck_assert_int_eq(link(p, q), -1);
+	ck_assert_int_eq(errno, EPERM);
+	fs_path(p, sizeof(p), "p/sym");
+	ck_assert_int_eq(symlink("a/hard", p), 0);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	ck_assert_int_eq(st.st_size, 6);
+	n = (int)readlink(p, buf, sizeof(buf));
+	ck_assert_int_eq(n, 6);
+	ck_assert(!memcmp(buf, "a/hard", 6));
+	ck_assert_int_eq(stat(p, &st), 0);	/* follows the link */
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_size, 4);
+	/* FIFOs and sockets as metadata. */
+	fs_path(p, sizeof(p), "p/fifo");
+	ck_assert_int_eq(mkfifo(p, 0640), 0);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert(S_ISFIFO(st.st_mode));
+	fs_path(p, sizeof(p), "p/sock");
+	ck_assert_int_eq(mknod(p, S_IFSOCK | 0600, 0), 0);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	/* chmod, chown, utimens. */
+	fs_path(p, sizeof(p), "p/a/hard");
+	ck_assert_int_eq(chmod(p, 04711), 0);
+	ck_assert_int_eq(chown(p, 1234, 5678), 0);
+	ts[0].tv_sec = 1000000000;
+	ts[0].tv_nsec = 123456789;
+	ts[1].tv_sec = 1100000000;
+	ts[1].tv_nsec = 987654321;
+	ck_assert_int_eq(utimensat(AT_FDCWD, p, ts, 0), 0);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_uid, 1234);
+	ck_assert_int_eq(st.st_gid, 5678);
+	ck_assert_int_eq(st.st_mode & 07777, 0711);	/* chown cleared set-uid */
+	ck_assert_int_eq(st.st_atim.tv_sec, 1000000000);
+	ck_assert_int_eq(st.st_atim.tv_nsec, 123456789);
+	ck_assert_int_eq(st.st_mtim.tv_sec, 1100000000);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, 987654321);
+	/* readdir lists everything exactly once, .zcache at the top. */
+	fs_path(p, sizeof(p), "p");
+	d = opendir(p);
+	ck_assert_ptr_nonnull(d);
+	n = 0;
+	while ((e = readdir(d)))
+		n++;
+	closedir(d);
+	ck_assert_int_eq(n, 2 + 4);	/* . .. a sym fifo sock */
+	d = opendir(fs_cur.dir);
+	n = 0;
+	while ((e = readdir(d)))
+		n += !strcmp(e->d_name, ".zcache");
+	closedir(d);
+	ck_assert_int_eq(n, 1);
+	/* Many entries: readdir across several calls. */
+	for (int k = 0; k < 600; k++) {
+		snprintf(q, sizeof(q), "p/a/b/file-with-a-longish-name-%04d", k);
+		fs_write_file(q, "", 0);
+	}
+	fs_path(p, sizeof(p), "p/a/b");
+	d = opendir(p);
+	n = 0;
+	while ((e = readdir(d))) {
+		n++;
+		if (n == 300) {
+			/* Removing entries while listing must not repeat or skip others. */
+			snprintf(q, sizeof(q), "%s/p/a/b/file-with-a-longish-name-0599", fs_cur.dir);
+			ck_assert_int_eq(unlink(q), 0);
+		}
+	}
+	closedir(d);
+	ck_assert(n == 601 || n == 602);
+}
+END_TEST
+
+START_TEST(test_rename)
+{
+	char p[1024], q[1024], *s;
+	struct stat st;
+	size_t len;
+
+	fs_mount(NULL);
+	fs_path(p, sizeof(p), "pool1");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	fs_path(p, sizeof(p), "pool2");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	fs_path(p, sizeof(p), "pool1/d");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	fs_path(p, sizeof(p), "pool1/e");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	fs_write_file("pool1/x", "xx", 2);
+	fs_write_file("pool1/y", "yyy", 3);
+	fs_write_file("pool1/e/inner", "i", 1);
+	/* Plain rename replaces. */
+	fs_path(p, sizeof(p), "pool1/x");
+	fs_path(q, sizeof(q), "pool1/d/x2");
+	ck_assert_int_eq(rename(p, q), 0);
+	errno = 0;
+	ck_assert_int_eq(stat(p, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* RENAME_NOREPLACE. */
+	fs_path(p, sizeof(p), "pool1/y");
+	errno = 0;
+	ck_assert_int_eq(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	/* RENAME_EXCHANGE swaps. */
+	ck_assert_int_eq(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_EXCHANGE), 0);
+	s = fs_read_file("pool1/y", &len);
+	ck_assert_str_eq(s, "xx");
+	free(s);
+	s = fs_read_file("pool1/d/x2", &len);
+	ck_assert_str_eq(s, "yyy");
+	free(s);
+	fs_path(q, sizeof(q), "pool1/nothere");
+	errno = 0;
+	ck_assert_int_eq(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_EXCHANGE), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* Directory over a non-empty directory, over a file, into itself. */
+	fs_path(p, sizeof(p), "pool1/d");
+	fs_path(q, sizeof(q), "pool1/e");
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, ENOTEMPTY);
+	fs_path(q, sizeof(q), "pool1/y");
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	errno = 0;
+	ck_assert_int_eq(rename(q, p), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	fs_path(q, sizeof(q), "pool1/d/sub");
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* Directory over an empty one. */
+	fs_path(p, sizeof(p), "pool1/empty");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	fs_path(q, sizeof(q), "pool1/e");
+	ck_assert_int_eq(rename(q, p), 0);
+	s = fs_read_file("pool1/empty/inner", &len);
+	ck_assert_str_eq(s, "i");
+	free(s);
+	/* Across pools: EXDEV, for files and directories, both ways. */
+	fs_path(p, sizeof(p), "pool1/y");
+	fs_path(q, sizeof(q), "pool2/y");
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, EXDEV);
+	fs_path(q, sizeof(q), "y");
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, EXDEV);
+	errno = 0;
+	ck_assert_int_eq(link(p, q), -1);
+	ck_assert_int_eq(errno, EXDEV);
+	fs_path(p, sizeof(p), "pool1/d");
+	fs_path(q, sizeof(q), "d");	/* would become a pool */
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, EXDEV);
+	fs_path(p, sizeof(p), "pool2");
+	fs_path(q, sizeof(q), "pool1/pool2");	/* a pool into another */
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, EXDEV);
+	/* Renaming a pool directory at the top renames the pool. */
+	fs_path(q, sizeof(q), "renamed");
+	ck_assert_int_eq(rename(p, q), 0);
+	fs_path(p, sizeof(p), ".zcache/pools/renamed/stats");
+	ck_assert_int_eq(stat(p, &st), 0);
+	fs_path(p, sizeof(p), ".zcache/pools/pool2");
+	ck_assert_int_eq(stat(p, &st), -1);
+	/* The statistics tree cannot be renamed or removed. */
+	fs_path(p, sizeof(p), ".zcache");
+	fs_path(q, sizeof(q), "stats");
+	errno = 0;
+	ck_assert_int_eq(rename(p, q), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(rmdir(p), -1);
+	ck_assert(errno == EPERM || errno == ENOTEMPTY);
+	fs_path(p, sizeof(p), ".zcache/stats");
+	errno = 0;
+	ck_assert_int_eq(unlink(p), -1);
+	ck_assert_int_eq(errno, EPERM);
+	fs_path(p, sizeof(p), ".zcache/new");
+	errno = 0;
+	ck_assert_int_eq(mkdir(p, 0755), -1);
+	ck_assert(errno == EPERM || errno == EACCES);
+}
+END_TEST
+
+START_TEST(test_xattrs_and_pools)
+{
+	char p[1024], buf[1024];
+	ssize_t n;
+
+	fs_mount("compressor=lz4");
+	fs_write_file("f", "x", 1);
+	fs_path(p, sizeof(p), "f");
+	ck_assert_int_eq(setxattr(p, "user.one", "1", 1, 0), 0);
+	ck_assert_int_eq(setxattr(p, "user.two", "22", 2, XATTR_CREATE), 0);
+	errno = 0;
+	ck_assert_int_eq(setxattr(p, "user.two", "22", 2, XATTR_CREATE), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	errno = 0;
+	ck_assert_int_eq(setxattr(p, "user.three", "3", 1, XATTR_REPLACE), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	ck_assert_int_eq(getxattr(p, "user.two", buf, sizeof(buf)), 2);
+	ck_assert(!memcmp(buf, "22", 2));
+	ck_assert_int_eq(getxattr(p, "user.two", NULL, 0), 2);
+	errno = 0;
+	ck_assert_int_eq(getxattr(p, "user.two", buf, 1), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	n = listxattr(p, buf, sizeof(buf));
+	ck_assert_int_eq(n, (ssize_t)sizeof("user.one") + (ssize_t)sizeof("user.two"));
+	ck_assert_int_eq(removexattr(p, "user.one"), 0);
+	errno = 0;
+	ck_assert_int_eq(getxattr(p, "user.one", buf, sizeof(buf)), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	/* Pools: a top-level directory is a pool with kind and compressor. */
+	fs_path(p, sizeof(p), "cache");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	n = getxattr(p, "user.zcache.kind", buf, sizeof(buf));
+	ck_assert_int_eq(n, 10);
+	ck_assert(!memcmp(buf, "persistent", 10));
+	n = getxattr(p, "user.zcache.compressor", buf, sizeof(buf));
+	ck_assert(n == 3 && !memcmp(buf, "lz4", 3));
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "ephemeral", 9, 0), 0);
+	n = getxattr(p, "user.zcache.kind", buf, sizeof(buf));
+	ck_assert(n == 9 && !memcmp(buf, "ephemeral", 9));
+	ck_assert_int_eq(setxattr(p, "user.zcache.compressor", "zstd:5", 6, 0), 0);
+	n = getxattr(p, "user.zcache.compressor", buf, sizeof(buf));
+	ck_assert(n == 6 && !memcmp(buf, "zstd:5", 6));
+	errno = 0;
+	ck_assert_int_eq(setxattr(p, "user.zcache.compressor", "lz5", 3, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "maybe", 5, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	n = listxattr(p, buf, sizeof(buf));
+	ck_assert_int_eq(n, (ssize_t)sizeof("user.zcache.kind") +
+				    (ssize_t)sizeof("user.zcache.compressor"));
+	/* Kind changes only while the pool is empty. */
+	fs_write_file("cache/file", "data", 4);
+	errno = 0;
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "persistent", 10, 0), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	/* The file was written with zstd and reads back. */
+	{
+		char *s = fs_read_file("cache/file", NULL);
+
+		ck_assert_str_eq(s, "data");
+		free(s);
+	}
+	fs_path(buf, sizeof(buf), ".zcache/pools/cache/stats");
+	{
+		struct stat st;
+
+		ck_assert_int_eq(stat(buf, &st), 0);
+	}
+	ck_assert_uint_eq(fs_stat_value("pools"), 2);
+	/* Removing the pool directory destroys the pool. */
+	fs_path(buf, sizeof(buf), "cache/file");
+	ck_assert_int_eq(unlink(buf), 0);
+	ck_assert_int_eq(rmdir(p), 0);
+	ck_assert_uint_eq(fs_stat_value("pools"), 1);
+	fs_path(buf, sizeof(buf), ".zcache/pools/cache");
+	{
+		struct stat st;
+
+		errno = 0;
+		ck_assert_int_eq(stat(buf, &st), -1);
+		ck_assert_int_eq(errno, ENOENT);
+	}
+	/* A nested directory is not a pool. */
+	fs_path(p, sizeof(p), "a");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	fs_path(p, sizeof(p), "a/b");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	errno = 0;
+	ck_assert_int_eq(getxattr(p, "user.zcache.kind", buf, sizeof(buf)), -1);
+	ck_assert_int_eq(errno, ENODATA);
+}
+END_TEST
+
+/* ---- the statistics tree --------------------------------------------------------- */
+
+static int fs_write_ctl(void *arg)
+{
+	int fd = open(arg, O_WRONLY);
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, "1\n", 2) != 2) {
+		int e = errno;
+
+		close(fd);
+		return e;
+	}
+	close(fd);
+	return 0;
+}
+
+static int fs_read_ok(void *arg)
+{
+	int fd = open(arg, O_RDONLY);
+	char buf[64];
+
+	if (fd < 0)
+		return errno;
+	if (read(fd, buf, sizeof(buf)) <= 0) {
+		close(fd);
+		return EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_zcache_tree)
+{
+	static const char *const files[] = {
+		"stats", "mm_stat", "metrics", "stats.json", "compress", "mem_limit",
+		"pools/default/stats", "alloc/buddy", "alloc/sgv", "alloc/xcf", "alloc/slabinfo",
+	};
+	static const char *const controls[] = { "compact", "drop_ephemeral", "sgv_flush",
+						 "mem_limit" };
+	char p[1024], *s, *tok;
+	unsigned long long f[9];
+	struct stat st;
+	size_t k, len;
+	int depth, n;
+
+	fs_mount("allow_other,mem_limit=1G");
+	for (k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+		char rel[128];
+
+		snprintf(rel, sizeof(rel), ".zcache/%s", files[k]);
+		s = fs_read_file(rel, &len);
+		ck_assert_msg(len > 0, "%s is empty", rel);
+		free(s);
+	}
+	/* mm_stat: nine numbers. */
+	s = fs_read_file(".zcache/mm_stat", NULL);
+	n = sscanf(s, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3],
+		   &f[4], &f[5], &f[6], &f[7], &f[8]);
+	ck_assert_int_eq(n, 9);
+	ck_assert_uint_eq(f[3], 1ull << 30);
+	free(s);
+	/* metrics: HELP/TYPE lines, zcache_ prefix, pool label. */
+	s = fs_read_file(".zcache/metrics", NULL);
+	ck_assert_ptr_nonnull(strstr(s, "# HELP zcache_mem_used_bytes "));
+	ck_assert_ptr_nonnull(strstr(s, "# TYPE zcache_puts counter"));
+	ck_assert_ptr_nonnull(strstr(s, "zcache_pool_pages{pool=\"default\"}"));
+	for (tok = strtok(s, "\n"); tok; tok = strtok(NULL, "\n"))
+		ck_assert_msg(tok[0] == '#' || !strncmp(tok, "zcache_", 7), "metrics line: %s", tok);
+	free(s);
+	/* stats.json: one object, balanced. */
+	s = fs_read_file(".zcache/stats.json", &len);
+	ck_assert_int_eq(s[0], '{');
+	depth = 0;
+	for (k = 0; k < len; k++) {
+		depth += s[k] == '{' || s[k] == '[';
+		depth -= s[k] == '}' || s[k] == ']';
+		ck_assert_int_ge(depth, 0);
+	}
+	ck_assert_int_eq(depth, 0);
+	ck_assert_ptr_nonnull(strstr(s, "\"mem_used_bytes\":"));
+	free(s);
+	/* The tree is root's and read-only for others. */
+	fs_path(p, sizeof(p), ".zcache");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_uid, 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0555);
+	/* Controls act for root ... */
+	for (k = 0; k < 3; k++) {
+		fs_path(p, sizeof(p), ".zcache/");
+		strcat(p, controls[k]);
+		ck_assert_int_eq(fs_write_ctl(p), 0);
+		/* ... and are refused to anyone else. */
+		ck_assert_int_eq(fs_as_nobody(fs_write_ctl, p), EACCES);
+	}
+	fs_path(p, sizeof(p), ".zcache/mem_limit");
+	ck_assert_int_eq(fs_as_nobody(fs_write_ctl, p), EACCES);
+	fs_path(p, sizeof(p), ".zcache/stats");
+	ck_assert_int_eq(fs_as_nobody(fs_read_ok, p), 0);
+	ck_assert_uint_eq(fs_stat_value("compactions"), 1);
+	/* mem_limit reads and writes. */
+	fs_path(p, sizeof(p), ".zcache/mem_limit");
+	{
+		int fd = open(p, O_WRONLY);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, "256M\n", 5), 5);
+		errno = 0;
+		ck_assert_int_eq(write(fd, "lots", 4), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		close(fd);
+	}
+	s = fs_read_file(".zcache/mem_limit", NULL);
+	ck_assert_str_eq(s, "268435456\n");
+	free(s);
+	ck_assert_uint_eq(fs_stat_value("mem_limit_bytes"), 256ull << 20);
+	/* Read-only files refuse writes even to root. */
+	fs_path(p, sizeof(p), ".zcache/stats");
+	errno = 0;
+	ck_assert_int_eq(fs_write_ctl(p), EACCES);
+}
+END_TEST
+
+START_TEST(test_stats_consistent)
+{
+	size_t len, k, nonzero = 0, size = 8 << 20;
+	char *img = zc_load_file(zc_corpus_path("pages.img"), &len);
+	uint64_t pages, orig, used, compr;
+	char *back;
+
+	ck_assert_uint_ge(len, size);
+	for (k = 0; k < size; k += PAGE) {
+		const uint64_t *w = (const uint64_t *)(img + k);
+		int zero = 1;
+
+		for (size_t j = 0; j < PAGE / 8; j++)
+			zero &= w[j] == 0;
+		nonzero += !zero;
+	}
+	fs_mount(NULL);
+	fs_write_file("img", img, size);
+	pages = fs_stat_value("pages");
+	orig = fs_stat_value("orig_data_bytes");
+	used = fs_stat_value("mem_used_bytes");
+	compr = fs_stat_value("compr_data_bytes");
+	ck_assert_uint_eq(pages, nonzero);	/* zero pages are not stored */
+	ck_assert_uint_eq(orig, pages * PAGE);
+	ck_assert_uint_gt(compr, 0);
+	ck_assert_uint_lt(compr, orig);
+	ck_assert_uint_ge(used, compr);
+	ck_assert_uint_lt(used, orig);
+	ck_assert_uint_eq(fs_stat_value("files"), 1);
+	{
+		char p[1024];
+		int fd;
+
+		fs_path(p, sizeof(p), "img");
+		fd = open(p, O_RDONLY | O_DIRECT);
+		ck_assert_int_ge(fd, 0);
+		back = malloc(size + PAGE);
+		ck_assert_int_eq(read(fd, back, size + PAGE), (ssize_t)size);
+		ck_assert(!memcmp(back, img, size));
+		free(back);
+		close(fd);
+	}
+	/* O_DIRECT read from the store: every stored page was read. */
+	ck_assert_uint_ge(fs_stat_value("gets"), nonzero);
+	{
+		char p[1024];
+
+		fs_path(p, sizeof(p), "img");
+		ck_assert_int_eq(unlink(p), 0);
+	}
+	ck_assert_uint_eq(fs_stat_value("pages"), 0);
+	ck_assert_uint_eq(fs_stat_value("files"), 0);
+	free(img);
+}
+END_TEST
+
+START_TEST(test_tar_roundtrip)
+{
+	char cmd[2048];
+
+	fs_mount(NULL);
+	snprintf(cmd, sizeof(cmd), "mkdir '%s/tree' && tar -xf '%s' -C '%s/tree'", fs_cur.dir,
+		 zc_corpus_path("tree.tar"), fs_cur.dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	/* Content and metadata (mode, owner, times, links) must match. */
+	snprintf(cmd, sizeof(cmd), "tar --diff -f '%s' -C '%s/tree'", zc_corpus_path("tree.tar"),
+		 fs_cur.dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	ck_assert_uint_gt(fs_stat_value("pages"), 10000);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/tree'", fs_cur.dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	ck_assert_uint_eq(fs_stat_value("pages"), 0);
+	ck_assert_uint_eq(fs_stat_value("files"), 0);
+}
+END_TEST
+
+/* ---- memory limit and ephemeral pools --------------------------------------------- */
+
+START_TEST(test_enospc)
+{
+	enum { CHUNK = 256 << 10 };
+	unsigned char *buf = malloc(CHUNK), *back = malloc(CHUNK);
+	uint64_t rs = 42;
+	char p[1024];
+	off_t off = 0;
+	int fd, err = 0;
+
+	fs_mount("mem_limit=4M");
+	fs_path(p, sizeof(p), "random");
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	/* Random bytes do not compress: the limit is reached near 4 MiB. */
+	for (int k = 0; k < 64; k++) {
+		ssize_t n;
+
+		for (size_t j = 0; j < CHUNK; j += 8) {
+			uint64_t v = zc_rand(&rs);
+
+			memcpy(buf + j, &v, 8);
+		}
+		n = pwrite(fd, buf, CHUNK, off);
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		ck_assert_int_eq(n, CHUNK);
+		off += n;
+	}
+	ck_assert_int_eq(err, ENOSPC);
+	ck_assert_int_ge(off, 2 << 20);
+	ck_assert_int_le(off, 6 << 20);
+	ck_assert_uint_ge(fs_stat_value("enospc"), 1);
+	/* Everything stored before stays intact. */
+	rs = 42;
+	for (off_t o = 0; o < off; o += CHUNK) {
+		for (size_t j = 0; j < CHUNK; j += 8) {
+			uint64_t v = zc_rand(&rs);
+
+			memcpy(buf + j, &v, 8);
+		}
+		ck_assert_int_eq(pread(fd, back, CHUNK, o), CHUNK);
+		ck_assert(!memcmp(buf, back, CHUNK));
+	}
+	close(fd);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+START_TEST(test_ephemeral_drop)
+{
+	char p[1024], q[1024];
+	struct stat st;
+	int fd;
+
+	fs_mount(NULL);
+	fs_path(p, sizeof(p), "eph");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "ephemeral", 9, 0), 0);
+	fs_write_file("eph/closed1", "one", 3);
+	fs_write_file("eph/closed2", "two", 3);
+	fs_write_file("kept", "persistent", 10);
+	fs_path(p, sizeof(p), "eph/open");
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "busy", 4), 4);
+	/* Closed files of ephemeral pools go, whole.  The kernel sends the
+	 * release of a closed file asynchronously: retry for a moment. */
+	for (int t = 0; t < 200 && fs_stat_value("evictions") < 2; t++) {
+		fs_path(q, sizeof(q), ".zcache/drop_ephemeral");
+		ck_assert_int_eq(fs_write_ctl(q), 0);
+		usleep(10000);
+	}
+	ck_assert_uint_eq(fs_stat_value("evictions"), 2);
+	fs_path(q, sizeof(q), "eph/closed1");
+	errno = 0;
+	ck_assert_int_eq(stat(q, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	fs_path(q, sizeof(q), "eph/closed2");
+	ck_assert_int_eq(stat(q, &st), -1);
+	/* The open file and persistent files stay. */
+	{
+		char buf[8];
+
+		ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), 4);
+		ck_assert(!memcmp(buf, "busy", 4));
+	}
+	close(fd);
+	ck_assert_int_eq(stat(p, &st), 0);
+	fs_path(q, sizeof(q), "kept");
+	ck_assert_int_eq(stat(q, &st), 0);
+	/* Once closed, it can go too. */
+	for (int t = 0; t < 200 && fs_stat_value("evictions") < 3; t++) {
+		fs_path(q, sizeof(q), ".zcache/drop_ephemeral");
+		ck_assert_int_eq(fs_write_ctl(q), 0);
+		usleep(10000);
+	}
+	errno = 0;
+	ck_assert_int_eq(stat(p, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+/* ---- concurrency ----------------------------------------------------------------- */
+
+struct fs_worker {
+	int id;
+	int fd;			/* the shared file, or -1 */
+	int rounds;
+	int failures;
+	char dir[1024];
+};
+
+/* Writers fill their own pages of the shared file with page-sized writes of
+ * one byte value; readers check that every page they see is uniform (a
+ * page is replaced atomically). */
+static void *fs_shared_worker(void *arg)
+{
+	struct fs_worker *w = arg;
+	unsigned char page[4 * PAGE];
+	uint64_t rs = (uint64_t)w->id * 7919;
+
+	for (int r = 0; r < w->rounds; r++) {
+		unsigned idx = (unsigned)zc_rand_below(&rs, 64);
+
+		if (w->id % 2 == 0) {
+			/* Pages idx*4+id/2: each writer owns its pages. */
+			memset(page, (int)(1 + zc_rand_below(&rs, 250)), PAGE);
+			if (pwrite(w->fd, page, PAGE, (off_t)((idx * 4 + (unsigned)w->id / 2) * PAGE)) !=
+			    PAGE)
+				w->failures++;
+		} else {
+			ssize_t n = pread(w->fd, page, sizeof(page), (off_t)idx * 4 * PAGE);
+
+			for (ssize_t pg = 0; pg + PAGE <= n; pg += PAGE)
+				for (int k = 1; k < PAGE; k++)
+					if (page[pg + k] != page[pg]) {
+						w->failures++;
+						break;
+					}
+		}
+	}
+	return NULL;
+}
+
+static void *fs_files_worker(void *arg)
+{
+	struct fs_worker *w = arg;
+	unsigned char *buf = malloc(64 << 10), *back = malloc(64 << 10);
+	uint64_t rs = (uint64_t)w->id * 104729 + 1;
+
+	for (int r = 0; r < w->rounds; r++) {
+		char p[1200];
+		size_t len = (size_t)zc_rand_below(&rs, 64 << 10) + 1;
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/w%d-%d", w->dir, w->id, r % 8);
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (unsigned char)(w->id * 31 + r + k / 100);
+		fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || write(fd, buf, len) != (ssize_t)len ||
+		    pread(fd, back, len + 10, 0) != (ssize_t)len || memcmp(buf, back, len))
+			w->failures++;
+		if (fd >= 0)
+			close(fd);
+		if (r % 3 == 2 && unlink(p) != 0)
+			w->failures++;
+	}
+	free(buf);
+	free(back);
+	return NULL;
+}
+
+START_TEST(test_concurrency)
+{
+	enum { N = 6 };
+	struct fs_worker w[N];
+	pthread_t t[N];
+	char p[1024];
+	int fd, k;
+
+	fs_mount("threads=4");
+	fs_path(p, sizeof(p), "shared");
+	/* O_DIRECT, so readers see the store rather than the page cache. */
+	fd = open(p, O_RDWR | O_CREAT | O_DIRECT, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 256 * PAGE), 0);
+	for (k = 0; k < N; k++) {
+		w[k] = (struct fs_worker){ .id = k, .fd = fd, .rounds = 1500 };
+		ck_assert_int_eq(pthread_create(&t[k], NULL, fs_shared_worker, &w[k]), 0);
+	}
+	for (k = 0; k < N; k++) {
+		pthread_join(t[k], NULL);
+		ck_assert_int_eq(w[k].failures, 0);
+	}
+	close(fd);
+	/* Many files, each thread its own, with creates and unlinks. */
+	fs_path(p, sizeof(p), "many");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (k = 0; k < N; k++) {
+		w[k] = (struct fs_worker){ .id = k, .fd = -1, .rounds = 150 };
+		snprintf(w[k].dir, sizeof(w[k].dir), "%s", p);
+		ck_assert_int_eq(pthread_create(&t[k], NULL, fs_files_worker, &w[k]), 0);
+	}
+	for (k = 0; k < N; k++) {
+		pthread_join(t[k], NULL);
+		ck_assert_int_eq(w[k].failures, 0);
+	}
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("fs");
+	TCase *tc = tcase_create("fs");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_bad_options);
+	tcase_add_test(tc, test_good_options_and_sigterm);
+	tcase_add_test(tc, test_mount_helper);
+	tcase_add_test(tc, test_data_model);
+	tcase_add_test(tc, test_holes_and_zero_pages);
+	tcase_add_test(tc, test_efbig);
+	tcase_add_test(tc, test_append_and_trunc_open);
+	tcase_add_test(tc, test_namespace);
+	tcase_add_test(tc, test_rename);
+	tcase_add_test(tc, test_xattrs_and_pools);
+	tcase_add_test(tc, test_zcache_tree);
+	tcase_add_test(tc, test_stats_consistent);
+	tcase_add_test(tc, test_tar_roundtrip);
+	tcase_add_test(tc, test_enospc);
+	tcase_add_test(tc, test_ephemeral_drop);
+	tcase_add_test(tc, test_concurrency);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* After the suite: unmount anything left under the base, stop recorded
+ * daemons, remove the directories. */
+static void fs_cleanup_base(void)
+{
+	char cmd[1024];
+	DIR *d = opendir(fs_base);
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d))) {
+			char p[700];
+			FILE *f;
+			int pid;
+
+			if (!strstr(e->d_name, ".pid"))
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", fs_base, e->d_name);
+			f = fopen(p, "r");
+			if (f && fscanf(f, "%d", &pid) == 1 && pid > 0) {
+				char dir[700];
+
+				snprintf(dir, sizeof(dir), "%s", p);
+				dir[strlen(dir) - 4] = '\0';
+				if (fs_is_mounted(dir)) {
+					snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null", dir);
+					fs_run(cmd);
+				}
+				/* Only our own daemons: the pid's binary must be zcached. */
+				{
+					char exe[64], target[512];
+					ssize_t n;
+
+					snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+					n = readlink(exe, target, sizeof(target) - 1);
+					if (n > 0) {
+						target[n] = '\0';
+						if (strstr(target, "zcached"))
+							kill(pid, SIGKILL);
+					}
+				}
+			}
+			if (f)
+				fclose(f);
+		}
+		closedir(d);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fs_base);
+	fs_run(cmd);
+}
+
+int main(void)
+{
+	int ret;
+
+	if (access("/dev/fuse", R_OK | W_OK) != 0 || access(ZCACHED, X_OK) != 0) {
+		fprintf(stderr, "fs: /dev/fuse or %s not usable, skipping\n", ZCACHED);
+		return 77;
+	}
+	snprintf(fs_base, sizeof(fs_base), "/tmp/zcached-fs-test.XXXXXX");
+	if (!mkdtemp(fs_base)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	chmod(fs_base, 0755);
+	ret = zc_test_main(make_suite());
+	fs_cleanup_base();
+	return ret;
+}
