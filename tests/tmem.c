@@ -277,7 +277,7 @@ START_TEST(test_pools)
 	tmem_stats(f->s, &st);
 	ck_assert_uint_eq(st.pools, 3);
 	ck_assert_uint_eq(st.ephemeral_pools, 0);
-	ck_assert_uint_eq(st.buckets, 3 * 64);
+	ck_assert_uint_eq(st.buckets, 3 * 256);
 	ck_assert_uint_gt(st.meta_bytes, 0);
 
 	/* Fill every id, then one more. */
@@ -348,7 +348,7 @@ START_TEST(test_put_get_replace)
 	ck_assert_uint_eq(ps.gets, 2);
 	ck_assert_uint_eq(ps.failed_gets, 1);
 	ck_assert_uint_eq(ps.pampd_bytes, sizeof(struct mb_page));
-	ck_assert_uint_eq(ps.meta_bytes, TMEM_OBJ_SIZE + 64 + 64 * 16);	/* object + table */
+	ck_assert_uint_eq(ps.meta_bytes, TMEM_OBJ_SIZE + 4096);	/* object + bucket array */
 
 	/* Replace: the new data is seen, the old pampd freed, nothing allocated. */
 	long nodes = atomic_load(&f->host.nodes), objs = atomic_load(&f->host.objs);
@@ -469,8 +469,8 @@ START_TEST(test_metadata_size)
 	put_ok(f, p, 2, 2);		/* 3-page file: one objnode */
 	pstats(f, p, &ps);
 	ck_assert_uint_eq(ps.objnodes, 18);
-	/* objects + objnodes + the table (64-byte header, 64 buckets) */
-	ck_assert_uint_eq(ps.meta_bytes, 2 * TMEM_OBJ_SIZE + 18 * TMEM_OBJNODE_SIZE + 64 + 64 * 16);
+	/* objects + objnodes + the bucket array (256 buckets) */
+	ck_assert_uint_eq(ps.meta_bytes, 2 * TMEM_OBJ_SIZE + 18 * TMEM_OBJNODE_SIZE + 4096);
 	fx_free(f);
 }
 END_TEST
@@ -817,7 +817,7 @@ START_TEST(test_table_growth)
 	pstats(f, p, &ps);
 	ck_assert_uint_eq(ps.objects, 20000);
 	ck_assert_uint_ge(ps.buckets, 20000 / 2);
-	ck_assert_uint_ge(ps.resizes, 8);
+	ck_assert_uint_eq(ps.resizes, 6);	/* 256 -> 16384 buckets */
 	ck_assert_int_eq(tmem_check(f->s), 0);
 	for (uint64_t n = 0; n < 20000; n += 7) {
 		struct tmem_oid o = { { n, 0, 0 } };
@@ -832,7 +832,7 @@ END_TEST
 
 START_TEST(test_tree_without_growth)
 {
-	/* With table growth refused, 4000 objects share 64 buckets: the
+	/* With table growth refused, 4000 objects share 256 buckets: the
 	 * red-black trees get deep and every insert and erase case runs. */
 	struct fx *f = fx_new();
 	int p = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
@@ -851,7 +851,7 @@ START_TEST(test_tree_without_growth)
 	}
 	struct tmem_pool_stats ps;
 	pstats(f, p, &ps);
-	ck_assert_uint_eq(ps.buckets, 64);
+	ck_assert_uint_eq(ps.buckets, 256);
 	ck_assert_uint_eq(ps.objects, N);
 	ck_assert_int_eq(tmem_check(f->s), 0);
 	/* Erase in a scrambled order (3 is coprime with N). */

@@ -35,7 +35,8 @@ struct tm_backend {
 	const char *name;
 	const struct tmem_pamops *ops;
 	void *ctx;
-	unsigned ncodecs;			/* codec ids 0 .. ncodecs-1 are valid */
+	const unsigned *codecs;			/* valid codec ids, or NULL: 0 .. */
+	unsigned ncodecs;			/* ... ncodecs-1 */
 	void (*set_fail)(void *ctx, unsigned permille);	/* create failures, or NULL */
 	long (*live)(void *ctx);		/* pampds alive, or NULL */
 };
@@ -566,7 +567,8 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 			ck_assert_int_eq(tmem_pool_kind(m->s, p->id), (int)p->kind);
 			counts[10]++;
 		} else if (c < 955) {			/* codec */
-			unsigned codec = (unsigned)zc_rand_below(r, be->ncodecs ? be->ncodecs : 1);
+			unsigned ci = (unsigned)zc_rand_below(r, be->ncodecs ? be->ncodecs : 1);
+			unsigned codec = be->codecs ? be->codecs[ci] : ci;
 			ck_assert_int_eq(tmem_pool_set_codec(m->s, p->id, codec), 0);
 			counts[11]++;
 		} else if (c < 957) {			/* destroy and recreate the pool */
@@ -656,8 +658,8 @@ static int tm_scheck(const void *page, int pool, const struct tmem_oid *oid, uin
 	return r;
 }
 
-#define TM_OWN_OBJS 128
-#define TM_OWN_IDX 16
+#define TM_OWN_OBJS 384		/* 2 threads make the table grow */
+#define TM_OWN_IDX 8
 #define TM_SHARED_OBJS 8
 #define TM_SHARED_IDX 32
 

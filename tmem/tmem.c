@@ -18,6 +18,9 @@
  */
 #include "tmem/tmem.h"
 
+#include "alloc/buddy.h"
+#include "alloc/slab.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <linux/futex.h>
@@ -34,7 +37,7 @@
 #define TMEM_FAN_SHIFT 4
 #define TMEM_FAN (1u << TMEM_FAN_SHIFT)		/* slots per objnode */
 #define TMEM_MAX_HEIGHT 8			/* 8 * 4 bits = 32-bit index */
-#define TMEM_INIT_BUCKETS 64u
+#define TMEM_INIT_BUCKETS 256u			/* a 4 KiB bucket array */
 #define TMEM_MAX_BUCKETS (1u << 26)
 #define TMEM_LOAD_FACTOR 2u			/* objects per bucket before doubling */
 #define TMEM_STRIPES 16u
@@ -117,13 +120,15 @@ struct tmem_bucket {
 };
 static_assert(sizeof(struct tmem_bucket) == 16, "a bucket is 16 bytes");
 
+/* A table header (malloc) and its bucket array (hostops.mem_alloc: a power
+ * of two of bytes, 4 KiB and up, so a page allocator wastes nothing). */
 struct tmem_table {
-	alignas(64) uint32_t nbuckets;		/* a power of two */
+	uint32_t nbuckets;			/* a power of two */
 	uint32_t mask;
 	_Atomic int moved;			/* set with every bucket locked */
 	struct tmem_table *older;		/* retired tables, freed with the pool */
-	size_t bytes;				/* what mem_alloc gave */
-	alignas(64) struct tmem_bucket b[];
+	size_t bytes;				/* of the bucket array */
+	struct tmem_bucket *b;
 };
 
 /* Striped hot counters: relaxed atomics, summed by the stats readers. */
@@ -765,15 +770,26 @@ static void obj_put_if_empty(struct tmem_store *s, struct tmem_pool *p, struct t
 
 static struct tmem_table *table_new(struct tmem_store *s, uint32_t nbuckets)
 {
-	size_t bytes = sizeof(struct tmem_table) + (size_t)nbuckets * sizeof(struct tmem_bucket);
-	struct tmem_table *t = s->host->mem_alloc(s->host_ctx, bytes);
+	size_t bytes = (size_t)nbuckets * sizeof(struct tmem_bucket);
+	struct tmem_table *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	memset(t, 0, bytes);
+	t->b = s->host->mem_alloc(s->host_ctx, bytes);
+	if (!t->b) {
+		free(t);
+		return NULL;
+	}
+	memset(t->b, 0, bytes);
 	t->nbuckets = nbuckets;
 	t->mask = nbuckets - 1;
 	t->bytes = bytes;
 	return t;
+}
+
+static void table_free(struct tmem_store *s, struct tmem_table *t)
+{
+	s->host->mem_free(s->host_ctx, t->b, t->bytes);
+	free(t);
 }
 
 /* Take resize_lock and every bucket lock of the pool's table. */
@@ -893,7 +909,7 @@ static void pool_free(struct tmem_store *s, struct tmem_pool *p)
 	}
 	while (t) {
 		struct tmem_table *older = t->older;
-		s->host->mem_free(s->host_ctx, t, t->bytes);
+		table_free(s, t);
 		t = older;
 	}
 	pthread_mutex_destroy(&p->resize_lock);
@@ -943,7 +959,7 @@ int tmem_new_pool(struct tmem_store *s, unsigned flags)
 	if (id < 0) {
 		pthread_mutex_unlock(&s->pool_lock);
 		pthread_mutex_destroy(&p->resize_lock);
-		s->host->mem_free(s->host_ctx, t, t->bytes);
+		table_free(s, t);
 		free(p);
 		return -ENOSPC;
 	}
@@ -953,7 +969,7 @@ int tmem_new_pool(struct tmem_store *s, unsigned flags)
 	return id;
 
 err_table:
-	s->host->mem_free(s->host_ctx, t, t->bytes);
+	table_free(s, t);
 err_pool:
 	free(p);
 	return -ENOMEM;
@@ -1826,3 +1842,88 @@ const struct tmem_hostops tmem_malloc_hostops = {
 	.mem_alloc = tmem_malloc_mem_alloc,
 	.mem_free = tmem_malloc_mem_free,
 };
+
+/* ---- slab hostops --------------------------------------------------- */
+
+struct tmem_slab_host {
+	struct buddy *b;
+	struct slab_cache *objs;
+	struct slab_cache *nodes;
+};
+
+static void *tmem_slab_obj_alloc(void *ctx)
+{
+	return slab_alloc(((struct tmem_slab_host *)ctx)->objs);
+}
+
+static void tmem_slab_obj_free(void *ctx, void *p)
+{
+	slab_free(((struct tmem_slab_host *)ctx)->objs, p);
+}
+
+static void *tmem_slab_objnode_alloc(void *ctx)
+{
+	return slab_alloc(((struct tmem_slab_host *)ctx)->nodes);
+}
+
+static void tmem_slab_objnode_free(void *ctx, void *p)
+{
+	slab_free(((struct tmem_slab_host *)ctx)->nodes, p);
+}
+
+static void *tmem_slab_mem_alloc(void *ctx, size_t bytes)
+{
+	return buddy_alloc(((struct tmem_slab_host *)ctx)->b, bytes);
+}
+
+static void tmem_slab_mem_free(void *ctx, void *p, size_t bytes)
+{
+	buddy_free(((struct tmem_slab_host *)ctx)->b, p, bytes);
+}
+
+const struct tmem_hostops tmem_slab_hostops = {
+	.obj_alloc = tmem_slab_obj_alloc,
+	.obj_free = tmem_slab_obj_free,
+	.objnode_alloc = tmem_slab_objnode_alloc,
+	.objnode_free = tmem_slab_objnode_free,
+	.mem_alloc = tmem_slab_mem_alloc,
+	.mem_free = tmem_slab_mem_free,
+};
+
+struct tmem_slab_host *tmem_slab_host_create(struct buddy *b)
+{
+	struct tmem_slab_host *h = calloc(1, sizeof(*h));
+	if (!h)
+		goto err;
+	h->b = b;
+	/* 8-byte alignment keeps the objects at their exact sizes. */
+	h->objs = slab_create("tmem_obj", TMEM_OBJ_SIZE, 8, b);
+	if (!h->objs)
+		goto err_host;
+	h->nodes = slab_create("tmem_objnode", TMEM_OBJNODE_SIZE, 8, b);
+	if (!h->nodes)
+		goto err_objs;
+	return h;
+
+err_objs:
+	slab_destroy(h->objs);
+err_host:
+	free(h);
+err:
+	errno = ENOMEM;
+	return NULL;
+}
+
+void tmem_slab_host_destroy(struct tmem_slab_host *h)
+{
+	if (!h)
+		return;
+	slab_destroy(h->nodes);
+	slab_destroy(h->objs);
+	free(h);
+}
+
+struct slab_cache *tmem_slab_host_cache(struct tmem_slab_host *h, int which)
+{
+	return which == 0 ? h->objs : which == 1 ? h->nodes : NULL;
+}

@@ -28,9 +28,11 @@
  * Empty objnodes are freed at once; an object with no pages is freed at
  * once unless it is pinned.
  *
- * Hash table: a pool starts with 64 buckets and doubles its table when it
- * holds more than 2 objects per bucket (load factor <= 2, each bucket a
- * balanced tree, so a lookup stays a few comparisons however the ids fall).
+ * Hash table: a pool starts with 256 buckets (a 4 KiB bucket array from
+ * hostops.mem_alloc; the small table header comes from malloc) and doubles
+ * its table when it holds more than 2 objects per bucket (load factor <= 2,
+ * each bucket a balanced tree, so a lookup stays a few comparisons however
+ * the ids fall).
  * A resize locks every bucket of the old table, moves the objects, marks
  * the old table moved and publishes the new one; an operation that locked
  * a bucket of a moved table unlocks it and retries on the new table.  Old
@@ -146,7 +148,8 @@ struct tmem_hostops {
 	void (*obj_free)(void *ctx, void *obj);
 	void *(*objnode_alloc)(void *ctx);		/* TMEM_OBJNODE_SIZE bytes, 8-aligned */
 	void (*objnode_free)(void *ctx, void *node);
-	void *(*mem_alloc)(void *ctx, size_t bytes);	/* hash tables, 64-aligned */
+	void *(*mem_alloc)(void *ctx, size_t bytes);	/* bucket arrays: a power of
+							   two >= 4 KiB, 64-aligned */
 	void (*mem_free)(void *ctx, void *p, size_t bytes);
 };
 
@@ -178,7 +181,7 @@ struct slab_cache *tmem_slab_host_cache(struct tmem_slab_host *h, int which);
 	X(pinned_objects, "objects with a pin now")			\
 	X(pages, "pages stored now")					\
 	X(pampd_bytes, "bytes the backend holds for those pages")	\
-	X(meta_bytes, "tmem metadata bytes: objects, objnodes, tables") \
+	X(meta_bytes, "tmem metadata: objects, objnodes, bucket arrays") \
 	X(objnodes, "radix tree nodes now")				\
 	X(buckets, "hash buckets now (current tables)")		\
 	X(puts, "successful puts, ever")				\
