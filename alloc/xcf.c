@@ -925,8 +925,16 @@ static int page_evacuate(struct xcf_pool *pool, uint32_t idx, char *buf,
 	unsigned off = 0;
 
 	while (page_used(pool, idx) > 0) {
-		struct xcf_hdr *h = blk_at(pool, idx, off);
-		uint64_t w = hdr_get(h);
+		struct xcf_hdr *h;
+		uint64_t w;
+
+		if (off >= UNITS_PER_PAGE) {	/* cannot happen: xcf_check */
+			fprintf(stderr, "xcf(%s): page %u counts used units but has no used block\n",
+				pool->name, idx);
+			abort();
+		}
+		h = blk_at(pool, idx, off);
+		w = hdr_get(h);
 
 		if (H_DESC(w)) {
 			int rc = move_object(pool, h, buf, res);

@@ -26,8 +26,11 @@
  * from an alloc/slab cache: two 32-bit block references (page-table index
  * and offset), the second one unused unless the object is split.  The handle
  * is the descriptor's address.  The pool keeps a page table (one 64-bit word
- * per page: address, bytes in use, flags), so the per-object metadata is 8
- * bytes of descriptor + 8 bytes of block header, and 8 bytes per page.
+ * per page: address, units in use, flags), so the metadata is 8 bytes of
+ * descriptor + 8 bytes of block header per object (one more header when it
+ * is split), and 8 bytes per page.  Limits: 2^26 pages (256 GiB) per pool;
+ * descriptor addresses below 2^48 (every user-space address on x86-64 and
+ * arm64 unless 5-level paging is asked for explicitly).
  *
  * Placement.  64 free lists, list i holding the free blocks of (i + 1) * 64
  * bytes; list 63 holds the wholly free pages (the reserve).  An object needs

@@ -698,13 +698,13 @@ START_TEST(test_model)
 			ck_assert_uint_eq(stats_of(p).objects, live);
 			ck_assert_uint_le(stats_of(p).pages, st.pages);
 			ck_assert_int_eq(xcf_check(p), 0);
-			/* Every object after one compaction in 8, a sample
+			/* Every object after one compaction in 16, a sample
 			 * after the others. */
-			if (compactions % 8 == 0) {
+			if (compactions % 16 == 0) {
 				for (size_t i = 0; i < live; i++)
 					verify(p, objs[i].h, objs[i].size, objs[i].seed);
 			} else {
-				for (size_t k = 0; k < 256 && live; k++) {
+				for (size_t k = 0; k < 128 && live; k++) {
 					struct obj *o = &objs[zc_rand_below(&rng, live)];
 
 					verify(p, o->h, o->size, o->seed);
