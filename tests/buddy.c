@@ -439,6 +439,75 @@ START_TEST(test_free_chunk_to_tail)
 }
 END_TEST
 
+/* Many chunks: the list grows past its first allocation, and the search
+ * finds the first chunk that fits wherever it sits in the root array
+ * (here past the first 8-chunk word). */
+START_TEST(test_many_chunks)
+{
+	uint64_t seed = zc_test_seed();
+	enum { N = 40 };
+	struct buddy *b = buddy_create(BUDDY_DEFAULT_RESERVE);
+	char *lo[N], *hi[N], *p, *q;
+	unsigned order[2 * N];
+	struct buddy_stats st;
+
+	for (unsigned i = 0; i < N; i++) {
+		lo[i] = buddy_alloc(b, CHUNK / 2);
+		hi[i] = buddy_alloc(b, CHUNK / 2);
+		ck_assert_ptr_nonnull(lo[i]);
+		ck_assert_ptr_eq(hi[i], lo[i] + CHUNK / 2);
+	}
+	ck_assert_uint_eq(stats_of(b).chunks, N);
+	assert_check(b);
+	buddy_free(b, hi[9], CHUNK / 2);
+	buddy_free(b, hi[33], CHUNK / 2);
+	ck_assert_ptr_eq(buddy_alloc(b, CHUNK / 2), hi[9]);
+	buddy_free(b, hi[9], CHUNK / 2);
+	p = buddy_alloc(b, PAGE);
+	ck_assert_ptr_eq(p, hi[9]);
+	q = buddy_alloc(b, CHUNK / 4);
+	ck_assert_ptr_eq(q, hi[9] + CHUNK / 4);
+	/* Chunk 9 cannot hold another 1 MiB block now; chunk 33 can. */
+	ck_assert_ptr_eq(buddy_alloc(b, CHUNK / 4), hi[33]);
+	/* Nothing holds 4 MiB: a new chunk is appended. */
+	hi[33] = buddy_alloc(b, CHUNK);
+	ck_assert_ptr_nonnull(hi[33]);
+	ck_assert_uint_eq(stats_of(b).chunks, N + 1);
+	assert_check(b);
+	buddy_free(b, p, PAGE);
+	buddy_free(b, q, CHUNK / 4);
+	buddy_free(b, chunk_of(lo[33]) + CHUNK / 2, CHUNK / 4);
+	hi[9] = NULL;
+	for (unsigned i = 0; i < 2 * N; i++)
+		order[i] = i;
+	for (unsigned i = 2 * N - 1; i > 0; i--) {
+		unsigned j = (unsigned)zc_rand_below(&seed, i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (unsigned i = 0; i < 2 * N; i++) {
+		unsigned k = order[i] / 2;
+
+		if (order[i] % 2 == 0)
+			buddy_free(b, lo[k], CHUNK / 2);
+		else if (k == 33)
+			buddy_free(b, hi[k], CHUNK);
+		else if (hi[k])
+			buddy_free(b, hi[k], CHUNK / 2);
+		if (i % 8 == 0)
+			assert_check(b);
+	}
+	st = stats_of(b);
+	ck_assert_uint_eq(st.blocks, 0);
+	ck_assert_uint_eq(st.chunks, BUDDY_DEFAULT_RESERVE);
+	ck_assert_uint_eq(st.free_chunks, BUDDY_DEFAULT_RESERVE);
+	ck_assert_uint_eq(st.chunks_mapped, N + 1);
+	assert_check(b);
+	buddy_destroy(b);
+}
+END_TEST
+
 /* 1024 single pages fill a chunk exactly; freeing them in random order
  * merges everything back into one wholly free chunk. */
 START_TEST(test_merge_random_order)
@@ -764,7 +833,7 @@ END_TEST
 /* Model-based randomized test. */
 
 #define MODEL_SLOTS 384
-#define MODEL_OPS 150000
+#define MODEL_OPS 120000
 #define MODEL_BATCH 1000
 #define MODEL_SMALL (16 * KiB)	/* blocks up to this are filled whole */
 
@@ -940,7 +1009,7 @@ END_TEST
 
 #define MT_THREADS 4
 #define MT_SLOTS 48
-#define MT_OPS 25000
+#define MT_OPS 15000
 
 struct mt_arg {
 	struct buddy *b;
@@ -1081,6 +1150,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_leftmost_fit);
 	tcase_add_test(tc, test_chunk_list_order);
 	tcase_add_test(tc, test_free_chunk_to_tail);
+	tcase_add_test(tc, test_many_chunks);
 	tcase_add_test(tc, test_merge_random_order);
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_trim);
