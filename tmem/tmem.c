@@ -1378,10 +1378,18 @@ int tmem_unpin(struct tmem_store *s, int pool, const struct tmem_oid *oid)
 	return 0;
 }
 
-/* Evict the least recently used object of pool p.  Returns 1 and adds to
- * *freed, or 0 when the LRU is empty.  Called with no lock held. */
-static int evict_one(struct tmem_store *s, struct tmem_pool *p, tmem_evict_fn fn, void *arg,
-		     uint64_t *freed)
+/* One evicted object, reported to the callback after every lock and pool
+ * reference is dropped. */
+struct tmem_victim {
+	uint32_t pool;
+	struct tmem_oid oid;
+	uint64_t pages;
+	uint64_t bytes;
+};
+
+/* Evict the least recently used object of pool p.  Returns 1 and fills
+ * *v, or 0 when the LRU is empty.  Called with no lock held. */
+static int evict_one(struct tmem_store *s, struct tmem_pool *p, struct tmem_victim *v)
 {
 	for (;;) {
 		tmem_lock(&p->lru_lock);
@@ -1420,10 +1428,10 @@ static int evict_one(struct tmem_store *s, struct tmem_pool *p, tmem_evict_fn fn
 		TMEM_ADD(st->objnodes, -f.nodes);
 		TMEM_ADD(p->evictions, 1);
 		TMEM_ADD(p->evicted_pages, pages);
-		uint64_t bytes = f.bytes + f.nodes * TMEM_OBJNODE_SIZE + TMEM_OBJ_SIZE;
-		*freed += bytes;
-		if (fn)
-			fn(arg, p->id, &oid, pages, bytes);
+		v->pool = p->id;
+		v->oid = oid;
+		v->pages = pages;
+		v->bytes = f.bytes + f.nodes * TMEM_OBJNODE_SIZE + TMEM_OBJ_SIZE;
 		return 1;
 	}
 }
@@ -1437,61 +1445,69 @@ static uint64_t lru_head_stamp(struct tmem_pool *p)
 	return st;
 }
 
-int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes, tmem_evict_fn fn, void *arg)
+/* Take a reference on the ephemeral pool whose least recent object is the
+ * oldest of the store, or return NULL when no ephemeral pool has one. */
+static struct tmem_pool *evict_pick(struct tmem_store *s)
 {
-	uint64_t freed = 0;
-	if (pool != TMEM_ALL_POOLS) {
-		struct tmem_pool *p = tmem_pool_of(s, pool);
-		if (!p || !tmem_ephemeral(p))
-			return -EINVAL;
-		while (freed < bytes && evict_one(s, p, fn, arg, &freed))
-			;
-		return (int64_t)freed;
-	}
-
-	/* Every ephemeral pool, held by a reference so that a concurrent
-	 * tmem_destroy_pool waits for us. */
-	struct tmem_pool **list = NULL;
-	unsigned n = 0, cap = 0;
+	struct tmem_pool *best = NULL;
+	uint64_t best_stamp = UINT64_MAX;
 	pthread_mutex_lock(&s->pool_lock);
 	for (int i = 0; i < TMEM_MAX_POOLS; i++) {
 		struct tmem_pool *p = atomic_load_explicit(&s->pools[i], memory_order_relaxed);
 		if (!p || !tmem_ephemeral(p))
 			continue;
-		if (n == cap) {
-			unsigned ncap = cap ? cap * 2 : 16;
-			struct tmem_pool **nl = realloc(list, ncap * sizeof(*nl));
-			if (!nl)
-				break;	/* evict from the pools we have */
-			list = nl;
-			cap = ncap;
+		uint64_t st = lru_head_stamp(p);
+		if (st < best_stamp) {
+			best_stamp = st;
+			best = p;
 		}
-		p->refs++;
-		list[n++] = p;
 	}
+	if (best)
+		best->refs++;
 	pthread_mutex_unlock(&s->pool_lock);
+	return best;
+}
 
-	while (freed < bytes) {
-		struct tmem_pool *best = NULL;
-		uint64_t best_stamp = UINT64_MAX;
-		for (unsigned i = 0; i < n; i++) {
-			uint64_t st = lru_head_stamp(list[i]);
-			if (st < best_stamp) {
-				best_stamp = st;
-				best = list[i];
-			}
-		}
-		if (!best)
-			break;
-		evict_one(s, best, fn, arg, &freed);
-	}
-
+static void evict_unref(struct tmem_store *s, struct tmem_pool *p)
+{
 	pthread_mutex_lock(&s->pool_lock);
-	for (unsigned i = 0; i < n; i++)
-		list[i]->refs--;
-	pthread_cond_broadcast(&s->pool_cond);
+	if (--p->refs == 0)
+		pthread_cond_broadcast(&s->pool_cond);
 	pthread_mutex_unlock(&s->pool_lock);
-	free(list);
+}
+
+int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes, tmem_evict_fn fn, void *arg)
+{
+	uint64_t freed = 0;
+	struct tmem_victim v;
+	if (pool != TMEM_ALL_POOLS) {
+		struct tmem_pool *p = tmem_pool_of(s, pool);
+		if (!p || !tmem_ephemeral(p))
+			return -EINVAL;
+		while (freed < bytes && evict_one(s, p, &v)) {
+			freed += v.bytes;
+			if (fn)
+				fn(arg, v.pool, &v.oid, v.pages, v.bytes);
+		}
+		return (int64_t)freed;
+	}
+
+	/* Every ephemeral pool, oldest object first.  A pool is held by a
+	 * reference only while one object is evicted from it, so a
+	 * concurrent tmem_destroy_pool waits for that alone, never for a
+	 * callback. */
+	while (freed < bytes) {
+		struct tmem_pool *p = evict_pick(s);
+		if (!p)
+			break;
+		int got = evict_one(s, p, &v);
+		evict_unref(s, p);
+		if (!got)
+			continue;	/* emptied meanwhile: pick again */
+		freed += v.bytes;
+		if (fn)
+			fn(arg, v.pool, &v.oid, v.pages, v.bytes);
+	}
 	return (int64_t)freed;
 }
 

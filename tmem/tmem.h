@@ -238,7 +238,8 @@ void tmem_store_destroy(struct tmem_store *s);
 int tmem_new_pool(struct tmem_store *s, unsigned flags);
 
 /* Free every page and object of the pool and the pool; its id becomes
- * free.  Waits for a concurrent store-wide tmem_evict to leave the pool.
+ * free.  If a concurrent store-wide tmem_evict is evicting an object of
+ * this pool, waits for that one object (never for an eviction callback).
  * Returns 0, or -EINVAL if `pool` names no pool. */
 int tmem_destroy_pool(struct tmem_store *s, int pool);
 
