@@ -115,7 +115,6 @@ struct sgv_pool {
 	bool shared;
 	int purge_interval;		/* seconds; < 0: never purge nor shrink */
 	unsigned nr_orders;		/* caches: SGV_NR_ORDERS, or 1 in fixed-size mode */
-	unsigned max_cached_pages;	/* pages of the largest cached vector */
 
 	pthread_mutex_t lock;
 	sgv_alloc_page_fn alloc_page;	/* protected by lock */
@@ -558,7 +557,6 @@ struct sgv_pool *sgv_pool_create(struct sgv_ctx *ctx, const char *name,
 	pool->shared = shared;
 	pool->purge_interval = purge_interval;
 	pool->nr_orders = single_alloc_pages ? 1 : SGV_NR_ORDERS;
-	pool->max_cached_pages = single_alloc_pages ? single_alloc_pages : SGV_MAX_CACHED_PAGES;
 	pool->alloc_page = sgv_buddy_alloc_page;
 	pool->free_page = sgv_buddy_free_page;
 	pool->alloc_priv = ctx->buddy;

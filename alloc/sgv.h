@@ -21,9 +21,12 @@
  *   allocated exactly (P pages) and freed on sgv_pool_free, never cached
  *   ("other" allocations in the statistics).
  *
- * Memory layout: one object per vector (struct sgv_obj, malloc'ed): a header,
- * then its iovec array (room for one entry per page), then a uint16_t array
- * giving the first page index of each entry (so trimming is a binary search).
+ * Memory layout: one object per vector (struct sgv_obj): a header, then its
+ * iovec array (room for one entry per page), then, for cached vectors, a
+ * uint16_t array giving the first page index of each entry (so trimming is
+ * a binary search).  Objects come from malloc, not alloc/slab: their size
+ * depends on the order (up to ~18 KiB at order 10), and they are made only
+ * on a cache miss, so they are off the hot path.
  * Pages come one per call from the pool's page allocator (default: the
  * context's buddy allocator, buddy_alloc(4096)); clustering merges a new page
  * into an existing entry when they are adjacent in memory:
@@ -50,9 +53,12 @@
  *
  * Threads: every function is thread safe unless it says otherwise.  Locks,
  * in the order they nest:
- *     ctx->lock (the registry: the pool list)  ->  pool->lock  ->  buddy->lock
- * pool->lock protects the pool's lists and counters; page allocation and
- * freeing run outside it.  The global page counters are atomics.
+ *     ctx->lock (the registry: the pool list)  ->  pool->lock
+ * pool->lock protects the pool's lists and counters and is a leaf: nothing
+ * else is taken under it, and the page allocator (buddy->lock, or a custom
+ * allocator) is never called with it held.  Purge, shrink, flush and the
+ * high-watermark release call the page allocator with ctx->lock held (order
+ * ctx->lock -> buddy->lock).  The global page counters are atomics.
  *
  * Errors: pointer-returning functions return NULL with errno set, the others
  * 0 or a positive value on success and a negative errno on failure.  Nothing
@@ -99,13 +105,14 @@ enum {
 	/* When the request fails for want of pages (a cache miss under
 	 * SGV_NO_ALLOC_ON_CACHE_MISS, the mem_lim cap, the high watermark, or
 	 * the page allocator returning NULL), still return NULL and set errno,
-	 * but set *objp to an empty object: it holds no pages, and its iovec
-	 * array (sgv_obj_iov, sgv_obj_capacity) has room for at least one
-	 * entry per page of the request, zeroed; its count is 0.  The caller may fill that array with buffers of its own (as
-	 * SCST's user-space handler does); they stay the caller's.  The object
-	 * must be given back with sgv_pool_free, which frees only the object
-	 * and never caches it.  If even the object cannot be had, *objp is
-	 * NULL as without the flag. */
+	 * but set *objp to an empty object: it holds no pages, its count is
+	 * 0, and its iovec array (sgv_obj_iov, sgv_obj_capacity) has room for
+	 * at least one entry per page of the request, zeroed.  The caller may
+	 * fill that array with buffers of its own (as SCST's user-space
+	 * handler does); they stay the caller's.  The object must be given
+	 * back with sgv_pool_free, which frees only the object and never
+	 * caches it.  If even the object cannot be had (malloc fails), *objp
+	 * is NULL as without the flag. */
 	SGV_RETURN_OBJ_ON_ALLOC_FAIL = 1u << 2,
 };
 
@@ -221,9 +228,9 @@ int sgv_ctx_set_watermarks(struct sgv_ctx *ctx, uint64_t hi, uint64_t lo);
  * ctx->lock, then each pool's lock in turn. */
 uint64_t sgv_ctx_purge(struct sgv_ctx *ctx, double now);
 
-/* The shrinker: free idle vectors, at most about nr_pages pages, across
- * pools (sgv_pool_shrink on each until enough are freed).  Returns the pages
- * freed. */
+/* The shrinker across pools: sgv_pool_shrink on each pool in turn (in
+ * creation order) until at least nr_pages pages are freed or every pool
+ * was asked.  Returns the pages freed. */
 uint64_t sgv_ctx_shrink(struct sgv_ctx *ctx, uint64_t nr_pages, double now);
 
 /* Flush every pool (sgv_pool_flush).  Returns the pages freed. */
@@ -293,7 +300,9 @@ int sgv_pool_set_allocator(struct sgv_pool *pool, sgv_alloc_page_fn alloc_page,
  * vector keeps its old data).
  * On failure returns NULL, sets *count to 0 and *objp to NULL (except as
  * SGV_RETURN_OBJ_ON_ALLOC_FAIL says), leaves the pool, the counters and
- * mem_lim as they were (except the failure counters), and sets errno:
+ * mem_lim as they were (except the failure counters, and except that a
+ * high-watermark release may have freed idle vectors before the failure),
+ * gives back any page it took, and sets errno:
  *   EINVAL  size 0, unknown flags, NULL count or objp;
  *   EAGAIN  a cache miss under SGV_NO_ALLOC_ON_CACHE_MISS;
  *   ENOMEM  over mem_lim, over the high watermark, or out of memory. */
@@ -334,7 +343,8 @@ uint64_t sgv_pool_shrink(struct sgv_pool *pool, uint64_t nr_pages, double now);
  * freed; a second flush returns 0. */
 uint64_t sgv_pool_flush(struct sgv_pool *pool);
 
-/* Fill *out with the pool's figures (read under pool->lock). */
+/* Fill *out with the pool's figures (the reference count read under
+ * ctx->lock, the rest under pool->lock). */
 void sgv_pool_stats(struct sgv_pool *pool, struct sgv_pool_stats *out);
 
 /* Verify the pool under its lock: the per-order idle lists hold the vectors
