@@ -169,6 +169,17 @@ static inline void hdr_set_prev(struct xcf_hdr *h, unsigned prev)
 	hdr_set(h, (w & ~((uint64_t)63 << 6)) | (uint64_t)prev << 6);
 }
 
+/* The object bytes of block h.  The empty asm hides h's alignment from the
+ * compiler: knowing it, gcc inlines variable-size copies as `rep movsq`,
+ * which is about half as fast as glibc's memcpy for these sizes. */
+static inline void *blk_data(struct xcf_hdr *h)
+{
+	char *p = (char *)(h + 1);
+
+	__asm__("" : "+r"(p));
+	return p;
+}
+
 /* Units an object of `size` bytes needs in one block. */
 static inline unsigned units_for(size_t size)
 {
@@ -528,9 +539,9 @@ static size_t obj_copy(const struct xcf_pool *pool, const struct xcf_desc *d, vo
 	if (d->blk[1] == XCF_NOBLK) {
 		n = block_cap(H_UNITS(wa)) - H_PAD(wa);
 		if (to_pool)
-			memcpy(a + 1, buf, n);
+			memcpy(blk_data(a), buf, n);
 		else
-			memcpy(buf, a + 1, n);
+			memcpy(buf, blk_data(a), n);
 		return n;
 	} else {
 		struct xcf_hdr *b = ref_hdr(pool, d->blk[1]);
@@ -539,11 +550,11 @@ static size_t obj_copy(const struct xcf_pool *pool, const struct xcf_desc *d, vo
 		size_t nb = block_cap(H_UNITS(wb)) - H_PAD(wb);
 
 		if (to_pool) {
-			memcpy(a + 1, buf, na);
-			memcpy(b + 1, (const char *)buf + na, nb);
+			memcpy(blk_data(a), buf, na);
+			memcpy(blk_data(b), (const char *)buf + na, nb);
 		} else {
-			memcpy(buf, a + 1, na);
-			memcpy((char *)buf + na, b + 1, nb);
+			memcpy(buf, blk_data(a), na);
+			memcpy((char *)buf + na, blk_data(b), nb);
 		}
 		return na + nb;
 	}
@@ -871,7 +882,7 @@ static size_t move_part(struct xcf_pool *pool, struct xcf_desc *d, unsigned whic
 	have = H_UNITS(hdr_get(&f->hdr));
 	list_del(pool, &f->hdr, have);
 	d->blk[which] = carve(pool, f->page, hdr_off(&f->hdr), have, units, H_PAD(w), d);
-	memcpy(ref_hdr(pool, d->blk[which]) + 1, h + 1, n);
+	memcpy(blk_data(ref_hdr(pool, d->blk[which])), blk_data(h), n);
 	res->pages_released += block_free(pool, old);
 	res->bytes_moved += n;
 	return n;
