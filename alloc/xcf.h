@@ -75,7 +75,8 @@
  * one per thread, sharing one buddy allocator and one descriptor cache) so
  * that threads do not queue on one lock.  A seqlock would spare readers the
  * lock but could let a reader touch a page just returned to buddy; not worth
- * it.  Compaction holds pool->lock for one page at a time (at most 64 object
+ * it.  Compaction holds pool->lock for one scan of the page table (8 bytes
+ * a page) to choose pages, then for one page at a time (at most 64 object
  * moves), releasing it in between, so readers and writers wait at most that
  * long; pool->compact_lock serializes compactions.
  *

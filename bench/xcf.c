@@ -39,7 +39,7 @@ static const char usage[] =
 	"utilization, split objects, compaction overhead and throughputs.\n";
 
 struct item {
-	uint32_t off;		/* into the compressed-data arena */
+	size_t off;		/* into the compressed-data arena */
 	uint32_t size;
 	xcf_handle h;
 	void *libc;
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 			raw++;
 			continue;
 		}
-		it[n].off = (uint32_t)arena_used;
+		it[n].off = (size_t)arena_used;
 		it[n].size = (uint32_t)c;
 		arena_used += (uint64_t)c;
 		stored += (uint64_t)c;
@@ -356,7 +356,8 @@ int main(int argc, char **argv)
 		       100.0 * (double)st.split_objects / (double)st.objects,
 		       (double)(st.page_bytes + st.desc_bytes + st.table_bytes) /
 		       (double)st.used_bytes);
-		bench_figure("xcf_compacted_overhead", (double)st.page_bytes / (double)st.used_bytes);
+		bench_figure("xcf_compacted_overhead",
+			     st.used_bytes ? (double)st.page_bytes / (double)st.used_bytes : 0.0);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!it[i].h)
