@@ -3,8 +3,8 @@
  * Memory layout.  A chunk is 4 MiB of anonymous memory aligned to 4 MiB
  * (mapped 4 MiB - 4 KiB too large, then trimmed at both ends).  Nothing of
  * the allocator lives inside it: its metadata is a separate malloc'ed
- * struct buddy_chunk holding the tree, the list links and two counters, so
- * every block is plain memory aligned to its size.
+ * struct buddy_chunk holding the tree, its place in the list and two
+ * counters, so every block is plain memory aligned to its size.
  *
  * The tree is a complete binary tree in heap order, 1-based: tree[1] is the
  * root (order 10, the whole chunk), node i has children 2i and 2i+1, and the
@@ -69,15 +69,19 @@
  * Under AddressSanitizer, free pages of a chunk are poisoned, so a use of
  * a buddy block after buddy_free is reported like a use after free().
  *
- * Lock order: buddy->lock only (a leaf lock; malloc may be called under
- * it, mmap/munmap of chunks too, but no zcached lock is ever taken).
+ * Debug builds (ZC_DEBUG) abort on an invalid buddy_free and re-verify
+ * the path from every allocated or freed node to the root.
+ *
+ * Lock order: buddy->lock only, a leaf lock: no zcached lock is taken under
+ * it.  malloc is called under it, and mmap of a new chunk (rare: chunks are
+ * kept while used); direct maps are mapped and unmapped, and chunks
+ * unmapped, after it is dropped.
  */
 #include "alloc/buddy.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,7 +191,8 @@ static unsigned buddy_node_page(unsigned i, unsigned o)
 }
 
 /* ------------------------------------------------------------------ */
-/* Invalid frees: abort in debug builds, ignored otherwise. */
+/* Debug checks: invalid frees abort in debug builds and are ignored
+ * otherwise; tree paths are re-verified in debug builds only. */
 
 #ifdef ZC_DEBUG
 static void buddy_bad_free(const void *ptr, size_t size, const char *why)
@@ -195,12 +200,36 @@ static void buddy_bad_free(const void *ptr, size_t size, const char *why)
 	fprintf(stderr, "buddy_free(%p, %zu): %s\n", ptr, size, why);
 	abort();
 }
+
+/* Verify that every ancestor of node i holds what its children imply (an
+ * ancestor of a node just allocated or freed is never itself a block). */
+static void buddy_debug_path(const uint8_t *t, unsigned i)
+{
+	unsigned o = buddy_node_order(i);
+
+	for (i >>= 1, o++; i >= 1; i >>= 1, o++) {
+		uint8_t l = t[2 * i], r = t[2 * i + 1];
+		uint8_t want = (l == o && r == o) ? (uint8_t)(o + 1) : (l > r ? l : r);
+
+		if (t[i] != want) {
+			fprintf(stderr, "buddy: node %u (order %u) holds %u, children %u,%u imply %u\n",
+				i, o, t[i], l, r, want);
+			abort();
+		}
+	}
+}
 #else
 static void buddy_bad_free(const void *ptr, size_t size, const char *why)
 {
 	(void)ptr;
 	(void)size;
 	(void)why;
+}
+
+static void buddy_debug_path(const uint8_t *t, unsigned i)
+{
+	(void)t;
+	(void)i;
 }
 #endif
 
@@ -474,7 +503,7 @@ static void buddy_tree_update(uint8_t *t, unsigned i)
 }
 
 /* Take the leftmost free block of order k from a chunk whose root value is
- * more than k.  Returns the page index.  Caller must hold b->lock. */
+ * more than k.  Returns the block's node.  Caller must hold b->lock. */
 static unsigned buddy_tree_alloc(uint8_t *t, unsigned k)
 {
 	unsigned i = 1, o = BUDDY_MAX_ORDER;
@@ -487,7 +516,8 @@ static unsigned buddy_tree_alloc(uint8_t *t, unsigned k)
 	}
 	t[i] = 0;
 	buddy_tree_update(t, i);
-	return buddy_node_page(i, k);
+	buddy_debug_path(t, i);
+	return i;
 }
 
 /* ------------------------------------------------------------------ */
@@ -617,7 +647,7 @@ void *buddy_alloc(struct buddy *b, size_t size)
 	}
 	if (c->tree[1] == BUDDY_FULL_ROOT)
 		b->st.free_chunks--;
-	page = buddy_tree_alloc(c->tree, k);
+	page = buddy_node_page(buddy_tree_alloc(c->tree, k), k);
 	b->roots[c->pos] = c->tree[1];
 	c->used_pages += 1u << k;
 	c->blocks++;
@@ -720,6 +750,7 @@ void buddy_free(struct buddy *b, void *ptr, size_t size)
 	buddy_poison(ptr, BUDDY_PAGE_SIZE << k);
 	c->tree[i] = (uint8_t)(k + 1);
 	buddy_tree_update(c->tree, i);
+	buddy_debug_path(c->tree, i);
 	b->roots[c->pos] = c->tree[1];
 	c->used_pages -= 1u << k;
 	c->blocks--;

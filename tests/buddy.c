@@ -850,14 +850,23 @@ static uint64_t pattern(uint64_t id, size_t w)
 }
 
 /* Visit the pattern words of a block: every word of a small block; else
- * the first and last 64 bytes of every page within the requested size. */
+ * the first and last 64 bytes of every page within the requested size.  A
+ * direct map (its own mapping, so fresh memory that costs a page fault per
+ * page touched) gets them only in every 16th page and its last page:
+ * anything overlapping it wrongly would be a chunk block of 16 pages or
+ * less, which writes its first page, or a larger one, which covers a
+ * visited page. */
 static int model_visit(struct model_block *m, int write)
 {
 	size_t words = m->size / 8, page_words = PAGE / 8;
+	int sparse = m->size > CHUNK;
 
 	for (size_t base = 0; base < words; base += page_words) {
 		size_t end = base + page_words < words ? base + page_words : words;
 		size_t w;
+
+		if (sparse && (base / page_words) % 16 != 0 && end < words)
+			continue;
 
 		for (w = base; w < end; w++) {
 			if (m->size > MODEL_SMALL && w >= base + 8 && w + 8 < end)
@@ -894,7 +903,7 @@ static size_t model_size(uint64_t *seed)
 			return PAGE << k;
 		return (PAGE << (k - 1)) + 1 + zc_rand_below(seed, PAGE << (k - 1));
 	}
-	if (r < 990)
+	if (r < 995)
 		return CHUNK;
 	return CHUNK + 1 + zc_rand_below(seed, 6 * MiB);	/* direct */
 }
