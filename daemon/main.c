@@ -125,6 +125,7 @@ static int zcd_session(struct zcd *d, const char *prog)
 	fargv[fargc] = NULL;
 	args = (struct fuse_args)FUSE_ARGS_INIT(fargc, fargv);
 	d->se = fuse_session_new(&args, &zfs_lowlevel_ops, sizeof(zfs_lowlevel_ops), d->fs);
+	fuse_opt_free_args(&args);
 	if (!d->se)
 		return -EINVAL;
 	zfs_set_session(d->fs, d->se);
@@ -210,8 +211,8 @@ int main(int argc, char **argv)
 	zcd_notify("READY=1");
 	ret = zcd_run(&d);
 	zcd_notify("STOPPING=1");
-	if (ret != 0)
-		zd_log_printf(&d.log, ZD_LOG_WARN, "session ended with %d", ret);
+	if (ret < 0)
+		zd_log_printf(&d.log, ZD_LOG_WARN, "session ended: %s", strerror(-ret));
 	zd_log_printf(&d.log, ZD_LOG_INFO, "unmounting %s", d.opt.mountpoint);
 	zcd_teardown(&d);
 	return 0;

@@ -70,10 +70,23 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
 
 #define ZFS_CTL_POOL_BASE (ZFS_CTL_INO_BASE + 0x10000)
 
+/* An open ctl file.  Reads hold a reference while they reply, so a
+ * release on another thread cannot free the text under a reply still being
+ * written (the kernel may deliver the data and let the reader close before
+ * fuse_reply_buf has returned). */
 struct zfs_ctl_file {
 	uint64_t ino;
+	_Atomic unsigned refs;
 	struct zfs_text text;
 };
+
+static void zfs_ctl_put(struct zfs_ctl_file *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) == 1) {
+		free(f->text.buf);
+		free(f);
+	}
+}
 
 /* ---- names and numbers ----------------------------------------------------- */
 
@@ -480,6 +493,7 @@ int zfs_ctl_open(struct zfs *fs, fuse_req_t req, uint64_t ino, struct fuse_file_
 	if (!f)
 		return -ENOMEM;
 	f->ino = ino;
+	atomic_init(&f->refs, 1);
 	if ((fi->flags & O_ACCMODE) != O_WRONLY) {
 		ret = zfs_ctl_render(fs, ino, &f->text);
 		if (ret < 0) {
@@ -505,7 +519,9 @@ void zfs_ctl_read(struct zfs *fs, fuse_req_t req, uint64_t fh, size_t size, off_
 	}
 	if (size > f->text.len - (size_t)off)
 		size = f->text.len - (size_t)off;
+	atomic_fetch_add(&f->refs, 1);
 	fuse_reply_buf(req, f->text.buf + off, size);
+	zfs_ctl_put(f);
 }
 
 void zfs_ctl_release(struct zfs *fs, uint64_t fh)
@@ -513,10 +529,8 @@ void zfs_ctl_release(struct zfs *fs, uint64_t fh)
 	struct zfs_ctl_file *f = (struct zfs_ctl_file *)(uintptr_t)fh;
 
 	(void)fs;
-	if (!f)
-		return;
-	free(f->text.buf);
-	free(f);
+	if (f)
+		zfs_ctl_put(f);
 }
 
 /* The written value without surrounding blanks, NUL-terminated in buf. */

@@ -41,14 +41,19 @@ static struct tmem_oid zfs_oid(uint64_t ino)
 	return o;
 }
 
+/* Is the page all zero?  The page may be unaligned (a write's buffer). */
 static int zfs_page_is_zero(const void *page)
 {
-	const uint64_t *w = page;
+	const unsigned char *p = page;
 	size_t k;
 
-	for (k = 0; k < ZFS_PAGE / 8; k += 4)
-		if (w[k] | w[k + 1] | w[k + 2] | w[k + 3])
+	for (k = 0; k < ZFS_PAGE; k += 32) {
+		uint64_t w[4];
+
+		memcpy(w, p + k, sizeof(w));
+		if (w[0] | w[1] | w[2] | w[3])
 			return 0;
+	}
 	return 1;
 }
 
@@ -268,7 +273,6 @@ static void zfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
 	conn->max_write = ZFS_MAX_IO;
-	conn->max_read = 0;
 	conn->max_readahead = ZFS_MAX_IO;
 	conn->max_background = 64;
 	conn->time_gran = 1;

@@ -120,6 +120,22 @@ static void fs_unmount_now(void)
 	fs_cur.pid = 0;
 }
 
+/* Unmount at the end of a test and check that the daemon exited cleanly
+ * (status 0: under the sanitizers, no leak or error either). */
+static void fs_finish(void)
+{
+	char cmd[600];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "fusermount3 -u '%s'", fs_cur.dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	st = fs_wait(fs_cur.pid, 20000);
+	ck_assert_msg(st != -1, "zcached did not exit after unmount");
+	fs_cur.pid = 0;
+	rmdir(fs_cur.dir);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "zcached exit status %d", st);
+}
+
 static void fs_atexit(void)
 {
 	fs_unmount_now();
@@ -448,7 +464,8 @@ START_TEST(test_data_model)
 
 			for (size_t k = 0; k < len; k++)
 				buf[k] = fill == 0 ? 0 : fill == 1 ? 0x5a : (unsigned char)zc_rand(&rs);
-			ck_assert_int_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+			ck_assert_msg(pwrite(fd, buf, len, (off_t)off) == (ssize_t)len,
+				      "op %d: pwrite %zu at %zu: %s", op, len, off, strerror(errno));
 			memcpy(model + off, buf, len);
 			if (off + len > size)
 				size = off + len;
@@ -491,6 +508,7 @@ START_TEST(test_data_model)
 	close(fd);
 	free(model);
 	free(buf);
+	fs_finish();
 }
 END_TEST
 
@@ -556,6 +574,7 @@ START_TEST(test_holes_and_zero_pages)
 	for (int k = 0; k < PAGE; k++)
 		ck_assert_int_eq(page[k], 0);
 	close(fd);
+	fs_finish();
 }
 END_TEST
 
@@ -582,6 +601,7 @@ START_TEST(test_efbig)
 	ck_assert_int_eq(errno, EFBIG);
 	ck_assert_int_eq(ftruncate(fd, 0), 0);
 	close(fd);
+	fs_finish();
 }
 END_TEST
 
@@ -607,7 +627,11 @@ START_TEST(test_append_and_trunc_open)
 	fd = open(p, O_RDONLY);
 	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
 	close(fd);
-	ck_assert_int_eq(fsync(open(p, O_RDONLY)), 0);
+	fd = open(p, O_RDONLY);
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(fdatasync(fd), 0);
+	close(fd);
+	fs_finish();
 }
 END_TEST
 
@@ -735,6 +759,7 @@ START_TEST(test_namespace)
 	}
 	closedir(d);
 	ck_assert(n == 601 || n == 602);
+	fs_finish();
 }
 END_TEST
 
@@ -852,6 +877,7 @@ START_TEST(test_rename)
 	errno = 0;
 	ck_assert_int_eq(mkdir(p, 0755), -1);
 	ck_assert(errno == EPERM || errno == EACCES);
+	fs_finish();
 }
 END_TEST
 
@@ -946,6 +972,7 @@ START_TEST(test_xattrs_and_pools)
 	errno = 0;
 	ck_assert_int_eq(getxattr(p, "user.zcache.kind", buf, sizeof(buf)), -1);
 	ck_assert_int_eq(errno, ENODATA);
+	fs_finish();
 }
 END_TEST
 
@@ -1070,6 +1097,7 @@ START_TEST(test_zcache_tree)
 	fs_path(p, sizeof(p), ".zcache/stats");
 	errno = 0;
 	ck_assert_int_eq(fs_write_ctl(p), EACCES);
+	fs_finish();
 }
 END_TEST
 
@@ -1126,6 +1154,7 @@ START_TEST(test_stats_consistent)
 	ck_assert_uint_eq(fs_stat_value("pages"), 0);
 	ck_assert_uint_eq(fs_stat_value("files"), 0);
 	free(img);
+	fs_finish();
 }
 END_TEST
 
@@ -1146,6 +1175,7 @@ START_TEST(test_tar_roundtrip)
 	ck_assert_int_eq(fs_run(cmd), 0);
 	ck_assert_uint_eq(fs_stat_value("pages"), 0);
 	ck_assert_uint_eq(fs_stat_value("files"), 0);
+	fs_finish();
 }
 END_TEST
 
@@ -1199,6 +1229,7 @@ START_TEST(test_enospc)
 	close(fd);
 	free(buf);
 	free(back);
+	fs_finish();
 }
 END_TEST
 
@@ -1253,6 +1284,7 @@ START_TEST(test_ephemeral_drop)
 	errno = 0;
 	ck_assert_int_eq(stat(p, &st), -1);
 	ck_assert_int_eq(errno, ENOENT);
+	fs_finish();
 }
 END_TEST
 
@@ -1361,6 +1393,7 @@ START_TEST(test_concurrency)
 		pthread_join(t[k], NULL);
 		ck_assert_int_eq(w[k].failures, 0);
 	}
+	fs_finish();
 }
 END_TEST
 
@@ -1435,6 +1468,10 @@ static void fs_cleanup_base(void)
 				fclose(f);
 		}
 		closedir(d);
+	}
+	if (getenv("ZC_FS_KEEP")) {
+		fprintf(stderr, "fs: kept %s (daemon logs)\n", fs_base);
+		return;
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fs_base);
 	fs_run(cmd);
