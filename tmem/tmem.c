@@ -220,10 +220,13 @@ static inline struct tmem_pool *tmem_pool_of(struct tmem_store *s, int id)
 	return atomic_load_explicit(&s->pools[id], memory_order_acquire);
 }
 
+/* The stripe takes the hash's top bits, the bucket its low bits, so two
+ * threads in different buckets do not share a stripe more than chance. */
 static inline struct tmem_stripe *tmem_stripe(struct tmem_pool *p, uint64_t h)
 {
-	return &p->stripes[h & (TMEM_STRIPES - 1)];
+	return &p->stripes[h >> 60];
 }
+static_assert(TMEM_STRIPES == 16, "tmem_stripe takes 4 bits of the hash");
 
 #define TMEM_ADD(field, v) atomic_fetch_add_explicit(&(field), (uint64_t)(v), memory_order_relaxed)
 #define TMEM_READ(field) atomic_load_explicit(&(field), memory_order_relaxed)
@@ -467,6 +470,36 @@ static void rb_erase(struct tmem_obj **root, struct tmem_obj *z)
 	if (!removed_red)
 		rb_erase_fixup(root, x, xp);
 }
+
+/* Debug builds verify the shape of a bucket's tree after every change. */
+#if ZC_DEBUG
+static int rb_debug_walk(const struct tmem_obj *n, const struct tmem_obj *parent)
+{
+	if (!n)
+		return 1;
+	if (rb_parent(n) != parent || (rb_is_red(n) && (rb_is_red(n->left) || rb_is_red(n->right))) ||
+	    (n->left && tmem_oid_cmp(&n->left->oid, &n->oid) >= 0) ||
+	    (n->right && tmem_oid_cmp(&n->oid, &n->right->oid) >= 0))
+		return -1;
+	int l = rb_debug_walk(n->left, n), r = rb_debug_walk(n->right, n);
+	if (l < 0 || l != r)
+		return -1;
+	return l + !rb_is_red(n);
+}
+
+static void rb_debug_check(struct tmem_obj *root)
+{
+	if (rb_is_red(root) || rb_debug_walk(root, NULL) < 0) {
+		fprintf(stderr, "tmem: red-black tree of a bucket broken\n");
+		abort();
+	}
+}
+#else
+static inline void rb_debug_check(struct tmem_obj *root)
+{
+	(void)root;
+}
+#endif
 
 /* ---- radix tree of pages -------------------------------------------- */
 
@@ -738,6 +771,7 @@ static struct tmem_obj *obj_new(struct tmem_store *s, const struct tmem_oid *oid
 static void obj_link(struct tmem_pool *p, struct tmem_bucket *b, struct tmem_obj *o)
 {
 	rb_insert(&b->root, o);
+	rb_debug_check(b->root);
 	b->nobjs++;
 	atomic_fetch_add_explicit(&p->nobjects, 1, memory_order_relaxed);
 }
@@ -747,6 +781,7 @@ static void obj_link(struct tmem_pool *p, struct tmem_bucket *b, struct tmem_obj
 static void obj_unlink(struct tmem_pool *p, struct tmem_bucket *b, struct tmem_obj *o)
 {
 	rb_erase(&b->root, o);
+	rb_debug_check(b->root);
 	b->nobjs--;
 	atomic_fetch_sub_explicit(&p->nobjects, 1, memory_order_relaxed);
 	if (o->on_lru) {
