@@ -1,0 +1,525 @@
+/* bench/store - the store (tmem + PAM + xcf + SGV + slab + buddy, built as
+ * the daemon builds it) against raw lz4 on the same pages in the same run.
+ *
+ *     build/bench/store [--corpus PAGE_IMAGE] [--seconds S]
+ *
+ * Every page of the image is put under (oid = page / 256, index = page %
+ * 256), i.e. 1 MiB objects, then got back (a timed pass into a reused
+ * buffer, and an untimed pass that verifies every page with memcmp), then
+ * flushed object by object; with one thread, and with two threads on
+ * disjoint halves.  The peer compresses every page with LZ4_compress_default
+ * and decompresses it with LZ4_decompress_safe, per page, into a reused
+ * buffer.  A measurement repeats the pass until it has taken about
+ * --seconds (default 0.5), and every measurement is taken three times,
+ * alternating store and peer, keeping the best (the machine is shared).
+ *
+ * The store is measured warm: one untimed put + flush cycle runs first and
+ * the buddy allocator keeps its freed chunks, so the timed passes do not pay
+ * the kernel's first-touch page faults (a long-running daemon does not
+ * either).  The cold first put is printed too, as a plain line.
+ *
+ * Headline figures (lz4):
+ *   put_vs_lz4                store put MB/s / LZ4_compress_default MB/s, 1 thread
+ *   get_vs_lz4                store get MB/s / LZ4_decompress_safe MB/s, 1 thread
+ *   put_2t_scaling            store put MB/s with 2 threads / with 1 thread
+ *   store_mem_vs_compressed   store memory / sum of compressed page sizes
+ * Store memory is everything the store holds for the data: xcf pool pages
+ * (reserve included), raw pages, the xcf descriptor slabs and page tables,
+ * tmem's object and objnode slabs and hash tables (PAM keeps no per-page
+ * metadata: the pampd is all of it).  The sum of compressed sizes counts a
+ * same-filled page as 0 bytes and a page that does not shrink below 3/4 page
+ * as 4096, as the corpus README does.  The same numbers for zstd level 1
+ * (peer: ZSTD_compressCCtx / ZSTD_decompressDCtx) are printed as plain lines.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lz4.h>
+#include <zstd.h>
+
+#include "alloc/buddy.h"
+#include "alloc/sgv.h"
+#include "alloc/slab.h"
+#include "alloc/xcf.h"
+#include "bench.h"
+#include "compress/codec.h"
+#include "compress/pam.h"
+#include "tmem/tmem.h"
+
+#define PAGE 4096u
+#define OBJ_PAGES 256u		/* 1 MiB objects */
+#define REPS 3
+#define BUDDY_KEEP 256		/* chunks kept mapped when free: the warm store */
+
+static const char usage[] =
+	"usage: store [--corpus PAGE_IMAGE] [--seconds S]\n"
+	"Puts every 4 KiB page of the image into the store (tmem + PAM), gets and\n"
+	"verifies every page, flushes, with one and two threads, and compares with\n"
+	"raw lz4 (and zstd -1) on the same pages. Prints the figures put_vs_lz4,\n"
+	"get_vs_lz4, put_2t_scaling and store_mem_vs_compressed.\n"
+	"--seconds S: least time per measurement (default 0.5).\n";
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "store: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+/* ---- the store, as the daemon builds it ---------------------------------- */
+
+struct rig {
+	struct buddy *b;
+	struct tmem_slab_host *host;
+	struct sgv_ctx *sgv;
+	struct slab_cache *descs;
+	struct pam *pam;
+	struct tmem_store *store;
+	int pool;
+};
+
+static void rig_open(struct rig *r, unsigned codec)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->b = buddy_create(BUDDY_KEEP);
+	if (!r->b)
+		die("buddy_create", errno);
+	r->host = tmem_slab_host_create(r->b);
+	if (!r->host)
+		die("tmem_slab_host_create", errno);
+	r->sgv = sgv_ctx_create(r->b);
+	if (!r->sgv)
+		die("sgv_ctx_create", errno);
+	r->descs = slab_create("xcf_desc", XCF_DESC_SIZE, 0, r->b);
+	if (!r->descs)
+		die("slab_create", errno);
+	r->pam = pam_create(NULL, r->b, r->sgv, r->descs);
+	if (!r->pam)
+		die("pam_create", errno);
+	r->store = tmem_store_create(&pam_tmem_ops, r->pam, &tmem_slab_hostops, r->host);
+	if (!r->store)
+		die("tmem_store_create", errno);
+	r->pool = tmem_new_pool(r->store, TMEM_POOL_PERSISTENT);
+	if (r->pool < 0)
+		die("tmem_new_pool", r->pool);
+	rc = tmem_pool_set_codec(r->store, r->pool, codec);
+	if (rc)
+		die("tmem_pool_set_codec", rc);
+}
+
+static void rig_close(struct rig *r)
+{
+	tmem_store_destroy(r->store);
+	pam_destroy(r->pam);
+	slab_destroy(r->descs);
+	sgv_ctx_destroy(r->sgv);
+	tmem_slab_host_destroy(r->host);
+	buddy_destroy(r->b);
+}
+
+/* ---- the passes ------------------------------------------------------------ */
+
+enum op { OP_PUT, OP_GET, OP_VERIFY, OP_FLUSH };
+
+static struct tmem_oid oid_of(size_t obj)
+{
+	struct tmem_oid o = { { (uint64_t)obj + 1, 0, 0 } };
+
+	return o;
+}
+
+/* Pages [first, last) for put/get/verify; objects [first, last) for flush. */
+static void run_op(struct rig *r, const unsigned char *img, enum op op, size_t first, size_t last)
+{
+	unsigned char out[PAGE] __attribute__((aligned(64)));
+	int rc;
+
+	for (size_t i = first; i < last; i++) {
+		struct tmem_oid o = oid_of(op == OP_FLUSH ? i : i / OBJ_PAGES);
+
+		switch (op) {
+		case OP_PUT:
+			rc = tmem_put(r->store, r->pool, &o, (uint32_t)(i % OBJ_PAGES),
+				      img + i * PAGE);
+			if (rc)
+				die("tmem_put", rc);
+			break;
+		case OP_GET:
+			rc = tmem_get(r->store, r->pool, &o, (uint32_t)(i % OBJ_PAGES), out, 0);
+			if (rc)
+				die("tmem_get", rc);
+			break;
+		case OP_VERIFY:
+			rc = tmem_get(r->store, r->pool, &o, (uint32_t)(i % OBJ_PAGES), out, 0);
+			if (rc)
+				die("tmem_get", rc);
+			if (memcmp(out, img + i * PAGE, PAGE) != 0) {
+				fprintf(stderr, "store: page %zu read back differs\n", i);
+				exit(1);
+			}
+			break;
+		case OP_FLUSH:
+			if (tmem_flush_object(r->store, r->pool, &o) < 0)
+				die("tmem_flush_object", -ENOENT);
+			break;
+		}
+	}
+}
+
+struct worker {
+	struct rig *r;
+	const unsigned char *img;
+	enum op op;
+	size_t first, last;
+	pthread_barrier_t *start;
+	pthread_t th;
+	double t0, t1;		/* this worker's own start and end */
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_barrier_wait(w->start);
+	w->t0 = bench_now();
+	run_op(w->r, w->img, w->op, w->first, w->last);
+	w->t1 = bench_now();
+	return NULL;
+}
+
+/* The calling thread's CPU time, seconds. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the last single-threaded timed pass (for the plain lines
+ * that show how much of a wall-clock gap is the machine being shared). */
+static double last_cpu;
+
+/* Run `op` over `n` items with `threads` threads (1 or 2: disjoint halves,
+ * split at an object boundary); returns the wall time. */
+static double timed_op(struct rig *r, const unsigned char *img, enum op op, size_t n,
+		       int threads)
+{
+	double t0, t1, c0;
+
+	if (threads == 1) {
+		c0 = cpu_now();
+		t0 = bench_now();
+		run_op(r, img, op, 0, n);
+		t1 = bench_now();
+		last_cpu = cpu_now() - c0;
+		return t1 - t0;
+	}
+	{
+		pthread_barrier_t start;
+		struct worker w[2];
+		size_t half = n / 2;
+
+		if (op != OP_FLUSH)
+			half = (half + OBJ_PAGES - 1) / OBJ_PAGES * OBJ_PAGES;
+		if (half > n)
+			half = n;
+		pthread_barrier_init(&start, NULL, 3);
+		for (int t = 0; t < 2; t++) {
+			w[t] = (struct worker){ .r = r, .img = img, .op = op, .start = &start,
+						.first = t ? half : 0, .last = t ? n : half };
+			if (pthread_create(&w[t].th, NULL, worker_main, &w[t]))
+				die("pthread_create", EAGAIN);
+		}
+		pthread_barrier_wait(&start);
+		for (int t = 0; t < 2; t++)
+			pthread_join(w[t].th, NULL);
+		pthread_barrier_destroy(&start);
+		/* From the first worker's start to the last one's end (the main
+		 * thread may be descheduled in between on a busy machine). */
+		t0 = w[0].t0 < w[1].t0 ? w[0].t0 : w[1].t0;
+		t1 = w[0].t1 > w[1].t1 ? w[0].t1 : w[1].t1;
+		return t1 - t0;
+	}
+}
+
+/* ---- the peer ---------------------------------------------------------------- */
+
+struct peer {
+	unsigned codec;
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	unsigned char *comp;	/* every page compressed, packed */
+	size_t *off;		/* where page i's bytes start in comp */
+	int *len;
+	size_t n;
+};
+
+#define PEER_SLOT (PAGE + 1024)
+
+static int peer_compress(struct peer *p, const unsigned char *src, unsigned char *dst)
+{
+	if (codec_id_type(p->codec) == CODEC_LZ4)
+		return LZ4_compress_default((const char *)src, (char *)dst, PAGE, PEER_SLOT);
+	return (int)ZSTD_compressCCtx(p->cctx, dst, PEER_SLOT, src, PAGE,
+				      codec_id_param(p->codec));
+}
+
+static double peer_compress_pass(struct peer *p, const unsigned char *img)
+{
+	static unsigned char buf[PEER_SLOT];
+	double c0 = cpu_now(), t0 = bench_now(), t1;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (peer_compress(p, img + i * PAGE, buf) <= 0)
+			die("peer compress", EIO);
+	t1 = bench_now();
+	last_cpu = cpu_now() - c0;
+	return t1 - t0;
+}
+
+static double peer_decompress_pass(struct peer *p)
+{
+	static unsigned char out[PAGE] __attribute__((aligned(64)));
+	double c0 = cpu_now(), t0 = bench_now(), t1;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const unsigned char *c = p->comp + p->off[i];
+		size_t got;
+
+		if (codec_id_type(p->codec) == CODEC_LZ4)
+			got = (size_t)LZ4_decompress_safe((const char *)c, (char *)out, p->len[i], PAGE);
+		else
+			got = ZSTD_decompressDCtx(p->dctx, out, PAGE, c, (size_t)p->len[i]);
+		if (got != PAGE)
+			die("peer decompress", EIO);
+	}
+	t1 = bench_now();
+	last_cpu = cpu_now() - c0;
+	return t1 - t0;
+}
+
+static int same_filled(const unsigned char *page)
+{
+	for (size_t i = 8; i < PAGE; i += 8)
+		if (memcmp(page, page + i, 8) != 0)
+			return 0;
+	return 1;
+}
+
+/* ---- memory ------------------------------------------------------------------ */
+
+struct mem {
+	uint64_t pool_pages;	/* xcf pages, reserve included */
+	uint64_t raw_pages;	/* bytes of raw pages */
+	uint64_t xcf_meta;	/* descriptor slabs + page tables */
+	uint64_t tmem_meta;	/* object and objnode slabs + hash tables */
+	uint64_t total;
+	uint64_t scratch;	/* SGV scratch (a cache, reported apart) */
+	struct pam_stats ps;
+};
+
+static void measure_mem(struct rig *r, struct mem *m)
+{
+	struct tmem_stats ts;
+	struct slab_stats ss;
+	uint64_t tables;
+
+	memset(m, 0, sizeof(*m));
+	pam_stats(r->pam, &m->ps);
+	tmem_stats(r->store, &ts);
+	m->raw_pages = m->ps.raw_pages * PAGE;
+	m->pool_pages = m->ps.pool_bytes - m->raw_pages;
+	for (unsigned i = 0; i < pam_pool_count(r->pam); i++) {
+		struct xcf_stats xs;
+
+		xcf_stats(pam_xcf_pool(r->pam, i), &xs);
+		m->xcf_meta += xs.table_bytes;
+	}
+	slab_stats(r->descs, &ss);
+	m->xcf_meta += ss.bytes;
+	tables = ts.meta_bytes - ts.objects * TMEM_OBJ_SIZE - ts.objnodes * TMEM_OBJNODE_SIZE;
+	for (int k = 0; k < 2; k++) {
+		slab_stats(tmem_slab_host_cache(r->host, k), &ss);
+		m->tmem_meta += ss.bytes;
+	}
+	m->tmem_meta += tables;
+	m->total = m->pool_pages + m->raw_pages + m->xcf_meta + m->tmem_meta;
+	m->scratch = m->ps.scratch_bytes;
+}
+
+/* ---- one codec ------------------------------------------------------------------ */
+
+struct result {
+	double raw_c, raw_d;		/* MB/s, best */
+	double put1, get1, flush1;	/* store, 1 thread */
+	double put2, get2, flush2;	/* store, 2 threads */
+	double cold_put1;
+	double cpu_put, cpu_get;	/* the same ratios in CPU time, best */
+	double mem_ratio;
+};
+
+static double best(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+static void run_codec(const char *label, unsigned codec, const unsigned char *img, size_t n,
+		      double min_seconds, struct result *res)
+{
+	struct peer p = { .codec = codec, .n = n };
+	const double mb = (double)n * PAGE / 1e6;
+	uint64_t compressed_sum = 0;
+	size_t nfill = 0, nraw = 0;
+	unsigned cycles;
+	struct rig r;
+	struct mem m;
+	double t;
+
+	memset(res, 0, sizeof(*res));
+	p.cctx = ZSTD_createCCtx();
+	p.dctx = ZSTD_createDCtx();
+	p.comp = malloc(n * PEER_SLOT);
+	p.off = malloc(n * sizeof(*p.off));
+	p.len = malloc(n * sizeof(*p.len));
+	if (!p.cctx || !p.dctx || !p.comp || !p.off || !p.len)
+		die("peer setup", ENOMEM);
+
+	/* The peer's compressed pages (for its decompression pass) and the sum
+	 * of compressed sizes the memory figure is measured against. */
+	for (size_t i = 0, off = 0; i < n; i++) {
+		p.off[i] = off;
+		p.len[i] = peer_compress(&p, img + i * PAGE, p.comp + off);
+		if (p.len[i] <= 0)
+			die("peer compress", EIO);
+		off += (size_t)p.len[i];
+		if (same_filled(img + i * PAGE)) {
+			nfill++;
+		} else if ((unsigned)p.len[i] >= PAM_DEFAULT_RAW_THRESHOLD) {
+			nraw++;
+			compressed_sum += PAGE;
+		} else {
+			compressed_sum += (uint64_t)p.len[i];
+		}
+	}
+	/* Passes per measurement: enough for the peer's compression to take
+	 * min_seconds. */
+	t = peer_compress_pass(&p, img);
+	cycles = (unsigned)(min_seconds / (t > 1e-6 ? t : 1e-6)) + 1;
+
+	rig_open(&r, codec);
+	/* Cold put (fresh memory), then the memory figure, then flush: the
+	 * warm-up cycle. */
+	t = timed_op(&r, img, OP_PUT, n, 1);
+	res->cold_put1 = mb / t;
+	timed_op(&r, img, OP_VERIFY, n, 1);
+	measure_mem(&r, &m);
+	timed_op(&r, img, OP_FLUSH, (n + OBJ_PAGES - 1) / OBJ_PAGES, 1);
+	res->mem_ratio = compressed_sum ? (double)m.total / (double)compressed_sum : 0;
+
+	for (int rep = 0; rep < REPS; rep++) {
+		double tc = 0, td = 0, tp1 = 0, tg1 = 0, tf1 = 0, tp2 = 0, tg2 = 0, tf2 = 0;
+		double cc = 0, cd = 0, cp = 0, cg = 0;
+		size_t nobj = (n + OBJ_PAGES - 1) / OBJ_PAGES;
+
+		for (unsigned c = 0; c < cycles; c++) {
+			tc += peer_compress_pass(&p, img);
+			cc += last_cpu;
+			tp1 += timed_op(&r, img, OP_PUT, n, 1);
+			cp += last_cpu;
+			td += peer_decompress_pass(&p);
+			cd += last_cpu;
+			tg1 += timed_op(&r, img, OP_GET, n, 1);
+			cg += last_cpu;
+			if (c == 0)
+				timed_op(&r, img, OP_VERIFY, n, 1);
+			tf1 += timed_op(&r, img, OP_FLUSH, nobj, 1);
+
+			tp2 += timed_op(&r, img, OP_PUT, n, 2);
+			tg2 += timed_op(&r, img, OP_GET, n, 2);
+			if (c == 0)
+				timed_op(&r, img, OP_VERIFY, n, 1);
+			tf2 += timed_op(&r, img, OP_FLUSH, nobj, 2);
+		}
+		res->raw_c = best(res->raw_c, mb * cycles / tc);
+		res->raw_d = best(res->raw_d, mb * cycles / td);
+		res->put1 = best(res->put1, mb * cycles / tp1);
+		res->get1 = best(res->get1, mb * cycles / tg1);
+		res->flush1 = best(res->flush1, mb * cycles / tf1);
+		res->put2 = best(res->put2, mb * cycles / tp2);
+		res->get2 = best(res->get2, mb * cycles / tg2);
+		res->flush2 = best(res->flush2, mb * cycles / tf2);
+		res->cpu_put = best(res->cpu_put, cc / cp);
+		res->cpu_get = best(res->cpu_get, cd / cg);
+		printf("%s: rep %d: raw compress %.0f MB/s, store put %.0f MB/s (%.3f, CPU time "
+		       "%.3f); raw decompress %.0f MB/s, store get %.0f MB/s (%.3f, CPU time %.3f); "
+		       "put 2t %.0f MB/s\n",
+		       label, rep + 1, mb * cycles / tc, mb * cycles / tp1, tc / tp1, cc / cp,
+		       mb * cycles / td, mb * cycles / tg1, td / tg1, cd / cg, mb * cycles / tp2);
+	}
+	rig_close(&r);
+	codec_thread_release();
+
+	printf("%s: %zu pages (%.1f MB), %u passes per measurement, best of %d\n", label, n, mb,
+	       cycles, REPS);
+	printf("%s: raw compress %.0f MB/s, raw decompress %.0f MB/s\n", label, res->raw_c,
+	       res->raw_d);
+	printf("%s: store 1 thread: put %.0f MB/s (cold first put %.0f MB/s), get %.0f MB/s, "
+	       "flush %.0f MB/s\n", label, res->put1, res->cold_put1, res->get1, res->flush1);
+	printf("%s: store 2 threads: put %.0f MB/s, get %.0f MB/s, flush %.0f MB/s\n", label,
+	       res->put2, res->get2, res->flush2);
+	printf("%s: pages: %llu same-filled (peer: %zu), %llu raw (peer: %zu), %llu compressed\n",
+	       label, (unsigned long long)m.ps.same_filled_pages, nfill,
+	       (unsigned long long)m.ps.raw_pages, nraw,
+	       (unsigned long long)m.ps.compressed_pages);
+	printf("%s: memory: xcf pages %llu + raw pages %llu + xcf descriptors/tables %llu + "
+	       "tmem objects/objnodes/tables %llu = %llu bytes (SGV scratch, a cache: %llu)\n",
+	       label, (unsigned long long)m.pool_pages, (unsigned long long)m.raw_pages,
+	       (unsigned long long)m.xcf_meta, (unsigned long long)m.tmem_meta,
+	       (unsigned long long)m.total, (unsigned long long)m.scratch);
+	printf("%s: sum of compressed sizes %llu bytes (store's own count %llu), "
+	       "ratio %.2f:1 stored, %.2f:1 counting memory\n", label,
+	       (unsigned long long)compressed_sum, (unsigned long long)m.ps.compr_bytes,
+	       compressed_sum ? (double)n * PAGE / (double)compressed_sum : 0,
+	       m.total ? (double)n * PAGE / (double)m.total : 0);
+	printf("%s: put %.3f of raw, get %.3f of raw, 2-thread put scaling %.3f, "
+	       "memory / compressed %.4f\n", label, res->put1 / res->raw_c, res->get1 / res->raw_d,
+	       res->put2 / res->put1, res->mem_ratio);
+	printf("%s: in CPU time (what a shared machine distorts least): put %.3f of raw, "
+	       "get %.3f of raw\n", label, res->cpu_put, res->cpu_get);
+	ZSTD_freeCCtx(p.cctx);
+	ZSTD_freeDCtx(p.dctx);
+	free(p.comp);
+	free(p.off);
+	free(p.len);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o;
+	struct result lz4, zstd;
+	unsigned char *img;
+	size_t len, n;
+
+	bench_parse(argc, argv, "pages.img", usage, &o);
+	img = bench_load(o.corpus, &len);
+	n = len / PAGE;
+	if (n == 0) {
+		fprintf(stderr, "store: %s holds no whole page\n", o.corpus);
+		return 1;
+	}
+	printf("store: corpus %s, %zu pages\n", o.corpus, n);
+	run_codec("lz4", CODEC_DEFAULT, img, n, o.min_seconds, &lz4);
+	bench_figure("put_vs_lz4", lz4.put1 / lz4.raw_c);
+	bench_figure("get_vs_lz4", lz4.get1 / lz4.raw_d);
+	bench_figure("put_2t_scaling", lz4.put2 / lz4.put1);
+	bench_figure("store_mem_vs_compressed", lz4.mem_ratio);
+	run_codec("zstd-1", codec_make(CODEC_ZSTD, 1), img, n, o.min_seconds, &zstd);
+	free(img);
+	return 0;
+}
