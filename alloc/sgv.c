@@ -903,6 +903,7 @@ void sgv_pool_free(struct sgv_obj *obj, struct sgv_mem_lim *mem_lim)
 	}
 	now = ctx->clock(ctx->clock_priv);
 	pthread_mutex_lock(&pool->lock);
+	sgv_debug_assert(!obj->idle, "sgv_pool_free: vector freed twice");
 	if (now < pool->last_stamp)
 		now = pool->last_stamp;
 	pool->last_stamp = now;

@@ -313,7 +313,8 @@ struct iovec *sgv_pool_alloc(struct sgv_pool *pool, size_t size, unsigned flags,
 /* Give a vector back: a cached vector is restored to its full length and
  * kept idle, stamped with the context's clock; an other allocation (and an
  * empty object) is freed.  mem_lim must be the one given to sgv_pool_alloc
- * (debug builds check).  sgv_pool_free(NULL, ...) does nothing. */
+ * (debug builds check, and abort on a cached vector freed twice).
+ * sgv_pool_free(NULL, ...) does nothing. */
 void sgv_pool_free(struct sgv_obj *obj, struct sgv_mem_lim *mem_lim);
 
 /* The object's iovec array and its entry count as returned by

@@ -1442,6 +1442,51 @@ START_TEST(test_destroy_frees)
 }
 END_TEST
 
+/* sgv_check finds damage.  The test pokes the iovec array of a cached
+ * vector through the pointer it had while the vector was allocated (the
+ * array still belongs to the idle object, so the memory is valid) and puts
+ * it back afterwards. */
+START_TEST(test_check_detects)
+{
+	struct fix f;
+	struct arena ar;
+	struct sgv_pool *p;
+	struct sgv_obj *a, *b;
+	struct iovec *ia, *ib, save;
+	int n;
+
+	fix_init(&f);
+	arena_init(&ar, 64, ARENA_STRIDE);
+	p = mkpool(&f, "chk", SGV_CLUSTER_NONE, 0, 0, &ar);
+	ia = sgv_pool_alloc(p, 2 * PG, 0, NULL, &n, &a);
+	ib = sgv_pool_alloc(p, 2 * PG, 0, NULL, &n, &b);
+	ck_assert_ptr_nonnull(ia);
+	ck_assert_ptr_nonnull(ib);
+	sgv_pool_free(a, NULL);
+	sgv_pool_free(b, NULL);
+	ck_assert_int_eq(sgv_check(p), 0);
+
+	save = ia[1];
+	ia[1].iov_len = 100;			/* not whole pages */
+	ck_assert_int_eq(sgv_check(p), -EUCLEAN);
+	ia[1].iov_len = 2 * PG;			/* two pages without clustering */
+	ck_assert_int_eq(sgv_check(p), -EUCLEAN);
+	ia[1] = save;
+	ia[1].iov_base = (char *)ia[1].iov_base + 1;	/* misaligned */
+	ck_assert_int_eq(sgv_check(p), -EUCLEAN);
+	ia[1] = ib[0];				/* a page in two vectors */
+	ck_assert_int_eq(sgv_check(p), -EUCLEAN);
+	ia[1] = save;
+	ck_assert_int_eq(sgv_check(p), 0);
+
+	sgv_pool_destroy(p);
+	ck_assert_uint_eq(atomic_load(&ar.live), 0);
+	ck_assert_uint_eq(atomic_load(&ar.errors), 0);
+	arena_fini(&ar);
+	fix_fini(&f);
+}
+END_TEST
+
 /* ---- model-based randomized test ---------------------------------------- */
 
 #define M_POOLS 5
@@ -2050,6 +2095,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_set_allocator);
 	tcase_add_test(tc, test_stats_sequence);
 	tcase_add_test(tc, test_destroy_frees);
+	tcase_add_test(tc, test_check_detects);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tm, test_model);
