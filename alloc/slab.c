@@ -161,8 +161,9 @@ static void slab_reg_init(void)
 {
 	slab_reg.key_err = pthread_key_create(&slab_reg.key, slab_tls_exit);
 	/* Register for the cheap private expedited membarrier; when the kernel
-	 * lacks it, owners fall back to a seq_cst fence in the fast path. */
-	slab_reg.membarrier_ok =
+	 * lacks it (or ZC_SLAB_NO_MEMBARRIER is set, to test that path), owners
+	 * fall back to a seq_cst fence in the fast path. */
+	slab_reg.membarrier_ok = !getenv("ZC_SLAB_NO_MEMBARRIER") &&
 		syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 

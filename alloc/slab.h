@@ -100,8 +100,10 @@
  * flush_req shows the owner the magazine as the freezer left it.  The owner
  * never blocks with busy = 1, so the wait is short (it yields the CPU if the
  * owner was preempted inside its few instructions).  When the kernel lacks
- * membarrier, both sides use a seq_cst fence instead (still correct,
- * slower).  The owner's slow path, thread exit and the freezer all work on
+ * membarrier (or the environment variable ZC_SLAB_NO_MEMBARRIER is set when
+ * the first cache is created, which the tests use), both sides use a
+ * seq_cst fence instead (still correct, slower).  ThreadSanitizer builds
+ * use seq_cst stores and loads, which TSan can check.  The owner's slow path, thread exit and the freezer all work on
  * a magazine only under cache->lock, so they exclude each other.
  *
  * Lifetime.  A magazine is created on a thread's first slow path for the

@@ -890,7 +890,8 @@ END_TEST
  * another (as FUSE workers will), while a fifth thread shrinks and checks
  * the caches concurrently, freezing magazines under their owners' feet. */
 
-enum { MT_THREADS = 4, MT_CACHES = 2, MT_OPS = 60000, MT_QCAP = 4096 };
+enum { MT_THREADS = 4, MT_CACHES = 2, MT_OPS = 60000, MT_QCAP = 4096,
+       MT_MIN_FREEZES = 500 };
 
 struct mt_item {
 	void *p;
@@ -910,6 +911,7 @@ struct mt_shared {
 	struct mt_queue q[MT_THREADS];
 	_Atomic int running;		/* workers still running */
 	_Atomic uint64_t errors;
+	_Atomic uint64_t freezes;	/* shrinks and checks done by the shrinker */
 	uint64_t seed;
 };
 
@@ -960,7 +962,10 @@ static void *mt_worker(void *p)
 	struct mt_item it;
 	int op;
 
-	for (op = 0; op < MT_OPS; op++) {
+	/* Run MT_OPS operations, and on (up to 10 times as many) until the
+	 * shrinker has frozen the magazines MT_MIN_FREEZES times under us. */
+	for (op = 0; op < MT_OPS || (atomic_load(&sh->freezes) < MT_MIN_FREEZES &&
+				     op < 10 * MT_OPS); op++) {
 		uint64_t r = zc_rand(&rng);
 
 		if (r % 2) {
@@ -996,12 +1001,14 @@ static void *mt_shrinker(void *p)
 			slab_shrink(c);
 		else if (slab_check(c))
 			atomic_fetch_add(&sh->errors, 1);
-		sched_yield();
+		atomic_fetch_add(&sh->freezes, 1);
+		if (n % 8 == 0)
+			sched_yield();
 	}
 	return NULL;
 }
 
-START_TEST(test_mt_stress)
+static void mt_stress(void)
 {
 	struct buddy *b = buddy_create(1);
 	struct mt_shared *sh = calloc(1, sizeof(*sh));
@@ -1056,6 +1063,23 @@ START_TEST(test_mt_stress)
 	ck_assert_int_eq(buddy_check(b), 0);
 	free(sh);
 	buddy_destroy(b);
+}
+
+START_TEST(test_mt_stress)
+{
+	mt_stress();
+}
+END_TEST
+
+/* The same with the fallback handshake (a real fence in every fast path
+ * instead of membarrier).  The switch is read when the process creates its
+ * first cache, which is in this test when tests run forked (the default);
+ * with CK_FORK=no this repeats the membarrier variant. */
+START_TEST(test_mt_stress_fence)
+{
+	setenv("ZC_SLAB_NO_MEMBARRIER", "1", 1);
+	mt_stress();
+	unsetenv("ZC_SLAB_NO_MEMBARRIER");
 }
 END_TEST
 
@@ -1195,6 +1219,7 @@ static Suite *make_suite(void)
 	tcase_add_test(threads, test_thread_exit_after_destroy);
 	tcase_add_test(threads, test_shrink_other_thread);
 	tcase_add_test(threads, test_mt_stress);
+	tcase_add_test(threads, test_mt_stress_fence);
 	tcase_set_timeout(threads, 600);
 	suite_add_tcase(s, threads);
 
