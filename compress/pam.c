@@ -129,7 +129,9 @@ static inline struct pam_slot *pam_my_slot(struct pam *pam)
 {
 	struct pam_tls *t = &pam_tls;
 
-	if (__builtin_expect(t->pam != pam, 0)) {
+	/* The slot bound also covers a backend created at the address of a
+	 * destroyed one that had more pools. */
+	if (__builtin_expect(t->pam != pam || t->slot >= pam->npools, 0)) {
 		t->slot = atomic_fetch_add_explicit(&pam->rr, 1, memory_order_relaxed) %
 			  pam->npools;
 		t->pam = pam;

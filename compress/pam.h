@@ -249,8 +249,10 @@ struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i);
  * Thread safe (runs beside puts and gets). */
 uint64_t pam_compact(struct pam *pam, size_t budget);
 
-/* The shrinker: return the xcf reserve pages and the spare scratch buffers.
- * Returns the bytes given back.  Thread safe. */
+/* The shrinker: return every xcf pool's reserve pages to buddy, and hand
+ * the slots' spare scratch buffers back to their SGV pool (where the SGV
+ * cache's own purge and shrinker free them).  Returns the bytes the xcf
+ * pools gave back.  Thread safe. */
 size_t pam_shrink(struct pam *pam);
 
 /* Verify the backend: every xcf pool (xcf_check) and scratch pool
