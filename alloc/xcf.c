@@ -296,11 +296,14 @@ static int64_t page_new(struct xcf_pool *pool)
 	char *page;
 
 	if (pool->vacant == XCF_NOBLK && pool->nslots == pool->cap) {
-		uint32_t ncap = pool->cap ? pool->cap * 2 : 64;
+		/* Grow by half: the table is metadata the store pays for. */
+		uint32_t ncap = pool->cap ? pool->cap + pool->cap / 2 : 64;
 		uint64_t *ns;
 
 		if (pool->cap >= MAX_PAGES)
 			return -ENOMEM;
+		if (ncap > MAX_PAGES)
+			ncap = MAX_PAGES;
 		ns = realloc(pool->slots, (size_t)ncap * sizeof(*ns));
 		if (!ns)
 			return -ENOMEM;
