@@ -56,8 +56,11 @@ struct buddy_stats {
 	uint64_t direct_maps;		/* requests over 4 MiB mapped directly, live now */
 	uint64_t direct_bytes;		/* bytes of those mappings */
 	uint64_t allocs;		/* successful buddy_alloc calls, ever */
-	uint64_t frees;			/* buddy_free calls, ever */
-	uint64_t failed;		/* buddy_alloc calls that returned NULL */
+	uint64_t frees;			/* blocks returned by buddy_free, ever (NULL and
+					   rejected frees not counted): allocs - frees
+					   == blocks */
+	uint64_t failed;		/* buddy_alloc calls that returned NULL (EINVAL
+					   and ENOMEM) */
 	uint64_t chunks_mapped;		/* chunks mapped, ever */
 	uint64_t chunks_unmapped;	/* chunks unmapped, ever */
 };
@@ -75,33 +78,52 @@ void buddy_destroy(struct buddy *b);
 
 /* Allocate `size` bytes (1 .. any), rounded up to a power-of-two number of
  * pages; sizes over BUDDY_CHUNK_SIZE are mapped directly (rounded to pages).
- * The block is aligned to its rounded size (at most 4 MiB); its contents are
- * unspecified.  Returns NULL on size 0 (errno EINVAL) or when the OS refuses
- * memory (errno ENOMEM); the allocator is unchanged then. */
+ * The block is aligned to its rounded size (at most 4 MiB; direct maps are
+ * aligned to 4 MiB); its contents are unspecified (a block reused from a
+ * chunk holds whatever its last owner left).  Chunk blocks come from the
+ * first chunk in the list that can hold them, at the lowest address that
+ * fits; a chunk is mapped (under the lock) only when none can.
+ * Returns NULL on size 0 (errno EINVAL) or when the OS or malloc refuses
+ * memory, or the size cannot be rounded (errno ENOMEM); the allocator is
+ * unchanged then apart from the `failed` counter. */
 void *buddy_alloc(struct buddy *b, size_t size);
 
-/* Return a block.  `size` must be the size given to buddy_alloc for `ptr`
- * (the allocator checks what it cheaply can and aborts on a mismatch in
- * debug builds).  buddy_free(b, NULL, n) does nothing. */
+/* Return a block.  `size` must be the size given to buddy_alloc for `ptr`.
+ * The allocator finds the block from `ptr` alone and checks it: a pointer
+ * in no chunk or direct map of this allocator, not at the start of a live
+ * block, or a size whose block order (or, for a direct map, whose exact
+ * value) differs from the block's is rejected: debug builds (ZC_DEBUG)
+ * print it and abort; other builds ignore the call and change nothing.
+ * (Freeing a block twice is caught unless it was handed out again in
+ * between with the same order.)  A chunk that becomes wholly free is kept
+ * (moved to the tail of the list) or unmapped beyond the reserve; a direct
+ * map is unmapped.  buddy_free(b, NULL, n) does nothing. */
 void buddy_free(struct buddy *b, void *ptr, size_t size);
 
 /* The number of bytes a request of `size` actually occupies (the block
- * size: pages rounded to a power of two, or to pages above 4 MiB). */
+ * size: pages rounded to a power of two, or to pages above 4 MiB); 0 for
+ * size 0 and for sizes too large to round.  Pure; needs no allocator. */
 size_t buddy_block_size(size_t size);
 
-/* Unmap wholly free chunks beyond `keep` (the shrinker).  Returns the number
- * of bytes given back to the OS. */
+/* Unmap wholly free chunks beyond `keep` (the shrinker); used chunks are
+ * never touched, and the reserve refills as chunks become free again.
+ * Returns the number of bytes given back to the OS (0 if none). */
 size_t buddy_trim(struct buddy *b, unsigned keep);
 
-/* Fill *out with the current counters. */
+/* Fill *out with the current counters (a consistent snapshot, taken under
+ * the lock). */
 void buddy_stats(struct buddy *b, struct buddy_stats *out);
 
 /* Walk every chunk and verify its tree: each node holds exactly what its
  * children imply (both children wholly free -> the node's full order,
  * otherwise the larger child value) unless the node is itself an allocated
- * block; that the counters match the trees and the chunk list.
+ * block (value 0 over two nonzero children, its whole subtree holding the
+ * stale "wholly free" values it had when it was handed out; see buddy.c);
+ * that the counters match the trees, the chunk list and the direct maps;
+ * that wholly free chunks are the tail of the list and no more than the
+ * reserve; that the lookup table holds every chunk and direct map.
  * Returns 0 when consistent, else -EUCLEAN after printing the first
- * violation to stderr.  Takes the lock. */
+ * violation to stderr.  Takes the lock; O(chunks x 2048). */
 int buddy_check(struct buddy *b);
 
 #endif /* ZC_ALLOC_BUDDY_H */
