@@ -47,9 +47,14 @@
  *   4. otherwise a reserve page, or a new page from buddy.
  * Steps 2-3 consume fragments before whole pages, so pages fill almost
  * completely and the only waste is the header and the 64-byte rounding of
- * an object's last block.  On free, a block merges with free neighbours in
- * its page; a page that becomes wholly free joins the reserve, and pages
- * beyond `reserve_pages` go back to buddy at once.
+ * an object's last block (on pages.img: utilization 0.978, 46% of objects
+ * split).  The 2011 xcfmalloc tried the largest smaller block before the
+ * smallest larger one; trying a one-block fit first keeps splits (an extra
+ * header and memcpy) to the cases where no single fragment fits.  On free,
+ * a block merges with free neighbours in its page; a page that becomes
+ * wholly free joins the reserve, and pages beyond `reserve_pages` go back
+ * to buddy at once.  The reserve is not filled in advance: it holds pages
+ * that became free, ready for the next allocations.
  *
  * Compaction.  xcf_compact selects the sparsest partly used pages whose
  * contents fit in the free space of the denser ones, isolates them (their
