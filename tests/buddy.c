@@ -20,6 +20,10 @@
 #include "alloc/buddy.h"
 #include "testutil.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define PAGE BUDDY_PAGE_SIZE
@@ -638,6 +642,30 @@ START_TEST(test_trim)
 }
 END_TEST
 
+/* Under ASan, free chunk memory is poisoned: a block is accessible from
+ * buddy_alloc to buddy_free and not after. */
+START_TEST(test_asan_poison)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	struct buddy *b = buddy_create(1);
+	char *p = buddy_alloc(b, 3 * PAGE), *q;
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_null(__asan_region_is_poisoned(p, 4 * PAGE));
+	ck_assert_int_ne(__asan_address_is_poisoned(p + 4 * PAGE), 0);	/* free buddy */
+	buddy_free(b, p, 3 * PAGE);
+	ck_assert_int_ne(__asan_address_is_poisoned(p), 0);
+	ck_assert_int_ne(__asan_address_is_poisoned(p + 4 * PAGE - 1), 0);
+	q = buddy_alloc(b, PAGE);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_ptr_null(__asan_region_is_poisoned(q, PAGE));
+	ck_assert_int_ne(__asan_address_is_poisoned(q + PAGE), 0);
+	buddy_free(b, q, PAGE);
+	buddy_destroy(b);
+#endif
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* NULL and teardown. */
 
@@ -1163,6 +1191,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_merge_random_order);
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_trim);
+	tcase_add_test(tc, test_asan_poison);
 	tcase_add_test(tc, test_free_null_destroy_null);
 	tcase_add_test(tc, test_destroy_live);
 	suite_add_tcase(s, tc);
