@@ -158,7 +158,9 @@ struct tmem_hostops {
 extern const struct tmem_hostops tmem_malloc_hostops;
 
 /* Slab-backed hostops: caches "tmem_obj" and "tmem_objnode" on a buddy
- * allocator, hash tables straight from the buddy allocator.
+ * allocator (8-byte aligned, so objects keep their exact sizes), bucket
+ * arrays straight from the buddy allocator.  Thread safe as slab and buddy
+ * are.
  * tmem_slab_host_create returns the host_ctx to give tmem_store_create
  * together with &tmem_slab_hostops, or NULL (errno ENOMEM).  `b` must
  * outlive the host; the host must outlive every store using it.
@@ -181,7 +183,8 @@ struct slab_cache *tmem_slab_host_cache(struct tmem_slab_host *h, int which);
 	X(pinned_objects, "objects with a pin now")			\
 	X(pages, "pages stored now")					\
 	X(pampd_bytes, "bytes the backend holds for those pages")	\
-	X(meta_bytes, "tmem metadata: objects, objnodes, bucket arrays") \
+	X(meta_bytes, "tmem metadata: objects, objnodes, bucket arrays" \
+		      " (nominal sizes; slab slack shows in slabinfo)")	\
 	X(objnodes, "radix tree nodes now")				\
 	X(buckets, "hash buckets now (current tables)")		\
 	X(puts, "successful puts, ever")				\
