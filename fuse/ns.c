@@ -32,6 +32,7 @@ struct zfs_dirent {
 };
 
 struct zfs_ns {
+	struct zfs_stripe stripes[ZFS_NS_STRIPES];	/* the inodes' locks */
 	pthread_rwlock_t lock;
 	struct zfs_inode **table;	/* protected by lock */
 	size_t nbuckets;		/* power of two; protected by lock */
@@ -50,7 +51,8 @@ struct zfs_ns {
 };
 
 struct zfs_reap {
-	struct zfs_inode *inodes;	/* chained through hnext */
+	struct zfs_inode *inodes;	/* to free, chained through hnext */
+	struct zfs_inode *data;		/* to release data only, chained through rnext */
 };
 
 #define ZFS_FIRST_COOKIE 4
@@ -149,9 +151,9 @@ static struct zfs_dirent *zfs_dir_find(struct zfs_inode *dir, const char *name)
 	size_t n = strlen(name);
 	struct zfs_dirent *d;
 
-	if (!dir->dnbuckets)
+	if (!dir->dx->dnbuckets)
 		return NULL;
-	d = dir->dbuckets[zfs_hash_name(name, n) & (dir->dnbuckets - 1)];
+	d = dir->dx->dbuckets[zfs_hash_name(name, n) & (dir->dx->dnbuckets - 1)];
 	for (; d; d = d->hnext)
 		if (d->namelen == n && !memcmp(d->name, name, n))
 			return d;
@@ -161,31 +163,31 @@ static struct zfs_dirent *zfs_dir_find(struct zfs_inode *dir, const char *name)
 /* Make room for one more entry (both indexes) before anything changes. */
 static int zfs_dir_reserve(struct zfs_inode *dir)
 {
-	if (dir->dcount + 1 > dir->dcap) {
-		size_t cap = dir->dcap ? dir->dcap * 2 : 8;
-		struct zfs_dirent **a = realloc(dir->dents, cap * sizeof(*a));
+	if (dir->dx->dcount + 1 > dir->dx->dcap) {
+		size_t cap = dir->dx->dcap ? dir->dx->dcap * 2 : 8;
+		struct zfs_dirent **a = realloc(dir->dx->dents, cap * sizeof(*a));
 
 		if (!a)
 			return -ENOMEM;
-		dir->dents = a;
-		dir->dcap = cap;
+		dir->dx->dents = a;
+		dir->dx->dcap = cap;
 	}
-	if (dir->dcount + 1 > dir->dnbuckets) {
-		size_t n = dir->dnbuckets ? dir->dnbuckets * 2 : 8, k;
+	if (dir->dx->dcount + 1 > dir->dx->dnbuckets) {
+		size_t n = dir->dx->dnbuckets ? dir->dx->dnbuckets * 2 : 8, k;
 		struct zfs_dirent **t = calloc(n, sizeof(*t));
 
 		if (!t)
 			return -ENOMEM;
-		for (k = 0; k < dir->dcount; k++) {
-			struct zfs_dirent *d = dir->dents[k];
+		for (k = 0; k < dir->dx->dcount; k++) {
+			struct zfs_dirent *d = dir->dx->dents[k];
 			size_t b = zfs_hash_name(d->name, d->namelen) & (n - 1);
 
 			d->hnext = t[b];
 			t[b] = d;
 		}
-		free(dir->dbuckets);
-		dir->dbuckets = t;
-		dir->dnbuckets = n;
+		free(dir->dx->dbuckets);
+		dir->dx->dbuckets = t;
+		dir->dx->dnbuckets = n;
 	}
 	return 0;
 }
@@ -209,23 +211,23 @@ static struct zfs_dirent *zfs_dirent_new(const char *name, uint64_t ino, mode_t 
 /* Add an entry; zfs_dir_reserve must have succeeded just before. */
 static void zfs_dir_add(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_dirent *d)
 {
-	size_t b = zfs_hash_name(d->name, d->namelen) & (dir->dnbuckets - 1);
+	size_t b = zfs_hash_name(d->name, d->namelen) & (dir->dx->dnbuckets - 1);
 
-	d->cookie = dir->dnext_cookie++;
-	d->hnext = dir->dbuckets[b];
-	dir->dbuckets[b] = d;
-	dir->dents[dir->dcount++] = d;
+	d->cookie = dir->dx->dnext_cookie++;
+	d->hnext = dir->dx->dbuckets[b];
+	dir->dx->dbuckets[b] = d;
+	dir->dx->dents[dir->dx->dcount++] = d;
 	ns->dirent_bytes += sizeof(*d) + d->namelen + 1;
 }
 
 static size_t zfs_dir_index(struct zfs_inode *dir, uint64_t cookie)
 {
-	size_t lo = 0, hi = dir->dcount;
+	size_t lo = 0, hi = dir->dx->dcount;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (dir->dents[mid]->cookie < cookie)
+		if (dir->dx->dents[mid]->cookie < cookie)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -236,16 +238,16 @@ static size_t zfs_dir_index(struct zfs_inode *dir, uint64_t cookie)
 /* Unhook an entry from both indexes (the caller frees it). */
 static void zfs_dir_del(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_dirent *d)
 {
-	struct zfs_dirent **pp = &dir->dbuckets[zfs_hash_name(d->name, d->namelen) &
-						(dir->dnbuckets - 1)];
+	struct zfs_dirent **pp = &dir->dx->dbuckets[zfs_hash_name(d->name, d->namelen) &
+						(dir->dx->dnbuckets - 1)];
 	size_t k;
 
 	while (*pp != d)
 		pp = &(*pp)->hnext;
 	*pp = d->hnext;
 	k = zfs_dir_index(dir, d->cookie);
-	memmove(&dir->dents[k], &dir->dents[k + 1], (dir->dcount - k - 1) * sizeof(d));
-	dir->dcount--;
+	memmove(&dir->dx->dents[k], &dir->dx->dents[k + 1], (dir->dx->dcount - k - 1) * sizeof(d));
+	dir->dx->dcount--;
 	ns->dirent_bytes -= sizeof(*d) + d->namelen + 1;
 }
 
@@ -258,11 +260,16 @@ static struct zfs_inode *zfs_inode_new(struct zfs_ns *ns, mode_t mode, uid_t uid
 
 	if (!i)
 		return NULL;
-	if (pthread_mutex_init(&i->lock, NULL))
-		goto err_free;
-	if (pthread_rwlock_init(&i->io_lock, NULL))
-		goto err_mutex;
+	if (S_ISDIR(mode)) {
+		i->dx = calloc(1, sizeof(*i->dx));
+		if (!i->dx) {
+			free(i);
+			return NULL;
+		}
+		i->dx->dnext_cookie = ZFS_FIRST_COOKIE;
+	}
 	i->ino = ns->next_ino;
+	i->stripe = &ns->stripes[zfs_hash_ino(i->ino) >> 40 & (ZFS_NS_STRIPES - 1)];
 	i->mode = mode;
 	i->uid = uid;
 	i->gid = gid;
@@ -271,13 +278,7 @@ static struct zfs_inode *zfs_inode_new(struct zfs_ns *ns, mode_t mode, uid_t uid
 	i->mtime = i->ctime = i->atime;
 	atomic_init(&i->nlookup, 0);
 	atomic_init(&i->nopen, 0);
-	i->dnext_cookie = ZFS_FIRST_COOKIE;
 	return i;
-err_mutex:
-	pthread_mutex_destroy(&i->lock);
-err_free:
-	free(i);
-	return NULL;
 }
 
 static void zfs_inode_free(struct zfs_inode *i)
@@ -290,21 +291,31 @@ static void zfs_inode_free(struct zfs_inode *i)
 		free(x->value);
 		free(x);
 	}
-	for (k = 0; k < i->dcount; k++)
-		free(i->dents[k]);
-	free(i->dents);
-	free(i->dbuckets);
+	if (i->dx) {
+		for (k = 0; k < i->dx->dcount; k++)
+			free(i->dx->dents[k]);
+		free(i->dx->dents);
+		free(i->dx->dbuckets);
+		free(i->dx);
+	}
 	free(i->symlink);
-	pthread_rwlock_destroy(&i->io_lock);
-	pthread_mutex_destroy(&i->lock);
 	free(i);
 }
 
 /* Caller must hold ns->lock exclusively. */
 static void zfs_maybe_reap(struct zfs_ns *ns, struct zfs_inode *i, struct zfs_reap *r)
 {
-	if (i->nlink || atomic_load(&i->nlookup) || atomic_load(&i->nopen))
+	if (i->nlink || atomic_load(&i->nopen))
 		return;
+	if (atomic_load(&i->nlookup)) {
+		/* Unreachable but still known to the kernel: drop the data now. */
+		if (S_ISREG(i->mode) && !i->data_released) {
+			i->data_released = 1;
+			i->rnext = r->data;
+			r->data = i;
+		}
+		return;
+	}
 	if (i->ino == ZFS_ROOT_INO)
 		return;
 	zfs_table_remove(ns, i);
@@ -323,11 +334,20 @@ static void zfs_reap(struct zfs_ns *ns, struct zfs_reap *r)
 	struct zfs_pool *pools[64];
 	size_t np = 0, k;
 
+	/* Data releases: the inodes stay (the kernel still knows them), and
+	 * cannot be freed meanwhile: only forget frees them, and forget of an
+	 * inode comes after every request about it. */
+	for (i = r->data; i; i = next) {
+		next = i->rnext;
+		if (ns->ops.inode_release)
+			ns->ops.inode_release(ns->priv, i);
+	}
+	r->data = NULL;
 	if (!r->inodes)
 		return;
 	for (i = r->inodes; i; i = next) {
 		next = i->hnext;
-		if (S_ISREG(i->mode) && ns->ops.inode_release)
+		if (S_ISREG(i->mode) && !i->data_released && ns->ops.inode_release)
 			ns->ops.inode_release(ns->priv, i);
 		if (np == 64) {
 			/* Unreference in batches (the lock is cheap). */
@@ -372,8 +392,14 @@ struct zfs_ns *zfs_ns_create(struct zfs_pool *root_pool, uid_t uid, gid_t gid,
 	struct zfs_ns *ns = calloc(1, sizeof(*ns));
 	struct zfs_inode *root;
 
+	size_t k;
+
 	if (!ns)
 		return NULL;
+	for (k = 0; k < ZFS_NS_STRIPES; k++) {
+		pthread_mutex_init(&ns->stripes[k].lock, NULL);
+		pthread_rwlock_init(&ns->stripes[k].io_lock, NULL);
+	}
 	if (pthread_rwlock_init(&ns->lock, NULL))
 		goto err_free;
 	ns->nbuckets = 1024;
@@ -395,7 +421,7 @@ struct zfs_ns *zfs_ns_create(struct zfs_pool *root_pool, uid_t uid, gid_t gid,
 		goto err_virt;
 	ns->next_ino = ZFS_ROOT_INO + 1;
 	root->nlink = 2;
-	root->parent = ZFS_ROOT_INO;
+	root->dx->parent = ZFS_ROOT_INO;
 	root->pool = root_pool;
 	root_pool->id = 0;
 	root_pool->dir_ino = ZFS_ROOT_INO;
@@ -443,6 +469,10 @@ void zfs_ns_destroy(struct zfs_ns *ns)
 	free(ns->table);
 	free(ns->virt_name);
 	pthread_rwlock_destroy(&ns->lock);
+	for (b = 0; b < ZFS_NS_STRIPES; b++) {
+		pthread_mutex_destroy(&ns->stripes[b].lock);
+		pthread_rwlock_destroy(&ns->stripes[b].io_lock);
+	}
 	free(ns);
 }
 
@@ -468,7 +498,7 @@ static void zfs_stat_locked(struct zfs_ns *ns, struct zfs_inode *i, struct stat 
 		st->st_nlink++;
 	st->st_rdev = i->rdev;
 	st->st_blksize = 4096;
-	pthread_mutex_lock(&i->lock);
+	pthread_mutex_lock(&i->stripe->lock);
 	st->st_mode = i->mode;
 	st->st_uid = i->uid;
 	st->st_gid = i->gid;
@@ -476,9 +506,9 @@ static void zfs_stat_locked(struct zfs_ns *ns, struct zfs_inode *i, struct stat 
 	st->st_atim = i->atime;
 	st->st_mtim = i->mtime;
 	st->st_ctim = i->ctime;
-	pthread_mutex_unlock(&i->lock);
+	pthread_mutex_unlock(&i->stripe->lock);
 	if (S_ISDIR(i->mode))
-		st->st_size = (off_t)(i->dcount + 2) * 20;
+		st->st_size = (off_t)(i->dx->dcount + 2) * 20;
 	else if (S_ISLNK(i->mode))
 		st->st_size = (off_t)strlen(i->symlink);
 	/* Blocks: what the data would take uncompressed, as tmpfs reports;
@@ -511,7 +541,7 @@ int zfs_ns_lookup(struct zfs_ns *ns, uint64_t parent, const char *name, struct s
 		goto out;
 	}
 	if (!strcmp(name, ".") || !strcmp(name, "..")) {
-		i = zfs_find(ns, name[1] ? dir->parent : dir->ino);
+		i = zfs_find(ns, name[1] ? dir->dx->parent : dir->ino);
 	} else {
 		d = zfs_dir_find(dir, name);
 		i = d ? zfs_find(ns, d->ino) : NULL;
@@ -529,7 +559,7 @@ out:
 
 void zfs_ns_forget(struct zfs_ns *ns, uint64_t ino, uint64_t n)
 {
-	struct zfs_reap r = { NULL };
+	struct zfs_reap r = { NULL, NULL };
 	struct zfs_inode *i;
 
 	pthread_rwlock_wrlock(&ns->lock);
@@ -552,7 +582,7 @@ void zfs_ns_open(struct zfs_ns *ns, struct zfs_inode *inode)
 
 void zfs_ns_release(struct zfs_ns *ns, struct zfs_inode *inode)
 {
-	struct zfs_reap r = { NULL };
+	struct zfs_reap r = { NULL, NULL };
 
 	pthread_rwlock_wrlock(&ns->lock);
 	if (atomic_load(&inode->nopen))
@@ -566,17 +596,17 @@ void zfs_ns_release(struct zfs_ns *ns, struct zfs_inode *inode)
 
 static void zfs_dir_changed(struct zfs_inode *dir)
 {
-	pthread_mutex_lock(&dir->lock);
+	pthread_mutex_lock(&dir->stripe->lock);
 	zfs_now(&dir->mtime);
 	dir->ctime = dir->mtime;
-	pthread_mutex_unlock(&dir->lock);
+	pthread_mutex_unlock(&dir->stripe->lock);
 }
 
 static void zfs_ctime(struct zfs_inode *i)
 {
-	pthread_mutex_lock(&i->lock);
+	pthread_mutex_lock(&i->stripe->lock);
 	zfs_now(&i->ctime);
-	pthread_mutex_unlock(&i->lock);
+	pthread_mutex_unlock(&i->stripe->lock);
 }
 
 /* Find a live directory; caller must hold ns->lock. */
@@ -676,9 +706,9 @@ int zfs_ns_mknod(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mo
 	i->symlink = target;
 	if (S_ISDIR(mode)) {
 		i->nlink = 2;
-		i->parent = parent;
+		i->dx->parent = parent;
 		dir->nlink++;
-		dir->nsubdirs++;
+		dir->dx->nsubdirs++;
 	} else {
 		i->nlink = 1;
 	}
@@ -791,7 +821,7 @@ static void zfs_drop_name(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_i
 	if (S_ISDIR(i->mode)) {
 		i->nlink = 0;
 		dir->nlink--;
-		dir->nsubdirs--;
+		dir->dx->nsubdirs--;
 		if (i->pool->dir_ino == i->ino) {
 			i->pool->dir_gone = 1;
 			ns->npools--;
@@ -805,7 +835,7 @@ static void zfs_drop_name(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_i
 
 static int zfs_remove(struct zfs_ns *ns, uint64_t parent, const char *name, int want_dir)
 {
-	struct zfs_reap r = { NULL };
+	struct zfs_reap r = { NULL, NULL };
 	struct zfs_inode *dir, *i;
 	struct zfs_dirent *d;
 	int ret;
@@ -834,7 +864,7 @@ static int zfs_remove(struct zfs_ns *ns, uint64_t parent, const char *name, int 
 		ret = -EISDIR;
 		goto out;
 	}
-	if (want_dir && i->dcount) {
+	if (want_dir && i->dx->dcount) {
 		ret = -ENOTEMPTY;
 		goto out;
 	}
@@ -872,7 +902,7 @@ static int zfs_is_ancestor(struct zfs_ns *ns, uint64_t anc, uint64_t ino)
 		d = zfs_find(ns, ino);
 		if (!d)
 			return 0;
-		ino = d->parent;
+		ino = d->dx->parent;
 	}
 }
 
@@ -881,11 +911,11 @@ static void zfs_reparent(struct zfs_inode *i, struct zfs_inode *from, struct zfs
 {
 	if (!S_ISDIR(i->mode) || from == to)
 		return;
-	i->parent = to->ino;
+	i->dx->parent = to->ino;
 	from->nlink--;
-	from->nsubdirs--;
+	from->dx->nsubdirs--;
 	to->nlink++;
-	to->nsubdirs++;
+	to->dx->nsubdirs++;
 }
 
 static void zfs_rename_pool(struct zfs_inode *dir, struct zfs_inode *i, const char *name)
@@ -897,7 +927,7 @@ static void zfs_rename_pool(struct zfs_inode *dir, struct zfs_inode *i, const ch
 int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 		  const char *newname, unsigned flags)
 {
-	struct zfs_reap r = { NULL };
+	struct zfs_reap r = { NULL, NULL };
 	struct zfs_inode *sdir, *ddir, *si, *di = NULL;
 	struct zfs_dirent *sd, *dd, *nd;
 	int ret;
@@ -986,7 +1016,7 @@ int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t
 			ret = -EISDIR;
 			goto out;
 		}
-		if (S_ISDIR(di->mode) && di->dcount) {
+		if (S_ISDIR(di->mode) && di->dx->dcount) {
 			ret = -ENOTEMPTY;
 			goto out;
 		}
@@ -1060,13 +1090,13 @@ int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir
 	}
 	if (off < 1 && fill(arg, ".", dir->ino, S_IFDIR, 1))
 		goto out;
-	if (off < 2 && fill(arg, "..", dir->parent, S_IFDIR, 2))
+	if (off < 2 && fill(arg, "..", dir->dx->parent, S_IFDIR, 2))
 		goto out;
 	if (off < 3 && ino == ZFS_ROOT_INO && ns->virt_name &&
 	    fill(arg, ns->virt_name, ns->virt_ino, S_IFDIR, 3))
 		goto out;
-	for (k = zfs_dir_index(dir, off < 3 ? 3 : off + 1); k < dir->dcount; k++) {
-		struct zfs_dirent *d = dir->dents[k];
+	for (k = zfs_dir_index(dir, off < 3 ? 3 : off + 1); k < dir->dx->dcount; k++) {
+		struct zfs_dirent *d = dir->dx->dents[k];
 
 		if (fill(arg, d->name, d->ino, d->type, d->cookie))
 			break;
@@ -1091,7 +1121,7 @@ int zfs_ns_setattr(struct zfs_ns *ns, uint64_t ino, const struct stat *attr, int
 		return -ENOENT;
 	}
 	zfs_now(&now);
-	pthread_mutex_lock(&i->lock);
+	pthread_mutex_lock(&i->stripe->lock);
 	if (to_set & FUSE_SET_ATTR_MODE)
 		i->mode = (i->mode & S_IFMT) | (attr->st_mode & 07777);
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -1110,7 +1140,7 @@ int zfs_ns_setattr(struct zfs_ns *ns, uint64_t ino, const struct stat *attr, int
 		i->ctime = attr->st_ctim;
 	else
 		i->ctime = now;
-	pthread_mutex_unlock(&i->lock);
+	pthread_mutex_unlock(&i->stripe->lock);
 	zfs_stat_locked(ns, i, st);
 	pthread_rwlock_unlock(&ns->lock);
 	return 0;
@@ -1118,23 +1148,23 @@ int zfs_ns_setattr(struct zfs_ns *ns, uint64_t ino, const struct stat *attr, int
 
 void zfs_ns_set_size(struct zfs_inode *inode, uint64_t size)
 {
-	pthread_mutex_lock(&inode->lock);
+	pthread_mutex_lock(&inode->stripe->lock);
 	inode->size = size;
 	zfs_now(&inode->mtime);
 	inode->ctime = inode->mtime;
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&inode->stripe->lock);
 }
 
 void zfs_ns_touch(struct zfs_inode *inode, int mtime)
 {
-	pthread_mutex_lock(&inode->lock);
+	pthread_mutex_lock(&inode->stripe->lock);
 	if (mtime) {
 		zfs_now(&inode->mtime);
 		inode->ctime = inode->mtime;
 	} else {
 		zfs_now(&inode->atime);
 	}
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&inode->stripe->lock);
 }
 
 /* ---- extended attributes --------------------------------------------------- */
@@ -1332,7 +1362,7 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 		      void (*removed)(void *arg, uint64_t parent, const char *name, uint64_t ino),
 		      void *arg)
 {
-	struct zfs_reap r = { NULL };
+	struct zfs_reap r = { NULL, NULL };
 	uint64_t count = 0;
 	size_t b, k;
 
@@ -1345,8 +1375,8 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 		for (dir = ns->table[b]; dir; dir = dir->hnext) {
 			if (!S_ISDIR(dir->mode) || !dir->pool->ephemeral)
 				continue;
-			for (k = 0; k < dir->dcount;) {
-				struct zfs_dirent *d = dir->dents[k];
+			for (k = 0; k < dir->dx->dcount;) {
+				struct zfs_dirent *d = dir->dx->dents[k];
 				struct zfs_inode *i;
 
 				if (S_ISDIR(d->type) || !zfs_in_sorted(inos, n, d->ino)) {
@@ -1450,7 +1480,8 @@ void zfs_ns_stats(struct zfs_ns *ns, struct zfs_ns_stats *out)
 	out->others = ns->count[3];
 	out->pools = ns->npools;
 	out->xattr_bytes = ns->xattr_bytes;
-	out->meta_bytes = ns->ninodes * sizeof(struct zfs_inode) + ns->dirent_bytes +
+	out->meta_bytes = ns->ninodes * sizeof(struct zfs_inode) +
+			  ns->count[1] * sizeof(struct zfs_dir) + ns->dirent_bytes +
 			  ns->nbuckets * sizeof(void *) + ns->xattr_bytes;
 	pthread_rwlock_unlock(&ns->lock);
 }
@@ -1513,8 +1544,8 @@ int zfs_ns_check(struct zfs_ns *ns)
 				  "inode %llu unreferenced but alive", (unsigned long long)i->ino);
 			if (!S_ISDIR(i->mode))
 				continue;
-			for (k = 0; k < i->dcount; k++) {
-				struct zfs_dirent *d = i->dents[k];
+			for (k = 0; k < i->dx->dcount; k++) {
+				struct zfs_dirent *d = i->dx->dents[k];
 				struct zfs_inode *c = zfs_find(ns, d->ino);
 
 				ZFS_CHECK(c, "dir %llu: entry %s names a dead inode",
@@ -1522,9 +1553,9 @@ int zfs_ns_check(struct zfs_ns *ns)
 				ZFS_CHECK(zfs_dir_find(i, d->name) == d,
 					  "dir %llu: entry %s not in the name hash",
 					  (unsigned long long)i->ino, d->name);
-				ZFS_CHECK(k == 0 || i->dents[k - 1]->cookie < d->cookie,
+				ZFS_CHECK(k == 0 || i->dx->dents[k - 1]->cookie < d->cookie,
 					  "dir %llu: cookies out of order", (unsigned long long)i->ino);
-				ZFS_CHECK(d->cookie < i->dnext_cookie && d->cookie >= ZFS_FIRST_COOKIE,
+				ZFS_CHECK(d->cookie < i->dx->dnext_cookie && d->cookie >= ZFS_FIRST_COOKIE,
 					  "dir %llu: cookie out of range", (unsigned long long)i->ino);
 				ZFS_CHECK(d->type == (c->mode & S_IFMT), "dir %llu: %s has a stale type",
 					  (unsigned long long)i->ino, d->name);
@@ -1532,15 +1563,15 @@ int zfs_ns_check(struct zfs_ns *ns)
 					  (unsigned long long)i->ino, d->name);
 				if (S_ISDIR(c->mode)) {
 					subdirs++;
-					ZFS_CHECK(c->parent == i->ino, "dir %llu: parent of %s is %llu",
+					ZFS_CHECK(c->dx->parent == i->ino, "dir %llu: parent of %s is %llu",
 						  (unsigned long long)i->ino, d->name,
-						  (unsigned long long)c->parent);
+						  (unsigned long long)c->dx->parent);
 				}
 				ZFS_CHECK(zfs_pool_for(i, c) == c->pool, "dir %llu: %s in the wrong pool",
 					  (unsigned long long)i->ino, d->name);
 			}
-			ZFS_CHECK(subdirs == i->nsubdirs, "dir %llu: nsubdirs %llu, found %llu",
-				  (unsigned long long)i->ino, (unsigned long long)i->nsubdirs,
+			ZFS_CHECK(subdirs == i->dx->nsubdirs, "dir %llu: nsubdirs %llu, found %llu",
+				  (unsigned long long)i->ino, (unsigned long long)i->dx->nsubdirs,
 				  (unsigned long long)subdirs);
 			ZFS_CHECK(i->nlink == 0 || i->nlink == 2 + subdirs,
 				  "dir %llu: nlink %llu with %llu subdirectories",
@@ -1562,8 +1593,8 @@ int zfs_ns_check(struct zfs_ns *ns)
 				continue;
 			for (size_t c = 0; c < ns->nbuckets; c++)
 				for (struct zfs_inode *d = ns->table[c]; d; d = d->hnext)
-					for (k = 0; S_ISDIR(d->mode) && k < d->dcount; k++)
-						names += d->dents[k]->ino == i->ino;
+					for (k = 0; S_ISDIR(d->mode) && k < d->dx->dcount; k++)
+						names += d->dx->dents[k]->ino == i->ino;
 			ZFS_CHECK(names == i->nlink, "inode %llu: nlink %llu, names %llu",
 				  (unsigned long long)i->ino, (unsigned long long)i->nlink,
 				  (unsigned long long)names);

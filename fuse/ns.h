@@ -27,7 +27,8 @@
  * caller's request is in flight, because the kernel cannot forget an inode
  * it is using.
  *
- * Lock order:  ns->lock (rwlock)  ->  inode->io_lock (rwlock)  ->  inode->lock
+ * Lock order:  ns->lock (rwlock)  ->  io_lock (rwlock)  ->  lock (mutex)
+ * (io_lock and lock are an inode's stripe->io_lock and stripe->lock)
  *   ns->lock     the inode table, every directory's entries, parent links,
  *                nlink, xattrs, pool membership and the pool list; readers
  *                (lookup, getattr, readdir, getxattr) share it, changes hold
@@ -86,13 +87,37 @@ struct zfs_xattr {
 
 struct zfs_dirent;
 
+/* Directory contents, allocated for directories only; protected by ns->lock. */
+struct zfs_dir {
+	uint64_t parent;		/* ".." */
+	struct zfs_dirent **dbuckets;	/* name hash */
+	size_t dnbuckets;
+	struct zfs_dirent **dents;	/* sorted by cookie */
+	size_t dcount, dcap;
+	uint64_t dnext_cookie;
+	uint64_t nsubdirs;
+};
+
+/* The locks of an inode are striped: ZFS_NS_STRIPES pairs in the ns, the
+ * inode points at the pair its number hashes to (saving ~100 bytes per
+ * inode; two inodes sharing a stripe only ever wait for each other). */
+struct zfs_stripe {
+	pthread_mutex_t lock;		/* attributes (see the lock order) */
+	pthread_rwlock_t io_lock;	/* file data against size changes */
+} __attribute__((aligned(64)));
+
+#define ZFS_NS_STRIPES 256
+
 struct zfs_inode {
 	uint64_t ino;			/* immutable */
 	struct zfs_inode *hnext;	/* the ns inode table; protected by ns->lock */
+	struct zfs_inode *rnext;	/* a reap list of data releases; protected by ns->lock */
 	struct zfs_pool *pool;		/* protected by ns->lock (fixed for files) */
+	struct zfs_stripe *stripe;	/* immutable: stripe->lock, stripe->io_lock */
 	mode_t mode;			/* file type: immutable; bits: protected by lock */
 	uid_t uid;			/* protected by lock */
 	gid_t gid;			/* protected by lock */
+	int data_released;		/* ops->inode_release was asked; protected by ns->lock */
 	dev_t rdev;			/* immutable */
 	uint64_t nlink;			/* protected by ns->lock */
 	uint64_t size;			/* protected by lock (writers also hold io_lock) */
@@ -102,16 +127,7 @@ struct zfs_inode {
 	_Atomic uint64_t nopen;		/* open files: same rule as nlookup */
 	struct zfs_xattr *xattrs;	/* protected by ns->lock */
 	char *symlink;			/* symlink target, immutable */
-	/* Directories only; protected by ns->lock. */
-	uint64_t parent;		/* ".." */
-	struct zfs_dirent **dbuckets;	/* name hash */
-	size_t dnbuckets;
-	struct zfs_dirent **dents;	/* sorted by cookie */
-	size_t dcount, dcap;
-	uint64_t dnext_cookie;
-	uint64_t nsubdirs;
-	pthread_mutex_t lock;
-	pthread_rwlock_t io_lock;
+	struct zfs_dir *dx;		/* directories only */
 };
 
 /* Called after ns->lock is dropped; see the design note. */

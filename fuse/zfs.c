@@ -68,6 +68,7 @@ uint64_t zfs_mem_used(struct zfs *fs)
 	tmem_stats(fs->cfg.store, &ts);
 	zfs_ns_stats(fs->ns, &ns);
 	used = ts.pampd_bytes + ts.meta_bytes + ns.meta_bytes;
+	atomic_store(&fs->used_cache, used);
 	pthread_mutex_lock(&fs->lock);
 	if (used > fs->mem_used_max)
 		fs->mem_used_max = used;
@@ -77,13 +78,23 @@ uint64_t zfs_mem_used(struct zfs *fs)
 
 static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes);
 
-/* Room for `bytes` more?  Evicts from ephemeral pools when over. */
+/* Room for `bytes` more?  Evicts from ephemeral pools when over.
+ * zfs_mem_used sums tmem's counters under the store's pool lock, too dear
+ * for every 4 KiB write: it is asked again only when the cached figure
+ * plus what was written since comes within 1/16 of the limit, or every
+ * ZFS_RECHECK_BYTES written. */
+#define ZFS_RECHECK_BYTES ((uint64_t)4 << 20)
 static int zfs_reserve(struct zfs *fs, uint64_t bytes)
 {
 	uint64_t limit = atomic_load(&fs->mem_limit), used;
+	uint64_t since = atomic_fetch_add(&fs->written_since, bytes) + bytes;
 
 	if (!limit)
 		return 0;
+	used = atomic_load(&fs->used_cache);
+	if (since < ZFS_RECHECK_BYTES && used + since < limit - limit / 16)
+		return 0;
+	atomic_store(&fs->written_since, 0);
 	used = zfs_mem_used(fs);
 	if (used + bytes / 4 <= limit)
 		return 0;
@@ -443,9 +454,9 @@ static int zfs_truncate(struct zfs *fs, struct zfs_inode *inode, uint64_t newsiz
 
 	if (newsize > ZFS_MAX_FILE_SIZE)
 		return -EFBIG;
-	pthread_mutex_lock(&inode->lock);
+	pthread_mutex_lock(&inode->stripe->lock);
 	size = inode->size;
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&inode->stripe->lock);
 	if (newsize < size) {
 		/* Zero the tail of the new last page and drop every page after. */
 		ret = zfs_zero_range(fs, inode, newsize, size, size);
@@ -472,12 +483,12 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	inode = (struct zfs_inode *)(uintptr_t)fi->fh;
-	pthread_rwlock_rdlock(&inode->io_lock);
-	pthread_mutex_lock(&inode->lock);
+	pthread_rwlock_rdlock(&inode->stripe->io_lock);
+	pthread_mutex_lock(&inode->stripe->lock);
 	fsize = inode->size;
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&inode->stripe->lock);
 	if (off < 0 || (uint64_t)off >= fsize || size == 0) {
-		pthread_rwlock_unlock(&inode->io_lock);
+		pthread_rwlock_unlock(&inode->stripe->io_lock);
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
@@ -502,7 +513,7 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			goto out_unlock;
 		segoff += ZFS_PAGE;
 	}
-	pthread_rwlock_unlock(&inode->io_lock);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	/* Trim to [off, end). */
 	out = malloc((size_t)cnt * sizeof(*out));
 	if (!out) {
@@ -536,7 +547,7 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	sgv_pool_free(obj, NULL);
 	return;
 out_unlock:
-	pthread_rwlock_unlock(&inode->io_lock);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
 out:
 	sgv_pool_free(obj, NULL);
 	fuse_reply_err(req, ret == -ENOENT ? EIO : -ret);
@@ -556,9 +567,9 @@ static ssize_t zfs_write_data(struct zfs *fs, struct zfs_inode *inode, const cha
 	if (size > ZFS_MAX_FILE_SIZE - off)
 		size = (size_t)(ZFS_MAX_FILE_SIZE - off);
 	end = off + size;
-	pthread_mutex_lock(&inode->lock);
+	pthread_mutex_lock(&inode->stripe->lock);
 	fsize = inode->size;
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&inode->stripe->lock);
 	while (pos < end) {
 		uint64_t idx = pos / ZFS_PAGE;
 		size_t in = (size_t)(pos % ZFS_PAGE);
@@ -619,14 +630,14 @@ static void zfs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 		fuse_reply_err(req, (int)-ret);
 		return;
 	}
-	pthread_rwlock_wrlock(&inode->io_lock);
+	pthread_rwlock_wrlock(&inode->stripe->io_lock);
 	if (fi->flags & O_APPEND) {
-		pthread_mutex_lock(&inode->lock);
+		pthread_mutex_lock(&inode->stripe->lock);
 		off = (off_t)inode->size;
-		pthread_mutex_unlock(&inode->lock);
+		pthread_mutex_unlock(&inode->stripe->lock);
 	}
 	ret = zfs_write_data(fs, inode, buf, size, (uint64_t)off);
-	pthread_rwlock_unlock(&inode->io_lock);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	if (ret < 0)
 		fuse_reply_err(req, (int)-ret);
 	else
@@ -671,9 +682,9 @@ static void zfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 			ret = -EINVAL;
 			goto err;
 		}
-		pthread_rwlock_wrlock(&inode->io_lock);
+		pthread_rwlock_wrlock(&inode->stripe->io_lock);
 		ret = zfs_truncate(fs, inode, (uint64_t)attr->st_size);
-		pthread_rwlock_unlock(&inode->io_lock);
+		pthread_rwlock_unlock(&inode->stripe->io_lock);
 		if (ret < 0)
 			goto err;
 	}
@@ -719,10 +730,10 @@ static void zfs_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off
 		fuse_reply_err(req, EFBIG);
 		return;
 	}
-	pthread_rwlock_wrlock(&inode->io_lock);
-	pthread_mutex_lock(&inode->lock);
+	pthread_rwlock_wrlock(&inode->stripe->io_lock);
+	pthread_mutex_lock(&inode->stripe->lock);
 	size = inode->size;
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&inode->stripe->lock);
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		ret = zfs_zero_range(fs, inode, (uint64_t)off, end, size);
 	/* Plain allocation needs nothing stored: holes cost nothing. */
@@ -730,7 +741,7 @@ static void zfs_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off
 		zfs_ns_set_size(inode, end);
 	else if (ret == 0 && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
 		zfs_ns_touch(inode, 1);
-	pthread_rwlock_unlock(&inode->io_lock);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	fuse_reply_err(req, -ret);
 }
 
@@ -750,10 +761,10 @@ static void zfs_ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	}
 	inode = (struct zfs_inode *)(uintptr_t)fi->fh;
 	oid = zfs_oid(inode->ino);
-	pthread_rwlock_rdlock(&inode->io_lock);
-	pthread_mutex_lock(&inode->lock);
+	pthread_rwlock_rdlock(&inode->stripe->io_lock);
+	pthread_mutex_lock(&inode->stripe->lock);
 	size = inode->size;
-	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&inode->stripe->lock);
 	if (off < 0 || (uint64_t)off >= size) {
 		ret = -ENXIO;
 		goto out;
@@ -792,7 +803,7 @@ static void zfs_ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	}
 	ret = 0;
 out:
-	pthread_rwlock_unlock(&inode->io_lock);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -839,9 +850,9 @@ static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	}
 	if (fi->flags & O_TRUNC) {
-		pthread_rwlock_wrlock(&inode->io_lock);
+		pthread_rwlock_wrlock(&inode->stripe->io_lock);
 		ret = zfs_truncate(fs, inode, 0);
-		pthread_rwlock_unlock(&inode->io_lock);
+		pthread_rwlock_unlock(&inode->stripe->io_lock);
 		if (ret < 0) {
 			fuse_reply_err(req, -ret);
 			return;
@@ -869,13 +880,6 @@ static void zfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 		tmem_unpin(fs->cfg.store, inode->pool->store_id, &oid);
 	}
 	zfs_ns_release(fs->ns, inode);
-	fuse_reply_err(req, 0);
-}
-
-static void zfs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
 	fuse_reply_err(req, 0);
 }
 
@@ -1444,7 +1448,8 @@ const struct fuse_lowlevel_ops zfs_lowlevel_ops = {
 	.open = zfs_ll_open,
 	.read = zfs_ll_read,
 	.write = zfs_ll_write,
-	.flush = zfs_ll_flush,
+	/* No flush handler: libfuse answers ENOSYS once and the kernel stops
+	 * sending FLUSH on every close (nothing to flush in RAM). */
 	.release = zfs_ll_release,
 	.fsync = zfs_ll_fsync,
 	.opendir = zfs_ll_opendir,

@@ -97,6 +97,8 @@ struct zfs {
 	pthread_mutex_t lock;		/* leaf: the fields below */
 	uint64_t mem_used_max;		/* protected by lock */
 	_Atomic uint64_t enospc;	/* writes refused for the limit, ever */
+	_Atomic uint64_t used_cache;	/* zfs_mem_used's last figure */
+	_Atomic uint64_t written_since;	/* bytes written since it was taken */
 	_Atomic uint64_t evicted_files;	/* files removed by eviction, ever */
 	_Atomic uint64_t compactions;	/* /.zcache/compact writes, ever */
 	_Atomic uint64_t pages_compacted;	/* pages they gave back */

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# bench/fs.sh - the filesystem benchmark (DESIGN.md §4): zcached against
+# tmpfs (the ceiling) and ext4 on zram (the kernel peer), side by side in
+# one run.
+#
+#   bash bench/fs.sh [--corpus TAR] [--build DIR] [--seconds S] [--size MiB]
+#
+# For each filesystem: untar the corpus (time includes sync, so ext4 on zram
+# has written its data to zram), read every file back with cold caches
+# (drop_caches, or POSIX_FADV_DONTNEED on every file where drop_caches is
+# not allowed), and fio 4 KiB random reads and writes (O_DIRECT, one job,
+# compressible data).  Filesystems: (a) tmpfs, (b) ext4 on /sys/block/zram0
+# with lz4 when that device exists and is unused (it is reset afterwards),
+# (c) zcached with lz4, (d) zcached with zstd.  Memory: zram's
+# mem_used_total (mm_stat), zcached's mem_used_bytes and the daemon's RSS
+# growth over its idle RSS.
+#
+# Headline figures (ratios, see DESIGN.md §4):
+#   figure untar_vs_zram R      zcached lz4 untar time / zram+ext4's (target <= 1.0)
+#   figure readall_vs_zram R    cold read-all time ratio (target <= 1.5)
+#   figure mem_vs_zram_lz4 R    zcached lz4 mem_used / zram mem_used_total (<= 0.95)
+#   figure mem_vs_zram_zstd R   the same with zstd (<= 0.75)
+#   figure rss_vs_mem_used R    daemon RSS growth / mem_used_bytes, lz4 (<= 1.10)
+# Needs root (mounts, zram); mounts live in a temporary directory and are
+# always unmounted on exit.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+build="$here/build/release"
+corpus=""
+seconds=10
+fio_size=256
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--corpus) corpus=$2; shift 2 ;;
+	--build) build=$2; shift 2 ;;
+	--seconds) seconds=$2; shift 2 ;;
+	--size) fio_size=$2; shift 2 ;;
+	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "fs.sh: unknown argument: $1" >&2; exit 2 ;;
+	esac
+done
+[ -n "$corpus" ] || corpus="$build/corpus/tree.tar"
+zcached="$build/zcached"
+[ -r "$corpus" ] || { echo "fs.sh: no corpus at $corpus (build the 'corpus' target or pass --corpus)" >&2; exit 2; }
+[ -x "$zcached" ] || { echo "fs.sh: no zcached at $zcached (build it or pass --build)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "fs.sh: needs root (mounts)" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/zcached-bench.XXXXXX)
+zc_pid=""
+zram_used=0
+cleanup() {
+	set +e
+	if [ -n "$zc_pid" ]; then
+		fusermount3 -u "$work/mnt" 2>/dev/null || fusermount3 -u -z "$work/mnt"
+		for _ in $(seq 50); do kill -0 "$zc_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$zc_pid" 2>/dev/null
+		zc_pid=""
+	fi
+	mountpoint -q "$work/mnt" && umount "$work/mnt"
+	if [ "$zram_used" = 1 ]; then
+		echo 1 > /sys/block/zram0/reset
+		zram_used=0
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/mnt"
+
+now() { date +%s.%N; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+
+drop_caches() {
+	sync
+	if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
+		cache_mode="drop_caches"
+	else
+		# Containers may not write drop_caches: evict each file's pages.
+		cache_mode="fadvise"
+		python3 - "$1" <<'EOF'
+import os, sys
+for root, dirs, files in os.walk(sys.argv[1]):
+    for f in files:
+        p = os.path.join(root, f)
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+EOF
+	fi
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# fio: 4 KiB random write then random read on one file, O_DIRECT; prints
+# "write_iops read_iops".
+run_fio() {
+	local f="$1/fio.dat" w r
+	w=$(fio --name=w --filename="$f" --size="${fio_size}M" --rw=randwrite --bs=4k \
+		--ioengine=psync --direct=1 --runtime="$seconds" --time_based \
+		--buffer_compress_percentage=50 --refill_buffers --output-format=terse \
+		--terse-version=3 2>/dev/null | awk -F';' '{ print $49 }')
+	r=$(fio --name=r --filename="$f" --size="${fio_size}M" --rw=randread --bs=4k \
+		--ioengine=psync --direct=1 --runtime="$seconds" --time_based \
+		--output-format=terse --terse-version=3 2>/dev/null | awk -F';' '{ print $8 }')
+	rm -f "$f"
+	echo "$w $r"
+}
+
+# One filesystem: mount it (by kind), untar, read back, fio.  Sets the
+# variables untar_<kind>, read_<kind>, mem_<kind>, rss_<kind>, wiops_, riops_.
+bench_one() {
+	local kind="$1" t0 t1 mem=0 rss0=0 rss1=0 fio_out
+	case "$kind" in
+	tmpfs)
+		mount -t tmpfs -o size=8G tmpfs "$work/mnt" ;;
+	zram)
+		echo lz4 > /sys/block/zram0/comp_algorithm
+		echo 8G > /sys/block/zram0/disksize
+		zram_used=1
+		mkfs.ext4 -q -F /dev/zram0
+		mount -t ext4 /dev/zram0 "$work/mnt" ;;
+	zcached_lz4|zcached_zstd)
+		local comp=lz4
+		[ "$kind" = zcached_zstd ] && comp=zstd:1
+		"$zcached" -f -o "compressor=$comp,mem_limit=8G" "$work/mnt" 2>"$work/$kind.log" &
+		zc_pid=$!
+		for _ in $(seq 200); do mountpoint -q "$work/mnt" && break; sleep 0.05; done
+		mountpoint -q "$work/mnt" || { echo "fs.sh: zcached did not mount" >&2; cat "$work/$kind.log" >&2; exit 1; }
+		rss0=$(rss_kb "$zc_pid") ;;
+	esac
+	mkdir "$work/mnt/t"
+	sync
+	t0=$(now)
+	tar -xf "$corpus" -C "$work/mnt/t"
+	sync
+	t1=$(now)
+	eval "untar_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	case "$kind" in
+	zram) mem=$(awk '{ print $3 }' /sys/block/zram0/mm_stat) ;;
+	tmpfs) mem=$(df -B1 --output=used "$work/mnt" | tail -1) ;;
+	zcached_*)
+		mem=$(awk '$1 == "mem_used_bytes" { print $2 }' "$work/mnt/.zcache/stats")
+		rss1=$(rss_kb "$zc_pid")
+		eval "rss_$kind=$(( (rss1 - rss0) * 1024 ))" ;;
+	esac
+	eval "mem_$kind=$mem"
+	drop_caches "$work/mnt/t"
+	t0=$(now)
+	find "$work/mnt/t" -type f -print0 | xargs -0 cat > /dev/null
+	t1=$(now)
+	eval "read_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	fio_out=$(run_fio "$work/mnt")
+	eval "wiops_$kind=${fio_out% *}"
+	eval "riops_$kind=${fio_out#* }"
+	if [ "$kind" = zcached_lz4 ] || [ "$kind" = zcached_zstd ]; then
+		cp "$work/mnt/.zcache/stats" "$work/$kind.stats"
+		fusermount3 -u "$work/mnt"
+		wait "$zc_pid" || true
+		zc_pid=""
+	else
+		umount "$work/mnt"
+	fi
+	if [ "$kind" = zram ]; then
+		echo 1 > /sys/block/zram0/reset
+		zram_used=0
+	fi
+}
+
+kinds="tmpfs"
+if [ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ] &&
+   ! grep -q '^/dev/zram0 ' /proc/mounts && ! grep -q zram0 /proc/swaps; then
+	kinds="$kinds zram"
+else
+	echo "note: /sys/block/zram0 missing or in use: no zram+ext4 peer in this run"
+fi
+kinds="$kinds zcached_lz4 zcached_zstd"
+
+bytes=$(tar -tvf "$corpus" | awk '{ s += $3 } END { print s }')
+files=$(tar -tf "$corpus" | grep -vc '/$' || true)
+echo "corpus: $corpus ($files entries, $bytes bytes of file data)"
+for k in $kinds; do
+	bench_one "$k"
+done
+echo "cold caches by: $cache_mode"
+printf '%-14s %9s %10s %9s %10s %10s %10s %12s %12s\n' fs untar_s untar_MB/s read_s read_MB/s \
+	rand_w_iops rand_r_iops mem_bytes rss_growth
+for k in $kinds; do
+	eval "u=\$untar_$k r=\$read_$k m=\$mem_$k w=\$wiops_$k rr=\$riops_$k rs=\${rss_$k:-}"
+	printf '%-14s %9s %10s %9s %10s %10s %10s %12s %12s\n' "$k" "$u" \
+		"$(awk -v b="$bytes" -v t="$u" 'BEGIN { printf "%.1f", b / t / 1e6 }')" "$r" \
+		"$(awk -v b="$bytes" -v t="$r" 'BEGIN { printf "%.1f", b / t / 1e6 }')" "$w" "$rr" "$m" "${rs:--}"
+done
+echo "zcached lz4 stats after the run:"
+sed 's/^/    /' "$work/zcached_lz4.stats" | head -12
+
+if [[ " $kinds " == *" zram "* ]]; then
+	echo "figure untar_vs_zram $(ratio "$untar_zcached_lz4" "$untar_zram")"
+	echo "figure readall_vs_zram $(ratio "$read_zcached_lz4" "$read_zram")"
+	echo "figure mem_vs_zram_lz4 $(ratio "$mem_zcached_lz4" "$mem_zram")"
+	echo "figure mem_vs_zram_zstd $(ratio "$mem_zcached_zstd" "$mem_zram")"
+fi
+echo "figure untar_vs_tmpfs $(ratio "$untar_zcached_lz4" "$untar_tmpfs")"
+echo "figure rss_vs_mem_used $(ratio "$rss_zcached_lz4" "$mem_zcached_lz4")"
