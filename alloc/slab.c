@@ -76,7 +76,7 @@ struct slab {
 					   once; protected by c->lock */
 	uint32_t list;			/* enum slab_list_id; protected by c->lock */
 	uint32_t nfree;			/* length of the free list; protected by c->lock */
-	uint64_t pad;
+	uint64_t pad;			/* to one cache line */
 };
 static_assert(sizeof(struct slab) == 64, "the slab header is one cache line");
 static_assert(offsetof(struct slab, node) == 0, "node first: container_of is a cast");
@@ -535,19 +535,26 @@ static struct slab_mag *slab_mag_get(struct slab_cache *c)
 
 		while (want <= c->id)
 			want *= 2;
-		nt = realloc(t, sizeof(*nt) + (size_t)want * sizeof(nt->s[0]));
+		nt = calloc(1, sizeof(*nt) + (size_t)want * sizeof(nt->s[0]));
 		if (!nt)
 			return NULL;
-		memset(&nt->s[n], 0, (size_t)(want - n) * sizeof(nt->s[0]));
+		if (t)
+			memcpy(nt->s, t->s, (size_t)n * sizeof(nt->s[0]));
 		nt->n = want;
+		/* The key's value is what the exit destructor receives; until it
+		 * is replaced, the old array stays the registered one. */
+		if (pthread_setspecific(slab_reg.key, nt)) {
+			free(nt);
+			return NULL;	/* callers work on the slabs directly */
+		}
+		free(t);
 		slab_tls = t = nt;
-		/* The key's value is what the exit destructor receives. */
-		if (pthread_setspecific(slab_reg.key, nt))
-			return NULL;	/* no destructor: do not park objects */
 	}
-	m = calloc(1, sizeof(*m));
+	/* Cache-line aligned and sized: no false sharing with other data. */
+	m = aligned_alloc(64, (sizeof(*m) + 63) & ~(size_t)63);
 	if (!m)
 		return NULL;
+	memset(m, 0, sizeof(*m));
 	pthread_mutex_lock(&c->lock);
 	m->next = c->mags.next;
 	m->prev = &c->mags;

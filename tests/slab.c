@@ -508,6 +508,65 @@ START_TEST(test_id_reuse)
 }
 END_TEST
 
+/* Many caches alive at once: ids grow past the first thread-local slot
+ * array (8 slots) several times, in this thread and in another one. */
+enum { MANY = 40 };
+
+static void *many_worker(void *p)
+{
+	struct slab_cache **c = p;
+	void *o[MANY];
+	int i;
+
+	for (i = MANY - 1; i >= 0; i--)	/* highest id first: one growth */
+		if (!(o[i] = slab_alloc(c[i])))
+			return (void *)1;
+	for (i = 0; i < MANY; i++) {
+		pat_fill(o[i], 16 + (size_t)i * 8, (uint64_t)i);
+		if (!pat_ok(o[i], 16 + (size_t)i * 8, (uint64_t)i))
+			return (void *)1;
+		slab_free(c[i], o[i]);
+	}
+	return NULL;
+}
+
+START_TEST(test_many_caches)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c[MANY];
+	void *o[MANY], *ret;
+	pthread_t t;
+	int i, round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < MANY; i++) {
+			c[i] = slab_create("many", 16 + (size_t)i * 8, 0, b);
+			ck_assert_ptr_nonnull(c[i]);
+		}
+		for (i = 0; i < MANY; i++) {	/* lowest id first: growths */
+			o[i] = slab_alloc(c[i]);
+			ck_assert_ptr_nonnull(o[i]);
+			pat_fill(o[i], 16 + (size_t)i * 8, 100u + (uint64_t)i);
+		}
+		ck_assert_int_eq(pthread_create(&t, NULL, many_worker, c), 0);
+		ck_assert_int_eq(pthread_join(t, &ret), 0);
+		ck_assert_ptr_null(ret);
+		for (i = 0; i < MANY; i++) {
+			ck_assert(pat_ok(o[i], 16 + (size_t)i * 8, 100u + (uint64_t)i));
+			ck_assert_uint_eq(stats_of(c[i]).active_objs, 1);
+			ck_assert_int_eq(slab_check(c[i]), 0);
+			slab_free(c[i], o[i]);
+			ck_assert_uint_eq(stats_of(c[i]).active_objs, 0);
+		}
+		/* Destroy in a scrambled order; the next round reuses the ids. */
+		for (i = 0; i < MANY; i++)
+			slab_destroy(c[(i * 7) % MANY]);
+		ck_assert_uint_eq(buddy_bytes(b), 0);
+	}
+	buddy_destroy(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Thread exit */
 
@@ -1218,6 +1277,7 @@ static Suite *make_suite(void)
 	tcase_add_test(threads, test_thread_exit_flush);
 	tcase_add_test(threads, test_thread_exit_after_destroy);
 	tcase_add_test(threads, test_shrink_other_thread);
+	tcase_add_test(threads, test_many_caches);
 	tcase_add_test(threads, test_mt_stress);
 	tcase_add_test(threads, test_mt_stress_fence);
 	tcase_set_timeout(threads, 600);
