@@ -1495,6 +1495,8 @@ END_TEST
 #define M_BATCH 200
 #define M_LIM_PAGES 400
 #define M_ARENA_PAGES 8192
+#define M_HI_WMK 2500		/* pages, over every pool */
+#define M_LO_WMK 1200
 
 struct m_live {
 	struct sgv_obj *obj;
@@ -1524,6 +1526,7 @@ struct m_pool {
 	size_t nidle, cap;
 	uint64_t total[SGV_NR_ORDERS], hits[SGV_NR_ORDERS], cached[SGV_NR_ORDERS];
 	uint64_t big, nocache, failed, other_pages;
+	uint64_t purged, shrunk, flushed;
 	uint64_t pages_held;	/* cached + other, for the arena bound */
 };
 
@@ -1539,7 +1542,18 @@ struct model {
 	/* what the run went through, so a lucky stream cannot skip a path */
 	uint64_t n_hit, n_miss, n_eagain, n_lim, n_empty, n_big, n_nocache;
 	uint64_t n_purged, n_shrunk, n_flushed;
+	uint64_t n_releases, n_released, n_wmk_fail;
 };
+
+/* Pages the context holds: every pool's cached and other pages. */
+static uint64_t m_total(const struct model *m)
+{
+	uint64_t t = 0;
+
+	for (int i = 0; i < M_POOLS; i++)
+		t += m->mp[i].pages_held;
+	return t;
+}
 
 static void m_idle_remove(struct m_pool *mp, size_t i)
 {
@@ -1573,7 +1587,27 @@ static void m_compare(struct model *m, struct m_pool *mp)
 	ck_assert_uint_eq(ps.nocache_allocs, mp->nocache);
 	ck_assert_uint_eq(ps.failed, mp->failed);
 	ck_assert_uint_eq(ps.other_pages, mp->other_pages);
+	ck_assert_uint_eq(ps.purged_pages, mp->purged);
+	ck_assert_uint_eq(ps.shrunk_pages, mp->shrunk);
+	ck_assert_uint_eq(ps.flushed_pages, mp->flushed);
 	(void)m;
+}
+
+static void m_compare_ctx(struct model *m)
+{
+	struct sgv_ctx_stats cs;
+	uint64_t idle = 0;
+
+	sgv_ctx_stats(m->f.ctx, &cs);
+	for (int i = 0; i < M_POOLS; i++)
+		for (size_t j = 0; j < m->mp[i].nidle; j++)
+			idle += m->mp[i].idle[j].pages;
+	ck_assert_uint_eq(cs.inactive_pages, idle);
+	ck_assert_uint_eq(cs.active_pages + cs.inactive_pages, m_total(m));
+	ck_assert_uint_eq(cs.hi_wmk_releases, m->n_releases);
+	ck_assert_uint_eq(cs.hi_wmk_failures, m->n_wmk_fail);
+	ck_assert_uint_eq(cs.mem_lim_failures, m->n_lim);
+	ck_assert_uint_eq(cs.other_allocs, m->n_big + m->n_nocache);
 }
 
 static size_t m_rand_size(uint64_t *rng, unsigned single)
@@ -1635,14 +1669,17 @@ static void m_alloc(struct model *m)
 		for (size_t i = 0; i < mp->nidle; i++)
 			want += mp->idle[i].pages;
 		ck_assert_uint_eq(sgv_pool_flush(mp->pool), want);
+		mp->flushed += want;
 		while (mp->nidle)
 			m_free_idle(mp, 0);
 		if (mp->pages_held + opages + 64 > M_ARENA_PAGES)
 			return;
 	}
 
-	if (use_lim && atomic_load(&m->lim.used) + opages > m->lim.max_pages)
+	if (use_lim && atomic_load(&m->lim.used) + opages > m->lim.max_pages) {
 		expect_err = ENOMEM;
+		m->n_lim++;
+	}
 	if (!expect_err && order >= 0) {
 		for (size_t i = mp->nidle; i-- > 0;)	/* the newest idle of the order */
 			if (mp->idle[i].order == order) {
@@ -1652,6 +1689,27 @@ static void m_alloc(struct model *m)
 	}
 	if (!expect_err && hit < 0 && (flags & SGV_NO_ALLOC_ON_CACHE_MISS))
 		expect_err = EAGAIN;
+	if (!expect_err && hit < 0 && m_total(m) + opages > M_HI_WMK) {
+		/* the high watermark: release idle vectors of purgeable
+		 * pools, pool by pool in creation order, oldest first, down
+		 * to the low watermark */
+		m->n_releases++;
+		for (int i = 0; i < M_POOLS; i++) {
+			struct m_pool *v = &m->mp[i];
+
+			if (v->interval < 0)
+				continue;
+			while (v->nidle && m_total(m) + opages > M_LO_WMK) {
+				m->n_released += v->idle[0].pages;
+				v->shrunk += v->idle[0].pages;
+				m_free_idle(v, 0);
+			}
+		}
+		if (m_total(m) + opages > M_HI_WMK) {
+			expect_err = ENOMEM;
+			m->n_wmk_fail++;
+		}
+	}
 
 	errno = 0;
 	iov = sgv_pool_alloc(mp->pool, size, flags, lim, &n, &obj);
@@ -1662,8 +1720,6 @@ static void m_alloc(struct model *m)
 		mp->failed++;
 		if (expect_err == EAGAIN)
 			m->n_eagain++;
-		else
-			m->n_lim++;
 		if (flags & SGV_RETURN_OBJ_ON_ALLOC_FAIL) {
 			ck_assert_ptr_nonnull(obj);
 			ck_assert_uint_eq(sgv_obj_pages(obj), 0);
@@ -1797,6 +1853,7 @@ static void m_maintain(struct model *m)
 		}
 		ck_assert_uint_eq(sgv_pool_purge(mp->pool, now), want);
 		m->n_purged += want;
+		mp->purged += want;
 	} else if (r < 95) {	/* shrink one pool */
 		uint64_t nr = zc_rand_below(&m->rng, 64);
 
@@ -1809,6 +1866,7 @@ static void m_maintain(struct model *m)
 		}
 		ck_assert_uint_eq(sgv_pool_shrink(mp->pool, nr, now), want);
 		m->n_shrunk += want;
+		mp->shrunk += want;
 	} else {		/* flush */
 		while (mp->nidle) {
 			want += mp->idle[0].pages;
@@ -1816,6 +1874,7 @@ static void m_maintain(struct model *m)
 		}
 		ck_assert_uint_eq(sgv_pool_flush(mp->pool), want);
 		m->n_flushed += want;
+		mp->flushed += want;
 	}
 }
 
@@ -1844,6 +1903,7 @@ START_TEST(test_model)
 	for (int i = 0; i < 3; i++)
 		arena_init(&m->ar[i], M_ARENA_PAGES, i == 0 ? ARENA_ASC : i == 1 ? ARENA_DESC
 								     : ARENA_STRIDE);
+	ck_assert_int_eq(sgv_ctx_set_watermarks(m->f.ctx, M_HI_WMK, M_LO_WMK), 0);
 	for (int i = 0; i < M_POOLS; i++) {
 		struct m_pool *mp = &m->mp[i];
 
@@ -1870,6 +1930,7 @@ START_TEST(test_model)
 				m_compare(m, &m->mp[i]);
 			}
 			ck_assert_int_eq(sgv_ctx_check(m->f.ctx), 0);
+			m_compare_ctx(m);
 		}
 	}
 	while (m->nlive)
@@ -1885,11 +1946,16 @@ START_TEST(test_model)
 	ck_assert_uint_gt(m->n_purged, 0);
 	ck_assert_uint_gt(m->n_shrunk, 0);
 	ck_assert_uint_gt(m->n_flushed, 0);
+	ck_assert_uint_gt(m->n_releases, 0);
+	ck_assert_uint_gt(m->n_wmk_fail, 0);
 	fprintf(stderr, "model: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " EAGAIN, %" PRIu64
 		" over mem_lim, %" PRIu64 " empty objects, %" PRIu64 " big, %" PRIu64 " no-cached; pages "
 		"purged %" PRIu64 ", shrunk %" PRIu64 ", flushed %" PRIu64 "\n", m->n_hit, m->n_miss,
 		m->n_eagain, m->n_lim, m->n_empty, m->n_big, m->n_nocache, m->n_purged, m->n_shrunk,
 		m->n_flushed);
+	fprintf(stderr, "model: %" PRIu64 " watermark releases freed %" PRIu64 " pages, %" PRIu64
+		" allocations refused by the watermark\n", m->n_releases, m->n_released,
+		m->n_wmk_fail);
 	for (int i = 0; i < M_POOLS; i++) {
 		m_compare(m, &m->mp[i]);
 		sgv_pool_destroy(m->mp[i].pool);
