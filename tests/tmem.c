@@ -10,6 +10,8 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -918,6 +920,69 @@ START_TEST(test_stress_two)
 }
 END_TEST
 
+/* Store-wide eviction racing pools being filled and destroyed: a pool
+ * destroyed mid-eviction waits for the one object being evicted, the
+ * callback never sees a pool twice for one object, nothing leaks. */
+struct evrace {
+	struct fx *f;
+	_Atomic int stop;
+	_Atomic uint64_t calls;
+};
+
+static void evrace_cb(void *arg, uint32_t pool, const struct tmem_oid *oid, uint64_t pages,
+		      uint64_t bytes)
+{
+	struct evrace *e = arg;
+	(void)pool;
+	(void)oid;
+	ck_assert_uint_gt(pages, 0);
+	ck_assert_uint_gt(bytes, 0);
+	atomic_fetch_add(&e->calls, 1);
+}
+
+static void *evrace_evictor(void *arg)
+{
+	struct evrace *e = arg;
+	while (!atomic_load(&e->stop))
+		if (tmem_evict(e->f->s, TMEM_ALL_POOLS, 50000, evrace_cb, e) < 0)
+			abort();
+	return NULL;
+}
+
+START_TEST(test_evict_vs_destroy)
+{
+	struct evrace e;
+	memset(&e, 0, sizeof(e));
+	e.f = fx_new();
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, evrace_evictor, &e), 0);
+	unsigned char page[TMEM_PAGE_SIZE];
+	for (unsigned round = 0; round < 200; round++) {
+		int p = tmem_new_pool(e.f->s, TMEM_POOL_EPHEMERAL);
+		ck_assert_int_ge(p, 0);
+		for (uint64_t n = 0; n < 20; n++) {
+			struct tmem_oid o = oidn(n);
+			for (uint32_t i = 0; i < 4; i++) {
+				pat(page, n, i + round);
+				ck_assert_int_eq(tmem_put(e.f->s, p, &o, i, page), 0);
+			}
+		}
+		ck_assert_int_eq(tmem_destroy_pool(e.f->s, p), 0);
+	}
+	/* One more object: the evictor takes it sooner or later. */
+	int p = tmem_new_pool(e.f->s, TMEM_POOL_EPHEMERAL);
+	struct tmem_oid o = oidn(1);
+	pat(page, 1, 1);
+	ck_assert_int_eq(tmem_put(e.f->s, p, &o, 0, page), 0);
+	while (tmem_object_pages(e.f->s, p, &o) != 0)
+		sched_yield();
+	atomic_store(&e.stop, 1);
+	pthread_join(th, NULL);
+	ck_assert_uint_gt(atomic_load(&e.calls), 0);
+	fx_free(e.f);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("tmem");
@@ -949,6 +1014,7 @@ static Suite *make_suite(void)
 	TCase *ts = tcase_create("stress");
 	tcase_add_test(ts, test_stress);
 	tcase_add_test(ts, test_stress_two);
+	tcase_add_test(ts, test_evict_vs_destroy);
 	tcase_set_timeout(ts, 600);
 	suite_add_tcase(s, ts);
 	return s;
