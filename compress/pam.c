@@ -414,6 +414,30 @@ struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i)
 
 /* ---- put ----------------------------------------------------------------- */
 
+#ifdef ZC_DEBUG
+/* Debug builds read every stored page back at once and abort on a
+ * difference: a broken codec, xcf object or encoding shows at the put that
+ * caused it, not at some later read. */
+static void pam_debug_verify(struct pam *pam, pam_pampd p, const void *page)
+{
+	unsigned char out[PAM_PAGE_SIZE];
+	int rc = pam_get(pam, p, out);
+
+	if (rc != 0 || memcmp(out, page, PAM_PAGE_SIZE) != 0) {
+		fprintf(stderr, "pam: pampd %#llx does not read back (%d)\n",
+			(unsigned long long)p, rc);
+		abort();
+	}
+}
+#else
+static inline void pam_debug_verify(struct pam *pam, pam_pampd p, const void *page)
+{
+	(void)pam;
+	(void)p;
+	(void)page;
+}
+#endif
+
 int pam_put(struct pam *pam, const void *page, unsigned codec, pam_pampd *out)
 {
 	struct pam_slot *s = pam_my_slot(pam);
@@ -433,6 +457,7 @@ int pam_put(struct pam *pam, const void *page, unsigned codec, pam_pampd *out)
 		if (pam_fill_encode(w, out) == 0) {
 			pam_count(s, PAM_C_FILL, 1);
 			pam_count(s, PAM_C_PUTS, 1);
+			pam_debug_verify(pam, *out, page);
 			return 0;
 		}
 		pam_count(s, PAM_C_FILL_FALLBACKS, 1);
@@ -474,6 +499,7 @@ int pam_put(struct pam *pam, const void *page, unsigned codec, pam_pampd *out)
 			pam_count(s, type == CODEC_LZ4 ? PAM_C_LZ4 : PAM_C_ZSTD, 1);
 			pam_count(s, PAM_C_XCF_BYTES, n);
 			pam_count(s, PAM_C_PUTS, 1);
+			pam_debug_verify(pam, *out, page);
 			return 0;
 		}
 		pam_scratch_put(s, obj);
@@ -491,6 +517,7 @@ raw:
 	*out = pam_raw_encode(pg);
 	pam_count(s, PAM_C_RAW, 1);
 	pam_count(s, PAM_C_PUTS, 1);
+	pam_debug_verify(pam, *out, page);
 	return 0;
 
 fail:
