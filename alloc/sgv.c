@@ -42,6 +42,10 @@ static_assert(SGV_NR_ORDERS == SGV_MAX_ORDER + 1, "one cache per order");
 #define SGV_ORDER_OTHER (-1)	/* allocated exactly, never cached */
 #define SGV_ORDER_EMPTY (-2)	/* SGV_RETURN_OBJ_ON_ALLOC_FAIL: no pages */
 #define SGV_ALL_FLAGS (SGV_NO_CACHED | SGV_NO_ALLOC_ON_CACHE_MISS | SGV_RETURN_OBJ_ON_ALLOC_FAIL)
+/* Full clustering searches this many entries back (every entry of a cached
+ * vector). */
+#define SGV_FULL_SCAN SGV_MAX_CACHED_PAGES
+static_assert(SGV_FULL_SCAN >= SGV_MAX_CACHED_PAGES, "cached vectors are searched whole");
 /* Largest request: keeps page counts and capacities within unsigned. */
 #define SGV_MAX_REQUEST_PAGES ((size_t)1 << 30)
 
@@ -331,12 +335,16 @@ static void sgv_add_page(struct sgv_obj *obj, enum sgv_clustering cl, char *page
 		}
 	} else if (cl == SGV_CLUSTER_FULL && n > 0) {
 		/* The entry merged last time first (a sequential allocator
-		 * hits it every time), then every entry newest first. */
+		 * hits it every time), then the entries newest first - all of
+		 * them in a cached vector, the newest SGV_FULL_SCAN in a big
+		 * one, so that a huge vector of scattered pages does not cost
+		 * quadratic time. */
 		unsigned h = *hint < n ? *hint : n - 1, i;
+		unsigned stop = n > SGV_FULL_SCAN ? n - SGV_FULL_SCAN : 0;
 
 		if (sgv_try_merge(&obj->iov[h], page))
 			return;
-		for (i = n; i-- > 0;) {
+		for (i = n; i-- > stop;) {
 			if (i != h && sgv_try_merge(&obj->iov[i], page)) {
 				*hint = i;
 				return;

@@ -34,7 +34,9 @@
  *   SGV_CLUSTER_TAIL  a page that starts where the last entry ends extends it;
  *   SGV_CLUSTER_FULL  a page extends any earlier entry whose end it continues,
  *                     or is prepended to one it immediately precedes (as
- *                     SCST's full clustering does), most recent entries first.
+ *                     SCST's full clustering does), most recent entries first
+ *                     (in an uncached vector of more than 1024 entries, only
+ *                     the newest 1024 are searched).
  * Fewer entries means shorter I/O vectors for the FUSE layer; the statistics
  * count the entries saved ("merged").
  *

@@ -645,7 +645,7 @@ static int cluster_entries(enum sgv_clustering cl, enum arena_mode mode, unsigne
 	int n;
 
 	fix_init(&f);
-	arena_init(&ar, 256, mode);
+	arena_init(&ar, pages * 4 > 256 ? pages * 4 : 256, mode);
 	p = mkpool(&f, "cl", cl, 0, 0, &ar);
 	iov = sgv_pool_alloc(p, pages * PG, 0, NULL, &n, &obj);
 	ck_assert_ptr_nonnull(iov);
@@ -690,8 +690,16 @@ START_TEST(test_clustering_modes)
 	ck_assert_uint_eq(merged, 15);
 	ck_assert_int_eq(cluster_entries(SGV_CLUSTER_FULL, ARENA_STRIDE, 16, &merged), 16);
 	ck_assert_uint_eq(merged, 0);
-	/* the largest order, merged into one 4 MiB entry */
 	ck_assert_int_eq(cluster_entries(SGV_CLUSTER_FULL, ARENA_ASC, 128, &merged), 1);
+	/* the largest order: one 4 MiB entry, or 1024 */
+	ck_assert_int_eq(cluster_entries(SGV_CLUSTER_FULL, ARENA_DESC, SGV_MAX_CACHED_PAGES,
+					 &merged), 1);
+	ck_assert_int_eq(cluster_entries(SGV_CLUSTER_FULL, ARENA_STRIDE, SGV_MAX_CACHED_PAGES,
+					 &merged), SGV_MAX_CACHED_PAGES);
+	/* uncached and larger than the full-clustering search window */
+	ck_assert_int_eq(cluster_entries(SGV_CLUSTER_FULL, ARENA_ASC, 3000, &merged), 1);
+	ck_assert_int_eq(cluster_entries(SGV_CLUSTER_FULL, ARENA_DESC, 3000, &merged), 1);
+	ck_assert_int_eq(cluster_entries(SGV_CLUSTER_FULL, ARENA_STRIDE, 3000, &merged), 3000);
 }
 END_TEST
 
