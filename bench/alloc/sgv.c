@@ -13,6 +13,14 @@
  * N = 1, 4, 16, 64.  For each N the two sides alternate ROUNDS times, each
  * run lasting at least --seconds, and the best run of each is kept.
  *
+ * glibc is used as shipped.  Its N = 64 figure depends on what the process
+ * did before: run alone, freeing 64 pages at the top of the heap crosses
+ * M_TRIM_THRESHOLD (128 KiB), so the heap is trimmed and faulted back in on
+ * every operation; after the buddy part of bench/alloc has raised glibc's
+ * dynamic thresholds it is not.  N = 1 is the cache's worst case: one
+ * malloc(4096) is as cheap as the SGV hit path (a lock round trip on alloc
+ * and on free, plus the clock read that stamps a freed vector).
+ *
  * Prints ops/s (an op = free one buffer + allocate and touch one) and pages
  * per second for both, and `figure sgv_vs_malloc` = sgv ops/s / malloc
  * ops/s at N = 16 (a typical 64 KiB FUSE read); the ratio at every N and
