@@ -420,9 +420,14 @@ struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i)
  * caused it, not at some later read. */
 static void pam_debug_verify(struct pam *pam, pam_pampd p, const void *page)
 {
-	unsigned char out[PAM_PAGE_SIZE];
-	int rc = pam_get(pam, p, out);
+	unsigned char out[PAM_PAGE_SIZE], scratch[PAM_PAGE_SIZE];
+	size_t len = 0;
+	int rc = pam_get_locked(pam, p, out, scratch, &len);
 
+	if (rc == 0)
+		rc = pam_decode(pam, p, scratch, len, out);
+	else if (rc == 1)
+		rc = 0;
 	if (rc != 0 || memcmp(out, page, PAM_PAGE_SIZE) != 0) {
 		fprintf(stderr, "pam: pampd %#llx does not read back (%d)\n",
 			(unsigned long long)p, rc);

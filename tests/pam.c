@@ -477,6 +477,62 @@ START_TEST(test_bad_codec)
 }
 END_TEST
 
+/* Out of scratch memory: the SGV pool's page allocator fails. */
+static void *failing_alloc_page(void *priv)
+{
+	(void)priv;
+	return NULL;
+}
+
+static void failing_free_page(void *page, void *priv)
+{
+	(void)page;
+	(void)priv;
+	ck_abort_msg("no page was handed out");
+}
+
+START_TEST(test_no_scratch)
+{
+	struct pam_config cfg = { .pools = 1 };
+	struct env e;
+	struct pam_stats st;
+	struct sgv_pool *sp;
+	unsigned char page[PAGE], out[PAGE];
+	pam_pampd p = 777, fill, comp;
+
+	corpus_load();
+	env_open(&e, &cfg);
+	sp = sgv_pool_find(e.sgv, "pam-scratch-0");
+	ck_assert_ptr_nonnull(sp);
+	ck_assert_int_eq(sgv_pool_set_allocator(sp, failing_alloc_page, failing_free_page, NULL), 0);
+	/* A page that needs compressing fails cleanly; a same-filled one
+	 * needs no scratch. */
+	ck_assert_int_eq(pam_put(e.pam, cpage(64 * 2 + 1), CODEC_DEFAULT, &p), -ENOMEM);
+	ck_assert_uint_eq(p, 777);
+	fill_words(page, 0x77);
+	ck_assert_int_eq(pam_put(e.pam, page, CODEC_DEFAULT, &fill), 0);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.failed_puts, 1);
+	ck_assert_uint_eq(st.pages, 1);
+	ck_assert_uint_eq(st.pool_bytes, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+
+	/* With pages again, store one; then take the scratch away and read. */
+	ck_assert_int_eq(sgv_pool_set_allocator(sp, NULL, NULL, NULL), 0);
+	comp = put_verified(&e, cpage(64 * 2 + 1), CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD);
+	(void)pam_shrink(e.pam);
+	(void)sgv_pool_flush(sp);
+	ck_assert_int_eq(sgv_pool_set_allocator(sp, failing_alloc_page, failing_free_page, NULL), 0);
+	ck_assert_int_eq(pam_get(e.pam, comp, out), -ENOMEM);
+	ck_assert_int_eq(sgv_pool_set_allocator(sp, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(pam_get(e.pam, comp, out), 0);
+	ck_assert(memcmp(out, cpage(64 * 2 + 1), PAGE) == 0);
+	pam_free(e.pam, comp);
+	pam_free(e.pam, fill);
+	env_close(&e);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* The raw threshold. */
 
@@ -988,6 +1044,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_codec_none);
 	tcase_add_test(tc, test_codec_change);
 	tcase_add_test(tc, test_bad_codec);
+	tcase_add_test(tc, test_no_scratch);
 	tcase_add_test(tc, test_threshold);
 	tcase_add_test(tc, test_tmem_ops);
 	suite_add_tcase(s, tc);
