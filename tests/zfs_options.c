@@ -1,0 +1,212 @@
+/* zfs_options.c - unit suite of zcached's command line (daemon/options.h)
+ * and of the size parser it shares with /.zcache/mem_limit. */
+#include <check.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "compress/codec.h"
+#include "daemon/options.h"
+#include "fuse/ctl.h"
+#include "testutil.h"
+
+#define RAM (8ull << 30)
+
+static int parse(struct zd_options *o, char *err, size_t errlen, int argc, ...)
+	__attribute__((sentinel));
+
+static int parse(struct zd_options *o, char *err, size_t errlen, int argc, ...)
+{
+	char *argv[32];
+	va_list ap;
+	int n = 0;
+
+	(void)argc;
+	argv[n++] = "zcached";
+	va_start(ap, argc);
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	return zd_options_parse(o, n, argv, RAM, 4, err, errlen);
+}
+
+START_TEST(test_defaults)
+{
+	struct zd_options o;
+	char err[256];
+
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "/mnt/x", NULL), 0);
+	ck_assert_str_eq(o.mountpoint, "/mnt/x");
+	ck_assert_uint_eq(o.mem_limit, RAM / 2);
+	ck_assert_uint_eq(o.codec, CODEC_DEFAULT);
+	ck_assert_int_eq(o.ephemeral, 0);
+	ck_assert_uint_eq(o.threads, 4);
+	ck_assert_int_eq(o.foreground, 0);
+	ck_assert_str_eq(o.fuse_opts, "default_permissions");
+	zd_options_free(&o);
+	zd_options_free(&o);	/* twice is fine */
+	zd_options_free(NULL);
+}
+END_TEST
+
+START_TEST(test_all_options)
+{
+	struct zd_options o;
+	char err[256];
+	unsigned zstd5;
+
+	ck_assert_int_eq(codec_parse("zstd:5", &zstd5, NULL, 0), 0);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-f", "-o",
+			       "mem_limit=2G,compressor=zstd:5,pool=ephemeral,threads=7",
+			       "-oallow_other,noatime", "/m", NULL), 0);
+	ck_assert_uint_eq(o.mem_limit, 2ull << 30);
+	ck_assert_uint_eq(o.codec, zstd5);
+	ck_assert_int_eq(o.ephemeral, 1);
+	ck_assert_uint_eq(o.threads, 7);
+	ck_assert_int_eq(o.foreground, 1);
+	ck_assert_str_eq(o.fuse_opts, "allow_other,noatime,default_permissions");
+	zd_options_free(&o);
+	/* A percentage, -s, -d, 0 = no limit. */
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-s", "-o", "mem_limit=25%", "/m", NULL), 0);
+	ck_assert_uint_eq(o.mem_limit, RAM / 4);
+	ck_assert_uint_eq(o.threads, 1);
+	zd_options_free(&o);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-d", "-o", "mem_limit=0", "/m", NULL), 0);
+	ck_assert_uint_eq(o.mem_limit, 0);
+	ck_assert_int_eq(o.debug, 1);
+	ck_assert_int_eq(o.foreground, 1);
+	zd_options_free(&o);
+}
+END_TEST
+
+START_TEST(test_mount_helper_form)
+{
+	struct zd_options o;
+	char err[256];
+
+	/* mount.fuse3: TYPE SOURCE MOUNTPOINT -o OPTS, with mount(8)'s own. */
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "zcached", "/mnt/zc", "-o",
+			       "rw,nosuid,nodev,defaults,auto,_netdev,x-systemd.automount,mem_limit=1G",
+			       NULL), 0);
+	ck_assert_str_eq(o.mountpoint, "/mnt/zc");
+	ck_assert_uint_eq(o.mem_limit, 1ull << 30);
+	ck_assert_str_eq(o.fuse_opts, "rw,nosuid,nodev,default_permissions");
+	zd_options_free(&o);
+	/* A comma inside a value can be escaped. */
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "fsname=a\\,b", "/m", NULL), 0);
+	ck_assert_str_eq(o.fuse_opts, "fsname=a,b,default_permissions");
+	zd_options_free(&o);
+}
+END_TEST
+
+START_TEST(test_bad)
+{
+	static const struct {
+		const char *opt, *msg;
+	} bad[] = {
+		{ "mem_limit=12Q", "mem_limit" },
+		{ "mem_limit=", "mem_limit" },
+		{ "mem_limit=101%", "mem_limit" },
+		{ "mem_limit=99999999999999999999", "mem_limit" },
+		{ "compressor=lz5", "lz5" },
+		{ "compressor=zstd:77", "compressor" },
+		{ "pool=maybe", "pool" },
+		{ "threads=0", "threads" },
+		{ "threads=2000", "threads" },
+		{ "threads=4x", "threads" },
+		{ "nonsense", "nonsense" },
+		{ "threads", "threads" },
+	};
+	struct zd_options o;
+	char err[256];
+	size_t k;
+
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", bad[k].opt, "/m", NULL), -EINVAL);
+		ck_assert_msg(strstr(err, bad[k].msg), "%s: %s", bad[k].opt, err);
+		ck_assert_ptr_null(strchr(err, '\n'));
+		ck_assert_ptr_null(o.mountpoint);
+		ck_assert_ptr_null(o.fuse_opts);
+	}
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "mount point"));
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "a", "b", "c", NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "c"));
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-x", "/m", NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "-x"));
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "/m", "-o", NULL), -EINVAL);
+	/* A short error buffer is fine; NULL too. */
+	ck_assert_int_eq(parse(&o, err, 4, 0, "-o", "nonsense", "/m", NULL), -EINVAL);
+	ck_assert_uint_eq(strlen(err), 3);
+	ck_assert_int_eq(parse(&o, NULL, 0, 0, "-o", "nonsense", "/m", NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_help_version)
+{
+	struct zd_options o;
+	char err[256];
+
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "--help", NULL), 0);
+	ck_assert_int_eq(o.help, 1);
+	ck_assert_ptr_null(o.mountpoint);
+	zd_options_free(&o);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-V", NULL), 0);
+	ck_assert_int_eq(o.version, 1);
+	zd_options_free(&o);
+	ck_assert_ptr_nonnull(strstr(zd_options_usage(), "mem_limit=SIZE"));
+}
+END_TEST
+
+START_TEST(test_parse_size)
+{
+	static const struct {
+		const char *s;
+		uint64_t v;
+	} good[] = {
+		{ "0", 0 }, { "4096", 4096 }, { "1k", 1024 }, { "1K", 1024 }, { "3M", 3 << 20 },
+		{ "2G", 2ull << 30 }, { "1T", 1ull << 40 }, { "10KiB", 10240 }, { "5MB", 5 << 20 },
+		{ "100B", 100 }, { "50%", RAM / 2 }, { "100%", RAM }, { "0%", 0 },
+		{ "16777215T", 16777215ull << 40 },
+	};
+	static const char *const bad[] = {
+		"", "G", "1.5G", "-1", "1X", "1GG", "101%", "1%%", "18446744073709551616",
+		"16777216T", " 1", "1 ",
+	};
+	uint64_t v;
+	size_t k;
+
+	for (k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+		ck_assert_msg(zfs_parse_size(good[k].s, RAM, &v) == 0, "%s", good[k].s);
+		ck_assert_msg(v == good[k].v, "%s: %llu", good[k].s, (unsigned long long)v);
+	}
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		v = 77;
+		ck_assert_msg(zfs_parse_size(bad[k], RAM, &v) == -EINVAL, "%s", bad[k]);
+		ck_assert_uint_eq(v, 77);
+	}
+	ck_assert_int_eq(zfs_parse_size(NULL, RAM, &v), -EINVAL);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("zfs_options");
+	TCase *tc = tcase_create("options");
+
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_all_options);
+	tcase_add_test(tc, test_mount_helper_form);
+	tcase_add_test(tc, test_bad);
+	tcase_add_test(tc, test_help_version);
+	tcase_add_test(tc, test_parse_size);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return zc_test_main(make_suite());
+}
