@@ -124,6 +124,10 @@ static void rig_close(struct rig *r)
 
 /* ---- the passes ------------------------------------------------------------ */
 
+/* CPU seconds (summed over threads) of the last timed pass, for the plain
+ * lines that show how much of a wall-clock gap is the machine being shared. */
+static double last_cpu;
+
 enum op { OP_PUT, OP_GET, OP_VERIFY, OP_FLUSH };
 
 static struct tmem_oid oid_of(size_t obj)
@@ -171,27 +175,6 @@ static void run_op(struct rig *r, const unsigned char *img, enum op op, size_t f
 	}
 }
 
-struct worker {
-	struct rig *r;
-	const unsigned char *img;
-	enum op op;
-	size_t first, last;
-	pthread_barrier_t *start;
-	pthread_t th;
-	double t0, t1;		/* this worker's own start and end */
-};
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-
-	pthread_barrier_wait(w->start);
-	w->t0 = bench_now();
-	run_op(w->r, w->img, w->op, w->first, w->last);
-	w->t1 = bench_now();
-	return NULL;
-}
-
 /* The calling thread's CPU time, seconds. */
 static double cpu_now(void)
 {
@@ -201,9 +184,32 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* CPU seconds of the last single-threaded timed pass (for the plain lines
- * that show how much of a wall-clock gap is the machine being shared). */
-static double last_cpu;
+struct worker {
+	struct rig *r;
+	const unsigned char *img;
+	enum op op;
+	size_t first, last;
+	pthread_barrier_t *start;
+	pthread_t th;
+	double t0, t1;		/* this worker's own start and end */
+	double cpu;		/* its CPU seconds */
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	double c0;
+
+	pthread_barrier_wait(w->start);
+	c0 = cpu_now();
+	w->t0 = bench_now();
+	run_op(w->r, w->img, w->op, w->first, w->last);
+	w->t1 = bench_now();
+	w->cpu = cpu_now() - c0;
+	return NULL;
+}
+
 
 /* Run `op` over `n` items with `threads` threads (1 or 2: disjoint halves,
  * split at an object boundary); returns the wall time. */
@@ -244,6 +250,7 @@ static double timed_op(struct rig *r, const unsigned char *img, enum op op, size
 		 * thread may be descheduled in between on a busy machine). */
 		t0 = w[0].t0 < w[1].t0 ? w[0].t0 : w[1].t0;
 		t1 = w[0].t1 > w[1].t1 ? w[0].t1 : w[1].t1;
+		last_cpu = w[0].cpu + w[1].cpu;
 		return t1 - t0;
 	}
 }
@@ -361,6 +368,8 @@ struct result {
 	double put2, get2, flush2;	/* store, 2 threads */
 	double cold_put1;
 	double cpu_put, cpu_get;	/* the same ratios in CPU time, best */
+	double cpus_2t;			/* CPUs the 2-thread put had on average */
+	double eff_2t;			/* 1-thread / 2-thread CPU seconds for a put pass */
 	double mem_ratio;
 };
 
@@ -424,7 +433,7 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 
 	for (int rep = 0; rep < REPS; rep++) {
 		double tc = 0, td = 0, tp1 = 0, tg1 = 0, tf1 = 0, tp2 = 0, tg2 = 0, tf2 = 0;
-		double cc = 0, cd = 0, cp = 0, cg = 0;
+		double cc = 0, cd = 0, cp = 0, cg = 0, cp2 = 0;
 		size_t nobj = (n + OBJ_PAGES - 1) / OBJ_PAGES;
 
 		for (unsigned c = 0; c < cycles; c++) {
@@ -441,6 +450,7 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 			tf1 += timed_op(&r, img, OP_FLUSH, nobj, 1);
 
 			tp2 += timed_op(&r, img, OP_PUT, n, 2);
+			cp2 += last_cpu;
 			tg2 += timed_op(&r, img, OP_GET, n, 2);
 			if (c == 0)
 				timed_op(&r, img, OP_VERIFY, n, 1);
@@ -455,6 +465,8 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 		res->get2 = best(res->get2, mb * cycles / tg2);
 		res->flush2 = best(res->flush2, mb * cycles / tf2);
 		res->cpu_put = best(res->cpu_put, cc / cp);
+		res->cpus_2t = best(res->cpus_2t, cp2 / tp2);
+		res->eff_2t = best(res->eff_2t, cp / cp2);
 		res->cpu_get = best(res->cpu_get, cd / cg);
 		printf("%s: rep %d: raw compress %.0f MB/s, store put %.0f MB/s (%.3f, CPU time "
 		       "%.3f); raw decompress %.0f MB/s, store get %.0f MB/s (%.3f, CPU time %.3f); "
@@ -491,7 +503,9 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 	       "memory / compressed %.4f\n", label, res->put1 / res->raw_c, res->get1 / res->raw_d,
 	       res->put2 / res->put1, res->mem_ratio);
 	printf("%s: in CPU time (what a shared machine distorts least): put %.3f of raw, "
-	       "get %.3f of raw\n", label, res->cpu_put, res->cpu_get);
+	       "get %.3f of raw; the 2-thread put ran on %.2f CPUs on average and spent "
+	       "%.3f of the 1-thread CPU time per page (1.0 = no cost of sharing)\n", label,
+	       res->cpu_put, res->cpu_get, res->cpus_2t, res->eff_2t);
 	ZSTD_freeCCtx(p.cctx);
 	ZSTD_freeDCtx(p.dctx);
 	free(p.comp);
