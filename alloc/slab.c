@@ -213,18 +213,24 @@ static void slab_debug_poison(const struct slab_cache *c, void *obj)
 }
 
 /* An object is being freed into c: it must be an object of one of c's
- * slabs, and not already free. */
-static void slab_debug_free(const struct slab_cache *c, void *obj)
+ * slabs (looks at the slab header only). */
+static void slab_debug_owner(const struct slab_cache *c, const void *obj)
 {
 	const struct slab *s = slab_of(c, obj);
 	uintptr_t off = (uintptr_t)obj - (uintptr_t)s;
-	uint64_t tag;
 
 	if (s->magic != SLAB_MAGIC || s->cache != c)
 		slab_die(c, "free of an object of another cache or not from a slab", obj);
 	if (off < c->first || (off - c->first) % c->stride ||
 	    (off - c->first) / c->stride >= c->objs_per_slab)
 		slab_die(c, "free of a pointer that is not an object start", obj);
+}
+
+/* ... and it must not be free already; poison it. */
+static void slab_debug_free(const struct slab_cache *c, void *obj)
+{
+	uint64_t tag;
+
 	memcpy(&tag, (char *)obj + 8, sizeof(tag));
 	if (tag == slab_tag(obj))
 		slab_die(c, "double free", obj);
@@ -256,6 +262,12 @@ static inline void slab_debug_poison(const struct slab_cache *c, void *obj)
 	(void)obj;
 }
 
+static inline void slab_debug_owner(const struct slab_cache *c, const void *obj)
+{
+	(void)c;
+	(void)obj;
+}
+
 static inline void slab_debug_free(const struct slab_cache *c, void *obj)
 {
 	(void)c;
@@ -266,6 +278,64 @@ static inline void slab_debug_alloc(const struct slab_cache *c, void *obj)
 {
 	(void)c;
 	(void)obj;
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* AddressSanitizer builds: every object that is not in a user's hands (in
+ * a magazine, on a free list, never carved) is poisoned, so a user's read
+ * or write after slab_free is reported like a use after free(), and the
+ * bytes between an object's size and its stride are poisoned while the
+ * user holds it (overflows into the padding are reported too).  The
+ * allocator unpoisons an object while it works on it itself. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+
+static inline void slab_asan_hide(const struct slab_cache *c, void *obj)
+{
+	ASAN_POISON_MEMORY_REGION(obj, c->stride);
+}
+
+static inline void slab_asan_show(const struct slab_cache *c, void *obj)
+{
+	ASAN_UNPOISON_MEMORY_REGION(obj, c->stride);
+}
+
+/* The object goes to its user: only its first c->size bytes are valid. */
+static inline void slab_asan_give(const struct slab_cache *c, void *obj)
+{
+	ASAN_UNPOISON_MEMORY_REGION(obj, c->stride);
+	if (c->size < c->stride)
+		ASAN_POISON_MEMORY_REGION((char *)obj + c->size, c->stride - c->size);
+}
+
+static inline void slab_asan_hide_slab(const struct slab_cache *c, void *s)
+{
+	ASAN_POISON_MEMORY_REGION((char *)s + c->first, (size_t)c->objs_per_slab * c->stride);
+}
+#else
+static inline void slab_asan_hide(const struct slab_cache *c, void *obj)
+{
+	(void)c;
+	(void)obj;
+}
+
+static inline void slab_asan_show(const struct slab_cache *c, void *obj)
+{
+	(void)c;
+	(void)obj;
+}
+
+static inline void slab_asan_give(const struct slab_cache *c, void *obj)
+{
+	(void)c;
+	(void)obj;
+}
+
+static inline void slab_asan_hide_slab(const struct slab_cache *c, void *s)
+{
+	(void)c;
+	(void)s;
 }
 #endif
 
@@ -317,14 +387,17 @@ static struct slab *slab_new(struct slab_cache *c)
 	s->carved = 0;
 	s->nfree = 0;
 	s->list = SLAB_EMPTY;
+	slab_asan_hide_slab(c, s);
 	slab_node_add(&c->lists[SLAB_EMPTY], &s->node);
 	c->nlist[SLAB_EMPTY]++;
 	return s;
 }
 
 /* Take one object out of the slabs: from the first partial slab, else the
- * kept empty slab, else (if grow) a new slab.  Returns NULL (errno ENOMEM
- * from buddy) when no slab can be had.  Caller must hold c->lock. */
+ * kept empty slab, else (if grow) a new slab.  The object is returned still
+ * free in every sense but its slab's count (poisoned under ASan).  Returns
+ * NULL (errno ENOMEM from buddy) when no slab can be had.  Caller must
+ * hold c->lock. */
 static void *slab_get_obj(struct slab_cache *c, bool grow)
 {
 	struct slab *s;
@@ -339,13 +412,16 @@ static void *slab_get_obj(struct slab_cache *c, bool grow)
 
 	if (s->free) {
 		obj = s->free;
+		slab_asan_show(c, obj);
 		s->free = *(void **)obj;
 		s->nfree--;
 	} else {
 		obj = (char *)s + c->first + (size_t)s->carved * c->stride;
 		s->carved++;
+		slab_asan_show(c, obj);
 		slab_debug_poison(c, obj);	/* every object outside a user's hands is poisoned */
 	}
+	slab_asan_hide(c, obj);
 	s->inuse++;
 	c->inuse++;
 	if (s->inuse == c->objs_per_slab)
@@ -362,7 +438,9 @@ static void slab_put_obj(struct slab_cache *c, void *obj)
 {
 	struct slab *s = slab_of(c, obj);
 
+	slab_asan_show(c, obj);
 	*(void **)obj = s->free;
+	slab_asan_hide(c, obj);
 	s->free = obj;
 	s->nfree++;
 	s->inuse--;
@@ -375,6 +453,23 @@ static void slab_put_obj(struct slab_cache *c, void *obj)
 	} else if (s->list == SLAB_FULL) {
 		slab_move(c, s, SLAB_PARTIAL);
 	}
+}
+
+/* An object (poisoned under ASan) goes to the user. */
+static inline void slab_hand_out(const struct slab_cache *c, void *obj)
+{
+	slab_asan_show(c, obj);
+	slab_debug_alloc(c, obj);
+	slab_asan_give(c, obj);
+}
+
+/* An object comes back from the user; afterwards it is poisoned. */
+static inline void slab_take_back(const struct slab_cache *c, void *obj)
+{
+	slab_debug_owner(c, obj);
+	slab_asan_show(c, obj);
+	slab_debug_free(c, obj);
+	slab_asan_hide(c, obj);
 }
 
 /* ------------------------------------------------------------------ */
@@ -753,14 +848,14 @@ void *slab_alloc(struct slab_cache *c)
 			obj = m->objs[n - 1];
 			atomic_store_explicit(&m->count, n - 1, memory_order_relaxed);
 			slab_mag_leave(m);
-			slab_debug_alloc(c, obj);
+			slab_hand_out(c, obj);
 			return obj;
 		}
 		slab_mag_leave(m);
 	}
 	obj = slab_alloc_slow(c);
 	if (obj)
-		slab_debug_alloc(c, obj);
+		slab_hand_out(c, obj);
 	return obj;
 }
 
@@ -791,7 +886,7 @@ void slab_free(struct slab_cache *c, void *obj)
 
 	if (!obj)
 		return;
-	slab_debug_free(c, obj);
+	slab_take_back(c, obj);
 	m = slab_mag_of(c);
 	if (likely(m) && likely(slab_mag_enter(c, m))) {
 		uint32_t n = atomic_load_explicit(&m->count, memory_order_relaxed);
@@ -913,7 +1008,7 @@ static int slab_check_locked(struct slab_cache *c)
 
 		for (n = c->lists[l].next; n != &c->lists[l]; n = n->next) {
 			struct slab *s = (struct slab *)n;
-			void *obj;
+			void *obj, *next;
 			uint32_t nfree = 0;
 
 			if (++cnt > c->nlist[l])
@@ -940,7 +1035,7 @@ static int slab_check_locked(struct slab_cache *c)
 				ret = -ENOMEM;
 				goto out;
 			}
-			for (obj = s->free; obj; obj = *(void **)obj) {
+			for (obj = s->free; obj; obj = next) {
 				long idx = slab_obj_index(c, s, obj);
 
 				if (idx < 0)
@@ -951,11 +1046,16 @@ static int slab_check_locked(struct slab_cache *c)
 				if (ents[k].seen[idx])
 					SLAB_BAD("slab %p: free object %p twice on the free list",
 						 (void *)s, obj);
-				if (!slab_debug_is_poisoned(c, obj))
-					SLAB_BAD("slab %p: free object %p modified after free",
-						 (void *)s, obj);
 				ents[k].seen[idx] = 1;
 				nfree++;
+				slab_asan_show(c, obj);
+				if (!slab_debug_is_poisoned(c, obj)) {
+					slab_asan_hide(c, obj);
+					SLAB_BAD("slab %p: free object %p modified after free",
+						 (void *)s, obj);
+				}
+				next = *(void **)obj;
+				slab_asan_hide(c, obj);
 			}
 			if (nfree != s->nfree || s->inuse + nfree != s->carved)
 				SLAB_BAD("slab %p: inuse %u + free %u (counted %u) != carved %u",
@@ -996,9 +1096,13 @@ static int slab_check_locked(struct slab_cache *c)
 			if (e->seen[idx])
 				SLAB_BAD("magazine %p: object %p also %s", (const void *)m, obj,
 					 e->seen[idx] == 1 ? "on a slab free list" : "in a magazine");
-			if (!slab_debug_is_poisoned(c, obj))
+			slab_asan_show(c, obj);
+			if (!slab_debug_is_poisoned(c, obj)) {
+				slab_asan_hide(c, obj);
 				SLAB_BAD("magazine %p: free object %p modified after free",
 					 (const void *)m, obj);
+			}
+			slab_asan_hide(c, obj);
 			e->seen[idx] = 2;
 			parked++;
 		}

@@ -119,7 +119,10 @@
  * poison when the object is handed out again (write after free), and abort
  * with a message on a double free, a free into the wrong cache, or a free
  * of a pointer that is not an object's start.  slab_check also verifies the
- * poison of every free object then.
+ * poison of every free object then.  AddressSanitizer builds additionally
+ * poison (in ASan's shadow) every object not in a user's hands and the
+ * padding between an object's size and its stride, so a read or write
+ * after slab_free, or past the object's size, is reported at once.
  */
 #ifndef ZC_ALLOC_SLAB_H
 #define ZC_ALLOC_SLAB_H

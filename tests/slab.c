@@ -20,6 +20,23 @@
 #include "alloc/slab.h"
 #include "testutil.h"
 
+/* Under AddressSanitizer slab poisons free objects; the tests that corrupt
+ * free objects on purpose (to see slab's own checks catch it) unpoison
+ * them first. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define TEST_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define TEST_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Write a pointer into the first word of a free object. */
+static void poke_ptr(void *obj, void *v)
+{
+	TEST_UNPOISON(obj, sizeof(v));
+	memcpy(obj, &v, sizeof(v));
+}
+
 /* ------------------------------------------------------------------ */
 /* Helpers */
 
@@ -752,18 +769,19 @@ START_TEST(test_check_detects_corruption)
 	slab_shrink(c);		/* o is now on its slab's free list */
 	ck_assert_uint_eq(stats_of(c).slabs, 1);
 	ck_assert_int_eq(slab_check(c), 0);
-	saved = *(void **)o;
+	TEST_UNPOISON(o, sizeof(saved));
+	memcpy(&saved, o, sizeof(saved));
 
-	*(void **)o = o;	/* a cycle: o twice on the list */
+	poke_ptr(o, o);		/* a cycle: o twice on the list */
 	ck_assert_int_eq(slab_check(c), -EUCLEAN);
-	*(void **)o = (char *)o + 8;	/* not an object start */
+	poke_ptr(o, (char *)o + 8);	/* not an object start */
 	ck_assert_int_eq(slab_check(c), -EUCLEAN);
-	*(void **)o = (char *)keep + (1u << 20);	/* outside the slab */
+	poke_ptr(o, (char *)keep + (1u << 20));	/* outside the slab */
 	ck_assert_int_eq(slab_check(c), -EUCLEAN);
-	*(void **)o = keep;	/* an object in use */
+	poke_ptr(o, keep);	/* an object in use */
 	ck_assert_int_eq(slab_check(c), -EUCLEAN);
 
-	*(void **)o = saved;
+	poke_ptr(o, saved);
 	ck_assert_int_eq(slab_check(c), 0);
 	slab_free(c, keep);
 	slab_destroy(c);
@@ -1143,10 +1161,117 @@ START_TEST(test_mt_stress_fence)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* AddressSanitizer builds: a user's access to a freed object, or past its
+ * size into the stride padding, is reported by ASan itself.  Each access
+ * runs in a child process that must not exit normally. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sys/wait.h>
+#include <unistd.h>
+
+static bool dies(void (*fn)(void))
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fn();
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void read_after_free(void)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("uaf", 64, 0, b);
+	volatile char *o = slab_alloc(c);
+
+	slab_free(c, (void *)o);
+	(void)o[10];
+}
+
+static void read_after_free_slab(void)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("uaf", 64, 0, b);
+	volatile char *o = slab_alloc(c);
+
+	(void)slab_alloc(c);	/* keeps the slab */
+	slab_free(c, (void *)o);
+	slab_shrink(c);		/* o is on its slab's free list now */
+	(void)o[63];
+}
+
+static void read_past_size(void)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("ovf", 20, 0, b);	/* stride 32 */
+	volatile char *o = slab_alloc(c);
+
+	(void)o[24];
+}
+
+static void read_uncarved(void)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("unc", 64, 0, b);
+	volatile char *o = slab_alloc(c);
+
+	(void)o[64 * 100];	/* far beyond what the magazine took */
+}
+
+static void legal_accesses(void)
+{
+	struct buddy *b = buddy_create(0);
+	struct slab_cache *c = slab_create("ok", 20, 0, b);
+	char *o = slab_alloc(c);
+
+	memset(o, 1, 20);
+	slab_free(c, o);
+	o = slab_alloc(c);
+	memset(o, 2, 20);
+	slab_free(c, o);
+	slab_shrink(c);
+	slab_destroy(c);
+	buddy_destroy(b);
+}
+
+START_TEST(test_asan_poison)
+{
+	ck_assert(!dies(legal_accesses));
+	ck_assert(dies(read_after_free));
+	ck_assert(dies(read_after_free_slab));
+	ck_assert(dies(read_past_size));
+	ck_assert(dies(read_uncarved));
+}
+END_TEST
+
+static void add_asan_tests(TCase *tc)
+{
+	tcase_add_test(tc, test_asan_poison);
+}
+#else
+static void add_asan_tests(TCase *tc)
+{
+	(void)tc;
+}
+#endif
+
+/* ------------------------------------------------------------------ */
 /* Debug builds: misuse is caught (each test runs in its own forked
  * process, and must die with SIGABRT). */
 
 #ifdef ZC_DEBUG
+/* Write a byte into a free object. */
+static void poke_byte(void *obj, size_t off, unsigned char v)
+{
+	TEST_UNPOISON((char *)obj + off, 1);
+	((unsigned char *)obj)[off] = v;
+}
+
 START_TEST(test_debug_double_free)
 {
 	struct buddy *b = buddy_create(0);
@@ -1207,7 +1332,7 @@ START_TEST(test_debug_write_after_free)
 	char *o = slab_alloc(c);
 
 	slab_free(c, o);
-	o[40] = 1;		/* write after free */
+	poke_byte(o, 40, 1);	/* write after free */
 	slab_alloc(c);		/* hands o out again: aborts */
 	ck_abort_msg("write after free not detected");
 }
@@ -1222,9 +1347,9 @@ START_TEST(test_debug_check_poison)
 
 	slab_free(c, o);
 	ck_assert_int_eq(slab_check(c), 0);
-	o[50] = 0;
+	poke_byte(o, 50, 0);
 	ck_assert_int_eq(slab_check(c), -EUCLEAN);
-	o[50] = 0x6b;
+	poke_byte(o, 50, 0x6b);
 	ck_assert_int_eq(slab_check(c), 0);
 	slab_destroy(c);
 	buddy_destroy(b);
@@ -1271,6 +1396,7 @@ static Suite *make_suite(void)
 	tcase_add_test(api, test_id_reuse);
 	tcase_add_test(api, test_check_detects_corruption);
 	add_enomem_test(api);
+	add_asan_tests(api);
 	tcase_set_timeout(api, 600);
 	suite_add_tcase(s, api);
 
