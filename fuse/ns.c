@@ -514,6 +514,8 @@ static void zfs_stat_locked(struct zfs_ns *ns, struct zfs_inode *i, struct stat 
 	/* Blocks: what the data would take uncompressed, as tmpfs reports;
 	 * zfs.c overrides this with the pages actually stored. */
 	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+	if (S_ISREG(i->mode) && ns && ns->ops.blocks)
+		st->st_blocks = (blkcnt_t)ns->ops.blocks(ns->priv, i);
 }
 
 void zfs_ns_stat(struct zfs_inode *inode, struct stat *st)
@@ -1100,6 +1102,54 @@ int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir
 
 		if (fill(arg, d->name, d->ino, d->type, d->cookie))
 			break;
+	}
+out:
+	pthread_rwlock_unlock(&ns->lock);
+	return ret;
+}
+
+static void zfs_min_stat(struct stat *st, uint64_t ino, mode_t mode)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = mode;
+}
+
+int zfs_ns_readdirplus(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_fillplus_fn fill,
+		       void *arg)
+{
+	struct zfs_inode *dir;
+	struct stat st;
+	size_t k;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&ns->lock);
+	dir = zfs_find(ns, ino);
+	if (!dir) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (!S_ISDIR(dir->mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	zfs_min_stat(&st, dir->ino, S_IFDIR);
+	if (off < 1 && fill(arg, ".", &st, 1))
+		goto out;
+	zfs_min_stat(&st, dir->dx->parent, S_IFDIR);
+	if (off < 2 && fill(arg, "..", &st, 2))
+		goto out;
+	zfs_min_stat(&st, ns->virt_ino, S_IFDIR);
+	if (off < 3 && ino == ZFS_ROOT_INO && ns->virt_name && fill(arg, ns->virt_name, &st, 3))
+		goto out;
+	for (k = zfs_dir_index(dir, off < 3 ? 3 : off + 1); k < dir->dx->dcount; k++) {
+		struct zfs_dirent *d = dir->dx->dents[k];
+		struct zfs_inode *i = zfs_find(ns, d->ino);
+
+		zfs_stat_locked(ns, i, &st);
+		if (fill(arg, d->name, &st, d->cookie))
+			break;
+		atomic_fetch_add(&i->nlookup, 1);
 	}
 out:
 	pthread_rwlock_unlock(&ns->lock);

@@ -138,6 +138,9 @@ struct zfs_ns_ops {
 	/* The pool's directory is gone and no inode refers to it: destroy the
 	 * store's pool. ns frees the struct afterwards. */
 	void (*pool_release)(void *priv, struct zfs_pool *pool);
+	/* st_blocks of a regular file (512-byte units); called under ns->lock
+	 * and must not call into ns.  NULL: the size rounded up. */
+	uint64_t (*blocks)(void *priv, struct zfs_inode *inode);
 };
 
 /* A directory-listing callback: return nonzero to stop (the entry was not
@@ -227,6 +230,16 @@ int zfs_ns_readlink(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
  * until it returns nonzero.  Errors: -ENOTDIR, -ENOENT. */
 int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
 		   void *arg);
+
+/* readdirplus: like zfs_ns_readdir, but the callback gets each entry's
+ * attributes (for "." and ".." and the virtual entry only st_ino and the
+ * type are set), and every real entry the callback takes (returns 0 for)
+ * counts as a lookup, as the kernel expects of READDIRPLUS.  The callback
+ * runs under ns->lock (shared) and must not call into ns. */
+typedef int (*zfs_ns_fillplus_fn)(void *arg, const char *name, const struct stat *st,
+				  uint64_t next);
+int zfs_ns_readdirplus(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_fillplus_fn fill,
+		       void *arg);
 
 /* Change mode bits, owner, times as FUSE setattr asks (FUSE_SET_ATTR_*
  * bits in to_set; size is handled by the caller via zfs_ns_set_size).

@@ -138,6 +138,17 @@ static void zfs_inode_release_cb(void *priv, struct zfs_inode *inode)
 	atomic_fetch_sub(&inode->pool->files, 1);
 }
 
+/* st_blocks of a regular file: the pages tmem stores (holes and zero
+ * pages cost nothing), in 512-byte units. */
+static uint64_t zfs_blocks_cb(void *priv, struct zfs_inode *inode)
+{
+	struct zfs *fs = priv;
+	struct tmem_oid oid = zfs_oid(inode->ino);
+	int64_t pages = tmem_object_pages(fs->cfg.store, inode->pool->store_id, &oid);
+
+	return pages > 0 ? (uint64_t)pages * (ZFS_PAGE / 512) : 0;
+}
+
 static void zfs_pool_release_cb(void *priv, struct zfs_pool *pool)
 {
 	struct zfs *fs = priv;
@@ -152,6 +163,7 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	static const struct zfs_ns_ops ops = {
 		.inode_release = zfs_inode_release_cb,
 		.pool_release = zfs_pool_release_cb,
+		.blocks = zfs_blocks_cb,
 	};
 	struct zfs *fs;
 	struct zfs_pool *root;
@@ -241,12 +253,8 @@ int zfs_check(struct zfs *fs)
 static void zfs_fill_stat(struct zfs *fs, struct zfs_inode *inode, struct stat *st)
 {
 	zfs_ns_stat(inode, st);
-	if (S_ISREG(inode->mode)) {
-		struct tmem_oid oid = zfs_oid(inode->ino);
-		int64_t pages = tmem_object_pages(fs->cfg.store, inode->pool->store_id, &oid);
-
-		st->st_blocks = pages > 0 ? (blkcnt_t)pages * (ZFS_PAGE / 512) : 0;
-	}
+	if (S_ISREG(inode->mode))
+		st->st_blocks = (blkcnt_t)zfs_blocks_cb(fs, inode);
 }
 
 static void zfs_fix_blocks(struct zfs *fs, struct stat *st)
@@ -1137,6 +1145,73 @@ static void zfs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	free(d.buf);
 }
 
+struct zfs_dirbuf_plus {
+	struct zfs *fs;
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+};
+
+static int zfs_fill_plus(void *arg, const char *name, const struct stat *st, uint64_t next)
+{
+	struct zfs_dirbuf_plus *d = arg;
+	struct fuse_entry_param e;
+	size_t n;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = st->st_ino;
+	e.generation = 1;
+	e.attr = *st;
+	if (zfs_ctl_is(st->st_ino))
+		zfs_ctl_getattr(d->fs, st->st_ino, &e.attr);
+	if (!zfs_ctl_is(st->st_ino) && strcmp(name, ".") && strcmp(name, "..")) {
+		e.attr_timeout = ZFS_TIMEOUT;
+		e.entry_timeout = ZFS_TIMEOUT;
+	}
+	n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e,
+				   (off_t)next);
+	if (n > d->size - d->used)
+		return 1;
+	d->used += n;
+	return 0;
+}
+
+/* Fill for the /.zcache directories: their attributes come from ctl. */
+static int zfs_fill_ctl_plus(void *arg, const char *name, uint64_t ino, mode_t mode,
+			     uint64_t next)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = mode;
+	return zfs_fill_plus(arg, name, &st, next);
+}
+
+static void zfs_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			       struct fuse_file_info *fi)
+{
+	struct zfs *fs = zfs_of(req);
+	struct zfs_dirbuf_plus d = { fs, req, NULL, size, 0 };
+	int ret;
+
+	(void)fi;
+	d.buf = malloc(size ? size : 1);
+	if (!d.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (zfs_ctl_is(ino))
+		ret = zfs_ctl_readdir(fs, ino, (uint64_t)off, zfs_fill_ctl_plus, &d);
+	else
+		ret = zfs_ns_readdirplus(fs->ns, ino, (uint64_t)off, zfs_fill_plus, &d);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
 static void zfs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -1454,6 +1529,7 @@ const struct fuse_lowlevel_ops zfs_lowlevel_ops = {
 	.fsync = zfs_ll_fsync,
 	.opendir = zfs_ll_opendir,
 	.readdir = zfs_ll_readdir,
+	.readdirplus = zfs_ll_readdirplus,
 	.releasedir = zfs_ll_releasedir,
 	.fsyncdir = zfs_ll_fsyncdir,
 	.statfs = zfs_ll_statfs,

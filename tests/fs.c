@@ -759,6 +759,9 @@ START_TEST(test_namespace)
 	}
 	closedir(d);
 	ck_assert(n == 601 || n == 602);
+	/* ls -l (readdirplus) sees the same entries with their attributes. */
+	snprintf(q, sizeof(q), "test $(ls -la '%s/p/a/b' | grep -c file-with) = 599", fs_cur.dir);
+	ck_assert_int_eq(fs_run(q), 0);
 	fs_finish();
 }
 END_TEST

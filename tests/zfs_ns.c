@@ -38,7 +38,7 @@ static void cb_pool(void *priv, struct zfs_pool *p)
 	atomic_fetch_add(&c->pools, 1);
 }
 
-static const struct zfs_ns_ops ops = { cb_release, cb_pool };
+static const struct zfs_ns_ops ops = { cb_release, cb_pool, NULL };
 
 static struct zfs_pool *new_pool(void)
 {
@@ -171,6 +171,42 @@ START_TEST(test_basic)
 	ck_assert_int_eq(zfs_ns_check(ns), 0);
 	zfs_ns_destroy(ns);
 	zfs_ns_destroy(NULL);
+}
+END_TEST
+
+static int fill_plus(void *arg, const char *name, const struct stat *st, uint64_t next)
+{
+	struct names *nm = arg;
+
+	(void)next;
+	ck_assert_uint_ne(st->st_ino, 0);
+	if (nm->n < 64)
+		snprintf(nm->list[nm->n], sizeof(nm->list[0]), "%s", name);
+	nm->n++;
+	return nm->n >= 4;	/* take three entries, refuse the fourth */
+}
+
+START_TEST(test_readdirplus)
+{
+	struct counts c;
+	struct zfs_ns *ns = new_ns(&c);
+	struct names nm = { .n = 0 };
+	uint64_t p = mk(ns, ZFS_ROOT_INO, "p", S_IFDIR | 0755);
+	uint64_t f = mk(ns, p, "f", S_IFREG | 0644), g = mk(ns, p, "g", S_IFREG | 0644);
+
+	/* ".", "..", "f" taken, "g" refused: only f counts as looked up. */
+	ck_assert_int_eq(zfs_ns_readdirplus(ns, p, 0, fill_plus, &nm), 0);
+	ck_assert_int_eq(nm.n, 4);
+	ck_assert_uint_eq(atomic_load(&zfs_ns_get(ns, f)->nlookup), 1);
+	ck_assert_uint_eq(atomic_load(&zfs_ns_get(ns, g)->nlookup), 0);
+	ck_assert_int_eq(zfs_ns_unlink(ns, p, "f"), 0);
+	ck_assert_ptr_nonnull(zfs_ns_get(ns, f));	/* the kernel holds it */
+	zfs_ns_forget(ns, f, 1);
+	ck_assert_ptr_null(zfs_ns_get(ns, f));
+	ck_assert_int_eq(zfs_ns_readdirplus(ns, f, 0, fill_plus, &nm), -ENOENT);
+	ck_assert_int_eq(zfs_ns_readdirplus(ns, g, 0, fill_plus, &nm), -ENOTDIR);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	zfs_ns_destroy(ns);
 }
 END_TEST
 
@@ -704,6 +740,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_basic);
 	tcase_add_test(tc, test_open_unlinked);
+	tcase_add_test(tc, test_readdirplus);
 	tcase_add_test(tc, test_attrs_and_xattrs);
 	tcase_add_test(tc, test_rename_rules);
 	tcase_add_test(tc, test_model);
