@@ -37,8 +37,10 @@
  *                           a corrupted pampd is caught (-EIO) before the
  *                           address is used (1 in 1024 slips through);
  *                bits 63..12 the buddy page address (4 KiB aligned).
- *   compressed   bits 3..2   codec type (enum codec_type; 3 is corrupt);
- *                bits 15..4  compressed size in bytes (1 .. XCF_MAX_SIZE);
+ *   compressed   bits 3..2   codec type: CODEC_LZ4 or CODEC_ZSTD (none is
+ *                           never compressed; it and 3 are corrupt);
+ *                bits 15..4  compressed size in bytes (1 .. the raw
+ *                           threshold - 1, at most XCF_MAX_SIZE);
  *                bits 19..16 xcf pool index (< the store's pool count);
  *                bits 63..20 xcf handle >> 3 (handles are multiples of 8
  *                           below 2^47, as every user-space address on
@@ -71,8 +73,11 @@
  * from outside is  tmem bucket lock -> xcf pool lock.
  *
  * Errors: 0 or a positive value on success, a negative errno on failure;
- * nothing changes on failure.  Corrupt pampds and corrupt compressed data
- * give -EIO, never a crash or an access outside the object.
+ * nothing changes on failure.  Corrupt compressed data gives -EIO, never a
+ * crash or an access outside the object.  A corrupt pampd gives -EIO as far
+ * as its own checks reach: kind, fill mode, codec type, size, pool index
+ * and the raw page's check bits are verified before anything is touched; an
+ * xcf handle that passes them is trusted (xcf has no way to validate one).
  */
 #ifndef ZC_COMPRESS_PAM_H
 #define ZC_COMPRESS_PAM_H
