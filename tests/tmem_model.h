@@ -822,11 +822,14 @@ static void *tm_stress_thread(void *arg)
 					       zc_rand_below(&r, 20000), tm_sevict_cb, st);
 			if (n < 0)
 				TM_SFAIL(st, "evict: %lld", (long long)n);
-		} else {
+		} else if (zc_rand_below(&r, 8)) {
 			struct tmem_stats s;
 			tmem_stats(st->s, &s);
 			if (s.pools != 2)
 				TM_SFAIL(st, "stats: %llu pools", (unsigned long long)s.pools);
+		} else if (tmem_check(st->s) != 0) {
+			/* Exact even beside the other threads. */
+			TM_SFAIL(st, "tmem_check failed during the run");
 		}
 	}
 	free(page);

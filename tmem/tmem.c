@@ -679,6 +679,39 @@ static int radix_next(const struct tmem_obj *o, uint32_t from, uint32_t *out)
 			       from, out);
 }
 
+static void radix_sum_node(struct tmem_store *s, const struct tmem_objnode *n, unsigned l,
+			   struct tmem_freed *f)
+{
+	for (unsigned d = 0; d < TMEM_FAN; d++) {
+		uint64_t v = n->slots[d];
+		if (!v)
+			continue;
+		if (l == 1) {
+			f->bytes += s->pam->size(s->pam_ctx, v);
+			f->pages++;
+		} else {
+			radix_sum_node(s, (const struct tmem_objnode *)(uintptr_t)v, l - 1, f);
+		}
+	}
+	f->nodes++;
+}
+
+/* What a radix tree holds: pages, pampd bytes, objnodes.  Run under the
+ * bucket lock before a whole tree is detached, so that the counters change
+ * together with the tree (tmem_check is exact even beside other threads);
+ * pamops.size is cheap, the walk a few ns a page. */
+static void radix_sum(struct tmem_store *s, uint64_t root, unsigned h, struct tmem_freed *f)
+{
+	if (!root)
+		return;
+	if (h == 0) {
+		f->bytes += s->pam->size(s->pam_ctx, root);
+		f->pages++;
+		return;
+	}
+	radix_sum_node(s, (const struct tmem_objnode *)(uintptr_t)root, h, f);
+}
+
 static void radix_free_node(struct tmem_store *s, struct tmem_objnode *n, unsigned l,
 			    struct tmem_freed *f)
 {
@@ -1311,16 +1344,16 @@ int64_t tmem_flush_object(struct tmem_store *s, int pool, const struct tmem_oid 
 		obj_unlink(p, b, o);
 		gone = o;
 	}
-	/* The pages leave the counters now, under the lock, so that the
-	 * counters never show pages no walk can find. */
+	struct tmem_freed f = { 0, 0, 0 };
+	radix_sum(s, root, height, &f);
 	TMEM_ADD(st->pages, -pages);
+	TMEM_ADD(st->pampd_bytes, -f.bytes);
+	TMEM_ADD(st->objnodes, -f.nodes);
 	TMEM_ADD(st->flushes, pages);
 	tmem_unlock(&b->lock);
 
-	struct tmem_freed f = { 0, 0, 0 };
-	radix_free_all(s, root, height, &f);
-	TMEM_ADD(st->pampd_bytes, -f.bytes);
-	TMEM_ADD(st->objnodes, -f.nodes);
+	struct tmem_freed unused = { 0, 0, 0 };
+	radix_free_all(s, root, height, &unused);
 	TMEM_ADD(p->flush_objects, 1);
 	if (gone)
 		s->host->obj_free(s->host_ctx, gone);
@@ -1453,14 +1486,16 @@ static int evict_one(struct tmem_store *s, struct tmem_pool *p, struct tmem_vict
 		}
 		obj_unlink(p, b, o);
 		uint64_t pages = o->pages;
-		TMEM_ADD(st->pages, -pages);
-		tmem_unlock(&b->lock);
-
 		struct tmem_freed f = { 0, 0, 0 };
-		radix_free_all(s, o->root, o->height, &f);
-		s->host->obj_free(s->host_ctx, o);
+		radix_sum(s, o->root, o->height, &f);
+		TMEM_ADD(st->pages, -pages);
 		TMEM_ADD(st->pampd_bytes, -f.bytes);
 		TMEM_ADD(st->objnodes, -f.nodes);
+		tmem_unlock(&b->lock);
+
+		struct tmem_freed unused = { 0, 0, 0 };
+		radix_free_all(s, o->root, o->height, &unused);
+		s->host->obj_free(s->host_ctx, o);
 		TMEM_ADD(p->evictions, 1);
 		TMEM_ADD(p->evicted_pages, pages);
 		v->pool = p->id;
@@ -1814,6 +1849,10 @@ static int check_cmp_pampd(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The whole store is held still while it is checked: every pool's
+ * resize_lock and bucket locks in ascending pool id, then every pool's
+ * lru_lock (leaf locks, nobody else holds two), so that a pampd freed from
+ * one pool cannot reappear in another between their walks. */
 int tmem_check(struct tmem_store *s)
 {
 	struct tmem_check_ctx c;
@@ -1821,6 +1860,20 @@ int tmem_check(struct tmem_store *s)
 	c.s = s;
 	int ret = 0;
 	pthread_mutex_lock(&s->pool_lock);
+	struct tmem_table **tables = calloc(TMEM_MAX_POOLS, sizeof(*tables));
+	if (!tables) {
+		pthread_mutex_unlock(&s->pool_lock);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < TMEM_MAX_POOLS; i++) {
+		struct tmem_pool *p = atomic_load_explicit(&s->pools[i], memory_order_relaxed);
+		if (p)
+			tables[i] = lock_all(p);
+	}
+	for (int i = 0; i < TMEM_MAX_POOLS; i++)
+		if (tables[i])
+			tmem_lock(&atomic_load_explicit(&s->pools[i], memory_order_relaxed)->lru_lock);
+
 	for (int i = 0; i < TMEM_MAX_POOLS && !ret; i++) {
 		struct tmem_pool *p = atomic_load_explicit(&s->pools[i], memory_order_relaxed);
 		if (!p)
@@ -1831,23 +1884,29 @@ int tmem_check(struct tmem_store *s)
 			break;
 		}
 		c.p = p;
-		c.t = lock_all(p);
-		tmem_lock(&p->lru_lock);
+		c.t = tables[i];
 		ret = check_pool(&c);
-		tmem_unlock(&p->lru_lock);
-		unlock_all(p, c.t);
 	}
-	pthread_mutex_unlock(&s->pool_lock);
 	if (!ret && c.npampds) {
 		qsort(c.pampds, c.npampds, sizeof(*c.pampds), check_cmp_pampd);
-		for (size_t i = 0; i < c.npampds && !ret; i++) {
-			if (c.pampds[i] == 0 || (i && c.pampds[i] == c.pampds[i - 1])) {
+		for (size_t i = 1; i < c.npampds && !ret; i++) {
+			if (c.pampds[i] == c.pampds[i - 1]) {
 				fprintf(stderr, "tmem_check: pampd %#llx reachable twice\n",
 					(unsigned long long)c.pampds[i]);
 				ret = -EUCLEAN;
 			}
 		}
 	}
+
+	for (int i = 0; i < TMEM_MAX_POOLS; i++) {
+		struct tmem_pool *p = atomic_load_explicit(&s->pools[i], memory_order_relaxed);
+		if (p) {
+			tmem_unlock(&p->lru_lock);
+			unlock_all(p, tables[i]);
+		}
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	free(tables);
 	free(c.pampds);
 	return ret;
 }

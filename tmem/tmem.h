@@ -65,11 +65,14 @@
  * ----------
  *   store->pool_lock -> pool->resize_lock -> bucket locks (ascending index
  *   when several are held: resize, tmem_pool_set_kind, tmem_check) ->
- *   pool->lru_lock.
+ *   pool->lru_lock.  Only tmem_check holds several pools at once: all their
+ *   resize and bucket locks in ascending pool id, then all their lru locks.
  * Under a bucket lock tmem calls only pamops.get_locked, pamops.size and
  * the hostops allocators (which must not call tmem).  pamops.create,
  * pamops.decode and pamops.free are called with no tmem lock held.  No
- * tmem lock is held while an eviction callback runs.
+ * tmem lock is held while an eviction callback runs.  Seen from outside,
+ * with the daemon's backends: bucket lock -> slab cache lock -> buddy lock
+ * (tmem_slab_hostops), bucket lock -> xcf pool lock (pam get_locked).
  *
  * Threads: every function is thread safe unless it says otherwise.  The
  * one rule callers keep: no call naming a pool may run concurrently with
@@ -340,8 +343,7 @@ int tmem_pool_stats(struct tmem_store *s, int pool, struct tmem_pool_stats *out)
  * store->pool_lock only. */
 void tmem_stats(struct tmem_store *s, struct tmem_stats *out);
 
-/* Walk every pool with all its bucket locks held (one pool at a time) and
- * verify: red-black shape and colours, tree order and parent links,
+/* Hold the whole store still (every pool's locks) and verify: red-black shape and colours, tree order and parent links,
  * each object in the bucket its id hashes to, radix heights, slot counts,
  * no empty objnode, no empty unpinned object, per-object page counts, the
  * LRU lists (exactly the unpinned objects of ephemeral pools, stamps
@@ -350,7 +352,9 @@ void tmem_stats(struct tmem_store *s, struct tmem_stats *out);
  * such as a same-filled page, and may repeat), and every counter against
  * what the walk found.  Returns 0, -EUCLEAN
  * after printing the first violation to stderr, or -ENOMEM.  Slow: for
- * tests and debug builds. */
+ * tests and debug builds.  Every checked counter changes under the bucket
+ * lock together with the structure it counts, so the verdict is exact even
+ * while other threads use the store (they wait while a pool is checked). */
 int tmem_check(struct tmem_store *s);
 
 #endif /* ZC_TMEM_TMEM_H */
