@@ -126,7 +126,7 @@ bench_one() {
 		mount -t ext4 /dev/zram0 "$work/mnt" ;;
 	zcached_lz4|zcached_zstd)
 		local comp=lz4
-		[ "$kind" = zcached_zstd ] && comp=zstd:1
+		[ "$kind" = zcached_zstd ] && comp=zstd
 		"$zcached" -f -o "compressor=$comp,mem_limit=8G" "$work/mnt" 2>"$work/$kind.log" &
 		zc_pid=$!
 		for _ in $(seq 200); do mountpoint -q "$work/mnt" && break; sleep 0.05; done
@@ -141,7 +141,8 @@ bench_one() {
 	t1=$(now)
 	eval "untar_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
 	case "$kind" in
-	zram) mem=$(awk '{ print $3 }' /sys/block/zram0/mm_stat) ;;
+	zram) mem=$(awk '{ print $3 }' /sys/block/zram0/mm_stat)
+		echo "zram mm_stat after untar: $(cat /sys/block/zram0/mm_stat)" ;;
 	tmpfs) mem=$(df -B1 --output=used "$work/mnt" | tail -1) ;;
 	zcached_*)
 		mem=$(awk '$1 == "mem_used_bytes" { print $2 }' "$work/mnt/.zcache/stats")

@@ -16,6 +16,8 @@
 
 #include "alloc/buddy.h"
 #include "alloc/sgv.h"
+#include "alloc/slab.h"
+#include "alloc/xcf.h"
 #include "compress/pam.h"
 #include "daemon/log.h"
 #include "daemon/options.h"
@@ -35,12 +37,17 @@ static void zcd_notify(const char *state)
 }
 #endif
 
+#define ZCD_RAW_THRESHOLD 3584u	/* bytes: 7/8 page */
+
 struct zcd {
 	struct zd_options opt;
 	struct zd_log log;
 	struct buddy *buddy;
 	struct sgv_ctx *sgv;
+	struct slab_cache *descs;	/* xcf descriptors */
 	struct pam *pam;
+	struct tmem_slab_host *host;	/* tmem's objects and objnodes */
+	struct slab_cache *slabs[3];	/* for /.zcache/alloc/slabinfo */
 	struct tmem_store *store;
 	struct zfs *fs;
 	struct fuse_session *se;
@@ -67,11 +74,19 @@ static int zcd_build(struct zcd *d)
 	d->sgv = sgv_ctx_create(d->buddy);
 	if (!d->sgv)
 		return -errno;
-	d->pam = pam_create(NULL, d->buddy, d->sgv, NULL);
+	d->descs = slab_create("xcf_desc", XCF_DESC_SIZE, 0, d->buddy);
+	if (!d->descs)
+		return -errno;
+	/* Pages that compress to 3/4..7/8 of a page still save memory in xcf
+	 * (tree.tar: 1.4 MB less than with PAM's default of 3/4). */
+	d->pam = pam_create(&(struct pam_config){ .raw_threshold = ZCD_RAW_THRESHOLD }, d->buddy,
+			    d->sgv, d->descs);
 	if (!d->pam)
 		return -errno;
-	/* tmem's nodes come from malloc until tmem's slab host exists. */
-	d->store = tmem_store_create(&pam_tmem_ops, d->pam, &tmem_malloc_hostops, NULL);
+	d->host = tmem_slab_host_create(d->buddy);
+	if (!d->host)
+		return -errno;
+	d->store = tmem_store_create(&pam_tmem_ops, d->pam, &tmem_slab_hostops, d->host);
 	if (!d->store)
 		return -errno;
 	memset(&cfg, 0, sizeof(cfg));
@@ -79,6 +94,11 @@ static int zcd_build(struct zcd *d)
 	cfg.buddy = d->buddy;
 	cfg.sgv = d->sgv;
 	cfg.pam = d->pam;
+	d->slabs[0] = tmem_slab_host_cache(d->host, 0);
+	d->slabs[1] = tmem_slab_host_cache(d->host, 1);
+	d->slabs[2] = d->descs;
+	cfg.slabs = d->slabs;
+	cfg.nslabs = 3;
 	cfg.codec = d->opt.codec;
 	cfg.ephemeral = d->opt.ephemeral;
 	cfg.mem_limit = d->opt.mem_limit;
@@ -101,7 +121,9 @@ static void zcd_teardown(struct zcd *d)
 		fuse_session_destroy(d->se);
 	zfs_destroy(d->fs);
 	tmem_store_destroy(d->store);
+	tmem_slab_host_destroy(d->host);
 	pam_destroy(d->pam);
+	slab_destroy(d->descs);
 	sgv_ctx_destroy(d->sgv);
 	buddy_destroy(d->buddy);
 	zd_log_close(&d->log);
