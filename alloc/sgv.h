@@ -173,7 +173,8 @@ struct sgv_pool_stats {
 	uint64_t nocache_allocs;	/* SGV_NO_CACHED, ever */
 	uint64_t other_pages;		/* pages of other allocations in use now */
 	uint64_t other_merged;		/* entries saved by clustering in them, ever */
-	uint64_t failed;		/* sgv_pool_alloc calls that returned NULL, ever */
+	uint64_t failed;		/* sgv_pool_alloc calls that failed with EAGAIN or
+					   ENOMEM, ever (EINVAL is not counted) */
 	uint64_t purged_pages;		/* freed by purge, ever */
 	uint64_t shrunk_pages;		/* freed by shrink and the high watermark, ever */
 	uint64_t flushed_pages;		/* freed by flush, ever */
