@@ -716,7 +716,10 @@ struct slab_cache *slab_create(const char *name, size_t size, size_t align,
 		errno = EINVAL;
 		return NULL;
 	}
-	a = align ? align : (size >= 16 ? 16 : 8);
+	/* Natural alignment: a C type's alignment divides its size, so the
+	 * largest power of two dividing size (at most 16, malloc's) suits any
+	 * type of that size without padding a 24-byte object to 32. */
+	a = align ? align : ((size & (~size + 1)) < 16 ? 8 : 16);
 	if (a < 8)
 		a = 8;		/* the free-list link is a pointer */
 	stride = (size < SLAB_MIN_STRIDE ? SLAB_MIN_STRIDE : size);

@@ -35,7 +35,8 @@
  * object i is at first + i * stride, where first is the header size rounded
  * up to the alignment and stride is the size rounded up to the alignment
  * (at least 8 bytes, 16 in ZC_DEBUG builds).  The effective alignment is
- * max(align, 8); align 0 means 16 for objects of 16 bytes and more, 8 below.
+ * max(align, 8); align 0 means 16 when size is a multiple of 16, else 8
+ * (a C type's alignment divides its size, so that suits any type).
  * slab_free finds the header as obj & ~(S - 1).  Objects leave a new slab
  * in address order on demand ("carving"), so a new slab costs no page
  * faults beyond the ones its objects take; freed objects go on the slab's
@@ -153,8 +154,8 @@ struct slab_stats {
 };
 
 /* Create a cache of objects of `size` bytes (1 .. 1 MiB) aligned to `align`
- * (0 = natural alignment of 8 or 16 bytes; otherwise a power of two up to
- * 4096).  `name` is copied (truncated to SLAB_NAME_MAX-1 chars; NULL is an
+ * (0 = natural alignment of 8 or 16 bytes: 16 when size is a multiple of
+ * 16, else 8; otherwise a power of two up to 4096).  `name` is copied (truncated to SLAB_NAME_MAX-1 chars; NULL is an
  * empty name).  Slabs come from `src`, which must outlive the cache; no
  * slab is taken until the first slab_alloc.  The caller owns the cache and
  * frees it with slab_destroy.  Thread safe.

@@ -220,16 +220,19 @@ START_TEST(test_alignment)
 }
 END_TEST
 
-/* align 0: 8-byte alignment below 16 bytes, 16 from 16 bytes on. */
+/* align 0: 16 bytes when the size is a multiple of 16, else 8; objects
+ * are packed at that stride (24-byte objects are not padded to 32). */
 START_TEST(test_natural_alignment)
 {
-	static const size_t sizes[] = { 1, 8, 12, 16, 20, 48, 100, 4096 };
+	static const size_t sizes[] = { 1, 8, 12, 16, 20, 24, 40, 48, 100, 4096 };
 	struct buddy *b = buddy_create(0);
 	size_t si;
 
 	for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		struct slab_cache *c = slab_create("natural", sizes[si], 0, b);
-		size_t want = sizes[si] >= 16 ? 16 : 8;
+		size_t want = sizes[si] % 16 == 0 ? 16 : 8;
+		size_t stride = (sizes[si] + want - 1) / want * want;
+		struct slab_stats st;
 		int i;
 
 		ck_assert_ptr_nonnull(c);
@@ -239,6 +242,12 @@ START_TEST(test_natural_alignment)
 			ck_assert_ptr_nonnull(o);
 			ck_assert_uint_eq((uintptr_t)o % want, 0);
 		}
+		slab_stats(c, &st);
+		/* Packed: the 64-byte header, then objects stride bytes apart
+		 * (debug builds keep at least 16 bytes per object). */
+		if (stride >= 16)
+			ck_assert_uint_eq(st.objs_per_slab,
+					  (st.pages_per_slab * BUDDY_PAGE_SIZE - 64) / stride);
 		slab_destroy(c);	/* with the objects still out */
 	}
 	ck_assert_uint_eq(buddy_bytes(b), 0);
