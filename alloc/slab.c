@@ -14,7 +14,9 @@
  *   - every thread has a magazine per cache (found through a thread-local
  *     array indexed by the cache id, validated by the cache generation);
  *     slab_alloc/slab_free pop/push it without a lock and without an atomic
- *     read-modify-write or a hardware fence; the rest runs under c->lock.
+ *     read-modify-write or a hardware fence; the rest runs under c->lock;
+ *   - debug builds poison free objects in their bytes (double free, write
+ *     after free), ASan builds in ASan's shadow (any access after free).
  */
 #include "alloc/slab.h"
 
@@ -940,7 +942,7 @@ void slab_stats(struct slab_cache *c, struct slab_stats *out)
 	/* Magazine counts change under their owners' feet: approximate. */
 	for (m = c->mags.next; m != &c->mags; m = m->next)
 		parked += atomic_load_explicit(&m->count, memory_order_relaxed);
-	slabs = c->nlist[SLAB_PARTIAL] + c->nlist[SLAB_FULL] + c->nlist[SLAB_EMPTY];
+	slabs = slab_count(c);
 	out->active_objs = c->inuse > parked ? c->inuse - parked : 0;
 	out->num_objs = slabs * c->objs_per_slab;
 	out->slabs = slabs;
