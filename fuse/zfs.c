@@ -184,7 +184,9 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	atomic_init(&fs->mem_limit, cfg->mem_limit);
 	if (pthread_mutex_init(&fs->lock, NULL))
 		goto err_free;
-	root = zfs_pool_new(fs, cfg->ephemeral, cfg->codec);
+	/* The root is the default pool and always persistent (DESIGN.md §2);
+	 * cfg->ephemeral is the kind of the pools made under it. */
+	root = zfs_pool_new(fs, 0, cfg->codec);
 	if (!root) {
 		err = errno;
 		goto err_mutex;

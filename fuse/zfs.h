@@ -81,7 +81,8 @@ struct zfs_config {
 	struct slab_cache **slabs;	/* optional: caches for alloc/slabinfo */
 	unsigned nslabs;
 	unsigned codec;			/* codec id of new pools */
-	int ephemeral;			/* new pools are ephemeral */
+	int ephemeral;			/* new pools are ephemeral (the root's is
+					   always persistent) */
 	uint64_t mem_limit;		/* bytes, 0 = none */
 	uid_t uid;			/* owner of the root directory */
 	gid_t gid;

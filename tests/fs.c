@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -369,10 +371,38 @@ END_TEST
 
 START_TEST(test_good_options_and_sigterm)
 {
+	struct sockaddr_un sa;
 	struct statvfs sv;
-	int st;
+	char msg[256], p[1024];
+	ssize_t n;
+	int st, sock;
 
-	fs_mount("mem_limit=64M,compressor=zstd:3,pool=persistent,threads=3,allow_other,noatime");
+	/* Under systemd (NOTIFY_SOCKET set) zcached says READY=1 once mounted. */
+	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(sock, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(fs_base) + 20, sizeof(sa.sun_path));
+	memcpy(sa.sun_path, fs_base, strlen(fs_base));
+	snprintf(sa.sun_path + strlen(fs_base), 20, "/notify.%d", (int)getpid());
+	ck_assert_int_eq(bind(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+	fs_mount("mem_limit=64M,compressor=zstd:3,pool=ephemeral,threads=3,allow_other,noatime");
+	unsetenv("NOTIFY_SOCKET");
+	n = recv(sock, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	ck_assert_int_gt(n, 0);
+	msg[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(msg, "READY=1"));
+	close(sock);
+	unlink(sa.sun_path);
+	/* pool=ephemeral: new pools are ephemeral, the root stays persistent. */
+	ck_assert_int_eq(getxattr(fs_cur.dir, "user.zcache.kind", msg, sizeof(msg)), 10);
+	fs_path(p, sizeof(p), "newpool");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(getxattr(p, "user.zcache.kind", msg, sizeof(msg)), 9);
+	ck_assert(!memcmp(msg, "ephemeral", 9));
+	ck_assert_int_eq(getxattr(p, "user.zcache.compressor", msg, sizeof(msg)), 6);
+	ck_assert(!memcmp(msg, "zstd:3", 6));
 	ck_assert_int_eq(statvfs(fs_cur.dir, &sv), 0);
 	ck_assert_uint_eq((uint64_t)sv.f_blocks * sv.f_frsize, 64ull << 20);
 	ck_assert_uint_eq(fs_stat_value("mem_limit_bytes"), 64ull << 20);
