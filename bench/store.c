@@ -5,13 +5,19 @@
  *
  * Every page of the image is put under (oid = page / 256, index = page %
  * 256), i.e. 1 MiB objects, then got back (a timed pass into a reused
- * buffer, and an untimed pass that verifies every page with memcmp), then
- * flushed object by object; with one thread, and with two threads on
- * disjoint halves.  The peer compresses every page with LZ4_compress_default
- * and decompresses it with LZ4_decompress_safe, per page, into a reused
- * buffer.  A measurement repeats the pass until it has taken about
- * --seconds (default 0.5), and every measurement is taken three times,
- * alternating store and peer, keeping the best (the machine is shared).
+ * buffer; an untimed pass verifies every page with memcmp), then flushed
+ * object by object; with one thread, and with two threads on disjoint halves
+ * (two persistent workers; their pages live under other object ids of the
+ * same store).  The peer compresses every page with LZ4_compress_default and
+ * decompresses it with LZ4_decompress_safe, per page, into a reused buffer.
+ * A pass goes in chunks of 8 objects, and per chunk the peer, the one-thread
+ * store and the two-thread store take turns (in alternating order), so all
+ * three see the same machine and, on average, the same cache state; a
+ * measurement repeats the pass until the peer has taken about --seconds
+ * (default 0.5); every measurement is taken three times and the best
+ * throughput of each kept (the machine is shared).  CPU-time ratios are
+ * printed beside the wall-clock ones: on a busy machine they show what the
+ * code costs, and the CPUs the two-thread run actually got.
  *
  * The store is measured warm: one untimed put + flush cycle runs first and
  * the buddy allocator keeps its freed chunks, so the timed passes do not pay
@@ -53,6 +59,8 @@
 #define PAGE 4096u
 #define OBJ_PAGES 256u		/* 1 MiB objects */
 #define REPS 3
+#define CHUNK_OBJS 8		/* objects per chunk of a pass: 8 MiB */
+#define CHUNK (CHUNK_OBJS * OBJ_PAGES)
 #define BUDDY_KEEP 256		/* chunks kept mapped when free: the warm store */
 
 static const char usage[] =
@@ -124,27 +132,30 @@ static void rig_close(struct rig *r)
 
 /* ---- the passes ------------------------------------------------------------ */
 
-/* CPU seconds (summed over threads) of the last timed pass, for the plain
+/* CPU seconds (summed over threads) of the last timed run, for the plain
  * lines that show how much of a wall-clock gap is the machine being shared. */
 static double last_cpu;
 
 enum op { OP_PUT, OP_GET, OP_VERIFY, OP_FLUSH };
 
-static struct tmem_oid oid_of(size_t obj)
+/* Object `obj` of id space `space`: the one-thread and two-thread runs keep
+ * their pages in different spaces of the same store. */
+static struct tmem_oid oid_of(size_t obj, unsigned space)
 {
-	struct tmem_oid o = { { (uint64_t)obj + 1, 0, 0 } };
+	struct tmem_oid o = { { (uint64_t)obj + 1, space, 0 } };
 
 	return o;
 }
 
 /* Pages [first, last) for put/get/verify; objects [first, last) for flush. */
-static void run_op(struct rig *r, const unsigned char *img, enum op op, size_t first, size_t last)
+static void run_op(struct rig *r, const unsigned char *img, enum op op, unsigned space,
+		   size_t first, size_t last)
 {
 	unsigned char out[PAGE] __attribute__((aligned(64)));
 	int rc;
 
 	for (size_t i = first; i < last; i++) {
-		struct tmem_oid o = oid_of(op == OP_FLUSH ? i : i / OBJ_PAGES);
+		struct tmem_oid o = oid_of(op == OP_FLUSH ? i : i / OBJ_PAGES, space);
 
 		switch (op) {
 		case OP_PUT:
@@ -184,75 +195,109 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-struct worker {
+/* Run `op` on the calling thread; returns the wall time. */
+static double timed_run(struct rig *r, const unsigned char *img, enum op op, unsigned space,
+			size_t first, size_t last)
+{
+	double c0 = cpu_now(), t0 = bench_now(), t1;
+
+	run_op(r, img, op, space, first, last);
+	t1 = bench_now();
+	last_cpu = cpu_now() - c0;
+	return t1 - t0;
+}
+
+/* Two persistent worker threads that run one task each per round. */
+struct task {
 	struct rig *r;
 	const unsigned char *img;
 	enum op op;
+	unsigned space;
 	size_t first, last;
-	pthread_barrier_t *start;
-	pthread_t th;
-	double t0, t1;		/* this worker's own start and end */
-	double cpu;		/* its CPU seconds */
+	double t0, t1, cpu;	/* the worker's own start, end and CPU seconds */
 };
 
-static void *worker_main(void *arg)
+struct team {
+	pthread_t th[2];
+	pthread_barrier_t go, done;
+	struct task task[2];
+	int quit;
+};
+
+struct member {
+	struct team *team;
+	int id;
+};
+
+static void *member_main(void *arg)
 {
-	struct worker *w = arg;
+	struct member *m = arg;
+	struct team *tm = m->team;
 
-	double c0;
+	for (;;) {
+		struct task *t = &tm->task[m->id];
+		double c0;
 
-	pthread_barrier_wait(w->start);
-	c0 = cpu_now();
-	w->t0 = bench_now();
-	run_op(w->r, w->img, w->op, w->first, w->last);
-	w->t1 = bench_now();
-	w->cpu = cpu_now() - c0;
+		pthread_barrier_wait(&tm->go);
+		if (tm->quit)
+			break;
+		c0 = cpu_now();
+		t->t0 = bench_now();
+		run_op(t->r, t->img, t->op, t->space, t->first, t->last);
+		t->t1 = bench_now();
+		t->cpu = cpu_now() - c0;
+		pthread_barrier_wait(&tm->done);
+	}
 	return NULL;
 }
 
+static struct member team_members[2];
 
-/* Run `op` over `n` items with `threads` threads (1 or 2: disjoint halves,
- * split at an object boundary); returns the wall time. */
-static double timed_op(struct rig *r, const unsigned char *img, enum op op, size_t n,
-		       int threads)
+static void team_start(struct team *tm)
 {
-	double t0, t1, c0;
-
-	if (threads == 1) {
-		c0 = cpu_now();
-		t0 = bench_now();
-		run_op(r, img, op, 0, n);
-		t1 = bench_now();
-		last_cpu = cpu_now() - c0;
-		return t1 - t0;
+	memset(tm, 0, sizeof(*tm));
+	pthread_barrier_init(&tm->go, NULL, 3);
+	pthread_barrier_init(&tm->done, NULL, 3);
+	for (int i = 0; i < 2; i++) {
+		team_members[i] = (struct member){ .team = tm, .id = i };
+		if (pthread_create(&tm->th[i], NULL, member_main, &team_members[i]))
+			die("pthread_create", EAGAIN);
 	}
-	{
-		pthread_barrier_t start;
-		struct worker w[2];
-		size_t half = n / 2;
+}
 
-		if (op != OP_FLUSH)
-			half = (half + OBJ_PAGES - 1) / OBJ_PAGES * OBJ_PAGES;
-		if (half > n)
-			half = n;
-		pthread_barrier_init(&start, NULL, 3);
-		for (int t = 0; t < 2; t++) {
-			w[t] = (struct worker){ .r = r, .img = img, .op = op, .start = &start,
-						.first = t ? half : 0, .last = t ? n : half };
-			if (pthread_create(&w[t].th, NULL, worker_main, &w[t]))
-				die("pthread_create", EAGAIN);
-		}
-		pthread_barrier_wait(&start);
-		for (int t = 0; t < 2; t++)
-			pthread_join(w[t].th, NULL);
-		pthread_barrier_destroy(&start);
-		/* From the first worker's start to the last one's end (the main
-		 * thread may be descheduled in between on a busy machine). */
-		t0 = w[0].t0 < w[1].t0 ? w[0].t0 : w[1].t0;
-		t1 = w[0].t1 > w[1].t1 ? w[0].t1 : w[1].t1;
-		last_cpu = w[0].cpu + w[1].cpu;
-		return t1 - t0;
-	}
+static void team_stop(struct team *tm)
+{
+	tm->quit = 1;
+	pthread_barrier_wait(&tm->go);
+	for (int i = 0; i < 2; i++)
+		pthread_join(tm->th[i], NULL);
+	pthread_barrier_destroy(&tm->go);
+	pthread_barrier_destroy(&tm->done);
+}
+
+/* Run `op` over [first, last) with the two workers on disjoint halves (page
+ * ranges split at an object boundary).  Returns the wall time from the
+ * first worker's start to the last one's end (the main thread may be
+ * descheduled meanwhile on a busy machine). */
+static double team_run(struct team *tm, struct rig *r, const unsigned char *img, enum op op,
+		       unsigned space, size_t first, size_t last)
+{
+	size_t mid = first + (last - first) / 2;
+	double t0, t1;
+
+	if (op != OP_FLUSH)
+		mid = (mid + OBJ_PAGES - 1) / OBJ_PAGES * OBJ_PAGES;
+	if (mid > last)
+		mid = last;
+	for (int i = 0; i < 2; i++)
+		tm->task[i] = (struct task){ .r = r, .img = img, .op = op, .space = space,
+					     .first = i ? mid : first, .last = i ? last : mid };
+	pthread_barrier_wait(&tm->go);
+	pthread_barrier_wait(&tm->done);
+	t0 = tm->task[0].t0 < tm->task[1].t0 ? tm->task[0].t0 : tm->task[1].t0;
+	t1 = tm->task[0].t1 > tm->task[1].t1 ? tm->task[0].t1 : tm->task[1].t1;
+	last_cpu = tm->task[0].cpu + tm->task[1].cpu;
+	return t1 - t0;
 }
 
 /* ---- the peer ---------------------------------------------------------------- */
@@ -277,12 +322,14 @@ static int peer_compress(struct peer *p, const unsigned char *src, unsigned char
 				      codec_id_param(p->codec));
 }
 
-static double peer_compress_pass(struct peer *p, const unsigned char *img)
+/* Compress pages [first, last) one by one into a reused buffer. */
+static double peer_compress_run(struct peer *p, const unsigned char *img, size_t first,
+				size_t last)
 {
 	static unsigned char buf[PEER_SLOT];
 	double c0 = cpu_now(), t0 = bench_now(), t1;
 
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = first; i < last; i++)
 		if (peer_compress(p, img + i * PAGE, buf) <= 0)
 			die("peer compress", EIO);
 	t1 = bench_now();
@@ -290,12 +337,13 @@ static double peer_compress_pass(struct peer *p, const unsigned char *img)
 	return t1 - t0;
 }
 
-static double peer_decompress_pass(struct peer *p)
+/* Decompress pages [first, last) one by one into a reused buffer. */
+static double peer_decompress_run(struct peer *p, size_t first, size_t last)
 {
 	static unsigned char out[PAGE] __attribute__((aligned(64)));
 	double c0 = cpu_now(), t0 = bench_now(), t1;
 
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = first; i < last; i++) {
 		const unsigned char *c = p->comp + p->off[i];
 		size_t got;
 
@@ -385,7 +433,9 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 	const double mb = (double)n * PAGE / 1e6;
 	uint64_t compressed_sum = 0;
 	size_t nfill = 0, nraw = 0;
+	const size_t nobj = (n + OBJ_PAGES - 1) / OBJ_PAGES;
 	unsigned cycles;
+	struct team team;
 	struct rig r;
 	struct mem m;
 	double t;
@@ -418,43 +468,79 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 	}
 	/* Passes per measurement: enough for the peer's compression to take
 	 * min_seconds. */
-	t = peer_compress_pass(&p, img);
+	t = peer_compress_run(&p, img, 0, n);
 	cycles = (unsigned)(min_seconds / (t > 1e-6 ? t : 1e-6)) + 1;
 
 	rig_open(&r, codec);
-	/* Cold put (fresh memory), then the memory figure, then flush: the
-	 * warm-up cycle. */
-	t = timed_op(&r, img, OP_PUT, n, 1);
+	team_start(&team);
+	/* Cold put (fresh memory), the memory figure, then flush: this is also
+	 * the warm-up. */
+	t = timed_run(&r, img, OP_PUT, 1, 0, n);
 	res->cold_put1 = mb / t;
-	timed_op(&r, img, OP_VERIFY, n, 1);
+	timed_run(&r, img, OP_VERIFY, 1, 0, n);
 	measure_mem(&r, &m);
-	timed_op(&r, img, OP_FLUSH, (n + OBJ_PAGES - 1) / OBJ_PAGES, 1);
+	timed_run(&r, img, OP_FLUSH, 1, 0, nobj);
 	res->mem_ratio = compressed_sum ? (double)m.total / (double)compressed_sum : 0;
 
+	/* Each pass goes in chunks of CHUNK_OBJS objects; per chunk the peer,
+	 * the one-thread store (id space 1) and the two-thread store (space 2)
+	 * take turns, in alternating order, so all three see the same machine
+	 * and the same cache state on average. */
 	for (int rep = 0; rep < REPS; rep++) {
 		double tc = 0, td = 0, tp1 = 0, tg1 = 0, tf1 = 0, tp2 = 0, tg2 = 0, tf2 = 0;
 		double cc = 0, cd = 0, cp = 0, cg = 0, cp2 = 0;
-		size_t nobj = (n + OBJ_PAGES - 1) / OBJ_PAGES;
 
 		for (unsigned c = 0; c < cycles; c++) {
-			tc += peer_compress_pass(&p, img);
-			cc += last_cpu;
-			tp1 += timed_op(&r, img, OP_PUT, n, 1);
-			cp += last_cpu;
-			td += peer_decompress_pass(&p);
-			cd += last_cpu;
-			tg1 += timed_op(&r, img, OP_GET, n, 1);
-			cg += last_cpu;
-			if (c == 0)
-				timed_op(&r, img, OP_VERIFY, n, 1);
-			tf1 += timed_op(&r, img, OP_FLUSH, nobj, 1);
+			for (size_t k = 0; k * CHUNK < n; k++) {
+				size_t a = k * CHUNK, e = a + CHUNK < n ? a + CHUNK : n;
 
-			tp2 += timed_op(&r, img, OP_PUT, n, 2);
-			cp2 += last_cpu;
-			tg2 += timed_op(&r, img, OP_GET, n, 2);
-			if (c == 0)
-				timed_op(&r, img, OP_VERIFY, n, 1);
-			tf2 += timed_op(&r, img, OP_FLUSH, nobj, 2);
+				for (int turn = 0; turn < 3; turn++) {
+					switch (k & 1 ? 2 - turn : turn) {
+					case 0:
+						tc += peer_compress_run(&p, img, a, e);
+						cc += last_cpu;
+						break;
+					case 1:
+						tp1 += timed_run(&r, img, OP_PUT, 1, a, e);
+						cp += last_cpu;
+						break;
+					default:
+						tp2 += team_run(&team, &r, img, OP_PUT, 2, a, e);
+						cp2 += last_cpu;
+						break;
+					}
+				}
+			}
+			for (size_t k = 0; k * CHUNK < n; k++) {
+				size_t a = k * CHUNK, e = a + CHUNK < n ? a + CHUNK : n;
+
+				for (int turn = 0; turn < 3; turn++) {
+					switch (k & 1 ? 2 - turn : turn) {
+					case 0:
+						td += peer_decompress_run(&p, a, e);
+						cd += last_cpu;
+						break;
+					case 1:
+						tg1 += timed_run(&r, img, OP_GET, 1, a, e);
+						cg += last_cpu;
+						break;
+					default:
+						tg2 += team_run(&team, &r, img, OP_GET, 2, a, e);
+						break;
+					}
+				}
+			}
+			if (c == 0) {
+				timed_run(&r, img, OP_VERIFY, 1, 0, n);
+				timed_run(&r, img, OP_VERIFY, 2, 0, n);
+			}
+			for (size_t k = 0; k * CHUNK_OBJS < nobj; k++) {
+				size_t a = k * CHUNK_OBJS;
+				size_t e = a + CHUNK_OBJS < nobj ? a + CHUNK_OBJS : nobj;
+
+				tf1 += timed_run(&r, img, OP_FLUSH, 1, a, e);
+				tf2 += team_run(&team, &r, img, OP_FLUSH, 2, a, e);
+			}
 		}
 		res->raw_c = best(res->raw_c, mb * cycles / tc);
 		res->raw_d = best(res->raw_d, mb * cycles / td);
@@ -470,10 +556,12 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 		res->cpu_get = best(res->cpu_get, cd / cg);
 		printf("%s: rep %d: raw compress %.0f MB/s, store put %.0f MB/s (%.3f, CPU time "
 		       "%.3f); raw decompress %.0f MB/s, store get %.0f MB/s (%.3f, CPU time %.3f); "
-		       "put 2t %.0f MB/s\n",
+		       "put 2t %.0f MB/s (%.3f)\n",
 		       label, rep + 1, mb * cycles / tc, mb * cycles / tp1, tc / tp1, cc / cp,
-		       mb * cycles / td, mb * cycles / tg1, td / tg1, cd / cg, mb * cycles / tp2);
+		       mb * cycles / td, mb * cycles / tg1, td / tg1, cd / cg, mb * cycles / tp2,
+		       tp1 / tp2);
 	}
+	team_stop(&team);
 	rig_close(&r);
 	codec_thread_release();
 
