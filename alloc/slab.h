@@ -62,7 +62,9 @@
  * (generation, magazine).  The fast path reads slot[c->id] and uses the
  * magazine only if the slot's generation equals c's: a magazine of a
  * destroyed cache is never used by a later cache given the same id (and is
- * never dereferenced at all: slab_destroy freed it).
+ * never dereferenced at all: slab_destroy freed it).  A thread's slot array
+ * starts at 8 slots and is replaced by a copy twice as large when the
+ * thread first uses a cache whose id lies beyond it.
  *
  * Process-wide state, and why.  One registry (a mutex, the id -> cache
  * table and the generation counter) exists because thread-local slots are
@@ -84,8 +86,9 @@
  *
  * "Freeze" (slab_shrink, slab_check), with cache->lock held:
  *
- *     flush_req = 1 on every magazine;  membarrier(PRIVATE_EXPEDITED);
- *     wait until busy == 0 (acquire) on every magazine;
+ *     flush_req = 1 (seq_cst) on every magazine;
+ *     membarrier(PRIVATE_EXPEDITED)   (skipped if the only magazine is ours);
+ *     wait until busy == 0 (seq_cst, so at least acquire) on every magazine;
  *     ... the magazines are the freezer's: flush or inspect them ...
  *     flush_req = 0 (release) on every magazine
  *
@@ -104,8 +107,9 @@
  * membarrier (or the environment variable ZC_SLAB_NO_MEMBARRIER is set when
  * the first cache is created, which the tests use), both sides use a
  * seq_cst fence instead (still correct, slower).  ThreadSanitizer builds
- * use seq_cst stores and loads, which TSan can check.  The owner's slow path, thread exit and the freezer all work on
- * a magazine only under cache->lock, so they exclude each other.
+ * use seq_cst stores and loads, which TSan can check.  The owner's slow
+ * path, thread exit and the freezer all work on a magazine only under
+ * cache->lock, so they exclude each other.
  *
  * Lifetime.  A magazine is created on a thread's first slow path for the
  * cache and put on the cache's list.  At thread exit the pthread key
