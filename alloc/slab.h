@@ -159,9 +159,10 @@ struct slab_stats {
 
 /* Create a cache of objects of `size` bytes (1 .. 1 MiB) aligned to `align`
  * (0 = natural alignment of 8 or 16 bytes: 16 when size is a multiple of
- * 16, else 8; otherwise a power of two up to 4096).  `name` is copied (truncated to SLAB_NAME_MAX-1 chars; NULL is an
- * empty name).  Slabs come from `src`, which must outlive the cache; no
- * slab is taken until the first slab_alloc.  The caller owns the cache and
+ * 16, else 8; otherwise a power of two up to 4096).  `name` is copied
+ * (truncated to SLAB_NAME_MAX-1 chars; NULL is an empty name).  Slabs
+ * come from `src`, which must outlive the cache; no slab is taken until
+ * the first slab_alloc.  The caller owns the cache and
  * frees it with slab_destroy.  Thread safe.
  * Returns NULL with errno EINVAL for a bad size or alignment or a NULL
  * src, ENOMEM when out of memory; nothing is allocated then. */
