@@ -81,6 +81,13 @@ static inline void tmem_lock(struct tmem_lock *l)
 	tmem_lock_slow(l);
 }
 
+static inline bool tmem_trylock(struct tmem_lock *l)
+{
+	uint32_t c = 0;
+	return atomic_compare_exchange_strong_explicit(&l->v, &c, 1, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
 static inline void tmem_unlock(struct tmem_lock *l)
 {
 	if (unlikely(atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2))
@@ -158,7 +165,9 @@ struct tmem_pool {
 	_Atomic uint64_t evicted_pages;
 	_Atomic uint64_t resizes;
 	uint32_t refs;				/* protected by store->pool_lock */
-	pthread_mutex_t resize_lock;		/* before bucket locks */
+	struct tmem_lock resize_lock;		/* before bucket locks; a futex lock
+						   like them, since tmem_check holds
+						   every pool's at once */
 	struct tmem_lock lru_lock;		/* after bucket locks */
 	struct tmem_obj *lru_head;		/* protected by lru_lock: least recent */
 	struct tmem_obj *lru_tail;		/* protected by lru_lock: most recent */
@@ -863,7 +872,7 @@ static void table_free(struct tmem_store *s, struct tmem_table *t)
 /* Take resize_lock and every bucket lock of the pool's table. */
 static struct tmem_table *lock_all(struct tmem_pool *p)
 {
-	pthread_mutex_lock(&p->resize_lock);
+	tmem_lock(&p->resize_lock);
 	struct tmem_table *t = atomic_load_explicit(&p->table, memory_order_acquire);
 	for (uint32_t i = 0; i < t->nbuckets; i++)
 		tmem_lock(&t->b[i].lock);
@@ -874,7 +883,7 @@ static void unlock_all(struct tmem_pool *p, struct tmem_table *t)
 {
 	for (uint32_t i = 0; i < t->nbuckets; i++)
 		tmem_unlock(&t->b[i].lock);
-	pthread_mutex_unlock(&p->resize_lock);
+	tmem_unlock(&p->resize_lock);
 }
 
 static inline bool table_too_small(struct tmem_pool *p, const struct tmem_table *t)
@@ -892,16 +901,16 @@ static void maybe_grow(struct tmem_store *s, struct tmem_pool *p)
 	struct tmem_table *t = atomic_load_explicit(&p->table, memory_order_acquire);
 	if (likely(!table_too_small(p, t)))
 		return;
-	if (pthread_mutex_trylock(&p->resize_lock) != 0)
+	if (!tmem_trylock(&p->resize_lock))
 		return;		/* someone else is resizing */
 	t = atomic_load_explicit(&p->table, memory_order_acquire);
 	if (!table_too_small(p, t)) {
-		pthread_mutex_unlock(&p->resize_lock);
+		tmem_unlock(&p->resize_lock);
 		return;
 	}
 	struct tmem_table *nt = table_new(s, t->nbuckets * 2);
 	if (!nt) {
-		pthread_mutex_unlock(&p->resize_lock);
+		tmem_unlock(&p->resize_lock);
 		return;
 	}
 	for (uint32_t i = 0; i < t->nbuckets; i++)
@@ -924,7 +933,7 @@ static void maybe_grow(struct tmem_store *s, struct tmem_pool *p)
 	TMEM_ADD(p->resizes, 1);
 	for (uint32_t i = 0; i < t->nbuckets; i++)
 		tmem_unlock(&t->b[i].lock);
-	pthread_mutex_unlock(&p->resize_lock);
+	tmem_unlock(&p->resize_lock);
 }
 
 /* ---- store and pools ------------------------------------------------ */
@@ -980,7 +989,6 @@ static void pool_free(struct tmem_store *s, struct tmem_pool *p)
 		table_free(s, t);
 		t = older;
 	}
-	pthread_mutex_destroy(&p->resize_lock);
 	free(p);
 }
 
@@ -1013,8 +1021,6 @@ int tmem_new_pool(struct tmem_store *s, unsigned flags)
 		goto err_pool;
 	atomic_init(&p->table, t);
 	atomic_init(&p->table_bytes, t->bytes);
-	if (pthread_mutex_init(&p->resize_lock, NULL) != 0)
-		goto err_table;
 
 	pthread_mutex_lock(&s->pool_lock);
 	int id = -1;
@@ -1026,7 +1032,6 @@ int tmem_new_pool(struct tmem_store *s, unsigned flags)
 	}
 	if (id < 0) {
 		pthread_mutex_unlock(&s->pool_lock);
-		pthread_mutex_destroy(&p->resize_lock);
 		table_free(s, t);
 		free(p);
 		return -ENOSPC;
@@ -1036,8 +1041,6 @@ int tmem_new_pool(struct tmem_store *s, unsigned flags)
 	pthread_mutex_unlock(&s->pool_lock);
 	return id;
 
-err_table:
-	table_free(s, t);
 err_pool:
 	free(p);
 	return -ENOMEM;
