@@ -256,6 +256,20 @@ START_TEST(test_same_filled)
 	ck_assert_uint_eq(ps[15], 1);	/* the zero page's pampd, as documented */
 	pam_free(e.pam, ps[15]);
 
+	/* get_locked produces a same-filled page itself and returns 1. */
+	{
+		unsigned char out[PAGE], scratch[PAGE];
+		size_t len = 12345;
+
+		fill_words(page, 0x00000000000427d0ull);
+		ck_assert_int_eq(pam_put(e.pam, page, CODEC_DEFAULT, &ps[15]), 0);
+		memset(out, 0x55, PAGE);
+		ck_assert_int_eq(pam_get_locked(e.pam, ps[15], out, scratch, &len), 1);
+		ck_assert_uint_eq(len, 12345);
+		ck_assert(memcmp(out, page, PAGE) == 0);
+		pam_free(e.pam, ps[15]);
+	}
+
 	pam_stats(e.pam, &st);
 	ck_assert_uint_eq(st.same_filled_pages, sizeof(fits) / sizeof(fits[0]));
 	ck_assert_uint_eq(st.pages, st.same_filled_pages);
@@ -718,6 +732,30 @@ START_TEST(test_corrupt_data)
 }
 END_TEST
 
+/* pam_check notices an xcf object freed behind PAM's back. */
+START_TEST(test_check_catches)
+{
+	struct pam_config cfg = { .pools = 1 };
+	struct env e;
+	struct pam_pampd_info info;
+	pam_pampd p;
+
+	corpus_load();
+	env_open(&e, &cfg);
+	p = put_verified(&e, cpage(64 * 2), CODEC_DEFAULT, PAM_DEFAULT_RAW_THRESHOLD);
+	ck_assert_int_eq(pam_pampd_info(e.pam, p, &info), 0);
+	ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	xcf_free(pam_xcf_pool(e.pam, info.pool), (xcf_handle)((p >> 20) << 3));
+	ck_assert_int_eq(pam_check(e.pam), -EUCLEAN);
+	/* The pampd now dangles: tear down without freeing it. */
+	pam_destroy(e.pam);
+	sgv_ctx_destroy(e.sgv);
+	buddy_destroy(e.b);
+	codec_thread_release();
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* The tmem ops table is the same five functions. */
 
@@ -1061,6 +1099,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_corrupt_pampd);
 	tcase_add_test(tc, test_corrupt_data);
+	tcase_add_test(tc, test_check_catches);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("model");
