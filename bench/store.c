@@ -142,7 +142,7 @@ enum op { OP_PUT, OP_GET, OP_VERIFY, OP_FLUSH };
  * their pages in different spaces of the same store. */
 static struct tmem_oid oid_of(size_t obj, unsigned space)
 {
-	struct tmem_oid o = { { (uint64_t)obj + 1, space, 0 } };
+	struct tmem_oid o = { { (uint64_t)obj, space, 0 } };
 
 	return o;
 }
