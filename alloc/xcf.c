@@ -630,27 +630,51 @@ err_free:
 	return NULL;
 }
 
+/* xcf_destroy helpers for a shared descriptor cache (see there). */
+static void destroy_forget_second_blocks(struct xcf_pool *pool, uint32_t i)
+{
+	for (unsigned off = 0; off < UNITS_PER_PAGE;) {
+		struct xcf_hdr *h = blk_at(pool, i, off);
+		uint64_t w = hdr_get(h);
+		struct xcf_desc *d = H_DESC(w);
+
+		if (d && d->blk[0] != ref_make(i, off))
+			hdr_set(h, hdr_make(H_UNITS(w), H_PREV(w), H_PAD(w), NULL));
+		off += H_UNITS(w);
+	}
+}
+
+static void destroy_free_descs(struct xcf_pool *pool, uint32_t i)
+{
+	for (unsigned off = 0; off < UNITS_PER_PAGE;) {
+		uint64_t w = hdr_get(blk_at(pool, i, off));
+
+		if (H_DESC(w))
+			slab_free(pool->descs, H_DESC(w));
+		off += H_UNITS(w);
+	}
+}
+
 void xcf_destroy(struct xcf_pool *pool)
 {
 	if (!pool)
 		return;
-	for (uint32_t i = 0; i < pool->nslots; i++) {
-		if (!slot_occupied(pool, i))
-			continue;
-		if (!pool->own_descs) {
-			/* A shared cache outlives us: return each live
-			 * descriptor once, from its first block. */
-			for (unsigned off = 0; off < UNITS_PER_PAGE;) {
-				uint64_t w = hdr_get(blk_at(pool, i, off));
-				struct xcf_desc *d = H_DESC(w);
-
-				if (d && d->blk[0] == ref_make(i, off))
-					slab_free(pool->descs, d);
-				off += H_UNITS(w);
-			}
-		}
-		buddy_free(pool->buddy, page_base(pool, i), XCF_PAGE_SIZE);
+	if (!pool->own_descs) {
+		/* A shared cache outlives us: return each live descriptor
+		 * once.  A split object's descriptor is named by two blocks,
+		 * so first clear the descriptor from every second block
+		 * (reading descriptors while all are still live), then free
+		 * the descriptor of every block still naming one. */
+		for (uint32_t i = 0; i < pool->nslots; i++)
+			if (slot_occupied(pool, i))
+				destroy_forget_second_blocks(pool, i);
+		for (uint32_t i = 0; i < pool->nslots; i++)
+			if (slot_occupied(pool, i))
+				destroy_free_descs(pool, i);
 	}
+	for (uint32_t i = 0; i < pool->nslots; i++)
+		if (slot_occupied(pool, i))
+			buddy_free(pool->buddy, page_base(pool, i), XCF_PAGE_SIZE);
 	if (pool->own_descs)
 		slab_destroy(pool->descs);
 	free(pool->slots);
