@@ -77,6 +77,7 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
 struct zfs_ctl_file {
 	uint64_t ino;
 	_Atomic unsigned refs;
+	struct zfs_ctl_file *prev, *next;	/* fs->ctl_files; protected by fs->lock */
 	struct zfs_text text;
 };
 
@@ -473,6 +474,18 @@ static int zfs_ctl_render(struct zfs *fs, uint64_t ino, struct zfs_text *t)
 	return ret < 0 ? ret : t->err;
 }
 
+static void zfs_ctl_unlist(struct zfs *fs, struct zfs_ctl_file *f)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fs->ctl_files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 int zfs_ctl_open(struct zfs *fs, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 {
 	struct zfs_ctl_file *f;
@@ -494,11 +507,19 @@ int zfs_ctl_open(struct zfs *fs, fuse_req_t req, uint64_t ino, struct fuse_file_
 		return -ENOMEM;
 	f->ino = ino;
 	atomic_init(&f->refs, 1);
+	/* Listed, so zfs_ctl_release_all can free handles the kernel never
+	 * released (the session may end with files open). */
+	pthread_mutex_lock(&fs->lock);
+	f->next = fs->ctl_files;
+	if (f->next)
+		f->next->prev = f;
+	fs->ctl_files = f;
+	pthread_mutex_unlock(&fs->lock);
 	if ((fi->flags & O_ACCMODE) != O_WRONLY) {
 		ret = zfs_ctl_render(fs, ino, &f->text);
 		if (ret < 0) {
-			free(f->text.buf);
-			free(f);
+			zfs_ctl_unlist(fs, f);
+			zfs_ctl_put(f);
 			return ret;
 		}
 	}
@@ -528,9 +549,20 @@ void zfs_ctl_release(struct zfs *fs, uint64_t fh)
 {
 	struct zfs_ctl_file *f = (struct zfs_ctl_file *)(uintptr_t)fh;
 
-	(void)fs;
-	if (f)
+	if (!f)
+		return;
+	zfs_ctl_unlist(fs, f);
+	zfs_ctl_put(f);
+}
+
+void zfs_ctl_release_all(struct zfs *fs)
+{
+	while (fs->ctl_files) {
+		struct zfs_ctl_file *f = fs->ctl_files;
+
+		zfs_ctl_unlist(fs, f);
 		zfs_ctl_put(f);
+	}
 }
 
 /* The written value without surrounding blanks, NUL-terminated in buf. */

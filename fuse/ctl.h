@@ -71,6 +71,10 @@ ssize_t zfs_ctl_write(struct zfs *fs, fuse_req_t req, uint64_t ino, uint64_t fh,
 /* Free an open ctl file's buffer. */
 void zfs_ctl_release(struct zfs *fs, uint64_t fh);
 
+/* Free every ctl file still open (the session ended before the kernel
+ * released them).  Only when no request can run any more. */
+void zfs_ctl_release_all(struct zfs *fs);
+
 /* Parse a size as mem_limit takes it: decimal digits with an optional K,
  * M, G or T suffix (powers of 1024, case-insensitive, optional "B" or
  * "iB"), or "N%" of `ram_bytes` (N 0..100).  Returns 0 and stores the bytes

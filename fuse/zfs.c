@@ -227,6 +227,7 @@ void zfs_destroy(struct zfs *fs)
 {
 	if (!fs)
 		return;
+	zfs_ctl_release_all(fs);
 	/* Pools still listed (live ones; removed ones were released). */
 	zfs_ns_pools_foreach(fs->ns, zfs_destroy_pool_cb, fs);
 	zfs_ns_destroy(fs->ns);

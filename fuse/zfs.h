@@ -70,6 +70,7 @@ struct pam;
 struct tmem_store;
 struct slab_cache;
 struct zfs_ns;
+struct zfs_ctl_file;
 
 /* What the daemon hands to zfs_create; every pointer must outlive the
  * filesystem.  Optional pointers (NULL) only leave their statistics out. */
@@ -97,6 +98,7 @@ struct zfs {
 	struct fuse_session *se;	/* for invalidations; may be NULL */
 	pthread_mutex_t lock;		/* leaf: the fields below */
 	uint64_t mem_used_max;		/* protected by lock */
+	struct zfs_ctl_file *ctl_files;	/* open /.zcache files; protected by lock */
 	_Atomic uint64_t enospc;	/* writes refused for the limit, ever */
 	_Atomic uint64_t used_cache;	/* zfs_mem_used's last figure */
 	_Atomic uint64_t written_since;	/* bytes written since it was taken */

@@ -32,6 +32,7 @@
 #include <sys/un.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -389,7 +390,12 @@ START_TEST(test_good_options_and_sigterm)
 	setenv("NOTIFY_SOCKET", sa.sun_path, 1);
 	fs_mount("mem_limit=64M,compressor=zstd:3,pool=ephemeral,threads=3,allow_other,noatime");
 	unsetenv("NOTIFY_SOCKET");
-	n = recv(sock, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	{
+		struct timeval tv = { 10, 0 };
+
+		setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	n = recv(sock, msg, sizeof(msg) - 1, 0);
 	ck_assert_int_gt(n, 0);
 	msg[n] = '\0';
 	ck_assert_ptr_nonnull(strstr(msg, "READY=1"));
@@ -1430,29 +1436,41 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+static TCase *fs_tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 600);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+/* Test cases can be run alone with CK_RUN_CASE=NAME. */
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("fs");
-	TCase *tc = tcase_create("fs");
+	TCase *tc = fs_tcase(s, "daemon");
 
-	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_good_options_and_sigterm);
 	tcase_add_test(tc, test_mount_helper);
+	tc = fs_tcase(s, "data");
 	tcase_add_test(tc, test_data_model);
 	tcase_add_test(tc, test_holes_and_zero_pages);
 	tcase_add_test(tc, test_efbig);
 	tcase_add_test(tc, test_append_and_trunc_open);
+	tc = fs_tcase(s, "namespace");
 	tcase_add_test(tc, test_namespace);
 	tcase_add_test(tc, test_rename);
 	tcase_add_test(tc, test_xattrs_and_pools);
+	tc = fs_tcase(s, "zcache");
 	tcase_add_test(tc, test_zcache_tree);
 	tcase_add_test(tc, test_stats_consistent);
+	tc = fs_tcase(s, "load");
 	tcase_add_test(tc, test_tar_roundtrip);
 	tcase_add_test(tc, test_enospc);
 	tcase_add_test(tc, test_ephemeral_drop);
 	tcase_add_test(tc, test_concurrency);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
