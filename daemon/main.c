@@ -154,21 +154,20 @@ static int zcd_session(struct zcd *d, const char *prog)
 	return 0;
 }
 
+/* Called by the session loop once the main worker stops. */
+static void zcd_unmount(void *arg)
+{
+	struct zcd *d = arg;
+
+	if (d->mounted) {
+		fuse_session_unmount(d->se);
+		d->mounted = 0;
+	}
+}
+
 static int zcd_run(struct zcd *d)
 {
-	struct fuse_loop_config *lc;
-	int ret;
-
-	if (d->opt.threads <= 1)
-		return fuse_session_loop(d->se);
-	lc = fuse_loop_cfg_create();
-	if (!lc)
-		return -ENOMEM;
-	fuse_loop_cfg_set_max_threads(lc, d->opt.threads);
-	fuse_loop_cfg_set_idle_threads(lc, d->opt.threads);
-	ret = fuse_session_loop_mt(d->se, lc);
-	fuse_loop_cfg_destroy(lc);
-	return ret;
+	return zfs_session_loop(d->fs, d->se, d->opt.threads, zcd_unmount, d);
 }
 
 int main(int argc, char **argv)

@@ -9,6 +9,7 @@
 #include "fuse/zfs.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -19,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "alloc/buddy.h"
 #include "alloc/sgv.h"
 #include "compress/codec.h"
 #include "fuse/ctl.h"
@@ -1506,6 +1508,95 @@ static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes)
 uint64_t zfs_drop_ephemeral(struct zfs *fs)
 {
 	return zfs_evict(fs, UINT64_MAX);
+}
+
+/* ---- the session loop -------------------------------------------------------- */
+
+/* libfuse reads a request of up to FUSE_MAX_MAX_PAGES pages plus a header
+ * page into the buffer it is given (its se->bufsize); our requests are at
+ * most ZFS_MAX_IO, so this is what a receive buffer must hold. */
+#define ZFS_RECV_BUF (ZFS_MAX_IO + 4096)
+
+struct zfs_worker {
+	struct zfs *fs;
+	struct fuse_session *se;
+	pthread_t tid;
+	int started;
+	int ret;
+};
+
+/* One worker: receive into a buffer from the buddy allocator, process,
+ * until the session ends (a signal on the main thread, or ENODEV once the
+ * filesystem is unmounted). */
+static void *zfs_worker_run(void *arg)
+{
+	struct zfs_worker *w = arg;
+	struct fuse_buf buf;
+
+	memset(&buf, 0, sizeof(buf));
+	buf.mem = buddy_alloc(w->fs->cfg.buddy, ZFS_RECV_BUF);
+	if (!buf.mem) {
+		w->ret = -ENOMEM;
+		fuse_session_exit(w->se);
+		return NULL;
+	}
+	while (!fuse_session_exited(w->se)) {
+		int res = fuse_session_receive_buf(w->se, &buf);
+
+		if (res == -EINTR)
+			continue;
+		if (res <= 0) {
+			if (res < 0)
+				w->ret = res;
+			break;
+		}
+		fuse_session_process_buf(w->se, &buf);
+	}
+	buddy_free(w->fs->cfg.buddy, buf.mem, ZFS_RECV_BUF);
+	return NULL;
+}
+
+int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
+		     void (*stop)(void *arg), void *arg)
+{
+	struct zfs_worker *w;
+	sigset_t block, old;
+	unsigned k;
+	int ret = 0;
+
+	if (threads < 1)
+		threads = 1;
+	w = calloc(threads, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	/* Workers block the termination signals, so the main thread's read is
+	 * the one a signal interrupts (libfuse's handler marks the session
+	 * exited; the main worker then returns and the caller unmounts, which
+	 * wakes the others with ENODEV). */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (k = 0; k < threads; k++) {
+		w[k].fs = fs;
+		w[k].se = se;
+		if (k > 0 && pthread_create(&w[k].tid, NULL, zfs_worker_run, &w[k]) == 0)
+			w[k].started = 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	zfs_worker_run(&w[0]);
+	fuse_session_exit(se);
+	if (stop)
+		stop(arg);	/* unmount: the other workers see ENODEV */
+	for (k = 1; k < threads; k++)
+		if (w[k].started)
+			pthread_join(w[k].tid, NULL);
+	for (k = 0; k < threads; k++)
+		if (w[k].ret < 0 && !ret)
+			ret = w[k].ret;
+	free(w);
+	return ret;
 }
 
 const struct fuse_lowlevel_ops zfs_lowlevel_ops = {

@@ -124,6 +124,17 @@ void zfs_set_session(struct zfs *fs, struct fuse_session *se);
  * Every handler's valid replies are those libfuse lists for it. */
 extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
 
+/* Run the session on `threads` workers (the calling thread is one of them)
+ * until it ends: a termination signal caught by libfuse's handlers on the
+ * calling thread (the workers block SIGTERM, SIGINT and SIGHUP), or an
+ * unmount.  Each worker receives requests into its own buffer of
+ * ZFS_MAX_IO plus a header page from the buddy allocator.  When the
+ * calling thread's worker stops, stop(arg) is called (it must unmount, so
+ * that the others' reads fail with ENODEV), then the others are joined.
+ * Returns 0 or the first negative errno a worker met. */
+int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
+		     void (*stop)(void *arg), void *arg);
+
 /* What the store holds for file data now, in bytes: tmem's pampd bytes and
  * metadata, plus the namespace's metadata.  Lock-free, approximate while
  * writes run.  Also raises mem_used_max. */
