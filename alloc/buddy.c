@@ -46,8 +46,8 @@
  *
  * The chunk list.  Allocation takes the first chunk, head to tail, whose
  * root can serve the request, and the leftmost fit inside it.  A chunk that
- * becomes wholly free is unmapped when more than `reserve` free chunks
- * would be kept, else moved to the tail; new chunks are appended.  So the
+ * becomes wholly free is moved to the tail, and free chunks beyond the
+ * reserve are unmapped from there; new chunks are appended.  So the
  * wholly free chunks always form a suffix of the list (the first free chunk
  * the search reaches has only partly used chunks before it), and small
  * requests fill holes in used chunks before they split a free one, which
@@ -697,10 +697,27 @@ static void buddy_free_direct(struct buddy *b, void *ptr, size_t size)
 	free(d);
 }
 
+/* How many wholly free chunks to keep mapped now: the fixed reserve, or
+ * with BUDDY_RESERVE_ADAPTIVE three quarters of the chunks in use, clamped to
+ * [BUDDY_RESERVE_MIN, BUDDY_RESERVE_MAX].  Caller must hold b->lock. */
+static unsigned buddy_keep(const struct buddy *b)
+{
+	uint64_t keep;
+
+	if (b->reserve != BUDDY_RESERVE_ADAPTIVE)
+		return b->reserve;
+	keep = (b->st.chunks - b->st.free_chunks) * 3 / 4;
+	if (keep < BUDDY_RESERVE_MIN)
+		keep = BUDDY_RESERVE_MIN;
+	if (keep > BUDDY_RESERVE_MAX)
+		keep = BUDDY_RESERVE_MAX;
+	return (unsigned)keep;
+}
+
 void buddy_free(struct buddy *b, void *ptr, size_t size)
 {
 	struct buddy_region *r;
-	struct buddy_chunk *c, *victim = NULL;
+	struct buddy_chunk *c, *victim, *victims = NULL;
 	size_t off;
 	unsigned i, o, k;
 
@@ -760,17 +777,24 @@ void buddy_free(struct buddy *b, void *ptr, size_t size)
 	b->st.frees++;
 	if (c->tree[1] == BUDDY_FULL_ROOT) {
 		b->st.free_chunks++;
-		if (b->st.free_chunks > b->reserve) {
-			buddy_chunk_detach(b, c);
-			victim = c;
-		} else if (c->pos != b->nchunks - 1) {
-			/* Wholly free chunks stay at the tail (see the top). */
+		/* Wholly free chunks stay at the tail (see the top); the
+		 * surplus beyond the reserve is unmapped from there, this
+		 * chunk first.  An adaptive reserve shrinks by at most one as
+		 * a chunk becomes free, so this unmaps at most two. */
+		if (c->pos != b->nchunks - 1)
 			buddy_chunk_to_tail(b, c);
+		while (b->st.free_chunks > buddy_keep(b)) {
+			c = b->chunkv[b->nchunks - 1];
+			buddy_chunk_detach(b, c);
+			c->gone = victims;
+			victims = c;
 		}
 	}
 	pthread_mutex_unlock(&b->lock);
-	if (victim)
-		buddy_chunk_release(victim);
+	for (c = victims; c; c = victim) {
+		victim = c->gone;
+		buddy_chunk_release(c);
+	}
 }
 
 size_t buddy_trim(struct buddy *b, unsigned keep)
@@ -934,9 +958,9 @@ int buddy_check(struct buddy *b)
 		BUDDY_BAD("list has %llu chunks (%llu free), counters %llu (%llu free)",
 			  (unsigned long long)chunks, (unsigned long long)free_chunks,
 			  (unsigned long long)st->chunks, (unsigned long long)st->free_chunks);
-	if (free_chunks > b->reserve)
+	if (free_chunks > buddy_keep(b))
 		BUDDY_BAD("%llu free chunks kept, reserve is %u", (unsigned long long)free_chunks,
-			  b->reserve);
+			  buddy_keep(b));
 	if (dmaps != st->direct_maps || dbytes != st->direct_bytes)
 		BUDDY_BAD("direct list %llu maps / %llu bytes, counters %llu / %llu",
 			  (unsigned long long)dmaps, (unsigned long long)dbytes,

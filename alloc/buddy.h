@@ -41,7 +41,10 @@
 #define BUDDY_PAGE_SIZE ((size_t)1 << BUDDY_PAGE_SHIFT)	/* 4 KiB unit */
 #define BUDDY_MAX_ORDER 10				/* 4 MiB block */
 #define BUDDY_CHUNK_SIZE (BUDDY_PAGE_SIZE << BUDDY_MAX_ORDER)
-#define BUDDY_DEFAULT_RESERVE 2				/* free chunks kept mapped */
+#define BUDDY_RESERVE_ADAPTIVE (~0u)	/* reserve: 3/4 of the chunks in use, */
+#define BUDDY_RESERVE_MIN 2		/* but at least this many */
+#define BUDDY_RESERVE_MAX 16		/* and at most this many (64 MiB) */
+#define BUDDY_DEFAULT_RESERVE BUDDY_RESERVE_ADAPTIVE
 
 struct buddy;
 
@@ -66,8 +69,16 @@ struct buddy_stats {
 };
 
 /* Create an allocator that keeps up to `reserve` wholly free chunks mapped
- * (BUDDY_DEFAULT_RESERVE is a good default; 0 unmaps every free chunk at
- * once).  No memory is mapped until the first allocation.
+ * (0 unmaps every free chunk at once).  BUDDY_RESERVE_ADAPTIVE, the
+ * default, keeps up to three quarters as many free chunks as are in use,
+ * at least BUDDY_RESERVE_MIN and at most BUDDY_RESERVE_MAX (64 MiB): like
+ * glibc's trim threshold, the reserve grows with the heap so that a
+ * workload swinging by whole chunks does not pay a page fault per page on
+ * every swing, while a small allocator keeps only a little.  The price is
+ * memory: on bench/alloc's 128 KiB..4 MiB churn it holds about 1.4x what
+ * glibc holds.  The daemon's memory policy gives the surplus back with
+ * buddy_trim when memory is short or idle.
+ * No memory is mapped until the first allocation.
  * Returns NULL (errno ENOMEM) on failure. */
 struct buddy *buddy_create(unsigned reserve);
 

@@ -504,8 +504,8 @@ START_TEST(test_many_chunks)
 	}
 	st = stats_of(b);
 	ck_assert_uint_eq(st.blocks, 0);
-	ck_assert_uint_eq(st.chunks, BUDDY_DEFAULT_RESERVE);
-	ck_assert_uint_eq(st.free_chunks, BUDDY_DEFAULT_RESERVE);
+	ck_assert_uint_eq(st.chunks, BUDDY_RESERVE_MIN);
+	ck_assert_uint_eq(st.free_chunks, BUDDY_RESERVE_MIN);
 	ck_assert_uint_eq(st.chunks_mapped, N + 1);
 	assert_check(b);
 	buddy_destroy(b);
@@ -1155,7 +1155,50 @@ START_TEST(test_threads)
 	ck_assert_uint_eq(st.bytes_requested, 0);
 	ck_assert_uint_eq(st.direct_maps, 0);
 	ck_assert_uint_eq(st.allocs, st.frees);
-	ck_assert_uint_le(st.chunks, BUDDY_DEFAULT_RESERVE);
+	ck_assert_uint_le(st.chunks, BUDDY_RESERVE_MIN);
+	buddy_destroy(b);
+}
+END_TEST
+
+/* The adaptive reserve keeps 3/4 as many free chunks as are in use,
+ * clamped to [BUDDY_RESERVE_MIN, BUDDY_RESERVE_MAX]: freeing whole chunks
+ * one by one from 40 in use, the free count follows that rule exactly. */
+START_TEST(test_adaptive_reserve)
+{
+	enum { N = 40 };
+	struct buddy *b = buddy_create(BUDDY_RESERVE_ADAPTIVE);
+	void *c[N];
+	struct buddy_stats st;
+
+	ck_assert_ptr_nonnull(b);
+	for (unsigned i = 0; i < N; i++) {
+		c[i] = buddy_alloc(b, CHUNK);
+		ck_assert_ptr_nonnull(c[i]);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		unsigned in_use = N - 1 - i, keep = in_use * 3 / 4, freed = i + 1;
+
+		if (keep < BUDDY_RESERVE_MIN)
+			keep = BUDDY_RESERVE_MIN;
+		if (keep > BUDDY_RESERVE_MAX)
+			keep = BUDDY_RESERVE_MAX;
+		if (keep > freed)
+			keep = freed;
+		buddy_free(b, c[i], CHUNK);
+		st = stats_of(b);
+		ck_assert_uint_eq(st.chunks - st.free_chunks, in_use);
+		ck_assert_uint_le(st.free_chunks, keep);
+		assert_check(b);
+	}
+	st = stats_of(b);
+	ck_assert_uint_eq(st.free_chunks, BUDDY_RESERVE_MIN);
+	/* Taking chunks again reuses the reserve before mapping new ones. */
+	for (unsigned i = 0; i < BUDDY_RESERVE_MIN; i++)
+		c[i] = buddy_alloc(b, CHUNK);
+	ck_assert_uint_eq(stats_of(b).chunks_mapped, N);
+	for (unsigned i = 0; i < BUDDY_RESERVE_MIN; i++)
+		buddy_free(b, c[i], CHUNK);
+	assert_check(b);
 	buddy_destroy(b);
 }
 END_TEST
@@ -1190,6 +1233,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_many_chunks);
 	tcase_add_test(tc, test_merge_random_order);
 	tcase_add_test(tc, test_reserve);
+	tcase_add_test(tc, test_adaptive_reserve);
 	tcase_add_test(tc, test_trim);
 	tcase_add_test(tc, test_asan_poison);
 	tcase_add_test(tc, test_free_null_destroy_null);

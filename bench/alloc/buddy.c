@@ -16,11 +16,12 @@
  * mostly mmap/munmap and page faults and later runs mostly heap reuse; the
  * two allocators are alternated ROUNDS times and the best run of each is
  * kept, which gives glibc its warmed-up steady state.  The headline buddy
- * run uses BUDDY_DEFAULT_RESERVE, as the daemon does; a second buddy run
- * with a reserve of BIG_RESERVE chunks is printed for information, because
- * here nearly all of either allocator's time goes to page faults on memory
- * it gave back to the OS and took again, and the reserve decides how often
- * the buddy allocator does that.  Each run also prints its minor page
+ * run uses BUDDY_DEFAULT_RESERVE (adaptive: 3/4 of the chunks in use, 2..16),
+ * as the daemon does; a second buddy run with a fixed reserve of
+ * BUDDY_RESERVE_MIN chunks is printed for information, because here nearly
+ * all of either allocator's time goes to page faults on memory it gave back
+ * to the OS and took again, and the reserve decides how often the buddy
+ * allocator does that.  Each run also prints its minor page
  * faults per operation and the memory it held from the OS (buddy: chunks
  * and direct maps; glibc: mallinfo2's brk heap plus mmap'ed blocks),
  * sampled every 256 operations, so speed is never shown without its
@@ -47,7 +48,6 @@
 #define MIN_SIZE ((size_t)128 << 10)
 #define MAX_SIZE ((size_t)4 << 20)
 #define TOUCH 4096
-#define BIG_RESERVE 8		/* the informational second buddy run */
 
 struct work {
 	size_t size[SEQ];	/* size of the block allocated by op i */
@@ -241,13 +241,13 @@ void bench_alloc_buddy(const struct bench_opts *opt)
 	for (unsigned round = 1; round <= ROUNDS; round++) {
 		/* The allocator as the daemon gets it, and with a larger reserve
 		 * (for information: what the default reserve costs here). */
-		unsigned reserves[2] = { BUDDY_DEFAULT_RESERVE, BIG_RESERVE };
+		unsigned reserves[2] = { BUDDY_DEFAULT_RESERVE, BUDDY_RESERVE_MIN };
+		const char *names[2] = { "buddy adaptive reserve", "buddy fixed reserve 2" };
 		struct result r;
 
 		for (unsigned k = 0; k < 2; k++) {
 			struct buddy *b = buddy_create(reserves[k]);
 			struct ops bo = { "buddy", b_alloc, b_free, b_footprint, b };
-			char name[32];
 
 			if (!b) {
 				fprintf(stderr, "buddy: buddy_create failed\n");
@@ -255,8 +255,7 @@ void bench_alloc_buddy(const struct bench_opts *opt)
 			}
 			r = run(&bo, w, opt->min_seconds);
 			buddy_destroy(b);
-			snprintf(name, sizeof(name), "buddy reserve %u", reserves[k]);
-			print_result(name, round, &r);
+			print_result(names[k], round, &r);
 			if (k == 0 && r.ops > best_b.ops)
 				best_b = r;
 			if (k == 1 && r.ops > best_r.ops)
@@ -267,8 +266,8 @@ void bench_alloc_buddy(const struct bench_opts *opt)
 		if (r.ops > best_m.ops)
 			best_m = r;
 	}
-	printf("buddy: %.0f ops/s (reserve %u; %.0f with reserve %u), malloc: %.0f ops/s "
-	       "(best runs)\n", best_b.ops, BUDDY_DEFAULT_RESERVE, best_r.ops, BIG_RESERVE,
+	printf("buddy: %.0f ops/s (adaptive reserve; %.0f with a fixed reserve of %u), "
+	       "malloc: %.0f ops/s (best runs)\n", best_b.ops, best_r.ops, BUDDY_RESERVE_MIN,
 	       best_m.ops);
 	bench_figure("buddy_vs_malloc", best_b.ops / best_m.ops);
 	munmap(w, sizeof(*w));
