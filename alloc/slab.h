@@ -20,6 +20,9 @@
  * the list of magazines; nothing is taken under it except buddy->lock.
  * Lock order: slab registry lock -> cache->lock -> buddy->lock (the
  * registry lock is internal: slab_create, slab_destroy, thread exit).
+ * Callers may hold their own locks when they call in: tmem allocates its
+ * nodes under a bucket lock, so the store's order is tmem bucket lock ->
+ * cache->lock -> buddy->lock.  Nothing here calls back out, so no cycle.
  * None of these functions is async-signal-safe: do not call them from a
  * signal handler.
  *
