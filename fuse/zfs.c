@@ -292,7 +292,10 @@ static void zfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+	/* We clear set-user-ID/set-group-ID ourselves (zfs_kill_suid), which
+	 * spares the kernel a GETATTR before every chown. */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
@@ -378,6 +381,22 @@ static void zfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	}
 	zfs_fill_stat(fs, inode, &st);
 	fuse_reply_attr(req, &st, ZFS_TIMEOUT);
+}
+
+/* What the VFS does on write, truncate and chown (FUSE_CAP_HANDLE_KILLPRIV
+ * leaves it to us): a regular file loses set-user-ID, and set-group-ID when
+ * group-executable; for write and truncate only when the caller is not root
+ * (CAP_FSETID), for chown whoever asks. */
+static void zfs_kill_suid(struct zfs_inode *inode, int always, uid_t caller)
+{
+	if (!S_ISREG(inode->mode) || (!always && caller == 0))
+		return;
+	pthread_mutex_lock(&inode->stripe->lock);
+	if (inode->mode & S_ISUID)
+		inode->mode &= ~(mode_t)S_ISUID;
+	if ((inode->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		inode->mode &= ~(mode_t)S_ISGID;
+	pthread_mutex_unlock(&inode->stripe->lock);
 }
 
 /* ---- the data path --------------------------------------------------------- */
@@ -651,6 +670,8 @@ static void zfs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 	}
 	ret = zfs_write_data(fs, inode, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
+	if (ret > 0 && (inode->mode & (S_ISUID | S_ISGID)))
+		zfs_kill_suid(inode, 0, fuse_req_ctx(req)->uid);
 	if (ret < 0)
 		fuse_reply_err(req, (int)-ret);
 	else
@@ -700,7 +721,11 @@ static void zfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 		pthread_rwlock_unlock(&inode->stripe->io_lock);
 		if (ret < 0)
 			goto err;
+		if (!(to_set & FUSE_SET_ATTR_MODE))
+			zfs_kill_suid(inode, 0, fuse_req_ctx(req)->uid);
 	}
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE))
+		zfs_kill_suid(inode, 1, 0);
 	ret = zfs_ns_setattr(fs->ns, ino, attr, to_set & ~FUSE_SET_ATTR_SIZE, &st);
 	if (ret < 0)
 		goto err;

@@ -1048,6 +1048,46 @@ static int fs_read_ok(void *arg)
 	return 0;
 }
 
+static int fs_append_one(void *arg)
+{
+	int fd = open(arg, O_WRONLY | O_APPEND);
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, "x", 1) != 1) {
+		int e = errno;
+
+		close(fd);
+		return e;
+	}
+	close(fd);
+	return 0;
+}
+
+/* A write by someone other than root clears set-user-ID and, on a
+ * group-executable file, set-group-ID (as the VFS does). */
+START_TEST(test_suid_cleared_on_write)
+{
+	char p[1024];
+	struct stat st;
+
+	fs_mount("allow_other");
+	fs_write_file("s", "data", 4);
+	fs_path(p, sizeof(p), "s");
+	ck_assert_int_eq(chmod(p, 06777), 0);
+	ck_assert_int_eq(fs_as_nobody(fs_append_one, p), 0);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_int_eq(st.st_mode & 07777, 0777);
+	/* Root's writes keep the bits. */
+	ck_assert_int_eq(chmod(p, 06777), 0);
+	ck_assert_int_eq(fs_append_one(p), 0);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 06777);
+	fs_finish();
+}
+END_TEST
+
 START_TEST(test_zcache_tree)
 {
 	static const char *const files[] = {
@@ -1463,6 +1503,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_namespace);
 	tcase_add_test(tc, test_rename);
 	tcase_add_test(tc, test_xattrs_and_pools);
+	tcase_add_test(tc, test_suid_cleared_on_write);
 	tc = fs_tcase(s, "zcache");
 	tcase_add_test(tc, test_zcache_tree);
 	tcase_add_test(tc, test_stats_consistent);
