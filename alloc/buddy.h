@@ -137,4 +137,28 @@ void buddy_stats(struct buddy *b, struct buddy_stats *out);
  * violation to stderr.  Takes the lock; O(chunks x 2048). */
 int buddy_check(struct buddy *b);
 
+/* ---- fault injection (test builds) ----------------------------------
+ *
+ * Builds with ZC_DEBUG can make chosen allocations fail, to drive every
+ * caller's out-of-memory path (tests/fault.c).  buddy_create reads the
+ * environment variable ZC_FAULT_BUDDY:
+ *     "N"    the Nth buddy_alloc call (size > 0) from then on fails;
+ *     "N/M"  so do, after it, every Mth call: N, N+M, N+2M, ...
+ * Unset, empty or "0": no fault.  A malformed value is reported on stderr
+ * and ignored.  Every allocator created while the variable is set counts
+ * its own calls.  An injected failure is an ordinary one: NULL with errno
+ * ENOMEM, counted in `failed`, nothing else changed.  Builds without
+ * ZC_DEBUG ignore the variable and never inject.  The countdown is atomic,
+ * so calls from several threads are counted exactly, but which thread's
+ * call is the Nth is then up to the scheduler. */
+
+/* Re-arm the countdown from now: the nth call from now fails (0: no fault),
+ * then every `every`th (0: none after it).  Returns 0, or -EOPNOTSUPP in
+ * builds without ZC_DEBUG (nothing happens).  Thread safe; calls counted
+ * while it re-arms may count against either setting. */
+int buddy_fault_set(struct buddy *b, uint64_t nth, uint64_t every);
+
+/* Failures injected into this allocator so far (0 without ZC_DEBUG). */
+uint64_t buddy_fault_count(struct buddy *b);
+
 #endif /* ZC_ALLOC_BUDDY_H */
