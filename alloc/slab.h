@@ -218,4 +218,29 @@ void slab_stats(struct slab_cache *c, struct slab_stats *out);
  * -ENOMEM if it cannot allocate its scratch space. */
 int slab_check(struct slab_cache *c);
 
+/* ---- fault injection (test builds) ----------------------------------
+ *
+ * Builds with ZC_DEBUG can make chosen object allocations fail, to drive
+ * every caller's out-of-memory path (tests/fault.c).  slab_create reads the
+ * environment variable ZC_FAULT_SLAB:
+ *     "N"    the Nth slab_alloc call on the cache from then on fails;
+ *     "N/M"  so do, after it, every Mth call: N, N+M, N+2M, ...
+ * Unset, empty or "0": no fault.  A malformed value is reported on stderr
+ * and ignored.  Every cache created while the variable is set counts its
+ * own calls.  An injected failure is an ordinary one: NULL with errno
+ * ENOMEM, the cache unchanged.  (Slabs themselves come from buddy_alloc:
+ * ZC_FAULT_BUDDY fails those.)  Builds without ZC_DEBUG ignore the
+ * variable and never inject.  The countdown is atomic, so calls from
+ * several threads are counted exactly, but which thread's call is the Nth
+ * is then up to the scheduler. */
+
+/* Re-arm the cache's countdown from now: the nth slab_alloc call from now
+ * fails (0: no fault), then every `every`th (0: none after it).  Returns 0,
+ * or -EOPNOTSUPP in builds without ZC_DEBUG (nothing happens).  Thread
+ * safe; calls counted while it re-arms may count against either setting. */
+int slab_fault_set(struct slab_cache *c, uint64_t nth, uint64_t every);
+
+/* Failures injected into this cache so far (0 without ZC_DEBUG). */
+uint64_t slab_fault_count(struct slab_cache *c);
+
 #endif /* ZC_ALLOC_SLAB_H */
