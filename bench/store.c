@@ -136,7 +136,30 @@ static void rig_close(struct rig *r)
  * lines that show how much of a wall-clock gap is the machine being shared. */
 static double last_cpu;
 
-enum op { OP_PUT, OP_GET, OP_VERIFY, OP_FLUSH };
+enum op { OP_PUT, OP_GET, OP_VERIFY, OP_FLUSH, OP_PEER_COMPRESS };
+
+#define PEER_SLOT (PAGE + 1024)
+
+/* The peer's compression of one page into dst (PEER_SLOT bytes). */
+static int peer_compress_page(unsigned codec, ZSTD_CCtx *cctx, const unsigned char *src,
+			      unsigned char *dst)
+{
+	if (codec_id_type(codec) == CODEC_LZ4)
+		return LZ4_compress_default((const char *)src, (char *)dst, PAGE, PEER_SLOT);
+	return (int)ZSTD_compressCCtx(cctx, dst, PEER_SLOT, src, PAGE, codec_id_param(codec));
+}
+
+/* The peer's compression pass over pages [first, last), into a reused
+ * buffer. */
+static void peer_compress_pages(unsigned codec, ZSTD_CCtx *cctx, const unsigned char *img,
+				size_t first, size_t last)
+{
+	unsigned char buf[PEER_SLOT];
+
+	for (size_t i = first; i < last; i++)
+		if (peer_compress_page(codec, cctx, img + i * PAGE, buf) <= 0)
+			die("peer compress", EIO);
+}
 
 /* Object `obj` of id space `space`: the one-thread and two-thread runs keep
  * their pages in different spaces of the same store. */
@@ -182,6 +205,8 @@ static void run_op(struct rig *r, const unsigned char *img, enum op op, unsigned
 			if (tmem_flush_object(r->store, r->pool, &o) < 0)
 				die("tmem_flush_object", -ENOENT);
 			break;
+		case OP_PEER_COMPRESS:
+			die("run_op", EINVAL);	/* the team runs it itself */
 		}
 	}
 }
@@ -222,6 +247,8 @@ struct team {
 	pthread_barrier_t go, done;
 	struct task task[2];
 	int quit;
+	unsigned codec;		/* for OP_PEER_COMPRESS */
+	ZSTD_CCtx *cctx[2];	/* each worker's, for the zstd peer */
 };
 
 struct member {
@@ -243,7 +270,10 @@ static void *member_main(void *arg)
 			break;
 		c0 = cpu_now();
 		t->t0 = bench_now();
-		run_op(t->r, t->img, t->op, t->space, t->first, t->last);
+		if (t->op == OP_PEER_COMPRESS)
+			peer_compress_pages(tm->codec, tm->cctx[m->id], t->img, t->first, t->last);
+		else
+			run_op(t->r, t->img, t->op, t->space, t->first, t->last);
 		t->t1 = bench_now();
 		t->cpu = cpu_now() - c0;
 		pthread_barrier_wait(&tm->done);
@@ -253,9 +283,15 @@ static void *member_main(void *arg)
 
 static struct member team_members[2];
 
-static void team_start(struct team *tm)
+static void team_start(struct team *tm, unsigned codec)
 {
 	memset(tm, 0, sizeof(*tm));
+	tm->codec = codec;
+	for (int i = 0; i < 2; i++) {
+		tm->cctx[i] = ZSTD_createCCtx();
+		if (!tm->cctx[i])
+			die("ZSTD_createCCtx", ENOMEM);
+	}
 	pthread_barrier_init(&tm->go, NULL, 3);
 	pthread_barrier_init(&tm->done, NULL, 3);
 	for (int i = 0; i < 2; i++) {
@@ -273,6 +309,8 @@ static void team_stop(struct team *tm)
 		pthread_join(tm->th[i], NULL);
 	pthread_barrier_destroy(&tm->go);
 	pthread_barrier_destroy(&tm->done);
+	for (int i = 0; i < 2; i++)
+		ZSTD_freeCCtx(tm->cctx[i]);
 }
 
 /* Run `op` over [first, last) with the two workers on disjoint halves (page
@@ -285,7 +323,7 @@ static double team_run(struct team *tm, struct rig *r, const unsigned char *img,
 	size_t mid = first + (last - first) / 2;
 	double t0, t1;
 
-	if (op != OP_FLUSH)
+	if (op != OP_FLUSH && op != OP_PEER_COMPRESS)
 		mid = (mid + OBJ_PAGES - 1) / OBJ_PAGES * OBJ_PAGES;
 	if (mid > last)
 		mid = last;
@@ -312,26 +350,18 @@ struct peer {
 	size_t n;
 };
 
-#define PEER_SLOT (PAGE + 1024)
-
 static int peer_compress(struct peer *p, const unsigned char *src, unsigned char *dst)
 {
-	if (codec_id_type(p->codec) == CODEC_LZ4)
-		return LZ4_compress_default((const char *)src, (char *)dst, PAGE, PEER_SLOT);
-	return (int)ZSTD_compressCCtx(p->cctx, dst, PEER_SLOT, src, PAGE,
-				      codec_id_param(p->codec));
+	return peer_compress_page(p->codec, p->cctx, src, dst);
 }
 
 /* Compress pages [first, last) one by one into a reused buffer. */
 static double peer_compress_run(struct peer *p, const unsigned char *img, size_t first,
 				size_t last)
 {
-	static unsigned char buf[PEER_SLOT];
 	double c0 = cpu_now(), t0 = bench_now(), t1;
 
-	for (size_t i = first; i < last; i++)
-		if (peer_compress(p, img + i * PAGE, buf) <= 0)
-			die("peer compress", EIO);
+	peer_compress_pages(p->codec, p->cctx, img, first, last);
 	t1 = bench_now();
 	last_cpu = cpu_now() - c0;
 	return t1 - t0;
@@ -412,6 +442,7 @@ static void measure_mem(struct rig *r, struct mem *m)
 
 struct result {
 	double raw_c, raw_d;		/* MB/s, best */
+	double raw_c2;			/* peer compression with 2 threads */
 	double put1, get1, flush1;	/* store, 1 thread */
 	double put2, get2, flush2;	/* store, 2 threads */
 	double cold_put1;
@@ -472,7 +503,7 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 	cycles = (unsigned)(min_seconds / (t > 1e-6 ? t : 1e-6)) + 1;
 
 	rig_open(&r, codec);
-	team_start(&team);
+	team_start(&team, codec);
 	/* Cold put (fresh memory), the memory figure, then flush: this is also
 	 * the warm-up. */
 	t = timed_run(&r, img, OP_PUT, 1, 0, n);
@@ -490,14 +521,15 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 	 * and the same cache state on average. */
 	for (int rep = 0; rep < REPS; rep++) {
 		double tc = 0, td = 0, tp1 = 0, tg1 = 0, tf1 = 0, tp2 = 0, tg2 = 0, tf2 = 0;
+		double tc2 = 0;
 		double cc = 0, cd = 0, cp = 0, cg = 0, cp2 = 0;
 
 		for (unsigned c = 0; c < cycles; c++) {
 			for (size_t k = 0; k * CHUNK < n; k++) {
 				size_t a = k * CHUNK, e = a + CHUNK < n ? a + CHUNK : n;
 
-				for (int turn = 0; turn < 3; turn++) {
-					switch (k & 1 ? 2 - turn : turn) {
+				for (int turn = 0; turn < 4; turn++) {
+					switch (k & 1 ? 3 - turn : turn) {
 					case 0:
 						tc += peer_compress_run(&p, img, a, e);
 						cc += last_cpu;
@@ -506,9 +538,13 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 						tp1 += timed_run(&r, img, OP_PUT, 1, a, e);
 						cp += last_cpu;
 						break;
-					default:
+					case 2:
 						tp2 += team_run(&team, &r, img, OP_PUT, 2, a, e);
 						cp2 += last_cpu;
+						break;
+					default:
+						tc2 += team_run(&team, &r, img, OP_PEER_COMPRESS, 0,
+								a, e);
 						break;
 					}
 				}
@@ -545,6 +581,7 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 			}
 		}
 		res->raw_c = best(res->raw_c, mb * cycles / tc);
+		res->raw_c2 = best(res->raw_c2, mb * cycles / tc2);
 		res->raw_d = best(res->raw_d, mb * cycles / td);
 		res->put1 = best(res->put1, mb * cycles / tp1);
 		res->get1 = best(res->get1, mb * cycles / tg1);
@@ -558,10 +595,10 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 		res->cpu_get = best(res->cpu_get, cd / cg);
 		printf("%s: rep %d: raw compress %.0f MB/s, store put %.0f MB/s (%.3f, CPU time "
 		       "%.3f); raw decompress %.0f MB/s, store get %.0f MB/s (%.3f, CPU time %.3f); "
-		       "put 2t %.0f MB/s (%.3f)\n",
+		       "put 2t %.0f MB/s (%.3f; raw compress 2t scales %.3f)\n",
 		       label, rep + 1, mb * cycles / tc, mb * cycles / tp1, tc / tp1, cc / cp,
 		       mb * cycles / td, mb * cycles / tg1, td / tg1, cd / cg, mb * cycles / tp2,
-		       tp1 / tp2);
+		       tp1 / tp2, tc / tc2);
 	}
 	team_stop(&team);
 	rig_close(&r);
@@ -569,8 +606,9 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 
 	printf("%s: %zu pages (%.1f MB), %u passes per measurement, best of %d\n", label, n, mb,
 	       cycles, REPS);
-	printf("%s: raw compress %.0f MB/s, raw decompress %.0f MB/s\n", label, res->raw_c,
-	       res->raw_d);
+	printf("%s: raw compress %.0f MB/s (2 threads: %.0f MB/s, scaling %.3f: what the "
+	       "machine allows now), raw decompress %.0f MB/s\n", label, res->raw_c, res->raw_c2,
+	       res->raw_c2 / res->raw_c, res->raw_d);
 	printf("%s: store 1 thread: put %.0f MB/s (cold first put %.0f MB/s), get %.0f MB/s, "
 	       "flush %.0f MB/s\n", label, res->put1, res->cold_put1, res->get1, res->flush1);
 	printf("%s: store 2 threads: put %.0f MB/s, get %.0f MB/s, flush %.0f MB/s\n", label,
