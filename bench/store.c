@@ -17,7 +17,9 @@
  * (default 0.5); every measurement is taken three times and the best
  * throughput of each kept (the machine is shared).  CPU-time ratios are
  * printed beside the wall-clock ones: on a busy machine they show what the
- * code costs, and the CPUs the two-thread run actually got.
+ * code costs, and the CPUs the two-thread run actually got.  Raw compression
+ * on two threads (same halves, same turns) is measured too: its scaling is
+ * the ceiling the machine allows put_2t_scaling at that moment.
  *
  * The store is measured warm: one untimed put + flush cycle (of both id
  * spaces) runs first and the buddy allocator keeps its freed chunks, so the timed passes do not pay
