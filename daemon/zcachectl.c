@@ -402,7 +402,7 @@ static int zctl_read_pools(struct zctl_mount *m)
 			break;
 	}
 	closedir(d);
-	if (ret == 0)
+	if (ret == 0 && m->npools > 1)
 		qsort(m->pools, m->npools, sizeof(*m->pools), zctl_pool_cmp);
 	return ret;
 }

@@ -272,6 +272,11 @@ static void ct_free(struct ct_run *r)
 	ck_assert_msg(strcmp((r).out, (want)) == 0, "stdout:\n%s\nwanted:\n%s\nstderr:\n%s", \
 		      (r).out, (want), (r).err)
 
+/* Assert the exit status (with both outputs shown on failure). */
+#define ct_assert_status(r, want)                                                      \
+	ck_assert_msg((r).status == (want), "exit status %d, wanted %d\nstdout:\n%s\nstderr:\n%s", \
+		      (r).status, (want), (r).out, (r).err)
+
 #define ct_assert_has(text, part)                                                      \
 	ck_assert_msg(strstr((text), (part)) != NULL, "no \"%s\" in:\n%s", (part), (text))
 
@@ -393,7 +398,7 @@ START_TEST(test_table_one)
 {
 	struct ct_run r = ct_run("m1");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, CT_HEAD CT_M1);
 	ck_assert_str_eq(r.err, "");
 	ct_free(&r);
@@ -406,7 +411,7 @@ START_TEST(test_table_two)
 	 * the ratio computed from DATA / TOTAL, zstd's level shown. */
 	struct ct_run r = ct_run("m1", "m2");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "MOUNT POOLS ALGORITHM LIMIT DATA  COMPR TOTAL RATIO\n"
 			 "m1        2 lz4        256M 208K 101.2K  130K  1.60\n"
 			 "m2        1 zstd:3     none   3G   1.5G    1G  3.00\n");
@@ -418,14 +423,14 @@ START_TEST(test_table_bytes)
 {
 	struct ct_run r = ct_run("--bytes", "m1", "m2");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "MOUNT POOLS ALGORITHM     LIMIT       DATA      COMPR      TOTAL RATIO\n"
 			 "m1        2 lz4       268435456     212992     103671     133087  1.60\n"
 			 "m2        1 zstd:3            0 3221225472 1610612736 1073741823  3.00\n");
 	ct_free(&r);
 	/* The short form, bundled with -n. */
 	r = ct_run("-bn", "m1");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "m1 2 lz4 268435456 212992 103671 133087 1.60\n");
 	ct_free(&r);
 }
@@ -435,7 +440,7 @@ START_TEST(test_table_noheadings)
 {
 	struct ct_run r = ct_run("--noheadings", "m1");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "m1 2 lz4 256M 208K 101.2K 130K 1.60\n");
 	ct_free(&r);
 }
@@ -465,7 +470,7 @@ START_TEST(test_table_human_sizes)
 			 cases[i].bytes);
 		ct_write("h/.zcache/compress", "default_compressor none\n");
 		r = ct_run("-n", "h");
-		ck_assert_int_eq(r.status, 0);
+		ct_assert_status(r, 0);
 		snprintf(want, sizeof(want), "h 1 none 1K %s 0B 0B 0.00\n", cases[i].human);
 		ct_assert_out(r, want);
 		ct_free(&r);
@@ -477,7 +482,7 @@ START_TEST(test_table_json)
 {
 	struct ct_run r = ct_run("--json", "m1", "m2");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_msg(ct_json_valid(r.out), "not JSON:\n%s", r.out);
 	ct_assert_out(r, "[\n"
 			 "  {\"mount\": \"m1\", \"pools\": 2, \"algorithm\": \"lz4\", \"limit\": "
@@ -490,7 +495,7 @@ START_TEST(test_table_json)
 	ct_free(&r);
 	/* -J is the same; sizes stay in bytes with or without -b. */
 	r = ct_run("-J", "-b", "m1");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert(ct_json_valid(r.out));
 	ct_assert_has(r.out, "\"data\": 212992,");
 	ct_free(&r);
@@ -504,7 +509,7 @@ START_TEST(test_table_json_escapes)
 
 	ct_make_m1("we\"ird\\na\tme");
 	r = ct_run("--json", "we\"ird\\na\tme");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_msg(ct_json_valid(r.out), "not JSON:\n%s", r.out);
 	ct_assert_has(r.out, "\"mount\": \"we\\\"ird\\\\na\\tme\"");
 	ct_free(&r);
@@ -531,7 +536,7 @@ START_TEST(test_discover)
 		 "44 22 0:43 / /broken rw\n",
 		 ct_dir, ct_dir, ct_dir, ct_dir);
 	r = ct_run_mi("--noheadings", "--bytes");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	{
 		char want[2048];
 
@@ -546,7 +551,7 @@ START_TEST(test_discover)
 	ct_free(&r);
 	/* Named mounts win over discovery. */
 	r = ct_run_mi("-n", "m1");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "m1 2 lz4 256M 208K 101.2K 130K 1.60\n");
 	ct_free(&r);
 }
@@ -559,15 +564,15 @@ START_TEST(test_discover_none)
 	ct_write("mountinfo", "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n");
 	r = ct_run_mi("");
 	/* "" is an empty MOUNT: a usage error, not discovery. */
-	ck_assert_int_eq(r.status, 2);
+	ct_assert_status(r, 2);
 	ct_free(&r);
 	r = ct_run_mi("-b");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_str_eq(r.out, "");
 	ck_assert_str_eq(r.err, "");
 	ct_free(&r);
 	r = ct_run_mi("--json");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_str_eq(r.out, "[]\n");
 	ct_free(&r);
 }
@@ -577,7 +582,7 @@ START_TEST(test_discover_unreadable)
 {
 	struct ct_run r = ct_run_mi("-b");	/* ct_dir/mountinfo does not exist */
 
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.out, "");
 	ct_assert_has(r.err, "mountinfo");
 	ct_assert_has(r.err, "No such file or directory");
@@ -595,7 +600,7 @@ START_TEST(test_discover_mount_gone)
 			      "41 22 0:40 / %s/m1 rw - fuse.zcached zcached rw\n",
 		 ct_dir, ct_dir);
 	r = ct_run_mi("-n");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ct_assert_has(r.out, "/m1 2 lz4 256M 208K 101.2K 130K 1.60\n");
 	ct_assert_has(r.err, "/gone");
 	ct_free(&r);
@@ -608,12 +613,12 @@ START_TEST(test_not_a_mount)
 {
 	struct ct_run r = ct_run("plain");
 
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.out, "");
 	ck_assert_str_eq(r.err, "zcachectl: plain: not a zcached mount (no plain/.zcache directory)\n");
 	ct_free(&r);
 	r = ct_run("stats", "plain");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.out, "");
 	ct_assert_has(r.err, "plain: not a zcached mount");
 	ct_free(&r);
@@ -624,12 +629,12 @@ START_TEST(test_missing_dir)
 {
 	struct ct_run r = ct_run("nowhere");
 
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.err, "zcachectl: nowhere: No such file or directory\n");
 	ct_free(&r);
 	ct_write("afile", "x\n");
 	r = ct_run("afile");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.err, "zcachectl: afile: not a directory\n");
 	ct_free(&r);
 }
@@ -640,7 +645,7 @@ START_TEST(test_some_fail)
 	/* A bad mount among good ones: the good rows print, the status is 1. */
 	struct ct_run r = ct_run("m1", "plain", "m2");
 
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ct_assert_out(r, "MOUNT POOLS ALGORITHM LIMIT DATA  COMPR TOTAL RATIO\n"
 			 "m1        2 lz4        256M 208K 101.2K  130K  1.60\n"
 			 "m2        1 zstd:3     none   3G   1.5G    1G  3.00\n");
@@ -656,7 +661,7 @@ START_TEST(test_missing_files)
 	/* No stats file. */
 	ct_unlink("m1/.zcache/stats");
 	r = ct_run("m1");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.out, "");
 	ck_assert_str_eq(r.err,
 			 "zcachectl: cannot read m1/.zcache/stats: No such file or directory\n");
@@ -664,14 +669,14 @@ START_TEST(test_missing_files)
 	/* No compress file. */
 	ct_unlink("m2/.zcache/compress");
 	r = ct_run("m2");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.err,
 			 "zcachectl: cannot read m2/.zcache/compress: No such file or directory\n");
 	ct_free(&r);
 	/* compress without its figure. */
 	ct_write("m2/.zcache/compress", "pages 1\n");
 	r = ct_run("m2");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.err, "zcachectl: m2/.zcache/compress: no figure default_compressor\n");
 	ct_free(&r);
 }
@@ -683,13 +688,13 @@ START_TEST(test_missing_figure)
 
 	ct_stats("m1", ct_m1_stats, CT_M1_NSTATS, "mem_used_bytes");
 	r = ct_run("m1");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.out, "");
 	ck_assert_str_eq(r.err, "zcachectl: m1/.zcache/stats: no figure mem_used_bytes\n");
 	ct_free(&r);
 	ct_write("m1/.zcache/stats", "pools two\n");
 	r = ct_run("m1");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.err, "zcachectl: m1/.zcache/stats: bad figure pools\n");
 	ct_free(&r);
 }
@@ -709,7 +714,7 @@ START_TEST(test_malformed)
 
 		ct_write("m1/.zcache/stats", "%s", bad[i]);
 		r = ct_run("m1");
-		ck_assert_int_eq(r.status, 1);
+		ct_assert_status(r, 1);
 		ck_assert_str_eq(r.out, "");
 		ck_assert_str_eq(r.err, "zcachectl: m1/.zcache/stats: malformed (expected "
 					"\"name value\" lines)\n");
@@ -739,7 +744,7 @@ START_TEST(test_usage)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ct_run r = ct_runv(0, cases[i].args);
 
-		ck_assert_int_eq(r.status, 2);
+		ct_assert_status(r, 2);
 		ck_assert_str_eq(r.out, "");	/* nothing is read or printed */
 		ck_assert_str_eq(r.err, cases[i].msg);
 		ct_free(&r);
@@ -751,20 +756,20 @@ START_TEST(test_help_version)
 {
 	struct ct_run r = ct_run("--help");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_has(r.out, "usage: zcachectl [options] [MOUNT...]\n");
 	ct_assert_has(r.out, "zcachectl stats [options] MOUNT\n");
 	ck_assert_str_eq(r.err, "");
 	ct_free(&r);
 	r = ct_run("-h", "--frob");	/* help wins over what follows */
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_free(&r);
 	r = ct_run("--version");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_str_eq(r.out, "zcachectl " ZC_VERSION "\n");
 	ct_free(&r);
 	r = ct_run("-V");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_str_eq(r.out, "zcachectl " ZC_VERSION "\n");
 	ct_free(&r);
 }
@@ -779,11 +784,11 @@ START_TEST(test_dashdash)
 	ct_make_m1("-J");
 	ct_make_m1("stats");
 	r = ct_run("-n", "--", "-J");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "-J 2 lz4 256M 208K 101.2K 130K 1.60\n");
 	ct_free(&r);
 	r = ct_run("-n", "./stats");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "./stats 2 lz4 256M 208K 101.2K 130K 1.60\n");
 	ct_free(&r);
 }
@@ -795,7 +800,7 @@ START_TEST(test_stats_text)
 {
 	struct ct_run r = ct_run("stats", "m1");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_str_eq(r.err, "");
 	/* Every figure, in the file's order, with its unit. */
 	ct_assert_has(r.out, "m1\n"
@@ -856,7 +861,7 @@ START_TEST(test_stats_bytes_and_unknown)
 	 * name when it has one). */
 	struct ct_run r = ct_run("stats", "--bytes", "m2");
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "m2\n"
 			 "  default_compressor     zstd:3\n"
 			 "  pools                  1 pools\n"
@@ -887,7 +892,7 @@ START_TEST(test_stats_json)
 	struct ct_run r = ct_run("stats", "--json", "m1");
 	size_t i;
 
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_msg(ct_json_valid(r.out), "not JSON:\n%s", r.out);
 	ct_assert_has(r.out, "{\"mount\": \"m1\",\n \"default_compressor\": \"lz4\",\n");
 	/* Every figure of the stats file, as the number the daemon wrote. */
@@ -905,7 +910,7 @@ START_TEST(test_stats_json)
 	ct_unlink("m2/.zcache/pools/default/stats");
 	ct_rmdir("m2/.zcache/pools/default");
 	r = ct_run("stats", "-J", "m2");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ck_assert_msg(ct_json_valid(r.out), "not JSON:\n%s", r.out);
 	ct_assert_has(r.out, "\"pools\": []}\n");
 	ct_assert_has(r.out, "\"future_count\": 17");
@@ -920,14 +925,14 @@ START_TEST(test_stats_pool_errors)
 	/* The stats command also needs the pools. */
 	ct_unlink("m1/.zcache/pools/scratch/stats");
 	r = ct_run("stats", "m1");
-	ck_assert_int_eq(r.status, 1);
+	ct_assert_status(r, 1);
 	ck_assert_str_eq(r.out, "");
 	ck_assert_str_eq(r.err, "zcachectl: cannot read m1/.zcache/pools/scratch/stats: No such "
 				"file or directory\n");
 	ct_free(&r);
 	/* The table does not read them. */
 	r = ct_run("-n", "m1");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_free(&r);
 }
 END_TEST
@@ -944,7 +949,7 @@ START_TEST(test_real_format)
 				     "compression_ratio    0.000\n");
 	ct_write("m3/.zcache/compress", "default_compressor       lz4:4\npages 0\n");
 	r = ct_run("-n", "m3");
-	ck_assert_int_eq(r.status, 0);
+	ct_assert_status(r, 0);
 	ct_assert_out(r, "m3 1 lz4:4 12G 0B 0B 0B 0.00\n");
 	ct_free(&r);
 }
