@@ -19,15 +19,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
 #define ZCACHECTL ZC_BINARY_DIR "/zcachectl"
+#define ZCACHED ZC_BINARY_DIR "/zcached"
 
-static char ct_dir[256];	/* this test's temporary directory */
+static char ct_base[128];	/* the suite's directory, made and removed by main */
+static char ct_dir[256];	/* this test's temporary directory, in ct_base */
 
 /* What one run of zcachectl did. */
 struct ct_run {
@@ -175,7 +180,7 @@ static void ct_make_m2(void)
 
 static void ct_setup(void)
 {
-	snprintf(ct_dir, sizeof(ct_dir), "/tmp/zcachectl-test.XXXXXX");
+	snprintf(ct_dir, sizeof(ct_dir), "%s/t.XXXXXX", ct_base);
 	ck_assert_ptr_nonnull(mkdtemp(ct_dir));
 	ct_make_m1("m1");
 	ct_make_m2();
@@ -955,6 +960,204 @@ START_TEST(test_real_format)
 }
 END_TEST
 
+/* ---- a real mount ------------------------------------------------------------------ */
+
+/* The daemon of test_real_mount, stopped by an atexit handler in the
+ * test's process, so a failed assertion (which exits at once) does not
+ * leave it mounted. */
+static pid_t ct_daemon;
+static char ct_mnt[512];
+
+static int ct_mounted(const char *dir)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mnt[1024], type[256];
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s %*[^-]- %255s", mnt, type) == 2 &&
+		    !strcmp(mnt, dir) && !strcmp(type, "fuse.zcached"))
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static void ct_daemon_stop(void)
+{
+	if (ct_daemon > 0) {
+		kill(ct_daemon, SIGTERM);
+		waitpid(ct_daemon, NULL, 0);
+		ct_daemon = 0;
+	}
+	if (ct_mnt[0] && ct_mounted(ct_mnt))
+		umount2(ct_mnt, MNT_DETACH);
+}
+
+/* The value of figure `name` in a "name value" text, or -1. */
+static long long ct_figure(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = text;
+
+	while ((p = strstr(p, name))) {
+		if ((p == text || p[-1] == '\n') && (p[n] == ' ' || p[n] == '\t'))
+			return strtoll(p + n, NULL, 10);
+		p += n;
+	}
+	return -1;
+}
+
+START_TEST(test_real_mount)
+{
+	/* Against the daemon itself: catches any drift between the files
+	 * fuse/render.c writes and what zcachectl reads.  Needs the built
+	 * zcached and a usable /dev/fuse (as the fs suite does). */
+	char path[1024], want[1024], *stats;
+	struct ct_run r;
+	size_t len;
+	int fd, k, st;
+	FILE *f;
+
+	if (access(ZCACHED, X_OK) != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+		fprintf(stderr, "test_real_mount: no %s or no /dev/fuse: not run\n", ZCACHED);
+		return;
+	}
+	snprintf(ct_mnt, sizeof(ct_mnt), "%s/mnt", ct_dir);
+	ct_mkdir("mnt");
+	atexit(ct_daemon_stop);
+	fflush(NULL);
+	ct_daemon = fork();
+	ck_assert_int_ge(ct_daemon, 0);
+	if (ct_daemon == 0) {
+		execl(ZCACHED, "zcached", "-f", "-o", "mem_limit=64M,compressor=lz4", ct_mnt,
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* For main's cleanup, should this process die without its atexit. */
+	{
+		char pidfile[256];
+
+		snprintf(pidfile, sizeof(pidfile), "%s/daemon.pid", ct_base);
+		f = fopen(pidfile, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "%d\n", (int)ct_daemon);
+		ck_assert_int_eq(fclose(f), 0);
+	}
+	/* Wait for the mount (bounded: 20 s), failing at once if the daemon
+	 * exits instead. */
+	for (k = 0; k < 2000 && !ct_mounted(ct_mnt); k++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		ck_assert_msg(waitpid(ct_daemon, &st, WNOHANG) == 0, "zcached exited");
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_msg(ct_mounted(ct_mnt), "zcached did not mount %s", ct_mnt);
+
+	/* Some data in the root pool and in a second pool. */
+	snprintf(path, sizeof(path), "%s/notes", ct_mnt);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	for (k = 0; k < 20000; k++)
+		fprintf(f, "line %d of a compressible file\n", k);
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(path, sizeof(path), "%s/cache", ct_mnt);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/cache/blob", ct_mnt);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	for (k = 0; k < 64; k++) {
+		char page[4096];
+
+		memset(page, 'a' + k % 26, sizeof(page));
+		ck_assert_int_eq(write(fd, page, sizeof(page)), (ssize_t)sizeof(page));
+	}
+	ck_assert_int_eq(close(fd), 0);
+
+	/* The table agrees with the daemon's own stats file. */
+	snprintf(path, sizeof(path), "%s/.zcache/stats", ct_mnt);
+	/* Read to end of file: the size in stat(2) is 0, as in /proc. */
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	stats = malloc(65536);
+	ck_assert_ptr_nonnull(stats);
+	for (len = 0;;) {
+		ssize_t n = read(fd, stats + len, 65535 - len);
+
+		ck_assert_int_ge(n, 0);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	ck_assert_int_eq(close(fd), 0);
+	stats[len] = '\0';
+	ck_assert_int_eq(ct_figure(stats, "pools"), 2);
+	ck_assert_int_gt(ct_figure(stats, "orig_data_bytes"), 0);
+	r = ct_run("-n", "-b", "mnt");
+	ct_assert_status(r, 0);
+	snprintf(want, sizeof(want), "mnt 2 lz4 67108864 %lld %lld %lld ",
+		 ct_figure(stats, "orig_data_bytes"), ct_figure(stats, "compr_data_bytes"),
+		 ct_figure(stats, "mem_used_bytes"));
+	ck_assert_msg(!strncmp(r.out, want, strlen(want)), "table:\n%s\nwanted:\n%s", r.out, want);
+	ct_free(&r);
+
+	/* stats: every figure of the stats file, and both pools. */
+	r = ct_run("stats", "mnt");
+	ct_assert_status(r, 0);
+	{
+		const char *p = stats;
+
+		while (*p) {
+			char name[64];
+			int n = 0;
+
+			while (p[n] && p[n] != ' ' && n < 63) {
+				name[n] = p[n];
+				n++;
+			}
+			name[n] = '\0';
+			snprintf(want, sizeof(want), "\n  %-22s ", name);
+			ct_assert_has(r.out, want);
+			p = strchr(p, '\n');
+			if (!p)
+				break;
+			p++;
+		}
+	}
+	ct_assert_has(r.out, "\npool default\n  kind                   persistent\n");
+	ct_assert_has(r.out, "\npool cache\n");
+	ct_free(&r);
+	free(stats);
+
+	r = ct_run("stats", "--json", "mnt");
+	ct_assert_status(r, 0);
+	ck_assert_msg(ct_json_valid(r.out), "not JSON:\n%s", r.out);
+	ct_free(&r);
+
+	/* Found among the system's mounts (others may exist: only this one
+	 * is asserted on). */
+	r = ct_run("--json");
+	ck_assert_msg(ct_json_valid(r.out), "not JSON:\n%s", r.out);
+	snprintf(want, sizeof(want), "{\"mount\": \"%s\", \"pools\": 2, \"algorithm\": \"lz4\"",
+		 ct_mnt);
+	ct_assert_has(r.out, want);
+	ct_free(&r);
+
+	/* SIGTERM unmounts and exits 0 (what the systemd unit's stop relies
+	 * on). */
+	ck_assert_int_eq(kill(ct_daemon, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(ct_daemon, &st, 0), ct_daemon);
+	ct_daemon = 0;
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	ck_assert(!ct_mounted(ct_mnt));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("zcachectl");
@@ -1000,10 +1203,63 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_stats_json);
 	tcase_add_test(tc, test_stats_pool_errors);
 	suite_add_tcase(s, tc);
+
+	tc = tcase_create("real");
+	tcase_add_checked_fixture(tc, ct_setup, ct_teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_real_mount);
+	suite_add_tcase(s, tc);
 	return s;
+}
+
+/* After the suite: whatever a failed test left (libcheck ends a failed
+ * test's process at once, so its teardown may not have run) is taken away:
+ * mounts under ct_base lazily unmounted, the daemon stopped (only if the
+ * recorded pid still runs our zcached), the directories removed. */
+static void ct_cleanup_base(void)
+{
+	char line[4096], pidfile[256];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int pid;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char mnt[1024];
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 &&
+		    !strncmp(mnt, ct_base, strlen(ct_base)) && mnt[strlen(ct_base)] == '/')
+			umount2(mnt, MNT_DETACH);
+	}
+	if (f)
+		fclose(f);
+	snprintf(pidfile, sizeof(pidfile), "%s/daemon.pid", ct_base);
+	f = fopen(pidfile, "r");
+	if (f && fscanf(f, "%d", &pid) == 1 && pid > 0) {
+		char exe[64], target[512];
+		ssize_t n;
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+		n = readlink(exe, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			if (!strcmp(target, ZCACHED))
+				kill(pid, SIGKILL);
+		}
+	}
+	if (f)
+		fclose(f);
+	nftw(ct_base, ct_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int main(void)
 {
-	return zc_test_main(make_suite());
+	int ret;
+
+	snprintf(ct_base, sizeof(ct_base), "/tmp/zcachectl-test.XXXXXX");
+	if (!mkdtemp(ct_base)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	ret = zc_test_main(make_suite());
+	ct_cleanup_base();
+	return ret;
 }
