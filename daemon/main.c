@@ -110,6 +110,33 @@ static int zcd_build(struct zcd *d)
 	return 0;
 }
 
+#ifdef ZC_DEBUG
+/* Debug builds verify every structure once the session is over (the fs
+ * suite runs the daemon under the asan preset, which has ZC_DEBUG on, and
+ * checks its exit status). */
+static int zcd_check(struct zcd *d)
+{
+	int ret = zfs_check(d->fs);
+
+	if (ret == 0)
+		ret = pam_check(d->pam);
+	if (ret == 0)
+		ret = sgv_ctx_check(d->sgv);
+	if (ret == 0)
+		ret = buddy_check(d->buddy);
+	if (ret < 0)
+		zd_log_printf(&d->log, ZD_LOG_ERR, "invariant check failed at exit: %s",
+			      strerror(-ret));
+	return ret;
+}
+#else
+static int zcd_check(struct zcd *d)
+{
+	(void)d;
+	return 0;
+}
+#endif
+
 /* Tear down in reverse order; safe on a partly built context. */
 static void zcd_teardown(struct zcd *d)
 {
@@ -234,7 +261,9 @@ int main(int argc, char **argv)
 	zcd_notify("STOPPING=1");
 	if (ret < 0)
 		zd_log_printf(&d.log, ZD_LOG_WARN, "session ended: %s", strerror(-ret));
-	zd_log_printf(&d.log, ZD_LOG_INFO, "unmounting %s", d.opt.mountpoint);
+	zd_log_printf(&d.log, ZD_LOG_INFO, "unmounted %s", d.opt.mountpoint);
+	if (zcd_check(&d) < 0)
+		goto fail;
 	zcd_teardown(&d);
 	return 0;
 fail:

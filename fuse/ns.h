@@ -302,7 +302,8 @@ int zfs_ns_pool_with(struct zfs_ns *ns, uint64_t id, int (*fn)(void *arg, struct
 /* Fill *out (takes ns->lock shared). */
 void zfs_ns_stats(struct zfs_ns *ns, struct zfs_ns_stats *out);
 
-/* Walk everything and check: the table holds each inode once, every
+/* Walk everything and check (O(n log n) in inodes and entries): the table
+ * holds each inode once, every
  * directory entry names a live inode, nlink equals the names (+ subdirs for
  * directories), parents match, cookies are sorted and below dnext_cookie,
  * hash chains hold what their counts say, every inode's pool is live and
