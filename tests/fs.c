@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -667,6 +668,38 @@ START_TEST(test_append_and_trunc_open)
 	ck_assert_int_eq(fsync(fd), 0);
 	ck_assert_int_eq(fdatasync(fd), 0);
 	close(fd);
+	fs_finish();
+}
+END_TEST
+
+START_TEST(test_mmap)
+{
+	char p[1024];
+	unsigned char *map, *back;
+	int fd;
+
+	fs_mount(NULL);
+	fs_path(p, sizeof(p), "mapped");
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 3 * PAGE), 0);
+	map = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(map != MAP_FAILED);
+	for (int k = 0; k < 3 * PAGE; k++)
+		map[k] = (unsigned char)(k * 7 + 1);
+	ck_assert_int_eq(msync(map, 3 * PAGE, MS_SYNC), 0);
+	ck_assert_int_eq(munmap(map, 3 * PAGE), 0);
+	close(fd);
+	/* Read back from the store, bypassing the page cache. */
+	fd = open(p, O_RDONLY | O_DIRECT);
+	ck_assert_int_ge(fd, 0);
+	back = malloc(3 * PAGE);
+	ck_assert_int_eq(read(fd, back, 3 * PAGE), 3 * PAGE);
+	for (int k = 0; k < 3 * PAGE; k++)
+		ck_assert_int_eq(back[k], (unsigned char)(k * 7 + 1));
+	free(back);
+	close(fd);
+	ck_assert_uint_eq(fs_stat_value("pages"), 3);
 	fs_finish();
 }
 END_TEST
@@ -1499,6 +1532,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_holes_and_zero_pages);
 	tcase_add_test(tc, test_efbig);
 	tcase_add_test(tc, test_append_and_trunc_open);
+	tcase_add_test(tc, test_mmap);
 	tc = fs_tcase(s, "namespace");
 	tcase_add_test(tc, test_namespace);
 	tcase_add_test(tc, test_rename);
