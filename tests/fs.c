@@ -1400,6 +1400,62 @@ START_TEST(test_ephemeral_drop)
 }
 END_TEST
 
+/* At the memory limit, closed files of ephemeral pools make room (least
+ * recently used first) before a write fails; persistent data never goes. */
+START_TEST(test_ephemeral_evicted_at_limit)
+{
+	enum { SZ = 1 << 20 };
+	unsigned char *buf = malloc(SZ);
+	uint64_t rs = 7;
+	char p[1024], name[64];
+	struct stat st;
+	int k, gone = 0;
+
+	fs_mount("mem_limit=12M");
+	fs_path(p, sizeof(p), "cache");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "ephemeral", 9, 0), 0);
+	for (size_t j = 0; j < SZ; j += 8) {
+		uint64_t v = zc_rand(&rs);
+
+		memcpy(buf + j, &v, 8);
+	}
+	for (k = 0; k < 6; k++) {
+		snprintf(name, sizeof(name), "cache/f%d", k);
+		fs_write_file(name, buf, SZ);
+	}
+	/* 6 MiB of incompressible files; now 8 MiB of persistent data. */
+	for (k = 0; k < 8; k++) {
+		snprintf(name, sizeof(name), "p%d", k);
+		buf[0] = (unsigned char)k;
+		fs_write_file(name, buf, SZ);
+	}
+	ck_assert_uint_ge(fs_stat_value("evictions"), 1);
+	for (k = 0; k < 6; k++) {
+		snprintf(name, sizeof(name), "cache/f%d", k);
+		fs_path(p, sizeof(p), name);
+		gone += stat(p, &st) != 0;
+	}
+	ck_assert_int_ge(gone, 1);
+	/* The oldest went first. */
+	fs_path(p, sizeof(p), "cache/f0");
+	ck_assert_int_ne(stat(p, &st), 0);
+	for (k = 0; k < 8; k++) {
+		size_t len;
+		char *back;
+
+		snprintf(name, sizeof(name), "p%d", k);
+		back = fs_read_file(name, &len);
+		ck_assert_uint_eq(len, SZ);
+		buf[0] = (unsigned char)k;
+		ck_assert(!memcmp(back, buf, SZ));
+		free(back);
+	}
+	free(buf);
+	fs_finish();
+}
+END_TEST
+
 /* ---- concurrency ----------------------------------------------------------------- */
 
 struct fs_worker {
@@ -1545,6 +1601,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_tar_roundtrip);
 	tcase_add_test(tc, test_enospc);
 	tcase_add_test(tc, test_ephemeral_drop);
+	tcase_add_test(tc, test_ephemeral_evicted_at_limit);
 	tcase_add_test(tc, test_concurrency);
 	return s;
 }
