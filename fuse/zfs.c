@@ -1624,6 +1624,34 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	return ret;
 }
 
+/* The handlers and their replies (each replies exactly once):
+ *   init          (none)                      set capabilities and limits
+ *   lookup        entry | err                 ENOENT gives a cacheable negative entry
+ *   forget[_multi] none
+ *   getattr       attr | err (ENOENT)
+ *   setattr       attr | err (ENOENT, EISDIR, EINVAL, EFBIG, EPERM in /.zcache)
+ *   readlink      readlink | err (EINVAL)
+ *   mknod, mkdir, symlink
+ *                 entry | err (EEXIST, ENOENT, ENOTDIR, ENAMETOOLONG, ENOSPC, EPERM)
+ *   create        create | err (as mknod)
+ *   link          entry | err (EPERM, EEXIST, EXDEV, ENOENT, EMLINK)
+ *   unlink, rmdir err (0, ENOENT, EISDIR, ENOTDIR, ENOTEMPTY, EPERM)
+ *   rename        err (0, ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EINVAL, EXDEV, EPERM)
+ *   open          open | err (ENOENT, EISDIR, EACCES for /.zcache writes)
+ *   read          iov | buf | err (EIO, ENOMEM)
+ *   write         write | err (EFBIG, ENOSPC, EINVAL, EACCES, EPERM)
+ *   release, releasedir, fsync, fsyncdir
+ *                 err (0)
+ *   opendir       open | err (ENOENT, ENOTDIR)
+ *   readdir[plus] buf | err (ENOENT, ENOTDIR, ENOMEM)
+ *   statfs        statfs
+ *   setxattr, removexattr
+ *                 err (0, EEXIST, ENODATA, EOPNOTSUPP, EINVAL, EBUSY, EPERM)
+ *   getxattr, listxattr
+ *                 buf | xattr | err (ENODATA, ERANGE, EOPNOTSUPP)
+ *   fallocate     err (0, EOPNOTSUPP, EINVAL, EFBIG)
+ *   lseek         lseek | err (ENXIO, EINVAL)
+ */
 const struct fuse_lowlevel_ops zfs_lowlevel_ops = {
 	.init = zfs_ll_init,
 	.lookup = zfs_ll_lookup,
