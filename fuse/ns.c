@@ -518,10 +518,11 @@ static void zfs_stat_locked(struct zfs_ns *ns, struct zfs_inode *i, struct stat 
 		st->st_blocks = (blkcnt_t)ns->ops.blocks(ns->priv, i);
 }
 
-void zfs_ns_stat(struct zfs_inode *inode, struct stat *st)
+void zfs_ns_stat(struct zfs_ns *ns, struct zfs_inode *inode, struct stat *st)
 {
-	/* nlink and the directory size are read without ns->lock (see ns.h). */
-	zfs_stat_locked(NULL, inode, st);
+	pthread_rwlock_rdlock(&ns->lock);
+	zfs_stat_locked(ns, inode, st);
+	pthread_rwlock_unlock(&ns->lock);
 }
 
 int zfs_ns_lookup(struct zfs_ns *ns, uint64_t parent, const char *name, struct stat *st)

@@ -177,9 +177,8 @@ void zfs_ns_destroy(struct zfs_ns *ns);
  * pointer stays valid.  Takes ns->lock shared. */
 struct zfs_inode *zfs_ns_get(struct zfs_ns *ns, uint64_t ino);
 
-/* Fill *st from an inode (takes inode->lock; nlink is read without
- * ns->lock and may be a moment old). */
-void zfs_ns_stat(struct zfs_inode *inode, struct stat *st);
+/* Fill *st from an inode (takes ns->lock shared, then the inode's lock). */
+void zfs_ns_stat(struct zfs_ns *ns, struct zfs_inode *inode, struct stat *st);
 
 /* Look `name` up in directory `parent`; on success fill *st and raise the
  * inode's lookup count.  Errors: -ENOENT, -ENOTDIR, -ENAMETOOLONG. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc/buddy.h"
@@ -257,9 +258,7 @@ int zfs_check(struct zfs *fs)
 /* Fill st for an inode, with st_blocks counting the pages tmem stores. */
 static void zfs_fill_stat(struct zfs *fs, struct zfs_inode *inode, struct stat *st)
 {
-	zfs_ns_stat(inode, st);
-	if (S_ISREG(inode->mode))
-		st->st_blocks = (blkcnt_t)zfs_blocks_cb(fs, inode);
+	zfs_ns_stat(fs->ns, inode, st);	/* st_blocks through zfs_blocks_cb */
 }
 
 static void zfs_fix_blocks(struct zfs *fs, struct stat *st)
@@ -1541,6 +1540,7 @@ uint64_t zfs_drop_ephemeral(struct zfs *fs)
  * page into the buffer it is given (its se->bufsize); our requests are at
  * most ZFS_MAX_IO, so this is what a receive buffer must hold. */
 #define ZFS_RECV_BUF (ZFS_MAX_IO + 4096)
+#define ZFS_WAKE_SIGNAL SIGUSR1
 
 struct zfs_worker {
 	struct zfs *fs;
@@ -1581,9 +1581,17 @@ static void *zfs_worker_run(void *arg)
 	return NULL;
 }
 
+/* The wake-up signal's handler: nothing to do, its only job is to make a
+ * worker's read() return EINTR. */
+static void zfs_wake_handler(int sig)
+{
+	(void)sig;
+}
+
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg)
 {
+	struct sigaction sa, old_sa;
 	struct zfs_worker *w;
 	sigset_t block, old;
 	unsigned k;
@@ -1594,10 +1602,15 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	w = calloc(threads, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	/* ZFS_WAKE_SIGNAL interrupts a worker blocked in read() when the
+	 * session ends (no SA_RESTART). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = zfs_wake_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(ZFS_WAKE_SIGNAL, &sa, &old_sa);
 	/* Workers block the termination signals, so the main thread's read is
 	 * the one a signal interrupts (libfuse's handler marks the session
-	 * exited; the main worker then returns and the caller unmounts, which
-	 * wakes the others with ENODEV). */
+	 * exited). */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
@@ -1612,11 +1625,29 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	zfs_worker_run(&w[0]);
 	fuse_session_exit(se);
+	/* Wake the other workers and wait for them before anything closes
+	 * the device; a worker between its exit check and read() misses one
+	 * signal, so keep signalling until it is gone. */
+	for (k = 1; k < threads; k++) {
+		if (!w[k].started)
+			continue;
+		for (;;) {
+			struct timespec ts;
+
+			pthread_kill(w[k].tid, ZFS_WAKE_SIGNAL);
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 10 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(w[k].tid, NULL, &ts) == 0)
+				break;
+		}
+	}
+	sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
 	if (stop)
-		stop(arg);	/* unmount: the other workers see ENODEV */
-	for (k = 1; k < threads; k++)
-		if (w[k].started)
-			pthread_join(w[k].tid, NULL);
+		stop(arg);
 	for (k = 0; k < threads; k++)
 		if (w[k].ret < 0 && !ret)
 			ret = w[k].ret;

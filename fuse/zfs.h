@@ -129,9 +129,10 @@ extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
  * calling thread (the workers block SIGTERM, SIGINT and SIGHUP), or an
  * unmount.  Each worker receives requests into its own buffer of
  * ZFS_MAX_IO plus a header page from the buddy allocator.  When the
- * calling thread's worker stops, stop(arg) is called (it must unmount, so
- * that the others' reads fail with ENODEV), then the others are joined.
- * Returns 0 or the first negative errno a worker met. */
+ * calling thread's worker stops, the others are woken with SIGUSR1 (a
+ * handler that does nothing is installed meanwhile) and joined, and only
+ * then stop(arg) is called (to unmount; the device is never closed under a
+ * worker's read).  Returns 0 or the first negative errno a worker met. */
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
 
