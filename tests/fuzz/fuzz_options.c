@@ -16,9 +16,12 @@
  *   - on success without -h or -V: a mount point (the last positional
  *     argument), threads in 1..1024, a valid codec whose canonical name
  *     parses back to the same codec, and a FUSE option list that ends in
- *     default_permissions, holds it once, and whose every other item is an
- *     option that the parser passes to FUSE when given alone (so nothing
- *     reaches libfuse that was not checked against the accepted list).
+ *     default_permissions, holds it once, and whose every other item,
+ *     split on commas the way libfuse splits it (a backslash escapes the
+ *     next character), is an option that the parser passes to FUSE
+ *     unchanged when given alone: nothing reaches libfuse that was not
+ *     checked against the accepted list, and a value with an escaped comma
+ *     or backslash reaches it as the user wrote it.
  */
 #include <errno.h>
 
@@ -66,6 +69,12 @@ static void check_fuse_opts(const char *list)
 		char *item;
 		int rc;
 
+		/* Split as libfuse does: a backslash escapes the next
+		 * character (a comma, a backslash, ...). */
+		if (items[i] == '\\' && items[i + 1]) {
+			i++;
+			continue;
+		}
 		if (items[i] != ',' && items[i] != '\0')
 			continue;
 		items[i] = '\0';
