@@ -5,8 +5,10 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compress/codec.h"
+#include "daemon/log.h"
 #include "daemon/options.h"
 #include "fuse/ctl.h"
 #include "testutil.h"
@@ -191,6 +193,37 @@ START_TEST(test_parse_size)
 }
 END_TEST
 
+/* The log writes "ident: level: message" lines and drops what is above
+ * its level. */
+START_TEST(test_log)
+{
+	char path[] = "/tmp/zfs_log.XXXXXX", buf[512];
+	int fd = mkstemp(path), saved = dup(2);
+	struct zd_log log;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	zd_log_init(&log, "zcached", ZD_LOG_INFO);
+	zd_log_printf(&log, ZD_LOG_ERR, "bad %d", 42);
+	zd_log_printf(&log, ZD_LOG_WARN, "careful");
+	zd_log_printf(&log, ZD_LOG_INFO, "fine");
+	zd_log_printf(&log, ZD_LOG_DEBUG, "hidden");
+	zd_log_close(&log);
+	zd_log_close(NULL);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "zcached: error: bad 42\nzcached: warning: careful\nzcached: info: fine\n");
+	close(fd);
+	unlink(path);
+	ck_assert_str_eq(zd_log_level_name(ZD_LOG_DEBUG), "debug");
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("zfs_options");
@@ -202,6 +235,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_bad);
 	tcase_add_test(tc, test_help_version);
 	tcase_add_test(tc, test_parse_size);
+	tcase_add_test(tc, test_log);
 	suite_add_tcase(s, tc);
 	return s;
 }
