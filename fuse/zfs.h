@@ -22,10 +22,14 @@
  *   Bytes of the last page beyond the file size are always zero (truncation
  *   zeroes them), so extending a file never shows stale data.
  * Limits: files end at 2^32 pages (16 TiB): EFBIG past that.  Before a
- * write the store's memory (tmem's pampd and metadata bytes) is compared
- * with mem_limit; at or over it, ephemeral pools are asked to evict and the
- * write fails with ENOSPC if that does not help.  Bytes stored before stay
- * intact.
+ * write the store's memory (tmem's pampd and metadata bytes, plus the
+ * namespace's) is compared with mem_limit (the sum is taken again every
+ * 4 MiB written, or at every write once within 1/16 of the limit); when a
+ * quarter of the write would not fit, ephemeral pools are asked to evict
+ * and the write fails with ENOSPC if that does not help.  So a write may
+ * overshoot the limit by at most about one request per worker.  Bytes
+ * stored before stay intact.  Writes are write-through (no writeback
+ * cache), so the ENOSPC reaches the write(2) that hit the limit.
  *
  * Pools: mkdir directly under the root creates a tmem pool of the
  * configured kind (codec: the configured one), rmdir of it destroys the pool
@@ -40,10 +44,12 @@
  * change passes through this process; files the store evicts are
  * invalidated with fuse_lowlevel_notify_inval_*.
  *
- * Threads: every handler runs on any of the session's worker threads.
- * Lock order (adding to ns.h's): ns->lock -> inode->io_lock -> inode->lock
- * -> (tmem, pam, sgv locks, taken inside those modules).  zfs->lock (a
- * mutex) protects only mem_used_max and the limit and is a leaf.
+ * Threads: every handler runs on any of the session's worker threads
+ * (zfs_session_loop: a fixed set, each receiving into a buddy buffer).
+ * Lock order (adding to ns.h's): ns->lock -> io_lock -> lock (an inode's
+ * stripe) -> (tmem, pam, sgv locks, taken inside those modules).
+ * zfs->lock (a mutex) protects mem_used_max and the list of open /.zcache
+ * files and is a leaf.
  *
  * Errors: every handler replies with fuse_reply_err(-ret) for a negative
  * errno from below, in one place per handler.
