@@ -296,6 +296,9 @@ static void zfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+	/* Always READDIRPLUS: the attributes cost us a lookup in memory and
+	 * spare the kernel a LOOKUP per entry (find | xargs cat, tar, ls -l). */
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
 	conn->max_write = ZFS_MAX_IO;
