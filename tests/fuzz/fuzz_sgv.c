@@ -21,7 +21,7 @@
 #include "fuzz.h"
 
 #define MAX_LIVE 128
-#define MAX_LIVE_PAGES 8192		/* 32 MiB in live vectors */
+#define MAX_LIVE_PAGES 4096		/* 16 MiB in live vectors */
 #define NPOOLS 3
 
 struct vec {
@@ -104,20 +104,25 @@ static void do_alloc(struct state *s, struct fz *f)
 	struct vec *v;
 	size_t size;
 
-	/* Sizes: mostly within the cached orders, sometimes beyond (an
-	 * uncached "big" allocation), sometimes a few bytes. */
-	switch (r & 3) {
+	/* Sizes: mostly a few pages, sometimes up to the largest cached
+	 * order and beyond it (an uncached "big" allocation: one page
+	 * allocation per page, so kept rare), sometimes a few bytes. */
+	switch (r & 7) {
 	case 0:
-		size = 1 + (r >> 2) % 64;
-		break;
 	case 1:
-		size = 1 + (r >> 2) % (SGV_PAGE_SIZE * 8);
+		size = 1 + (r >> 3) % 64;
 		break;
 	case 2:
-		size = 1 + (r >> 2) % (SGV_PAGE_SIZE * (SGV_MAX_CACHED_PAGES + 256));
+	case 3:
+	case 4:
+		size = 1 + (r >> 3) % (SGV_PAGE_SIZE * 8);
+		break;
+	case 5:
+	case 6:
+		size = 1 + (r >> 3) % (SGV_PAGE_SIZE * 64);
 		break;
 	default:
-		size = 1 + (r >> 2) % (SGV_PAGE_SIZE * 64);
+		size = 1 + (r >> 3) % (SGV_PAGE_SIZE * (SGV_MAX_CACHED_PAGES + 256));
 		break;
 	}
 	if (s->nlive == MAX_LIVE || s->live_pages + 2 * pages_of(size) > MAX_LIVE_PAGES)
