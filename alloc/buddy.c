@@ -79,6 +79,7 @@
  * unmapped, after it is dropped.
  */
 #include "alloc/buddy.h"
+#include "alloc/fault.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -135,20 +136,6 @@ struct buddy_direct {
 	size_t requested;	/* the size asked for; immutable */
 };
 
-/* Fault injection (see buddy.h): which buddy_alloc call fails.  Debug
- * builds only; other builds keep an empty placeholder. */
-#ifdef ZC_DEBUG
-struct buddy_fault {
-	_Atomic uint64_t nth;		/* first call to fail, counted from arming; 0: off */
-	_Atomic uint64_t every;		/* then every `every`th call (0: only the nth) */
-	_Atomic uint64_t calls;		/* buddy_alloc calls since arming */
-	_Atomic uint64_t injected;	/* failures injected, ever */
-};
-#else
-struct buddy_fault {
-	char none;
-};
-#endif
 
 struct buddy {
 	pthread_mutex_t lock;
@@ -166,7 +153,7 @@ struct buddy {
 	size_t nused;			/* protected by lock */
 
 	struct buddy_stats st;		/* protected by lock */
-	struct buddy_fault fault;	/* atomics; debug builds only */
+	struct zc_fault fault;	/* atomics; debug builds only */
 };
 
 /* ------------------------------------------------------------------ */
@@ -257,110 +244,16 @@ static void buddy_debug_path(const uint8_t *t, unsigned i)
  * atomics in the allocator, touched only while armed, so an unarmed
  * debug allocator pays one relaxed load per buddy_alloc. */
 
-#ifdef ZC_DEBUG
-/* Parse "N" or "N/M" (decimal).  Returns 0, or -EINVAL for anything else. */
-static int buddy_fault_parse(const char *s, uint64_t *nth, uint64_t *every)
-{
-	unsigned long long n, m = 0;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (*end == '/') {
-		if (end[1] < '0' || end[1] > '9')
-			return -EINVAL;
-		m = strtoull(end + 1, &end, 10);
-	}
-	if (errno || *end)
-		return -EINVAL;
-	*nth = n;
-	*every = m;
-	return 0;
-}
-
-static void buddy_fault_arm(struct buddy_fault *f, uint64_t nth, uint64_t every)
-{
-	atomic_store(&f->nth, 0);	/* no call fires while re-arming */
-	atomic_store(&f->calls, 0);
-	atomic_store(&f->every, every);
-	atomic_store(&f->nth, nth);
-}
-
-/* Arm from $ZC_FAULT_BUDDY; a malformed value is reported and ignored. */
-static void buddy_fault_init(struct buddy_fault *f)
-{
-	const char *v = getenv("ZC_FAULT_BUDDY");
-	uint64_t nth, every;
-
-	atomic_init(&f->nth, 0);
-	atomic_init(&f->every, 0);
-	atomic_init(&f->calls, 0);
-	atomic_init(&f->injected, 0);
-	if (!v || !*v)
-		return;
-	if (buddy_fault_parse(v, &nth, &every) < 0) {
-		fprintf(stderr, "buddy: ignoring ZC_FAULT_BUDDY=\"%s\" (expected N or N/M)\n", v);
-		return;
-	}
-	buddy_fault_arm(f, nth, every);
-}
-
-/* Count one allocation call; true when it is to fail. */
-static bool buddy_fault_fire(struct buddy_fault *f)
-{
-	uint64_t nth = atomic_load_explicit(&f->nth, memory_order_relaxed);
-	uint64_t n, every;
-
-	if (nth == 0)
-		return false;
-	n = atomic_fetch_add_explicit(&f->calls, 1, memory_order_relaxed) + 1;
-	if (n < nth)
-		return false;
-	every = atomic_load_explicit(&f->every, memory_order_relaxed);
-	if (n != nth && (every == 0 || (n - nth) % every != 0))
-		return false;
-	atomic_fetch_add_explicit(&f->injected, 1, memory_order_relaxed);
-	return true;
-}
-
 int buddy_fault_set(struct buddy *b, uint64_t nth, uint64_t every)
 {
-	buddy_fault_arm(&b->fault, nth, every);
-	return 0;
+	zc_fault_arm(&b->fault, nth, every);
+	return ZC_FAULT_SET_RESULT;
 }
 
 uint64_t buddy_fault_count(struct buddy *b)
 {
-	return atomic_load(&b->fault.injected);
+	return zc_fault_count(&b->fault);
 }
-#else
-static inline void buddy_fault_init(struct buddy_fault *f)
-{
-	(void)f;
-}
-
-static inline bool buddy_fault_fire(struct buddy_fault *f)
-{
-	(void)f;
-	return false;
-}
-
-int buddy_fault_set(struct buddy *b, uint64_t nth, uint64_t every)
-{
-	(void)b;
-	(void)nth;
-	(void)every;
-	return -EOPNOTSUPP;
-}
-
-uint64_t buddy_fault_count(struct buddy *b)
-{
-	(void)b;
-	return 0;
-}
-#endif
 
 /* ------------------------------------------------------------------ */
 /* The region hash table.  Caller must hold b->lock for all of these. */
@@ -666,7 +559,7 @@ struct buddy *buddy_create(unsigned reserve)
 		return NULL;
 	}
 	b->reserve = reserve;
-	buddy_fault_init(&b->fault);
+	zc_fault_init(&b->fault, "ZC_FAULT_BUDDY", "buddy");
 	return b;
 }
 
@@ -753,7 +646,7 @@ void *buddy_alloc(struct buddy *b, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (buddy_fault_fire(&b->fault)) {
+	if (zc_fault_fire(&b->fault)) {
 		pthread_mutex_lock(&b->lock);
 		b->st.failed++;
 		pthread_mutex_unlock(&b->lock);

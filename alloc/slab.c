@@ -21,6 +21,7 @@
  *     injection, see slab.h).
  */
 #include "alloc/slab.h"
+#include "alloc/fault.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -99,20 +100,6 @@ struct slab_mag {
 	void *objs[SLAB_MAG_SIZE];	/* LIFO; objs[count-1] is the hottest */
 };
 
-/* Fault injection (see slab.h): which slab_alloc call fails.  Debug
- * builds only; other builds keep an empty placeholder. */
-#ifdef ZC_DEBUG
-struct slab_fault {
-	_Atomic uint64_t nth;		/* first call to fail, counted from arming; 0: off */
-	_Atomic uint64_t every;		/* then every `every`th call (0: only the nth) */
-	_Atomic uint64_t calls;		/* slab_alloc calls since arming */
-	_Atomic uint64_t injected;	/* failures injected, ever */
-};
-#else
-struct slab_fault {
-	char none;
-};
-#endif
 
 struct slab_cache {
 	/* Constant after slab_create; read by the fast paths. */
@@ -137,7 +124,7 @@ struct slab_cache {
 	struct slab_mag mags;		/* sentinel of every magazine of this cache
 					   (only next/prev used); protected by lock */
 	uint64_t nmags;			/* protected by lock */
-	struct slab_fault fault;	/* atomics; debug builds only */
+	struct zc_fault fault;	/* atomics; debug builds only */
 };
 
 /* ------------------------------------------------------------------ */
@@ -306,110 +293,16 @@ static inline void slab_debug_alloc(const struct slab_cache *c, void *obj)
  * atomics in the cache, touched only while armed, so an unarmed debug
  * cache pays one relaxed load per slab_alloc. */
 
-#ifdef ZC_DEBUG
-/* Parse "N" or "N/M" (decimal).  Returns 0, or -EINVAL for anything else. */
-static int slab_fault_parse(const char *s, uint64_t *nth, uint64_t *every)
-{
-	unsigned long long n, m = 0;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (*end == '/') {
-		if (end[1] < '0' || end[1] > '9')
-			return -EINVAL;
-		m = strtoull(end + 1, &end, 10);
-	}
-	if (errno || *end)
-		return -EINVAL;
-	*nth = n;
-	*every = m;
-	return 0;
-}
-
-static void slab_fault_arm(struct slab_fault *f, uint64_t nth, uint64_t every)
-{
-	atomic_store(&f->nth, 0);	/* no call fires while re-arming */
-	atomic_store(&f->calls, 0);
-	atomic_store(&f->every, every);
-	atomic_store(&f->nth, nth);
-}
-
-/* Arm from $ZC_FAULT_SLAB; a malformed value is reported and ignored. */
-static void slab_fault_init(struct slab_fault *f)
-{
-	const char *v = getenv("ZC_FAULT_SLAB");
-	uint64_t nth, every;
-
-	atomic_init(&f->nth, 0);
-	atomic_init(&f->every, 0);
-	atomic_init(&f->calls, 0);
-	atomic_init(&f->injected, 0);
-	if (!v || !*v)
-		return;
-	if (slab_fault_parse(v, &nth, &every) < 0) {
-		fprintf(stderr, "slab: ignoring ZC_FAULT_SLAB=\"%s\" (expected N or N/M)\n", v);
-		return;
-	}
-	slab_fault_arm(f, nth, every);
-}
-
-/* Count one slab_alloc call; true when it is to fail. */
-static bool slab_fault_fire(struct slab_fault *f)
-{
-	uint64_t nth = atomic_load_explicit(&f->nth, memory_order_relaxed);
-	uint64_t n, every;
-
-	if (nth == 0)
-		return false;
-	n = atomic_fetch_add_explicit(&f->calls, 1, memory_order_relaxed) + 1;
-	if (n < nth)
-		return false;
-	every = atomic_load_explicit(&f->every, memory_order_relaxed);
-	if (n != nth && (every == 0 || (n - nth) % every != 0))
-		return false;
-	atomic_fetch_add_explicit(&f->injected, 1, memory_order_relaxed);
-	return true;
-}
-
 int slab_fault_set(struct slab_cache *c, uint64_t nth, uint64_t every)
 {
-	slab_fault_arm(&c->fault, nth, every);
-	return 0;
+	zc_fault_arm(&c->fault, nth, every);
+	return ZC_FAULT_SET_RESULT;
 }
 
 uint64_t slab_fault_count(struct slab_cache *c)
 {
-	return atomic_load(&c->fault.injected);
+	return zc_fault_count(&c->fault);
 }
-#else
-static inline void slab_fault_init(struct slab_fault *f)
-{
-	(void)f;
-}
-
-static inline bool slab_fault_fire(struct slab_fault *f)
-{
-	(void)f;
-	return false;
-}
-
-int slab_fault_set(struct slab_cache *c, uint64_t nth, uint64_t every)
-{
-	(void)c;
-	(void)nth;
-	(void)every;
-	return -EOPNOTSUPP;
-}
-
-uint64_t slab_fault_count(struct slab_cache *c)
-{
-	(void)c;
-	return 0;
-}
-#endif
 
 /* ------------------------------------------------------------------ */
 /* AddressSanitizer builds: every object that is not in a user's hands (in
@@ -880,7 +773,7 @@ struct slab_cache *slab_create(const char *name, size_t size, size_t align,
 	c->mag_batch = c->mag_max / 2;
 	c->src = src;
 	c->strong_fence = !slab_reg.membarrier_ok;
-	slab_fault_init(&c->fault);
+	zc_fault_init(&c->fault, "ZC_FAULT_SLAB", "slab");
 	for (i = 0; i < SLAB_NLISTS; i++)
 		c->lists[i].next = c->lists[i].prev = &c->lists[i];
 	c->mags.next = c->mags.prev = &c->mags;
@@ -975,7 +868,7 @@ void *slab_alloc(struct slab_cache *c)
 	struct slab_mag *m = slab_mag_of(c);
 	void *obj;
 
-	if (unlikely(slab_fault_fire(&c->fault))) {
+	if (unlikely(zc_fault_fire(&c->fault))) {
 		errno = ENOMEM;
 		return NULL;
 	}
