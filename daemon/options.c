@@ -81,18 +81,26 @@ static int zd_parse_uint(const char *s, unsigned min, unsigned max, unsigned *ou
 	return 0;
 }
 
-/* Append `opt` to the comma list *list (reallocating it). */
+/* Append `opt` to the comma list *list (reallocating it), escaping its
+ * commas and backslashes with a backslash: libfuse splits the list again
+ * and reads them as escapes, so an option the user escaped must reach it
+ * escaped (else "fsname=a\,clone_fd" would smuggle in clone_fd). */
 static int zd_append(char **list, const char *opt)
 {
 	size_t old = *list ? strlen(*list) : 0;
 	size_t add = strlen(opt);
-	char *n = realloc(*list, old + add + 2);
+	char *n = realloc(*list, old + 2 * add + 2);
 
 	if (!n)
 		return -ENOMEM;
 	if (old)
 		n[old++] = ',';
-	memcpy(n + old, opt, add + 1);
+	for (const char *p = opt; *p; p++) {
+		if (*p == ',' || *p == '\\')
+			n[old++] = '\\';
+		n[old++] = *p;
+	}
+	n[old] = '\0';
 	*list = n;
 	return 0;
 }
