@@ -1,0 +1,312 @@
+/* fsutil.c - mounting the built zcached for the filesystem suites (see
+ * fsutil.h).  Linked into every suite; only the filesystem suites call it. */
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+char fs_base[128];
+
+struct fs_mount_state fs_cur;
+
+/* ---- small helpers --------------------------------------------------------- */
+
+void fs_path(char *buf, size_t len, const char *rel)
+{
+	snprintf(buf, len, "%s/%s", fs_cur.dir, rel);
+}
+
+int fs_is_mounted(const char *dir)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mnt[1024];
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 && !strcmp(mnt, dir))
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+int fs_run(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* Wait for a child for up to `ms` milliseconds; returns its status or -1. */
+int fs_wait(pid_t pid, int ms)
+{
+	int st;
+
+	for (int t = 0; t < ms; t += 10) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return st;
+		if (r < 0)
+			return -1;
+		usleep(10000);
+	}
+	return -1;
+}
+
+void fs_unmount_now(void)
+{
+	char cmd[1100];
+	int st;
+
+	if (!fs_cur.pid)
+		return;
+	snprintf(cmd, sizeof(cmd), "fusermount3 -u '%s' 2>/dev/null", fs_cur.dir);
+	if (fs_is_mounted(fs_cur.dir) && fs_run(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null", fs_cur.dir);
+		fs_run(cmd);
+	}
+	st = fs_wait(fs_cur.pid, 10000);
+	if (st == -1) {
+		kill(fs_cur.pid, SIGKILL);
+		fs_wait(fs_cur.pid, 5000);
+	}
+	rmdir(fs_cur.dir);
+	fs_cur.pid = 0;
+}
+
+/* Unmount at the end of a test and check that the daemon exited cleanly
+ * (status 0: under the sanitizers, no leak or error either). */
+void fs_finish(void)
+{
+	char cmd[600];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "fusermount3 -u '%s'", fs_cur.dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	st = fs_wait(fs_cur.pid, 20000);
+	ck_assert_msg(st != -1, "zcached did not exit after unmount");
+	fs_cur.pid = 0;
+	rmdir(fs_cur.dir);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "zcached exit status %d", st);
+}
+
+static void fs_atexit(void)
+{
+	fs_unmount_now();
+}
+
+/* Start zcached -f with `opts` (may be NULL) on a fresh directory and wait
+ * until it is mounted. */
+void fs_mount(const char *opts)
+{
+	char pidfile[600], log[600];
+	pid_t pid;
+
+	snprintf(fs_cur.dir, sizeof(fs_cur.dir), "%s/mnt.XXXXXX", fs_base);
+	ck_assert_ptr_nonnull(mkdtemp(fs_cur.dir));
+	snprintf(log, sizeof(log), "%s.log", fs_cur.dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (opts)
+			execl(ZCACHED, "zcached", "-f", "-o", opts, fs_cur.dir, (char *)NULL);
+		else
+			execl(ZCACHED, "zcached", "-f", fs_cur.dir, (char *)NULL);
+		_exit(127);
+	}
+	fs_cur.pid = pid;
+	if (!fs_cur.atexit_done) {
+		atexit(fs_atexit);
+		fs_cur.atexit_done = 1;
+	}
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", fs_cur.dir);
+	{
+		FILE *f = fopen(pidfile, "w");
+
+		if (f) {
+			fprintf(f, "%d\n", (int)pid);
+			fclose(f);
+		}
+	}
+	for (int t = 0; t < 2000 && !fs_is_mounted(fs_cur.dir); t++) {
+		int st;
+
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fs_cur.pid = 0;
+			ck_abort_msg("zcached exited before mounting (status %d), see %s", st, log);
+		}
+		usleep(10000);
+	}
+	ck_assert_msg(fs_is_mounted(fs_cur.dir), "zcached did not mount %s", fs_cur.dir);
+}
+
+void fs_write_file(const char *rel, const void *data, size_t len)
+{
+	char p[1024];
+	int fd;
+
+	fs_path(p, sizeof(p), rel);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* Read a whole file (malloc'ed, NUL-terminated); *len gets its size. */
+char *fs_read_file(const char *rel, size_t *len)
+{
+	char p[1024];
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+	int fd;
+
+	fs_path(p, sizeof(p), rel);
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	while ((r = read(fd, buf + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			ck_assert_ptr_nonnull(buf);
+		}
+	}
+	ck_assert_int_ge(r, 0);
+	close(fd);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* The value of `name` in /.zcache/stats. */
+uint64_t fs_stat_value(const char *name)
+{
+	char *s = fs_read_file(".zcache/stats", NULL), *line;
+	uint64_t v = UINT64_MAX;
+
+	for (line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+		char key[64];
+		double d;
+
+		if (sscanf(line, "%63s %lf", key, &d) == 2 && !strcmp(key, name))
+			v = (uint64_t)d;
+	}
+	free(s);
+	ck_assert_msg(v != UINT64_MAX, "no %s in stats", name);
+	return v;
+}
+
+/* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status
+ * (fn returns an errno, 0 for success). */
+int fs_as_nobody(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(99);
+		_exit(fn(arg) & 0xff);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* After the suite: unmount anything left under the base, stop recorded
+ * daemons, remove the directories. */
+void fs_cleanup_base(void)
+{
+	char cmd[1024];
+	DIR *d = opendir(fs_base);
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d))) {
+			char p[700];
+			FILE *f;
+			int pid;
+
+			if (!strstr(e->d_name, ".pid"))
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", fs_base, e->d_name);
+			f = fopen(p, "r");
+			if (f && fscanf(f, "%d", &pid) == 1 && pid > 0) {
+				char dir[700];
+
+				snprintf(dir, sizeof(dir), "%s", p);
+				dir[strlen(dir) - 4] = '\0';
+				if (fs_is_mounted(dir)) {
+					snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null", dir);
+					fs_run(cmd);
+				}
+				/* Only our own daemons: the pid's binary must be zcached. */
+				{
+					char exe[64], target[512];
+					ssize_t n;
+
+					snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+					n = readlink(exe, target, sizeof(target) - 1);
+					if (n > 0) {
+						target[n] = '\0';
+						if (strstr(target, "zcached"))
+							kill(pid, SIGKILL);
+					}
+				}
+			}
+			if (f)
+				fclose(f);
+		}
+		closedir(d);
+	}
+	if (getenv("ZC_FS_KEEP")) {
+		fprintf(stderr, "fs: kept %s (daemon logs)\n", fs_base);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fs_base);
+	fs_run(cmd);
+}
+
+int fs_suite_main(Suite *s)
+{
+	int ret;
+
+	if (access("/dev/fuse", R_OK | W_OK) != 0 || access(ZCACHED, X_OK) != 0) {
+		fprintf(stderr, "/dev/fuse or %s not usable, skipping\n", ZCACHED);
+		return 77;
+	}
+	snprintf(fs_base, sizeof(fs_base), "/tmp/zcached-fs-test.XXXXXX");
+	if (!mkdtemp(fs_base)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	chmod(fs_base, 0755);
+	ret = zc_test_main(s);
+	fs_cleanup_base();
+	return ret;
+}

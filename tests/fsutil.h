@@ -1,0 +1,70 @@
+/* fsutil.h - mounting the built zcached for the filesystem suites.
+ *
+ * Cleanup that survives failures.  libcheck runs each test in a child
+ * process and a failed assertion exits that child at once, so:
+ *   - each test mounts with fs_mount(), which records the daemon's pid and
+ *     mount point and registers an atexit handler that unmounts and stops
+ *     the daemon (it runs on a failed assertion too);
+ *   - every mount point lives under one base directory that fs_suite_main()
+ *     creates, and each daemon's pid is written there; after the suite it
+ *     unmounts whatever is still mounted under the base (lazily), kills the
+ *     recorded daemons and removes the directories, so even a test killed
+ *     by its timeout leaves nothing behind.
+ * A suite's main() is: return fs_suite_main(make_suite());
+ */
+#ifndef ZC_TESTS_FSUTIL_H
+#define ZC_TESTS_FSUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ZCACHED ZC_BINARY_DIR "/zcached"
+#define PAGE 4096
+
+/* The suite's base directory (set by fs_suite_main). */
+extern char fs_base[128];
+
+/* The mount of the running test (a test's own process state). */
+struct fs_mount_state {
+	char dir[200];
+	pid_t pid;
+	int atexit_done;
+};
+extern struct fs_mount_state fs_cur;
+
+/* Run the suite with a fresh base directory and clean up after it; returns
+ * the exit status (77, "skipped", when /dev/fuse or zcached is unusable). */
+int fs_suite_main(Suite *s);
+
+/* buf = the mount point + "/" + rel. */
+void fs_path(char *buf, size_t len, const char *rel);
+/* Whether dir is a mount point (per /proc/self/mountinfo). */
+int fs_is_mounted(const char *dir);
+/* system(cmd); returns the exit status, or 128 + signal. */
+int fs_run(const char *cmd);
+/* Wait for a child for up to `ms` milliseconds; returns its status or -1. */
+int fs_wait(pid_t pid, int ms);
+/* Start zcached -f with `opts` (may be NULL) on a fresh directory under
+ * the base and wait until it is mounted (fs_cur describes it). */
+void fs_mount(const char *opts);
+/* Unmount at the end of a test and assert that the daemon exited with
+ * status 0 (under the sanitizers: no leak, no error, invariants held). */
+void fs_finish(void);
+/* Unmount (lazily if need be) and stop the daemon, asserting nothing. */
+void fs_unmount_now(void);
+/* Create or truncate rel in the mount and write data to it. */
+void fs_write_file(const char *rel, const void *data, size_t len);
+/* Read a whole file of the mount (malloc'ed, NUL-terminated). */
+char *fs_read_file(const char *rel, size_t *len);
+/* The value of `name` in /.zcache/stats. */
+uint64_t fs_stat_value(const char *name);
+/* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status
+ * (fn returns an errno, 0 for success). */
+int fs_as_nobody(int (*fn)(void *), void *arg);
+/* After a suite: unmount anything left under the base, stop recorded
+ * daemons, remove the directories (kept when $ZC_FS_KEEP is set). */
+void fs_cleanup_base(void);
+
+#endif /* ZC_TESTS_FSUTIL_H */
