@@ -1,6 +1,6 @@
 /* main.c - zcached: parse the command line, build the store, mount, run
  * the FUSE session, tear everything down.  Kept to wiring: the pieces live
- * in daemon/options.c, daemon/log.c and fuse/.
+ * in daemon/options.c, daemon/log.c, daemon/policy.c and fuse/.
  *
  * One context struct (struct zcd) owns everything the daemon builds; there
  * is no mutable global.  Exit status: 0 after a clean unmount (also on
@@ -21,6 +21,7 @@
 #include "compress/pam.h"
 #include "daemon/log.h"
 #include "daemon/options.h"
+#include "daemon/policy.h"
 #include "fuse/zfs.h"
 #include "tmem/tmem.h"
 
@@ -51,6 +52,7 @@ struct zcd {
 	struct tmem_store *store;
 	struct zfs *fs;
 	struct fuse_session *se;
+	struct zd_policy *policy;	/* the memory policy thread, while mounted */
 	int mounted;
 	int handlers;
 };
@@ -140,6 +142,8 @@ static int zcd_check(struct zcd *d)
 /* Tear down in reverse order; safe on a partly built context. */
 static void zcd_teardown(struct zcd *d)
 {
+	zd_policy_stop(d->policy);
+	d->policy = NULL;
 	if (d->handlers)
 		fuse_remove_signal_handlers(d->se);
 	if (d->mounted)
@@ -190,6 +194,35 @@ static void zcd_unmount(void *arg)
 		fuse_session_unmount(d->se);
 		d->mounted = 0;
 	}
+}
+
+/* Start the memory policy thread (daemon/policy.h) with its defaults. */
+static struct zd_policy *zcd_policy(struct zcd *d)
+{
+	struct zd_policy_config pc;
+	struct zd_policy *p;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.fs = d->fs;
+	pc.store = d->store;
+	pc.sgv = d->sgv;
+	pc.buddy = d->buddy;
+	pc.pam = d->pam;
+	pc.log = &d->log;
+	p = zd_policy_start(&pc);
+	if (!p) {
+		zd_log_printf(&d->log, ZD_LOG_ERR, "cannot start the memory policy thread: %s",
+			      strerror(errno));
+	} else {
+		struct zd_policy_stats st;
+
+		zd_policy_stats(p, &st);
+		zd_log_printf(&d->log, ZD_LOG_DEBUG, "memory pressure: %s%s",
+			      st.psi_mode == ZD_PSI_TRIGGER ? "PSI trigger"
+			      : st.psi_mode == ZD_PSI_AVG10 ? "PSI avg10 polled" : "no PSI",
+			      st.have_events ? ", cgroup memory.events" : "");
+	}
+	return p;
 }
 
 static int zcd_run(struct zcd *d)
@@ -256,9 +289,14 @@ int main(int argc, char **argv)
 	}
 	zd_log_printf(&d.log, ZD_LOG_INFO, "mounted on %s (mem_limit %llu bytes, %u threads)",
 		      d.opt.mountpoint, (unsigned long long)d.opt.mem_limit, d.opt.threads);
+	d.policy = zcd_policy(&d);
+	if (!d.policy)
+		goto fail;
 	zcd_notify("READY=1");
 	ret = zcd_run(&d);
 	zcd_notify("STOPPING=1");
+	zd_policy_stop(d.policy);
+	d.policy = NULL;
 	if (ret < 0)
 		zd_log_printf(&d.log, ZD_LOG_WARN, "session ended: %s", strerror(-ret));
 	zd_log_printf(&d.log, ZD_LOG_INFO, "unmounted %s", d.opt.mountpoint);

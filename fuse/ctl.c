@@ -368,6 +368,13 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 	s->evicted_files = atomic_load(&fs->evicted_files);
 	s->compactions = atomic_load(&fs->compactions);
 	s->pages_compacted = atomic_load(&fs->pages_compacted);
+	s->auto_compactions = atomic_load(&fs->policy[ZFS_PC_AUTO_COMPACTIONS]);
+	s->sgv_purges = atomic_load(&fs->policy[ZFS_PC_SGV_PURGES]);
+	s->sgv_purged_pages = atomic_load(&fs->policy[ZFS_PC_SGV_PURGED_PAGES]);
+	s->pressure_events = atomic_load(&fs->policy[ZFS_PC_PRESSURE_EVENTS]);
+	s->pressure_evictions = atomic_load(&fs->policy[ZFS_PC_PRESSURE_EVICTIONS]);
+	s->buddy_trims = atomic_load(&fs->policy[ZFS_PC_BUDDY_TRIMS]);
+	s->buddy_trimmed_bytes = atomic_load(&fs->policy[ZFS_PC_BUDDY_TRIMMED_BYTES]);
 	if (fs->cfg.pam) {
 		pam_stats(fs->cfg.pam, &s->pam);
 		s->have_pam = 1;
@@ -416,6 +423,71 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 nomem:
 	zfs_snapshot_free(s);
 	return -ENOMEM;
+}
+
+/* ---- memory: what is used, compaction, the policy's counters ---------------- */
+
+uint64_t zfs_ctl_mem_used(struct zfs *fs)
+{
+	struct tmem_stats ts;
+	struct zfs_ns_stats ns;
+	uint64_t data;
+
+	tmem_stats(fs->cfg.store, &ts);
+	zfs_ns_stats(fs->ns, &ns);
+	if (fs->cfg.pam) {
+		struct pam_stats ps;
+
+		pam_stats(fs->cfg.pam, &ps);
+		data = ps.pool_bytes + ps.meta_bytes;
+	} else {
+		data = ts.pampd_bytes;
+	}
+	/* The same sum as zfs_snapshot_mem_used, which the stats print. */
+	return data + ts.meta_bytes + ns.meta_bytes;
+}
+
+uint64_t zfs_ctl_reclaimable(struct zfs *fs, uint64_t *partly)
+{
+	uint64_t part = 0, used = 0;
+	unsigned i, n;
+
+	*partly = 0;
+	if (!fs->cfg.pam)
+		return 0;
+	n = pam_pool_count(fs->cfg.pam);
+	for (i = 0; i < n; i++) {
+		struct xcf_pool *x = pam_xcf_pool(fs->cfg.pam, i);
+		struct xcf_stats xs;
+
+		if (!x)
+			continue;
+		xcf_stats(x, &xs);
+		part += (xs.pages - xs.free_pages) * 4096;
+		used += xs.block_bytes;
+	}
+	*partly = part;
+	return part > used ? part - used : 0;
+}
+
+uint64_t zfs_compact_auto(struct zfs *fs, unsigned min_percent, uint64_t min_bytes)
+{
+	uint64_t partly, free = zfs_ctl_reclaimable(fs, &partly), pages;
+
+	if (!fs->cfg.pam || free == 0 || free < min_bytes || free * 100 < partly * min_percent)
+		return 0;
+	pages = pam_compact(fs->cfg.pam, 0);
+	pages += pam_shrink(fs->cfg.pam) / 4096;
+	atomic_fetch_add(&fs->compactions, 1);
+	atomic_fetch_add(&fs->policy[ZFS_PC_AUTO_COMPACTIONS], 1);
+	atomic_fetch_add(&fs->pages_compacted, pages);
+	return pages;
+}
+
+void zfs_policy_count(struct zfs *fs, enum zfs_policy_counter c, uint64_t n)
+{
+	if ((unsigned)c < ZFS_PC_NR)
+		atomic_fetch_add(&fs->policy[c], n);
 }
 
 /* ---- files ----------------------------------------------------------------- */

@@ -96,7 +96,8 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("evictions", s->tmem.evictions, 0, 1, "objects evicted from ephemeral pools, ever");
 	FIG("failed_puts", s->tmem.failed_puts + s->enospc, 0, 1,
 	    "page stores that failed, and writes refused at the limit, ever");
-	FIG("compactions", s->compactions, 0, 1, "compactions run, ever");
+	FIG("compactions", s->compactions, 0, 1,
+	    "compactions run (/.zcache/compact, the policy thread, the limit), ever");
 	FIG("pages_compacted", s->pages_compacted, 0, 1, "pages freed by compaction, ever");
 	/* Caches, on lines of their own (not in mem_used_bytes). */
 	FIG("sgv_cache_bytes", sgv_bytes, 0, 0, "SGV cache: I/O and scratch buffers (in use + idle)");
@@ -109,6 +110,21 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("meta_bytes", s->tmem.meta_bytes + s->ns.meta_bytes + s->pam.meta_bytes, 0, 0,
 	    "metadata: tmem nodes, xcf descriptors, inodes and directories");
 	FIG("enospc", s->enospc, 0, 1, "writes refused at the memory limit, ever");
+	/* The memory policy. */
+	FIG("auto_compactions", s->auto_compactions, 0, 1,
+	    "compactions run by the policy thread or the write path at the limit, ever");
+	FIG("sgv_purges", s->sgv_purges, 0, 1,
+	    "SGV purges and shrinks that freed idle buffers, ever");
+	FIG("sgv_purged_bytes", s->sgv_purged_pages * 4096, 0, 1,
+	    "bytes of idle SGV buffers freed by purges and shrinks, ever");
+	FIG("pressure_events", s->pressure_events, 0, 1,
+	    "reactions to system memory pressure (PSI or the cgroup's memory.events), ever");
+	FIG("pressure_evictions", s->pressure_evictions, 0, 1,
+	    "ephemeral files evicted under system memory pressure, ever");
+	FIG("buddy_trims", s->buddy_trims, 0, 1,
+	    "times idle chunks of the buddy allocator were unmapped, ever");
+	FIG("buddy_trimmed_bytes", s->buddy_trimmed_bytes, 0, 1,
+	    "bytes of idle buddy chunks unmapped, ever");
 #undef FIG
 	return n;
 }

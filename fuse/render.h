@@ -69,8 +69,17 @@ struct zfs_snapshot {
 	uint64_t mem_used_max;
 	uint64_t enospc;		/* writes refused at the limit */
 	uint64_t evicted_files;
-	uint64_t compactions;		/* compactions asked through /.zcache/compact */
+	uint64_t compactions;		/* compactions run: /.zcache/compact, the policy
+					   thread and the write path at the limit */
 	uint64_t pages_compacted;
+	/* The memory policy (fuse/zfs.h enum zfs_policy_counter), ever. */
+	uint64_t auto_compactions;	/* of the compactions, the automatic ones */
+	uint64_t sgv_purges;		/* purges/shrinks that freed idle SGV vectors */
+	uint64_t sgv_purged_pages;	/* pages they freed */
+	uint64_t pressure_events;	/* reactions to system memory pressure */
+	uint64_t pressure_evictions;	/* files they evicted */
+	uint64_t buddy_trims;		/* buddy_trim calls that unmapped chunks */
+	uint64_t buddy_trimmed_bytes;	/* bytes they unmapped */
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */

@@ -64,13 +64,8 @@ static int zfs_page_is_zero(const void *page)
 
 uint64_t zfs_mem_used(struct zfs *fs)
 {
-	struct tmem_stats ts;
-	struct zfs_ns_stats ns;
-	uint64_t used;
+	uint64_t used = zfs_ctl_mem_used(fs);
 
-	tmem_stats(fs->cfg.store, &ts);
-	zfs_ns_stats(fs->ns, &ns);
-	used = ts.pampd_bytes + ts.meta_bytes + ns.meta_bytes;
 	atomic_store(&fs->used_cache, used);
 	pthread_mutex_lock(&fs->lock);
 	if (used > fs->mem_used_max)
@@ -101,11 +96,22 @@ static int zfs_reserve(struct zfs *fs, uint64_t bytes)
 	used = zfs_mem_used(fs);
 	if (used + bytes / 4 <= limit)
 		return 0;
+	/* Compaction first, if it pays (it keeps every file), then eviction. */
+	if (zfs_compact_auto(fs, ZFS_COMPACT_LIMIT_PERCENT, ZFS_COMPACT_MIN_BYTES) > 0) {
+		used = zfs_mem_used(fs);
+		if (used + bytes / 4 <= limit)
+			return 0;
+	}
 	zfs_evict(fs, used + bytes / 4 - limit);
 	if (zfs_mem_used(fs) + bytes / 4 <= limit)
 		return 0;
 	atomic_fetch_add(&fs->enospc, 1);
 	return -ENOSPC;
+}
+
+uint64_t zfs_evict_bytes(struct zfs *fs, uint64_t bytes)
+{
+	return zfs_evict(fs, bytes);
 }
 
 /* ---- pools ----------------------------------------------------------------- */

@@ -22,14 +22,18 @@
  *   Bytes of the last page beyond the file size are always zero (truncation
  *   zeroes them), so extending a file never shows stale data.
  * Limits: files end at 2^32 pages (16 TiB): EFBIG past that.  Before a
- * write the store's memory (tmem's pampd and metadata bytes, plus the
- * namespace's) is compared with mem_limit (the sum is taken again every
- * 4 MiB written, or at every write once within 1/16 of the limit); when a
- * quarter of the write would not fit, ephemeral pools are asked to evict
+ * write the store's memory (zfs_mem_used: mem_used_bytes of the stats, the
+ * pool pages PAM holds, reserve and fragmentation included, plus every
+ * module's metadata) is compared with mem_limit (the sum is taken again
+ * every 4 MiB written, or at every write once within 1/16 of the limit);
+ * when a quarter of the write would not fit, the xcf pools are compacted
+ * if that pays (zfs_compact_auto), then ephemeral pools are asked to evict,
  * and the write fails with ENOSPC if that does not help.  So a write may
  * overshoot the limit by at most about one request per worker.  Bytes
  * stored before stay intact.  Writes are write-through (no writeback
- * cache), so the ENOSPC reaches the write(2) that hit the limit.
+ * cache), so the ENOSPC reaches the write(2) that hit the limit; the kernel
+ * splits a write(2) into requests of ZFS_MAX_IO, so one that crosses the
+ * limit returns the bytes of the requests that were stored.
  *
  * Pools: mkdir directly under the root creates a tmem pool of the
  * configured kind (codec: the configured one), rmdir of it destroys the pool
@@ -95,6 +99,19 @@ struct zfs_config {
 	gid_t gid;
 };
 
+/* What the memory policy counts (daemon/policy.c, the write path's
+ * compaction); kept here so that /.zcache renders them with the rest. */
+enum zfs_policy_counter {
+	ZFS_PC_AUTO_COMPACTIONS,	/* compactions the policy or the limit ran */
+	ZFS_PC_SGV_PURGES,		/* purges and shrinks that freed idle vectors */
+	ZFS_PC_SGV_PURGED_PAGES,	/* pages they freed */
+	ZFS_PC_PRESSURE_EVENTS,		/* system memory pressure reactions */
+	ZFS_PC_PRESSURE_EVICTIONS,	/* files evicted by those reactions */
+	ZFS_PC_BUDDY_TRIMS,		/* buddy_trim calls that unmapped chunks */
+	ZFS_PC_BUDDY_TRIMMED_BYTES,	/* bytes they unmapped */
+	ZFS_PC_NR
+};
+
 /* The filesystem.  Fields are for fuse/ only (zfs.c, ctl.c). */
 struct zfs {
 	struct zfs_config cfg;		/* immutable after create, but: */
@@ -109,8 +126,10 @@ struct zfs {
 	_Atomic uint64_t used_cache;	/* zfs_mem_used's last figure */
 	_Atomic uint64_t written_since;	/* bytes written since it was taken */
 	_Atomic uint64_t evicted_files;	/* files removed by eviction, ever */
-	_Atomic uint64_t compactions;	/* /.zcache/compact writes, ever */
+	_Atomic uint64_t compactions;	/* compactions run (any cause), ever */
 	_Atomic uint64_t pages_compacted;	/* pages they gave back */
+	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
+	_Atomic uint64_t policy[ZFS_PC_NR];
 };
 
 /* Create the filesystem on the given store: the root pool (tmem pool of
@@ -142,14 +161,22 @@ extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
 
-/* What the store holds for file data now, in bytes: tmem's pampd bytes and
- * metadata, plus the namespace's metadata.  Lock-free, approximate while
- * writes run.  Also raises mem_used_max. */
+/* What the store holds for file data now, in bytes: mem_used_bytes of the
+ * stats (zfs_ctl_mem_used: PAM's pool pages and metadata, or tmem's pampd
+ * bytes without PAM, plus tmem's and the namespace's metadata).  Takes
+ * each xcf pool's lock briefly; approximate while writes run.  Also raises
+ * mem_used_max. */
 uint64_t zfs_mem_used(struct zfs *fs);
 
 /* Evict every closed file of every ephemeral pool (/.zcache/drop_ephemeral).
  * Returns the number of files removed. */
 uint64_t zfs_drop_ephemeral(struct zfs *fs);
+
+/* Evict closed files of ephemeral pools, least recently used first, until
+ * at least `bytes` of store memory went (or none is left); whole files
+ * only, open files never.  Returns the number of files removed.  Thread
+ * safe (the policy thread calls it under memory pressure). */
+uint64_t zfs_evict_bytes(struct zfs *fs, uint64_t bytes);
 
 /* Walk the namespace and the store: zfs_ns_check and tmem_check.  Returns
  * 0 or -EUCLEAN (printed to stderr).  For tests and debug builds. */
