@@ -155,7 +155,7 @@ static void zd_policy_open_psi(struct zd_policy *p)
 	atomic_store(&p->psi_mode, ZD_PSI_NONE);
 	if (!p->psi_path[0])
 		return;
-	fd = open(p->psi_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	fd = trig[0] ? open(p->psi_path, O_RDWR | O_NONBLOCK | O_CLOEXEC) : -1;
 	if (fd >= 0) {
 		if (write(fd, trig, strlen(trig) + 1) >= 0) {
 			p->psi_fd = fd;

@@ -80,7 +80,8 @@ struct zd_policy_config {
 	uint64_t compact_min_bytes;
 	unsigned idle_ticks;
 	const char *psi_path;		/* NULL: ZD_POLICY_PSI_PATH; "": no PSI */
-	const char *psi_trigger;	/* NULL: ZD_POLICY_PSI_TRIGGER */
+	const char *psi_trigger;	/* NULL: ZD_POLICY_PSI_TRIGGER; "": no trigger,
+					   read avg10 every tick */
 	double psi_avg10;		/* fallback threshold, percent */
 	const char *events_path;	/* NULL: the cgroup's memory.events; "": none */
 };
