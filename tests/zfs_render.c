@@ -206,6 +206,56 @@ START_TEST(test_json_and_details)
 }
 END_TEST
 
+/* The memory policy's counters: one value each, the same in every format
+ * (stats, metrics as counters, stats.json). */
+START_TEST(test_policy_figures)
+{
+	static const struct {
+		const char *name;
+		uint64_t value;
+	} want[] = {
+		{ "auto_compactions", 2 },  { "sgv_purges", 5 },	 { "sgv_purged_bytes", 7 * 4096 },
+		{ "pressure_events", 3 },   { "pressure_evictions", 13 }, { "buddy_trims", 4 },
+		{ "buddy_trimmed_bytes", 8 << 20 },
+	};
+	struct zfs_snapshot s;
+	struct zfs_text t = { 0 };
+	char needle[128];
+	size_t k;
+
+	make_snapshot(&s);
+	s.auto_compactions = 2;
+	s.sgv_purges = 5;
+	s.sgv_purged_pages = 7;
+	s.pressure_events = 3;
+	s.pressure_evictions = 13;
+	s.buddy_trims = 4;
+	s.buddy_trimmed_bytes = 8 << 20;
+	zfs_render_stats(&s, &t);
+	for (k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		snprintf(needle, sizeof(needle), "\n%-20s %" PRIu64 "\n", want[k].name, want[k].value);
+		ck_assert_msg(strstr(t.buf, needle) != NULL, "stats: %s", needle);
+	}
+	free(t.buf);
+	memset(&t, 0, sizeof(t));
+	zfs_render_metrics(&s, &t);
+	for (k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		snprintf(needle, sizeof(needle), "# TYPE zcache_%s counter\nzcache_%s %" PRIu64 "\n",
+			 want[k].name, want[k].name, want[k].value);
+		ck_assert_msg(strstr(t.buf, needle) != NULL, "metrics: %s", needle);
+	}
+	free(t.buf);
+	memset(&t, 0, sizeof(t));
+	zfs_render_json(&s, &t);
+	for (k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		snprintf(needle, sizeof(needle), "\"%s\":%" PRIu64, want[k].name, want[k].value);
+		ck_assert_msg(strstr(t.buf, needle) != NULL, "stats.json: %s", needle);
+	}
+	free(t.buf);
+	zfs_snapshot_free(&s);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("zfs_render");
@@ -215,6 +265,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_mm_stat);
 	tcase_add_test(tc, test_metrics);
 	tcase_add_test(tc, test_json_and_details);
+	tcase_add_test(tc, test_policy_figures);
 	suite_add_tcase(s, tc);
 	return s;
 }
