@@ -36,6 +36,7 @@ struct zd_policy {
 	unsigned idle;			/* ticks without activity */
 	uint64_t events_high, events_max;
 	double last_reaction;		/* seconds, CLOCK_MONOTONIC */
+	int pending;			/* pressure seen inside the rate limit */
 	/* Read by zd_policy_stats. */
 	_Atomic uint64_t ticks, pressure_signals, reactions;
 	_Atomic int psi_mode, have_events;
@@ -256,7 +257,8 @@ static void zd_policy_tick(struct zd_policy *p)
 	}
 }
 
-/* React to system memory pressure (at most once per period). */
+/* React to system memory pressure, at most once per period: a signal
+ * inside that time is kept pending and acted on once the period is over. */
 static void zd_policy_react(struct zd_policy *p)
 {
 	double now = zd_policy_now(), period = (p->cfg.period_ms ? p->cfg.period_ms
@@ -264,9 +266,11 @@ static void zd_policy_react(struct zd_policy *p)
 	uint64_t used, want, files, before;
 	size_t xcf = 0;
 
-	atomic_fetch_add(&p->pressure_signals, 1);
-	if (atomic_load(&p->reactions) && now - p->last_reaction < period)
+	if (atomic_load(&p->reactions) && now - p->last_reaction < period) {
+		p->pending = 1;
 		return;
+	}
+	p->pending = 0;
 	p->last_reaction = now;
 	atomic_fetch_add(&p->reactions, 1);
 	zfs_policy_count(p->cfg.fs, ZFS_PC_PRESSURE_EVENTS, 1);
@@ -302,9 +306,15 @@ static void *zd_policy_main(void *arg)
 			{ .fd = p->stop_fd, .events = POLLIN },
 			{ .fd = p->psi_fd, .events = POLLPRI },
 		};
-		double now = zd_policy_now();
-		int timeout = now >= next ? 0 : (int)((next - now) * 1000.0) + 1;
-		int n = poll(fds, p->psi_fd >= 0 ? 2 : 1, timeout), pressure = 0;
+		double now = zd_policy_now(), wake = next;
+		int timeout, n, pressure = 0;
+
+		/* The next tick, or the end of the rate limit of a pending
+		 * reaction, whichever comes first. */
+		if (p->pending && p->last_reaction + period_ms / 1000.0 < wake)
+			wake = p->last_reaction + period_ms / 1000.0;
+		timeout = now >= wake ? 0 : (int)((wake - now) * 1000.0) + 1;
+		n = poll(fds, p->psi_fd >= 0 ? 2 : 1, timeout);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -327,6 +337,8 @@ static void *zd_policy_main(void *arg)
 				next = now + period_ms / 1000.0;
 		}
 		if (pressure)
+			atomic_fetch_add(&p->pressure_signals, 1);
+		if (pressure || p->pending)
 			zd_policy_react(p);
 	}
 	if (p->psi_fd >= 0)

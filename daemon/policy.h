@@ -30,7 +30,8 @@
  * /proc/self/cgroup), each tick compares its "high" and "max" counters with
  * the last reading: a rise means the cgroup hit memory.high (throttled) or
  * memory.max (reclaim before the OOM killer) - a pressure event too.
- * A reaction, at most one per period: shrink the SGV caches (sgv_ctx_shrink
+ * A reaction, at most one per period (a signal inside the period is kept
+ * and acted on when it ends): shrink the SGV caches (sgv_ctx_shrink
  * of everything idle for SGV_MIN_SHRINK_INTERVAL), pam_shrink, compact if
  * it pays even a little (ZFS_COMPACT_LIMIT_PERCENT), evict closed files of
  * ephemeral pools, least recently used first, for an eighth of mem_used

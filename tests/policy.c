@@ -649,18 +649,19 @@ START_TEST(test_policy_thread)
 	zd_policy_stats(p, &st);
 	ck_assert_uint_eq(st.reactions, 0);
 
-	/* avg10 over the threshold: a reaction, counted. */
-	put_text(psi, "some avg10=42.50 avg60=3.00 avg300=1.00 total=123\n"
-		      "full avg10=10.00 avg60=0.00 avg300=0.00 total=0\n");
+	/* The cgroup hit memory.high: a reaction, counted (only this watch
+	 * can have seen anything). */
 	want_events = 1;
+	put_text(events, "low 0\nhigh 7\nmax 0\noom 0\noom_kill 0\n");
 	ck_assert(wait_for(events_reached, p, s.fs));
-	put_text(psi, "some avg10=0.00 avg60=3.00 avg300=1.00 total=123\n");
-	/* The cgroup hit memory.high: another. */
+	/* avg10 over the threshold: another. */
 	snap = snap_of(s.fs);
 	want_events = snap.pressure_events + 1;
 	zfs_snapshot_free(&snap);
-	put_text(events, "low 0\nhigh 7\nmax 0\noom 0\noom_kill 0\n");
+	put_text(psi, "some avg10=42.50 avg60=3.00 avg300=1.00 total=123\n"
+		      "full avg10=10.00 avg60=0.00 avg300=0.00 total=0\n");
 	ck_assert(wait_for(events_reached, p, s.fs));
+	put_text(psi, "some avg10=0.00 avg60=3.00 avg300=1.00 total=123\n");
 	zd_policy_stats(p, &st);
 	ck_assert_uint_ge(st.reactions, 2);
 	ck_assert_uint_ge(st.pressure_signals, st.reactions);
