@@ -44,6 +44,8 @@ struct zfs_ns {
 	uint64_t count[4];		/* files, dirs, symlinks, others; protected by lock */
 	uint64_t xattr_bytes;		/* protected by lock */
 	uint64_t dirent_bytes;		/* protected by lock */
+	_Atomic uint64_t ncaps;		/* security.capability attributes held;
+					   changed under lock held, read without */
 	struct zfs_ns_ops ops;		/* immutable */
 	void *priv;			/* immutable */
 	char *virt_name;		/* immutable */
@@ -320,8 +322,11 @@ static void zfs_maybe_reap(struct zfs_ns *ns, struct zfs_inode *i, struct zfs_re
 		return;
 	zfs_table_remove(ns, i);
 	ns->count[zfs_type_index(i->mode)]--;
-	for (struct zfs_xattr *x = i->xattrs; x; x = x->next)
+	for (struct zfs_xattr *x = i->xattrs; x; x = x->next) {
 		ns->xattr_bytes -= strlen(x->name) + x->size;
+		if (!strcmp(x->name, ZFS_XATTR_CAPS))
+			atomic_fetch_sub(&ns->ncaps, 1);
+	}
 	i->hnext = r->inodes;
 	r->inodes = i;
 }
@@ -1291,6 +1296,8 @@ int zfs_ns_setxattr(struct zfs_ns *ns, uint64_t ino, const char *name, const voi
 		x->next = NULL;
 		*pp = x;
 		ns->xattr_bytes += n + size;
+		if (!strcmp(name, ZFS_XATTR_CAPS))
+			atomic_fetch_add(&ns->ncaps, 1);
 		v = NULL;
 	}
 	zfs_ctime(i);
@@ -1382,12 +1389,24 @@ int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name)
 	x = *pp;
 	*pp = x->next;
 	ns->xattr_bytes -= strlen(x->name) + x->size;
+	if (!strcmp(x->name, ZFS_XATTR_CAPS))
+		atomic_fetch_sub(&ns->ncaps, 1);
 	free(x->value);
 	free(x);
 	zfs_ctime(i);
 out:
 	pthread_rwlock_unlock(&ns->lock);
 	return ret;
+}
+
+int zfs_ns_kill_caps(struct zfs_ns *ns, uint64_t ino)
+{
+	int ret;
+
+	if (!atomic_load_explicit(&ns->ncaps, memory_order_relaxed))
+		return 0;
+	ret = zfs_ns_removexattr(ns, ino, ZFS_XATTR_CAPS);
+	return ret == -ENODATA ? 0 : ret;
 }
 
 /* ---- eviction -------------------------------------------------------------- */
@@ -1558,7 +1577,7 @@ static int zfs_cmp_u64(const void *a, const void *b)
 
 int zfs_ns_check(struct zfs_ns *ns)
 {
-	uint64_t n = 0, counts[4] = { 0, 0, 0, 0 }, npools = 0;
+	uint64_t n = 0, counts[4] = { 0, 0, 0, 0 }, npools = 0, ncaps = 0;
 	struct zfs_pool *p;
 	size_t b, k;
 	int ret = 0;
@@ -1600,6 +1619,8 @@ int zfs_ns_check(struct zfs_ns *ns)
 			ZFS_CHECK(i->nlink || atomic_load(&i->nlookup) || atomic_load(&i->nopen) ||
 				  i->ino == ZFS_ROOT_INO,
 				  "inode %llu unreferenced but alive", (unsigned long long)i->ino);
+			for (struct zfs_xattr *x = i->xattrs; x; x = x->next)
+				ncaps += !strcmp(x->name, ZFS_XATTR_CAPS);
 			if (!S_ISDIR(i->mode))
 				continue;
 			for (k = 0; k < i->dx->dcount; k++) {
@@ -1637,6 +1658,8 @@ int zfs_ns_check(struct zfs_ns *ns)
 				  (unsigned long long)subdirs);
 		}
 	}
+	ZFS_CHECK(ncaps == atomic_load(&ns->ncaps), "%llu capability attributes, counter %llu",
+		  (unsigned long long)ncaps, (unsigned long long)atomic_load(&ns->ncaps));
 	ZFS_CHECK(n == ns->ninodes, "table holds %llu inodes, counter says %llu",
 		  (unsigned long long)n, (unsigned long long)ns->ninodes);
 	for (k = 0; k < 4; k++)

@@ -56,6 +56,7 @@
 #define ZFS_XATTR_NAME_MAX 255
 #define ZFS_XATTR_SIZE_MAX 65536
 #define ZFS_SYMLINK_MAX 4095
+#define ZFS_XATTR_CAPS "security.capability"
 
 struct zfs_ns;
 
@@ -263,6 +264,14 @@ int zfs_ns_setxattr(struct zfs_ns *ns, uint64_t ino, const char *name, const voi
 int zfs_ns_getxattr(struct zfs_ns *ns, uint64_t ino, const char *name, void *buf, size_t size);
 int zfs_ns_listxattr(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
 int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name);
+
+/* Remove the security.capability attribute of inode `ino` if it has one,
+ * as the VFS does on write, truncate and chown (zfs.c asks the kernel to
+ * leave that to us: FUSE_HANDLE_KILLPRIV_V2).  Costs one atomic load while
+ * no inode of the namespace holds that attribute, else takes ns->lock
+ * exclusively (and changes ctime when it removes one).  Returns 0, or
+ * -ENOENT for an unknown inode. */
+int zfs_ns_kill_caps(struct zfs_ns *ns, uint64_t ino);
 
 /* Remove every name of the given inodes (sorted ascending, n of them):
  * the files the store evicted.  `removed` (may be NULL) is called under

@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/fuse.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -680,6 +682,8 @@ static void zfs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	if (ret > 0 && (inode->mode & (S_ISUID | S_ISGID)))
 		zfs_kill_suid(inode, 0, fuse_req_ctx(req)->uid);
+	if (ret > 0)
+		zfs_ns_kill_caps(fs->ns, inode->ino);	/* HANDLE_KILLPRIV_V2 */
 	if (ret < 0)
 		fuse_reply_err(req, (int)-ret);
 	else
@@ -731,9 +735,12 @@ static void zfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 			goto err;
 		if (!(to_set & FUSE_SET_ATTR_MODE))
 			zfs_kill_suid(inode, 0, fuse_req_ctx(req)->uid);
+		zfs_ns_kill_caps(fs->ns, ino);
 	}
 	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE))
 		zfs_kill_suid(inode, 1, 0);
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		zfs_ns_kill_caps(fs->ns, ino);
 	ret = zfs_ns_setattr(fs->ns, ino, attr, to_set & ~FUSE_SET_ATTR_SIZE, &st);
 	if (ret < 0)
 		goto err;
@@ -903,6 +910,7 @@ static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			fuse_reply_err(req, -ret);
 			return;
 		}
+		zfs_ns_kill_caps(fs->ns, ino);
 	}
 	zfs_open_inode(fs, inode, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
@@ -1543,6 +1551,59 @@ uint64_t zfs_drop_ephemeral(struct zfs *fs)
 	return zfs_evict(fs, UINT64_MAX);
 }
 
+/* ---- the INIT reply ----------------------------------------------------------- */
+
+/* libfuse 3.14 knows no FUSE_CAP for FUSE_HANDLE_KILLPRIV_V2 and leaves
+ * FUSE_PARALLEL_DIROPS and FUSE_HANDLE_KILLPRIV out of its INIT reply
+ * whatever conn->want says.  Without them the kernel asks GETXATTR
+ * security.capability before every write(2) (its file_remove_privs; under
+ * KILLPRIV_V2 the superblock is SB_NOSEC and we clear the privileges
+ * ourselves: zfs_kill_suid, zfs_ns_kill_caps) and GETATTR before every
+ * chown: a third of the requests of an untar.  So the session's I/O goes
+ * through these two functions (fuse_session_custom_io): the read notes
+ * the INIT request's unique and the flags the kernel offers, the writev
+ * adds ZFS_INIT_ADD (those offered) to that one reply.  Every other
+ * message passes unchanged; errors are read(2)'s and writev(2)'s. */
+#define ZFS_INIT_ADD (FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV | FUSE_HANDLE_KILLPRIV_V2)
+
+static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	struct zfs *fs = userdata;
+	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *in = buf;
+
+	if (n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, flags2)) &&
+	    in->opcode == FUSE_INIT) {
+		const struct fuse_init_in *arg = (const void *)(in + 1);
+
+		atomic_store(&fs->init_offer, arg->flags);
+		atomic_store(&fs->init_unique, in->unique);
+	}
+	return n;
+}
+
+static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct zfs *fs = userdata;
+	uint64_t unique = atomic_load_explicit(&fs->init_unique, memory_order_relaxed);
+	const struct fuse_out_header *out = iov[0].iov_base;
+	struct fuse_init_out init;
+	struct iovec v[2];
+
+	if (!unique || count != 2 || iov[0].iov_len != sizeof(*out) || out->unique != unique ||
+	    out->error || iov[1].iov_len < offsetof(struct fuse_init_out, max_background) ||
+	    iov[1].iov_len > sizeof(init))
+		return writev(fd, iov, count);
+	memcpy(&init, iov[1].iov_base, iov[1].iov_len);
+	init.flags |= atomic_load(&fs->init_offer) & ZFS_INIT_ADD;
+	atomic_store(&fs->init_flags, init.flags);
+	atomic_store(&fs->init_unique, 0);
+	v[0] = iov[0];
+	v[1].iov_base = &init;
+	v[1].iov_len = iov[1].iov_len;
+	return writev(fd, v, 2);
+}
+
 /* ---- the session loop -------------------------------------------------------- */
 
 /* libfuse reads a request of up to FUSE_MAX_MAX_PAGES pages plus a header
@@ -1608,6 +1669,13 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 
 	if (threads < 1)
 		threads = 1;
+	{
+		static const struct fuse_custom_io io = { .read = zfs_io_read,
+							  .writev = zfs_io_writev };
+
+		if (fuse_session_fd(se) >= 0)
+			fuse_session_custom_io(se, &io, fuse_session_fd(se));
+	}
 	w = calloc(threads, sizeof(*w));
 	if (!w)
 		return -ENOMEM;

@@ -43,6 +43,16 @@
  * Open files of ephemeral pools are pinned in tmem, so they are never
  * evicted.
  *
+ * INIT: libfuse 3.14 cannot ask for FUSE_HANDLE_KILLPRIV_V2 and drops
+ * FUSE_PARALLEL_DIROPS and FUSE_HANDLE_KILLPRIV from its INIT reply, which
+ * cost an untar a GETXATTR per write(2) and a GETATTR per chown (a third of
+ * its requests).  zfs_session_loop therefore puts its own read/writev on the
+ * session (fuse_session_custom_io) that adds those flags, when the kernel
+ * offers them, to the INIT reply and passes everything else through.  So
+ * this filesystem clears set-user-ID/set-group-ID (write and truncate by
+ * others than root, chown by anyone) and security.capability (write,
+ * truncate, chown) itself, as the VFS would.
+ *
  * Kernel caching: entries and attributes are cached for ZFS_TIMEOUT
  * seconds and file pages are kept across opens (keep_cache), since every
  * change passes through this process; files the store evicts are
@@ -128,6 +138,9 @@ struct zfs {
 	_Atomic uint64_t evicted_files;	/* files removed by eviction, ever */
 	_Atomic uint64_t compactions;	/* compactions run (any cause), ever */
 	_Atomic uint64_t pages_compacted;	/* pages they gave back */
+	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
+	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
+	_Atomic uint32_t init_flags;	/* INIT flags granted (after our additions) */
 	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
 	_Atomic uint64_t policy[ZFS_PC_NR];
 };
@@ -152,7 +165,8 @@ extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
 /* Run the session on `threads` workers (the calling thread is one of them)
  * until it ends: a termination signal caught by libfuse's handlers on the
  * calling thread (the workers block SIGTERM, SIGINT and SIGHUP), or an
- * unmount.  Each worker receives requests into its own buffer of
+ * unmount.  The session's device I/O is replaced first (see "INIT" above).
+ * Each worker receives requests into its own buffer of
  * ZFS_MAX_IO plus a header page from the buddy allocator.  When the
  * calling thread's worker stops, the others are woken with SIGUSR1 (a
  * handler that does nothing is installed meanwhile) and joined, and only

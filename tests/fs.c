@@ -884,6 +884,59 @@ START_TEST(test_suid_cleared_on_write)
 }
 END_TEST
 
+/* The kernel leaves clearing privileges to us (FUSE_HANDLE_KILLPRIV_V2,
+ * see zfs.c): a write, a truncate and a chown remove security.capability,
+ * whoever asks, and leave other attributes alone; a write by someone other
+ * than root also clears set-user-ID (test_suid_cleared_on_write). */
+static int fs_has_caps(const char *p)
+{
+	char buf[64];
+
+	if (getxattr(p, "security.capability", buf, sizeof(buf)) >= 0)
+		return 1;
+	ck_assert_int_eq(errno, ENODATA);
+	return 0;
+}
+
+START_TEST(test_caps_cleared)
+{
+	/* A vfs_cap_data, revision 2: CAP_NET_BIND_SERVICE permitted. */
+	const uint32_t cap[5] = { 0x02000000, 1u << 10, 0, 0, 0 };
+	char p[1024], v[8];
+	struct stat st;
+
+	fs_mount("allow_other");
+	fs_write_file("c", "data", 4);
+	fs_path(p, sizeof(p), "c");
+	ck_assert_int_eq(setxattr(p, "user.keep", "1", 1, 0), 0);
+	/* Root's write. */
+	ck_assert_int_eq(setxattr(p, "security.capability", cap, sizeof(cap), 0), 0);
+	ck_assert(fs_has_caps(p));
+	ck_assert_int_eq(fs_append_one(p), 0);
+	ck_assert(!fs_has_caps(p));
+	/* Someone else's write (the file must be writable for them). */
+	ck_assert_int_eq(chmod(p, 0666), 0);
+	ck_assert_int_eq(setxattr(p, "security.capability", cap, sizeof(cap), 0), 0);
+	ck_assert_int_eq(fs_as_nobody(fs_append_one, p), 0);
+	ck_assert(!fs_has_caps(p));
+	/* Truncation, chown. */
+	ck_assert_int_eq(setxattr(p, "security.capability", cap, sizeof(cap), 0), 0);
+	ck_assert_int_eq(truncate(p, 2), 0);
+	ck_assert(!fs_has_caps(p));
+	ck_assert_int_eq(setxattr(p, "security.capability", cap, sizeof(cap), 0), 0);
+	ck_assert_int_eq(chown(p, 1234, 5678), 0);
+	ck_assert(!fs_has_caps(p));
+	/* Reading keeps it; the other attribute stayed throughout. */
+	ck_assert_int_eq(setxattr(p, "security.capability", cap, sizeof(cap), 0), 0);
+	free(fs_read_file("c", NULL));
+	ck_assert(fs_has_caps(p));
+	ck_assert_int_eq(getxattr(p, "user.keep", v, sizeof(v)), 1);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_size, 2);
+	fs_finish();
+}
+END_TEST
+
 START_TEST(test_zcache_tree)
 {
 	static const char *const files[] = {
@@ -1357,6 +1410,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_rename);
 	tcase_add_test(tc, test_xattrs_and_pools);
 	tcase_add_test(tc, test_suid_cleared_on_write);
+	tcase_add_test(tc, test_caps_cleared);
 	tc = fs_tcase(s, "zcache");
 	tcase_add_test(tc, test_zcache_tree);
 	tcase_add_test(tc, test_stats_consistent);
