@@ -98,14 +98,22 @@ static int zfs_reserve(struct zfs *fs, uint64_t bytes)
 	used = zfs_mem_used(fs);
 	if (used + bytes / 4 <= limit)
 		return 0;
-	/* Compaction first, if it pays (it keeps every file), then eviction. */
-	if (zfs_compact_auto(fs, ZFS_COMPACT_LIMIT_PERCENT, ZFS_COMPACT_MIN_BYTES) > 0) {
+	/* Compaction first, if it pays (it keeps every file).  Then eviction
+	 * of closed ephemeral files, with headroom (a 32nd of the limit) so
+	 * the next writes do not come back at once, and compaction of the
+	 * holes the evicted files left in partly used pages: eviction counts
+	 * compressed bytes, the limit counts pages, so a few rounds. */
+	if (zfs_compact_auto(fs, ZFS_COMPACT_LIMIT_PERCENT, ZFS_COMPACT_MIN_BYTES) > 0)
 		used = zfs_mem_used(fs);
-		if (used + bytes / 4 <= limit)
-			return 0;
+	for (int round = 0; used + bytes / 4 > limit && round < 4; round++) {
+		uint64_t files = zfs_evict(fs, used + bytes / 4 - limit + limit / 32);
+
+		if (!files)
+			break;
+		zfs_compact_auto(fs, 0, 1);
+		used = zfs_mem_used(fs);
 	}
-	zfs_evict(fs, used + bytes / 4 - limit);
-	if (zfs_mem_used(fs) + bytes / 4 <= limit)
+	if (used + bytes / 4 <= limit)
 		return 0;
 	atomic_fetch_add(&fs->enospc, 1);
 	return -ENOSPC;
