@@ -659,6 +659,16 @@ static int wait_for(int (*pred)(struct zd_policy *, struct zfs *), struct zd_pol
 	return 0;
 }
 
+static int trimmed(struct zd_policy *p, struct zfs *fs)
+{
+	struct zfs_snapshot s = snap_of(fs);
+	int ok = s.buddy_trims >= 1 && s.buddy_trimmed_bytes >= BUDDY_CHUNK_SIZE;
+
+	(void)p;
+	zfs_snapshot_free(&s);
+	return ok;
+}
+
 static int two_ticks(struct zd_policy *p, struct zfs *fs)
 {
 	struct zd_policy_stats st;
@@ -716,6 +726,18 @@ START_TEST(test_policy_thread)
 	ck_assert_ptr_null(zd_policy_start(NULL));
 	zd_policy_stop(NULL);
 
+	/* Free chunks for the idle trim: mapped, then all free (the
+	 * allocator's reserve keeps some of them). */
+	{
+		void *blk[6];
+
+		for (int k = 0; k < 6; k++) {
+			blk[k] = buddy_alloc(s.buddy, BUDDY_CHUNK_SIZE);
+			ck_assert_ptr_nonnull(blk[k]);
+		}
+		for (int k = 0; k < 6; k++)
+			buddy_free(s.buddy, blk[k], BUDDY_CHUNK_SIZE);
+	}
 	pc.fs = s.fs;
 	pc.store = s.store;
 	pc.sgv = s.sgv;
@@ -725,6 +747,7 @@ START_TEST(test_policy_thread)
 	pc.psi_path = psi;
 	pc.psi_trigger = "";	/* a plain file takes no trigger: read avg10 */
 	pc.events_path = events;
+	pc.idle_ticks = 2;
 	p = zd_policy_start(&pc);
 	ck_assert_ptr_nonnull(p);
 	zd_policy_stats(p, &st);
@@ -733,6 +756,14 @@ START_TEST(test_policy_thread)
 	ck_assert(wait_for(two_ticks, p, s.fs));
 	zd_policy_stats(p, &st);
 	ck_assert_uint_eq(st.reactions, 0);
+	/* Nothing is put or read: idle, so spare chunks but one go. */
+	ck_assert(wait_for(trimmed, p, s.fs));
+	{
+		struct buddy_stats bs;
+
+		buddy_stats(s.buddy, &bs);
+		ck_assert_uint_le(bs.free_chunks, 1);
+	}
 
 	/* The cgroup hit memory.high: a reaction, counted (only this watch
 	 * can have seen anything). */
