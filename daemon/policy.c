@@ -156,14 +156,23 @@ static void zd_policy_open_psi(struct zd_policy *p)
 	atomic_store(&p->psi_mode, ZD_PSI_NONE);
 	if (!p->psi_path[0])
 		return;
-	fd = trig[0] ? open(p->psi_path, O_RDWR | O_NONBLOCK | O_CLOEXEC) : -1;
-	if (fd >= 0) {
+	for (int k = 0; k < 2 && trig[0]; k++) {
+		/* A trigger belongs to the descriptor it was written to: a new
+		 * one for each try. */
+		fd = open(p->psi_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			break;
 		if (write(fd, trig, strlen(trig) + 1) >= 0) {
 			p->psi_fd = fd;
 			atomic_store(&p->psi_mode, ZD_PSI_TRIGGER);
 			return;
 		}
 		close(fd);
+		/* Without CAP_SYS_RESOURCE the window must be a multiple of
+		 * 2 s (EINVAL otherwise): the default has a second form. */
+		if (p->cfg.psi_trigger)
+			break;
+		trig = ZD_POLICY_PSI_TRIGGER_UNPRIV;
 	}
 	/* No trigger: read avg10 each tick, if the file reads as PSI. */
 	if (zd_policy_read(p->psi_path, text, sizeof(text)) == 0 &&

@@ -21,9 +21,11 @@
  *   5. without a PSI trigger: the fallback pressure checks below.
  * System memory pressure.  At start the thread opens psi_path
  * (/proc/pressure/memory) read-write and writes the trigger ("some 150000
- * 1000000": tasks stalled on memory for 150 ms within any 1 s window); the
+ * 1000000": tasks stalled on memory for 150 ms within any 1 s window; a
+ * process without CAP_SYS_RESOURCE may only use windows that are multiples
+ * of 2 s, so the default trigger is retried as "some 150000 2000000"); the
  * kernel then raises POLLPRI on that descriptor.  Where triggers are not
- * permitted (no PSI, an unprivileged service before Linux 6.5, a read-only
+ * permitted (no PSI, an unprivileged process before Linux 6.5, a read-only
  * /proc) it falls back to reading the file each tick and reacting when
  * "some avg10" is at least psi_avg10 percent.  Independently, when the
  * service's cgroup has a memory.events file (cgroup v2: the path comes from
@@ -64,6 +66,7 @@ struct zd_log;
 #define ZD_POLICY_IDLE_TICKS 5u
 #define ZD_POLICY_PSI_PATH "/proc/pressure/memory"
 #define ZD_POLICY_PSI_TRIGGER "some 150000 1000000"
+#define ZD_POLICY_PSI_TRIGGER_UNPRIV "some 150000 2000000"	/* no CAP_SYS_RESOURCE */
 #define ZD_POLICY_PSI_AVG10 10.0			/* percent, fallback */
 #define ZD_POLICY_EVICT_MIN ((uint64_t)1 << 20)		/* per reaction */
 

@@ -799,6 +799,10 @@ START_TEST(test_policy_thread)
 	ck_assert_ptr_nonnull(p);
 	zd_policy_stats(p, &st);
 	ck_assert(access("/proc/pressure/memory", R_OK) != 0 || st.psi_mode != ZD_PSI_NONE);
+	fprintf(stderr, "policy: this machine's memory pressure watch: %s%s\n",
+		st.psi_mode == ZD_PSI_TRIGGER ? "PSI trigger"
+		: st.psi_mode == ZD_PSI_AVG10 ? "PSI avg10" : "no PSI",
+		st.have_events ? ", cgroup memory.events" : "");
 	zd_policy_stop(p);
 	store_free(&s);
 }
