@@ -404,6 +404,7 @@ struct zfs_ns *zfs_ns_create(struct zfs_pool *root_pool, uid_t uid, gid_t gid,
 	for (k = 0; k < ZFS_NS_STRIPES; k++) {
 		pthread_mutex_init(&ns->stripes[k].lock, NULL);
 		pthread_rwlock_init(&ns->stripes[k].io_lock, NULL);
+		pthread_mutex_init(&ns->stripes[k].push_lock, NULL);
 	}
 	if (pthread_rwlock_init(&ns->lock, NULL))
 		goto err_free;
@@ -477,6 +478,7 @@ void zfs_ns_destroy(struct zfs_ns *ns)
 	for (b = 0; b < ZFS_NS_STRIPES; b++) {
 		pthread_mutex_destroy(&ns->stripes[b].lock);
 		pthread_rwlock_destroy(&ns->stripes[b].io_lock);
+		pthread_mutex_destroy(&ns->stripes[b].push_lock);
 	}
 	free(ns);
 }

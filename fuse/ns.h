@@ -27,8 +27,13 @@
  * caller's request is in flight, because the kernel cannot forget an inode
  * it is using.
  *
- * Lock order:  ns->lock (rwlock)  ->  io_lock (rwlock)  ->  lock (mutex)
- * (io_lock and lock are an inode's stripe->io_lock and stripe->lock)
+ * Lock order:  push_lock (mutex)  ->  ns->lock (rwlock)  ->  io_lock (rwlock)
+ *              ->  lock (mutex)
+ * (push_lock, io_lock and lock are an inode's stripe->push_lock, ->io_lock
+ * and ->lock)
+ *   push_lock    zfs.c only: a push of a file's first pages into the
+ *                kernel's cache at open against other opens and
+ *                truncations (see zfs.c).  ns itself never takes it.
  *   ns->lock     the inode table, every directory's entries, parent links,
  *                nlink, xattrs, pool membership and the pool list; readers
  *                (lookup, getattr, readdir, getxattr) share it, changes hold
@@ -105,6 +110,8 @@ struct zfs_dir {
 struct zfs_stripe {
 	pthread_mutex_t lock;		/* attributes (see the lock order) */
 	pthread_rwlock_t io_lock;	/* file data against size changes */
+	pthread_mutex_t push_lock;	/* zfs.c: opens and truncations against a
+					   push of the file into the kernel's cache */
 } __attribute__((aligned(64)));
 
 #define ZFS_NS_STRIPES 256
@@ -118,7 +125,9 @@ struct zfs_inode {
 	mode_t mode;			/* file type: immutable; bits: protected by lock */
 	uid_t uid;			/* protected by lock */
 	gid_t gid;			/* protected by lock */
-	int data_released;		/* ops->inode_release was asked; protected by ns->lock */
+	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
+	_Atomic unsigned char pushed;	/* zfs.c: the content went to the kernel's cache
+					   since it last changed */
 	dev_t rdev;			/* immutable */
 	uint64_t nlink;			/* protected by ns->lock */
 	uint64_t size;			/* protected by lock (writers also hold io_lock) */

@@ -16,6 +16,7 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +432,164 @@ START_TEST(test_append_and_trunc_open)
 	ck_assert_int_eq(fsync(fd), 0);
 	ck_assert_int_eq(fdatasync(fd), 0);
 	close(fd);
+	fs_finish();
+}
+END_TEST
+
+/* Read a whole file through a fresh open after evicting its cached pages,
+ * so the open pushes (zfs.c, open-time read-ahead) or reads ask. */
+static unsigned char *fs_cold_read(const char *p, size_t *len)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t n = 0;
+	ssize_t r;
+	int fd = open(p, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	fd = open(p, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	while ((r = read(fd, buf + n, (size_t)st.st_size + 1 - n)) > 0)
+		n += (size_t)r;
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(n, (size_t)st.st_size);
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+/* The first read-only open after a change pushes the file's first 128 KiB
+ * into the kernel's cache: what reads see afterwards must be the file,
+ * whatever its size, after overwrites and truncations too. */
+START_TEST(test_open_push)
+{
+	static const size_t sizes[] = { 1, 4095, 4096, 5000, 128 << 10, (128 << 10) + 1,
+					300 << 10 };
+	uint64_t rs = zc_test_seed();
+	char p[1024];
+
+	fs_mount(NULL);
+	fs_path(p, sizeof(p), "push");
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k], len, cut = n / 3;
+		unsigned char *want = malloc(n), *got;
+		int fd;
+
+		for (size_t j = 0; j < n; j++)
+			want[j] = (unsigned char)zc_rand(&rs);
+		fs_write_file("push", want, n);
+		got = fs_cold_read(p, &len);
+		ck_assert_uint_eq(len, n);
+		ck_assert(!memcmp(got, want, n));
+		free(got);
+		/* Overwrite the middle through another open, then read. */
+		memset(want + n / 4, 0xa5, n / 2);
+		fd = open(p, O_WRONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(pwrite(fd, want + n / 4, n / 2, (off_t)(n / 4)), (ssize_t)(n / 2));
+		close(fd);
+		got = fs_cold_read(p, &len);
+		ck_assert_uint_eq(len, n);
+		ck_assert(!memcmp(got, want, n));
+		free(got);
+		/* Read again without eviction (nothing pushed), then truncate by
+		 * path and read. */
+		got = fs_cold_read(p, &len);
+		ck_assert(!memcmp(got, want, n));
+		free(got);
+		ck_assert_int_eq(truncate(p, (off_t)cut), 0);
+		got = fs_cold_read(p, &len);
+		ck_assert_uint_eq(len, cut);
+		ck_assert(!memcmp(got, want, cut));
+		free(got);
+		free(want);
+	}
+	fs_finish();
+}
+END_TEST
+
+/* Readers opening a file while a writer rewrites it never see a version
+ * older than the last one completed before their open (a stale push would
+ * put an older version into the kernel's cache). */
+enum { FS_PUSH_SIZE = 64 << 10, FS_PUSH_VERSIONS = 255 };	/* one byte each */
+
+struct fs_push_reader {
+	const char *path;
+	_Atomic int *committed, *stop;
+	int bad;
+};
+
+static void *fs_push_reader_run(void *arg)
+{
+	struct fs_push_reader *r = arg;
+	unsigned char *buf = malloc(FS_PUSH_SIZE);
+
+	while (!atomic_load(r->stop)) {
+		int c0 = atomic_load(r->committed), fd = open(r->path, O_RDONLY);
+		ssize_t n;
+
+		if (fd < 0) {
+			r->bad = 1;
+			break;
+		}
+		if ((c0 & 7) == 0)
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		n = pread(fd, buf, FS_PUSH_SIZE, 0);
+		close(fd);
+		if (n != FS_PUSH_SIZE) {
+			r->bad = 2;
+			break;
+		}
+		/* A page may mix two versions (the kernel copies a write into
+		 * its cache while readers copy out), but none may be older. */
+		for (size_t j = 0; j < FS_PUSH_SIZE; j++) {
+			if (buf[j] < c0) {
+				r->bad = 3;
+				break;
+			}
+		}
+		if (r->bad)
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+START_TEST(test_open_push_concurrent)
+{
+	_Atomic int committed = 0, stop = 0;
+	struct fs_push_reader r[2];
+	pthread_t t[2];
+	unsigned char *buf = malloc(FS_PUSH_SIZE);
+	char p[1024];
+
+	fs_mount(NULL);
+	memset(buf, 0, FS_PUSH_SIZE);
+	fs_write_file("v", buf, FS_PUSH_SIZE);
+	fs_path(p, sizeof(p), "v");
+	for (int k = 0; k < 2; k++) {
+		r[k] = (struct fs_push_reader){ p, &committed, &stop, 0 };
+		ck_assert_int_eq(pthread_create(&t[k], NULL, fs_push_reader_run, &r[k]), 0);
+	}
+	for (int v = 1; v <= FS_PUSH_VERSIONS; v++) {
+		int fd = open(p, O_WRONLY);
+
+		ck_assert_int_ge(fd, 0);
+		memset(buf, v, FS_PUSH_SIZE);
+		ck_assert_int_eq(pwrite(fd, buf, FS_PUSH_SIZE, 0), FS_PUSH_SIZE);
+		close(fd);
+		atomic_store(&committed, v);
+	}
+	atomic_store(&stop, 1);
+	for (int k = 0; k < 2; k++) {
+		pthread_join(t[k], NULL);
+		ck_assert_int_eq(r[k].bad, 0);
+	}
+	free(buf);
 	fs_finish();
 }
 END_TEST
@@ -1405,6 +1564,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_efbig);
 	tcase_add_test(tc, test_append_and_trunc_open);
 	tcase_add_test(tc, test_mmap);
+	tcase_add_test(tc, test_open_push);
+	tcase_add_test(tc, test_open_push_concurrent);
 	tc = fs_tcase(s, "namespace");
 	tcase_add_test(tc, test_namespace);
 	tcase_add_test(tc, test_rename);
