@@ -6,7 +6,7 @@
  * pool and a pool that stores pages uncompressed) receive a random stream
  * of pwrite at random offsets and lengths, ftruncate (shrinking and
  * growing), fallocate (plain, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE with and
- * without KEEP_SIZE), fsync and close/reopen.  Each file has a model: a
+ * without KEEP_SIZE), SEEK_DATA/SEEK_HOLE, fsync and close/reopen.  Each file has a model: a
  * byte array and a size.  After every operation the touched range (and a
  * page either side of it) is read back and compared with the model and
  * the size is checked with fstat; every so often each whole file is read
@@ -59,12 +59,13 @@ struct fsx {
 	unsigned char *buf;		/* FSX_MAX + 2 pages */
 	uint64_t rs;			/* PRNG state */
 	uint64_t ops, bytes_verified;
-	uint64_t nop[8];		/* operations per kind, for the log */
+	uint64_t nop[9];		/* operations per kind, for the log */
 };
 
-enum { FSX_WRITE, FSX_READ, FSX_TRUNC, FSX_PUNCH, FSX_ZERO, FSX_ALLOC, FSX_SYNC, FSX_REOPEN };
-static const char *const fsx_op_name[8] = { "write", "read", "truncate", "punch", "zero",
-					     "falloc", "fsync", "reopen" };
+enum { FSX_WRITE, FSX_READ, FSX_TRUNC, FSX_PUNCH, FSX_ZERO, FSX_ALLOC, FSX_SEEK, FSX_SYNC,
+       FSX_REOPEN, FSX_NOPS };
+static const char *const fsx_op_name[FSX_NOPS] = { "write", "read", "truncate", "punch", "zero",
+						    "falloc", "seek", "fsync", "reopen" };
 
 static void fsx_open(struct fsx_file *f)
 {
@@ -183,6 +184,44 @@ static size_t fsx_off(struct fsx *x, const struct fsx_file *f, size_t len)
 	return off > lim ? lim : off;
 }
 
+/* SEEK_DATA and SEEK_HOLE from off.  Zero pages are not stored, so the
+ * model cannot say where the holes are; but whatever SEEK_DATA skips must
+ * read as zeros, ENXIO means zeros up to the end, and both land in
+ * [off, size]. */
+static void fsx_seek(struct fsx *x, unsigned k, size_t off)
+{
+	struct fsx_file *f = &x->f[k];
+	off_t d, h;
+	size_t i;
+
+	errno = 0;
+	d = lseek(f->fd, (off_t)off, SEEK_DATA);
+	if (off >= f->size) {
+		ck_assert_msg(d == -1 && errno == ENXIO, "op %" PRIu64 ": SEEK_DATA from %zu past "
+			      "the end (%zu) gave %lld", x->ops, off, f->size, (long long)d);
+	} else {
+		ck_assert_msg(d >= 0 || errno == ENXIO, "op %" PRIu64 ": SEEK_DATA: %s", x->ops,
+			      strerror(errno));
+		if (d < 0)
+			d = (off_t)f->size;
+		ck_assert_msg((size_t)d >= off && (size_t)d <= f->size,
+			      "op %" PRIu64 ": SEEK_DATA from %zu gave %lld (size %zu)", x->ops, off,
+			      (long long)d, f->size);
+		for (i = off; i < (size_t)d; i++)
+			ck_assert_msg(f->model[i] == 0, "op %" PRIu64 ": SEEK_DATA from %zu skipped "
+				      "to %lld over data at %zu", x->ops, off, (long long)d, i);
+	}
+	errno = 0;
+	h = lseek(f->fd, (off_t)off, SEEK_HOLE);
+	if (off >= f->size)
+		ck_assert_msg(h == -1 && errno == ENXIO, "op %" PRIu64 ": SEEK_HOLE past the end "
+			      "gave %lld", x->ops, (long long)h);
+	else
+		ck_assert_msg(h >= (off_t)off && (size_t)h <= f->size,
+			      "op %" PRIu64 ": SEEK_HOLE from %zu gave %lld (size %zu)", x->ops, off,
+			      (long long)h, f->size);
+}
+
 /* Run one random operation on a random file and check what it touched. */
 static void fsx_step(struct fsx *x)
 {
@@ -192,8 +231,9 @@ static void fsx_step(struct fsx *x)
 	size_t len = fsx_len(x), off = fsx_off(x, f, len), vlo, vhi;
 	int direct = (int)zc_rand_below(&x->rs, 2);
 
-	op = r < 45 ? FSX_WRITE : r < 63 ? FSX_READ : r < 73 ? FSX_TRUNC : r < 81 ? FSX_PUNCH :
-	     r < 89 ? FSX_ZERO : r < 94 ? FSX_ALLOC : r < 97 ? FSX_SYNC : FSX_REOPEN;
+	op = r < 44 ? FSX_WRITE : r < 60 ? FSX_READ : r < 70 ? FSX_TRUNC : r < 78 ? FSX_PUNCH :
+	     r < 86 ? FSX_ZERO : r < 91 ? FSX_ALLOC : r < 94 ? FSX_SEEK : r < 97 ? FSX_SYNC :
+	     FSX_REOPEN;
 	x->nop[op]++;
 	switch (op) {
 	case FSX_WRITE:
@@ -250,6 +290,9 @@ static void fsx_step(struct fsx *x)
 			      strerror(errno));
 		if (off + len > f->size)
 			f->size = off + len;
+		break;
+	case FSX_SEEK:
+		fsx_seek(x, k, off);
 		break;
 	case FSX_SYNC:
 		ck_assert_int_eq(fsync(f->fd), 0);
@@ -315,8 +358,9 @@ START_TEST(test_fsx)
 	fprintf(stderr, "fsx: %" PRIu64 " operations, %" PRIu64 " bytes verified\n", x->ops,
 		x->bytes_verified);
 	fprintf(stderr, "fsx: ");
-	for (k = 0; k < 8; k++)
-		fprintf(stderr, "%s %" PRIu64 "%s", fsx_op_name[k], x->nop[k], k < 7 ? ", " : "\n");
+	for (k = 0; k < FSX_NOPS; k++)
+		fprintf(stderr, "%s %" PRIu64 "%s", fsx_op_name[k], x->nop[k],
+			k + 1 < FSX_NOPS ? ", " : "\n");
 	/* Everything deleted: the store keeps no page and no object. */
 	for (k = 0; k < FSX_FILES; k++) {
 		fsx_close(&x->f[k]);
