@@ -15,11 +15,14 @@
  *             environment (alloc/fault.h; compiled in by ZC_DEBUG, which
  *             the asan and debug presets set): every write or create that
  *             meets an injected failure returns an error (ENOMEM; the set
- *             of errnos accepted is ENOMEM, ENOSPC, EIO), no write is half
- *             done, every page written before reads back through O_DIRECT,
- *             and the daemon exits 0 at unmount (debug builds run every
- *             module's *_check at exit and exit 1 on a violation).  In a
- *             release build the variables must have no effect.
+ *             of errnos accepted is ENOMEM, ENOSPC, EIO); a write of
+ *             several pages may instead store its first whole pages and
+ *             return that short count, and writing the rest then fails;
+ *             no page is half written, every page acknowledged reads back
+ *             through O_DIRECT and through the page cache, and the daemon
+ *             exits 0 at unmount (debug builds run every module's *_check
+ *             at exit and exit 1 on a violation).  In a release build the
+ *             variables must have no effect.
  */
 #include <check.h>
 #include <errno.h>
@@ -395,11 +398,13 @@ static int hard_alloc_errno(int e)
 	return e == ENOMEM || e == ENOSPC || e == EIO;
 }
 
-/* Read a file through O_DIRECT (the store, not the page cache) and
- * compare it with want[0, len).  A read that meets an injected failure is
- * retried; reads go a page at a time, so that a retry needs at most one
- * allocation to succeed (a reply vector of many pages would need them all). */
-static void hard_verify(const char *path, const unsigned char *want, size_t len)
+/* Read a file and compare it with want[0, len): through O_DIRECT (the
+ * store itself) when `direct`, else through the page cache (what a failed
+ * write may have left there matters as much).  A read that meets an
+ * injected failure is retried; reads go a page at a time, so that a retry
+ * needs at most one allocation to succeed (a reply vector of many pages
+ * would need them all). */
+static void hard_verify_one(const char *path, const unsigned char *want, size_t len, int direct)
 {
 	unsigned char *buf = malloc(len + PAGE);
 	size_t done = 0;
@@ -408,7 +413,7 @@ static void hard_verify(const char *path, const unsigned char *want, size_t len)
 
 	ck_assert_ptr_nonnull(buf);
 	for (tries = 0; tries < 1000 && fd < 0; tries++) {
-		fd = open(path, O_RDONLY | O_DIRECT);
+		fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
 		ck_assert_msg(fd >= 0 || hard_alloc_errno(errno), "open %s: %s", path,
 			      strerror(errno));
 	}
@@ -429,8 +434,21 @@ static void hard_verify(const char *path, const unsigned char *want, size_t len)
 	}
 	close(fd);
 	ck_assert_msg(done == len, "%s: read %zu bytes, want %zu", path, done, len);
-	ck_assert_msg(!memcmp(buf, want, len), "%s: contents differ", path);
+	if (memcmp(buf, want, len)) {
+		size_t i = 0;
+
+		while (buf[i] == want[i])
+			i++;
+		ck_abort_msg("%s: byte %zu (page %zu) differs (%s read)", path, i, i / PAGE,
+			     direct ? "O_DIRECT" : "cached");
+	}
 	free(buf);
+}
+
+static void hard_verify(const char *path, const unsigned char *want, size_t len)
+{
+	hard_verify_one(path, want, len, 1);
+	hard_verify_one(path, want, len, 0);
 }
 
 /* One page of data: compressible (xcf) or not (a raw page), by page. */
@@ -449,15 +467,62 @@ static void hard_page(unsigned char *page, uint64_t *rs)
 		memset(page + 1024, 'z', 2048);
 }
 
-/* Write HARD_FILES files page by page, then overwrite some pages, with the
- * daemon started under `var`=`value`; every failure must be a clean error
- * and every byte acknowledged must read back. Returns failures seen. */
+struct hard_fault_tally {
+	uint64_t ok;			/* pages acknowledged */
+	uint64_t failed;		/* calls that returned an error */
+	uint64_t shorts;		/* writes that stored only their first pages */
+	uint64_t errs[3];		/* failed writes: ENOMEM, ENOSPC, EIO */
+};
+
+/* Write `npages` pages of fresh data at page `first` of a file whose model
+ * is m (size *size).  A write either stores everything, or its first pages
+ * (a short count, whole pages: a FUSE write request stores page after
+ * page and stops at the first failure), or nothing (-1, an allocation
+ * errno); the rest is written again until it is stored or fails. */
+static void hard_write(int fd, const char *path, unsigned char *m, size_t *size, int first,
+		       int npages, uint64_t *rs, struct hard_fault_tally *t)
+{
+	size_t len = (size_t)npages * PAGE, off = (size_t)first * PAGE, done = 0;
+	unsigned char *data = malloc(len);
+
+	ck_assert_ptr_nonnull(data);
+	for (int i = 0; i < npages; i++)
+		hard_page(data + (size_t)i * PAGE, rs);
+	while (done < len) {
+		ssize_t n = pwrite(fd, data + done, len - done, (off_t)(off + done));
+
+		if (n > 0) {
+			ck_assert_msg(n % PAGE == 0, "%s: write of %zu at %zu stored %zd bytes", path,
+				      len - done, off + done, n);
+			memcpy(m + off + done, data + done, (size_t)n);
+			done += (size_t)n;
+			t->ok += (uint64_t)n / PAGE;
+			t->shorts += done < len;
+			continue;
+		}
+		ck_assert_msg(n == -1, "%s: write returned %zd", path, n);
+		ck_assert_msg(hard_alloc_errno(errno), "%s: write at %zu: %s", path, off + done,
+			      strerror(errno));
+		t->errs[errno == ENOMEM ? 0 : errno == ENOSPC ? 1 : 2]++;
+		t->failed++;
+		break;
+	}
+	if (done && off + done > *size)
+		*size = off + done;
+	free(data);
+}
+
+/* With the daemon started under `var`=`value`: write HARD_FILES files page
+ * by page, overwrite every other page, then write runs of 16 pages at
+ * random places; every failure must be a clean error and every byte
+ * acknowledged must read back (after each pass).  Returns the failed
+ * calls seen. */
 static uint64_t hard_fault_run(const char *var, const char *value)
 {
 	unsigned char *model = calloc(HARD_FILES, (size_t)HARD_PAGES * PAGE);
 	size_t size[HARD_FILES] = { 0 };
-	uint64_t rs = zc_test_seed(), failed = 0, ok = 0, errs[3] = { 0 };
-	unsigned char page[PAGE];
+	struct hard_fault_tally t = { 0 };
+	uint64_t rs = zc_test_seed();
 	char p[1024];
 	int k, pass;
 
@@ -465,7 +530,7 @@ static uint64_t hard_fault_run(const char *var, const char *value)
 	ck_assert_int_eq(setenv(var, value, 1), 0);
 	fs_mount("mem_limit=1G,threads=2");
 	ck_assert_int_eq(unsetenv(var), 0);
-	for (pass = 0; pass < 2; pass++) {
+	for (pass = 0; pass < 3; pass++) {
 		for (k = 0; k < HARD_FILES; k++) {
 			unsigned char *m = model + (size_t)k * HARD_PAGES * PAGE;
 			int fd = -1, tries;
@@ -476,31 +541,19 @@ static uint64_t hard_fault_run(const char *var, const char *value)
 				if (fd < 0) {
 					ck_assert_msg(hard_alloc_errno(errno), "create %s: %s", p,
 						      strerror(errno));
-					failed++;
+					t.failed++;
 				}
 			}
 			ck_assert_int_ge(fd, 0);
-			for (int i = 0; i < HARD_PAGES; i++) {
-				ssize_t n;
-
-				/* The second pass overwrites every other page. */
-				if (pass == 1 && (i + k) % 2)
-					continue;
-				hard_page(page, &rs);
-				n = pwrite(fd, page, PAGE, (off_t)i * PAGE);
-				if (n == PAGE) {
-					memcpy(m + (size_t)i * PAGE, page, PAGE);
-					if ((size_t)(i + 1) * PAGE > size[k])
-						size[k] = (size_t)(i + 1) * PAGE;
-					ok++;
-					continue;
-				}
-				/* All or nothing: a page write is one request. */
-				ck_assert_msg(n == -1, "%s page %d: short write %zd", p, i, n);
-				ck_assert_msg(hard_alloc_errno(errno), "%s page %d: %s", p, i,
-					      strerror(errno));
-				errs[errno == ENOMEM ? 0 : errno == ENOSPC ? 1 : 2]++;
-				failed++;
+			if (pass < 2) {
+				for (int i = 0; i < HARD_PAGES; i++)
+					if (pass == 0 || (i + k) % 2 == 0)
+						hard_write(fd, p, m, &size[k], i, 1, &rs, &t);
+			} else {
+				for (int j = 0; j < 4; j++)
+					hard_write(fd, p, m, &size[k],
+						   (int)zc_rand_below(&rs, HARD_PAGES - 16 + 1), 16,
+						   &rs, &t);
 			}
 			ck_assert_int_eq(close(fd), 0);
 		}
@@ -511,14 +564,15 @@ static uint64_t hard_fault_run(const char *var, const char *value)
 		}
 	}
 	fprintf(stderr,
-		"hardening: %s=%s: %" PRIu64 " page writes acknowledged, %" PRIu64
-		" failures (write ENOMEM %" PRIu64 ", ENOSPC %" PRIu64 ", EIO %" PRIu64 ")\n",
-		var, value, ok, failed, errs[0], errs[1], errs[2]);
-	ck_assert_uint_gt(ok, 0);
+		"hardening: %s=%s: %" PRIu64 " pages acknowledged, %" PRIu64 " failed calls "
+		"(write ENOMEM %" PRIu64 ", ENOSPC %" PRIu64 ", EIO %" PRIu64 "), %" PRIu64
+		" short writes\n",
+		var, value, t.ok, t.failed, t.errs[0], t.errs[1], t.errs[2], t.shorts);
+	ck_assert_uint_gt(t.ok, 0);
 	/* Unmount: the debug daemon checks every structure and exits 0. */
 	fs_finish();
 	free(model);
-	return failed;
+	return t.failed + t.shorts;
 }
 
 START_TEST(test_fault_buddy)
