@@ -13,23 +13,30 @@
 #define FUSE_USE_VERSION 312
 #include "fuse/ns.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include <time.h>
 
+/* One per name; the name follows the 28-byte header unpadded. */
 struct zfs_dirent {
 	struct zfs_dirent *hnext;	/* name hash chain */
 	uint64_t ino;
 	uint64_t cookie;
-	mode_t type;			/* S_IFMT bits of the inode */
-	size_t namelen;
+	uint16_t namelen;		/* <= ZFS_NAME_MAX */
+	uint16_t type;			/* S_IFMT bits of the inode */
 	char name[];
 };
+
+#define ZFS_DIRENT_SIZE(n) (offsetof(struct zfs_dirent, name) + (n) + 1)
+static_assert(ZFS_NAME_MAX <= UINT16_MAX && (S_IFMT >> 16) == 0, "dirent fields too small");
+static_assert(sizeof(struct zfs_inode) == 152, "zfs_inode grew (6 spare bytes at its end)");
 
 struct zfs_ns {
 	struct zfs_stripe stripes[ZFS_NS_STRIPES];	/* the inodes' locks */
@@ -197,15 +204,15 @@ static int zfs_dir_reserve(struct zfs_inode *dir)
 static struct zfs_dirent *zfs_dirent_new(const char *name, uint64_t ino, mode_t type)
 {
 	size_t n = strlen(name);
-	struct zfs_dirent *d = malloc(sizeof(*d) + n + 1);
+	struct zfs_dirent *d = malloc(ZFS_DIRENT_SIZE(n));
 
 	if (!d)
 		return NULL;
 	d->hnext = NULL;
 	d->ino = ino;
 	d->cookie = 0;
-	d->type = type & S_IFMT;
-	d->namelen = n;
+	d->type = (uint16_t)(type & S_IFMT);
+	d->namelen = (uint16_t)n;
 	memcpy(d->name, name, n + 1);
 	return d;
 }
@@ -219,7 +226,7 @@ static void zfs_dir_add(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_dir
 	d->hnext = dir->dx->dbuckets[b];
 	dir->dx->dbuckets[b] = d;
 	dir->dx->dents[dir->dx->dcount++] = d;
-	ns->dirent_bytes += sizeof(*d) + d->namelen + 1;
+	ns->dirent_bytes += ZFS_DIRENT_SIZE(d->namelen);
 }
 
 static size_t zfs_dir_index(struct zfs_inode *dir, uint64_t cookie)
@@ -250,7 +257,7 @@ static void zfs_dir_del(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_dir
 	k = zfs_dir_index(dir, d->cookie);
 	memmove(&dir->dx->dents[k], &dir->dx->dents[k + 1], (dir->dx->dcount - k - 1) * sizeof(d));
 	dir->dx->dcount--;
-	ns->dirent_bytes -= sizeof(*d) + d->namelen + 1;
+	ns->dirent_bytes -= ZFS_DIRENT_SIZE(d->namelen);
 }
 
 /* ---- inodes ---------------------------------------------------------------- */
@@ -275,7 +282,7 @@ static struct zfs_inode *zfs_inode_new(struct zfs_ns *ns, mode_t mode, uid_t uid
 	i->mode = mode;
 	i->uid = uid;
 	i->gid = gid;
-	i->rdev = rdev;
+	i->rdev = (uint32_t)rdev;
 	zfs_now(&i->atime);
 	i->mtime = i->ctime = i->atime;
 	atomic_init(&i->nlookup, 0);
@@ -293,14 +300,15 @@ static void zfs_inode_free(struct zfs_inode *i)
 		free(x->value);
 		free(x);
 	}
-	if (i->dx) {
+	if (S_ISDIR(i->mode) && i->dx) {
 		for (k = 0; k < i->dx->dcount; k++)
 			free(i->dx->dents[k]);
 		free(i->dx->dents);
 		free(i->dx->dbuckets);
 		free(i->dx);
 	}
-	free(i->symlink);
+	if (S_ISLNK(i->mode))
+		free(i->symlink);
 	free(i);
 }
 
@@ -713,7 +721,8 @@ int zfs_ns_mknod(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mo
 		goto err_unlock;
 	}
 	ns->next_ino++;
-	i->symlink = target;
+	if (S_ISLNK(mode))
+		i->symlink = target;	/* shares a word with dx */
 	if (S_ISDIR(mode)) {
 		i->nlink = 2;
 		i->dx->parent = parent;

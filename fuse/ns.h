@@ -116,28 +116,34 @@ struct zfs_stripe {
 
 #define ZFS_NS_STRIPES 256
 
+/* One per file, so every byte counts (mem_used_bytes includes them): the
+ * fields are ordered to leave no padding, the link and open counts are 32
+ * bits (nlink is capped at UINT32_MAX, and FUSE device numbers are 32
+ * bits), and a symlink's target and a directory's contents share a word. */
 struct zfs_inode {
 	uint64_t ino;			/* immutable */
 	struct zfs_inode *hnext;	/* the ns inode table; protected by ns->lock */
 	struct zfs_inode *rnext;	/* a reap list of data releases; protected by ns->lock */
 	struct zfs_pool *pool;		/* protected by ns->lock (fixed for files) */
 	struct zfs_stripe *stripe;	/* immutable: stripe->lock, stripe->io_lock */
-	mode_t mode;			/* file type: immutable; bits: protected by lock */
-	uid_t uid;			/* protected by lock */
-	gid_t gid;			/* protected by lock */
-	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
-	_Atomic unsigned char pushed;	/* zfs.c: the content went to the kernel's cache
-					   since it last changed */
-	dev_t rdev;			/* immutable */
-	uint64_t nlink;			/* protected by ns->lock */
 	uint64_t size;			/* protected by lock (writers also hold io_lock) */
 	struct timespec atime, mtime, ctime;	/* protected by lock */
 	_Atomic uint64_t nlookup;	/* kernel references: raised under ns->lock
 					   (shared), lowered under ns->lock held */
-	_Atomic uint64_t nopen;		/* open files: same rule as nlookup */
 	struct zfs_xattr *xattrs;	/* protected by ns->lock */
-	char *symlink;			/* symlink target, immutable */
-	struct zfs_dir *dx;		/* directories only */
+	union {
+		char *symlink;		/* symlinks: the target, immutable */
+		struct zfs_dir *dx;	/* directories: the contents */
+	};
+	mode_t mode;			/* file type: immutable; bits: protected by lock */
+	uid_t uid;			/* protected by lock */
+	gid_t gid;			/* protected by lock */
+	uint32_t nlink;			/* protected by ns->lock */
+	_Atomic uint32_t nopen;		/* open files: same rule as nlookup */
+	uint32_t rdev;			/* devices (new_encode_dev form, as FUSE's); immutable */
+	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
+	_Atomic unsigned char pushed;	/* zfs.c: the content went to the kernel's cache
+					   since it last changed */
 };
 
 /* Called after ns->lock is dropped; see the design note. */
