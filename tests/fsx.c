@@ -207,9 +207,11 @@ static void fsx_seek(struct fsx *x, unsigned k, size_t off)
 		ck_assert_msg((size_t)d >= off && (size_t)d <= f->size,
 			      "op %" PRIu64 ": SEEK_DATA from %zu gave %lld (size %zu)", x->ops, off,
 			      (long long)d, f->size);
-		for (i = off; i < (size_t)d; i++)
-			ck_assert_msg(f->model[i] == 0, "op %" PRIu64 ": SEEK_DATA from %zu skipped "
-				      "to %lld over data at %zu", x->ops, off, (long long)d, i);
+		/* One assertion, not one a byte: each is a write to libcheck's pipe. */
+		for (i = off; i < (size_t)d && f->model[i] == 0; i++)
+			;
+		ck_assert_msg(i == (size_t)d, "op %" PRIu64 ": SEEK_DATA from %zu skipped to %lld "
+			      "over data at %zu", x->ops, off, (long long)d, i);
 	}
 	errno = 0;
 	h = lseek(f->fd, (off_t)off, SEEK_HOLE);
