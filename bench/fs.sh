@@ -13,7 +13,9 @@
 # with lz4 when that device exists and is unused (it is reset afterwards),
 # (c) zcached with lz4, (d) zcached with zstd.  Memory: zram's
 # mem_used_total (mm_stat), zcached's mem_used_bytes and the daemon's RSS
-# growth over its idle RSS.
+# growth over its idle RSS.  zcached's own CPU time for the untar and the
+# read-all is printed too: on a shared machine the wall clock is mostly
+# FUSE round-trip latency and scheduling, the CPU time is steadier.
 #
 # Headline figures (ratios, see DESIGN.md §4):
 #   figure untar_vs_zram R      zcached lz4 untar time / zram+ext4's (target <= 1.0)
@@ -95,6 +97,9 @@ EOF
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# CPU time (user + system) of a process in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+clk_tck=$(getconf CLK_TCK)
 
 # fio: 4 KiB random write then random read on one file, O_DIRECT; prints
 # "write_iops read_iops".
@@ -114,7 +119,7 @@ run_fio() {
 # One filesystem: mount it (by kind), untar, read back, fio.  Sets the
 # variables untar_<kind>, read_<kind>, mem_<kind>, rss_<kind>, wiops_, riops_.
 bench_one() {
-	local kind="$1" t0 t1 mem=0 rss0=0 rss1=0 fio_out
+	local kind="$1" t0 t1 mem=0 rss0=0 rss1=0 fio_out c0=0 c1=0 c2=0
 	case "$kind" in
 	tmpfs)
 		mount -t tmpfs -o size=8G tmpfs "$work/mnt" ;;
@@ -138,10 +143,12 @@ bench_one() {
 	# the page cache again so no round times the disk.
 	cat "$corpus" > /dev/null
 	sync
+	[ -n "$zc_pid" ] && c0=$(cpu_ticks "$zc_pid")
 	t0=$(now)
 	tar -xf "$corpus" -C "$work/mnt/t"
 	sync
 	t1=$(now)
+	[ -n "$zc_pid" ] && c1=$(cpu_ticks "$zc_pid")
 	eval "untar_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
 	case "$kind" in
 	zram) mem=$(awk '{ print $3 }' /sys/block/zram0/mm_stat)
@@ -157,6 +164,13 @@ bench_one() {
 	t0=$(now)
 	find "$work/mnt/t" -type f -print0 | xargs -0 cat > /dev/null
 	t1=$(now)
+	if [ -n "$zc_pid" ]; then
+		c2=$(cpu_ticks "$zc_pid")
+		# The daemon's own CPU time: steadier than the wall clock on a
+		# shared machine, where round-trip latency is most of the time.
+		echo "$kind daemon CPU: untar $(ratio $((c1 - c0)) "$clk_tck") s," \
+			"read-all $(ratio $((c2 - c1)) "$clk_tck") s"
+	fi
 	eval "read_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
 	fio_out=$(run_fio "$work/mnt")
 	eval "wiops_$kind=${fio_out% *}"
