@@ -601,7 +601,21 @@ void zfs_ns_open(struct zfs_ns *ns, struct zfs_inode *inode)
 void zfs_ns_release(struct zfs_ns *ns, struct zfs_inode *inode)
 {
 	struct zfs_reap r = { NULL, NULL };
+	uint32_t cur;
 
+	/* A file that still has a name is not reaped whatever its counts, so
+	 * the shared lock suffices to lower nopen: reaping decisions are made
+	 * under the exclusive lock, which this excludes.  Every close of an
+	 * untar or a read-all takes this path. */
+	pthread_rwlock_rdlock(&ns->lock);
+	if (inode->nlink) {
+		cur = atomic_load(&inode->nopen);
+		while (cur && !atomic_compare_exchange_weak(&inode->nopen, &cur, cur - 1))
+			;
+		pthread_rwlock_unlock(&ns->lock);
+		return;
+	}
+	pthread_rwlock_unlock(&ns->lock);
 	pthread_rwlock_wrlock(&ns->lock);
 	if (atomic_load(&inode->nopen))
 		atomic_fetch_sub(&inode->nopen, 1);

@@ -139,7 +139,8 @@ struct zfs_inode {
 	uid_t uid;			/* protected by lock */
 	gid_t gid;			/* protected by lock */
 	uint32_t nlink;			/* protected by ns->lock */
-	_Atomic uint32_t nopen;		/* open files: same rule as nlookup */
+	_Atomic uint32_t nopen;		/* open files: raised under no lock, lowered
+					   under ns->lock (shared while nlink > 0) */
 	uint32_t rdev;			/* devices (new_encode_dev form, as FUSE's); immutable */
 	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
 	_Atomic unsigned char pushed;	/* zfs.c: the content went to the kernel's cache
