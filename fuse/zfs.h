@@ -61,10 +61,14 @@
  * exclude a push through the inode's stripe->push_lock (zfs.c says why
  * that keeps the kernel's cache coherent).
  *
- * Kernel caching: entries and attributes are cached for ZFS_TIMEOUT
- * seconds and file pages are kept across opens (keep_cache), since every
- * change passes through this process; files the store evicts are
- * invalidated with fuse_lowlevel_notify_inval_*.
+ * Kernel caching: entries (negative ones too) and attributes are cached
+ * for ZFS_TIMEOUT seconds, an hour, and file pages are kept across opens
+ * (keep_cache): every change passes through this one kernel mount, which
+ * updates or drops what it caches itself.  The only changes made behind
+ * its back are evictions (files the store evicts, /.zcache/drop_ephemeral),
+ * invalidated with fuse_lowlevel_notify_inval_entry/_inode.  (With the
+ * former one second, an untar or read-all longer than a second sent a
+ * LOOKUP or GETATTR again for every path it walked after the expiry.)
  *
  * Threads: every handler runs on any of the session's worker threads
  * (zfs_session_loop: a fixed set, each receiving into a buddy buffer).
@@ -91,7 +95,7 @@
 #define ZFS_MAX_PAGES ((uint64_t)1 << 32)			/* pages per file */
 #define ZFS_MAX_FILE_SIZE (ZFS_MAX_PAGES * 4096u)		/* 16 TiB */
 #define ZFS_MAX_IO ((size_t)1 << 20)				/* 1 MiB requests */
-#define ZFS_TIMEOUT 1.0						/* entry/attr cache, s */
+#define ZFS_TIMEOUT 3600.0					/* entry/attr cache, s */
 
 struct buddy;
 struct sgv_ctx;
