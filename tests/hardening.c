@@ -93,8 +93,9 @@ static void hard_start(const char *dir, const char *opts)
 	ck_assert_msg(fs_is_mounted(dir), "zcached did not mount %s", dir);
 }
 
-/* The super-block options of the mount on dir (mountinfo's last field). */
-static void hard_mount_opts(const char *dir, char *out, size_t len)
+/* The super-block options of the mount on dir (mountinfo's last field)
+ * into out[1024]. */
+static void hard_mount_opts(const char *dir, char out[1024])
 {
 	char line[4096];
 	FILE *f = fopen("/proc/self/mountinfo", "r");
@@ -110,7 +111,6 @@ static void hard_mount_opts(const char *dir, char *out, size_t len)
 		ck_assert_ptr_nonnull(sep);
 		/* " - fstype source superopts" */
 		ck_assert_int_eq(sscanf(sep + 3, "%*s %*s %1023s", out), 1);
-		(void)len;
 	}
 	fclose(f);
 	ck_assert_msg(out[0], "%s not in mountinfo", dir);
@@ -303,7 +303,7 @@ START_TEST(test_mount_options_default)
 	char opts[1024];
 
 	fs_mount(NULL);
-	hard_mount_opts(fs_cur.dir, opts, sizeof(opts));
+	hard_mount_opts(fs_cur.dir, opts);
 	ck_assert_msg(strstr(opts, "default_permissions"), "mount options: %s", opts);
 	ck_assert_msg(!strstr(opts, "allow_other"), "mount options: %s", opts);
 	/* Root made the mount: the kernel keeps everyone else out. */
@@ -318,7 +318,7 @@ START_TEST(test_allow_other)
 	char opts[1024];
 
 	fs_mount("allow_other");
-	hard_mount_opts(fs_cur.dir, opts, sizeof(opts));
+	hard_mount_opts(fs_cur.dir, opts);
 	ck_assert_msg(strstr(opts, "default_permissions"), "mount options: %s", opts);
 	ck_assert_msg(strstr(opts, "allow_other"), "mount options: %s", opts);
 	ck_assert_int_eq(fs_as_nobody(hard_stat, fs_cur.dir), 0);
