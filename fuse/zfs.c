@@ -77,6 +77,7 @@ uint64_t zfs_mem_used(struct zfs *fs)
 }
 
 static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes);
+static void zfs_inval_free(struct zfs_inval *list);
 
 /* Room for `bytes` more?  Evicts from ephemeral pools when over.
  * zfs_mem_used sums tmem's counters under the store's pool lock, too dear
@@ -203,6 +204,12 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	atomic_init(&fs->mem_limit, cfg->mem_limit);
 	if (pthread_mutex_init(&fs->lock, NULL))
 		goto err_free;
+	if (pthread_mutex_init(&fs->inval_lock, NULL))
+		goto err_mutex;
+	if (pthread_cond_init(&fs->inval_cond, NULL)) {
+		pthread_mutex_destroy(&fs->inval_lock);
+		goto err_mutex;
+	}
 	/* The root is the default pool and always persistent (DESIGN.md §2);
 	 * cfg->ephemeral is the kind of the pools made under it. */
 	root = zfs_pool_new(fs, 0, cfg->codec);
@@ -226,6 +233,8 @@ err_ns:
 	tmem_destroy_pool(cfg->store, root->store_id);
 	zfs_ns_destroy(fs->ns);
 err_mutex:
+	pthread_cond_destroy(&fs->inval_cond);
+	pthread_mutex_destroy(&fs->inval_lock);
 	pthread_mutex_destroy(&fs->lock);
 err_free:
 	free(fs);
@@ -251,6 +260,9 @@ void zfs_destroy(struct zfs *fs)
 	zfs_ns_pools_foreach(fs->ns, zfs_destroy_pool_cb, fs);
 	zfs_ns_destroy(fs->ns);
 	sgv_pool_destroy(fs->io_pool);
+	zfs_inval_free(fs->inval_list);	/* queued with no session to send them */
+	pthread_cond_destroy(&fs->inval_cond);
+	pthread_mutex_destroy(&fs->inval_lock);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }
@@ -1605,16 +1617,77 @@ static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes)
 	qsort(e.inos, e.n, sizeof(*e.inos), zfs_cmp_ino);
 	files = zfs_ns_evict(fs->ns, e.inos, e.n, zfs_removed_cb, &list);
 	free(e.inos);
-	while ((v = list)) {
-		list = v->next;
-		if (fs->se) {
-			fuse_lowlevel_notify_inval_entry(fs->se, v->parent, v->name, strlen(v->name));
-			fuse_lowlevel_notify_inval_inode(fs->se, v->ino, 0, 0);
-		}
-		free(v);
+	/* The kernel still caches the names and inodes: queue their
+	 * invalidation for the notifier thread (see struct zfs). */
+	if (list) {
+		for (v = list; v->next; v = v->next)
+			;
+		pthread_mutex_lock(&fs->inval_lock);
+		v->next = fs->inval_list;
+		fs->inval_list = list;
+		pthread_cond_signal(&fs->inval_cond);
+		pthread_mutex_unlock(&fs->inval_lock);
 	}
 	atomic_fetch_add(&fs->evicted_files, files);
 	return files;
+}
+
+static void zfs_inval_free(struct zfs_inval *list)
+{
+	struct zfs_inval *v;
+
+	while ((v = list)) {
+		list = v->next;
+		free(v);
+	}
+}
+
+/* The notifier thread: sends the queued invalidations, outside every lock
+ * and outside every request handler, until zfs_notifier_stop. */
+static void *zfs_notifier(void *arg)
+{
+	struct zfs *fs = arg;
+	struct zfs_inval *list, *v;
+
+	pthread_mutex_lock(&fs->inval_lock);
+	while (!atomic_load(&fs->inval_stop)) {
+		if (!fs->inval_list) {
+			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
+			continue;
+		}
+		list = fs->inval_list;
+		fs->inval_list = NULL;
+		pthread_mutex_unlock(&fs->inval_lock);
+		for (v = list; v && !atomic_load(&fs->inval_stop); v = v->next) {
+			fuse_lowlevel_notify_inval_entry(fs->se, v->parent, v->name, strlen(v->name));
+			fuse_lowlevel_notify_inval_inode(fs->se, v->ino, 0, 0);
+		}
+		zfs_inval_free(list);
+		pthread_mutex_lock(&fs->inval_lock);
+	}
+	pthread_mutex_unlock(&fs->inval_lock);
+	return NULL;
+}
+
+/* Ask the notifier to exit and wait up to `ms` for it.  Returns 1 when it
+ * has been joined, 0 when it is still inside an invalidation (the kernel
+ * holds it until the connection is aborted by the unmount). */
+static int zfs_notifier_stop(struct zfs *fs, pthread_t tid, int ms)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&fs->inval_lock);
+	atomic_store(&fs->inval_stop, 1);
+	pthread_cond_broadcast(&fs->inval_cond);
+	pthread_mutex_unlock(&fs->inval_lock);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_timedjoin_np(tid, NULL, &ts) == 0;
 }
 
 uint64_t zfs_drop_ephemeral(struct zfs *fs)
@@ -1735,6 +1808,8 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	struct sigaction sa, old_sa;
 	struct zfs_worker *w;
 	sigset_t block, old;
+	pthread_t notifier;
+	int notifier_joined;
 	unsigned k;
 	int ret = 0;
 
@@ -1764,6 +1839,13 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
+	atomic_store(&fs->inval_stop, 0);
+	if (pthread_create(&notifier, NULL, zfs_notifier, fs) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
+		free(w);
+		return -EAGAIN;
+	}
 	for (k = 0; k < threads; k++) {
 		w[k].fs = fs;
 		w[k].se = se;
@@ -1794,8 +1876,13 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		}
 	}
 	sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
+	/* The notifier exits at once unless the kernel holds it inside an
+	 * invalidation; then the unmount aborts the connection and frees it. */
+	notifier_joined = zfs_notifier_stop(fs, notifier, 200);
 	if (stop)
 		stop(arg);
+	if (!notifier_joined)
+		pthread_join(notifier, NULL);
 	for (k = 0; k < threads; k++)
 		if (w[k].ret < 0 && !ret)
 			ret = w[k].ret;

@@ -136,6 +136,8 @@ enum zfs_policy_counter {
 	ZFS_PC_NR
 };
 
+struct zfs_inval;
+
 /* The filesystem.  Fields are for fuse/ only (zfs.c, ctl.c). */
 struct zfs {
 	struct zfs_config cfg;		/* immutable after create, but: */
@@ -157,6 +159,14 @@ struct zfs {
 	_Atomic uint32_t init_flags;	/* INIT flags granted (after our additions) */
 	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
 	_Atomic uint64_t policy[ZFS_PC_NR];
+	/* Kernel cache invalidations for evicted files, sent by the notifier
+	 * thread of zfs_session_loop and never by a request handler: the
+	 * kernel may block an invalidation until requests are answered, and
+	 * with every worker in one that never happens (a deadlock). */
+	pthread_mutex_t inval_lock;	/* leaf: inval_list */
+	pthread_cond_t inval_cond;	/* signalled when inval_list grows or on stop */
+	struct zfs_inval *inval_list;	/* protected by inval_lock */
+	_Atomic int inval_stop;		/* the notifier is to exit */
 };
 
 /* Create the filesystem on the given store: the root pool (tmem pool of
@@ -185,7 +195,11 @@ extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
  * calling thread's worker stops, the others are woken with SIGUSR1 (a
  * handler that does nothing is installed meanwhile) and joined, and only
  * then stop(arg) is called (to unmount; the device is never closed under a
- * worker's read).  Returns 0 or the first negative errno a worker met. */
+ * worker's read).  One more thread, the notifier, sends the kernel cache
+ * invalidations that eviction queues (struct zfs, inval_list); it is
+ * stopped before stop(arg), or after it when the kernel holds it inside an
+ * invalidation.  Returns 0, -EAGAIN when the notifier cannot be started,
+ * or the first negative errno a worker met. */
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
 
