@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -494,6 +495,152 @@ START_TEST(test_auto_compaction_after_deletion)
 }
 END_TEST
 
+/* ---- stress: writers, readers, deletions and compaction at the limit ---------------- */
+
+#define STRESS_SLOTS 24
+
+struct stress_worker {
+	int id;
+	int ephemeral;		/* works in cache/, else in data/ */
+	int rounds;
+	const unsigned char *src;	/* corpus bytes to write from */
+	size_t src_len;
+	int failures;
+	int enospc;
+	char why[160];		/* the first failure */
+	size_t slot_off[STRESS_SLOTS];	/* each slot's last file: its slice, */
+	ssize_t slot_len[STRESS_SLOTS];	/* length (-1: unknown, -2: removed) */
+};
+
+#define STRESS_FAIL(w, ...)                                                       \
+	do {                                                                      \
+		if (!(w)->failures++)                                             \
+			snprintf((w)->why, sizeof((w)->why), __VA_ARGS__);        \
+	} while (0)
+
+/* Each round writes one file from a random slice of the corpus and reads
+ * it back through the same descriptor: an open file is never evicted, and
+ * persistent files hold exactly what write() said it stored (a prefix when
+ * the limit cut it short).  Every third file is removed again.  The slice
+ * of each slot's last complete write is recorded for the check at the end
+ * (ephemeral files are whole or gone).  Ephemeral files are not reopened
+ * while others write: see the note at test_stress_at_limit. */
+static void *stress_worker(void *arg)
+{
+	struct stress_worker *w = arg;
+	unsigned char *back = malloc(512 << 10);
+	uint64_t rs = (uint64_t)w->id * 7777 + 1;
+
+	for (int r = 0; r < w->rounds; r++) {
+		char p[1024], rel[64];
+		size_t len = (size_t)zc_rand_below(&rs, 512 << 10) + 1;
+		size_t off = (size_t)zc_rand_below(&rs, w->src_len - len);
+		int slot = r % STRESS_SLOTS;
+		ssize_t n, got;
+		int fd;
+
+		snprintf(rel, sizeof(rel), "%s/w%d-%d", w->ephemeral ? "cache" : "data", w->id, slot);
+		fs_path(p, sizeof(p), rel);
+		w->slot_len[slot] = -1;		/* unknown while it is rewritten */
+		fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0) {
+			STRESS_FAIL(w, "open %s: %s", rel, strerror(errno));
+			continue;
+		}
+		n = write(fd, w->src + off, len);
+		if (n < 0) {
+			if (errno == ENOSPC)
+				w->enospc++;
+			else
+				STRESS_FAIL(w, "write %s: %s", rel, strerror(errno));
+			n = 0;
+		}
+		got = pread(fd, back, 512 << 10, 0);
+		if (got != n || memcmp(back, w->src + off, (size_t)n))	/* open: never evicted */
+			STRESS_FAIL(w, "%s: read %zd of %zd bytes, or other bytes", rel, got, n);
+		close(fd);
+		w->slot_off[slot] = off;
+		w->slot_len[slot] = n;
+		if (r % 3 == 2) {
+			if (unlink(p) != 0 && !(w->ephemeral && errno == ENOENT))
+				STRESS_FAIL(w, "unlink %s: %s", rel, strerror(errno));
+			w->slot_len[slot] = -2;		/* removed */
+		}
+	}
+	free(back);
+	return NULL;
+}
+
+/* Four writers at a small limit, two in a persistent pool, two in an
+ * ephemeral one, with compactions by hand beside them.  Known race, not
+ * tested here: an ephemeral file opened while an eviction of it is under
+ * way (tmem has dropped its pages, the namespace still has its name) reads
+ * as zeros through that descriptor; reopening the writers' files while
+ * the others write shows it within a few hundred rounds. */
+START_TEST(test_stress_at_limit)
+{
+	enum { NW = 4 };
+	struct stress_worker w[NW];
+	pthread_t th[NW];
+	size_t len;
+	unsigned char *img = zc_load_file(zc_corpus_path("pages.img"), &len);
+	char p[1024];
+	int enospc = 0, evicted = 0;
+
+	fs_mount("mem_limit=4M");
+	fs_path(p, sizeof(p), "cache");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "ephemeral", 9, 0), 0);
+	fs_path(p, sizeof(p), "data");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (int k = 0; k < NW; k++) {
+		w[k] = (struct stress_worker){ .id = k, .ephemeral = k % 2, .rounds = 150,
+					       .src = img, .src_len = len };
+		ck_assert_int_eq(pthread_create(&th[k], NULL, stress_worker, &w[k]), 0);
+	}
+	/* Compaction by hand beside them, now and then. */
+	for (int t = 0; t < 20; t++) {
+		ck_assert_int_eq(ctl_write(".zcache/compact", "1"), 0);
+		usleep(20000);
+	}
+	for (int k = 0; k < NW; k++) {
+		ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+		ck_assert_msg(w[k].failures == 0, "worker %d: %d failures, first: %s", k,
+			      w[k].failures, w[k].why);
+		enospc += w[k].enospc;
+	}
+	/* Quiet now: every persistent file holds what was stored; every
+	 * ephemeral file is whole or gone. */
+	for (int k = 0; k < NW; k++)
+		for (int j = 0; j < STRESS_SLOTS; j++) {
+			char rel[64];
+			size_t n;
+			char *c;
+
+			if (w[k].slot_len[j] < 0)
+				continue;
+			snprintf(rel, sizeof(rel), "%s/w%d-%d", w[k].ephemeral ? "cache" : "data", k,
+				 j);
+			if (w[k].ephemeral && !exists(rel)) {
+				evicted++;
+				continue;
+			}
+			c = fs_read_file(rel, &n);
+			ck_assert_msg(n == (size_t)w[k].slot_len[j] &&
+					      !memcmp(c, img + w[k].slot_off[j], n),
+				      "%s: %zu bytes, %zd written, or other bytes", rel, n,
+				      w[k].slot_len[j]);
+			free(c);
+		}
+	fprintf(stderr, "stress: %d writes refused with ENOSPC, %d ephemeral files gone at the "
+		"end, evictions %" PRIu64 ", compactions %" PRIu64 "\n", enospc, evicted,
+		fs_stat_value("evictions"), fs_stat_value("compactions"));
+	ck_assert_uint_le(fs_stat_value("mem_used_max_bytes"), 4 * MIB + 4 * MIB);
+	free(img);
+	fs_finish();	/* debug builds check every invariant at exit */
+}
+END_TEST
+
 /* ---- control files ------------------------------------------------------------------ */
 
 START_TEST(test_control_files)
@@ -868,6 +1015,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_auto_compaction_after_deletion);
 	tcase_add_test(tc, test_fill_tree_until_enospc);
 	tcase_add_test(tc, test_tree_into_ephemeral_pool);
+	tcase_set_timeout(tc, 600);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("stress");
+	tcase_add_test(tc, test_stress_at_limit);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	return s;
