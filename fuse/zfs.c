@@ -1418,6 +1418,23 @@ static void zfs_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EEXIST);	/* pool attributes always exist */
 		return;
 	}
+	/* A pool's kind and codec are its owner's to set, as its mode is
+	 * (chmod): write permission on the directory is not enough. */
+	{
+		struct zfs_inode *dir = zfs_ns_get(fs->ns, ino);
+		struct stat st;
+		uid_t caller = fuse_req_ctx(req)->uid;
+
+		if (!dir) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		zfs_ns_stat(fs->ns, dir, &st);
+		if (caller != 0 && caller != st.st_uid) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+	}
 	if (size >= sizeof(val)) {
 		fuse_reply_err(req, EINVAL);
 		return;

@@ -375,11 +375,22 @@ START_TEST(test_nobody_rules)
 	e = fs_as_nobody(hard_set_kind, p);
 	ck_assert_msg(e == EPERM || e == EACCES, "setxattr kind (sticky dir) as nobody: errno %d",
 		      e);
+	/* Nor plainly world-writable: write permission is not ownership. */
+	ck_assert_int_eq(chmod(p, 0777), 0);
+	e = fs_as_nobody(hard_set_kind, p);
+	ck_assert_msg(e == EPERM, "setxattr kind (0777 dir) as nobody: errno %d", e);
+	e = fs_as_nobody(hard_set_codec, p);
+	ck_assert_msg(e == EPERM, "setxattr compressor (0777 dir) as nobody: errno %d", e);
 	n = getxattr(p, "user.zcache.kind", v, sizeof(v));
 	ck_assert_int_eq(n, 10);
 	ck_assert(!memcmp(v, "persistent", 10));
 	n = getxattr(p, "user.zcache.compressor", v, sizeof(v));
 	ck_assert(n == 3 && !memcmp(v, "lz4", 3));
+	/* Its owner may, once it is nobody's pool. */
+	ck_assert_int_eq(chown(p, 65534, 65534), 0);
+	ck_assert_int_eq(fs_as_nobody(hard_set_kind, p), 0);
+	n = getxattr(p, "user.zcache.kind", v, sizeof(v));
+	ck_assert(n == 9 && !memcmp(v, "ephemeral", 9));
 	/* The root directory is the default pool: root's too. */
 	e = fs_as_nobody(hard_set_codec, fs_cur.dir);
 	ck_assert_msg(e == EPERM || e == EACCES, "setxattr compressor on / as nobody: errno %d", e);
