@@ -204,11 +204,16 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	atomic_init(&fs->mem_limit, cfg->mem_limit);
 	if (pthread_mutex_init(&fs->lock, NULL))
 		goto err_free;
-	if (pthread_mutex_init(&fs->inval_lock, NULL))
-		goto err_mutex;
+	if (pthread_rwlock_init(&fs->evict_lock, NULL))
+		goto err_lock;
+	if (pthread_mutex_init(&fs->inval_lock, NULL)) {
+		pthread_rwlock_destroy(&fs->evict_lock);
+		goto err_lock;
+	}
 	if (pthread_cond_init(&fs->inval_cond, NULL)) {
 		pthread_mutex_destroy(&fs->inval_lock);
-		goto err_mutex;
+		pthread_rwlock_destroy(&fs->evict_lock);
+		goto err_lock;
 	}
 	/* The root is the default pool and always persistent (DESIGN.md §2);
 	 * cfg->ephemeral is the kind of the pools made under it. */
@@ -235,6 +240,8 @@ err_ns:
 err_mutex:
 	pthread_cond_destroy(&fs->inval_cond);
 	pthread_mutex_destroy(&fs->inval_lock);
+	pthread_rwlock_destroy(&fs->evict_lock);
+err_lock:
 	pthread_mutex_destroy(&fs->lock);
 err_free:
 	free(fs);
@@ -263,6 +270,7 @@ void zfs_destroy(struct zfs *fs)
 	zfs_inval_free(fs->inval_list);	/* queued with no session to send them */
 	pthread_cond_destroy(&fs->inval_cond);
 	pthread_mutex_destroy(&fs->inval_lock);
+	pthread_rwlock_destroy(&fs->evict_lock);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }
@@ -942,18 +950,31 @@ static void zfs_push(struct zfs *fs, struct zfs_inode *inode)
 	buddy_free(fs->cfg.buddy, buf, ZFS_PUSH_MAX);
 }
 
-static void zfs_open_inode(struct zfs *fs, struct zfs_inode *inode, struct fuse_file_info *fi)
+/* Open an inode: pin an ephemeral file's object so eviction skips it.
+ * Returns 0, or -ENOENT for a file that has no name and no open file left
+ * (evicted while the kernel still knew it, or unlinked and closed: its
+ * pages are gone either way, and a file is whole or gone). */
+static int zfs_open_inode(struct zfs *fs, struct zfs_inode *inode, struct fuse_file_info *fi)
 {
-	zfs_ns_open(fs->ns, inode);
 	if (inode->pool->ephemeral) {
 		struct tmem_oid oid = zfs_oid(inode->ino);
+		struct stat st;
 
+		pthread_rwlock_rdlock(&fs->evict_lock);
+		zfs_ns_stat(fs->ns, inode, &st);
+		if (st.st_nlink == 0 && atomic_load(&inode->nopen) == 0) {
+			pthread_rwlock_unlock(&fs->evict_lock);
+			return -ENOENT;
+		}
 		tmem_pin(fs->cfg.store, inode->pool->store_id, &oid);
+		pthread_rwlock_unlock(&fs->evict_lock);
 	}
+	zfs_ns_open(fs->ns, inode);
 	fi->fh = (uint64_t)(uintptr_t)inode;
 	/* O_DIRECT bypasses the kernel's page cache: every read asks the store. */
 	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
 	fi->keep_cache = 1;
+	return 0;
 }
 
 static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -991,7 +1012,12 @@ static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		}
 		zfs_ns_kill_caps(fs->ns, ino);
 	}
-	zfs_open_inode(fs, inode, fi);
+	ret = zfs_open_inode(fs, inode, fi);
+	if (ret < 0) {
+		pthread_mutex_unlock(&inode->stripe->push_lock);
+		fuse_reply_err(req, -ret);
+		return;
+	}
 	if ((fi->flags & O_ACCMODE) == O_RDONLY && !fi->direct_io && S_ISREG(inode->mode) &&
 	    !atomic_load(&inode->pushed) && atomic_load(&inode->nopen) == 1)
 		zfs_push(fs, inode);
@@ -1086,9 +1112,15 @@ static void zfs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (S_ISREG(mode))
 		atomic_fetch_add(&inode->pool->files, 1);
 	if (fi) {
-		zfs_open_inode(fs, inode, fi);
 		struct fuse_entry_param e;
 
+		/* Fails only if another request unlinked the new file meanwhile:
+		 * the kernel never hears of it, so drop the lookup it was given. */
+		ret = zfs_open_inode(fs, inode, fi);
+		if (ret < 0) {
+			zfs_ns_forget(fs->ns, st.st_ino, 1);
+			goto err;
+		}
 		memset(&e, 0, sizeof(e));
 		e.ino = st.st_ino;
 		e.generation = 1;
@@ -1626,13 +1658,16 @@ static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes)
 	struct zfs_inval *list = NULL, *v;
 	uint64_t files;
 
+	pthread_rwlock_wrlock(&fs->evict_lock);
 	tmem_evict(fs->cfg.store, TMEM_ALL_POOLS, bytes, zfs_evict_cb, &e);
 	if (!e.n) {
+		pthread_rwlock_unlock(&fs->evict_lock);
 		free(e.inos);
 		return 0;
 	}
 	qsort(e.inos, e.n, sizeof(*e.inos), zfs_cmp_ino);
 	files = zfs_ns_evict(fs->ns, e.inos, e.n, zfs_removed_cb, &list);
+	pthread_rwlock_unlock(&fs->evict_lock);
 	free(e.inos);
 	/* The kernel still caches the names and inodes: queue their
 	 * invalidation for the notifier thread (see struct zfs). */

@@ -72,7 +72,7 @@
  *
  * Threads: every handler runs on any of the session's worker threads
  * (zfs_session_loop: a fixed set, each receiving into a buddy buffer).
- * Lock order (adding to ns.h's): push_lock -> ns->lock -> io_lock -> lock
+ * Lock order (adding to ns.h's): push_lock -> evict_lock -> ns->lock -> io_lock -> lock
  * (an inode's stripe) -> (tmem, pam, sgv locks, taken inside those
  * modules).  No lock is held while a notification is written to the
  * device, except push_lock during a push.
@@ -163,6 +163,11 @@ struct zfs {
 	 * thread of zfs_session_loop and never by a request handler: the
 	 * kernel may block an invalidation until requests are answered, and
 	 * with every worker in one that never happens (a deadlock). */
+	/* Eviction holds evict_lock for writing from choosing its victims in
+	 * tmem to removing their names; an open of an ephemeral file holds it
+	 * for reading while it checks the file still exists and pins it.  So
+	 * no open sees a file whose pages are gone but whose name is not. */
+	pthread_rwlock_t evict_lock;
 	pthread_mutex_t inval_lock;	/* leaf: inval_list */
 	pthread_cond_t inval_cond;	/* signalled when inval_list grows or on stop */
 	struct zfs_inval *inval_list;	/* protected by inval_lock */

@@ -523,8 +523,9 @@ struct stress_worker {
  * persistent files hold exactly what write() said it stored (a prefix when
  * the limit cut it short).  Every third file is removed again.  The slice
  * of each slot's last complete write is recorded for the check at the end
- * (ephemeral files are whole or gone).  Ephemeral files are not reopened
- * while others write: see the note at test_stress_at_limit. */
+ * (ephemeral files are whole or gone).  An ephemeral worker also reopens
+ * the file it closed last round while the others write and evict: it must
+ * read back whole, or be gone (ENOENT), never a name over lost pages. */
 static void *stress_worker(void *arg)
 {
 	struct stress_worker *w = arg;
@@ -541,6 +542,24 @@ static void *stress_worker(void *arg)
 
 		snprintf(rel, sizeof(rel), "%s/w%d-%d", w->ephemeral ? "cache" : "data", w->id, slot);
 		fs_path(p, sizeof(p), rel);
+		if (w->ephemeral && r > 0) {
+			int prev = (r - 1) % STRESS_SLOTS;
+			char q[1024], qrel[64];
+
+			snprintf(qrel, sizeof(qrel), "cache/w%d-%d", w->id, prev);
+			fs_path(q, sizeof(q), qrel);
+			fd = w->slot_len[prev] >= 0 ? open(q, O_RDONLY) : -2;
+			if (fd == -1 && errno != ENOENT)
+				STRESS_FAIL(w, "reopen %s: %s", qrel, strerror(errno));
+			if (fd >= 0) {
+				got = pread(fd, back, 512 << 10, 0);
+				if (got != w->slot_len[prev] ||
+				    memcmp(back, w->src + w->slot_off[prev], (size_t)got))
+					STRESS_FAIL(w, "reopened %s: read %zd of %zd bytes, or other bytes",
+						    qrel, got, w->slot_len[prev]);
+				close(fd);
+			}
+		}
 		w->slot_len[slot] = -1;		/* unknown while it is rewritten */
 		fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0) {
@@ -572,11 +591,8 @@ static void *stress_worker(void *arg)
 }
 
 /* Four writers at a small limit, two in a persistent pool, two in an
- * ephemeral one, with compactions by hand beside them.  Known race, not
- * tested here: an ephemeral file opened while an eviction of it is under
- * way (tmem has dropped its pages, the namespace still has its name) reads
- * as zeros through that descriptor; reopening the writers' files while
- * the others write shows it within a few hundred rounds. */
+ * ephemeral one (which also reopen their last file while the others write
+ * and evict), with compactions by hand beside them. */
 START_TEST(test_stress_at_limit)
 {
 	enum { NW = 4 };
