@@ -1499,6 +1499,16 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 		if (i && !S_ISDIR(i->mode))
 			zfs_maybe_reap(ns, i, &r);
 	}
+	/* zfs_reap releases the data of inodes the kernel still knows after
+	 * the lock drops, relying on no FORGET of them meanwhile; that holds
+	 * for a request's own inode, not for eviction, which reaches files no
+	 * request is about (a FORGET freed one under the release callback).
+	 * So release them here, under the lock (ns->lock -> tmem locks is
+	 * the documented order; tmem has already dropped their pages). */
+	for (struct zfs_inode *i = r.data; i; i = i->rnext)
+		if (ns->ops.inode_release)
+			ns->ops.inode_release(ns->priv, i);
+	r.data = NULL;
 	pthread_rwlock_unlock(&ns->lock);
 	zfs_reap(ns, &r);
 	return count;

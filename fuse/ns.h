@@ -18,7 +18,10 @@
  * and no inode refers to it any more.  Likewise ops->inode_release runs for
  * each regular file whose last name, lookup and open are gone, so the
  * filesystem layer can flush its pages.  Both callbacks run after ns->lock
- * is dropped.
+ * is dropped, but for one case: zfs_ns_evict releases the data of evicted
+ * files the kernel still knows with ns->lock held (a FORGET could free
+ * them the moment it dropped), so inode_release may take only locks that
+ * come after ns->lock (the store's).
  *
  * Inode lifetime follows the kernel's: an inode lives while it has a name
  * (nlink > 0), a lookup reference the kernel holds (nlookup > 0, raised by
@@ -147,7 +150,8 @@ struct zfs_inode {
 					   since it last changed */
 };
 
-/* Called after ns->lock is dropped; see the design note. */
+/* Called after ns->lock is dropped (inode_release from zfs_ns_evict: with
+ * it held); see the design note. */
 struct zfs_ns_ops {
 	/* A regular file is gone for good: flush its pages.  Its pool is still
 	 * referenced until this returns. */
