@@ -11,7 +11,6 @@
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
 #include "testutil.h"
-#include "tmem/tmem.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -757,34 +756,6 @@ START_TEST(test_check_catches)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* The tmem ops table is the same five functions. */
-
-START_TEST(test_tmem_ops)
-{
-	const struct tmem_pamops *ops = &pam_tmem_ops;
-	struct env e;
-	unsigned char out[PAGE], scratch[PAGE];
-	tmem_pampd p;
-	size_t len = 0;
-
-	corpus_load();
-	env_open(&e, NULL);
-	ck_assert_ptr_nonnull(ops->create);
-	ck_assert_ptr_nonnull(ops->get_locked);
-	ck_assert_ptr_nonnull(ops->decode);
-	ck_assert_ptr_nonnull(ops->free);
-	ck_assert_ptr_nonnull(ops->size);
-	ck_assert_int_eq(ops->create(e.pam, cpage(64 * 3 + 1), CODEC_DEFAULT, &p), 0);
-	ck_assert_uint_gt(ops->size(e.pam, p), 0);
-	ck_assert_int_eq(ops->get_locked(e.pam, p, out, scratch, &len), 0);
-	ck_assert_int_eq(ops->decode(e.pam, p, scratch, len, out), 0);
-	ck_assert(memcmp(out, cpage(64 * 3 + 1), PAGE) == 0);
-	ops->free(e.pam, p);
-	env_close(&e);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------ */
 /* Accounting through puts, replaces and frees, compaction and shrinking. */
 
 START_TEST(test_accounting_compact_shrink)
@@ -1084,7 +1055,6 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_bad_codec);
 	tcase_add_test(tc, test_no_scratch);
 	tcase_add_test(tc, test_threshold);
-	tcase_add_test(tc, test_tmem_ops);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corpus");

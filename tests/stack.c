@@ -206,12 +206,46 @@ START_TEST(test_corpus_roundtrip)
 }
 END_TEST
 
+/* The adapter is PAM's five functions (moved here from tests/pam.c with
+ * the adapter itself). */
+START_TEST(test_pamops)
+{
+	const struct tmem_pamops *ops = &zc_stack_pamops;
+	unsigned char out[PAGE], scratch[PAGE];
+	struct zc_stack *s = zc_stack_create(NULL);
+	size_t len = 0, clen;
+	unsigned char *img = zc_load_file(zc_corpus_path("pages.img"), &clen);
+	const unsigned char *page;
+	tmem_pampd p;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_gt(clen / PAGE, 64 * 3 + 1);
+	page = img + (64 * 3 + 1) * PAGE;
+	ck_assert_ptr_nonnull(ops->create);
+	ck_assert_ptr_nonnull(ops->get_locked);
+	ck_assert_ptr_nonnull(ops->decode);
+	ck_assert_ptr_nonnull(ops->free);
+	ck_assert_ptr_nonnull(ops->size);
+	ck_assert_int_eq(ops->create(s->pam, page, CODEC_DEFAULT, &p), 0);
+	ck_assert_uint_gt(ops->size(s->pam, p), 0);
+	ck_assert_uint_eq(ops->size(s->pam, p), pam_size(s->pam, p));
+	ck_assert_int_eq(ops->get_locked(s->pam, p, out, scratch, &len), 0);
+	ck_assert_int_eq(ops->decode(s->pam, p, scratch, len, out), 0);
+	ck_assert(memcmp(out, page, PAGE) == 0);
+	ops->free(s->pam, p);
+	ck_assert_int_eq(zc_stack_destroy(s), 0);
+	free(img);
+	codec_thread_release();
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("stack");
 	TCase *tc = tcase_create("stack");
 
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_pamops);
 	tcase_add_test(tc, test_config);
 	tcase_add_test(tc, test_bad_config);
 	tcase_add_test(tc, test_corpus_roundtrip);
