@@ -409,6 +409,11 @@ struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i)
 	return i < pam->npools ? pam->slot[i].xcf : NULL;
 }
 
+struct sgv_pool *pam_scratch_pool(struct pam *pam, unsigned i)
+{
+	return i < pam->npools ? pam->slot[i].scratch : NULL;
+}
+
 /* ---- put ----------------------------------------------------------------- */
 
 #ifdef ZC_DEBUG

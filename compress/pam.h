@@ -92,6 +92,7 @@
 
 struct buddy;
 struct sgv_ctx;
+struct sgv_pool;
 struct slab_cache;
 struct xcf_pool;
 struct pam;
@@ -245,6 +246,12 @@ void pam_stats(struct pam *pam, struct pam_stats *out);
  * statistics (/.zcache/alloc/xcf); NULL for a bad index. */
 unsigned pam_pool_count(struct pam *pam);
 struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i);
+
+/* Slot i's scratch pool (0 <= i < pam_pool_count), for its statistics
+ * (/.zcache/alloc/sgv); NULL for a bad index.  The pool is shared by name
+ * ("pam-scratch-<i>") with other backends on the same SGV context and
+ * stays alive as long as this backend. */
+struct sgv_pool *pam_scratch_pool(struct pam *pam, unsigned i);
 
 /* Compact every xcf pool (xcf_compact with `budget` bytes per pool, 0 = no
  * bound).  Returns the number of pages the pools gave back to buddy.

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -187,6 +188,19 @@ START_TEST(test_create_errors)
 
 		ck_assert_ptr_nonnull(p2);
 		ck_assert_uint_eq(pam_pool_count(p2), PAM_MAX_POOLS);
+		/* The scratch pools: one a slot, named pam-scratch-<i>, the
+		 * very pools the first backend has. */
+		for (unsigned i = 0; i < PAM_MAX_POOLS; i++) {
+			char name[SGV_NAME_MAX];
+
+			snprintf(name, sizeof(name), "pam-scratch-%u", i);
+			ck_assert_ptr_nonnull(pam_scratch_pool(p2, i));
+			ck_assert_ptr_eq(pam_scratch_pool(p2, i), sgv_pool_find(sgv, name));
+			if (i < pam_pool_count(pam))
+				ck_assert_ptr_eq(pam_scratch_pool(pam, i), pam_scratch_pool(p2, i));
+		}
+		ck_assert_ptr_null(pam_scratch_pool(p2, PAM_MAX_POOLS));
+		ck_assert_ptr_null(pam_scratch_pool(pam, pam_pool_count(pam)));
 		ck_assert_int_eq(pam_check(p2), 0);
 		pam_destroy(p2);
 	}
