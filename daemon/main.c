@@ -1,6 +1,7 @@
 /* main.c - zcached: parse the command line, build the store, mount, run
  * the FUSE session, tear everything down.  Kept to wiring: the pieces live
- * in daemon/options.c, daemon/log.c, daemon/policy.c and fuse/.
+ * in daemon/options.c, daemon/log.c, daemon/policy.c, fuse/ and, for the
+ * store and everything under it, tmem/stack.h.
  *
  * One context struct (struct zcd) owns everything the daemon builds; there
  * is no mutable global.  Exit status: 0 after a clean unmount (also on
