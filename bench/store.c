@@ -40,8 +40,9 @@
  * metadata: the pampd is all of it).  The sum of compressed sizes counts a
  * same-filled page as 0 bytes and a page that does not shrink below the
  * store's raw threshold (ZC_STACK_RAW_THRESHOLD, 7/8 page) as 4096, the
- * rule the store itself follows (the corpus README uses 3/4 page).  The same numbers for zstd level 1
- * (peer: ZSTD_compressCCtx / ZSTD_decompressDCtx) are printed as plain lines.
+ * rule the store itself follows (the corpus README uses 3/4 page).  The
+ * same numbers for zstd level 1 (peer: ZSTD_compressCCtx /
+ * ZSTD_decompressDCtx) are printed as plain lines.
  */
 #include <errno.h>
 #include <pthread.h>
