@@ -4,11 +4,11 @@
  * Design note.  A store is a fixed array of TMEM_MAX_POOLS pool pointers,
  * written under store->pool_lock and read lock-free (an acquire load), so
  * the hot paths find their pool without a lock.  A pool starts with 256
- * buckets and doubles its table (maybe_grow) once it holds more than two
- * objects per bucket: the resizer takes resize_lock and every bucket lock
- * of the old table, moves the objects, marks the old table moved and
- * publishes the new one; an operation that locked a bucket of a moved
- * table unlocks it and retries on the new table (tmem_lock_bucket in
+ * buckets and doubles its table (_tmem_maybe_grow) once it holds more
+ * than two objects per bucket: the resizer takes resize_lock and every
+ * bucket lock of the old table, moves the objects, marks the old table
+ * moved and publishes the new one; an operation that locked a bucket of a
+ * moved table unlocks it and retries on the new table (tmem_lock_bucket in
  * tmem_int.h).  Old tables stay allocated until the pool goes, so a thread
  * still holding a pointer to one is safe.  tmem_destroy_pool unpublishes
  * the pool first and then waits for the references a store-wide eviction

@@ -346,8 +346,9 @@ int tmem_pool_stats(struct tmem_store *s, int pool, struct tmem_pool_stats *out)
  * store->pool_lock only. */
 void tmem_stats(struct tmem_store *s, struct tmem_stats *out);
 
-/* Hold the whole store still (every pool's locks) and verify: red-black shape and colours, tree order and parent links,
- * each object in the bucket its id hashes to, radix heights, slot counts,
+/* Hold the whole store still (every pool's locks) and verify: red-black
+ * shape and colours, tree order and parent links, each object in the
+ * bucket its id hashes to, radix heights, slot counts,
  * no empty objnode, no empty unpinned object, per-object page counts, the
  * LRU lists (exactly the unpinned objects of ephemeral pools, stamps
  * non-decreasing), every pampd that holds memory (pamops.size > 0)
