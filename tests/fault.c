@@ -129,9 +129,9 @@ err:
 	return rc;
 }
 
-/* Every structure of the store passes its check: tmem_check, pam_check,
- * xcf_check of each pool, slab_check of the three caches, sgv_ctx_check and
- * buddy_check (zc_stack_check runs exactly these). */
+/* Every structure of the store passes its check: tmem_check, pam_check
+ * (with xcf_check of each pool), slab_check of the three caches,
+ * sgv_ctx_check and buddy_check (zc_stack_check runs exactly these). */
 static void store_check(struct store *st)
 {
 	ck_assert_int_eq(zc_stack_check(st->stack), 0);

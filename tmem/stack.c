@@ -160,9 +160,7 @@ int zc_stack_check(struct zc_stack *s)
 	int ret = tmem_check(s->store);
 
 	if (ret == 0)
-		ret = pam_check(s->pam);
-	for (unsigned i = 0; ret == 0 && i < pam_pool_count(s->pam); i++)
-		ret = xcf_check(pam_xcf_pool(s->pam, i));
+		ret = pam_check(s->pam);	/* xcf_check of each pool included */
 	for (unsigned i = 0; ret == 0 && i < ZC_STACK_NSLABS; i++)
 		ret = slab_check(s->slabs[i]);
 	if (ret == 0)

@@ -105,9 +105,9 @@ struct zc_stack *zc_stack_create(const struct zc_stack_config *cfg);
  * concurrently or afterwards. */
 int zc_stack_destroy(struct zc_stack *s);
 
-/* Verify every piece while the stack is in use: tmem_check, pam_check,
- * xcf_check of each of PAM's pools, slab_check of the three caches,
- * sgv_ctx_check and buddy_check (also of a given buddy).  Returns 0 or the
+/* Verify every piece while the stack is in use: tmem_check, pam_check
+ * (which runs xcf_check on each of PAM's pools), slab_check of the three
+ * caches, sgv_ctx_check and buddy_check (also of a given buddy).  Returns 0 or the
  * first negative errno (-EUCLEAN after the module printed the violation,
  * -ENOMEM).  Exact only while no other thread uses the stack (pam_check
  * and sgv_ctx_check compare counters with their structures); slow: for
