@@ -48,25 +48,30 @@
 
 struct buddy;
 
-/* Counters; all byte figures are exact (read under the lock). */
+/* Counters, declared once: X(name, comment) expands to the struct below
+ * and to every printer of it (fuse/render.c: /.zcache/alloc/buddy and
+ * stats.json).  All byte figures are exact (read under the lock). */
+#define BUDDY_STATS_FIELDS(X)						\
+	X(chunks, "4 MiB chunks mapped now")				\
+	X(free_chunks, "of those, wholly free (the reserve)")		\
+	X(bytes_allocated, "handed out, rounded to block sizes, incl. direct maps") \
+	X(bytes_requested, "what callers asked for (internal fragmentation =" \
+			   " bytes_allocated - bytes_requested)")	\
+	X(blocks, "blocks handed out now (chunk blocks + direct maps)")	\
+	X(direct_maps, "requests over 4 MiB mapped directly, live now")	\
+	X(direct_bytes, "bytes of those mappings")			\
+	X(allocs, "successful buddy_alloc calls, ever")			\
+	X(frees, "blocks returned by buddy_free, ever (NULL and rejected" \
+		 " frees not counted): allocs - frees == blocks")	\
+	X(failed, "buddy_alloc calls that returned NULL (EINVAL and ENOMEM)") \
+	X(chunks_mapped, "chunks mapped, ever")				\
+	X(chunks_unmapped, "chunks unmapped, ever")
+
+#define BUDDY_STATS_DECLARE(name, comment) uint64_t name;
 struct buddy_stats {
-	uint64_t chunks;		/* 4 MiB chunks mapped now */
-	uint64_t free_chunks;		/* of those, wholly free (the reserve) */
-	uint64_t bytes_allocated;	/* handed out, rounded to block sizes, incl. direct maps */
-	uint64_t bytes_requested;	/* what callers asked for (internal fragmentation =
-					   bytes_allocated - bytes_requested) */
-	uint64_t blocks;		/* blocks handed out now (chunk blocks + direct maps) */
-	uint64_t direct_maps;		/* requests over 4 MiB mapped directly, live now */
-	uint64_t direct_bytes;		/* bytes of those mappings */
-	uint64_t allocs;		/* successful buddy_alloc calls, ever */
-	uint64_t frees;			/* blocks returned by buddy_free, ever (NULL and
-					   rejected frees not counted): allocs - frees
-					   == blocks */
-	uint64_t failed;		/* buddy_alloc calls that returned NULL (EINVAL
-					   and ENOMEM) */
-	uint64_t chunks_mapped;		/* chunks mapped, ever */
-	uint64_t chunks_unmapped;	/* chunks unmapped, ever */
+	BUDDY_STATS_FIELDS(BUDDY_STATS_DECLARE)
 };
+#undef BUDDY_STATS_DECLARE
 
 /* Create an allocator that keeps up to `reserve` wholly free chunks mapped
  * (0 unmaps every free chunk at once).  BUDDY_RESERVE_ADAPTIVE, the

@@ -144,17 +144,54 @@ typedef void (*sgv_free_page_fn)(void *page, void *priv);
 /* The clock used to stamp freed vectors: monotonic seconds. */
 typedef double (*sgv_clock_fn)(void *priv);
 
-/* One order's (cache's) figures.  Counters "ever" only grow. */
+/* The figures are declared once, X(name, comment), and expand to the
+ * structs below and to their printers (fuse/render.c: /.zcache/alloc/sgv
+ * and stats.json).  Counters "ever" only grow. */
+
+/* One order's (cache's) figures; a pool's sums over its orders are the
+ * same fields. */
+#define SGV_ORDER_STATS_FIELDS(X)					\
+	X(total, "cached-path allocations, ever")			\
+	X(hits, "of those, served by an idle cached vector")		\
+	X(fresh_pages, "pages allocated for new vectors, ever")		\
+	X(merged, "entries saved by clustering in those, ever:"		\
+		  " merged % = 100 * merged / fresh_pages")		\
+	X(cached_entries, "vectors owned by the cache now (in use + idle)") \
+	X(cached_pages, "their pages")					\
+	X(inactive_entries, "idle vectors now")				\
+	X(inactive_pages, "their pages")
+
+/* A pool's figures: the sums over its orders, then its other (uncached)
+ * allocations and what purge, shrink and flush freed. */
+#define SGV_POOL_STATS_FIELDS(X)					\
+	SGV_ORDER_STATS_FIELDS(X)					\
+	X(big_allocs, "too large to cache, ever")			\
+	X(nocache_allocs, "SGV_NO_CACHED, ever")			\
+	X(other_pages, "pages of other allocations in use now")		\
+	X(other_merged, "entries saved by clustering in them, ever")	\
+	X(failed, "sgv_pool_alloc calls that failed with EAGAIN or ENOMEM," \
+		  " ever (EINVAL is not counted)")			\
+	X(purged_pages, "freed by purge, ever")				\
+	X(shrunk_pages, "freed by shrink and the high watermark, ever")	\
+	X(flushed_pages, "freed by flush, ever")
+
+/* The context's figures.  active_pages and inactive_pages are summed over
+ * the pools, each read under its lock (so the sum may mix moments while
+ * other threads allocate); the other counters are atomics. */
+#define SGV_CTX_STATS_FIELDS(X)						\
+	X(pools, "pools registered now")				\
+	X(active_pages, "pages in allocated vectors (cached + other)")	\
+	X(inactive_pages, "pages of idle cached vectors")		\
+	X(hi_wmk, "high watermark, pages (0: none)")			\
+	X(lo_wmk, "low watermark, pages")				\
+	X(hi_wmk_releases, "times the high watermark released idle vectors") \
+	X(hi_wmk_failures, "allocations refused by the high watermark")	\
+	X(other_allocs, "uncached allocations (big + no-cached), ever")	\
+	X(mem_lim_failures, "allocations refused by a struct sgv_mem_lim")
+
+#define SGV_STATS_DECLARE(name, comment) uint64_t name;
 struct sgv_order_stats {
-	uint64_t total;			/* cached-path allocations, ever */
-	uint64_t hits;			/* of those, served by an idle cached vector */
-	uint64_t fresh_pages;		/* pages allocated for new vectors, ever */
-	uint64_t merged;		/* entries saved by clustering in those, ever:
-					   merged % = 100 * merged / fresh_pages */
-	uint64_t cached_entries;	/* vectors owned by the cache now (in use + idle) */
-	uint64_t cached_pages;		/* their pages */
-	uint64_t inactive_entries;	/* idle vectors now */
-	uint64_t inactive_pages;	/* their pages */
+	SGV_ORDER_STATS_FIELDS(SGV_STATS_DECLARE)
 };
 
 struct sgv_pool_stats {
@@ -165,35 +202,13 @@ struct sgv_pool_stats {
 	unsigned refcount;
 	unsigned nr_orders;		/* valid entries of order[] (1 in fixed-size mode) */
 	struct sgv_order_stats order[SGV_NR_ORDERS];
-	/* Sums over the orders. */
-	uint64_t total, hits, fresh_pages, merged;
-	uint64_t cached_entries, cached_pages, inactive_entries, inactive_pages;
-	/* Other (uncached) allocations. */
-	uint64_t big_allocs;		/* too large to cache, ever */
-	uint64_t nocache_allocs;	/* SGV_NO_CACHED, ever */
-	uint64_t other_pages;		/* pages of other allocations in use now */
-	uint64_t other_merged;		/* entries saved by clustering in them, ever */
-	uint64_t failed;		/* sgv_pool_alloc calls that failed with EAGAIN or
-					   ENOMEM, ever (EINVAL is not counted) */
-	uint64_t purged_pages;		/* freed by purge, ever */
-	uint64_t shrunk_pages;		/* freed by shrink and the high watermark, ever */
-	uint64_t flushed_pages;		/* freed by flush, ever */
+	SGV_POOL_STATS_FIELDS(SGV_STATS_DECLARE)
 };
 
-/* The context's figures.  active_pages and inactive_pages are summed over
- * the pools, each read under its lock (so the sum may mix moments while
- * other threads allocate); the other counters are atomics. */
 struct sgv_ctx_stats {
-	uint64_t pools;			/* pools registered now */
-	uint64_t active_pages;		/* pages in allocated vectors (cached + other) */
-	uint64_t inactive_pages;	/* pages of idle cached vectors */
-	uint64_t hi_wmk;		/* high watermark, pages (0: none) */
-	uint64_t lo_wmk;		/* low watermark, pages */
-	uint64_t hi_wmk_releases;	/* times the high watermark released idle vectors */
-	uint64_t hi_wmk_failures;	/* allocations refused by the high watermark */
-	uint64_t other_allocs;		/* uncached allocations (big + no-cached), ever */
-	uint64_t mem_lim_failures;	/* allocations refused by a struct sgv_mem_lim */
+	SGV_CTX_STATS_FIELDS(SGV_STATS_DECLARE)
 };
+#undef SGV_STATS_DECLARE
 
 /* ---- the context (registry) ---------------------------------------------- */
 

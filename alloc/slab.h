@@ -148,17 +148,25 @@ struct slab_cache;
  * objects parked in per-thread magazines as free; the magazine counts are
  * read without stopping their threads, so active_objs may be a moment out
  * of date while other threads allocate (it is exact when they are idle).
- * Everything else is read under cache->lock and exact. */
+ * Everything else is read under cache->lock and exact.  The figures are
+ * declared once, X(name, comment), for the struct and its printers
+ * (fuse/render.c: stats.json; alloc/slabinfo keeps /proc/slabinfo's
+ * column format). */
+#define SLAB_STATS_FIELDS(X)						\
+	X(active_objs, "objects handed out now")			\
+	X(num_objs, "objects in all slabs (active + free)")		\
+	X(objsize, "object size as given, bytes")			\
+	X(objs_per_slab, "objects a slab holds")			\
+	X(pages_per_slab, "pages a slab takes from buddy")		\
+	X(slabs, "slabs held now")					\
+	X(bytes, "memory held from buddy: slabs * pages_per_slab * 4096")
+
+#define SLAB_STATS_DECLARE(name, comment) uint64_t name;
 struct slab_stats {
 	char name[SLAB_NAME_MAX];
-	uint64_t active_objs;	/* objects handed out now */
-	uint64_t num_objs;	/* objects in all slabs (active + free) */
-	uint64_t objsize;	/* object size as given, bytes */
-	uint64_t objs_per_slab;
-	uint64_t pages_per_slab;
-	uint64_t slabs;		/* slabs held now */
-	uint64_t bytes;		/* memory held from buddy: slabs * pages_per_slab * 4096 */
+	SLAB_STATS_FIELDS(SLAB_STATS_DECLARE)
 };
+#undef SLAB_STATS_DECLARE
 
 /* Create a cache of objects of `size` bytes (1 .. 1 MiB) aligned to `align`
  * (0 = natural alignment of 8 or 16 bytes: 16 when size is a multiple of

@@ -121,30 +121,38 @@ typedef uintptr_t xcf_handle;
 #define XCF_NAME_MAX 32u
 
 /* Counters of one pool, read under pool->lock (exact). */
+/* A pool's figures, declared once: X(name, comment) expands to the struct
+ * below and to its printers (fuse/render.c: /.zcache/alloc/xcf and
+ * stats.json).  The free lists are arrays, printed on their own. */
+#define XCF_STATS_FIELDS(X)						\
+	X(pages, "pages held from buddy, reserve included")		\
+	X(free_pages, "of those, wholly free (the reserve)")		\
+	X(page_bytes, "pages * 4096")					\
+	X(objects, "live objects (= descriptors)")			\
+	X(desc_bytes, "objects * XCF_DESC_SIZE")			\
+	X(table_bytes, "page table (8 bytes per slot)")			\
+	X(used_bytes, "sum of live object sizes (stored bytes)")	\
+	X(block_bytes, "bytes of blocks holding objects")		\
+	X(header_bytes, "block headers of those blocks")		\
+	X(split_objects, "live objects in two blocks")			\
+	X(isolated_pages, "pages being evacuated right now")		\
+	X(fragmentation, "percent, as xcf_fragmentation()")		\
+	X(allocs, "successful xcf_malloc calls, ever")			\
+	X(frees, "xcf_free calls, ever")				\
+	X(failed_allocs, "xcf_malloc calls that failed")		\
+	X(compactions, "xcf_compact calls that ran, ever")		\
+	X(compact_pages_freed, "pages emptied by compaction, ever")	\
+	X(compact_objects_moved, "objects moved by compaction, ever")	\
+	X(compact_bytes_moved, "object bytes moved by compaction, ever")
+
+#define XCF_STATS_DECLARE(name, comment) uint64_t name;
 struct xcf_stats {
 	char name[XCF_NAME_MAX];
-	uint64_t pages;			/* pages held from buddy, reserve included */
-	uint64_t free_pages;		/* of those, wholly free (the reserve) */
-	uint64_t page_bytes;		/* pages * 4096 */
-	uint64_t objects;		/* live objects (= descriptors) */
-	uint64_t desc_bytes;		/* objects * XCF_DESC_SIZE */
-	uint64_t table_bytes;		/* page table (8 bytes per slot) */
-	uint64_t used_bytes;		/* sum of live object sizes (stored bytes) */
-	uint64_t block_bytes;		/* bytes of blocks holding objects */
-	uint64_t header_bytes;		/* block headers of those blocks */
-	uint64_t split_objects;		/* live objects in two blocks */
+	XCF_STATS_FIELDS(XCF_STATS_DECLARE)
 	uint64_t free_blocks[XCF_NR_LISTS];	/* blocks in each free list */
 	uint64_t free_bytes[XCF_NR_LISTS];	/* bytes in each free list */
-	uint64_t isolated_pages;	/* pages being evacuated right now */
-	unsigned fragmentation;		/* as xcf_fragmentation() */
-	uint64_t allocs;		/* successful xcf_malloc calls, ever */
-	uint64_t frees;			/* xcf_free calls, ever */
-	uint64_t failed_allocs;		/* xcf_malloc calls that failed */
-	uint64_t compactions;		/* xcf_compact calls that ran, ever */
-	uint64_t compact_pages_freed;	/* pages emptied by compaction, ever */
-	uint64_t compact_objects_moved;	/* objects moved by compaction, ever */
-	uint64_t compact_bytes_moved;	/* object bytes moved by compaction, ever */
 };
+#undef XCF_STATS_DECLARE
 
 /* What one xcf_compact call did. */
 struct xcf_compact_result {

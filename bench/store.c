@@ -1,5 +1,6 @@
-/* bench/store - the store (tmem + PAM + xcf + SGV + slab + buddy, built as
- * the daemon builds it) against raw lz4 on the same pages in the same run.
+/* bench/store - the store (tmem + PAM + xcf + SGV + slab + buddy, built by
+ * tmem/stack.h exactly as the daemon builds it, its raw threshold of 7/8
+ * page included) against raw lz4 on the same pages in the same run.
  *
  *     build/bench/store [--corpus PAGE_IMAGE] [--seconds S]
  *
@@ -22,9 +23,11 @@
  * the ceiling the machine allows put_2t_scaling at that moment.
  *
  * The store is measured warm: one untimed put + flush cycle (of both id
- * spaces) runs first and the buddy allocator keeps its freed chunks, so the timed passes do not pay
- * the kernel's first-touch page faults (a long-running daemon does not
- * either).  The cold first put is printed too, as a plain line.
+ * spaces) runs first and the buddy allocator keeps its freed chunks (a
+ * reserve of BUDDY_KEEP chunks, the one setting that differs from the
+ * daemon's stack), so the timed passes do not pay the kernel's first-touch
+ * page faults (a long-running daemon does not either).  The cold first put
+ * is printed too, as a plain line.
  *
  * Headline figures (lz4):
  *   put_vs_lz4                store put MB/s / LZ4_compress_default MB/s, 1 thread
@@ -35,9 +38,11 @@
  * (reserve included), raw pages, the xcf descriptor slabs and page tables,
  * tmem's object and objnode slabs and hash tables (PAM keeps no per-page
  * metadata: the pampd is all of it).  The sum of compressed sizes counts a
- * same-filled page as 0 bytes and a page that does not shrink below 3/4 page
- * as 4096, as the corpus README does.  The same numbers for zstd level 1
- * (peer: ZSTD_compressCCtx / ZSTD_decompressDCtx) are printed as plain lines.
+ * same-filled page as 0 bytes and a page that does not shrink below the
+ * store's raw threshold (ZC_STACK_RAW_THRESHOLD, 7/8 page) as 4096, the
+ * rule the store itself follows (the corpus README uses 3/4 page).  The
+ * same numbers for zstd level 1 (peer: ZSTD_compressCCtx /
+ * ZSTD_decompressDCtx) are printed as plain lines.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -49,13 +54,12 @@
 #include <lz4.h>
 #include <zstd.h>
 
-#include "alloc/buddy.h"
-#include "alloc/sgv.h"
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
 #include "bench.h"
 #include "compress/codec.h"
 #include "compress/pam.h"
+#include "tmem/stack.h"
 #include "tmem/tmem.h"
 
 #define PAGE 4096u
@@ -82,38 +86,23 @@ static void die(const char *what, int err)
 /* ---- the store, as the daemon builds it ---------------------------------- */
 
 struct rig {
-	struct buddy *b;
-	struct tmem_slab_host *host;
-	struct sgv_ctx *sgv;
-	struct slab_cache *descs;
-	struct pam *pam;
-	struct tmem_store *store;
+	struct zc_stack *stack;
+	struct pam *pam;		/* stack->pam */
+	struct tmem_store *store;	/* stack->store */
 	int pool;
 };
 
 static void rig_open(struct rig *r, unsigned codec)
 {
+	struct zc_stack_config cfg = { .buddy_reserve = BUDDY_KEEP };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	r->b = buddy_create(BUDDY_KEEP);
-	if (!r->b)
-		die("buddy_create", errno);
-	r->host = tmem_slab_host_create(r->b);
-	if (!r->host)
-		die("tmem_slab_host_create", errno);
-	r->sgv = sgv_ctx_create(r->b);
-	if (!r->sgv)
-		die("sgv_ctx_create", errno);
-	r->descs = slab_create("xcf_desc", XCF_DESC_SIZE, 0, r->b);
-	if (!r->descs)
-		die("slab_create", errno);
-	r->pam = pam_create(NULL, r->b, r->sgv, r->descs);
-	if (!r->pam)
-		die("pam_create", errno);
-	r->store = tmem_store_create(&pam_tmem_ops, r->pam, &tmem_slab_hostops, r->host);
-	if (!r->store)
-		die("tmem_store_create", errno);
+	r->stack = zc_stack_create(&cfg);
+	if (!r->stack)
+		die("zc_stack_create", errno);
+	r->pam = r->stack->pam;
+	r->store = r->stack->store;
 	r->pool = tmem_new_pool(r->store, TMEM_POOL_PERSISTENT);
 	if (r->pool < 0)
 		die("tmem_new_pool", r->pool);
@@ -124,12 +113,10 @@ static void rig_open(struct rig *r, unsigned codec)
 
 static void rig_close(struct rig *r)
 {
-	tmem_store_destroy(r->store);
-	pam_destroy(r->pam);
-	slab_destroy(r->descs);
-	sgv_ctx_destroy(r->sgv);
-	tmem_slab_host_destroy(r->host);
-	buddy_destroy(r->b);
+	int rc = zc_stack_destroy(r->stack);
+
+	if (rc < 0)
+		die("zc_stack_destroy (a teardown check failed)", rc);
 }
 
 /* ---- the passes ------------------------------------------------------------ */
@@ -428,11 +415,11 @@ static void measure_mem(struct rig *r, struct mem *m)
 		xcf_stats(pam_xcf_pool(r->pam, i), &xs);
 		m->xcf_meta += xs.table_bytes;
 	}
-	slab_stats(r->descs, &ss);
+	slab_stats(r->stack->descs, &ss);
 	m->xcf_meta += ss.bytes;
 	tables = ts.meta_bytes - ts.objects * TMEM_OBJ_SIZE - ts.objnodes * TMEM_OBJNODE_SIZE;
 	for (int k = 0; k < 2; k++) {
-		slab_stats(tmem_slab_host_cache(r->host, k), &ss);
+		slab_stats(tmem_slab_host_cache(r->stack->host, k), &ss);
 		m->tmem_meta += ss.bytes;
 	}
 	m->tmem_meta += tables;
@@ -492,7 +479,7 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 		off += (size_t)p.len[i];
 		if (same_filled(img + i * PAGE)) {
 			nfill++;
-		} else if ((unsigned)p.len[i] >= PAM_DEFAULT_RAW_THRESHOLD) {
+		} else if ((unsigned)p.len[i] >= ZC_STACK_RAW_THRESHOLD) {
 			nraw++;
 			compressed_sum += PAGE;
 		} else {

@@ -330,7 +330,7 @@ int main(int argc, char **argv)
 		printf("free half: %zu objects, %.0f frees/s; now %llu pages for %llu live "
 		       "bytes (%.4f x), fragmentation %u%%\n", freed, (double)freed / t_free,
 		       (unsigned long long)st.pages, (unsigned long long)live,
-		       (double)st.page_bytes / (double)live, st.fragmentation);
+		       (double)st.page_bytes / (double)live, (unsigned)st.fragmentation);
 	}
 
 	/* Compact, unbounded, then once more to see what is left to win. */
@@ -352,7 +352,7 @@ int main(int argc, char **argv)
 		       "fragmentation %u%%, %.1f%% of objects split; pool pages + metadata = "
 		       "%.4f x live bytes\n",
 		       (unsigned long long)st.pages, (unsigned long long)st.free_pages,
-		       (unsigned long long)st.used_bytes, st.fragmentation,
+		       (unsigned long long)st.used_bytes, (unsigned)st.fragmentation,
 		       100.0 * (double)st.split_objects / (double)st.objects,
 		       (double)(st.page_bytes + st.desc_bytes + st.table_bytes) /
 		       (double)st.used_bytes);

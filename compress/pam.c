@@ -31,7 +31,6 @@
 #include "alloc/sgv.h"
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
-#include "tmem/tmem.h"
 
 #define PAM_CACHELINE 64
 
@@ -57,12 +56,10 @@
 #define PAM_XCF_HANDLE_SHIFT 20		/* bits 63..20 hold handle >> 3 */
 #define PAM_XCF_HANDLE_LIMIT_BITS 47	/* handles must be below 2^47 */
 
-_Static_assert(sizeof(pam_pampd) == sizeof(tmem_pampd), "pam_pampd is tmem_pampd");
 _Static_assert(sizeof(uintptr_t) == 8, "the pampd encoding assumes 64-bit addresses");
-_Static_assert(PAM_PAGE_SIZE == TMEM_PAGE_SIZE && PAM_PAGE_SIZE == BUDDY_PAGE_SIZE &&
-	       PAM_PAGE_SIZE == XCF_PAGE_SIZE && PAM_PAGE_SIZE == SGV_PAGE_SIZE,
-	       "one page size everywhere");
-_Static_assert(TMEM_SCRATCH_SIZE >= XCF_MAX_SIZE, "tmem's scratch holds any xcf object");
+_Static_assert(PAM_PAGE_SIZE == BUDDY_PAGE_SIZE && PAM_PAGE_SIZE == XCF_PAGE_SIZE &&
+	       PAM_PAGE_SIZE == SGV_PAGE_SIZE,
+	       "one page size everywhere (tmem/stack.c asserts tmem's)");
 _Static_assert(XCF_MAX_SIZE < (1u << PAM_XCF_SIZE_BITS), "a compressed size fits 12 bits");
 _Static_assert(PAM_MAX_POOLS == (1u << PAM_XCF_POOL_BITS), "pool index bits");
 _Static_assert(CODEC_TYPE_BITS == 2 && CODEC_LZ4 < 3 && CODEC_ZSTD < 3,
@@ -412,6 +409,11 @@ struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i)
 	return i < pam->npools ? pam->slot[i].xcf : NULL;
 }
 
+struct sgv_pool *pam_scratch_pool(struct pam *pam, unsigned i)
+{
+	return i < pam->npools ? pam->slot[i].scratch : NULL;
+}
+
 /* ---- put ----------------------------------------------------------------- */
 
 #ifdef ZC_DEBUG
@@ -649,41 +651,6 @@ int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out)
 {
 	return pam_decode_pampd(pam, p, out);
 }
-
-/* ---- the tmem ops table ------------------------------------------------- */
-
-static int pam_op_create(void *ctx, const void *page, unsigned codec, tmem_pampd *out)
-{
-	return pam_put(ctx, page, codec, out);
-}
-
-static int pam_op_get_locked(void *ctx, tmem_pampd p, void *page, void *scratch, size_t *len)
-{
-	return pam_get_locked(ctx, p, page, scratch, len);
-}
-
-static int pam_op_decode(void *ctx, tmem_pampd p, const void *scratch, size_t len, void *page)
-{
-	return pam_decode(ctx, p, scratch, len, page);
-}
-
-static void pam_op_free(void *ctx, tmem_pampd p)
-{
-	pam_free(ctx, p);
-}
-
-static size_t pam_op_size(void *ctx, tmem_pampd p)
-{
-	return pam_size(ctx, p);
-}
-
-const struct tmem_pamops pam_tmem_ops = {
-	.create = pam_op_create,
-	.get_locked = pam_op_get_locked,
-	.decode = pam_op_decode,
-	.free = pam_op_free,
-	.size = pam_op_size,
-};
 
 /* ---- statistics, maintenance, invariants ---------------------------------- */
 

@@ -3,7 +3,10 @@
  * PAM ("page-addressable memory", after the kernel's zcache) is what tmem
  * calls to store a page: pam_put compresses it and returns a pampd; tmem
  * keeps the pampd in its radix tree and later hands it back to read or free
- * the page.  Three ways to keep a page, cheapest first:
+ * the page.  PAM knows nothing of tmem (it includes nothing above
+ * compress/): the adapter that makes it tmem's backend, zc_stack_pamops,
+ * lives a layer up in tmem/stack.h, with the builder of the whole store.
+ * Three ways to keep a page, cheapest first:
  *
  *   same-filled  every 8-byte word of the page is equal (zero pages
  *                included): the word is kept inside the pampd itself; no
@@ -89,12 +92,12 @@
 
 struct buddy;
 struct sgv_ctx;
+struct sgv_pool;
 struct slab_cache;
 struct xcf_pool;
-struct tmem_pamops;
 struct pam;
 
-typedef uint64_t pam_pampd;	/* the same type as tmem_pampd */
+typedef uint64_t pam_pampd;	/* the same 64 bits as tmem_pampd (tmem/stack.c) */
 
 #define PAM_PAGE_SIZE 4096u
 #define PAM_MAX_POOLS 16u			/* the pool index has 4 bits */
@@ -143,11 +146,6 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
  * afterwards.  The calling thread's codec contexts are kept (see
  * codec_thread_release). */
 void pam_destroy(struct pam *pam);
-
-/* The pamops table for tmem_store_create, whose pam_ctx must be the
- * struct pam *:  tmem_store_create(&pam_tmem_ops, pam, host, host_ctx).
- * Its entries are the five functions below. */
-extern const struct tmem_pamops pam_tmem_ops;
 
 /* Store one 4 KiB page with codec id `codec` (codec.h; 0 = lz4).  Tries, in
  * order: same-filled (no allocation), compression below the raw threshold
@@ -248,6 +246,12 @@ void pam_stats(struct pam *pam, struct pam_stats *out);
  * statistics (/.zcache/alloc/xcf); NULL for a bad index. */
 unsigned pam_pool_count(struct pam *pam);
 struct xcf_pool *pam_xcf_pool(struct pam *pam, unsigned i);
+
+/* Slot i's scratch pool (0 <= i < pam_pool_count), for its statistics
+ * (/.zcache/alloc/sgv); NULL for a bad index.  The pool is shared by name
+ * ("pam-scratch-<i>") with other backends on the same SGV context and
+ * stays alive as long as this backend. */
+struct sgv_pool *pam_scratch_pool(struct pam *pam, unsigned i);
 
 /* Compact every xcf pool (xcf_compact with `budget` bytes per pool, 0 = no
  * bound).  Returns the number of pages the pools gave back to buddy.

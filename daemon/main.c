@@ -1,6 +1,7 @@
 /* main.c - zcached: parse the command line, build the store, mount, run
  * the FUSE session, tear everything down.  Kept to wiring: the pieces live
- * in daemon/options.c, daemon/log.c, daemon/policy.c and fuse/.
+ * in daemon/options.c, daemon/log.c, daemon/policy.c, fuse/ and, for the
+ * store and everything under it, tmem/stack.h.
  *
  * One context struct (struct zcd) owns everything the daemon builds; there
  * is no mutable global.  Exit status: 0 after a clean unmount (also on
@@ -14,16 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc/buddy.h"
-#include "alloc/sgv.h"
-#include "alloc/slab.h"
-#include "alloc/xcf.h"
-#include "compress/pam.h"
 #include "daemon/log.h"
 #include "daemon/options.h"
 #include "daemon/policy.h"
 #include "fuse/zfs.h"
-#include "tmem/tmem.h"
+#include "tmem/stack.h"
 
 #ifdef ZC_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -38,18 +34,10 @@ static void zcd_notify(const char *state)
 }
 #endif
 
-#define ZCD_RAW_THRESHOLD 3584u	/* bytes: 7/8 page */
-
 struct zcd {
 	struct zd_options opt;
 	struct zd_log log;
-	struct buddy *buddy;
-	struct sgv_ctx *sgv;
-	struct slab_cache *descs;	/* xcf descriptors */
-	struct pam *pam;
-	struct tmem_slab_host *host;	/* tmem's objects and objnodes */
-	struct slab_cache *slabs[3];	/* for /.zcache/alloc/slabinfo */
-	struct tmem_store *store;
+	struct zc_stack *stack;		/* the store and what it is built on */
 	struct zfs *fs;
 	struct fuse_session *se;
 	struct zd_policy *policy;	/* the memory policy thread, while mounted */
@@ -65,42 +53,22 @@ static uint64_t zcd_ram_bytes(void)
 	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
-/* Build the store and the filesystem on it. */
+/* Build the store (tmem/stack.h: the daemon's configuration is the
+ * stack's default) and the filesystem on it. */
 static int zcd_build(struct zcd *d)
 {
 	struct zfs_config cfg;
 
-	d->buddy = buddy_create(BUDDY_DEFAULT_RESERVE);
-	if (!d->buddy)
-		return -errno;
-	d->sgv = sgv_ctx_create(d->buddy);
-	if (!d->sgv)
-		return -errno;
-	d->descs = slab_create("xcf_desc", XCF_DESC_SIZE, 0, d->buddy);
-	if (!d->descs)
-		return -errno;
-	/* Pages that compress to 3/4..7/8 of a page still save memory in xcf
-	 * (tree.tar: 1.4 MB less than with PAM's default of 3/4). */
-	d->pam = pam_create(&(struct pam_config){ .raw_threshold = ZCD_RAW_THRESHOLD }, d->buddy,
-			    d->sgv, d->descs);
-	if (!d->pam)
-		return -errno;
-	d->host = tmem_slab_host_create(d->buddy);
-	if (!d->host)
-		return -errno;
-	d->store = tmem_store_create(&pam_tmem_ops, d->pam, &tmem_slab_hostops, d->host);
-	if (!d->store)
+	d->stack = zc_stack_create(NULL);
+	if (!d->stack)
 		return -errno;
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.store = d->store;
-	cfg.buddy = d->buddy;
-	cfg.sgv = d->sgv;
-	cfg.pam = d->pam;
-	d->slabs[0] = tmem_slab_host_cache(d->host, 0);
-	d->slabs[1] = tmem_slab_host_cache(d->host, 1);
-	d->slabs[2] = d->descs;
-	cfg.slabs = d->slabs;
-	cfg.nslabs = 3;
+	cfg.store = d->stack->store;
+	cfg.buddy = d->stack->buddy;
+	cfg.sgv = d->stack->sgv;
+	cfg.pam = d->stack->pam;
+	cfg.slabs = d->stack->slabs;
+	cfg.nslabs = ZC_STACK_NSLABS;
 	cfg.codec = d->opt.codec;
 	cfg.ephemeral = d->opt.ephemeral;
 	cfg.mem_limit = d->opt.mem_limit;
@@ -121,11 +89,7 @@ static int zcd_check(struct zcd *d)
 	int ret = zfs_check(d->fs);
 
 	if (ret == 0)
-		ret = pam_check(d->pam);
-	if (ret == 0)
-		ret = sgv_ctx_check(d->sgv);
-	if (ret == 0)
-		ret = buddy_check(d->buddy);
+		ret = zc_stack_check(d->stack);
 	if (ret < 0)
 		zd_log_printf(&d->log, ZD_LOG_ERR, "invariant check failed at exit: %s",
 			      strerror(-ret));
@@ -151,12 +115,9 @@ static void zcd_teardown(struct zcd *d)
 	if (d->se)
 		fuse_session_destroy(d->se);
 	zfs_destroy(d->fs);
-	tmem_store_destroy(d->store);
-	tmem_slab_host_destroy(d->host);
-	pam_destroy(d->pam);
-	slab_destroy(d->descs);
-	sgv_ctx_destroy(d->sgv);
-	buddy_destroy(d->buddy);
+	/* The stack's teardown checks print any violation; the exit status
+	 * stays zcd_check's (debug builds), as before the stack existed. */
+	(void)zc_stack_destroy(d->stack);
 	zd_log_close(&d->log);
 	zd_options_free(&d->opt);
 }
@@ -204,10 +165,10 @@ static struct zd_policy *zcd_policy(struct zcd *d)
 
 	memset(&pc, 0, sizeof(pc));
 	pc.fs = d->fs;
-	pc.store = d->store;
-	pc.sgv = d->sgv;
-	pc.buddy = d->buddy;
-	pc.pam = d->pam;
+	pc.store = d->stack->store;
+	pc.sgv = d->stack->sgv;
+	pc.buddy = d->stack->buddy;
+	pc.pam = d->stack->pam;
 	pc.log = &d->log;
 	p = zd_policy_start(&pc);
 	if (!p) {

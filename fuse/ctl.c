@@ -368,13 +368,10 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 	s->evicted_files = atomic_load(&fs->evicted_files);
 	s->compactions = atomic_load(&fs->compactions);
 	s->pages_compacted = atomic_load(&fs->pages_compacted);
-	s->auto_compactions = atomic_load(&fs->policy[ZFS_PC_AUTO_COMPACTIONS]);
-	s->sgv_purges = atomic_load(&fs->policy[ZFS_PC_SGV_PURGES]);
-	s->sgv_purged_pages = atomic_load(&fs->policy[ZFS_PC_SGV_PURGED_PAGES]);
-	s->pressure_events = atomic_load(&fs->policy[ZFS_PC_PRESSURE_EVENTS]);
-	s->pressure_evictions = atomic_load(&fs->policy[ZFS_PC_PRESSURE_EVICTIONS]);
-	s->buddy_trims = atomic_load(&fs->policy[ZFS_PC_BUDDY_TRIMS]);
-	s->buddy_trimmed_bytes = atomic_load(&fs->policy[ZFS_PC_BUDDY_TRIMMED_BYTES]);
+#define ZFS_PC_SNAP(id, field, figure, scale, help) \
+	s->field = atomic_load(&fs->policy[ZFS_PC_##id]);
+	ZFS_POLICY_COUNTERS(ZFS_PC_SNAP)
+#undef ZFS_PC_SNAP
 	if (fs->cfg.pam) {
 		pam_stats(fs->cfg.pam, &s->pam);
 		s->have_pam = 1;
@@ -393,11 +390,8 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 	}
 	sgv_pool_stats(fs->io_pool, &s->sgv_pools[s->nsgv_pools++]);
 	for (i = 0; i < nx; i++) {
-		char name[SGV_NAME_MAX];
-		struct sgv_pool *p;
+		struct sgv_pool *p = pam_scratch_pool(fs->cfg.pam, i);
 
-		snprintf(name, sizeof(name), "pam-scratch-%u", i);
-		p = sgv_pool_find(fs->cfg.sgv, name);
 		if (p)
 			sgv_pool_stats(p, &s->sgv_pools[s->nsgv_pools++]);
 	}
@@ -431,20 +425,14 @@ uint64_t zfs_ctl_mem_used(struct zfs *fs)
 {
 	struct tmem_stats ts;
 	struct zfs_ns_stats ns;
-	uint64_t data;
+	struct pam_stats ps;
 
 	tmem_stats(fs->cfg.store, &ts);
 	zfs_ns_stats(fs->ns, &ns);
-	if (fs->cfg.pam) {
-		struct pam_stats ps;
-
+	if (fs->cfg.pam)
 		pam_stats(fs->cfg.pam, &ps);
-		data = ps.pool_bytes + ps.meta_bytes;
-	} else {
-		data = ts.pampd_bytes;
-	}
-	/* The same sum as zfs_snapshot_mem_used, which the stats print. */
-	return data + ts.meta_bytes + ns.meta_bytes;
+	/* The sum itself is render.c's, the one the stats print. */
+	return zfs_mem_used_of(&ts, fs->cfg.pam ? &ps : NULL, ns.meta_bytes);
 }
 
 uint64_t zfs_ctl_reclaimable(struct zfs *fs, uint64_t *partly)

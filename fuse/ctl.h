@@ -82,11 +82,11 @@ void zfs_ctl_release_all(struct zfs *fs);
  * included.  Thread safe. */
 int zfs_parse_size(const char *s, uint64_t ram_bytes, uint64_t *out);
 
-/* mem_used_bytes of the stats (DESIGN.md §2): with PAM its pool pages
- * (xcf pages, reserve included, and raw pages) and metadata, else tmem's
- * pampd bytes; plus tmem's and the namespace's metadata.  What mem_limit
- * is compared with.  Takes each xcf pool's lock briefly, one at a time;
- * thread safe, a moment out of date while writes run. */
+/* mem_used_bytes of the stats (DESIGN.md §2), gathered now from the
+ * modules and summed by zfs_mem_used_of (fuse/render.h, the one
+ * definition).  What mem_limit is compared with.  Takes each xcf pool's
+ * lock briefly, one at a time; thread safe, a moment out of date while
+ * writes run. */
 uint64_t zfs_ctl_mem_used(struct zfs *fs);
 
 /* Compaction "pays" (zfs_compact_auto) when the free bytes inside partly

@@ -1,7 +1,13 @@
 /* render.c - every statistics format of zcached, in one place (see
- * render.h).  The headline figures are defined once, in
- * zfs_render_figures(); the module detail files print each module's stats
- * struct through an X-macro list of its fields.
+ * render.h).
+ *
+ * Design note.  The headline figures are defined once, in
+ * zfs_render_figures(), and stats, metrics, stats.json and mm_stat print
+ * from that table; mem_used_bytes is defined once, in zfs_mem_used_of().
+ * The module detail files print each module's stats struct through the
+ * X-macro list of its fields that the module's header declares, and the
+ * pools' files through ZFS_POOL_FIELDS below, so adding a counter to a
+ * module adds it to every format that prints the module.
  */
 #include "fuse/render.h"
 
@@ -56,11 +62,17 @@ void zfs_snapshot_free(struct zfs_snapshot *s)
 	s->pools = NULL;
 }
 
+uint64_t zfs_mem_used_of(const struct tmem_stats *tmem, const struct pam_stats *pam,
+			 uint64_t ns_meta_bytes)
+{
+	uint64_t data = pam ? pam->pool_bytes + pam->meta_bytes : tmem->pampd_bytes;
+
+	return data + tmem->meta_bytes + ns_meta_bytes;
+}
+
 uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s)
 {
-	uint64_t data = s->have_pam ? s->pam.pool_bytes + s->pam.meta_bytes : s->tmem.pampd_bytes;
-
-	return data + s->tmem.meta_bytes + s->ns.meta_bytes;
+	return zfs_mem_used_of(&s->tmem, s->have_pam ? &s->pam : NULL, s->ns.meta_bytes);
 }
 
 /* ---- headline figures ------------------------------------------------------ */
@@ -110,23 +122,35 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("meta_bytes", s->tmem.meta_bytes + s->ns.meta_bytes + s->pam.meta_bytes, 0, 0,
 	    "metadata: tmem nodes, xcf descriptors, inodes and directories");
 	FIG("enospc", s->enospc, 0, 1, "writes refused at the memory limit, ever");
-	/* The memory policy. */
-	FIG("auto_compactions", s->auto_compactions, 0, 1,
-	    "compactions run by the policy thread or the write path at the limit, ever");
-	FIG("sgv_purges", s->sgv_purges, 0, 1,
-	    "SGV purges and shrinks that freed idle buffers, ever");
-	FIG("sgv_purged_bytes", s->sgv_purged_pages * 4096, 0, 1,
-	    "bytes of idle SGV buffers freed by purges and shrinks, ever");
-	FIG("pressure_events", s->pressure_events, 0, 1,
-	    "reactions to system memory pressure (PSI or the cgroup's memory.events), ever");
-	FIG("pressure_evictions", s->pressure_evictions, 0, 1,
-	    "ephemeral files evicted under system memory pressure, ever");
-	FIG("buddy_trims", s->buddy_trims, 0, 1,
-	    "times idle chunks of the buddy allocator were unmapped, ever");
-	FIG("buddy_trimmed_bytes", s->buddy_trimmed_bytes, 0, 1,
-	    "bytes of idle buddy chunks unmapped, ever");
+	/* The memory policy (fuse/zfs.h). */
+#define ZFS_PC_FIG(id, field, figure, scale, help) FIG(#figure, s->field * (scale), 0, 1, help);
+	ZFS_POLICY_COUNTERS(ZFS_PC_FIG)
+#undef ZFS_PC_FIG
 #undef FIG
 	return n;
+}
+
+/* The headline figure called `name` (it is always there). */
+static uint64_t zfs_figure_value(const struct zfs_figure *f, int n, const char *name)
+{
+	for (int k = 0; k < n; k++)
+		if (!strcmp(f[k].name, name))
+			return (uint64_t)f[k].value;
+	return 0;
+}
+
+void zfs_render_mm_values(const struct zfs_snapshot *s, uint64_t out[ZFS_MM_STAT_FIELDS])
+{
+	static const char *const zram_order[ZFS_MM_STAT_FIELDS] = {
+		"orig_data_bytes", "compr_data_bytes", "mem_used_bytes", "mem_limit_bytes",
+		"mem_used_max_bytes", "same_filled_pages", "pages_compacted", "huge_pages",
+		"huge_pages",
+	};
+	struct zfs_figure f[ZFS_MAX_FIGURES];
+	int n = zfs_render_figures(s, f);
+
+	for (int k = 0; k < ZFS_MM_STAT_FIELDS; k++)
+		out[k] = zfs_figure_value(f, n, zram_order[k]);
 }
 
 static void zfs_print_value(struct zfs_text *t, const struct zfs_figure *f)
@@ -151,18 +175,12 @@ void zfs_render_stats(const struct zfs_snapshot *s, struct zfs_text *t)
 
 void zfs_render_mm_stat(const struct zfs_snapshot *s, struct zfs_text *t)
 {
-	uint64_t used = zfs_snapshot_mem_used(s);
-	uint64_t max = s->mem_used_max > used ? s->mem_used_max : used;
+	uint64_t v[ZFS_MM_STAT_FIELDS];
 
-	/* zram's order: orig_data_size compr_data_size mem_used_total
-	 * mem_limit mem_used_max same_pages pages_compacted huge_pages
-	 * huge_pages_since */
-	zfs_text_printf(t, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-			   " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
-			s->tmem.pages * 4096,
-			s->have_pam ? s->pam.compr_bytes : s->tmem.pampd_bytes, used,
-			s->mem_limit, max, s->pam.same_filled_pages, s->pages_compacted,
-			s->pam.raw_pages, s->pam.raw_pages);
+	zfs_render_mm_values(s, v);
+	for (int k = 0; k < ZFS_MM_STAT_FIELDS; k++)
+		zfs_text_printf(t, "%s%8" PRIu64, k ? " " : "", v[k]);
+	zfs_text_printf(t, "\n");
 }
 
 /* Prometheus label values escape \, " and newline. */
@@ -178,52 +196,51 @@ static void zfs_label(struct zfs_text *t, const char *v)
 	}
 }
 
+/* A pool's figures (pools/NAME/stats, the metrics' zcache_pool_*, the
+ * pools of stats.json), declared once: X(name, value of pool p, help,
+ * counter). */
 #define ZFS_POOL_FIELDS(X)                                                        \
-	X(files, "regular files in the pool", 0)                                  \
-	X(objects, "tmem objects in the pool", 0)                                 \
-	X(pages, "pages stored in the pool", 0)                                   \
-	X(stored_bytes, "bytes the backend holds for the pool's pages", 0)        \
-	X(meta_bytes, "tmem metadata bytes of the pool", 0)                       \
-	X(puts, "pages stored in the pool, ever", 1)                              \
-	X(gets, "pages read from the pool, ever", 1)                              \
-	X(flushes, "pages removed from the pool, ever", 1)                        \
-	X(evictions, "objects evicted from the pool, ever", 1)                    \
-	X(bytes_written, "bytes written to the pool's files, ever", 1)            \
-	X(bytes_read, "bytes read from the pool's files, ever", 1)
-
-static uint64_t zfs_pool_value(const struct zfs_pool_snap *p, int which)
-{
-	switch (which) {
-	case 0: return p->files;
-	case 1: return p->tmem.objects;
-	case 2: return p->tmem.pages;
-	case 3: return p->tmem.pampd_bytes;
-	case 4: return p->tmem.meta_bytes;
-	case 5: return p->tmem.puts;
-	case 6: return p->tmem.gets;
-	case 7: return p->tmem.flushes;
-	case 8: return p->tmem.evictions;
-	case 9: return p->bytes_written;
-	default: return p->bytes_read;
-	}
-}
+	X(files, p->files, "regular files in the pool", 0)                        \
+	X(objects, p->tmem.objects, "tmem objects in the pool", 0)                \
+	X(pages, p->tmem.pages, "pages stored in the pool", 0)                    \
+	X(stored_bytes, p->tmem.pampd_bytes,                                      \
+	  "bytes the backend holds for the pool's pages", 0)                      \
+	X(meta_bytes, p->tmem.meta_bytes, "tmem metadata bytes of the pool", 0)   \
+	X(puts, p->tmem.puts, "pages stored in the pool, ever", 1)                \
+	X(gets, p->tmem.gets, "pages read from the pool, ever", 1)                \
+	X(flushes, p->tmem.flushes, "pages removed from the pool, ever", 1)       \
+	X(evictions, p->tmem.evictions, "objects evicted from the pool, ever", 1) \
+	X(bytes_written, p->bytes_written, "bytes written to the pool's files, ever", 1) \
+	X(bytes_read, p->bytes_read, "bytes read from the pool's files, ever", 1)
 
 static const char *const zfs_pool_names[] = {
-#define X(name, help, counter) #name,
+#define X(name, value, help, counter) #name,
 	ZFS_POOL_FIELDS(X)
 #undef X
 };
 static const char *const zfs_pool_help[] = {
-#define X(name, help, counter) help,
+#define X(name, value, help, counter) help,
 	ZFS_POOL_FIELDS(X)
 #undef X
 };
 static const int zfs_pool_counter[] = {
-#define X(name, help, counter) counter,
+#define X(name, value, help, counter) counter,
 	ZFS_POOL_FIELDS(X)
 #undef X
 };
 #define ZFS_NPOOL_FIELDS (sizeof(zfs_pool_names) / sizeof(zfs_pool_names[0]))
+
+/* Figure `which` (an index into ZFS_POOL_FIELDS) of pool p. */
+static uint64_t zfs_pool_value(const struct zfs_pool_snap *p, unsigned which)
+{
+	const uint64_t v[] = {
+#define X(name, value, help, counter) (value),
+		ZFS_POOL_FIELDS(X)
+#undef X
+	};
+
+	return which < ZFS_NPOOL_FIELDS ? v[which] : 0;
+}
 
 void zfs_render_metrics(const struct zfs_snapshot *s, struct zfs_text *t)
 {
@@ -245,7 +262,7 @@ void zfs_render_metrics(const struct zfs_snapshot *s, struct zfs_text *t)
 		for (i = 0; i < s->npools; i++) {
 			zfs_text_printf(t, "zcache_pool_%s{pool=\"", zfs_pool_names[j]);
 			zfs_label(t, s->pools[i].name);
-			zfs_text_printf(t, "\"} %" PRIu64 "\n", zfs_pool_value(&s->pools[i], (int)j));
+			zfs_text_printf(t, "\"} %" PRIu64 "\n", zfs_pool_value(&s->pools[i], j));
 		}
 	}
 }
@@ -267,40 +284,21 @@ static void zfs_json_str(struct zfs_text *t, const char *v)
 	zfs_text_printf(t, "\"");
 }
 
-/* ---- module detail: one X-macro per stats struct --------------------------- */
+/* ---- module detail: each module's own X-macro field list ------------------- */
 
-#define ZFS_BUDDY_FIELDS(X)                                                       \
-	X(chunks) X(free_chunks) X(bytes_allocated) X(bytes_requested) X(blocks)  \
-	X(direct_maps) X(direct_bytes) X(allocs) X(frees) X(failed)               \
-	X(chunks_mapped) X(chunks_unmapped)
-
-#define ZFS_SGV_CTX_FIELDS(X)                                                     \
-	X(pools) X(active_pages) X(inactive_pages) X(hi_wmk) X(lo_wmk)             \
-	X(hi_wmk_releases) X(hi_wmk_failures) X(other_allocs) X(mem_lim_failures)
-
-#define ZFS_SGV_POOL_FIELDS(X)                                                    \
-	X(total) X(hits) X(fresh_pages) X(merged) X(cached_entries) X(cached_pages) \
-	X(inactive_entries) X(inactive_pages) X(big_allocs) X(nocache_allocs)     \
-	X(other_pages) X(other_merged) X(failed) X(purged_pages) X(shrunk_pages)  \
-	X(flushed_pages)
-
-#define ZFS_XCF_FIELDS(X)                                                         \
-	X(pages) X(free_pages) X(page_bytes) X(objects) X(desc_bytes) X(table_bytes) \
-	X(used_bytes) X(block_bytes) X(header_bytes) X(split_objects)             \
-	X(isolated_pages) X(fragmentation) X(allocs) X(frees) X(failed_allocs)    \
-	X(compactions) X(compact_pages_freed) X(compact_objects_moved)            \
-	X(compact_bytes_moved)
-
-#define ZFS_LINE(field) zfs_text_printf(t, "%-24s %" PRIu64 "\n", #field, (uint64_t)st->field);
-#define ZFS_JSON(field) zfs_text_printf(t, "%s\"%s\":%" PRIu64, sep, #field, (uint64_t)st->field), sep = ",";
-#define ZFS_JSON2(field, help) ZFS_JSON(field)
+/* X(name, comment) -> one "name value" line, or one JSON member (sep is
+ * "" before the first member of an object, "," after). */
+#define ZFS_LINE(field, comment) \
+	zfs_text_printf(t, "%-24s %" PRIu64 "\n", #field, (uint64_t)st->field);
+#define ZFS_JSON(field, comment) \
+	zfs_text_printf(t, "%s\"%s\":%" PRIu64, sep, #field, (uint64_t)st->field), sep = ",";
 
 static void zfs_json_buddy(struct zfs_text *t, const struct buddy_stats *st)
 {
 	const char *sep = "";
 
 	zfs_text_printf(t, "{");
-	ZFS_BUDDY_FIELDS(ZFS_JSON)
+	BUDDY_STATS_FIELDS(ZFS_JSON)
 	zfs_text_printf(t, "}");
 }
 
@@ -311,7 +309,7 @@ static void zfs_json_xcf(struct zfs_text *t, const struct xcf_stats *st)
 	zfs_text_printf(t, "{\"name\":");
 	zfs_json_str(t, st->name);
 	sep = ",";
-	ZFS_XCF_FIELDS(ZFS_JSON)
+	XCF_STATS_FIELDS(ZFS_JSON)
 	zfs_text_printf(t, "}");
 }
 
@@ -322,12 +320,13 @@ static void zfs_json_sgv_pool(struct zfs_text *t, const struct sgv_pool_stats *s
 	zfs_text_printf(t, "{\"name\":");
 	zfs_json_str(t, st->name);
 	sep = ",";
-	ZFS_SGV_POOL_FIELDS(ZFS_JSON)
+	SGV_POOL_STATS_FIELDS(ZFS_JSON)
 	zfs_text_printf(t, "}");
 }
 
 void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 {
+	uint64_t mm[ZFS_MM_STAT_FIELDS];
 	struct zfs_figure f[ZFS_MAX_FIGURES];
 	int n = zfs_render_figures(s, f), k;
 	const char *sep = "";
@@ -338,14 +337,11 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 		zfs_text_printf(t, "%s\"%s\":", k ? "," : "", f[k].name);
 		zfs_print_value(t, &f[k]);
 	}
-	zfs_text_printf(t, "},\"mm_stat\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			   ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
-			s->tmem.pages * 4096, s->have_pam ? s->pam.compr_bytes : s->tmem.pampd_bytes,
-			zfs_snapshot_mem_used(s), s->mem_limit,
-			s->mem_used_max > zfs_snapshot_mem_used(s) ? s->mem_used_max
-								   : zfs_snapshot_mem_used(s),
-			s->pam.same_filled_pages, s->pages_compacted, s->pam.raw_pages,
-			s->pam.raw_pages);
+	zfs_text_printf(t, "},\"mm_stat\":[");
+	zfs_render_mm_values(s, mm);
+	for (k = 0; k < ZFS_MM_STAT_FIELDS; k++)
+		zfs_text_printf(t, "%s%" PRIu64, k ? "," : "", mm[k]);
+	zfs_text_printf(t, "]");
 	zfs_text_printf(t, ",\"pools\":{");
 	for (i = 0; i < s->npools; i++) {
 		zfs_text_printf(t, "%s", i ? "," : "");
@@ -361,7 +357,7 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 		}
 		for (j = 0; j < ZFS_NPOOL_FIELDS; j++)
 			zfs_text_printf(t, ",\"%s\":%" PRIu64, zfs_pool_names[j],
-					zfs_pool_value(&s->pools[i], (int)j));
+					zfs_pool_value(&s->pools[i], j));
 		zfs_text_printf(t, "}");
 	}
 	zfs_text_printf(t, "},\"alloc\":{\"buddy\":");
@@ -370,7 +366,7 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 	{
 		const struct sgv_ctx_stats *st = &s->sgv;
 
-		ZFS_SGV_CTX_FIELDS(ZFS_JSON)
+		SGV_CTX_STATS_FIELDS(ZFS_JSON)
 	}
 	zfs_text_printf(t, ",\"pool_list\":[");
 	for (i = 0; i < s->nsgv_pools; i++) {
@@ -384,20 +380,20 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 	}
 	zfs_text_printf(t, "],\"slabinfo\":[");
 	for (i = 0; i < s->nslabs; i++) {
-		const struct slab_stats *sl = &s->slabs[i];
+		const struct slab_stats *st = &s->slabs[i];
 
 		zfs_text_printf(t, "%s{\"name\":", i ? "," : "");
-		zfs_json_str(t, sl->name);
-		zfs_text_printf(t, ",\"active_objs\":%" PRIu64 ",\"num_objs\":%" PRIu64
-				   ",\"objsize\":%" PRIu64 ",\"slabs\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
-				sl->active_objs, sl->num_objs, sl->objsize, sl->slabs, sl->bytes);
+		zfs_json_str(t, st->name);
+		sep = ",";
+		SLAB_STATS_FIELDS(ZFS_JSON)
+		zfs_text_printf(t, "}");
 	}
 	zfs_text_printf(t, "]},\"compress\":{");
 	sep = "";
 	{
 		const struct pam_stats *st = &s->pam;
 
-		PAM_STATS_FIELDS(ZFS_JSON2)
+		PAM_STATS_FIELDS(ZFS_JSON)
 	}
 	zfs_text_printf(t, "}}\n");
 }
@@ -415,7 +411,7 @@ void zfs_render_pool(const struct zfs_snapshot *s, unsigned i, struct zfs_text *
 			p->tmem.id);
 	for (j = 0; j < ZFS_NPOOL_FIELDS; j++)
 		zfs_text_printf(t, "%-24s %" PRIu64 "\n", zfs_pool_names[j],
-				zfs_pool_value(p, (int)j));
+				zfs_pool_value(p, j));
 	zfs_text_printf(t, "%-24s %.3f\n", "compression_ratio",
 			p->tmem.pampd_bytes + p->tmem.meta_bytes
 				? (double)(p->tmem.pages * 4096) /
@@ -427,7 +423,7 @@ void zfs_render_buddy(const struct zfs_snapshot *s, struct zfs_text *t)
 {
 	const struct buddy_stats *st = &s->buddy;
 
-	ZFS_BUDDY_FIELDS(ZFS_LINE)
+	BUDDY_STATS_FIELDS(ZFS_LINE)
 	zfs_text_printf(t, "%-24s %" PRIu64 "\n", "internal_fragmentation",
 			st->bytes_allocated - st->bytes_requested);
 }
@@ -439,7 +435,7 @@ void zfs_render_sgv(const struct zfs_snapshot *s, struct zfs_text *t)
 	{
 		const struct sgv_ctx_stats *st = &s->sgv;
 
-		ZFS_SGV_CTX_FIELDS(ZFS_LINE)
+		SGV_CTX_STATS_FIELDS(ZFS_LINE)
 	}
 	for (i = 0; i < s->nsgv_pools; i++) {
 		const struct sgv_pool_stats *st = &s->sgv_pools[i];
@@ -447,7 +443,7 @@ void zfs_render_sgv(const struct zfs_snapshot *s, struct zfs_text *t)
 		zfs_text_printf(t, "\npool %s (clustering %d, single_alloc_pages %u, purge %d s)\n",
 				st->name, st->clustering, st->single_alloc_pages,
 				st->purge_interval);
-		ZFS_SGV_POOL_FIELDS(ZFS_LINE)
+		SGV_POOL_STATS_FIELDS(ZFS_LINE)
 		zfs_text_printf(t, "%-6s %10s %10s %8s %10s %10s %10s\n", "order", "hits", "total",
 				"merged%", "cached_pg", "inactive", "entries");
 		for (k = 0; k < st->nr_orders && k < SGV_NR_ORDERS; k++) {
@@ -473,7 +469,7 @@ void zfs_render_xcf(const struct zfs_snapshot *s, struct zfs_text *t)
 		const struct xcf_stats *st = &s->xcf[i];
 
 		zfs_text_printf(t, "%spool %s\n", i ? "\n" : "", st->name);
-		ZFS_XCF_FIELDS(ZFS_LINE)
+		XCF_STATS_FIELDS(ZFS_LINE)
 		zfs_text_printf(t, "free_lists (size: blocks)");
 		for (k = 0; k < XCF_NR_LISTS; k++)
 			if (st->free_blocks[k])
@@ -508,9 +504,7 @@ void zfs_render_compress(const struct zfs_snapshot *s, struct zfs_text *t)
 	if (codec_format(s->default_codec, c, sizeof(c)) < 0)
 		strcpy(c, "?");
 	zfs_text_printf(t, "%-24s %s\n", "default_compressor", c);
-#define ZFS_LINE2(field, help) ZFS_LINE(field)
-	PAM_STATS_FIELDS(ZFS_LINE2)
-#undef ZFS_LINE2
+	PAM_STATS_FIELDS(ZFS_LINE)
 	zfs_text_printf(t, "%-24s %.3f\n", "compression_ratio",
 			st->compr_bytes ? (double)st->orig_bytes / (double)st->compr_bytes : 0.0);
 }

@@ -8,8 +8,12 @@
  * table of struct zfs_figure (name, value, help text, Prometheus type) by
  * zfs_render_figures(); `stats`, `metrics` and `stats.json` are three
  * printers of that one table, so a figure is defined in exactly one place.
- * Per-module detail files print the modules' structs through X-macro field
- * lists (tmem's and pam's own, and local ones for buddy, slab, sgv, xcf).
+ * mm_stat is a fixed selection of that table in zram's order.  Per-module
+ * detail files print the modules' structs through the X-macro field lists
+ * each module declares in its header (TMEM_STATS_FIELDS, PAM_STATS_FIELDS,
+ * BUDDY_STATS_FIELDS, SLAB_STATS_FIELDS, SGV_*_STATS_FIELDS,
+ * XCF_STATS_FIELDS), and the memory policy's counters come from
+ * ZFS_POLICY_COUNTERS (fuse/zfs.h): no field is listed by hand here.
  *
  * Output goes into a struct zfs_text, a growable buffer; a failed
  * allocation marks it (err = -ENOMEM) and later appends do nothing, so
@@ -29,6 +33,7 @@
 #include "alloc/xcf.h"
 #include "compress/pam.h"
 #include "fuse/ns.h"
+#include "fuse/zfs.h"
 #include "tmem/tmem.h"
 
 struct zfs_text {
@@ -72,20 +77,24 @@ struct zfs_snapshot {
 	uint64_t compactions;		/* compactions run: /.zcache/compact, the policy
 					   thread and the write path at the limit */
 	uint64_t pages_compacted;
-	/* The memory policy (fuse/zfs.h enum zfs_policy_counter), ever. */
-	uint64_t auto_compactions;	/* of the compactions, the automatic ones */
-	uint64_t sgv_purges;		/* purges/shrinks that freed idle SGV vectors */
-	uint64_t sgv_purged_pages;	/* pages they freed */
-	uint64_t pressure_events;	/* reactions to system memory pressure */
-	uint64_t pressure_evictions;	/* files they evicted */
-	uint64_t buddy_trims;		/* buddy_trim calls that unmapped chunks */
-	uint64_t buddy_trimmed_bytes;	/* bytes they unmapped */
+	/* The memory policy's counters (fuse/zfs.h ZFS_POLICY_COUNTERS: one
+	 * field each, auto_compactions ... buddy_trimmed_bytes), ever. */
+#define ZFS_PC_FIELD(id, field, figure, scale, help) uint64_t field;
+	ZFS_POLICY_COUNTERS(ZFS_PC_FIELD)
+#undef ZFS_PC_FIELD
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */
 void zfs_snapshot_free(struct zfs_snapshot *s);
 
-/* mem_used_bytes (DESIGN.md §2): pool pages, raw pages and metadata. */
+/* mem_used_bytes (DESIGN.md §2), the one definition of it: with PAM its
+ * pool pages (xcf pages, reserve included, and raw pages) and its metadata,
+ * else tmem's pampd bytes; plus tmem's metadata and the namespace's
+ * (`ns_meta_bytes`).  `pam` is NULL without a PAM backend.  Pure. */
+uint64_t zfs_mem_used_of(const struct tmem_stats *tmem, const struct pam_stats *pam,
+			 uint64_t ns_meta_bytes);
+
+/* zfs_mem_used_of() of the snapshot's figures. */
 uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s);
 
 /* A headline figure. */
@@ -102,6 +111,13 @@ struct zfs_figure {
 /* Fill out[] (room for ZFS_MAX_FIGURES) with the headline figures in the
  * order of DESIGN.md §2, then the cache lines.  Returns the count. */
 int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out);
+
+/* The nine figures of zram's mm_stat, in its order, taken from the
+ * headline table: orig_data_size compr_data_size mem_used_total mem_limit
+ * mem_used_max same_pages pages_compacted huge_pages huge_pages_since
+ * (our huge_pages twice: nothing is ever un-huged). */
+#define ZFS_MM_STAT_FIELDS 9
+void zfs_render_mm_values(const struct zfs_snapshot *s, uint64_t out[ZFS_MM_STAT_FIELDS]);
 
 /* Append printf-style text. */
 void zfs_text_printf(struct zfs_text *t, const char *fmt, ...)

@@ -124,15 +124,30 @@ struct zfs_config {
 };
 
 /* What the memory policy counts (daemon/policy.c, the write path's
- * compaction); kept here so that /.zcache renders them with the rest. */
+ * compaction), declared once: X(ID, field, figure, scale, help) expands to
+ * the enum below (ZFS_PC_ID), the fields of struct zfs_snapshot
+ * (fuse/render.h), their gathering (fuse/ctl.c) and the headline figures
+ * (fuse/render.c: figure = field * scale, a counter, with its help text). */
+#define ZFS_POLICY_COUNTERS(X)						\
+	X(AUTO_COMPACTIONS, auto_compactions, auto_compactions, 1,	\
+	  "compactions run by the policy thread or the write path at the limit, ever") \
+	X(SGV_PURGES, sgv_purges, sgv_purges, 1,			\
+	  "SGV purges and shrinks that freed idle buffers, ever")	\
+	X(SGV_PURGED_PAGES, sgv_purged_pages, sgv_purged_bytes, 4096,	\
+	  "bytes of idle SGV buffers freed by purges and shrinks, ever") \
+	X(PRESSURE_EVENTS, pressure_events, pressure_events, 1,		\
+	  "reactions to system memory pressure (PSI or the cgroup's memory.events), ever") \
+	X(PRESSURE_EVICTIONS, pressure_evictions, pressure_evictions, 1, \
+	  "ephemeral files evicted under system memory pressure, ever")	\
+	X(BUDDY_TRIMS, buddy_trims, buddy_trims, 1,			\
+	  "times idle chunks of the buddy allocator were unmapped, ever") \
+	X(BUDDY_TRIMMED_BYTES, buddy_trimmed_bytes, buddy_trimmed_bytes, 1, \
+	  "bytes of idle buddy chunks unmapped, ever")
+
 enum zfs_policy_counter {
-	ZFS_PC_AUTO_COMPACTIONS,	/* compactions the policy or the limit ran */
-	ZFS_PC_SGV_PURGES,		/* purges and shrinks that freed idle vectors */
-	ZFS_PC_SGV_PURGED_PAGES,	/* pages they freed */
-	ZFS_PC_PRESSURE_EVENTS,		/* system memory pressure reactions */
-	ZFS_PC_PRESSURE_EVICTIONS,	/* files evicted by those reactions */
-	ZFS_PC_BUDDY_TRIMS,		/* buddy_trim calls that unmapped chunks */
-	ZFS_PC_BUDDY_TRIMMED_BYTES,	/* bytes they unmapped */
+#define ZFS_PC_ENUM(id, field, figure, scale, help) ZFS_PC_##id,
+	ZFS_POLICY_COUNTERS(ZFS_PC_ENUM)
+#undef ZFS_PC_ENUM
 	ZFS_PC_NR
 };
 

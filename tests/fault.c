@@ -1,7 +1,8 @@
 /* tests/fault.c - allocation-failure injection through the store's put path.
  *
- * A store is built as the daemon builds it (buddy, SGV context, a slab cache
- * of xcf descriptors, PAM with two xcf pools, tmem on slab hostops), a known
+ * A store is built as the daemon builds it (tmem/stack.h: buddy, SGV
+ * context, a slab cache of xcf descriptors, PAM, tmem on slab hostops),
+ * with two xcf pools and the test's own buddy allocator, and a known
  * set of corpus pages is put, and then the allocators are told to fail (see
  * "fault injection" in alloc/buddy.h and alloc/slab.h): the Nth page
  * allocation, or the Nth object allocation of one slab cache, or every Mth
@@ -35,12 +36,11 @@
 #include <string.h>
 
 #include "alloc/buddy.h"
-#include "alloc/sgv.h"
 #include "alloc/slab.h"
-#include "alloc/xcf.h"
 #include "compress/codec.h"
 #include "compress/pam.h"
 #include "testutil.h"
+#include "tmem/stack.h"
 #include "tmem/tmem.h"
 
 #define PAGE TMEM_PAGE_SIZE
@@ -80,9 +80,12 @@ static const unsigned char *content(long c)
 /* ------------------------------------------------------------------------ */
 /* The store. */
 
+/* The stack, on the test's own buddy allocator (armed from the
+ * environment or by buddy_fault_set); the other pointers are the stack's
+ * pieces, for short. */
 struct store {
 	struct buddy *b;
-	struct sgv_ctx *sgv;
+	struct zc_stack *stack;
 	struct slab_cache *descs;
 	struct pam *pam;
 	struct tmem_slab_host *host;
@@ -95,26 +98,23 @@ struct store {
  * whatever was built is torn down again. */
 static int store_open(struct store *st)
 {
-	struct pam_config cfg = { .pools = 2 };
+	struct zc_stack_config cfg = { .pam = { .pools = 2 } };
 	int rc = -ENOMEM;
 
 	memset(st, 0, sizeof(*st));
 	st->pool = -1;
 	st->b = buddy_create(BUDDY_DEFAULT_RESERVE);
 	ck_assert_ptr_nonnull(st->b);	/* malloc only: never injected */
-	st->sgv = sgv_ctx_create(st->b);
-	ck_assert_ptr_nonnull(st->sgv);
-	st->descs = slab_create("fault_xcf_desc", XCF_DESC_SIZE, 0, st->b);
-	ck_assert_ptr_nonnull(st->descs);
-	st->pam = pam_create(&cfg, st->b, st->sgv, st->descs);
-	if (!st->pam)
+	cfg.buddy = st->b;
+	st->stack = zc_stack_create(&cfg);
+	if (!st->stack) {
+		rc = -errno;
 		goto err;
-	st->host = tmem_slab_host_create(st->b);
-	if (!st->host)
-		goto err;
-	st->s = tmem_store_create(&pam_tmem_ops, st->pam, &tmem_slab_hostops, st->host);
-	if (!st->s)
-		goto err;
+	}
+	st->descs = st->stack->descs;
+	st->pam = st->stack->pam;
+	st->host = st->stack->host;
+	st->s = st->stack->store;
 	rc = tmem_new_pool(st->s, TMEM_POOL_PERSISTENT);
 	if (rc < 0)
 		goto err;
@@ -122,29 +122,19 @@ static int store_open(struct store *st)
 	return 0;
 err:
 	ck_assert_int_eq(rc, -ENOMEM);
-	tmem_store_destroy(st->s);
-	tmem_slab_host_destroy(st->host);
-	pam_destroy(st->pam);
-	slab_destroy(st->descs);
-	sgv_ctx_destroy(st->sgv);
+	(void)zc_stack_destroy(st->stack);
 	ck_assert_int_eq(buddy_check(st->b), 0);
 	buddy_destroy(st->b);
 	memset(st, 0, sizeof(*st));
 	return rc;
 }
 
-/* Every structure of the store passes its check. */
+/* Every structure of the store passes its check: tmem_check, pam_check
+ * (with xcf_check of each pool), slab_check of the three caches,
+ * sgv_ctx_check and buddy_check (zc_stack_check runs exactly these). */
 static void store_check(struct store *st)
 {
-	ck_assert_int_eq(tmem_check(st->s), 0);
-	ck_assert_int_eq(pam_check(st->pam), 0);
-	for (unsigned i = 0; i < pam_pool_count(st->pam); i++)
-		ck_assert_int_eq(xcf_check(pam_xcf_pool(st->pam, i)), 0);
-	ck_assert_int_eq(slab_check(st->descs), 0);
-	ck_assert_int_eq(slab_check(tmem_slab_host_cache(st->host, 0)), 0);
-	ck_assert_int_eq(slab_check(tmem_slab_host_cache(st->host, 1)), 0);
-	ck_assert_int_eq(sgv_ctx_check(st->sgv), 0);
-	ck_assert_int_eq(buddy_check(st->b), 0);
+	ck_assert_int_eq(zc_stack_check(st->stack), 0);
 }
 
 /* Faults injected into every allocator of the store so far. */
@@ -169,13 +159,9 @@ static void store_disarm(struct store *st)
 static void store_close(struct store *st)
 {
 	store_check(st);
-	tmem_store_destroy(st->s);
-	tmem_slab_host_destroy(st->host);
-	pam_destroy(st->pam);
-	ck_assert_int_eq(slab_check(st->descs), 0);
-	slab_destroy(st->descs);
-	ck_assert_int_eq(sgv_ctx_check(st->sgv), 0);
-	sgv_ctx_destroy(st->sgv);
+	/* slab_check of the descriptor cache once PAM is gone, sgv_ctx_check
+	 * once its scratch pools are: zc_stack_destroy runs them. */
+	ck_assert_int_eq(zc_stack_destroy(st->stack), 0);
 	ck_assert_int_eq(buddy_check(st->b), 0);
 	buddy_destroy(st->b);
 	codec_thread_release();

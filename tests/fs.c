@@ -1188,6 +1188,39 @@ START_TEST(test_zcache_tree)
 }
 END_TEST
 
+/* /.zcache/metrics through Prometheus's own parser and stats.json through
+ * Python's (tests/metrics_check.py says what it checks), on a mount with
+ * data in three pools, one with a label that needs escaping. */
+START_TEST(test_metrics_parse)
+{
+	static const char weird[] = "we\"ird\\ pool";
+	char p[1024], cmd[4096];
+	unsigned char page[PAGE];
+
+	ck_assert_msg(access(ZC_PYTHON3, X_OK) == 0, "no %s (.ci/deps installs it)", ZC_PYTHON3);
+	fs_mount("mem_limit=256M");
+	memset(page, 'z', sizeof(page));
+	fs_write_file("root-file", page, sizeof(page));
+	fs_path(p, sizeof(p), "cache");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "ephemeral", 9, 0), 0);
+	fs_write_file("cache/f", "some text that stays in the cache pool\n", 39);
+	fs_path(p, sizeof(p), weird);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(cmd, sizeof(cmd), "%s/%s", weird, "g");
+	fs_write_file(cmd, page, sizeof(page));
+	snprintf(cmd, sizeof(cmd), "'%s' '%s/tests/metrics_check.py' '%s' default cache '%s'",
+		 ZC_PYTHON3, ZC_SOURCE_DIR, fs_cur.dir, weird);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	/* And stats.json by Python's json module alone. */
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' -c 'import json, sys; json.load(open(sys.argv[1]))' '%s/.zcache/stats.json'",
+		 ZC_PYTHON3, fs_cur.dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	fs_finish();
+}
+END_TEST
+
 START_TEST(test_stats_consistent)
 {
 	size_t len, k, nonzero = 0, size = 8 << 20;
@@ -1574,6 +1607,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_caps_cleared);
 	tc = fs_tcase(s, "zcache");
 	tcase_add_test(tc, test_zcache_tree);
+	tcase_add_test(tc, test_metrics_parse);
 	tcase_add_test(tc, test_stats_consistent);
 	tc = fs_tcase(s, "load");
 	tcase_add_test(tc, test_tar_roundtrip);

@@ -1,5 +1,12 @@
-/* fsutil.c - mounting the built zcached for the filesystem suites (see
- * fsutil.h).  Linked into every suite; only the filesystem suites call it. */
+/* fsutil.c - mounting the built zcached, the one harness of the suites
+ * that run the daemon (see fsutil.h).  Linked into every suite; only those
+ * call it.
+ *
+ * Design note.  A mount is recorded in a pid file in the base directory
+ * the moment its daemon is forked, holding the pid and the mount point:
+ * "<mount point>.pid" for a mount point inside the base, "ext.<path with
+ * '/' as '_'>.pid" for one elsewhere, so remounting a directory rewrites
+ * its one file.  fs_cleanup_base() trusts only those files. */
 #include "fsutil.h"
 
 #include <dirent.h>
@@ -111,20 +118,38 @@ static void fs_atexit(void)
 	fs_unmount_now();
 }
 
-/* Start zcached -f with `opts` (may be NULL) on a fresh directory and wait
- * until it is mounted. */
-void fs_mount(const char *opts)
+/* The pid file recording a mount on `dir` (see the note at the top). */
+static void fs_pidfile(const char *dir, char *buf, size_t len)
 {
-	char pidfile[600], log[600];
+	size_t n = strlen(fs_base);
+
+	if (!strncmp(dir, fs_base, n) && dir[n] == '/' && !strchr(dir + n + 1, '/')) {
+		snprintf(buf, len, "%s.pid", dir);
+		return;
+	}
+	snprintf(buf, len, "%s/ext.", fs_base);
+	for (size_t k = strlen(buf); *dir && k + 5 < len; dir++, k++) {
+		buf[k] = *dir == '/' ? '_' : *dir;
+		buf[k + 1] = '\0';
+	}
+	strncat(buf, ".pid", len - strlen(buf) - 1);
+}
+
+void fs_mount_at(const char *dir, const char *opts)
+{
+	char pidfile[700], log[600];
 	pid_t pid;
 
-	snprintf(fs_cur.dir, sizeof(fs_cur.dir), "%s/mnt.XXXXXX", fs_base);
-	ck_assert_ptr_nonnull(mkdtemp(fs_cur.dir));
+	ck_assert_msg(fs_base[0], "fs_mount_at before fs_suite_main/fs_base_init");
+	ck_assert_uint_lt(strlen(dir), sizeof(fs_cur.dir));
+	if (dir != fs_cur.dir)
+		snprintf(fs_cur.dir, sizeof(fs_cur.dir), "%s", dir);
 	snprintf(log, sizeof(log), "%s.log", fs_cur.dir);
+	fflush(NULL);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -141,12 +166,12 @@ void fs_mount(const char *opts)
 		atexit(fs_atexit);
 		fs_cur.atexit_done = 1;
 	}
-	snprintf(pidfile, sizeof(pidfile), "%s.pid", fs_cur.dir);
+	fs_pidfile(fs_cur.dir, pidfile, sizeof(pidfile));
 	{
 		FILE *f = fopen(pidfile, "w");
 
 		if (f) {
-			fprintf(f, "%d\n", (int)pid);
+			fprintf(f, "%d\n%s\n", (int)pid, fs_cur.dir);
 			fclose(f);
 		}
 	}
@@ -160,6 +185,36 @@ void fs_mount(const char *opts)
 		usleep(10000);
 	}
 	ck_assert_msg(fs_is_mounted(fs_cur.dir), "zcached did not mount %s", fs_cur.dir);
+}
+
+/* Start zcached -f with `opts` (may be NULL) on a fresh directory and wait
+ * until it is mounted. */
+void fs_mount(const char *opts)
+{
+	snprintf(fs_cur.dir, sizeof(fs_cur.dir), "%s/mnt.XXXXXX", fs_base);
+	ck_assert_ptr_nonnull(mkdtemp(fs_cur.dir));
+	fs_mount_at(fs_cur.dir, opts);
+}
+
+void fs_super_opts(const char *dir, char out[1024])
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	ck_assert_ptr_nonnull(f);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[1024], *sep;
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1 || strcmp(mnt, dir))
+			continue;
+		sep = strstr(line, " - ");
+		ck_assert_ptr_nonnull(sep);
+		/* " - fstype source superopts" */
+		ck_assert_int_eq(sscanf(sep + 3, "%*s %*s %1023s", out), 1);
+	}
+	fclose(f);
+	ck_assert_msg(out[0], "%s not in mountinfo", dir);
 }
 
 void fs_write_file(const char *rel, const void *data, size_t len)
@@ -243,9 +298,12 @@ int fs_as_nobody(int (*fn)(void *), void *arg)
 void fs_cleanup_base(void)
 {
 	char cmd[1024];
-	DIR *d = opendir(fs_base);
+	DIR *d;
 	struct dirent *e;
 
+	if (!fs_base[0])
+		return;
+	d = opendir(fs_base);
 	if (d) {
 		while ((e = readdir(d))) {
 			char p[700];
@@ -259,9 +317,10 @@ void fs_cleanup_base(void)
 			if (f && fscanf(f, "%d", &pid) == 1 && pid > 0) {
 				char dir[700];
 
-				snprintf(dir, sizeof(dir), "%s", p);
-				dir[strlen(dir) - 4] = '\0';
-				if (fs_is_mounted(dir)) {
+				/* The mount point: the file's second line. */
+				if (fscanf(f, " %699[^\n]", dir) != 1)
+					dir[0] = '\0';
+				if (dir[0] && fs_is_mounted(dir)) {
 					snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null", dir);
 					fs_run(cmd);
 				}
@@ -292,20 +351,33 @@ void fs_cleanup_base(void)
 	fs_run(cmd);
 }
 
+int fs_can_mount(void)
+{
+	return access("/dev/fuse", R_OK | W_OK) == 0 && access(ZCACHED, X_OK) == 0;
+}
+
+int fs_base_init(void)
+{
+	snprintf(fs_base, sizeof(fs_base), "/tmp/zcached-fs-test.XXXXXX");
+	if (!mkdtemp(fs_base)) {
+		perror("mkdtemp");
+		fs_base[0] = '\0';
+		return -1;
+	}
+	chmod(fs_base, 0755);
+	return 0;
+}
+
 int fs_suite_main(Suite *s)
 {
 	int ret;
 
-	if (access("/dev/fuse", R_OK | W_OK) != 0 || access(ZCACHED, X_OK) != 0) {
+	if (!fs_can_mount()) {
 		fprintf(stderr, "/dev/fuse or %s not usable, skipping\n", ZCACHED);
 		return 77;
 	}
-	snprintf(fs_base, sizeof(fs_base), "/tmp/zcached-fs-test.XXXXXX");
-	if (!mkdtemp(fs_base)) {
-		perror("mkdtemp");
+	if (fs_base_init() < 0)
 		return 1;
-	}
-	chmod(fs_base, 0755);
 	ret = zc_test_main(s);
 	fs_cleanup_base();
 	return ret;

@@ -1,15 +1,20 @@
-/* fsutil.h - mounting the built zcached for the filesystem suites.
+/* fsutil.h - mounting the built zcached: the one harness of every suite
+ * that runs the daemon (fs, fsx, hardening, policy, zcachectl).
  *
  * Cleanup that survives failures.  libcheck runs each test in a child
  * process and a failed assertion exits that child at once, so:
- *   - each test mounts with fs_mount(), which records the daemon's pid and
- *     mount point and registers an atexit handler that unmounts and stops
- *     the daemon (it runs on a failed assertion too);
- *   - every mount point lives under one base directory that fs_suite_main()
- *     creates, and each daemon's pid is written there; after the suite it
- *     unmounts whatever is still mounted under the base (lazily), kills the
- *     recorded daemons and removes the directories, so even a test killed
- *     by its timeout leaves nothing behind.
+ *   - each test mounts with fs_mount() (a fresh directory) or fs_mount_at()
+ *     (a directory of its own choosing, e.g. to mount again where a killed
+ *     daemon was), which record the daemon's pid and mount point and
+ *     register an atexit handler that unmounts and stops the daemon (it
+ *     runs on a failed assertion too);
+ *   - the suite has one base directory, made by fs_suite_main() (or
+ *     fs_base_init() for a suite that mounts in only some tests), where
+ *     fs_mount() makes its mount points and every mount records its pid
+ *     and directory; after the suite fs_cleanup_base() unmounts whatever a
+ *     recorded daemon still has mounted (lazily), kills the recorded
+ *     daemons (only zcached processes) and removes the base, so even a
+ *     test killed by its timeout leaves nothing behind.
  * A suite's main() is: return fs_suite_main(make_suite());
  */
 #ifndef ZC_TESTS_FSUTIL_H
@@ -37,6 +42,12 @@ extern struct fs_mount_state fs_cur;
 /* Run the suite with a fresh base directory and clean up after it; returns
  * the exit status (77, "skipped", when /dev/fuse or zcached is unusable). */
 int fs_suite_main(Suite *s);
+/* For suites with their own main(): make the base directory (0, or -1 with
+ * a message on stderr); call fs_cleanup_base() after the suite. */
+int fs_base_init(void);
+/* Whether this machine can mount the built zcached (/dev/fuse usable and
+ * zcached built). */
+int fs_can_mount(void);
 
 /* buf = the mount point + "/" + rel. */
 void fs_path(char *buf, size_t len, const char *rel);
@@ -49,6 +60,13 @@ int fs_wait(pid_t pid, int ms);
 /* Start zcached -f with `opts` (may be NULL) on a fresh directory under
  * the base and wait until it is mounted (fs_cur describes it). */
 void fs_mount(const char *opts);
+/* The same on the existing directory `dir` (any path; the daemon's output
+ * is appended to dir.log). */
+void fs_mount_at(const char *dir, const char *opts);
+/* The super-block options of the mount on `dir` (mountinfo's last field,
+ * e.g. "rw,default_permissions,allow_other") into out[1024]; asserts that
+ * dir is mounted. */
+void fs_super_opts(const char *dir, char out[1024]);
 /* Unmount at the end of a test and assert that the daemon exited with
  * status 0 (under the sanitizers: no leak, no error, invariants held). */
 void fs_finish(void);

@@ -50,72 +50,6 @@ static const int hard_faults_built = 1;
 static const int hard_faults_built = 0;
 #endif
 
-/* Start zcached -f on an existing directory (fs_cur describes it; the pid
- * file lets fs_cleanup_base stop it whatever happens). */
-static void hard_start(const char *dir, const char *opts)
-{
-	char pidfile[600], log[600];
-	FILE *f;
-	pid_t pid;
-
-	snprintf(log, sizeof(log), "%s.log", dir);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		if (opts)
-			execl(ZCACHED, "zcached", "-f", "-o", opts, dir, (char *)NULL);
-		else
-			execl(ZCACHED, "zcached", "-f", dir, (char *)NULL);
-		_exit(127);
-	}
-	fs_cur.pid = pid;
-	snprintf(pidfile, sizeof(pidfile), "%s.pid", dir);
-	f = fopen(pidfile, "w");
-	if (f) {
-		fprintf(f, "%d\n", (int)pid);
-		fclose(f);
-	}
-	for (int t = 0; t < 2000 && !fs_is_mounted(dir); t++) {
-		int st;
-
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			fs_cur.pid = 0;
-			ck_abort_msg("zcached exited before mounting (status %d), see %s", st, log);
-		}
-		usleep(10000);
-	}
-	ck_assert_msg(fs_is_mounted(dir), "zcached did not mount %s", dir);
-}
-
-/* The super-block options of the mount on dir (mountinfo's last field)
- * into out[1024]. */
-static void hard_mount_opts(const char *dir, char out[1024])
-{
-	char line[4096];
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-
-	ck_assert_ptr_nonnull(f);
-	out[0] = '\0';
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[1024], *sep;
-
-		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1 || strcmp(mnt, dir))
-			continue;
-		sep = strstr(line, " - ");
-		ck_assert_ptr_nonnull(sep);
-		/* " - fstype source superopts" */
-		ck_assert_int_eq(sscanf(sep + 3, "%*s %*s %1023s", out), 1);
-	}
-	fclose(f);
-	ck_assert_msg(out[0], "%s not in mountinfo", dir);
-}
-
 /* ---- kill --------------------------------------------------------------------- */
 
 START_TEST(test_sigkill_then_remount)
@@ -141,7 +75,7 @@ START_TEST(test_sigkill_then_remount)
 	ck_assert(!fs_is_mounted(dir));
 	ck_assert_int_eq(stat(dir, &st), 0);
 	/* A fresh daemon mounts the same directory and works. */
-	hard_start(dir, "mem_limit=256M");
+	fs_mount_at(dir, "mem_limit=256M");
 	fs_path(p, sizeof(p), "before");
 	errno = 0;
 	ck_assert_int_eq(stat(p, &st), -1);
@@ -303,7 +237,7 @@ START_TEST(test_mount_options_default)
 	char opts[1024];
 
 	fs_mount(NULL);
-	hard_mount_opts(fs_cur.dir, opts);
+	fs_super_opts(fs_cur.dir, opts);
 	ck_assert_msg(strstr(opts, "default_permissions"), "mount options: %s", opts);
 	ck_assert_msg(!strstr(opts, "allow_other"), "mount options: %s", opts);
 	/* Root made the mount: the kernel keeps everyone else out. */
@@ -318,7 +252,7 @@ START_TEST(test_allow_other)
 	char opts[1024];
 
 	fs_mount("allow_other");
-	hard_mount_opts(fs_cur.dir, opts);
+	fs_super_opts(fs_cur.dir, opts);
 	ck_assert_msg(strstr(opts, "default_permissions"), "mount options: %s", opts);
 	ck_assert_msg(strstr(opts, "allow_other"), "mount options: %s", opts);
 	ck_assert_int_eq(fs_as_nobody(hard_stat, fs_cur.dir), 0);

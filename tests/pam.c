@@ -11,10 +11,10 @@
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
 #include "testutil.h"
-#include "tmem/tmem.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -188,6 +188,19 @@ START_TEST(test_create_errors)
 
 		ck_assert_ptr_nonnull(p2);
 		ck_assert_uint_eq(pam_pool_count(p2), PAM_MAX_POOLS);
+		/* The scratch pools: one a slot, named pam-scratch-<i>, the
+		 * very pools the first backend has. */
+		for (unsigned i = 0; i < PAM_MAX_POOLS; i++) {
+			char name[SGV_NAME_MAX];
+
+			snprintf(name, sizeof(name), "pam-scratch-%u", i);
+			ck_assert_ptr_nonnull(pam_scratch_pool(p2, i));
+			ck_assert_ptr_eq(pam_scratch_pool(p2, i), sgv_pool_find(sgv, name));
+			if (i < pam_pool_count(pam))
+				ck_assert_ptr_eq(pam_scratch_pool(pam, i), pam_scratch_pool(p2, i));
+		}
+		ck_assert_ptr_null(pam_scratch_pool(p2, PAM_MAX_POOLS));
+		ck_assert_ptr_null(pam_scratch_pool(pam, pam_pool_count(pam)));
 		ck_assert_int_eq(pam_check(p2), 0);
 		pam_destroy(p2);
 	}
@@ -757,34 +770,6 @@ START_TEST(test_check_catches)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* The tmem ops table is the same five functions. */
-
-START_TEST(test_tmem_ops)
-{
-	const struct tmem_pamops *ops = &pam_tmem_ops;
-	struct env e;
-	unsigned char out[PAGE], scratch[PAGE];
-	tmem_pampd p;
-	size_t len = 0;
-
-	corpus_load();
-	env_open(&e, NULL);
-	ck_assert_ptr_nonnull(ops->create);
-	ck_assert_ptr_nonnull(ops->get_locked);
-	ck_assert_ptr_nonnull(ops->decode);
-	ck_assert_ptr_nonnull(ops->free);
-	ck_assert_ptr_nonnull(ops->size);
-	ck_assert_int_eq(ops->create(e.pam, cpage(64 * 3 + 1), CODEC_DEFAULT, &p), 0);
-	ck_assert_uint_gt(ops->size(e.pam, p), 0);
-	ck_assert_int_eq(ops->get_locked(e.pam, p, out, scratch, &len), 0);
-	ck_assert_int_eq(ops->decode(e.pam, p, scratch, len, out), 0);
-	ck_assert(memcmp(out, cpage(64 * 3 + 1), PAGE) == 0);
-	ops->free(e.pam, p);
-	env_close(&e);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------ */
 /* Accounting through puts, replaces and frees, compaction and shrinking. */
 
 START_TEST(test_accounting_compact_shrink)
@@ -1084,7 +1069,6 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_bad_codec);
 	tcase_add_test(tc, test_no_scratch);
 	tcase_add_test(tc, test_threshold);
-	tcase_add_test(tc, test_tmem_ops);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corpus");

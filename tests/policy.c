@@ -25,8 +25,6 @@
 
 #include "alloc/buddy.h"
 #include "alloc/sgv.h"
-#include "alloc/slab.h"
-#include "alloc/xcf.h"
 #include "compress/pam.h"
 #include "daemon/policy.h"
 #include "fsutil.h"
@@ -34,6 +32,7 @@
 #include "fuse/render.h"
 #include "fuse/zfs.h"
 #include "testutil.h"
+#include "tmem/stack.h"
 #include "tmem/tmem.h"
 
 #define MIB (1u << 20)
@@ -740,12 +739,13 @@ END_TEST
 
 /* ---- the policy thread in process ------------------------------------------------- */
 
+/* The daemon's stack (tmem/stack.h) and a filesystem on it; the other
+ * fields are the stack's pieces, for short. */
 struct store {
+	struct zc_stack *stack;
 	struct buddy *buddy;
 	struct sgv_ctx *sgv;
-	struct slab_cache *descs;
 	struct pam *pam;
-	struct tmem_slab_host *host;
 	struct tmem_store *store;
 	struct zfs *fs;
 };
@@ -755,18 +755,12 @@ static void store_build(struct store *s)
 	struct zfs_config cfg;
 
 	memset(s, 0, sizeof(*s));
-	s->buddy = buddy_create(BUDDY_DEFAULT_RESERVE);
-	ck_assert_ptr_nonnull(s->buddy);
-	s->sgv = sgv_ctx_create(s->buddy);
-	ck_assert_ptr_nonnull(s->sgv);
-	s->descs = slab_create("xcf_desc", XCF_DESC_SIZE, 0, s->buddy);
-	ck_assert_ptr_nonnull(s->descs);
-	s->pam = pam_create(NULL, s->buddy, s->sgv, s->descs);
-	ck_assert_ptr_nonnull(s->pam);
-	s->host = tmem_slab_host_create(s->buddy);
-	ck_assert_ptr_nonnull(s->host);
-	s->store = tmem_store_create(&pam_tmem_ops, s->pam, &tmem_slab_hostops, s->host);
-	ck_assert_ptr_nonnull(s->store);
+	s->stack = zc_stack_create(NULL);
+	ck_assert_ptr_nonnull(s->stack);
+	s->buddy = s->stack->buddy;
+	s->sgv = s->stack->sgv;
+	s->pam = s->stack->pam;
+	s->store = s->stack->store;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.store = s->store;
 	cfg.buddy = s->buddy;
@@ -782,15 +776,9 @@ static void store_free(struct store *s)
 {
 	ck_assert_int_eq(zfs_check(s->fs), 0);
 	zfs_destroy(s->fs);
-	tmem_store_destroy(s->store);
-	tmem_slab_host_destroy(s->host);
-	ck_assert_int_eq(pam_check(s->pam), 0);
-	pam_destroy(s->pam);
-	slab_destroy(s->descs);
-	ck_assert_int_eq(sgv_ctx_check(s->sgv), 0);
-	sgv_ctx_destroy(s->sgv);
-	ck_assert_int_eq(buddy_check(s->buddy), 0);
-	buddy_destroy(s->buddy);
+	/* pam_check once the store is gone, sgv_ctx_check, buddy_check last
+	 * (and the slab caches): zc_stack_destroy runs them in that order. */
+	ck_assert_int_eq(zc_stack_destroy(s->stack), 0);
 }
 
 static void put_text(const char *path, const char *text)

@@ -1,6 +1,10 @@
-/* tests/store.c - tmem over the real PAM backend (compress/pam): the model
- * test and the threaded stress test of tmem_model.h, the corpus stored and
- * read back through the slab-backed hostops, and the store's accounting.
+/* tests/store.c - tmem over the real PAM backend (compress/pam, through
+ * tmem/stack.h's zc_stack_pamops): the model test and the threaded stress
+ * test of tmem_model.h, the corpus stored and read back through the
+ * slab-backed hostops, and the store's accounting.  The pieces are wired by
+ * hand here, on purpose: the model tests inject failures through their own
+ * hostops, and the slab host is checked between the store's teardown and
+ * its own (tests/stack.c tests the stack the daemon builds).
  */
 #include <check.h>
 #include <errno.h>
@@ -13,6 +17,7 @@
 #include "compress/codec.h"
 #include "compress/pam.h"
 #include "testutil.h"
+#include "tmem/stack.h"
 #include "tmem/tmem.h"
 #include "tmem_model.h"
 
@@ -59,7 +64,7 @@ static struct tm_backend pam_backend(struct env *e, unsigned *codecs)
 	codecs[4] = codec_make(CODEC_NONE, 0);
 	struct tm_backend be = {
 		.name = "pam",
-		.ops = &pam_tmem_ops,
+		.ops = &zc_stack_pamops,
 		.ctx = e->pam,
 		.codecs = codecs,
 		.ncodecs = 5,
@@ -117,7 +122,7 @@ START_TEST(test_corpus_slab_host)
 	ck_assert_ptr_nonnull(tmem_slab_host_cache(h, 0));
 	ck_assert_ptr_nonnull(tmem_slab_host_cache(h, 1));
 	ck_assert_ptr_null(tmem_slab_host_cache(h, 2));
-	struct tmem_store *s = tmem_store_create(&pam_tmem_ops, e.pam, &tmem_slab_hostops, h);
+	struct tmem_store *s = tmem_store_create(&zc_stack_pamops, e.pam, &tmem_slab_hostops, h);
 	ck_assert_ptr_nonnull(s);
 	int p = tmem_new_pool(s, TMEM_POOL_PERSISTENT);
 	ck_assert_int_ge(p, 0);
@@ -200,7 +205,7 @@ START_TEST(test_corrupt_pam)
 	struct env e;
 	env_open(&e, 1);
 	corrupt_pam = e.pam;
-	struct tmem_pamops ops = pam_tmem_ops;
+	struct tmem_pamops ops = zc_stack_pamops;
 	ops.get_locked = corrupt_get_locked;
 	struct tmem_store *s = tmem_store_create(&ops, e.pam, &tmem_malloc_hostops, NULL);
 	ck_assert_ptr_nonnull(s);

@@ -20,16 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "testutil.h"
 
 #define ZCACHECTL ZC_BINARY_DIR "/zcachectl"
-#define ZCACHED ZC_BINARY_DIR "/zcached"
 
 static char ct_base[128];	/* the suite's directory, made and removed by main */
 static char ct_dir[256];	/* this test's temporary directory, in ct_base */
@@ -962,41 +960,9 @@ END_TEST
 
 /* ---- a real mount ------------------------------------------------------------------ */
 
-/* The daemon of test_real_mount, stopped by an atexit handler in the
- * test's process, so a failed assertion (which exits at once) does not
- * leave it mounted. */
-static pid_t ct_daemon;
-static char ct_mnt[512];
-
-static int ct_mounted(const char *dir)
-{
-	char line[4096];
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char mnt[1024], type[256];
-
-		if (sscanf(line, "%*s %*s %*s %*s %1023s %*[^-]- %255s", mnt, type) == 2 &&
-		    !strcmp(mnt, dir) && !strcmp(type, "fuse.zcached"))
-			found = 1;
-	}
-	fclose(f);
-	return found;
-}
-
-static void ct_daemon_stop(void)
-{
-	if (ct_daemon > 0) {
-		kill(ct_daemon, SIGTERM);
-		waitpid(ct_daemon, NULL, 0);
-		ct_daemon = 0;
-	}
-	if (ct_mnt[0] && ct_mounted(ct_mnt))
-		umount2(ct_mnt, MNT_DETACH);
-}
+/* test_real_mount's daemon is mounted with tests/fsutil.c (fs_mount_at),
+ * whose atexit handler unmounts and stops it when an assertion fails, and
+ * whose base directory records it for main()'s cleanup. */
 
 /* The value of figure `name` in a "name value" text, or -1. */
 static long long ct_figure(const char *text, const char *name)
@@ -1017,46 +983,19 @@ START_TEST(test_real_mount)
 	/* Against the daemon itself: catches any drift between the files
 	 * fuse/render.c writes and what zcachectl reads.  Needs the built
 	 * zcached and a usable /dev/fuse (as the fs suite does). */
-	char path[1024], want[1024], *stats;
+	char path[1024], want[1024], ct_mnt[512], *stats;
 	struct ct_run r;
 	size_t len;
 	int fd, k, st;
 	FILE *f;
 
-	if (access(ZCACHED, X_OK) != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+	if (!fs_can_mount()) {
 		fprintf(stderr, "test_real_mount: no %s or no /dev/fuse: not run\n", ZCACHED);
 		return;
 	}
 	snprintf(ct_mnt, sizeof(ct_mnt), "%s/mnt", ct_dir);
 	ct_mkdir("mnt");
-	atexit(ct_daemon_stop);
-	fflush(NULL);
-	ct_daemon = fork();
-	ck_assert_int_ge(ct_daemon, 0);
-	if (ct_daemon == 0) {
-		execl(ZCACHED, "zcached", "-f", "-o", "mem_limit=64M,compressor=lz4", ct_mnt,
-		      (char *)NULL);
-		_exit(127);
-	}
-	/* For main's cleanup, should this process die without its atexit. */
-	{
-		char pidfile[256];
-
-		snprintf(pidfile, sizeof(pidfile), "%s/daemon.pid", ct_base);
-		f = fopen(pidfile, "w");
-		ck_assert_ptr_nonnull(f);
-		fprintf(f, "%d\n", (int)ct_daemon);
-		ck_assert_int_eq(fclose(f), 0);
-	}
-	/* Wait for the mount (bounded: 20 s), failing at once if the daemon
-	 * exits instead. */
-	for (k = 0; k < 2000 && !ct_mounted(ct_mnt); k++) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-		ck_assert_msg(waitpid(ct_daemon, &st, WNOHANG) == 0, "zcached exited");
-		nanosleep(&ts, NULL);
-	}
-	ck_assert_msg(ct_mounted(ct_mnt), "zcached did not mount %s", ct_mnt);
+	fs_mount_at(ct_mnt, "mem_limit=64M,compressor=lz4");
 
 	/* Some data in the root pool and in a second pool. */
 	snprintf(path, sizeof(path), "%s/notes", ct_mnt);
@@ -1149,12 +1088,12 @@ START_TEST(test_real_mount)
 
 	/* SIGTERM unmounts and exits 0 (what the systemd unit's stop relies
 	 * on). */
-	ck_assert_int_eq(kill(ct_daemon, SIGTERM), 0);
-	ck_assert_int_eq(waitpid(ct_daemon, &st, 0), ct_daemon);
-	ct_daemon = 0;
+	ck_assert_int_eq(kill(fs_cur.pid, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(fs_cur.pid, &st, 0), fs_cur.pid);
+	fs_cur.pid = 0;
 	ck_assert(WIFEXITED(st));
 	ck_assert_int_eq(WEXITSTATUS(st), 0);
-	ck_assert(!ct_mounted(ct_mnt));
+	ck_assert(!fs_is_mounted(ct_mnt));
 }
 END_TEST
 
@@ -1214,42 +1153,8 @@ static Suite *make_suite(void)
 
 /* After the suite: whatever a failed test left (libcheck ends a failed
  * test's process at once, so its teardown may not have run) is taken away:
- * mounts under ct_base lazily unmounted, the daemon stopped (only if the
- * recorded pid still runs our zcached), the directories removed. */
-static void ct_cleanup_base(void)
-{
-	char line[4096], pidfile[256];
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	int pid;
-
-	while (f && fgets(line, sizeof(line), f)) {
-		char mnt[1024];
-
-		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 &&
-		    !strncmp(mnt, ct_base, strlen(ct_base)) && mnt[strlen(ct_base)] == '/')
-			umount2(mnt, MNT_DETACH);
-	}
-	if (f)
-		fclose(f);
-	snprintf(pidfile, sizeof(pidfile), "%s/daemon.pid", ct_base);
-	f = fopen(pidfile, "r");
-	if (f && fscanf(f, "%d", &pid) == 1 && pid > 0) {
-		char exe[64], target[512];
-		ssize_t n;
-
-		snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
-		n = readlink(exe, target, sizeof(target) - 1);
-		if (n > 0) {
-			target[n] = '\0';
-			if (!strcmp(target, ZCACHED))
-				kill(pid, SIGKILL);
-		}
-	}
-	if (f)
-		fclose(f);
-	nftw(ct_base, ct_rm, 16, FTW_DEPTH | FTW_PHYS);
-}
-
+ * the daemon fsutil recorded is stopped and its mount lazily unmounted
+ * (fs_cleanup_base), then the fake mounts' directories removed. */
 int main(void)
 {
 	int ret;
@@ -1259,7 +1164,10 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	if (fs_base_init() < 0)
+		return 1;
 	ret = zc_test_main(make_suite());
-	ct_cleanup_base();
+	fs_cleanup_base();
+	nftw(ct_base, ct_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return ret;
 }

@@ -256,6 +256,96 @@ START_TEST(test_policy_figures)
 }
 END_TEST
 
+/* Each statistic is declared once (the modules' X-macro field lists, the
+ * headline table) and every format shows it: each field of buddy, sgv,
+ * xcf, slab and pam appears in its detail file and in stats.json, mm_stat
+ * is the headline table's figures in zram's order, and mem_used is one
+ * sum. */
+static void has_line(const char *text, const char *name)
+{
+	char needle[128];
+
+	snprintf(needle, sizeof(needle), "%s ", name);
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		if (p == text || p[-1] == '\n')
+			return;
+	ck_abort_msg("no line for %s", name);
+}
+
+static void has_key(const char *json, const char *name)
+{
+	char needle[128];
+
+	snprintf(needle, sizeof(needle), "\"%s\":", name);
+	ck_assert_msg(strstr(json, needle) != NULL, "stats.json: no %s", name);
+}
+
+START_TEST(test_declared_once)
+{
+	struct zfs_snapshot s;
+	struct zfs_text t = { 0 }, js = { 0 };
+	struct zfs_figure f[ZFS_MAX_FIGURES];
+	uint64_t mm[ZFS_MM_STAT_FIELDS];
+	int n, k;
+
+	make_snapshot(&s);
+	zfs_render_json(&s, &js);
+	ck_assert_int_eq(js.err, 0);
+#define CHECK_KEY(name, comment) has_key(js.buf, #name);
+#define CHECK_LINE(name, comment) has_line(t.buf, #name);
+	zfs_render_buddy(&s, &t);
+	BUDDY_STATS_FIELDS(CHECK_LINE)
+	BUDDY_STATS_FIELDS(CHECK_KEY)
+	free(t.buf);
+	memset(&t, 0, sizeof(t));
+	zfs_render_sgv(&s, &t);
+	SGV_CTX_STATS_FIELDS(CHECK_LINE)
+	SGV_CTX_STATS_FIELDS(CHECK_KEY)
+	SGV_POOL_STATS_FIELDS(CHECK_LINE)
+	SGV_POOL_STATS_FIELDS(CHECK_KEY)
+	free(t.buf);
+	memset(&t, 0, sizeof(t));
+	zfs_render_xcf(&s, &t);
+	XCF_STATS_FIELDS(CHECK_LINE)
+	XCF_STATS_FIELDS(CHECK_KEY)
+	free(t.buf);
+	memset(&t, 0, sizeof(t));
+	zfs_render_compress(&s, &t);
+	PAM_STATS_FIELDS(CHECK_LINE)
+	PAM_STATS_FIELDS(CHECK_KEY)
+	SLAB_STATS_FIELDS(CHECK_KEY)
+#undef CHECK_KEY
+#undef CHECK_LINE
+	free(t.buf);
+	free(js.buf);
+
+	/* mm_stat: the headline figures, zram's order. */
+	n = zfs_render_figures(&s, f);
+	zfs_render_mm_values(&s, mm);
+	{
+		static const char *const order[ZFS_MM_STAT_FIELDS] = {
+			"orig_data_bytes", "compr_data_bytes", "mem_used_bytes",
+			"mem_limit_bytes", "mem_used_max_bytes", "same_filled_pages",
+			"pages_compacted", "huge_pages", "huge_pages",
+		};
+
+		for (int i = 0; i < ZFS_MM_STAT_FIELDS; i++) {
+			for (k = 0; k < n && strcmp(f[k].name, order[i]); k++)
+				;
+			ck_assert_int_lt(k, n);
+			ck_assert_uint_eq(mm[i], (uint64_t)f[k].value);
+		}
+	}
+	/* mem_used: one sum, with PAM and without. */
+	ck_assert_uint_eq(zfs_snapshot_mem_used(&s), USED);
+	ck_assert_uint_eq(zfs_mem_used_of(&s.tmem, &s.pam, s.ns.meta_bytes), USED);
+	ck_assert_uint_eq(zfs_mem_used_of(&s.tmem, NULL, s.ns.meta_bytes), 300000 + 5000 + 4000);
+	s.have_pam = 0;
+	ck_assert_uint_eq(zfs_snapshot_mem_used(&s), 300000 + 5000 + 4000);
+	zfs_snapshot_free(&s);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("zfs_render");
@@ -263,6 +353,7 @@ static Suite *make_suite(void)
 
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_mm_stat);
+	tcase_add_test(tc, test_declared_once);
 	tcase_add_test(tc, test_metrics);
 	tcase_add_test(tc, test_json_and_details);
 	tcase_add_test(tc, test_policy_figures);

@@ -3,9 +3,12 @@
  * tmem keeps 4 KiB pages under the key (pool, object id, page index): the
  * object id is 3 x 64 bits (struct tmem_oid), the index 32 bits.  It knows
  * nothing of compression: a page becomes an opaque 64-bit handle, a
- * "pampd", through the backend's ops table (struct tmem_pamops, implemented
- * by compress/pam), and tmem's own nodes come from the host's allocator
- * (struct tmem_hostops: slab caches in the daemon, malloc in tests).
+ * "pampd", through the backend's ops table (struct tmem_pamops: in the
+ * daemon compress/pam, through tmem/stack.h's zc_stack_pamops), and tmem's
+ * own nodes come from the host's allocator (struct tmem_hostops: slab
+ * caches in the daemon, malloc in tests).  tmem/stack.h builds the whole
+ * store the daemon runs; the files of this module are listed in
+ * tmem_int.h.
  *
  * Memory layout
  * -------------
@@ -115,8 +118,8 @@ struct tmem_oid {
 
 typedef uint64_t tmem_pampd;	/* opaque to tmem; 0 = no page */
 
-/* The backend (compress/pam).  `ctx` is the pam_ctx given to
- * tmem_store_create. */
+/* The backend (compress/pam, through zc_stack_pamops).  `ctx` is the
+ * pam_ctx given to tmem_store_create. */
 struct tmem_pamops {
 	/* Build a pampd from one 4 KiB page.  Called with no tmem lock held
 	 * (compression happens here).  `codec` is the pool's current codec id
@@ -343,8 +346,9 @@ int tmem_pool_stats(struct tmem_store *s, int pool, struct tmem_pool_stats *out)
  * store->pool_lock only. */
 void tmem_stats(struct tmem_store *s, struct tmem_stats *out);
 
-/* Hold the whole store still (every pool's locks) and verify: red-black shape and colours, tree order and parent links,
- * each object in the bucket its id hashes to, radix heights, slot counts,
+/* Hold the whole store still (every pool's locks) and verify: red-black
+ * shape and colours, tree order and parent links, each object in the
+ * bucket its id hashes to, radix heights, slot counts,
  * no empty objnode, no empty unpinned object, per-object page counts, the
  * LRU lists (exactly the unpinned objects of ephemeral pools, stamps
  * non-decreasing), every pampd that holds memory (pamops.size > 0)

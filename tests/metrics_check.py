@@ -1,0 +1,108 @@
+"""tests/metrics_check.py - /.zcache/metrics and stats.json of a live mount
+read by real parsers: Prometheus's own text-format parser
+(prometheus_client.parser.text_string_to_metric_families, Debian's
+python3-prometheus-client) and Python's json.
+
+    python3 tests/metrics_check.py MOUNTPOINT POOL...
+
+Run by tests/fs.c (test_metrics_parse) on a daemon it mounted, with the
+labels of the pools it made.  Checks that:
+  - the exposition parses, every family has HELP text and a type, and the
+    families are exactly zcache_<name> for each line of /.zcache/stats plus
+    zcache_pool_<field> for each field of pools/NAME/stats (the figures the
+    text files show and the metrics show are the same list);
+  - each zcache_<name> family has one sample, and is a counter exactly when
+    its help text says the figure counts what happened "ever" (the figures
+    that only grow), else a gauge;
+  - each zcache_pool_<field> family has one sample per pool, labelled
+    pool="<label>", the labels being exactly POOL...;
+  - stats.json parses, its "stats" object has the same names as the stats
+    file, its "pools" the same labels, its "mm_stat" nine integers.
+Exits 0, or 1 after printing what failed.
+"""
+import json
+import os
+import re
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def fail(msg):
+    print("metrics_check: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def read(mnt, rel):
+    with open(os.path.join(mnt, ".zcache", rel)) as f:
+        return f.read()
+
+
+def main():
+    if len(sys.argv) < 3:
+        fail("usage: metrics_check.py MOUNTPOINT POOL...")
+    mnt, pools = sys.argv[1], set(sys.argv[2:])
+
+    names = [line.split()[0] for line in read(mnt, "stats").splitlines() if line.strip()]
+    pool_fields = []
+    for line in read(mnt, "pools/default/stats").splitlines():
+        field = line.split()[0]
+        if field not in ("kind", "compressor", "tmem_pool", "compression_ratio"):
+            pool_fields.append(field)
+    if not names or not pool_fields:
+        fail("empty stats or pool stats")
+
+    try:
+        families = list(text_string_to_metric_families(read(mnt, "metrics")))
+    except Exception as e:  # the parser raises ValueError and friends
+        fail("the Prometheus parser refused the metrics: %r" % e)
+    byname = {}
+    for fam in families:
+        if fam.name in byname:
+            fail("family %s twice" % fam.name)
+        if not fam.documentation:
+            fail("family %s has no HELP text" % fam.name)
+        if fam.type not in ("counter", "gauge"):
+            fail("family %s has type %s" % (fam.name, fam.type))
+        byname[fam.name] = fam
+
+    want = {"zcache_" + n for n in names} | {"zcache_pool_" + f for f in pool_fields}
+    if set(byname) != want:
+        fail("families differ from the stats files: missing %s, extra %s"
+             % (sorted(want - set(byname)), sorted(set(byname) - want)))
+    for n in names:
+        fam = byname["zcache_" + n]
+        if len(fam.samples) != 1 or fam.samples[0].labels:
+            fail("zcache_%s: %d samples %s" % (n, len(fam.samples), fam.samples))
+        ever = re.search(r"\bever\b", fam.documentation) is not None
+        if (fam.type == "counter") != ever:
+            fail("zcache_%s is a %s but its help says %r" % (n, fam.type, fam.documentation))
+    for f in pool_fields:
+        fam = byname["zcache_pool_" + f]
+        labels = [s.labels for s in fam.samples]
+        if any(set(l) != {"pool"} for l in labels):
+            fail("zcache_pool_%s: labels %s" % (f, labels))
+        got = sorted(l["pool"] for l in labels)
+        if got != sorted(pools):
+            fail("zcache_pool_%s: pools %s, want %s" % (f, got, sorted(pools)))
+
+    try:
+        js = json.loads(read(mnt, "stats.json"))
+    except ValueError as e:
+        fail("stats.json is not JSON: %s" % e)
+    if list(js["stats"]) != names:
+        fail("stats.json's stats differ from the stats file: %s" % list(js["stats"]))
+    if set(js["pools"]) != pools:
+        fail("stats.json's pools %s, want %s" % (sorted(js["pools"]), sorted(pools)))
+    mm = js["mm_stat"]
+    if len(mm) != 9 or not all(isinstance(v, int) and v >= 0 for v in mm):
+        fail("stats.json's mm_stat: %s" % mm)
+    for key in ("alloc", "compress"):
+        if not isinstance(js.get(key), dict) or not js[key]:
+            fail("stats.json has no %s object" % key)
+    print("metrics_check: %d families (%d samples), stats.json with %d figures and %d pools: ok"
+          % (len(families), sum(len(f.samples) for f in families), len(names), len(pools)))
+
+
+if __name__ == "__main__":
+    main()

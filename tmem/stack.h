@@ -1,0 +1,117 @@
+/* stack.h - the whole store built in one place: buddy allocator, SGV
+ * context, xcf descriptor cache, PAM backend, tmem's slab host and the tmem
+ * store, wired the way the daemon runs them.
+ *
+ * Design.  The layers below never know of each other's upper neighbours:
+ * tmem calls its backend through struct tmem_pamops and PAM knows nothing
+ * of tmem.  This module sits above both and is the one place where they
+ * meet: it holds the adapter that makes PAM a tmem backend
+ * (zc_stack_pamops) and zc_stack_create, which builds every piece with the
+ * daemon's configuration.  The daemon (daemon/main.c), the store benchmark
+ * (bench/store.c) and the suites that need a whole store (tests/store.c,
+ * tests/stack.c, tests/fault.c, tests/policy.c) all build it here, so what
+ * they measure and test is what runs; a test changes only what it names in
+ * struct zc_stack_config (its own buddy allocator with faults armed, fewer
+ * xcf pools, a smaller reserve).
+ *
+ *   buddy  -> sgv_ctx          (I/O and scratch vectors)
+ *          -> slab "xcf_desc"  (xcf descriptors, shared by PAM's pools)
+ *          -> pam              (xcf pools "pam-N", scratch pools "pam-scratch-N")
+ *          -> tmem slab host   (slab caches "tmem_obj", "tmem_objnode")
+ *   tmem store on (zc_stack_pamops, pam) and (tmem_slab_hostops, host)
+ *
+ * Raw threshold.  The daemon stores a page raw only when it does not
+ * compress below 7/8 page (ZC_STACK_RAW_THRESHOLD), not PAM's default 3/4:
+ * a page that compresses to 3/4..7/8 still saves memory in xcf (tree.tar:
+ * 1.4 MB less than with 3/4).
+ *
+ * Lock order: the stack takes no lock; the modules' orders hold (tmem.h:
+ * bucket lock -> slab cache lock -> buddy lock, bucket lock -> xcf pool
+ * lock).
+ *
+ * Threads: create and destroy are not thread safe; everything built is used
+ * through its own module's thread-safe calls.
+ *
+ * Errors: NULL with errno from create, nothing left allocated.
+ */
+#ifndef ZC_TMEM_STACK_H
+#define ZC_TMEM_STACK_H
+
+#include "compress/pam.h"
+#include "tmem/tmem.h"
+
+struct buddy;
+struct sgv_ctx;
+struct slab_cache;
+
+#define ZC_STACK_RAW_THRESHOLD 3584u	/* bytes: 7/8 page (see above) */
+#define ZC_STACK_NSLABS 3		/* tmem_obj, tmem_objnode, xcf_desc */
+
+/* The pamops table that makes PAM a tmem backend: tmem_store_create(
+ * &zc_stack_pamops, pam, host, host_ctx), with the struct pam * as pam_ctx.
+ * Its five entries are pam_put, pam_get_locked, pam_decode, pam_free and
+ * pam_size (compress/pam.h says what each does and under which lock). */
+extern const struct tmem_pamops zc_stack_pamops;
+
+/* What may differ from the daemon's stack.  A zeroed struct (or NULL) is
+ * exactly the daemon's. */
+struct zc_stack_config {
+	/* The page source.  NULL: the stack creates its own buddy allocator
+	 * (reserve below) and destroys it.  Given: the caller's, which must
+	 * outlive the stack (a test's with faults armed, say); the stack
+	 * neither checks nor destroys it. */
+	struct buddy *buddy;
+	/* Reserve of the stack's own buddy allocator (buddy_create): 0 =
+	 * BUDDY_DEFAULT_RESERVE (adaptive).  Ignored when buddy is given. */
+	unsigned buddy_reserve;
+	/* PAM's configuration; zero fields take the stack's defaults:
+	 * raw_threshold ZC_STACK_RAW_THRESHOLD, pools one per online CPU,
+	 * xcf_reserve PAM_DEFAULT_XCF_RESERVE. */
+	struct pam_config pam;
+};
+
+/* A built stack.  Every pointer is set by zc_stack_create and owned by the
+ * stack (buddy only when the config gave none); callers use the pieces
+ * through their modules and must not destroy them. */
+struct zc_stack {
+	struct buddy *buddy;		/* the page source of everything below */
+	struct sgv_ctx *sgv;		/* PAM's scratch pools; the filesystem's I/O pool */
+	struct slab_cache *descs;	/* xcf descriptors ("xcf_desc") */
+	struct pam *pam;
+	struct tmem_slab_host *host;	/* tmem's objects and objnodes */
+	struct tmem_store *store;
+	/* The slab caches, for /.zcache/alloc/slabinfo: tmem_obj,
+	 * tmem_objnode, xcf_desc. */
+	struct slab_cache *slabs[ZC_STACK_NSLABS];
+	int own_buddy;			/* buddy was created here */
+};
+
+/* Build the stack (cfg may be NULL: the daemon's).  The store has no pool
+ * yet.  Returns it, or NULL with errno EINVAL (a bad config value) or
+ * ENOMEM (or what a module's create set); whatever was built is torn down
+ * again then (a given buddy is left as it was, every block it handed out
+ * returned). */
+struct zc_stack *zc_stack_create(const struct zc_stack_config *cfg);
+
+/* Tear the stack down in the reverse order of building and verify each
+ * piece once everything above it is gone: the store is destroyed (every
+ * pool and pampd freed); slab_check of tmem's two caches, the slab host
+ * destroyed; pam_check, PAM destroyed; slab_check of the descriptor cache,
+ * destroyed; sgv_ctx_check, the SGV context destroyed; buddy_check of an
+ * own buddy allocator, destroyed.  Returns 0, or the first check's
+ * negative errno (-EUCLEAN; the check printed the violation to stderr) -
+ * the teardown completes either way.  Safe on a partly built stack;
+ * zc_stack_destroy(NULL) returns 0.  No other call on any piece may run
+ * concurrently or afterwards. */
+int zc_stack_destroy(struct zc_stack *s);
+
+/* Verify every piece while the stack is in use: tmem_check, pam_check
+ * (which runs xcf_check on each of PAM's pools), slab_check of the three
+ * caches, sgv_ctx_check and buddy_check (also of a given buddy).  Returns 0 or the
+ * first negative errno (-EUCLEAN after the module printed the violation,
+ * -ENOMEM).  Exact only while no other thread uses the stack (pam_check
+ * and sgv_ctx_check compare counters with their structures); slow: for
+ * tests and debug builds. */
+int zc_stack_check(struct zc_stack *s);
+
+#endif /* ZC_TMEM_STACK_H */
