@@ -13,8 +13,11 @@
  * - Record tables.  Each segment in use has a sorted array of struct rec
  *   (offset and length in 16-byte units, and a live bit): records are only
  *   appended, so appending keeps it sorted and a free is a binary search.
- *   The open segment's table has room for SEG_MAX_RECS records (taken before
- *   any lock, so a commit never allocates); sealing shrinks it to size.
+ *   A write sizes the tables it needs before it commits (a fresh segment's
+ *   is allocated before any lock, exactly for its records, or twice that if
+ *   the segment stays open; the open segment's grows by doubling in the
+ *   locked reserve step), so a commit never allocates and a failed
+ *   allocation changes nothing; sealing shrinks a table to size.
  * - The write path plans first (which object goes to which segment and
  *   where, how many new segments, how many bytes), then takes its segments
  *   and checks the limit and the budget in one locked section, then does
@@ -459,6 +462,27 @@ static void seg_seal(struct backing *b, uint32_t i)
 	seg_maybe_release(b, i);
 }
 
+/* Make room for `want` records in the table of the open segment s: double
+ * it (at most SEG_MAX_RECS), or more if that is not enough.  Returns 0 or
+ * -ENOMEM (the table unchanged). */
+static int table_grow(struct backing *b, struct seg *s, uint32_t want)
+{
+	uint32_t cap = s->cap * 2 > SEG_MAX_RECS ? SEG_MAX_RECS : s->cap * 2;
+	struct rec *t;
+
+	if (want <= s->cap)
+		return 0;
+	if (cap < want)
+		cap = want;
+	t = realloc(s->rec, (size_t)cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	b->table_bytes += (uint64_t)(cap - s->cap) * sizeof(*t);
+	s->rec = t;
+	s->cap = cap;
+	return 0;
+}
+
 /* The index of the record at offset `offu` in segment s, or -1. */
 static long rec_find(const struct seg *s, uint32_t offu)
 {
@@ -525,6 +549,7 @@ struct chunk {
 	uint32_t pend;		/* end padded to the alignment */
 	uint32_t first, count;	/* its objects: order[first .. first + count) */
 	struct rec *table;	/* fresh: its record table, allocated up front */
+	uint32_t tcap;		/* fresh: the table's capacity */
 };
 
 /* Lay one chunk's records out in wbuf and write them.  Caller holds wlock. */
@@ -630,26 +655,33 @@ static int write_locked(struct backing *b, const struct backing_obj *objs, size_
 	last_open = BACKING_SEG_SIZE - ch[nchunks - 1].pend >= REC_MIN_UNITS * BACKING_UNIT;
 
 	for (uint32_t k = 0; k < nchunks; k++) {
+		uint32_t cap = ch[k].count;
+
 		if (!ch[k].fresh)
 			continue;
-		ch[k].table = malloc(SEG_MAX_RECS * sizeof(struct rec));
+		if (k == nchunks - 1 && last_open)
+			cap = cap * 2 < 64 ? 64 : cap * 2 > SEG_MAX_RECS ? SEG_MAX_RECS : cap * 2;
+		ch[k].tcap = cap;
+		ch[k].table = malloc((size_t)cap * sizeof(struct rec));
 		if (!ch[k].table) {
 			rc = -ENOMEM;
 			goto out;
 		}
 	}
 
-	/* Reserve: the limit, the budget, the segments. */
+	/* Reserve: the limit, the budget, the tables, the segments. */
 	pthread_mutex_lock(&b->lock);
 	if (b->used + fresh > limit ||
 	    (b->st.budget_left != BACKING_BUDGET_NONE && bytes > b->st.budget_left)) {
 		b->st.enospc++;
 		rc = -ENOSPC;
-	} else if ((rc = segs_grow(b, b->nsegs + fresh)) == 0) {
+	} else if ((rc = segs_grow(b, b->nsegs + fresh)) == 0 && !ch[0].fresh && ch[0].count) {
+		rc = table_grow(b, &b->segs[ch[0].seg], b->segs[ch[0].seg].nrec + ch[0].count);
+	}
+	if (rc == 0)
 		for (uint32_t k = 0; k < nchunks; k++)
 			if (ch[k].fresh)
 				ch[k].seg = seg_take(b);
-	}
 	pthread_mutex_unlock(&b->lock);
 	if (rc)
 		goto out;
@@ -697,9 +729,9 @@ static int write_locked(struct backing *b, const struct backing_obj *objs, size_
 
 		if (c->fresh) {
 			s->rec = c->table;
-			s->cap = SEG_MAX_RECS;
+			s->cap = c->tcap;
 			c->table = NULL;
-			b->table_bytes += SEG_MAX_RECS * sizeof(struct rec);
+			b->table_bytes += (uint64_t)c->tcap * sizeof(struct rec);
 		}
 		for (uint32_t j = c->first; j < c->first + c->count; j++) {
 			uint32_t o = order[j], units = rec_units(objs[o].len);
@@ -744,15 +776,17 @@ out:
 	return rc;
 }
 
-/* Punch the dead segments.  Caller holds wlock. */
-static int trim_locked(struct backing *b)
+/* Punch up to `max` dead segments.  Caller holds wlock. */
+static int trim_locked(struct backing *b, uint32_t max)
 {
 	uint32_t batch[TRIM_BATCH], nb, done = 0;
 
-	for (;;) {
+	while (done < max) {
+		uint32_t want = max - done < TRIM_BATCH ? max - done : TRIM_BATCH;
+
 		nb = 0;
 		pthread_mutex_lock(&b->lock);
-		for (uint32_t i = 0; b->can_punch && i < b->nsegs && nb < TRIM_BATCH; i++) {
+		for (uint32_t i = 0; b->can_punch && i < b->nsegs && nb < want; i++) {
 			struct seg *s = &b->segs[i];
 
 			if (s->state == SEG_FREE && (s->flags & SEG_PUNCH)) {
@@ -783,7 +817,7 @@ static int trim_locked(struct backing *b)
 			}
 			pthread_mutex_unlock(&b->lock);
 		}
-		if (nb < TRIM_BATCH)
+		if (nb < want)
 			break;
 	}
 	return (int)done;
@@ -795,7 +829,7 @@ int backing_write(struct backing *b, const struct backing_obj *objs, size_t n, u
 
 	pthread_mutex_lock(&b->wlock);
 	rc = write_locked(b, objs, n, locs, 0);
-	trim_locked(b);
+	trim_locked(b, BACKING_TRIM_PER_WRITE);
 	pthread_mutex_unlock(&b->wlock);
 	return rc;
 }
@@ -805,7 +839,7 @@ int backing_trim(struct backing *b)
 	int rc;
 
 	pthread_mutex_lock(&b->wlock);
-	rc = trim_locked(b);
+	rc = trim_locked(b, UINT32_MAX);
 	pthread_mutex_unlock(&b->wlock);
 	return rc;
 }
@@ -1207,7 +1241,7 @@ struct backing *backing_open(const char *path, uint64_t limit_bytes,
 	}
 	if (sf.f_type == TMPFS_MAGIC) {
 		set_err(err, errlen,
-			"backing: %s is on tmpfs, which is memory: a backing file must be on a disk",
+			"backing: %s is on tmpfs (memory): a backing file must be on a disk filesystem",
 			path);
 		e = EINVAL;
 		goto fail;
@@ -1218,7 +1252,7 @@ struct backing *backing_open(const char *path, uint64_t limit_bytes,
 		mount_type(st.st_dev, type, sizeof(type));
 		if (!strcmp(type, "fuse.zcached"))
 			set_err(err, errlen,
-				"backing: %s is on a zcached mount (%s): a backing file must be on a disk",
+				"backing: %s is on a zcached mount (%s): a backing file must be on a disk filesystem",
 				path, type);
 		else
 			set_err(err, errlen,
@@ -1473,7 +1507,6 @@ int backing_check(struct backing *b)
 			CHECK(b->open == i, "segment %u open but b->open is %u", i, b->open);
 			CHECK(BACKING_SEG_SIZE - s->wp >= REC_MIN_UNITS * BACKING_UNIT,
 			      "open segment %u is full", i);
-			CHECK(s->cap == SEG_MAX_RECS, "open segment %u table capacity %u", i, s->cap);
 		} else {
 			CHECK(s->state == SEG_SEALED, "segment %u: bad state %u", i, s->state);
 			CHECK(s->live > 0 || s->pins > 0,

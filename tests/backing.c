@@ -716,7 +716,7 @@ START_TEST(test_model)
 	ck_assert_uint_gt(compacted, 0);
 	ck_assert_uint_gt(m.taken, 0);
 	ck_assert_uint_gt(m.freed_meanwhile + m.rewritten, 0);
-	ck_assert_uint_eq(st.compactions, compacted);
+	ck_assert_uint_ge(st.compactions, compacted);	/* a call that failed may have emptied some */
 	backing_close(m.b);
 	free(m.loc);
 	free(m.len);
