@@ -696,12 +696,16 @@ START_TEST(test_model)
 			for (size_t i = 0; i < m.nlive; i++)
 				verify(m.b, m.loc[m.live[i]], m.live[i], m.len[m.live[i]]);
 	}
-	/* Compact everything that qualifies, then every object reads back. */
+	/* Compact everything that qualifies, then every object reads back.  At
+	 * the limit that may end in -ENOSPC: an owner that could not rewrite
+	 * (its own write met ENOSPC) kept its old copy, so a victim stayed
+	 * alive while the segment kept for compaction filled up. */
 	{
 		int rc = backing_compact(m.b, SIZE_MAX, model_relocate, &m);
 
-		ck_assert_int_ge(rc, 0);
-		compacted += (uint64_t)rc;
+		ck_assert_msg(rc >= 0 || rc == -ENOSPC, "compact: %d", rc);
+		if (rc > 0)
+			compacted += (uint64_t)rc;
 	}
 	ck_assert_int_eq(backing_check(m.b), 0);
 	for (size_t i = 0; i < m.nlive; i++)
