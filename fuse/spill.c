@@ -622,6 +622,45 @@ static bool spill_srv_begin(struct spill_worker *w, int i)
 	return true;
 }
 
+/* A short text for a failed result.  libmemcached's own messages carry
+ * pointers and source lines, and it reports a refused reconnect after our
+ * timer reset as "disabled until timed retry"; say what happened, with the
+ * system's word when there is one. */
+static void rc_text(memcached_st *mc, memcached_return_t rc, char *buf, size_t len)
+{
+	int e = memcached_last_error_errno(mc);
+	const char *what;
+
+	switch (rc) {
+	case MEMCACHED_CONNECTION_FAILURE:
+	case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
+	case MEMCACHED_SERVER_MARKED_DEAD:
+	case MEMCACHED_ERROR:
+		what = "cannot connect";
+		break;
+	case MEMCACHED_WRITE_FAILURE:
+	case MEMCACHED_READ_FAILURE:
+	case MEMCACHED_UNKNOWN_READ_FAILURE:
+	case MEMCACHED_PARTIAL_READ:
+		what = "connection lost";
+		break;
+	case MEMCACHED_TIMEOUT:
+		what = "timed out";
+		e = 0;
+		break;
+	case MEMCACHED_HOST_LOOKUP_FAILURE:
+		what = "host name lookup failed";
+		break;
+	default:
+		what = memcached_strerror(mc, rc);
+		break;
+	}
+	if (e)
+		snprintf(buf, len, "%s: %s", what, strerror(e));
+	else
+		snprintf(buf, len, "%s", what);
+}
+
 /* After one libmemcached call to server i with result rc. */
 static void spill_srv_end(struct spill_worker *w, int i, memcached_return_t rc)
 {
@@ -631,9 +670,7 @@ static void spill_srv_end(struct spill_worker *w, int i, memcached_return_t rc)
 	char text[ZFS_SPILL_ERROR_MAX];
 
 	if (cls != RC_OK) {
-		const char *m = memcached_last_error_message(w->mc);
-
-		snprintf(text, sizeof(text), "%s", m && *m ? m : memcached_strerror(w->mc, rc));
+		rc_text(w->mc, rc, text, sizeof(text));
 		CNT_ADD(sp, remote_errors, 1);
 		if (rc == MEMCACHED_TIMEOUT)
 			CNT_ADD(sp, timeouts, 1);

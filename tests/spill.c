@@ -711,6 +711,9 @@ START_TEST(test_kill_and_restart)
 			expect_hit(r.sp, 500 + (uint64_t)i, 3, r.img[i], r.len[i]);
 	}
 	zfs_spill_servers(r.sp, srv, 3);
+	fprintf(stderr, "kill_and_restart: %s is %s after %" PRIu64 " errors, the last: %s\n",
+		srv[VICTIM].name, zfs_spill_server_state_name(srv[VICTIM].state),
+		srv[VICTIM].errors, srv[VICTIM].last_error);
 	ck_assert_uint_gt(srv[VICTIM].errors, 0);
 	ck_assert_str_ne(srv[VICTIM].last_error, "");
 	ck_assert_uint_eq(srv[0].errors, 0);
