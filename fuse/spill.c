@@ -1141,6 +1141,8 @@ int zfs_spill_store(struct zfs_spill *sp, uint64_t ino, uint64_t gen, const void
 	struct spill_req *r;
 	int ret;
 
+	if (!done)
+		return -EINVAL;
 	if (len > sp->queue_bytes) {
 		CNT_ADD(sp, store_rejected, 1);
 		return -EFBIG;
@@ -1167,6 +1169,8 @@ int zfs_spill_fetch(struct zfs_spill *sp, uint64_t ino, uint64_t gen, size_t len
 	struct spill_req *r;
 	int ret;
 
+	if (!done)
+		return -EINVAL;
 	if (len > sp->queue_bytes) {
 		CNT_ADD(sp, fetch_rejected, 1);
 		return -EFBIG;

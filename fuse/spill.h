@@ -251,7 +251,7 @@ typedef void (*zfs_spill_fetch_fn)(void *arg, int ret, void *image, size_t len);
  * is -EAGAIN (the queue holds queue_max requests or queue_bytes bytes
  * already: the caller should give up on spilling this file now), -EFBIG
  * (len > queue_bytes: it can never be queued), -ESHUTDOWN (destroy has
- * begun) or -ENOMEM.  Thread safe. */
+ * begun), -ENOMEM, or -EINVAL (done is NULL).  Thread safe. */
 int zfs_spill_store(struct zfs_spill *sp, uint64_t ino, uint64_t gen, const void *image,
 		    size_t len, zfs_spill_store_fn done, void *arg);
 
@@ -262,7 +262,8 @@ int zfs_spill_store(struct zfs_spill *sp, uint64_t ino, uint64_t gen, const void
  * from a fetch thread.  The remote copy stays (fetching does not delete).
  * Returns 0 when queued; otherwise `done` is never called and the return
  * is -EAGAIN (queue_max fetches waiting), -EFBIG (len could never have been
- * stored: over queue_bytes), -ESHUTDOWN or -ENOMEM.  Thread safe. */
+ * stored: over queue_bytes), -ESHUTDOWN, -ENOMEM, or -EINVAL (done is
+ * NULL).  Thread safe. */
 int zfs_spill_fetch(struct zfs_spill *sp, uint64_t ino, uint64_t gen, size_t len,
 		    zfs_spill_fetch_fn done, void *arg);
 

@@ -1025,6 +1025,25 @@ START_TEST(test_delete_and_cancel)
 }
 END_TEST
 
+struct fetch_log {
+	atomic_int calls, ok, shutdown, other;
+};
+
+static void log_fetch_done(void *arg, int ret, void *image, size_t len)
+{
+	struct fetch_log *l = arg;
+
+	(void)len;
+	atomic_fetch_add(&l->calls, 1);
+	if (ret == 0)
+		atomic_fetch_add(&l->ok, 1);
+	else if (ret == -ESHUTDOWN)
+		atomic_fetch_add(&l->shutdown, 1);
+	else
+		atomic_fetch_add(&l->other, 1);
+	free(image);
+}
+
 /* A stopped server holds the only spill thread; the queue fills and
  * refuses at once; destroy completes the queued stores with -ESHUTDOWN. */
 START_TEST(test_queue_full_and_destroy)
@@ -1044,7 +1063,9 @@ START_TEST(test_queue_full_and_destroy)
 	start_cluster(&c, 1);
 	sp = open_spill(&c, &cfg);
 	ck_assert_int_eq(zfs_spill_store(sp, 1, 1, img, 9 * MiB, log_store_done, &slot[0]), -EFBIG);
-	ck_assert_int_eq(zfs_spill_fetch(sp, 1, 1, 9 * MiB, NULL, NULL), -EFBIG);
+	ck_assert_int_eq(zfs_spill_fetch(sp, 1, 1, 9 * MiB, log_fetch_done, NULL), -EFBIG);
+	ck_assert_int_eq(zfs_spill_fetch(sp, 1, 1, 10, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(zfs_spill_store(sp, 1, 1, img, 10, NULL, NULL), -EINVAL);
 	mc_signal(&c, 0, SIGSTOP);
 	for (int i = 0; i < 10; i++) {
 		int ret;
@@ -1081,25 +1102,6 @@ START_TEST(test_queue_full_and_destroy)
 	free(img);
 }
 END_TEST
-
-struct fetch_log {
-	atomic_int calls, ok, shutdown, other;
-};
-
-static void log_fetch_done(void *arg, int ret, void *image, size_t len)
-{
-	struct fetch_log *l = arg;
-
-	(void)len;
-	atomic_fetch_add(&l->calls, 1);
-	if (ret == 0)
-		atomic_fetch_add(&l->ok, 1);
-	else if (ret == -ESHUTDOWN)
-		atomic_fetch_add(&l->shutdown, 1);
-	else
-		atomic_fetch_add(&l->other, 1);
-	free(image);
-}
 
 /* Destroy right after queueing lots of work on a live cluster: every
  * callback runs exactly once, with a result or -ESHUTDOWN. */
