@@ -1584,6 +1584,67 @@ int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes, tmem_evict_fn
 	return (int64_t)freed;
 }
 
+/* ---- moving objects between pools ----------------------------------- */
+
+/* Lock the buckets `h` falls in in two different pools, the lower pool id
+ * first (tmem.h's lock order); each retries on its own if a resize moved
+ * its table. */
+static void move_lock_buckets(struct tmem_pool *a, struct tmem_pool *b, uint64_t h,
+			      struct tmem_bucket **ba, struct tmem_bucket **bb)
+{
+	if (a->id < b->id) {
+		*ba = tmem_lock_bucket(a, h);
+		*bb = tmem_lock_bucket(b, h);
+	} else {
+		*bb = tmem_lock_bucket(b, h);
+		*ba = tmem_lock_bucket(a, h);
+	}
+}
+
+int tmem_move_object(struct tmem_store *s, int from, int to, const struct tmem_oid *oid)
+{
+	struct tmem_pool *pf = tmem_pool_of(s, from), *pt = tmem_pool_of(s, to);
+	struct tmem_bucket *bf, *bt;
+	struct tmem_freed f = { 0, 0, 0 };
+	struct tmem_obj *o;
+	uint64_t h;
+
+	if (!pf || !pt)
+		return -EINVAL;
+	if (pf == pt)
+		return 0;
+	h = tmem_hash(oid);
+	move_lock_buckets(pf, pt, h, &bf, &bt);
+	o = rb_find(bf->root, oid);
+	if (!o || rb_find(bt->root, oid)) {
+		tmem_unlock(&bt->lock);
+		tmem_unlock(&bf->lock);
+		return o ? -EEXIST : -ENOENT;
+	}
+	/* Out of `from` (its tree, its LRU) and its counters ... */
+	radix_sum(s, o->root, o->height, &f);
+	obj_unlink(pf, bf, o);
+	struct tmem_stripe *sf = tmem_stripe(pf, h), *st = tmem_stripe(pt, h);
+	TMEM_ADD(sf->pages, -o->pages);
+	TMEM_ADD(sf->pampd_bytes, -f.bytes);
+	TMEM_ADD(sf->objnodes, -f.nodes);
+	if (o->pins)
+		TMEM_ADD(sf->pinned, -1);
+	/* ... into `to`'s, whole: the radix tree and the pins travel along. */
+	obj_link(pt, bt, o);
+	TMEM_ADD(st->pages, o->pages);
+	TMEM_ADD(st->pampd_bytes, f.bytes);
+	TMEM_ADD(st->objnodes, f.nodes);
+	if (o->pins)
+		TMEM_ADD(st->pinned, 1);
+	else if (tmem_ephemeral(pt))
+		lru_touch(s, pt, o);	/* unpinned means it holds pages */
+	tmem_unlock(&bt->lock);
+	tmem_unlock(&bf->lock);
+	maybe_grow(s, pt);
+	return 0;
+}
+
 /* ---- statistics ----------------------------------------------------- */
 
 static void pool_stats(struct tmem_pool *p, struct tmem_pool_stats *out)
