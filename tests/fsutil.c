@@ -205,8 +205,16 @@ char *fs_read_file(const char *rel, size_t *len)
 /* The value of `name` in /.zcache/stats. */
 uint64_t fs_stat_value(const char *name)
 {
-	char *s = fs_read_file(".zcache/stats", NULL), *line;
+	return fs_ctl_value("stats", name);
+}
+
+uint64_t fs_ctl_value(const char *file, const char *name)
+{
+	char rel[256], *s, *line;
 	uint64_t v = UINT64_MAX;
+
+	snprintf(rel, sizeof(rel), ".zcache/%s", file);
+	s = fs_read_file(rel, NULL);
 
 	for (line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
 		char key[64];
@@ -216,7 +224,7 @@ uint64_t fs_stat_value(const char *name)
 			v = (uint64_t)d;
 	}
 	free(s);
-	ck_assert_msg(v != UINT64_MAX, "no %s in stats", name);
+	ck_assert_msg(v != UINT64_MAX, "no %s in %s", name, rel);
 	return v;
 }
 

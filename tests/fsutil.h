@@ -60,6 +60,9 @@ void fs_write_file(const char *rel, const void *data, size_t len);
 char *fs_read_file(const char *rel, size_t *len);
 /* The value of `name` in /.zcache/stats. */
 uint64_t fs_stat_value(const char *name);
+/* The value of `name` in /.zcache/FILE (e.g. "compress",
+ * "pools/NAME/stats"). */
+uint64_t fs_ctl_value(const char *file, const char *name);
 /* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status
  * (fn returns an errno, 0 for success). */
 int fs_as_nobody(int (*fn)(void *), void *arg);
