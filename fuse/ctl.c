@@ -375,6 +375,7 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 	s->pressure_evictions = atomic_load(&fs->policy[ZFS_PC_PRESSURE_EVICTIONS]);
 	s->buddy_trims = atomic_load(&fs->policy[ZFS_PC_BUDDY_TRIMS]);
 	s->buddy_trimmed_bytes = atomic_load(&fs->policy[ZFS_PC_BUDDY_TRIMMED_BYTES]);
+	s->policy_runs = atomic_load(&fs->policy[ZFS_PC_RUNS]);
 	if (fs->cfg.pam) {
 		pam_stats(fs->cfg.pam, &s->pam);
 		s->have_pam = 1;

@@ -125,6 +125,9 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	    "times idle chunks of the buddy allocator were unmapped, ever");
 	FIG("buddy_trimmed_bytes", s->buddy_trimmed_bytes, 0, 1,
 	    "bytes of idle buddy chunks unmapped, ever");
+	FIG("policy_runs", s->policy_runs, 0, 1,
+	    "policy thread ticks and pressure reactions, counted as each starts and as it "
+	    "ends (odd: one is running), ever");
 #undef FIG
 	return n;
 }
@@ -182,6 +185,7 @@ static void zfs_label(struct zfs_text *t, const char *v)
 	X(files, "regular files in the pool", 0)                                  \
 	X(objects, "tmem objects in the pool", 0)                                 \
 	X(pages, "pages stored in the pool", 0)                                   \
+	X(open_files, "files of the pool open now (never evicted)", 0)            \
 	X(stored_bytes, "bytes the backend holds for the pool's pages", 0)        \
 	X(meta_bytes, "tmem metadata bytes of the pool", 0)                       \
 	X(puts, "pages stored in the pool, ever", 1)                              \
@@ -197,13 +201,14 @@ static uint64_t zfs_pool_value(const struct zfs_pool_snap *p, int which)
 	case 0: return p->files;
 	case 1: return p->tmem.objects;
 	case 2: return p->tmem.pages;
-	case 3: return p->tmem.pampd_bytes;
-	case 4: return p->tmem.meta_bytes;
-	case 5: return p->tmem.puts;
-	case 6: return p->tmem.gets;
-	case 7: return p->tmem.flushes;
-	case 8: return p->tmem.evictions;
-	case 9: return p->bytes_written;
+	case 3: return p->tmem.pinned_objects;
+	case 4: return p->tmem.pampd_bytes;
+	case 5: return p->tmem.meta_bytes;
+	case 6: return p->tmem.puts;
+	case 7: return p->tmem.gets;
+	case 8: return p->tmem.flushes;
+	case 9: return p->tmem.evictions;
+	case 10: return p->bytes_written;
 	default: return p->bytes_read;
 	}
 }

@@ -80,6 +80,7 @@ struct zfs_snapshot {
 	uint64_t pressure_evictions;	/* files they evicted */
 	uint64_t buddy_trims;		/* buddy_trim calls that unmapped chunks */
 	uint64_t buddy_trimmed_bytes;	/* bytes they unmapped */
+	uint64_t policy_runs;		/* ticks and reactions, twice (start, end) */
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */

@@ -133,6 +133,9 @@ enum zfs_policy_counter {
 	ZFS_PC_PRESSURE_EVICTIONS,	/* files evicted by those reactions */
 	ZFS_PC_BUDDY_TRIMS,		/* buddy_trim calls that unmapped chunks */
 	ZFS_PC_BUDDY_TRIMMED_BYTES,	/* bytes they unmapped */
+	ZFS_PC_RUNS,			/* policy ticks and reactions, counted when
+					   each starts and when it ends (odd: one
+					   is running) */
 	ZFS_PC_NR
 };
 
