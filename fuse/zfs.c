@@ -997,9 +997,14 @@ static void zfs_push(struct zfs *fs, struct zfs_inode *inode)
  * a move holds exclusively, so it lands where inode->pool says, and under
  * evict_lock (shared), so no eviction runs between the check that the
  * file still exists and the pin.
- * Returns 0, -ENOMEM (no pin), or -ENOENT for a file that has no name and
+ * Returns 0, -ENOMEM (no pin), or -ESTALE for a file that has no name and
  * no open file left (evicted while the kernel still knew it, or unlinked
- * and closed: its pages are gone either way, and a file is whole or gone). */
+ * and closed: its pages are gone either way, and a file is whole or gone).
+ * ESTALE, not ENOENT: the kernel may still cache the name of an evicted
+ * file (its invalidation comes from the notifier thread), and on ESTALE
+ * the VFS walks the path again asking us (LOOKUP_REVAL), so the caller
+ * gets ENOENT, or with O_CREAT a new file - not ENOENT for a name that no
+ * longer exists when it asked to create it. */
 static int zfs_open_inode(struct zfs *fs, struct zfs_inode *inode, struct fuse_file_info *fi)
 {
 	struct tmem_oid oid = zfs_oid(inode->ino);
@@ -1010,7 +1015,7 @@ static int zfs_open_inode(struct zfs *fs, struct zfs_inode *inode, struct fuse_f
 	zfs_ns_stat(fs->ns, inode, &st);
 	if (st.st_nlink == 0 && atomic_load(&inode->nopen) == 0) {
 		pthread_rwlock_unlock(&fs->evict_lock);
-		return -ENOENT;
+		return -ESTALE;
 	}
 	pthread_rwlock_rdlock(&inode->stripe->io_lock);
 	ret = tmem_pin(fs->cfg.store, inode->pool->store_id, &oid);
@@ -2040,7 +2045,8 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
  *   unlink, rmdir err (0, ENOENT, EISDIR, ENOTDIR, ENOTEMPTY, EPERM)
  *   rename        err (0, ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EINVAL, EPERM,
  *                      ENOMEM, ENOSPC: no store pool left for a new pool)
- *   open          open | err (ENOENT, EISDIR, ENOMEM, ENFILE, EACCES for /.zcache writes)
+ *   open          open | err (ENOENT, ESTALE: evicted, EISDIR, ENOMEM, ENFILE,
+ *                      EACCES for /.zcache writes)
  *   read          iov | buf | err (EIO, ENOMEM)
  *   write         write | err (EFBIG, ENOSPC, EINVAL, EACCES, EPERM)
  *   release, releasedir, fsync, fsyncdir

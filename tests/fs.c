@@ -1323,7 +1323,6 @@ END_TEST
 START_TEST(test_ephemeral_drop)
 {
 	char p[1024], q[1024];
-	struct stat st;
 	int fd;
 
 	fs_mount(NULL);
@@ -1333,24 +1332,20 @@ START_TEST(test_ephemeral_drop)
 	fs_write_file("eph/closed1", "one", 3);
 	fs_write_file("eph/closed2", "two", 3);
 	fs_write_file("kept", "persistent", 10);
+	/* The kernel sends the release of a closed file asynchronously: wait
+	 * until the daemon has seen both closes. */
+	fs_wait_closed("eph");
 	fs_path(p, sizeof(p), "eph/open");
 	fd = open(p, O_RDWR | O_CREAT, 0644);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "busy", 4), 4);
-	/* Closed files of ephemeral pools go, whole.  The kernel sends the
-	 * release of a closed file asynchronously: retry for a moment. */
-	for (int t = 0; t < 200 && fs_stat_value("evictions") < 2; t++) {
-		fs_path(q, sizeof(q), ".zcache/drop_ephemeral");
-		ck_assert_int_eq(fs_write_ctl(q), 0);
-		usleep(10000);
-	}
+	ck_assert_uint_eq(fs_open_files("eph"), 1);
+	/* Closed files of ephemeral pools go, whole. */
+	fs_path(q, sizeof(q), ".zcache/drop_ephemeral");
+	ck_assert_int_eq(fs_write_ctl(q), 0);
 	ck_assert_uint_eq(fs_stat_value("evictions"), 2);
-	fs_path(q, sizeof(q), "eph/closed1");
-	errno = 0;
-	ck_assert_int_eq(stat(q, &st), -1);
-	ck_assert_int_eq(errno, ENOENT);
-	fs_path(q, sizeof(q), "eph/closed2");
-	ck_assert_int_eq(stat(q, &st), -1);
+	ck_assert(!fs_daemon_has("eph/closed1"));
+	ck_assert(!fs_daemon_has("eph/closed2"));
 	/* The open file and persistent files stay. */
 	{
 		char buf[8];
@@ -1359,18 +1354,13 @@ START_TEST(test_ephemeral_drop)
 		ck_assert(!memcmp(buf, "busy", 4));
 	}
 	close(fd);
-	ck_assert_int_eq(stat(p, &st), 0);
-	fs_path(q, sizeof(q), "kept");
-	ck_assert_int_eq(stat(q, &st), 0);
+	ck_assert(fs_daemon_has("eph/open"));
+	ck_assert(fs_daemon_has("kept"));
 	/* Once closed, it can go too. */
-	for (int t = 0; t < 200 && fs_stat_value("evictions") < 3; t++) {
-		fs_path(q, sizeof(q), ".zcache/drop_ephemeral");
-		ck_assert_int_eq(fs_write_ctl(q), 0);
-		usleep(10000);
-	}
-	errno = 0;
-	ck_assert_int_eq(stat(p, &st), -1);
-	ck_assert_int_eq(errno, ENOENT);
+	fs_wait_closed("eph");
+	ck_assert_int_eq(fs_write_ctl(q), 0);
+	ck_assert_uint_eq(fs_stat_value("evictions"), 3);
+	ck_assert(!fs_daemon_has("eph/open"));
 	fs_finish();
 }
 END_TEST
@@ -1383,7 +1373,6 @@ START_TEST(test_ephemeral_evicted_at_limit)
 	unsigned char *buf = malloc(SZ);
 	uint64_t rs = 7;
 	char p[1024], name[64];
-	struct stat st;
 	int k, gone = 0;
 
 	fs_mount("mem_limit=12M");
@@ -1398,6 +1387,9 @@ START_TEST(test_ephemeral_evicted_at_limit)
 	for (k = 0; k < 6; k++) {
 		snprintf(name, sizeof(name), "cache/f%d", k);
 		fs_write_file(name, buf, SZ);
+		/* Closed when the daemon sees it (the kernel's RELEASE is
+		 * asynchronous): only then it joins the LRU, in this order. */
+		fs_wait_closed("cache");
 	}
 	/* 6 MiB of incompressible files; now 8 MiB of persistent data. */
 	for (k = 0; k < 8; k++) {
@@ -1408,13 +1400,11 @@ START_TEST(test_ephemeral_evicted_at_limit)
 	ck_assert_uint_ge(fs_stat_value("evictions"), 1);
 	for (k = 0; k < 6; k++) {
 		snprintf(name, sizeof(name), "cache/f%d", k);
-		fs_path(p, sizeof(p), name);
-		gone += stat(p, &st) != 0;
+		gone += !fs_daemon_has(name);
 	}
 	ck_assert_int_ge(gone, 1);
 	/* The oldest went first. */
-	fs_path(p, sizeof(p), "cache/f0");
-	ck_assert_int_ne(stat(p, &st), 0);
+	ck_assert(!fs_daemon_has("cache/f0"));
 	for (k = 0; k < 8; k++) {
 		size_t len;
 		char *back;
@@ -1894,7 +1884,7 @@ START_TEST(test_cross_pool_eviction)
 	ck_assert_int_eq(unlink(q), 0);
 	ck_assert_uint_eq(fs_pool_value("per", "files"), 1);
 	fs_drop_until_gone("eph/h");
-	ck_assert(!fs_exists("eph2/h"));
+	ck_assert(!fs_daemon_has("eph2/h"));
 	ck_assert_uint_eq(fs_pool_value("eph", "files") + fs_pool_value("eph2", "files"), 0);
 	fs_check_content("per/g", 2, 3 * P);
 	fs_finish();

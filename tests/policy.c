@@ -63,43 +63,6 @@ static int ctl_write(const char *name, const char *value)
 	return err;
 }
 
-/* Does the daemon still have the file?  Asked with open(2), which always
- * reaches the daemon: the kernel may still cache the name of an evicted
- * file for a moment (its invalidation is sent by the daemon's notifier
- * thread), so stat(2) could answer from that cache. */
-static int exists(const char *rel)
-{
-	char p[1024];
-	int fd;
-
-	fs_path(p, sizeof(p), rel);
-	fd = open(p, O_RDONLY);
-	if (fd < 0) {
-		ck_assert_msg(errno == ENOENT, "%s: %s", rel, strerror(errno));
-		return 0;
-	}
-	close(fd);
-	return 1;
-}
-
-/* Files of pool `name` open now, as the daemon sees them (a close reaches
- * it asynchronously, as the kernel's RELEASE). */
-static uint64_t open_files(const char *pool)
-{
-	char file[128];
-
-	snprintf(file, sizeof(file), "pools/%s/stats", pool);
-	return fs_ctl_value(file, "open_files");
-}
-
-/* Wait until the daemon has seen every close of pool `pool`'s files. */
-static void wait_closed(const char *pool)
-{
-	for (int t = 0; t < 24000 && open_files(pool); t++)
-		usleep(5000);
-	ck_assert_uint_eq(open_files(pool), 0);
-}
-
 /* Compare the mount's file `rel` with `ref` (a file on disk): returns its
  * size when it is a prefix of ref (complete or not), -1 when it differs or
  * is longer, -2 when it is missing; *ref_size receives ref's size. */
@@ -385,18 +348,18 @@ START_TEST(test_eviction_order_and_rules)
 		/* A closed file joins the LRU when the kernel's (asynchronous)
 		 * RELEASE arrives: wait for it, so the order is the order of
 		 * the closes. */
-		wait_closed("cache");
+		fs_wait_closed("cache");
 	}
 	fs_path(p, sizeof(p), "cache/f0");
 	fd = open(p, O_RDWR);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pwrite(fd, "\0", 1, 0), 1);	/* f0 now starts with 0 */
 	close(fd);
-	wait_closed("cache");
+	fs_wait_closed("cache");
 	fs_path(p, sizeof(p), "cache/f3");
 	fd_open = open(p, O_RDONLY);
 	ck_assert_int_ge(fd_open, 0);
-	ck_assert_uint_eq(open_files("cache"), 1);
+	ck_assert_uint_eq(fs_open_files("cache"), 1);
 	/* Persistent data until at least three files had to go. */
 	for (k = 0; k < 12 && fs_stat_value("evictions") < 3; k++) {
 		snprintf(name, sizeof(name), "p%d", k);
@@ -406,7 +369,7 @@ START_TEST(test_eviction_order_and_rules)
 	ck_assert_uint_ge(fs_stat_value("evictions"), 3);
 	for (k = 0; k < NF; k++) {
 		snprintf(name, sizeof(name), "cache/f%d", k);
-		gone[k] = !exists(name);
+		gone[k] = !fs_daemon_has(name);
 		ngone += gone[k];
 	}
 	ck_assert_uint_eq(fs_stat_value("evictions"), (uint64_t)ngone);
@@ -723,7 +686,7 @@ START_TEST(test_stress_at_limit)
 				continue;
 			snprintf(rel, sizeof(rel), "%s/w%d-%d", w[k].ephemeral ? "cache" : "data", k,
 				 j);
-			if (w[k].ephemeral && !exists(rel)) {
+			if (w[k].ephemeral && !fs_daemon_has(rel)) {
 				evicted++;
 				continue;
 			}
