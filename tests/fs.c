@@ -2006,6 +2006,101 @@ START_TEST(test_cross_pool_enospc)
 }
 END_TEST
 
+/* Moves racing I/O: one thread reads and writes a file through a
+ * descriptor it keeps open while another moves the file (and a directory
+ * holding it) between pools of both kinds and the root.  Pages are
+ * replaced atomically and the handle stays valid, so every page read is
+ * whole (one byte value) and the file ends as the writer's model says. */
+struct fs_mover_arg {
+	_Atomic int stop;
+	int moves;
+	int failures;
+};
+
+static void *fs_mover_run(void *arg)
+{
+	static const char *const path[][2] = {
+		{ "a/f", "b/f" }, { "b/f", "eph/f" }, { "eph/f", "f" }, { "f", "a/d/f" },
+		{ "a/d", "b/d" }, { "b/d", "eph/d" }, { "eph/d/f", "a/f" }, { "eph/d", "a/d" },
+	};
+	struct fs_mover_arg *m = arg;
+
+	while (!atomic_load(&m->stop)) {
+		for (size_t k = 0; k < sizeof(path) / sizeof(path[0]); k++)
+			if (fs_mv(path[k][0], path[k][1], 0) != 0)
+				m->failures++;
+		m->moves++;
+	}
+	return NULL;
+}
+
+START_TEST(test_cross_pool_concurrent)
+{
+	enum { NP = 64 };
+	unsigned char model[NP], *page = aligned_alloc(PAGE, PAGE);
+	struct fs_mover_arg m = { 0, 0, 0 };
+	char p[1024];
+	uint64_t rs = 11;
+	pthread_t th;
+	int fd;
+
+	fs_mount(NULL);
+	fs_mkdir("a");
+	fs_mkdir("b");
+	fs_mkdir("eph");
+	fs_mkdir("a/d");
+	fs_set_pool("b", "user.zcache.compressor", "zstd:1");
+	fs_set_pool("eph", "user.zcache.kind", "ephemeral");
+	fs_path(p, sizeof(p), "a/f");
+	/* O_DIRECT: every read and write goes to the daemon. */
+	fd = open(p, O_RDWR | O_CREAT | O_DIRECT, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(page);
+	for (int i = 0; i < NP; i++) {
+		model[i] = (unsigned char)(1 + i);
+		memset(page, model[i], PAGE);
+		ck_assert_int_eq(pwrite(fd, page, PAGE, (off_t)i * PAGE), PAGE);
+	}
+	ck_assert_int_eq(pthread_create(&th, NULL, fs_mover_run, &m), 0);
+	for (int r = 0; r < 4000 || m.moves < 20; r++) {
+		int i = (int)zc_rand_below(&rs, NP);
+
+		if (zc_rand_below(&rs, 2)) {
+			model[i] = (unsigned char)(1 + zc_rand_below(&rs, 250));
+			memset(page, model[i], PAGE);
+			ck_assert_int_eq(pwrite(fd, page, PAGE, (off_t)i * PAGE), PAGE);
+		} else {
+			ck_assert_int_eq(pread(fd, page, PAGE, (off_t)i * PAGE), PAGE);
+			for (int j = 0; j < PAGE; j++)
+				ck_assert_msg(page[j] == model[i], "page %d: byte %d is %u, wrote %u", i,
+					      j, page[j], model[i]);
+		}
+		ck_assert(r < 4000000);
+	}
+	atomic_store(&m.stop, 1);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(m.failures, 0);
+	close(fd);
+	free(page);
+	/* The file is at a/f again (each round ends there): whole. */
+	{
+		size_t n = 0;
+		unsigned char *c = (unsigned char *)fs_read_file("a/f", &n);
+
+		ck_assert_uint_eq(n, NP * PAGE);
+		for (int i = 0; i < NP; i++)
+			for (int j = 0; j < PAGE; j++)
+				ck_assert_uint_eq(c[(size_t)i * PAGE + (size_t)j], model[i]);
+		free(c);
+	}
+	ck_assert_uint_eq(fs_pool_value("a", "files"), 1);
+	ck_assert_uint_eq(fs_pool_value("b", "files") + fs_pool_value("eph", "files") +
+				  fs_pool_value("default", "files"),
+			  0);
+	fs_finish();
+}
+END_TEST
+
 /* chown clears set-user-ID, and set-group-ID when group-executable, on
  * every non-directory as Linux does (pjdfstest chown/00.t): FIFOs,
  * sockets, devices, not only regular files; directories keep theirs. */
@@ -2079,6 +2174,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_cross_pool_rename);
 	tcase_add_test(tc, test_cross_pool_eviction);
 	tcase_add_test(tc, test_cross_pool_enospc);
+	tcase_add_test(tc, test_cross_pool_concurrent);
 	tcase_add_test(tc, test_chown_clears_suid_special);
 	tcase_add_test(tc, test_xattrs_and_pools);
 	tcase_add_test(tc, test_suid_cleared_on_write);
