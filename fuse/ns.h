@@ -129,10 +129,14 @@ struct zfs_pool {
 	char name[ZFS_NAME_MAX + 1];	/* directory name ("" for the root pool);
 					   protected by ns->lock */
 	struct zfs_pool *next;		/* the ns pool list; protected by ns->lock */
-	/* Per-pool data figures kept by zfs.c (atomics, approximate). */
-	_Atomic uint64_t files;		/* regular files */
-	_Atomic uint64_t bytes_written;	/* bytes written through write(2) */
-	_Atomic uint64_t bytes_read;	/* bytes read through read(2) */
+	/* Per-pool figures (atomics, approximate). */
+	_Atomic uint64_t files;		/* regular files at home here whose data
+					   was not released yet; kept by ns (made,
+					   moved, released with the home stable) */
+	_Atomic uint64_t bytes_written;	/* bytes written through write(2); zfs.c */
+	_Atomic uint64_t bytes_read;	/* bytes read through read(2); zfs.c (both
+					   counted under the file's io_lock, and
+					   staying where they were counted) */
 };
 
 struct zfs_xattr {

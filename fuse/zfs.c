@@ -155,7 +155,6 @@ static void zfs_inode_release_cb(void *priv, struct zfs_inode *inode)
 	struct tmem_oid oid = zfs_oid(inode->ino);
 
 	tmem_flush_object(fs->cfg.store, inode->pool->store_id, &oid);
-	atomic_fetch_sub(&inode->pool->files, 1);
 }
 
 /* st_blocks of a regular file: the pages tmem stores (holes and zero
@@ -187,8 +186,6 @@ static void zfs_inode_move_cb(void *priv, struct zfs_inode *inode, struct zfs_po
 	/* -ENOENT: no page and no pin, nothing to move.  -EEXIST cannot
 	 * happen (an inode number names one object in the whole store). */
 	tmem_move_object(fs->cfg.store, from->store_id, to->store_id, &oid);
-	atomic_fetch_sub(&from->files, 1);
-	atomic_fetch_add(&to->files, 1);
 }
 
 /* A new pool (a directory moved to the top level) takes the kind and codec
@@ -615,6 +612,8 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			goto out_unlock;
 		segoff += ZFS_PAGE;
 	}
+	/* Counted while io_lock holds the file in its pool (a move needs it). */
+	atomic_fetch_add(&inode->pool->bytes_read, end - (uint64_t)off);
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	/* Trim to [off, end). */
 	out = malloc((size_t)cnt * sizeof(*out));
@@ -643,7 +642,6 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		nout++;
 		left -= len;
 	}
-	atomic_fetch_add(&inode->pool->bytes_read, end - (uint64_t)off);
 	fuse_reply_iov(req, out, nout);
 	free(out);
 	sgv_pool_free(obj, NULL);
@@ -1170,8 +1168,6 @@ static void zfs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		goto err;
 	}
 	inode = zfs_ns_get(fs->ns, st.st_ino);
-	if (S_ISREG(mode))
-		atomic_fetch_add(&inode->pool->files, 1);
 	if (fi) {
 		struct fuse_entry_param e;
 

@@ -2013,8 +2013,8 @@ END_TEST
  * whole (one byte value) and the file ends as the writer's model says. */
 struct fs_mover_arg {
 	_Atomic int stop;
-	int moves;
-	int failures;
+	_Atomic int moves;
+	_Atomic int failures;
 };
 
 static void *fs_mover_run(void *arg)
@@ -2068,9 +2068,13 @@ START_TEST(test_cross_pool_concurrent)
 		if (zc_rand_below(&rs, 2)) {
 			model[i] = (unsigned char)(1 + zc_rand_below(&rs, 250));
 			memset(page, model[i], PAGE);
-			ck_assert_int_eq(pwrite(fd, page, PAGE, (off_t)i * PAGE), PAGE);
+			ssize_t n = pwrite(fd, page, PAGE, (off_t)i * PAGE);
+
+			ck_assert_msg(n == PAGE, "pwrite: %zd (%s)", n, strerror(errno));
 		} else {
-			ck_assert_int_eq(pread(fd, page, PAGE, (off_t)i * PAGE), PAGE);
+			ssize_t n = pread(fd, page, PAGE, (off_t)i * PAGE);
+
+			ck_assert_msg(n == PAGE, "pread: %zd (%s)", n, strerror(errno));
 			for (int j = 0; j < PAGE; j++)
 				ck_assert_msg(page[j] == model[i], "page %d: byte %d is %u, wrote %u", i,
 					      j, page[j], model[i]);
