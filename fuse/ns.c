@@ -1160,54 +1160,38 @@ static void zfs_plan_decide(struct zfs_ns *ns, struct zfs_plan *pl)
 		zfs_plan_recount(ns, pl);
 }
 
-/* Move every decided inode to its new home: for regular files with their
- * data (ops->inode_move), holding their io_locks exclusively (ascending
- * stripe order), so no read or write of theirs runs meanwhile.  Caller
- * holds ns->lock exclusively. */
+/* Move every decided inode to its new home: a regular file with its data
+ * (ops->inode_move) while its io_lock is held exclusively, so no read,
+ * write, open or release of it runs meanwhile.  One file at a time, one
+ * io_lock at a time: a reader or writer only ever cares about its own
+ * file, and everything else that looks at homes holds ns->lock, held here
+ * throughout.  Caller holds ns->lock exclusively. */
 static void zfs_plan_apply(struct zfs_ns *ns, struct zfs_plan *pl, struct zfs_reap *r)
 {
-	uint64_t stripes[ZFS_NS_STRIPES / 64];
 	size_t k;
-	int any = 0;
 
-	memset(stripes, 0, sizeof(stripes));
 	for (k = 0; k < pl->n; k++) {
 		struct zfs_home *h = &pl->h[k];
-
-		if (h->to == h->i->pool)
-			continue;
-		any = 1;
-		if (S_ISREG(h->i->mode)) {
-			size_t s = (size_t)(h->i->stripe - ns->stripes);
-
-			stripes[s / 64] |= (uint64_t)1 << (s % 64);
-		}
-	}
-	if (!any)
-		return;
-	for (k = 0; k < ZFS_NS_STRIPES; k++)
-		if (stripes[k / 64] >> (k % 64) & 1)
-			pthread_rwlock_wrlock(&ns->stripes[k].io_lock);
-	for (k = 0; k < pl->n; k++) {
-		struct zfs_home *h = &pl->h[k];
-		struct zfs_pool *from = h->i->pool;
+		struct zfs_inode *i = h->i;
+		struct zfs_pool *from = i->pool;
 
 		if (h->to == from)
 			continue;
 		from->refs--;
 		h->to->refs++;
-		h->i->pool = h->to;
-		if (S_ISREG(h->i->mode)) {
-			atomic_fetch_sub(&from->files, 1);
-			atomic_fetch_add(&h->to->files, 1);
-			if (ns->ops.inode_move)
-				ns->ops.inode_move(ns->priv, h->i, from, h->to);
+		r->pools = 1;	/* `from` may have lost its last reference */
+		if (!S_ISREG(i->mode)) {
+			i->pool = h->to;
+			continue;
 		}
+		pthread_rwlock_wrlock(&i->stripe->io_lock);
+		i->pool = h->to;
+		atomic_fetch_sub(&from->files, 1);
+		atomic_fetch_add(&h->to->files, 1);
+		if (ns->ops.inode_move)
+			ns->ops.inode_move(ns->priv, i, from, h->to);
+		pthread_rwlock_unlock(&i->stripe->io_lock);
 	}
-	for (k = ZFS_NS_STRIPES; k-- > 0;)
-		if (stripes[k / 64] >> (k % 64) & 1)
-			pthread_rwlock_unlock(&ns->stripes[k].io_lock);
-	r->pools = 1;
 }
 
 int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,

@@ -85,9 +85,8 @@
  *                changes and moves: reads, opens and releases (pins) share
  *                it, writes and truncation hold it (zfs.c); ns holds it
  *                exclusively, under ns->lock held exclusively, while it
- *                moves a file to another pool (inode->pool, the data).
- *                When ns holds several, it takes each stripe once, in
- *                ascending stripe order.  So whoever holds an inode's
+ *                moves a file to another pool (inode->pool, the data), one
+ *                file (one io_lock) at a time.  So whoever holds an inode's
  *                io_lock may read its inode->pool without ns->lock, and
  *                nobody holding an io_lock may wait for ns->lock.
  *   lock         (a mutex) size, mode, uid, gid and times of one inode.
