@@ -339,16 +339,21 @@ static void *zd_policy_main(void *arg)
 		}
 		now = zd_policy_now();
 		if (now >= next) {
+			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
 			zd_policy_tick(p);
 			pressure |= zd_policy_poll_pressure(p);
+			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
 			next += period_ms / 1000.0;
 			if (next < now)
 				next = now + period_ms / 1000.0;
 		}
 		if (pressure)
 			atomic_fetch_add(&p->pressure_signals, 1);
-		if (pressure || p->pending)
+		if (pressure || p->pending) {
+			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
 			zd_policy_react(p);
+			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
+		}
 	}
 	if (p->psi_fd >= 0)
 		close(p->psi_fd);

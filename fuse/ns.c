@@ -36,7 +36,7 @@ struct zfs_dirent {
 
 #define ZFS_DIRENT_SIZE(n) (offsetof(struct zfs_dirent, name) + (n) + 1)
 static_assert(ZFS_NAME_MAX <= UINT16_MAX && (S_IFMT >> 16) == 0, "dirent fields too small");
-static_assert(sizeof(struct zfs_inode) == 152, "zfs_inode grew (6 spare bytes at its end)");
+static_assert(sizeof(struct zfs_inode) == 152, "zfs_inode grew (2 spare bytes at its end)");
 
 struct zfs_ns {
 	struct zfs_stripe stripes[ZFS_NS_STRIPES];	/* the inodes' locks */
@@ -62,6 +62,7 @@ struct zfs_ns {
 struct zfs_reap {
 	struct zfs_inode *inodes;	/* to free, chained through hnext */
 	struct zfs_inode *data;		/* to release data only, chained through rnext */
+	int pools;			/* a pool may have lost its last reference */
 };
 
 #define ZFS_FIRST_COOKIE 4
@@ -339,6 +340,16 @@ static void zfs_maybe_reap(struct zfs_ns *ns, struct zfs_inode *i, struct zfs_re
 	r->inodes = i;
 }
 
+/* A regular file's data is gone for good: tell the filesystem layer, and
+ * count the file out of its pool (its home cannot change any more: it has
+ * no name). */
+static void zfs_release_data(struct zfs_ns *ns, struct zfs_inode *i)
+{
+	if (ns->ops.inode_release)
+		ns->ops.inode_release(ns->priv, i);
+	atomic_fetch_sub(&i->pool->files, 1);
+}
+
 /* Run after dropping ns->lock: release, free, then unreference pools. */
 static void zfs_reap(struct zfs_ns *ns, struct zfs_reap *r)
 {
@@ -352,16 +363,15 @@ static void zfs_reap(struct zfs_ns *ns, struct zfs_reap *r)
 	 * inode comes after every request about it. */
 	for (i = r->data; i; i = next) {
 		next = i->rnext;
-		if (ns->ops.inode_release)
-			ns->ops.inode_release(ns->priv, i);
+		zfs_release_data(ns, i);
 	}
 	r->data = NULL;
-	if (!r->inodes)
+	if (!r->inodes && !r->pools)
 		return;
 	for (i = r->inodes; i; i = next) {
 		next = i->hnext;
-		if (S_ISREG(i->mode) && !i->data_released && ns->ops.inode_release)
-			ns->ops.inode_release(ns->priv, i);
+		if (S_ISREG(i->mode) && !i->data_released)
+			zfs_release_data(ns, i);
 		if (np == 64) {
 			/* Unreference in batches (the lock is cheap). */
 			pthread_rwlock_wrlock(&ns->lock);
@@ -394,6 +404,7 @@ static void zfs_reap(struct zfs_ns *ns, struct zfs_reap *r)
 		free(p);
 	}
 	r->inodes = NULL;
+	r->pools = 0;
 }
 
 /* ---- create / destroy ------------------------------------------------------ */
@@ -577,7 +588,7 @@ out:
 
 void zfs_ns_forget(struct zfs_ns *ns, uint64_t ino, uint64_t n)
 {
-	struct zfs_reap r = { NULL, NULL };
+	struct zfs_reap r = { NULL, NULL, 0 };
 	struct zfs_inode *i;
 
 	pthread_rwlock_wrlock(&ns->lock);
@@ -600,7 +611,7 @@ void zfs_ns_open(struct zfs_ns *ns, struct zfs_inode *inode)
 
 void zfs_ns_release(struct zfs_ns *ns, struct zfs_inode *inode)
 {
-	struct zfs_reap r = { NULL, NULL };
+	struct zfs_reap r = { NULL, NULL, 0 };
 	uint32_t cur;
 
 	/* A file that still has a name is not reaped whatever its counts, so
@@ -744,6 +755,7 @@ int zfs_ns_mknod(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mo
 		dir->dx->nsubdirs++;
 	} else {
 		i->nlink = 1;
+		i->hnames = 1;
 	}
 	if (pool) {
 		pool->id = ns->next_pool_id++;
@@ -759,6 +771,8 @@ int zfs_ns_mknod(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mo
 		i->pool = dir->pool;
 	}
 	i->pool->refs++;
+	if (S_ISREG(mode))
+		atomic_fetch_add(&i->pool->files, 1);
 	zfs_table_insert(ns, i);
 	ns->count[zfs_type_index(mode)]++;
 	zfs_dir_add(ns, dir, d);
@@ -773,30 +787,426 @@ err_unlock:
 	return ret;
 }
 
-/* The pool an inode would belong to as an entry of directory `dir`, or
- * NULL when it would start a new pool.  Caller must hold ns->lock. */
-static struct zfs_pool *zfs_pool_for(struct zfs_inode *dir, struct zfs_inode *i)
-{
-	int is_pool_dir = S_ISDIR(i->mode) && i->pool->dir_ino == i->ino;
+/* ---- pools of names and homes ------------------------------------------ */
 
-	if (dir->ino == ZFS_ROOT_INO) {
-		if (S_ISDIR(i->mode))
-			return is_pool_dir ? i->pool : NULL;
-		return dir->pool;
+/* A name belongs to the pool of the directory holding it (an entry of the
+ * root: the root pool, but a directory there is a pool of its own).  A
+ * non-directory's home is the pool its data lives in (ns.h, "Homes"); a
+ * directory's pool is where its entries belong. */
+
+static int zfs_is_pool_dir(const struct zfs_inode *i)
+{
+	return S_ISDIR(i->mode) && i->pool->dir_ino == i->ino;
+}
+
+/* A non-directory whose names changed pools in one operation, and the home
+ * decided for it. */
+struct zfs_home {
+	struct zfs_inode *i;
+	struct zfs_pool *from;		/* the pool its moved names left, or NULL */
+	struct zfs_pool *hint;		/* the pool they went to, or NULL */
+	uint32_t moved;			/* how many names */
+	unsigned char mixed;		/* names went more than one way: recount */
+	unsigned char recount;		/* the decision needs every name counted */
+	struct zfs_pool *to;		/* the decision */
+	/* what a recount found */
+	uint32_t in_home, in_to;
+	struct zfs_pool *pers, *first;
+	unsigned char hint_seen;
+};
+
+/* The changes of membership of one operation, prepared (allocated) before
+ * anything changes so that applying them cannot fail. */
+struct zfs_plan {
+	struct zfs_home *h;
+	size_t n, cap;
+	size_t need;			/* records reserved so far */
+	struct zfs_home local[2];	/* h for operations that touch two names at most */
+	struct zfs_inode **dirs;	/* the directories of moved subtrees */
+	size_t ndirs, dcap;
+};
+
+static void zfs_plan_init(struct zfs_plan *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->h = pl->local;
+	pl->cap = 2;
+}
+
+static void zfs_plan_free(struct zfs_plan *pl)
+{
+	if (pl->h != pl->local)
+		free(pl->h);
+	free(pl->dirs);
+}
+
+/* Room for `more` records besides those reserved before. */
+static int zfs_plan_reserve(struct zfs_plan *pl, size_t more)
+{
+	struct zfs_home *h;
+	size_t cap;
+
+	if (pl->need + more <= pl->cap) {
+		pl->need += more;
+		return 0;
 	}
-	return is_pool_dir ? NULL : dir->pool;
+	cap = pl->need + more;
+	h = malloc(cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	memcpy(h, pl->h, pl->n * sizeof(*h));
+	if (pl->h != pl->local)
+		free(pl->h);
+	pl->h = h;
+	pl->cap = cap;
+	pl->need = cap;
+	return 0;
+}
+
+/* Record that `moved` names of i left `from` (NULL: none) for `hint`
+ * (NULL: none).  zfs_plan_reserve must have made room. */
+static void zfs_plan_add(struct zfs_plan *pl, struct zfs_inode *i, struct zfs_pool *from,
+			 struct zfs_pool *hint, uint32_t moved)
+{
+	struct zfs_home *h;
+
+	assert(pl->n < pl->cap);
+	h = &pl->h[pl->n++];
+
+	memset(h, 0, sizeof(*h));
+	h->i = i;
+	h->from = from;
+	h->hint = hint;
+	h->moved = moved;
+}
+
+static int zfs_plan_push_dir(struct zfs_plan *pl, struct zfs_inode *d)
+{
+	if (pl->ndirs == pl->dcap) {
+		size_t cap = pl->dcap ? pl->dcap * 2 : 16;
+		struct zfs_inode **a = realloc(pl->dirs, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		pl->dirs = a;
+		pl->dcap = cap;
+	}
+	pl->dirs[pl->ndirs++] = d;
+	return 0;
+}
+
+/* Collect the directories of top's subtree (top first, breadth first) into
+ * pl->dirs[*d0, *d1) and add their non-directory entries to *nondirs.
+ * Caller holds ns->lock. */
+static int zfs_plan_subtree(struct zfs_ns *ns, struct zfs_plan *pl, struct zfs_inode *top,
+			    size_t *d0, size_t *d1, size_t *nondirs)
+{
+	size_t k, e;
+	int ret;
+
+	*d0 = pl->ndirs;
+	ret = zfs_plan_push_dir(pl, top);
+	for (k = *d0; ret == 0 && k < pl->ndirs; k++) {
+		struct zfs_inode *d = pl->dirs[k];
+
+		for (e = 0; ret == 0 && e < d->dx->dcount; e++) {
+			struct zfs_dirent *de = d->dx->dents[e];
+
+			if (S_ISDIR(de->type))
+				ret = zfs_plan_push_dir(pl, zfs_find(ns, de->ino));
+			else
+				(*nondirs)++;
+		}
+	}
+	*d1 = pl->ndirs;
+	return ret;
+}
+
+/* One entry a rename moves from directory `sdir` to `ddir`. */
+struct zfs_mover {
+	struct zfs_inode *e;
+	struct zfs_pool *from;		/* the pool it and its subtree belong to now */
+	struct zfs_pool *to;		/* the pool they will belong to; NULL: a new one */
+	int dissolve;			/* e is a pool's directory going below another */
+	size_t d0, d1;			/* a moved directory's subtree in plan->dirs */
+};
+
+static void zfs_mover_init(struct zfs_mover *mv, struct zfs_inode *e, struct zfs_inode *sdir,
+			   struct zfs_inode *ddir)
+{
+	memset(mv, 0, sizeof(*mv));
+	mv->e = e;
+	if (!S_ISDIR(e->mode)) {
+		mv->from = sdir->pool;
+		mv->to = ddir->pool;
+		return;
+	}
+	mv->from = e->pool;
+	if (ddir->ino == ZFS_ROOT_INO) {
+		mv->to = zfs_is_pool_dir(e) ? e->pool : NULL;
+	} else {
+		mv->to = ddir->pool;
+		mv->dissolve = zfs_is_pool_dir(e);
+	}
+}
+
+/* Allocate what moving mv->e will need.  Caller holds ns->lock. */
+static int zfs_mover_prepare(struct zfs_ns *ns, struct zfs_plan *pl, struct zfs_mover *mv)
+{
+	size_t nondirs = 0;
+	int ret;
+
+	if (mv->from == mv->to)
+		return 0;
+	if (!S_ISDIR(mv->e->mode))
+		return zfs_plan_reserve(pl, 1);
+	ret = zfs_plan_subtree(ns, pl, mv->e, &mv->d0, &mv->d1, &nondirs);
+	if (ret == 0)
+		ret = zfs_plan_reserve(pl, nondirs);
+	return ret;
+}
+
+/* Move mv->e (whose entry has moved, under `name`) and its subtree to its
+ * new pool: a new one (taking `newpool`, with the kind and codec of the
+ * pool it leaves), the destination's (a pool dissolving into it), or no
+ * change.  Directories change pools here; the non-directories' names are
+ * recorded for zfs_plan_decide.  Caller holds ns->lock exclusively. */
+static void zfs_mover_apply(struct zfs_ns *ns, struct zfs_plan *pl, struct zfs_mover *mv,
+			    const char *name, struct zfs_pool **newpool, struct zfs_reap *r)
+{
+	struct zfs_pool *p;
+	size_t k, e;
+
+	if (mv->from == mv->to)
+		return;
+	if (!S_ISDIR(mv->e->mode)) {
+		zfs_plan_add(pl, mv->e, mv->from, mv->to, 1);
+		return;
+	}
+	if (!mv->to) {
+		p = *newpool;
+		*newpool = NULL;
+		p->id = ns->next_pool_id++;
+		p->dir_ino = mv->e->ino;
+		p->refs = 0;
+		p->dir_gone = 0;
+		p->ephemeral = mv->from->ephemeral;
+		atomic_store(&p->codec, atomic_load(&mv->from->codec));
+		snprintf(p->name, sizeof(p->name), "%s", name);
+		p->next = ns->pools;
+		ns->pools = p;
+		ns->npools++;
+		if (ns->ops.pool_adopt)
+			ns->ops.pool_adopt(ns->priv, p);
+		mv->to = p;
+	}
+	if (mv->dissolve) {
+		mv->from->dir_gone = 1;
+		ns->npools--;
+	}
+	for (k = mv->d0; k < mv->d1; k++) {
+		struct zfs_inode *d = pl->dirs[k];
+
+		d->pool->refs--;
+		d->pool = mv->to;
+		mv->to->refs++;
+		for (e = 0; e < d->dx->dcount; e++) {
+			struct zfs_dirent *de = d->dx->dents[e];
+
+			if (!S_ISDIR(de->type))
+				zfs_plan_add(pl, zfs_find(ns, de->ino), mv->from, mv->to, 1);
+		}
+	}
+	r->pools = 1;
+}
+
+static int zfs_home_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct zfs_home *)a)->i->ino, y = ((const struct zfs_home *)b)->i->ino;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct zfs_home *zfs_plan_find(struct zfs_plan *pl, uint64_t ino)
+{
+	size_t lo = 0, hi = pl->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pl->h[mid].i->ino == ino)
+			return &pl->h[mid];
+		if (pl->h[mid].i->ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Count, for the records that need it, every name of their inodes: one
+ * walk over every directory (O(entries log records)).  Pass 1 finds the
+ * names in the home and the candidates, pass 2 counts the names in the
+ * chosen pool.  Caller holds ns->lock. */
+static void zfs_plan_recount(struct zfs_ns *ns, struct zfs_plan *pl)
+{
+	size_t b, k;
+	int pass, again = 0;
+
+	for (pass = 1; pass <= 2; pass++) {
+		for (b = 0; b < ns->nbuckets; b++) {
+			for (struct zfs_inode *d = ns->table[b]; d; d = d->hnext) {
+				if (!S_ISDIR(d->mode))
+					continue;
+				for (k = 0; k < d->dx->dcount; k++) {
+					struct zfs_dirent *de = d->dx->dents[k];
+					struct zfs_home *h;
+					struct zfs_pool *p = d->pool;
+
+					if (S_ISDIR(de->type))
+						continue;
+					h = zfs_plan_find(pl, de->ino);
+					if (!h || !h->recount)
+						continue;
+					if (pass == 2) {
+						h->in_to += p == h->to;
+						continue;
+					}
+					h->in_home += p == h->i->pool;
+					if (!h->first)
+						h->first = p;
+					if (p == h->hint)
+						h->hint_seen = 1;
+					if (!p->ephemeral && (!h->pers || p == h->hint))
+						h->pers = p;
+				}
+			}
+		}
+		if (pass == 2)
+			break;
+		for (k = 0; k < pl->n; k++) {
+			struct zfs_home *h = &pl->h[k];
+			struct zfs_inode *i = h->i;
+
+			if (!h->recount)
+				continue;
+			if (!h->first) {			/* no name left */
+				h->to = i->pool;
+				i->hnames = 0;
+				h->recount = 0;
+			} else if (h->in_home && (!i->pool->ephemeral || !h->pers)) {
+				h->to = i->pool;		/* it may stay */
+				i->hnames = h->in_home;
+				h->recount = 0;
+			} else {
+				h->to = h->pers ? h->pers : h->hint_seen ? h->hint : h->first;
+				again = 1;
+			}
+		}
+		if (!again)
+			break;
+	}
+	for (k = 0; k < pl->n; k++)
+		if (pl->h[k].recount)
+			pl->h[k].i->hnames = pl->h[k].in_to;
+}
+
+/* Decide every recorded inode's home (ns.h, "Homes"): sort and merge the
+ * records, take the cheap decisions, recount the rest.  Sets h->to and
+ * hnames.  Caller holds ns->lock exclusively. */
+static void zfs_plan_decide(struct zfs_ns *ns, struct zfs_plan *pl)
+{
+	size_t k, n = 0;
+	int recount = 0;
+
+	if (pl->n > 1)
+		qsort(pl->h, pl->n, sizeof(*pl->h), zfs_home_cmp);
+	for (k = 0; k < pl->n; k++) {
+		struct zfs_home *h = &pl->h[k];
+
+		if (n && pl->h[n - 1].i == h->i) {
+			struct zfs_home *m = &pl->h[n - 1];
+
+			if (m->from != h->from || m->hint != h->hint)
+				m->mixed = 1;
+			m->moved += h->moved;
+			continue;
+		}
+		pl->h[n++] = *h;
+	}
+	pl->n = n;
+	for (k = 0; k < pl->n; k++) {
+		struct zfs_home *h = &pl->h[k];
+		struct zfs_inode *i = h->i;
+
+		h->to = i->pool;
+		if (h->mixed) {
+			h->recount = 1;
+		} else if (h->hint && i->nlink == h->moved) {
+			h->to = h->hint;		/* every name went there */
+			i->hnames = i->nlink;
+		} else if (h->hint == i->pool) {
+			i->hnames += h->moved;		/* home gains names */
+		} else if (h->hint && !h->hint->ephemeral && i->pool->ephemeral) {
+			h->to = h->hint;		/* a persistent name: it goes there */
+			i->hnames = h->moved;
+		} else if (h->from == i->pool) {
+			i->hnames -= h->moved;		/* home loses names */
+			h->recount = !i->hnames && i->nlink;
+		}
+		recount |= h->recount;
+	}
+	if (recount)
+		zfs_plan_recount(ns, pl);
+}
+
+/* Move every decided inode to its new home: a regular file with its data
+ * (ops->inode_move) while its io_lock is held exclusively, so no read,
+ * write, open or release of it runs meanwhile.  One file at a time, one
+ * io_lock at a time: a reader or writer only ever cares about its own
+ * file, and everything else that looks at homes holds ns->lock, held here
+ * throughout.  Caller holds ns->lock exclusively. */
+static void zfs_plan_apply(struct zfs_ns *ns, struct zfs_plan *pl, struct zfs_reap *r)
+{
+	size_t k;
+
+	for (k = 0; k < pl->n; k++) {
+		struct zfs_home *h = &pl->h[k];
+		struct zfs_inode *i = h->i;
+		struct zfs_pool *from = i->pool;
+
+		if (h->to == from)
+			continue;
+		from->refs--;
+		h->to->refs++;
+		r->pools = 1;	/* `from` may have lost its last reference */
+		if (!S_ISREG(i->mode)) {
+			i->pool = h->to;
+			continue;
+		}
+		pthread_rwlock_wrlock(&i->stripe->io_lock);
+		i->pool = h->to;
+		atomic_fetch_sub(&from->files, 1);
+		atomic_fetch_add(&h->to->files, 1);
+		if (ns->ops.inode_move)
+			ns->ops.inode_move(ns->priv, i, from, h->to);
+		pthread_rwlock_unlock(&i->stripe->io_lock);
+	}
 }
 
 int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
 		struct stat *st)
 {
+	struct zfs_reap r = { NULL, NULL, 0 };
 	struct zfs_inode *dir, *i;
 	struct zfs_dirent *d;
+	struct zfs_plan pl;
 	int ret;
 
 	ret = zfs_check_name(newname);
 	if (ret < 0)
 		return ret;
+	zfs_plan_init(&pl);
 	pthread_rwlock_wrlock(&ns->lock);
 	i = zfs_find(ns, ino);
 	if (!i) {
@@ -813,10 +1223,6 @@ int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 	if (zfs_dir_find(dir, newname) ||
 	    (newparent == ZFS_ROOT_INO && ns->virt_name && !strcmp(newname, ns->virt_name))) {
 		ret = -EEXIST;
-		goto out;
-	}
-	if (zfs_pool_for(dir, i) != i->pool) {
-		ret = -EXDEV;
 		goto out;
 	}
 	if (i->nlink == 0 && atomic_load(&i->nopen) == 0) {
@@ -837,30 +1243,39 @@ int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 	}
 	zfs_dir_add(ns, dir, d);
 	i->nlink++;
+	/* A name in another pool: the file may move there (ns.h, "Homes"). */
+	zfs_plan_add(&pl, i, NULL, dir->pool, 1);
+	zfs_plan_decide(ns, &pl);
+	zfs_plan_apply(ns, &pl, &r);
 	atomic_fetch_add(&i->nlookup, 1);
 	zfs_ctime(i);
 	zfs_dir_changed(dir);
 	zfs_stat_locked(ns, i, st);
 out:
 	pthread_rwlock_unlock(&ns->lock);
+	zfs_reap(ns, &r);
+	zfs_plan_free(&pl);
 	return ret;
 }
 
-/* Drop one name of inode i (whose entry was just removed).  Caller must
- * hold ns->lock exclusively. */
+/* Drop one name of inode i (whose entry was just removed).  A
+ * non-directory's name is recorded in `pl` (room reserved) for
+ * zfs_plan_decide: its home may lose its last name.  Caller must hold
+ * ns->lock exclusively. */
 static void zfs_drop_name(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_inode *i,
-			  struct zfs_reap *r)
+			  struct zfs_reap *r, struct zfs_plan *pl)
 {
 	if (S_ISDIR(i->mode)) {
 		i->nlink = 0;
 		dir->nlink--;
 		dir->dx->nsubdirs--;
-		if (i->pool->dir_ino == i->ino) {
+		if (zfs_is_pool_dir(i)) {
 			i->pool->dir_gone = 1;
 			ns->npools--;
 		}
 	} else {
 		i->nlink--;
+		zfs_plan_add(pl, i, dir->pool, NULL, 1);
 	}
 	zfs_ctime(i);
 	zfs_maybe_reap(ns, i, r);
@@ -868,9 +1283,10 @@ static void zfs_drop_name(struct zfs_ns *ns, struct zfs_inode *dir, struct zfs_i
 
 static int zfs_remove(struct zfs_ns *ns, uint64_t parent, const char *name, int want_dir)
 {
-	struct zfs_reap r = { NULL, NULL };
+	struct zfs_reap r = { NULL, NULL, 0 };
 	struct zfs_inode *dir, *i;
 	struct zfs_dirent *d;
+	struct zfs_plan pl;
 	int ret;
 
 	if (strlen(name) > ZFS_NAME_MAX)
@@ -879,6 +1295,7 @@ static int zfs_remove(struct zfs_ns *ns, uint64_t parent, const char *name, int 
 		return -EINVAL;
 	if (!strcmp(name, ".."))
 		return -ENOTEMPTY;
+	zfs_plan_init(&pl);
 	pthread_rwlock_wrlock(&ns->lock);
 	ret = zfs_live_dir(ns, parent, &dir);
 	if (ret < 0)
@@ -904,10 +1321,13 @@ static int zfs_remove(struct zfs_ns *ns, uint64_t parent, const char *name, int 
 	zfs_dir_del(ns, dir, d);
 	free(d);
 	zfs_dir_changed(dir);
-	zfs_drop_name(ns, dir, i, &r);
+	zfs_drop_name(ns, dir, i, &r, &pl);
+	zfs_plan_decide(ns, &pl);
+	zfs_plan_apply(ns, &pl, &r);
 out:
 	pthread_rwlock_unlock(&ns->lock);
 	zfs_reap(ns, &r);
+	zfs_plan_free(&pl);
 	return ret;
 }
 
@@ -953,16 +1373,18 @@ static void zfs_reparent(struct zfs_inode *i, struct zfs_inode *from, struct zfs
 
 static void zfs_rename_pool(struct zfs_inode *dir, struct zfs_inode *i, const char *name)
 {
-	if (dir->ino == ZFS_ROOT_INO && S_ISDIR(i->mode) && i->pool->dir_ino == i->ino)
+	if (dir->ino == ZFS_ROOT_INO && zfs_is_pool_dir(i))
 		snprintf(i->pool->name, sizeof(i->pool->name), "%s", name);
 }
 
 int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
-		  const char *newname, unsigned flags)
+		  const char *newname, unsigned flags, struct zfs_pool **newpool)
 {
-	struct zfs_reap r = { NULL, NULL };
+	struct zfs_reap r = { NULL, NULL, 0 };
 	struct zfs_inode *sdir, *ddir, *si, *di = NULL;
 	struct zfs_dirent *sd, *dd, *nd;
+	struct zfs_mover ms, md;
+	struct zfs_plan pl;
 	int ret;
 
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -976,6 +1398,7 @@ int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		return -EBUSY;
 	if (!*newname)
 		return -ENOENT;
+	zfs_plan_init(&pl);
 	pthread_rwlock_wrlock(&ns->lock);
 	ret = zfs_live_dir(ns, parent, &sdir);
 	if (ret < 0)
@@ -1005,12 +1428,6 @@ int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		ret = 0;	/* two names of one inode: nothing to do */
 		goto out;
 	}
-	/* Pools: each entry must stay in the pool it belongs to. */
-	if (zfs_pool_for(ddir, si) != si->pool ||
-	    (di && (flags & RENAME_EXCHANGE) && zfs_pool_for(sdir, di) != di->pool)) {
-		ret = -EXDEV;
-		goto out;
-	}
 	if (S_ISDIR(si->mode) && zfs_is_ancestor(ns, si->ino, ddir->ino)) {
 		ret = -EINVAL;
 		goto out;
@@ -1020,6 +1437,36 @@ int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		ret = -EINVAL;
 		goto out;
 	}
+	if (!(flags & RENAME_EXCHANGE) && di) {
+		if (S_ISDIR(si->mode) && !S_ISDIR(di->mode)) {
+			ret = -ENOTDIR;
+			goto out;
+		}
+		if (!S_ISDIR(si->mode) && S_ISDIR(di->mode)) {
+			ret = -EISDIR;
+			goto out;
+		}
+		if (S_ISDIR(di->mode) && di->dx->dcount) {
+			ret = -ENOTEMPTY;
+			goto out;
+		}
+	}
+	/* Pools (ns.h, "Pools and renames"): what moves where, and every
+	 * allocation before anything changes, so a failure changes nothing. */
+	zfs_mover_init(&ms, si, sdir, ddir);
+	if (flags & RENAME_EXCHANGE)
+		zfs_mover_init(&md, di, ddir, sdir);
+	if ((!ms.to || ((flags & RENAME_EXCHANGE) && !md.to)) && (!newpool || !*newpool)) {
+		ret = -ENOSPC;	/* a new pool is needed and the caller has none */
+		goto out;
+	}
+	ret = zfs_mover_prepare(ns, &pl, &ms);
+	if (ret == 0 && (flags & RENAME_EXCHANGE))
+		ret = zfs_mover_prepare(ns, &pl, &md);
+	if (ret == 0 && !(flags & RENAME_EXCHANGE) && di && !S_ISDIR(di->mode))
+		ret = zfs_plan_reserve(&pl, 1);
+	if (ret < 0)
+		goto out;
 	if (flags & RENAME_EXCHANGE) {
 		/* Swap what the two entries point at. */
 		sd->ino = di->ino;
@@ -1034,27 +1481,16 @@ int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		}
 		zfs_rename_pool(ddir, si, newname);
 		zfs_rename_pool(sdir, di, name);
+		zfs_mover_apply(ns, &pl, &ms, newname, newpool, &r);
+		zfs_mover_apply(ns, &pl, &md, name, newpool, &r);
+		zfs_plan_decide(ns, &pl);
+		zfs_plan_apply(ns, &pl, &r);
 		zfs_ctime(si);
 		zfs_ctime(di);
 		zfs_dir_changed(sdir);
 		zfs_dir_changed(ddir);
 		goto out;
 	}
-	if (di) {
-		if (S_ISDIR(si->mode) && !S_ISDIR(di->mode)) {
-			ret = -ENOTDIR;
-			goto out;
-		}
-		if (!S_ISDIR(si->mode) && S_ISDIR(di->mode)) {
-			ret = -EISDIR;
-			goto out;
-		}
-		if (S_ISDIR(di->mode) && di->dx->dcount) {
-			ret = -ENOTEMPTY;
-			goto out;
-		}
-	}
-	/* Reserve before changing anything, so a failure changes nothing. */
 	if (!dd) {
 		ret = zfs_dir_reserve(ddir);
 		if (ret < 0)
@@ -1068,13 +1504,16 @@ int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	if (dd) {
 		zfs_dir_del(ns, ddir, dd);
 		free(dd);
-		zfs_drop_name(ns, ddir, di, &r);
+		zfs_drop_name(ns, ddir, di, &r, &pl);
 	}
 	zfs_dir_del(ns, sdir, sd);
 	free(sd);
 	zfs_dir_add(ns, ddir, nd);
 	zfs_reparent(si, sdir, ddir);
 	zfs_rename_pool(ddir, si, newname);
+	zfs_mover_apply(ns, &pl, &ms, newname, newpool, &r);
+	zfs_plan_decide(ns, &pl);
+	zfs_plan_apply(ns, &pl, &r);
 	zfs_ctime(si);
 	zfs_dir_changed(sdir);
 	if (ddir != sdir)
@@ -1082,6 +1521,7 @@ int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t
 out:
 	pthread_rwlock_unlock(&ns->lock);
 	zfs_reap(ns, &r);
+	zfs_plan_free(&pl);
 	return ret;
 }
 
@@ -1457,7 +1897,7 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 		      void (*removed)(void *arg, uint64_t parent, const char *name, uint64_t ino),
 		      void *arg)
 {
-	struct zfs_reap r = { NULL, NULL };
+	struct zfs_reap r = { NULL, NULL, 0 };
 	uint64_t count = 0;
 	size_t b, k;
 
@@ -1468,7 +1908,7 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 		struct zfs_inode *dir;
 
 		for (dir = ns->table[b]; dir; dir = dir->hnext) {
-			if (!S_ISDIR(dir->mode) || !dir->pool->ephemeral)
+			if (!S_ISDIR(dir->mode))
 				continue;
 			for (k = 0; k < dir->dx->dcount;) {
 				struct zfs_dirent *d = dir->dx->dents[k];
@@ -1488,6 +1928,8 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 					count++;
 				/* The reap list reuses hnext: defer until the walk is done. */
 				i->nlink--;
+				if (dir->pool == i->pool)
+					i->hnames--;
 				zfs_ctime(i);
 			}
 		}
@@ -1506,8 +1948,7 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 	 * So release them here, under the lock (ns->lock -> tmem locks is
 	 * the documented order; tmem has already dropped their pages). */
 	for (struct zfs_inode *i = r.data; i; i = i->rnext)
-		if (ns->ops.inode_release)
-			ns->ops.inode_release(ns->priv, i);
+		zfs_release_data(ns, i);
 	r.data = NULL;
 	pthread_rwlock_unlock(&ns->lock);
 	zfs_reap(ns, &r);
@@ -1541,8 +1982,19 @@ void zfs_ns_pool_unlock(struct zfs_ns *ns)
 
 int zfs_ns_pool_empty(struct zfs_ns *ns, struct zfs_pool *pool)
 {
-	(void)ns;
-	return pool->refs <= 1;
+	struct zfs_inode *dir;
+
+	if (pool->refs > 1)
+		return 0;
+	/* Names of files at home elsewhere count too (they live in the pool
+	 * by the rule of homes, which a change of kind would break). */
+	dir = zfs_find(ns, pool->dir_ino);
+	if (!dir || !S_ISDIR(dir->mode))
+		return 1;
+	for (size_t k = 0; k < dir->dx->dcount; k++)
+		if (dir->ino != ZFS_ROOT_INO || !S_ISDIR(dir->dx->dents[k]->type))
+			return 0;	/* (the root's directories are pools of their own) */
+	return 1;
 }
 
 int zfs_ns_pools_foreach(struct zfs_ns *ns, int (*fn)(void *arg, struct zfs_pool *pool),
@@ -1626,15 +2078,31 @@ int zfs_ns_check(struct zfs_ns *ns)
 		  (unsigned long long)ns->npools, (unsigned long long)npools);
 	/* Reference counts: every inode counts once in its pool. */
 	for (p = ns->pools; p; p = p->next) {
-		uint64_t refs = 0;
+		uint64_t refs = 0, files = 0;
 
 		for (b = 0; b < ns->nbuckets; b++)
 			for (struct zfs_inode *i = ns->table[b]; i; i = i->hnext)
-				if (i->pool == p)
+				if (i->pool == p) {
 					refs++;
+					files += S_ISREG(i->mode) && !i->data_released;
+				}
+		/* (a file being reaped has left the table but is still counted
+		 * until its release: at least, not exactly) */
+		ZFS_CHECK(files <= atomic_load(&p->files), "pool %llu: %llu files at home, counter %llu",
+			  (unsigned long long)p->id, (unsigned long long)files,
+			  (unsigned long long)atomic_load(&p->files));
 		ZFS_CHECK(refs <= p->refs, "pool %llu: %llu inodes but refs %llu",
 			  (unsigned long long)p->id, (unsigned long long)refs,
 			  (unsigned long long)p->refs);
+		if (!p->dir_gone) {
+			struct zfs_inode *d = zfs_find(ns, p->dir_ino);
+
+			ZFS_CHECK(d && S_ISDIR(d->mode) && d->pool == p && d->nlink &&
+					  (p->id == 0 ? d->ino == ZFS_ROOT_INO
+						      : d->dx->parent == ZFS_ROOT_INO),
+				  "pool %llu: its directory is not a live top-level directory of it",
+				  (unsigned long long)p->id);
+		}
 	}
 	for (b = 0; b < ns->nbuckets; b++) {
 		for (struct zfs_inode *i = ns->table[b]; i; i = i->hnext) {
@@ -1681,8 +2149,13 @@ int zfs_ns_check(struct zfs_ns *ns)
 						  (unsigned long long)i->ino, d->name,
 						  (unsigned long long)c->dx->parent);
 				}
-				ZFS_CHECK(zfs_pool_for(i, c) == c->pool, "dir %llu: %s in the wrong pool",
+				ZFS_CHECK(!S_ISDIR(c->mode) ||
+						  c->pool == (i->ino == ZFS_ROOT_INO ? c->pool : i->pool),
+					  "dir %llu: directory %s in the wrong pool",
 					  (unsigned long long)i->ino, d->name);
+				ZFS_CHECK(!S_ISDIR(c->mode) || i->ino != ZFS_ROOT_INO ||
+						  (c->pool->dir_ino == c->ino && !c->pool->dir_gone),
+					  "directory %s of the root is not a live pool's", d->name);
 			}
 			ZFS_CHECK(subdirs == i->dx->nsubdirs, "dir %llu: nsubdirs %llu, found %llu",
 				  (unsigned long long)i->ino, (unsigned long long)i->dx->nsubdirs,
@@ -1700,10 +2173,18 @@ int zfs_ns_check(struct zfs_ns *ns)
 	for (k = 0; k < 4; k++)
 		ZFS_CHECK(counts[k] == ns->count[k], "type %zu: %llu inodes, counter %llu", k,
 			  (unsigned long long)counts[k], (unsigned long long)ns->count[k]);
-	/* Non-directory link counts equal the names found: every entry's
-	 * number, sorted, then counted in runs (O(n log n)). */
+	/* Non-directory link counts equal the names found, and homes keep
+	 * their rule (ns.h, "Homes"): hnames is the number of names in the
+	 * home, at least one while the file has names, and a file with a name
+	 * in a persistent pool is at home in a persistent pool.  Every
+	 * non-directory entry's number and pool, sorted, then counted in runs
+	 * (O(n log n)). */
 	{
-		uint64_t total = 0, *names, pos = 0;
+		struct zfs_name_ref {
+			uint64_t ino;
+			struct zfs_pool *pool;
+		} *names;
+		uint64_t total = 0, pos = 0;
 
 		for (b = 0; b < ns->nbuckets; b++)
 			for (struct zfs_inode *d = ns->table[b]; d; d = d->hnext)
@@ -1713,28 +2194,40 @@ int zfs_ns_check(struct zfs_ns *ns)
 		for (b = 0; b < ns->nbuckets; b++)
 			for (struct zfs_inode *d = ns->table[b]; d; d = d->hnext)
 				for (k = 0; S_ISDIR(d->mode) && k < d->dx->dcount; k++)
-					names[pos++] = d->dx->dents[k]->ino;
-		qsort(names, total, sizeof(*names), zfs_cmp_u64);
+					if (!S_ISDIR(d->dx->dents[k]->type)) {
+						names[pos].ino = d->dx->dents[k]->ino;
+						names[pos++].pool = d->pool;
+					}
+		total = pos;
+		qsort(names, total, sizeof(*names), zfs_cmp_u64);	/* ino is the first field */
 		for (b = 0; b < ns->nbuckets && ret == 0; b++) {
 			for (struct zfs_inode *i = ns->table[b]; i && ret == 0; i = i->hnext) {
-				uint64_t lo = 0, hi = total, count = 0;
+				uint64_t lo = 0, hi = total, count = 0, home = 0, pers = 0;
 
 				if (S_ISDIR(i->mode))
 					continue;
 				while (lo < hi) {	/* first entry >= ino */
 					uint64_t mid = lo + (hi - lo) / 2;
 
-					if (names[mid] < i->ino)
+					if (names[mid].ino < i->ino)
 						lo = mid + 1;
 					else
 						hi = mid;
 				}
-				while (lo + count < total && names[lo + count] == i->ino)
-					count++;
-				if (count != i->nlink) {
-					fprintf(stderr, "zfs_ns_check: inode %llu: nlink %llu, names %llu\n",
+				for (; lo + count < total && names[lo + count].ino == i->ino; count++) {
+					home += names[lo + count].pool == i->pool;
+					pers += !names[lo + count].pool->ephemeral;
+				}
+				if (count != i->nlink || home != i->hnames || (count && !home) ||
+				    (pers && i->pool->ephemeral)) {
+					fprintf(stderr,
+						"zfs_ns_check: inode %llu: nlink %llu, names %llu, "
+						"%llu at home (hnames %llu), %llu in persistent pools, "
+						"home %s\n",
 						(unsigned long long)i->ino, (unsigned long long)i->nlink,
-						(unsigned long long)count);
+						(unsigned long long)count, (unsigned long long)home,
+						(unsigned long long)i->hnames, (unsigned long long)pers,
+						i->pool->ephemeral ? "ephemeral" : "persistent");
 					ret = -EUCLEAN;
 				}
 			}

@@ -10,18 +10,58 @@
  * an array sorted by a per-directory cookie that only grows (readdir offsets
  * stay valid while entries come and go; a seek is a binary search).
  *
- * Pools (DESIGN.md §2): the root directory is the default pool; each
- * directory made directly under the root is a pool of its own, and every
- * inode records the pool it belongs to.  The filesystem layer creates the
- * store's pool before zfs_ns_mknod makes the directory (ns never calls the
- * store), and ns calls ops->pool_release once the pool's directory is gone
- * and no inode refers to it any more.  Likewise ops->inode_release runs for
- * each regular file whose last name, lookup and open are gone, so the
- * filesystem layer can flush its pages.  Both callbacks run after ns->lock
- * is dropped, but for one case: zfs_ns_evict releases the data of evicted
- * files the kernel still knows with ns->lock held (a FORGET could free
- * them the moment it dropped), so inode_release may take only locks that
- * come after ns->lock (the store's).
+ * Pools (DESIGN.md §2) are defined by position: the root directory is the
+ * default pool, each directory directly under the root is a pool of its
+ * own (with its kind and codec), and a name belongs to the pool of the
+ * directory that holds it.  A directory's `pool` is the pool its entries
+ * belong to.  The filesystem layer creates the store's pool before
+ * zfs_ns_mknod makes the directory (ns never allocates a store pool), and
+ * ns calls ops->pool_release once the pool's directory is gone (removed,
+ * or moved below another directory) and no inode refers to it any more.
+ * Likewise ops->inode_release runs for each regular file whose last name,
+ * lookup and open are gone, so the filesystem layer can flush its pages.
+ * Both callbacks run after ns->lock is dropped, but for one case:
+ * zfs_ns_evict releases the data of evicted files the kernel still knows
+ * with ns->lock held (a FORGET could free them the moment it dropped), so
+ * inode_release may take only locks that come after ns->lock (the store's).
+ *
+ * Homes.  A non-directory may have names in several pools (hard links,
+ * renames between pools, as on tmpfs), but its data lives in exactly one,
+ * its home (inode->pool; inode->hnames counts its names there).  The rule:
+ *   1. a file is at home in an ephemeral pool only while every name of it
+ *      is in an ephemeral pool: a name in a persistent pool (a link or a
+ *      rename to it) makes that pool its home;
+ *   2. while it has names, its home holds at least one of them: when the
+ *      home loses its last (unlink, rename, a directory above moving), the
+ *      file moves to a pool that holds one - a persistent one if any, the
+ *      pool its name went to if that holds one, else any;
+ *   3. otherwise it stays where it is (a name added in another pool of the
+ *      same kind, or in an ephemeral pool, moves nothing).
+ * So a file whose home is ephemeral (the only files eviction takes) has
+ * every name in ephemeral pools, and zfs_ns_evict removes all of them; a
+ * file with a name in a persistent pool is never evicted.  A file whose
+ * names all move (a rename of its only name, a directory holding all its
+ * names) goes with them.  Unlinked files (no name) stay where they were.
+ * Deciding is O(1) but when a home loses its last name while others
+ * remain (only with links across pools): then one walk over every
+ * directory counts the file's names.
+ * When a regular file changes home, ns calls ops->inode_move with
+ * ns->lock held exclusively and the file's io_lock held exclusively (see
+ * the lock order), so no read, write, truncation, open or release of it
+ * runs meanwhile and the data moves together with inode->pool.
+ *
+ * Pools and renames.  A rename that moves a directory between pools moves
+ * its whole subtree: every directory below it joins the destination's
+ * pool, and every file named below it follows the rule of homes.  A pool's
+ * directory moved below another directory dissolves the pool into the
+ * destination's (its files take that pool's kind and codec; the old pool
+ * is released once nothing refers to it).  A directory moved to the top
+ * level becomes a new pool, which takes the kind and codec of the pool it
+ * came from (ops->pool_adopt makes the store's pool match).  RENAME_EXCHANGE
+ * and RENAME_NOREPLACE work across pools alike.  Everything a rename needs
+ * is allocated before anything changes (the new pool is the caller's, see
+ * zfs_ns_rename), and moving data cannot fail, so a failed rename changes
+ * nothing.
  *
  * Inode lifetime follows the kernel's: an inode lives while it has a name
  * (nlink > 0), a lookup reference the kernel holds (nlookup > 0, raised by
@@ -38,14 +78,21 @@
  *                kernel's cache at open against other opens and
  *                truncations (see zfs.c).  ns itself never takes it.
  *   ns->lock     the inode table, every directory's entries, parent links,
- *                nlink, xattrs, pool membership and the pool list; readers
- *                (lookup, getattr, readdir, getxattr) share it, changes hold
- *                it exclusively.
- *   io_lock      a regular file's data against concurrent size changes:
- *                reads share it, writes and truncation hold it (zfs.c).
- *                ns itself never takes it.
+ *                nlink, hnames, xattrs, pool membership and the pool list;
+ *                readers (lookup, getattr, readdir, getxattr) share it,
+ *                changes hold it exclusively.
+ *   io_lock      a regular file's data and home against concurrent size
+ *                changes and moves: reads, opens and releases (pins) share
+ *                it, writes and truncation hold it (zfs.c); ns holds it
+ *                exclusively, under ns->lock held exclusively, while it
+ *                moves a file to another pool (inode->pool, the data), one
+ *                file (one io_lock) at a time.  So whoever holds an inode's
+ *                io_lock may read its inode->pool without ns->lock, and
+ *                nobody holding an io_lock may wait for ns->lock.
  *   lock         (a mutex) size, mode, uid, gid and times of one inode.
- * Nothing here calls another module while holding a lock.
+ * ns calls another module while holding ns->lock only through
+ * ops->inode_move and ops->pool_adopt (the store, which comes after) and
+ * inode_release from zfs_ns_evict.
  *
  * Errors: negative errno, nothing changed on failure.
  */
@@ -81,10 +128,14 @@ struct zfs_pool {
 	char name[ZFS_NAME_MAX + 1];	/* directory name ("" for the root pool);
 					   protected by ns->lock */
 	struct zfs_pool *next;		/* the ns pool list; protected by ns->lock */
-	/* Per-pool data figures kept by zfs.c (atomics, approximate). */
-	_Atomic uint64_t files;		/* regular files */
-	_Atomic uint64_t bytes_written;	/* bytes written through write(2) */
-	_Atomic uint64_t bytes_read;	/* bytes read through read(2) */
+	/* Per-pool figures (atomics, approximate). */
+	_Atomic uint64_t files;		/* regular files at home here whose data
+					   was not released yet; kept by ns (made,
+					   moved, released with the home stable) */
+	_Atomic uint64_t bytes_written;	/* bytes written through write(2); zfs.c */
+	_Atomic uint64_t bytes_read;	/* bytes read through read(2); zfs.c (both
+					   counted under the file's io_lock, and
+					   staying where they were counted) */
 };
 
 struct zfs_xattr {
@@ -127,7 +178,10 @@ struct zfs_inode {
 	uint64_t ino;			/* immutable */
 	struct zfs_inode *hnext;	/* the ns inode table; protected by ns->lock */
 	struct zfs_inode *rnext;	/* a reap list of data releases; protected by ns->lock */
-	struct zfs_pool *pool;		/* protected by ns->lock (fixed for files) */
+	struct zfs_pool *pool;		/* directories: the pool of their entries;
+					   others: the home.  Changed under ns->lock
+					   held exclusively and, for regular files,
+					   io_lock held exclusively; read under either */
 	struct zfs_stripe *stripe;	/* immutable: stripe->lock, stripe->io_lock */
 	uint64_t size;			/* protected by lock (writers also hold io_lock) */
 	struct timespec atime, mtime, ctime;	/* protected by lock */
@@ -145,6 +199,8 @@ struct zfs_inode {
 	_Atomic uint32_t nopen;		/* open files: raised under no lock, lowered
 					   under ns->lock (shared while nlink > 0) */
 	uint32_t rdev;			/* devices (new_encode_dev form, as FUSE's); immutable */
+	uint32_t hnames;		/* non-directories: names in `pool` (the home);
+					   protected by ns->lock */
 	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
 	_Atomic unsigned char pushed;	/* zfs.c: the content went to the kernel's cache
 					   since it last changed */
@@ -162,6 +218,18 @@ struct zfs_ns_ops {
 	/* st_blocks of a regular file (512-byte units); called under ns->lock
 	 * and must not call into ns.  NULL: the size rounded up. */
 	uint64_t (*blocks)(void *priv, struct zfs_inode *inode);
+	/* A regular file moved home from `from` to `to` (inode->pool is `to`
+	 * already): move its data.  Called with ns->lock held exclusively and
+	 * the inode's io_lock held exclusively; must not fail, must not call
+	 * into ns.  May be NULL. */
+	void (*inode_move)(void *priv, struct zfs_inode *inode, struct zfs_pool *from,
+			   struct zfs_pool *to);
+	/* A new pool (a directory moved to the top level) took the kind and
+	 * codec of the pool it came from (pool->ephemeral, pool->codec are
+	 * set): make the store's pool, empty and given by the caller of
+	 * zfs_ns_rename, match.  Called with ns->lock held exclusively; must
+	 * not fail, must not call into ns.  May be NULL. */
+	void (*pool_adopt)(void *priv, struct zfs_pool *pool);
 };
 
 /* A directory-listing callback: return nonzero to stop (the entry was not
@@ -224,8 +292,9 @@ int zfs_ns_mknod(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mo
 		 struct stat *st);
 
 /* Make a new name `newname` in `newparent` for inode `ino` (not a
- * directory).  Errors: -EPERM (directory), -EEXIST, -EXDEV (another pool),
- * -ENOENT, -EMLINK, -ENOMEM. */
+ * directory), in any pool; a name in a persistent pool may move the file
+ * there (see "Homes").  Errors: -EPERM (directory), -EEXIST, -ENOENT,
+ * -EMLINK, -ENOMEM; nothing changed on failure. */
 int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
 		struct stat *st);
 
@@ -234,12 +303,19 @@ int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 int zfs_ns_unlink(struct zfs_ns *ns, uint64_t parent, const char *name);
 int zfs_ns_rmdir(struct zfs_ns *ns, uint64_t parent, const char *name);
 
-/* rename(2)/renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
- * Errors as rename(2): -ENOENT, -EEXIST (NOREPLACE), -ENOTEMPTY, -EISDIR,
- * -ENOTDIR, -EINVAL (a directory into itself, unknown flags), -EXDEV (the
- * entry would change pools), -ENOMEM. */
+/* rename(2)/renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE,
+ * between any two directories (see "Pools and renames").  When the rename
+ * makes a directory a new top-level pool, ns takes *newpool (a pool the
+ * caller allocated with malloc, with an empty store pool; ns sets every
+ * field but store_id) and sets *newpool to NULL; otherwise *newpool is
+ * left to the caller.  newpool may be NULL when the caller knows no new
+ * pool can result (newparent and, for RENAME_EXCHANGE, parent are not the
+ * root).  Errors as rename(2): -ENOENT, -EEXIST (NOREPLACE), -ENOTEMPTY,
+ * -EISDIR, -ENOTDIR, -EINVAL (a directory into itself, unknown flags),
+ * -ENOMEM, and -ENOSPC when a new pool is needed and *newpool is NULL.
+ * Nothing changed on failure. */
 int zfs_ns_rename(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
-		  const char *newname, unsigned flags);
+		  const char *newname, unsigned flags, struct zfs_pool **newpool);
 
 /* Copy a symlink's target into buf (NUL-terminated); -EINVAL if not a
  * symlink, -ERANGE if it does not fit. */
@@ -297,8 +373,9 @@ int zfs_ns_kill_caps(struct zfs_ns *ns, uint64_t ino);
  * the files the store evicted.  `removed` (may be NULL) is called under
  * ns->lock for each name removed, with its directory and name, so the
  * caller can tell the kernel after the lock is gone; it must not call into
- * ns.  Only directories of ephemeral pools are searched.  Returns the
- * number of inodes that lost their names. */
+ * ns.  Every directory is searched (by the rule of homes, an evicted
+ * file's names are all in ephemeral pools).  Returns the number of inodes
+ * that lost their names. */
 uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
 		      void (*removed)(void *arg, uint64_t parent, const char *name, uint64_t ino),
 		      void *arg);
@@ -308,7 +385,9 @@ uint64_t zfs_ns_evict(struct zfs_ns *ns, const uint64_t *inos, size_t n,
  * request on that directory is in flight. */
 struct zfs_pool *zfs_ns_pool_of_dir(struct zfs_ns *ns, uint64_t ino);
 
-/* Is the pool empty (no inode but its directory)?  Caller decides under
+/* Is the pool empty: no inode at home there but its directory, and no
+ * name in it (of a file at home elsewhere; the root pool's directories are
+ * pools of their own and do not count)?  Caller decides under
  * zfs_ns_pool_lock. */
 int zfs_ns_pool_empty(struct zfs_ns *ns, struct zfs_pool *pool);
 
@@ -335,7 +414,11 @@ void zfs_ns_stats(struct zfs_ns *ns, struct zfs_ns_stats *out);
  * directory entry names a live inode, nlink equals the names (+ subdirs for
  * directories), parents match, cookies are sorted and below dnext_cookie,
  * hash chains hold what their counts say, every inode's pool is live and
- * pool reference counts match.  Returns 0 or -EUCLEAN after printing the
+ * pool reference counts match, every live pool's directory is a top-level
+ * directory of it, every directory is in its parent's pool, and every
+ * non-directory keeps the rule of homes (hnames counts its names at home,
+ * at least one while it has names; a name in a persistent pool means a
+ * persistent home).  Returns 0 or -EUCLEAN after printing the
  * first violation to stderr.  Takes ns->lock exclusively. */
 int zfs_ns_check(struct zfs_ns *ns);
 

@@ -203,6 +203,8 @@ static void zfs_label(struct zfs_text *t, const char *v)
 	X(files, p->files, "regular files in the pool", 0)                        \
 	X(objects, p->tmem.objects, "tmem objects in the pool", 0)                \
 	X(pages, p->tmem.pages, "pages stored in the pool", 0)                    \
+	X(open_files, p->tmem.pinned_objects,                                     \
+	  "files of the pool open now (never evicted)", 0)                        \
 	X(stored_bytes, p->tmem.pampd_bytes,                                      \
 	  "bytes the backend holds for the pool's pages", 0)                      \
 	X(meta_bytes, p->tmem.meta_bytes, "tmem metadata bytes of the pool", 0)   \

@@ -155,7 +155,6 @@ static void zfs_inode_release_cb(void *priv, struct zfs_inode *inode)
 	struct tmem_oid oid = zfs_oid(inode->ino);
 
 	tmem_flush_object(fs->cfg.store, inode->pool->store_id, &oid);
-	atomic_fetch_sub(&inode->pool->files, 1);
 }
 
 /* st_blocks of a regular file: the pages tmem stores (holes and zero
@@ -176,6 +175,31 @@ static void zfs_pool_release_cb(void *priv, struct zfs_pool *pool)
 	tmem_destroy_pool(fs->cfg.store, pool->store_id);
 }
 
+/* A file moved home (ns.h, "Homes"; ns->lock and its io_lock are held):
+ * its object goes to the other store pool as it is, pages and pins. */
+static void zfs_inode_move_cb(void *priv, struct zfs_inode *inode, struct zfs_pool *from,
+			      struct zfs_pool *to)
+{
+	struct zfs *fs = priv;
+	struct tmem_oid oid = zfs_oid(inode->ino);
+
+	/* -ENOENT: no page and no pin, nothing to move.  -EEXIST cannot
+	 * happen (an inode number names one object in the whole store). */
+	tmem_move_object(fs->cfg.store, from->store_id, to->store_id, &oid);
+}
+
+/* A new pool (a directory moved to the top level) takes the kind and codec
+ * of the pool it came from: its store pool is still empty, so neither
+ * change can fail. */
+static void zfs_pool_adopt_cb(void *priv, struct zfs_pool *pool)
+{
+	struct zfs *fs = priv;
+
+	tmem_pool_set_kind(fs->cfg.store, pool->store_id,
+			   pool->ephemeral ? TMEM_POOL_EPHEMERAL : TMEM_POOL_PERSISTENT);
+	tmem_pool_set_codec(fs->cfg.store, pool->store_id, atomic_load(&pool->codec));
+}
+
 /* ---- create / destroy ------------------------------------------------------ */
 
 struct zfs *zfs_create(const struct zfs_config *cfg)
@@ -184,6 +208,8 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		.inode_release = zfs_inode_release_cb,
 		.pool_release = zfs_pool_release_cb,
 		.blocks = zfs_blocks_cb,
+		.inode_move = zfs_inode_move_cb,
+		.pool_adopt = zfs_pool_adopt_cb,
 	};
 	struct zfs *fs;
 	struct zfs_pool *root;
@@ -422,12 +448,14 @@ static void zfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 }
 
 /* What the VFS does on write, truncate and chown (FUSE_CAP_HANDLE_KILLPRIV
- * leaves it to us): a regular file loses set-user-ID, and set-group-ID when
- * group-executable; for write and truncate only when the caller is not root
- * (CAP_FSETID), for chown whoever asks. */
+ * leaves it to us): the file loses set-user-ID, and set-group-ID when
+ * group-executable.  Write and truncate (always = 0): regular files only,
+ * and only when the caller is not root (CAP_FSETID).  Chown (always = 1):
+ * every non-directory - FIFOs, sockets, devices and symlinks too, as
+ * chown_common() asks of notify_change() - whoever asks. */
 static void zfs_kill_suid(struct zfs_inode *inode, int always, uid_t caller)
 {
-	if (!S_ISREG(inode->mode) || (!always && caller == 0))
+	if (S_ISDIR(inode->mode) || (!always && (!S_ISREG(inode->mode) || caller == 0)))
 		return;
 	pthread_mutex_lock(&inode->stripe->lock);
 	if (inode->mode & S_ISUID)
@@ -584,6 +612,8 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			goto out_unlock;
 		segoff += ZFS_PAGE;
 	}
+	/* Counted while io_lock holds the file in its pool (a move needs it). */
+	atomic_fetch_add(&inode->pool->bytes_read, end - (uint64_t)off);
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	/* Trim to [off, end). */
 	out = malloc((size_t)cnt * sizeof(*out));
@@ -612,7 +642,6 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		nout++;
 		left -= len;
 	}
-	atomic_fetch_add(&inode->pool->bytes_read, end - (uint64_t)off);
 	fuse_reply_iov(req, out, nout);
 	free(out);
 	sgv_pool_free(obj, NULL);
@@ -958,31 +987,59 @@ static void zfs_push(struct zfs *fs, struct zfs_inode *inode)
 	buddy_free(fs->cfg.buddy, buf, ZFS_PUSH_MAX);
 }
 
-/* Open an inode: pin an ephemeral file's object so eviction skips it.
- * Returns 0, or -ENOENT for a file that has no name and no open file left
- * (evicted while the kernel still knew it, or unlinked and closed: its
- * pages are gone either way, and a file is whole or gone). */
+/* Open an inode: pin the file's object, in whatever pool it is at home,
+ * so eviction skips it while it is open - also after a rename moves it
+ * into an ephemeral pool: the pin travels with the object (tmem_move_object)
+ * and every release unpins where the object is then, so pins always equal
+ * open files.  The pin is taken under the inode's io_lock (shared), which
+ * a move holds exclusively, so it lands where inode->pool says, and under
+ * evict_lock (shared), so no eviction runs between the check that the
+ * file still exists and the pin.
+ * Returns 0, -ENOMEM (no pin), or -ESTALE for a file that has no name and
+ * no open file left (evicted while the kernel still knew it, or unlinked
+ * and closed: its pages are gone either way, and a file is whole or gone).
+ * ESTALE, not ENOENT: the kernel may still cache the name of an evicted
+ * file (its invalidation comes from the notifier thread), and on ESTALE
+ * the VFS walks the path again asking us (LOOKUP_REVAL), so the caller
+ * gets ENOENT, or with O_CREAT a new file - not ENOENT for a name that no
+ * longer exists when it asked to create it. */
 static int zfs_open_inode(struct zfs *fs, struct zfs_inode *inode, struct fuse_file_info *fi)
 {
-	if (inode->pool->ephemeral) {
-		struct tmem_oid oid = zfs_oid(inode->ino);
-		struct stat st;
+	struct tmem_oid oid = zfs_oid(inode->ino);
+	struct stat st;
+	int ret;
 
-		pthread_rwlock_rdlock(&fs->evict_lock);
-		zfs_ns_stat(fs->ns, inode, &st);
-		if (st.st_nlink == 0 && atomic_load(&inode->nopen) == 0) {
-			pthread_rwlock_unlock(&fs->evict_lock);
-			return -ENOENT;
-		}
-		tmem_pin(fs->cfg.store, inode->pool->store_id, &oid);
+	pthread_rwlock_rdlock(&fs->evict_lock);
+	zfs_ns_stat(fs->ns, inode, &st);
+	if (st.st_nlink == 0 && atomic_load(&inode->nopen) == 0) {
 		pthread_rwlock_unlock(&fs->evict_lock);
+		return -ESTALE;
 	}
+	pthread_rwlock_rdlock(&inode->stripe->io_lock);
+	ret = tmem_pin(fs->cfg.store, inode->pool->store_id, &oid);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
+	pthread_rwlock_unlock(&fs->evict_lock);
+	if (ret < 0)
+		return ret == -EOVERFLOW ? -ENFILE : ret;
 	zfs_ns_open(fs->ns, inode);
 	fi->fh = (uint64_t)(uintptr_t)inode;
 	/* O_DIRECT bypasses the kernel's page cache: every read asks the store. */
 	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
 	fi->keep_cache = 1;
 	return 0;
+}
+
+/* Undo zfs_open_inode: unpin the object where it is now (a move holds
+ * io_lock exclusively, so inode->pool is where the pin went), then count
+ * the open file out of the namespace. */
+static void zfs_close_inode(struct zfs *fs, struct zfs_inode *inode)
+{
+	struct tmem_oid oid = zfs_oid(inode->ino);
+
+	pthread_rwlock_rdlock(&inode->stripe->io_lock);
+	tmem_unpin(fs->cfg.store, inode->pool->store_id, &oid);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
+	zfs_ns_release(fs->ns, inode);
 }
 
 static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1032,26 +1089,19 @@ static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		zfs_push(fs, inode);
 	pthread_mutex_unlock(&inode->stripe->push_lock);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		zfs_ns_release(fs->ns, inode);	/* the caller was interrupted */
+		zfs_close_inode(fs, inode);	/* the caller was interrupted */
 }
 
 static void zfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct zfs *fs = zfs_of(req);
-	struct zfs_inode *inode;
 
 	if (zfs_ctl_is(ino)) {
 		zfs_ctl_release(fs, fi->fh);
 		fuse_reply_err(req, 0);
 		return;
 	}
-	inode = (struct zfs_inode *)(uintptr_t)fi->fh;
-	if (inode->pool->ephemeral) {
-		struct tmem_oid oid = zfs_oid(inode->ino);
-
-		tmem_unpin(fs->cfg.store, inode->pool->store_id, &oid);
-	}
-	zfs_ns_release(fs->ns, inode);
+	zfs_close_inode(fs, (struct zfs_inode *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1118,8 +1168,6 @@ static void zfs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		goto err;
 	}
 	inode = zfs_ns_get(fs->ns, st.st_ino);
-	if (S_ISREG(mode))
-		atomic_fetch_add(&inode->pool->files, 1);
 	if (fi) {
 		struct fuse_entry_param e;
 
@@ -1137,7 +1185,7 @@ static void zfs_make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		e.attr_timeout = ZFS_TIMEOUT;
 		e.entry_timeout = ZFS_TIMEOUT;
 		if (fuse_reply_create(req, &e, fi) == -ENOENT)
-			zfs_ns_release(fs->ns, inode);
+			zfs_close_inode(fs, inode);
 		return;
 	}
 	zfs_reply_entry(req, &st, ZFS_TIMEOUT);
@@ -1181,8 +1229,13 @@ static void zfs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return;
 	}
 	ret = zfs_ctl_guard(newparent, newname);
-	if (ret == 0)
+	if (ret == 0) {
+		/* A link may move the file (ns.h, "Homes"): not while it is
+		 * being evicted. */
+		pthread_rwlock_rdlock(&fs->evict_lock);
 		ret = zfs_ns_link(fs->ns, ino, newparent, newname, &st);
+		pthread_rwlock_unlock(&fs->evict_lock);
+	}
 	if (ret < 0) {
 		fuse_reply_err(req, ret == -EPERM && zfs_ctl_is(newparent) ? EPERM : -ret);
 		return;
@@ -1196,8 +1249,11 @@ static void zfs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct zfs *fs = zfs_of(req);
 	int ret = zfs_ctl_guard(parent, name);
 
-	if (ret == 0)
+	if (ret == 0) {
+		pthread_rwlock_rdlock(&fs->evict_lock);	/* it may move a file */
 		ret = zfs_ns_unlink(fs->ns, parent, name);
+		pthread_rwlock_unlock(&fs->evict_lock);
+	}
 	fuse_reply_err(req, -ret);
 }
 
@@ -1215,12 +1271,32 @@ static void zfs_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			  fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct zfs *fs = zfs_of(req);
-	int ret = zfs_ctl_guard(parent, name);
+	struct zfs_pool *pool = NULL;
+	int ret = zfs_ctl_guard(parent, name), pool_err = 0;
 
 	if (ret == 0)
 		ret = zfs_ctl_guard(newparent, newname);
-	if (ret == 0)
-		ret = zfs_ns_rename(fs->ns, parent, name, newparent, newname, flags);
+	if (ret < 0)
+		goto out;
+	/* A directory moved to the top level becomes a pool: have one ready
+	 * (ns takes it, with its kind and codec, only if that happens). */
+	if (newparent == ZFS_ROOT_INO || ((flags & RENAME_EXCHANGE) && parent == ZFS_ROOT_INO)) {
+		pool = zfs_pool_new(fs, 0, fs->cfg.codec);
+		if (!pool)
+			pool_err = errno;
+	}
+	/* Files and subtrees may move between pools (ns.h): not while
+	 * eviction is between the store and the namespace. */
+	pthread_rwlock_rdlock(&fs->evict_lock);
+	ret = zfs_ns_rename(fs->ns, parent, name, newparent, newname, flags, &pool);
+	pthread_rwlock_unlock(&fs->evict_lock);
+	if (ret == -ENOSPC && pool_err)
+		ret = -pool_err;
+	if (pool) {
+		tmem_destroy_pool(fs->cfg.store, pool->store_id);
+		free(pool);
+	}
+out:
 	fuse_reply_err(req, -ret);
 }
 
@@ -1961,10 +2037,12 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
  *   mknod, mkdir, symlink
  *                 entry | err (EEXIST, ENOENT, ENOTDIR, ENAMETOOLONG, ENOSPC, EPERM)
  *   create        create | err (as mknod)
- *   link          entry | err (EPERM, EEXIST, EXDEV, ENOENT, EMLINK)
+ *   link          entry | err (EPERM, EEXIST, ENOENT, EMLINK, ENOMEM)
  *   unlink, rmdir err (0, ENOENT, EISDIR, ENOTDIR, ENOTEMPTY, EPERM)
- *   rename        err (0, ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EINVAL, EXDEV, EPERM)
- *   open          open | err (ENOENT, EISDIR, EACCES for /.zcache writes)
+ *   rename        err (0, ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EINVAL, EPERM,
+ *                      ENOMEM, ENOSPC: no store pool left for a new pool)
+ *   open          open | err (ENOENT, ESTALE: evicted, EISDIR, ENOMEM, ENFILE,
+ *                      EACCES for /.zcache writes)
  *   read          iov | buf | err (EIO, ENOMEM)
  *   write         write | err (EFBIG, ENOSPC, EINVAL, EACCES, EPERM)
  *   release, releasedir, fsync, fsyncdir

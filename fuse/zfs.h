@@ -8,8 +8,10 @@
  * through the table zfs_lowlevel_ops.
  *
  * File data: page i of the regular file with inode number N is the tmem page
- * (pool, {N, 0, 0}, i), where pool is the tmem pool of the file's zcached
- * pool (the root directory's, or the top-level directory's it lies under).
+ * (pool, {N, 0, 0}, i), where pool is the tmem pool of the file's home
+ * (fuse/ns.h, "Homes": the pool of its name - the root directory's, or the
+ * top-level directory's it lies under - or, for a file with hard links in
+ * several pools, the one the rule of homes picks).
  * The file size and every other attribute live in the inode, not in tmem.
  *   read   for each page of the range ask tmem (a missing page - a hole or
  *          a page never written - reads as zeros) straight into a vector of
@@ -40,8 +42,21 @@
  * once no inode refers to it.  The xattrs user.zcache.kind and
  * user.zcache.compressor of a pool directory (and of the root) read and set
  * the pool's kind (only while the pool is empty: EBUSY otherwise) and codec.
- * Open files of ephemeral pools are pinned in tmem, so they are never
- * evicted.
+ * rename and link work between pools (fuse/ns.h, "Homes" and "Pools and
+ * renames"): a file that changes home has its tmem object moved to the
+ * other tmem pool as it is (tmem_move_object: no page compressed again,
+ * later writes use the new pool's codec), under ns->lock and the file's
+ * io_lock held exclusively, so no read or write of it runs meanwhile.  A
+ * rename that may make a directory a new top-level pool (to the root, or
+ * an exchange from it) allocates that pool's tmem pool first; ns takes it
+ * only if it is needed.  rename, link and unlink hold evict_lock shared,
+ * so a file never changes home between the store's eviction of it and the
+ * removal of its names.
+ * Every open file is pinned in tmem (whatever its pool: the pin travels
+ * with the object when the file moves, and the release unpins where the
+ * object is then), so open files are never evicted and pins always equal
+ * open files; a pin is taken and dropped under the file's io_lock (shared),
+ * which orders it against a move.
  *
  * INIT: libfuse 3.14 cannot ask for FUSE_HANDLE_KILLPRIV_V2 and drops
  * FUSE_PARALLEL_DIROPS and FUSE_HANDLE_KILLPRIV from its INIT reply, which
@@ -73,6 +88,8 @@
  * Threads: every handler runs on any of the session's worker threads
  * (zfs_session_loop: a fixed set, each receiving into a buddy buffer).
  * Lock order (adding to ns.h's): push_lock -> evict_lock -> ns->lock -> io_lock -> lock
+ * (ns takes io_lock under ns->lock only to move files between pools; open
+ * and release take io_lock after dropping ns->lock)
  * (an inode's stripe) -> (tmem, pam, sgv locks, taken inside those
  * modules).  No lock is held while a notification is written to the
  * device, except push_lock during a push.
@@ -142,7 +159,10 @@ struct zfs_config {
 	X(BUDDY_TRIMS, buddy_trims, buddy_trims, 1,			\
 	  "times idle chunks of the buddy allocator were unmapped, ever") \
 	X(BUDDY_TRIMMED_BYTES, buddy_trimmed_bytes, buddy_trimmed_bytes, 1, \
-	  "bytes of idle buddy chunks unmapped, ever")
+	  "bytes of idle buddy chunks unmapped, ever")			\
+	X(RUNS, policy_runs, policy_runs, 1,				\
+	  "policy thread ticks and pressure reactions, counted as each starts and as it " \
+	  "ends (odd: one is running), ever")
 
 enum zfs_policy_counter {
 #define ZFS_PC_ENUM(id, field, figure, scale, help) ZFS_PC_##id,

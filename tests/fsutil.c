@@ -260,8 +260,16 @@ char *fs_read_file(const char *rel, size_t *len)
 /* The value of `name` in /.zcache/stats. */
 uint64_t fs_stat_value(const char *name)
 {
-	char *s = fs_read_file(".zcache/stats", NULL), *line;
+	return fs_ctl_value("stats", name);
+}
+
+uint64_t fs_ctl_value(const char *file, const char *name)
+{
+	char rel[256], *s, *line;
 	uint64_t v = UINT64_MAX;
+
+	snprintf(rel, sizeof(rel), ".zcache/%s", file);
+	s = fs_read_file(rel, NULL);
 
 	for (line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
 		char key[64];
@@ -271,8 +279,40 @@ uint64_t fs_stat_value(const char *name)
 			v = (uint64_t)d;
 	}
 	free(s);
-	ck_assert_msg(v != UINT64_MAX, "no %s in stats", name);
+	ck_assert_msg(v != UINT64_MAX, "no %s in %s", name, rel);
 	return v;
+}
+
+int fs_daemon_has(const char *rel)
+{
+	char p[1024];
+	int fd;
+
+	fs_path(p, sizeof(p), rel);
+	fd = open(p, O_RDONLY);
+	if (fd < 0) {
+		ck_assert_msg(errno == ENOENT, "%s: %s", rel, strerror(errno));
+		return 0;
+	}
+	close(fd);
+	return 1;
+}
+
+uint64_t fs_open_files(const char *pool)
+{
+	char file[300];
+
+	snprintf(file, sizeof(file), "pools/%s/stats", pool);
+	return fs_ctl_value(file, "open_files");
+}
+
+void fs_wait_closed(const char *pool)
+{
+	/* An event, not a delay: the ceiling (two minutes) only bounds a
+	 * failure. */
+	for (int t = 0; t < 24000 && fs_open_files(pool); t++)
+		usleep(5000);
+	ck_assert_uint_eq(fs_open_files(pool), 0);
 }
 
 /* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status

@@ -78,6 +78,20 @@ void fs_write_file(const char *rel, const void *data, size_t len);
 char *fs_read_file(const char *rel, size_t *len);
 /* The value of `name` in /.zcache/stats. */
 uint64_t fs_stat_value(const char *name);
+/* The value of `name` in /.zcache/FILE (e.g. "compress",
+ * "pools/NAME/stats"). */
+uint64_t fs_ctl_value(const char *file, const char *name);
+/* Does the daemon still have file `rel`?  Asked with open(2), which always
+ * reaches the daemon (stat(2) may answer from the kernel's cache of an
+ * evicted file's name until the daemon's invalidation arrives). */
+int fs_daemon_has(const char *rel);
+/* Files of pool `pool` ("default": the root's) open now, as the daemon
+ * sees them: a close reaches it asynchronously (the kernel's RELEASE). */
+uint64_t fs_open_files(const char *pool);
+/* Wait until the daemon has seen the last close of every file of `pool`
+ * (a closed file of an ephemeral pool becomes evictable, and joins the
+ * LRU, only then). */
+void fs_wait_closed(const char *pool);
 /* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status
  * (fn returns an errno, 0 for success). */
 int fs_as_nobody(int (*fn)(void *), void *arg);

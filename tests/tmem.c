@@ -771,6 +771,108 @@ START_TEST(test_evict_lru)
 }
 END_TEST
 
+/* tmem_move_object: pages keep their codec and bytes, pins and counts
+ * travel, the LRU of each pool follows, errors change nothing. */
+START_TEST(test_move_object)
+{
+	struct fx *f = fx_new();
+	int pp = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	int ep = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	struct tmem_oid o = oidn(7), q = oidn(8);
+	struct tmem_pool_stats ps, es;
+	uint64_t creates;
+	struct evlog l;
+	memset(&l, 0, sizeof(l));
+
+	ck_assert_int_eq(tmem_move_object(f->s, pp, ep, &o), -ENOENT);
+	ck_assert_int_eq(tmem_move_object(f->s, pp, 99, &o), -EINVAL);
+	ck_assert_int_eq(tmem_move_object(f->s, -1, ep, &o), -EINVAL);
+	/* 40 pages written with codec 3 in the persistent pool (a deep tree). */
+	ck_assert_int_eq(tmem_pool_set_codec(f->s, pp, 3), 0);
+	ck_assert_int_eq(tmem_pool_set_codec(f->s, ep, 9), 0);
+	for (uint32_t i = 0; i < 40; i++)
+		put_ok(f, pp, 7, i * 37);
+	memset(f->page, 0, TMEM_PAGE_SIZE);		/* one same-filled page too */
+	ck_assert_int_eq(tmem_put(f->s, pp, &o, 5000, f->page), 0);
+	pstats(f, pp, &ps);
+	ck_assert_uint_eq(ps.pages, 41);
+	uint64_t bytes = ps.pampd_bytes, nodes = ps.objnodes;
+	ck_assert_uint_gt(nodes, 1);
+	ck_assert_int_eq(tmem_move_object(f->s, pp, pp, &o), 0);	/* same pool: nothing */
+
+	/* Moved as it is: no page is created or decoded again. */
+	creates = atomic_load(&f->mb.creates);
+	uint64_t decodes = atomic_load(&f->mb.decodes);
+	ck_assert_int_eq(tmem_move_object(f->s, pp, ep, &o), 0);
+	ck_assert_uint_eq(atomic_load(&f->mb.creates), creates);
+	ck_assert_uint_eq(atomic_load(&f->mb.decodes), decodes);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	pstats(f, pp, &ps);
+	pstats(f, ep, &es);
+	ck_assert_uint_eq(ps.pages, 0);
+	ck_assert_uint_eq(ps.objects, 0);
+	ck_assert_uint_eq(ps.pampd_bytes, 0);
+	ck_assert_uint_eq(ps.objnodes, 0);
+	ck_assert_uint_eq(ps.puts, 41);		/* history stays where it happened */
+	ck_assert_uint_eq(es.pages, 41);
+	ck_assert_uint_eq(es.objects, 1);
+	ck_assert_uint_eq(es.pampd_bytes, bytes);
+	ck_assert_uint_eq(es.objnodes, nodes);
+	ck_assert_uint_eq(es.puts, 0);
+	for (uint32_t i = 0; i < 40; i++)
+		get_ok(f, ep, 7, i * 37);
+	ck_assert_int_eq(tmem_get(f->s, pp, &o, 0, f->out, 0), -ENOENT);
+	/* Pages were not re-created (their codec is the one they had); a
+	 * later put takes the new pool's codec. */
+	put_ok(f, ep, 7, 1);
+	ck_assert_uint_eq(atomic_load(&f->mb.last_codec), 9);
+	ck_assert_int_eq(tmem_object_pages(f->s, ep, &o), 42);
+
+	/* Unpinned in the ephemeral pool: it is on its LRU, evictable. */
+	put_ok(f, ep, 8, 0);		/* a newer object */
+	ck_assert_int_eq(tmem_move_object(f->s, ep, pp, &q), 0);
+	ck_assert_int_eq(tmem_move_object(f->s, pp, ep, &q), 0);	/* most recent again */
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	ck_assert_int_gt(tmem_evict(f->s, ep, 1, evlog_cb, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.oid0[0], 7);	/* the moved object, least recent */
+	ck_assert_uint_eq(l.pages[0], 42);
+
+	/* Pins travel: pinned in the ephemeral pool, moved to the persistent
+	 * one and back, unpinned where it is. */
+	ck_assert_int_eq(tmem_pin(f->s, ep, &q), 0);
+	ck_assert_int_eq(tmem_pin(f->s, ep, &q), 0);
+	ck_assert_int_eq(tmem_move_object(f->s, ep, pp, &q), 0);
+	pstats(f, pp, &ps);
+	pstats(f, ep, &es);
+	ck_assert_uint_eq(ps.pinned_objects, 1);
+	ck_assert_uint_eq(es.pinned_objects, 0);
+	ck_assert_int_eq(tmem_unpin(f->s, ep, &q), -ENOENT);
+	ck_assert_int_eq(tmem_unpin(f->s, pp, &q), 0);
+	ck_assert_int_eq(tmem_move_object(f->s, pp, ep, &q), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	ck_assert_int_eq(tmem_evict(f->s, ep, UINT64_MAX, NULL, NULL), 0);	/* still pinned */
+	ck_assert_int_eq(tmem_unpin(f->s, ep, &q), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	pstats(f, ep, &es);
+	ck_assert_uint_eq(es.pinned_objects, 0);
+	ck_assert_uint_eq(es.objects, 1);
+	/* An empty pinned object moves too (an open file never written). */
+	ck_assert_int_eq(tmem_pin(f->s, pp, &o), 0);
+	ck_assert_int_eq(tmem_move_object(f->s, pp, ep, &o), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	/* A clash changes nothing. */
+	put_ok(f, pp, 8, 3);
+	ck_assert_int_eq(tmem_move_object(f->s, pp, ep, &q), -EEXIST);
+	get_ok(f, pp, 8, 3);
+	get_ok(f, ep, 8, 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	ck_assert_int_eq(tmem_unpin(f->s, ep, &o), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	fx_free(f);
+}
+END_TEST
+
 START_TEST(test_evict_global_order)
 {
 	struct fx *f = fx_new();
@@ -1000,6 +1102,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_corrupt_pages);
 	tcase_add_test(tc, test_evict_lru);
 	tcase_add_test(tc, test_evict_global_order);
+	tcase_add_test(tc, test_move_object);
 	tcase_add_test(tc, test_table_growth);
 	tcase_add_test(tc, test_tree_without_growth);
 	tcase_set_timeout(tc, 600);

@@ -578,6 +578,28 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 			tm_new_pool(m, p, zc_rand_below(r, 2) ? TMEM_POOL_EPHEMERAL
 							      : TMEM_POOL_PERSISTENT);
 			counts[12]++;
+		} else if (c < 975) {			/* move the object to another pool */
+			struct tm_mpool *q = &m->pools[zc_rand_below(r, TM_POOLS)];
+			struct tm_mobj *d = &q->objs[k], tmp;
+			ret = tmem_move_object(m->s, p->id, q->id, &oid);
+			if (q == p) {
+				ck_assert_int_eq(ret, 0);
+			} else if (!o->n && !o->pins) {
+				ck_assert_int_eq(ret, -ENOENT);
+			} else if (d->n || d->pins) {
+				ck_assert_int_eq(ret, -EEXIST);
+			} else {
+				ck_assert_int_eq(ret, 0);
+				tmp = *d;	/* empty: swap, so no page array leaks */
+				*d = *o;
+				*o = tmp;
+				/* Unpinned, it joins q's LRU as most recent. */
+				tm_touch(m, q, d);
+				/* Its pages read back from q, whatever codec they have. */
+				if (d->n)
+					tm_verify_get(m, q, k, d->pages[zc_rand_below(r, d->n)].index, 0);
+			}
+			counts[14]++;
 		} else {				/* read back a whole object */
 			for (uint32_t i = 0; i < o->n && i < 64; i++)
 				tm_verify_get(m, p, k, o->pages[i].index, 0);
@@ -593,6 +615,7 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 	tm_compare_stats(m);
 	for (unsigned i = 0; i < 13; i++)
 		ck_assert_uint_gt(counts[i], 0);	/* every kind of operation ran */
+	ck_assert_uint_gt(counts[14], 0);
 
 	/* Read everything back, then tear down and look for leaks. */
 	atomic_store(&m->host.fail_permille, 0);
@@ -732,9 +755,29 @@ static void *tm_stress_thread(void *arg)
 			unsigned k = (unsigned)zc_rand_below(&r, TM_OWN_OBJS);
 			uint32_t i = (uint32_t)zc_rand_below(&r, TM_OWN_IDX);
 			struct tmem_oid oid = tm_own_oid(t->tid, k);
-			unsigned what = (unsigned)zc_rand_below(&r, 10);
+			unsigned what = (unsigned)zc_rand_below(&r, 11);
 			int ret;
-			if (what < 4) {
+			if (what == 10) {
+				/* A round trip through the ephemeral pool, pinned
+				 * (an open file moved there and back): evictors
+				 * running meanwhile must leave it alone. */
+				uint64_t seq = 0;
+				if (tmem_pin(st->s, st->ppool, &oid))
+					TM_SFAIL(st, "own pin");
+				ret = tmem_move_object(st->s, st->ppool, st->epool, &oid);
+				if (ret)
+					TM_SFAIL(st, "own move out: %d", ret);
+				ret = tmem_get(st->s, st->epool, &oid, i, page, 0);
+				if (!t->own[k][i] ? ret != -ENOENT
+						  : ret || tm_scheck(page, st->ppool, &oid, i, &seq) ||
+							seq != t->own[k][i])
+					TM_SFAIL(st, "own get after move: %d", ret);
+				ret = tmem_move_object(st->s, st->epool, st->ppool, &oid);
+				if (ret)
+					TM_SFAIL(st, "own move back: %d", ret);
+				if (tmem_unpin(st->s, st->ppool, &oid))
+					TM_SFAIL(st, "own unpin");
+			} else if (what < 4) {
 				uint64_t seq = ++t->seq;
 				tm_sfill(page, st->ppool, &oid, i, t->tid, seq);
 				ret = tmem_put(st->s, st->ppool, &oid, i, page);

@@ -16,10 +16,17 @@
 #include "fuse/ns.h"
 #include "testutil.h"
 
+#define MAX_INO 16384
+
 /* Callback counters (per namespace, passed as priv). */
 struct counts {
 	_Atomic unsigned long releases;		/* inode_release */
 	_Atomic unsigned long pools;		/* pool_release */
+	_Atomic unsigned long moves;		/* inode_move */
+	_Atomic unsigned long adopts;		/* pool_adopt */
+	/* Where each regular file's data is, as inode_move says (the
+	 * store's view); NULL: never created or not tracked. */
+	struct zfs_pool *data[MAX_INO];
 };
 
 static void cb_release(void *priv, struct zfs_inode *i)
@@ -38,7 +45,29 @@ static void cb_pool(void *priv, struct zfs_pool *p)
 	atomic_fetch_add(&c->pools, 1);
 }
 
-static const struct zfs_ns_ops ops = { cb_release, cb_pool, NULL };
+static void cb_move(void *priv, struct zfs_inode *i, struct zfs_pool *from, struct zfs_pool *to)
+{
+	struct counts *c = priv;
+
+	ck_assert(S_ISREG(i->mode));
+	ck_assert_ptr_ne(from, to);
+	ck_assert_ptr_eq(i->pool, to);
+	ck_assert_uint_lt(i->ino, MAX_INO);
+	/* The data was where the namespace says it was. */
+	ck_assert(c->data[i->ino] == NULL || c->data[i->ino] == from);
+	c->data[i->ino] = to;
+	atomic_fetch_add(&c->moves, 1);
+}
+
+static void cb_adopt(void *priv, struct zfs_pool *p)
+{
+	struct counts *c = priv;
+
+	ck_assert(!p->dir_gone);
+	atomic_fetch_add(&c->adopts, 1);
+}
+
+static const struct zfs_ns_ops ops = { cb_release, cb_pool, NULL, cb_move, cb_adopt };
 
 static struct zfs_pool *new_pool(void)
 {
@@ -53,19 +82,24 @@ static struct zfs_ns *new_ns(struct counts *c)
 	struct zfs_ns *ns;
 
 	memset(c, 0, sizeof(*c));
+	atomic_init(&c->releases, 0);
 	ns = zfs_ns_create(new_pool(), 0, 0, &ops, c, ".zcache", 1ull << 60);
 	ck_assert_ptr_nonnull(ns);
 	return ns;
 }
 
-static uint64_t mk(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mode)
+/* Make a node; a directory of the root is a pool of the given kind. */
+static uint64_t mk_kind(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mode,
+			int ephemeral)
 {
 	struct stat st;
 	struct zfs_pool *pool = NULL;
 	int ret;
 
-	if (parent == ZFS_ROOT_INO && S_ISDIR(mode))
+	if (parent == ZFS_ROOT_INO && S_ISDIR(mode)) {
 		pool = new_pool();
+		pool->ephemeral = ephemeral;
+	}
 	ret = zfs_ns_mknod(ns, parent, name, mode, 0, 0, 0, S_ISLNK(mode) ? "target" : NULL, pool,
 			   &st);
 	if (ret < 0) {
@@ -74,6 +108,31 @@ static uint64_t mk(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t 
 	}
 	zfs_ns_forget(ns, st.st_ino, 1);	/* as if the kernel forgot it at once */
 	return st.st_ino;
+}
+
+static uint64_t mk(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t mode)
+{
+	return mk_kind(ns, parent, name, mode, 0);
+}
+
+/* zfs_ns_rename with a pool at hand, as zfs.c has one; freed if unused. */
+static int rn(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, unsigned flags)
+{
+	struct zfs_pool *p = new_pool();
+	int ret = zfs_ns_rename(ns, parent, name, newparent, newname, flags, &p);
+
+	free(p);
+	return ret;
+}
+
+/* The pool of an inode (its home, or a directory's entries' pool). */
+static struct zfs_pool *pool_of(struct zfs_ns *ns, uint64_t ino)
+{
+	struct zfs_inode *i = zfs_ns_get(ns, ino);
+
+	ck_assert_ptr_nonnull(i);
+	return i->pool;
 }
 
 struct names {
@@ -143,7 +202,6 @@ START_TEST(test_basic)
 	zfs_ns_forget(ns, f, 1);
 	ck_assert_int_eq(st.st_nlink, 2);
 	ck_assert_int_eq(zfs_ns_link(ns, d, pool_dir, "d2", &st), -EPERM);
-	ck_assert_int_eq(zfs_ns_link(ns, f, ZFS_ROOT_INO, "f3", &st), -EXDEV);
 	ck_assert_int_eq(zfs_ns_link(ns, f, pool_dir, "d", &st), -EEXIST);
 	/* readdir: . .. and the entries; the root lists .zcache. */
 	ck_assert_int_eq(zfs_ns_readdir(ns, d, 0, fill, &nm), 0);
@@ -310,23 +368,19 @@ START_TEST(test_rename_rules)
 	sub = mk(ns, d1, "sub", S_IFDIR | 0755);
 	f = mk(ns, a, "f", S_IFREG | 0644);
 	g = mk(ns, a, "g", S_IFREG | 0644);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "nope", a, "x", 0), -ENOENT);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", a, "g", RENAME_NOREPLACE), -EEXIST);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", a, "zz", RENAME_EXCHANGE), -ENOENT);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", a, "g", RENAME_EXCHANGE | RENAME_NOREPLACE),
+	ck_assert_int_eq(rn(ns, a, "nope", a, "x", 0), -ENOENT);
+	ck_assert_int_eq(rn(ns, a, "f", a, "g", RENAME_NOREPLACE), -EEXIST);
+	ck_assert_int_eq(rn(ns, a, "f", a, "zz", RENAME_EXCHANGE), -ENOENT);
+	ck_assert_int_eq(rn(ns, a, "f", a, "g", RENAME_EXCHANGE | RENAME_NOREPLACE),
 			 -EINVAL);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", a, "g", RENAME_WHITEOUT), -EINVAL);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", b, "f", 0), -EXDEV);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", ZFS_ROOT_INO, "f", 0), -EXDEV);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "d1", ZFS_ROOT_INO, "d1", 0), -EXDEV);
-	ck_assert_int_eq(zfs_ns_rename(ns, ZFS_ROOT_INO, "b", a, "b", 0), -EXDEV);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "d1", sub, "x", 0), -EINVAL);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "d1", d1, "x", 0), -EINVAL);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "d1", a, "f", 0), -ENOTDIR);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", a, "d1", 0), -EISDIR);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "d2", a, "d1", 0), -ENOTEMPTY);
+	ck_assert_int_eq(rn(ns, a, "f", a, "g", RENAME_WHITEOUT), -EINVAL);
+	ck_assert_int_eq(rn(ns, a, "d1", sub, "x", 0), -EINVAL);
+	ck_assert_int_eq(rn(ns, a, "d1", d1, "x", 0), -EINVAL);
+	ck_assert_int_eq(rn(ns, a, "d1", a, "f", 0), -ENOTDIR);
+	ck_assert_int_eq(rn(ns, a, "f", a, "d1", 0), -EISDIR);
+	ck_assert_int_eq(rn(ns, a, "d2", a, "d1", 0), -ENOTEMPTY);
 	/* Exchange a file and a directory across directories. */
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", d1, "sub", RENAME_EXCHANGE), 0);
+	ck_assert_int_eq(rn(ns, a, "f", d1, "sub", RENAME_EXCHANGE), 0);
 	ck_assert_int_eq(zfs_ns_lookup(ns, a, "f", &st), 0);
 	ck_assert_uint_eq(st.st_ino, sub);
 	zfs_ns_forget(ns, sub, 1);
@@ -335,28 +389,183 @@ START_TEST(test_rename_rules)
 	zfs_ns_forget(ns, sub, 1);
 	ck_assert_int_eq(zfs_ns_check(ns), 0);
 	/* Replace: a file over a file drops the old one. */
-	ck_assert_int_eq(zfs_ns_rename(ns, d1, "sub", a, "g", 0), 0);
+	ck_assert_int_eq(rn(ns, d1, "sub", a, "g", 0), 0);
 	ck_assert_uint_eq(c.releases, 1);
 	ck_assert_uint_eq(g, g);
 	/* A directory over an empty one. */
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "f", a, "d2", 0), 0);
+	ck_assert_int_eq(rn(ns, a, "f", a, "d2", 0), 0);
 	ck_assert_int_eq(zfs_ns_check(ns), 0);
 	/* Renaming a pool directory renames the pool. */
-	ck_assert_int_eq(zfs_ns_rename(ns, ZFS_ROOT_INO, "a", ZFS_ROOT_INO, "a2", 0), 0);
+	ck_assert_int_eq(rn(ns, ZFS_ROOT_INO, "a", ZFS_ROOT_INO, "a2", 0), 0);
 	pa = zfs_ns_pool_of_dir(ns, a);
 	ck_assert_str_eq(pa->name, "a2");
 	/* A pool directory over an empty pool directory destroys that pool. */
-	ck_assert_int_eq(zfs_ns_rename(ns, ZFS_ROOT_INO, "a2", ZFS_ROOT_INO, "b", 0), 0);
+	ck_assert_int_eq(rn(ns, ZFS_ROOT_INO, "a2", ZFS_ROOT_INO, "b", 0), 0);
 	ck_assert_uint_eq(c.pools, 1);
 	ck_assert_str_eq(pa->name, "b");
 	/* Same inode under two names: nothing happens. */
 	ck_assert_int_eq(zfs_ns_link(ns, f, a, "f2", &st), 0);
 	zfs_ns_forget(ns, f, 1);
-	ck_assert_int_eq(zfs_ns_rename(ns, a, "g", a, "f2", 0), 0);
+	ck_assert_int_eq(rn(ns, a, "g", a, "f2", 0), 0);
 	ck_assert_int_eq(zfs_ns_lookup(ns, a, "g", &st), 0);
 	zfs_ns_forget(ns, f, 1);
 	ck_assert_int_eq(zfs_ns_check(ns), 0);
 	(void)d2;
+	(void)b;
+	zfs_ns_destroy(ns);
+}
+END_TEST
+
+/* Renames and links between pools (ns.h, "Homes", "Pools and renames"). */
+START_TEST(test_cross_pool)
+{
+	struct counts c;
+	struct zfs_ns *ns = new_ns(&c);
+	struct zfs_pool *root = pool_of(ns, ZFS_ROOT_INO), *pp, *pe, *pe2, *p;
+	uint64_t per, eph, eph2, f, g, d, sub, h, x;
+	struct stat st;
+	unsigned long moves;
+
+	per = mk_kind(ns, ZFS_ROOT_INO, "per", S_IFDIR | 0755, 0);
+	eph = mk_kind(ns, ZFS_ROOT_INO, "eph", S_IFDIR | 0755, 1);
+	eph2 = mk_kind(ns, ZFS_ROOT_INO, "eph2", S_IFDIR | 0755, 1);
+	pp = pool_of(ns, per);
+	pe = pool_of(ns, eph);
+	pe2 = pool_of(ns, eph2);
+	atomic_store(&pe->codec, 7);
+
+	/* A file renamed to another pool goes there, data and all. */
+	f = mk(ns, per, "f", S_IFREG | 0644);
+	c.data[f] = pp;
+	ck_assert_int_eq(rn(ns, per, "f", eph, "f", 0), 0);
+	ck_assert_ptr_eq(pool_of(ns, f), pe);
+	ck_assert_ptr_eq(c.data[f], pe);
+	ck_assert_uint_eq(c.moves, 1);
+	ck_assert_int_eq(rn(ns, eph, "f", ZFS_ROOT_INO, "f", 0), 0);
+	ck_assert_ptr_eq(pool_of(ns, f), root);
+	ck_assert_int_eq(rn(ns, ZFS_ROOT_INO, "f", eph, "f", RENAME_NOREPLACE), 0);
+	ck_assert_ptr_eq(pool_of(ns, f), pe);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+
+	/* A link into an ephemeral pool moves nothing; into a persistent one
+	 * it moves the file there (rule 1), and it stays there. */
+	moves = c.moves;
+	ck_assert_int_eq(zfs_ns_link(ns, f, eph2, "f", &st), 0);
+	zfs_ns_forget(ns, f, 1);
+	ck_assert_ptr_eq(pool_of(ns, f), pe);
+	ck_assert_uint_eq(c.moves, moves);
+	ck_assert_int_eq(zfs_ns_link(ns, f, per, "f", &st), 0);
+	zfs_ns_forget(ns, f, 1);
+	ck_assert_ptr_eq(pool_of(ns, f), pp);
+	ck_assert_ptr_eq(c.data[f], pp);
+	ck_assert_int_eq(st.st_nlink, 3);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	/* Its home loses its only name there: it moves to a pool holding one
+	 * (both ephemeral now, so it may be evicted again). */
+	ck_assert_int_eq(zfs_ns_unlink(ns, per, "f"), 0);
+	ck_assert(pool_of(ns, f) == pe || pool_of(ns, f) == pe2);
+	ck_assert_ptr_eq(c.data[f], pool_of(ns, f));
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	/* Renamed (one of two names) to a persistent pool: it goes there. */
+	ck_assert_int_eq(rn(ns, eph2, "f", per, "f2", 0), 0);
+	ck_assert_ptr_eq(pool_of(ns, f), pp);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	/* Eviction removes every name, wherever it is. */
+	ck_assert_int_eq(rn(ns, per, "f2", eph2, "f2", 0), 0);
+	ck_assert(pool_of(ns, f)->ephemeral);
+	ck_assert_uint_eq(zfs_ns_evict(ns, &f, 1, NULL, NULL), 1);
+	ck_assert_int_eq(zfs_ns_lookup(ns, eph, "f", &st), -ENOENT);
+	ck_assert_int_eq(zfs_ns_lookup(ns, eph2, "f2", &st), -ENOENT);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+
+	/* A directory moves its subtree; a file with a name outside the
+	 * subtree stays at home, one with every name inside follows. */
+	d = mk(ns, per, "d", S_IFDIR | 0755);
+	sub = mk(ns, d, "sub", S_IFDIR | 0755);
+	g = mk(ns, sub, "g", S_IFREG | 0644);
+	h = mk(ns, d, "h", S_IFREG | 0644);
+	c.data[g] = c.data[h] = pp;
+	ck_assert_int_eq(zfs_ns_link(ns, h, per, "h-out", &st), 0);
+	zfs_ns_forget(ns, h, 1);
+	x = mk(ns, sub, "x", S_IFIFO | 0644);
+	ck_assert_int_eq(rn(ns, per, "d", eph, "d", 0), 0);
+	ck_assert_ptr_eq(pool_of(ns, d), pe);
+	ck_assert_ptr_eq(pool_of(ns, sub), pe);
+	ck_assert_ptr_eq(pool_of(ns, g), pe);
+	ck_assert_ptr_eq(pool_of(ns, x), pe);
+	ck_assert_ptr_eq(pool_of(ns, h), pp);	/* h-out keeps it persistent */
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	/* ... and back with an exchange against a file of the persistent
+	 * pool (a directory and a file trade places across pools). */
+	ck_assert_int_eq(rn(ns, per, "h-out", eph, "d", RENAME_EXCHANGE), 0);
+	ck_assert_ptr_eq(pool_of(ns, d), pp);
+	ck_assert_ptr_eq(pool_of(ns, g), pp);
+	ck_assert_ptr_eq(pool_of(ns, h), pp);	/* names in both: persistent wins */
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	ck_assert_int_eq(rn(ns, eph, "d", per, "h-out", RENAME_EXCHANGE), 0);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	ck_assert_ptr_eq(pool_of(ns, d), pe);
+	ck_assert_ptr_eq(pool_of(ns, g), pe);
+	/* NOREPLACE across pools refuses an existing name and changes nothing. */
+	ck_assert_int_eq(zfs_ns_link(ns, g, per, "g", &st), 0);
+	zfs_ns_forget(ns, g, 1);
+	ck_assert_ptr_eq(pool_of(ns, g), pp);
+	ck_assert_int_eq(rn(ns, sub, "g", per, "g", RENAME_NOREPLACE), -EEXIST);
+	ck_assert_ptr_eq(pool_of(ns, g), pp);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	/* Its persistent home loses its only name there: back to the
+	 * ephemeral pool that holds the other. */
+	ck_assert_int_eq(zfs_ns_unlink(ns, per, "g"), 0);
+	ck_assert_ptr_eq(pool_of(ns, g), pe);
+	ck_assert_ptr_eq(c.data[g], pe);
+
+	/* A directory moved to the top level becomes a pool of the kind and
+	 * codec of the pool it leaves; without a pool at hand, -ENOSPC and
+	 * nothing changes. */
+	ck_assert_int_eq(zfs_ns_rename(ns, eph, "d", ZFS_ROOT_INO, "top", 0, NULL), -ENOSPC);
+	ck_assert_ptr_eq(pool_of(ns, d), pe);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	ck_assert_int_eq(rn(ns, eph, "d", ZFS_ROOT_INO, "top", 0), 0);
+	p = zfs_ns_pool_of_dir(ns, d);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_ne(p, pe);
+	ck_assert_int_eq(p->ephemeral, 1);
+	ck_assert_uint_eq(atomic_load(&p->codec), 7);
+	ck_assert_str_eq(p->name, "top");
+	ck_assert_uint_eq(c.adopts, 1);
+	ck_assert_ptr_eq(pool_of(ns, sub), p);
+	ck_assert_ptr_eq(pool_of(ns, g), p);
+	ck_assert_ptr_eq(c.data[g], p);
+	ck_assert_ptr_eq(pool_of(ns, h), pp);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	/* The pool is not empty while a name of a file at home elsewhere is
+	 * in it (its kind may not change). */
+	ck_assert(zfs_ns_pool_empty(ns, pe2));
+	ck_assert_int_eq(zfs_ns_link(ns, h, eph2, "h2", &st), 0);
+	zfs_ns_forget(ns, h, 1);
+	ck_assert_ptr_eq(pool_of(ns, h), pp);
+	ck_assert(!zfs_ns_pool_empty(ns, pe2));
+
+	/* A pool's directory moved below another directory dissolves it:
+	 * its files take the destination's pool, and the old pool goes once
+	 * nothing refers to it. */
+	ck_assert_int_eq(rn(ns, ZFS_ROOT_INO, "top", per, "was-top", 0), 0);
+	ck_assert_ptr_null(zfs_ns_pool_of_dir(ns, d));
+	ck_assert_ptr_eq(pool_of(ns, d), pp);
+	ck_assert_ptr_eq(pool_of(ns, g), pp);
+	ck_assert_ptr_eq(c.data[g], pp);
+	ck_assert_uint_eq(c.pools, 1);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
+	/* ... and a pool directory exchanged with a directory elsewhere: one
+	 * dissolves, the other becomes a pool. */
+	ck_assert_int_eq(rn(ns, ZFS_ROOT_INO, "eph2", per, "was-top", RENAME_EXCHANGE), 0);
+	ck_assert_ptr_nonnull(zfs_ns_pool_of_dir(ns, d));
+	ck_assert_ptr_null(zfs_ns_pool_of_dir(ns, eph2));
+	ck_assert_ptr_eq(pool_of(ns, eph2), pp);
+	ck_assert_int_eq(zfs_ns_pool_of_dir(ns, d)->ephemeral, 0);
+	ck_assert_uint_eq(c.adopts, 2);
+	ck_assert_uint_eq(c.pools, 2);
+	ck_assert_int_eq(zfs_ns_check(ns), 0);
 	zfs_ns_destroy(ns);
 }
 END_TEST
@@ -375,6 +584,7 @@ struct mnode {
 	int nlink;		/* names */
 	int children;		/* entries, for directories */
 	int released;		/* regular files: data released */
+	int eph;		/* directories of the root: their pool is ephemeral */
 };
 
 struct model {
@@ -391,17 +601,70 @@ static const char *mname(int k)
 	return names[k];
 }
 
-static int m_pool_for(struct model *m, int dir, int node)
+/* The model index of the pool a name in directory `dir` belongs to: the
+ * root (0) or the directory of the root above it (itself at the top). */
+static int m_pool_of_dir(struct model *m, int dir)
 {
-	struct mnode *x = &m->n[node];
-	int is_pool_dir = S_ISDIR(x->type) && x->pool == node && node != 0;
+	while (dir && m->n[dir].parent != 0)
+		dir = (int)m->n[dir].parent;
+	return dir;
+}
 
-	if (dir == 0) {
-		if (S_ISDIR(x->type))
-			return is_pool_dir ? node : -1;
-		return 0;
+static int m_kind(struct model *m, int pool)
+{
+	return pool ? m->n[pool].eph : 0;
+}
+
+/* Every live node's pool against the positional rule and the rule of
+ * homes (ns.h), and every regular file's data where its home is. */
+static void m_verify_pools(struct zfs_ns *ns, struct model *m, struct counts *c)
+{
+	for (int j = 0; j < m->count; j++) {
+		struct mnode *x = &m->n[j];
+		struct zfs_inode *i;
+		struct zfs_pool *only = NULL;
+		int names = 0, pers = 0, at_home = 0, spread = 0;
+
+		if (!x->alive)
+			continue;
+		i = zfs_ns_get(ns, x->ino);
+		ck_assert_ptr_nonnull(i);
+		if (S_ISDIR(x->type)) {
+			int p = j == 0 ? 0 : m_pool_of_dir(m, j);
+
+			ck_assert_ptr_eq(i->pool, pool_of(ns, m->n[p].ino));
+			ck_assert_int_eq(i->pool->ephemeral, m_kind(m, p));
+			continue;
+		}
+		for (int d = 0; d < m->count; d++) {
+			if (!m->n[d].alive || !S_ISDIR(m->n[d].type))
+				continue;
+			for (int k = 0; k < MNAMES; k++) {
+				int p;
+				struct zfs_pool *pp;
+
+				if (m->entry[d][k] != j + 1)
+					continue;
+				p = m_pool_of_dir(m, d);
+				pp = pool_of(ns, m->n[p].ino);
+				names++;
+				pers += !m_kind(m, p);
+				at_home += pp == i->pool;
+				spread |= only && only != pp;
+				only = pp;
+			}
+		}
+		ck_assert_int_eq(names, x->nlink);
+		ck_assert_msg(at_home > 0, "inode %llu: no name at home",
+			      (unsigned long long)x->ino);
+		ck_assert_uint_eq(i->hnames, (unsigned)at_home);
+		if (pers)
+			ck_assert(!i->pool->ephemeral);
+		if (!spread)
+			ck_assert_ptr_eq(i->pool, only);	/* all names in one pool: there */
+		if (S_ISREG(x->type))
+			ck_assert_ptr_eq(c->data[x->ino], i->pool);
 	}
-	return is_pool_dir ? -1 : m->n[dir].pool;
 }
 
 static int m_is_ancestor(struct model *m, int anc, int node)
@@ -478,7 +741,7 @@ START_TEST(test_model)
 	unsigned long ok[8] = { 0 };
 
 	ck_assert_ptr_nonnull(m);
-	m->n[0] = (struct mnode){ 1, ZFS_ROOT_INO, S_IFDIR, 0, 0, 2, 0, 0 };
+	m->n[0] = (struct mnode){ 1, ZFS_ROOT_INO, S_IFDIR, 0, 0, 2, 0, 0, 0 };
 	m->count = 1;
 	for (int op = 0; op < 20000; op++) {
 		int dir = m_random_dir(m, &rs), k = (int)zc_rand_below(&rs, MNAMES);
@@ -494,7 +757,8 @@ START_TEST(test_model)
 		if (what < 30 && slot < MNODES) {
 			static const mode_t types[] = { S_IFREG, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO };
 			mode_t t = types[zc_rand_below(&rs, 5)];
-			uint64_t ino = mk(ns, m->n[dir].ino, mname(k), t | 0644);
+			int eph = (int)zc_rand_below(&rs, 2);
+			uint64_t ino = mk_kind(ns, m->n[dir].ino, mname(k), t | 0644, eph);
 
 			if (e) {
 				ck_assert_int_eq((int64_t)ino, -EEXIST);
@@ -502,11 +766,17 @@ START_TEST(test_model)
 			}
 			ck_assert_int_gt((int64_t)ino, 1);
 			struct mnode *x = &m->n[slot];
-			*x = (struct mnode){ 1, ino, t, (uint64_t)dir, m->n[dir].pool, 1, 0, 0 };
+			*x = (struct mnode){ 1, ino, t, (uint64_t)dir, m->n[dir].pool, 1, 0, 0, 0 };
 			if (S_ISDIR(t)) {
 				x->nlink = 2;
-				if (dir == 0)
+				if (dir == 0) {
 					x->pool = slot;
+					x->eph = eph;
+				}
+			}
+			if (S_ISREG(t)) {
+				ck_assert_uint_lt(ino, MAX_INO);
+				c.data[ino] = pool_of(ns, ino);
 			}
 			if (slot == m->count)
 				m->count++;
@@ -552,8 +822,6 @@ START_TEST(test_model)
 				ck_assert_int_eq(ret, -EPERM);
 			} else if (m->entry[to][k2]) {
 				ck_assert_int_eq(ret, -EEXIST);
-			} else if (m_pool_for(m, to, e - 1) != m->n[e - 1].pool) {
-				ck_assert_int_eq(ret, -EXDEV);
 			} else {
 				ck_assert_int_eq(ret, 0);
 				m->n[e - 1].nlink++;
@@ -568,7 +836,7 @@ START_TEST(test_model)
 						       RENAME_EXCHANGE }[zc_rand_below(&rs, 4)];
 			int want;
 
-			ret = zfs_ns_rename(ns, m->n[dir].ino, mname(k), m->n[to].ino, mname(k2), flags);
+			ret = rn(ns, m->n[dir].ino, mname(k), m->n[to].ino, mname(k2), flags);
 			/* The expected result, in the documented order. */
 			if (!e)
 				want = -ENOENT;
@@ -578,10 +846,6 @@ START_TEST(test_model)
 				want = -EEXIST;
 			else if (d == e)
 				want = 1;	/* no-op success */
-			else if (m_pool_for(m, to, e - 1) != m->n[e - 1].pool ||
-				 (d && (flags & RENAME_EXCHANGE) &&
-				  m_pool_for(m, dir, d - 1) != m->n[d - 1].pool))
-				want = -EXDEV;
 			else if (S_ISDIR(m->n[e - 1].type) && m_is_ancestor(m, e - 1, to))
 				want = -EINVAL;
 			else if ((flags & RENAME_EXCHANGE) && S_ISDIR(m->n[d - 1].type) &&
@@ -600,6 +864,14 @@ START_TEST(test_model)
 			ck_assert_msg(ret == (want > 0 ? 0 : want), "op %d: rename gave %d, model %d", op,
 				      ret, want);
 			ok[want > 0 ? 4 + want : 4]++;
+			/* A directory that lands in the root is a pool of the
+			 * kind of the pool it leaves (one already there keeps its
+			 * own). */
+			if (want == 2 && S_ISDIR(m->n[d - 1].type) && dir == 0 && to != 0)
+				m->n[d - 1].eph = m_kind(m, m_pool_of_dir(m, d - 1));
+			if ((want == 2 || want == 3) && S_ISDIR(m->n[e - 1].type) && to == 0 &&
+			    dir != 0)
+				m->n[e - 1].eph = m_kind(m, m_pool_of_dir(m, e - 1));
 			if (want == 2) {
 				m->entry[dir][k] = d;
 				m->entry[to][k2] = e;
@@ -623,6 +895,7 @@ START_TEST(test_model)
 		if (op % 200 == 199) {
 			ck_assert_int_eq(zfs_ns_check(ns), 0);
 			ck_assert_uint_eq(c.releases, m->expected_releases);
+			m_verify_pools(ns, m, &c);
 		}
 	}
 	ck_assert_int_eq(zfs_ns_check(ns), 0);
@@ -634,7 +907,7 @@ START_TEST(test_model)
 		for (int k = 0; k < MNAMES && !ok[5]; k++) {
 			if (!m->entry[dir][k])
 				continue;
-			ck_assert_int_eq(zfs_ns_rename(ns, m->n[dir].ino, mname(k), m->n[dir].ino,
+			ck_assert_int_eq(rn(ns, m->n[dir].ino, mname(k), m->n[dir].ino,
 						       mname(k), 0), 0);
 			m_verify_dir(ns, m, dir);
 			ok[5]++;
@@ -686,7 +959,7 @@ static void *worker(void *arg)
 			present[k] = 0;
 			break;
 		case 2:
-			ret = zfs_ns_rename(w->ns, w->dir, name, w->dir, name2, 0);
+			ret = zfs_ns_rename(w->ns, w->dir, name, w->dir, name2, 0, NULL);
 			w->failures += ret != (present[k] ? 0 : -ENOENT);
 			if (present[k] && k != k2) {
 				present[k2] = 1;
@@ -758,6 +1031,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_readdirplus);
 	tcase_add_test(tc, test_attrs_and_xattrs);
 	tcase_add_test(tc, test_rename_rules);
+	tcase_add_test(tc, test_cross_pool);
 	tcase_add_test(tc, test_model);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);

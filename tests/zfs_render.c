@@ -216,7 +216,7 @@ START_TEST(test_policy_figures)
 	} want[] = {
 		{ "auto_compactions", 2 },  { "sgv_purges", 5 },	 { "sgv_purged_bytes", 7 * 4096 },
 		{ "pressure_events", 3 },   { "pressure_evictions", 13 }, { "buddy_trims", 4 },
-		{ "buddy_trimmed_bytes", 8 << 20 },
+		{ "buddy_trimmed_bytes", 8 << 20 }, { "policy_runs", 9 },
 	};
 	struct zfs_snapshot s;
 	struct zfs_text t = { 0 };
@@ -231,6 +231,7 @@ START_TEST(test_policy_figures)
 	s.pressure_evictions = 13;
 	s.buddy_trims = 4;
 	s.buddy_trimmed_bytes = 8 << 20;
+	s.policy_runs = 9;
 	zfs_render_stats(&s, &t);
 	for (k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
 		snprintf(needle, sizeof(needle), "\n%-20s %" PRIu64 "\n", want[k].name, want[k].value);

@@ -1,5 +1,7 @@
 /* pool.c - tmem's store and pools: create and destroy, kinds and codecs,
- * the hash table of buckets and its resize, and the objects in buckets.
+ * the hash table of buckets and its resize, the objects in buckets and
+ * their moves between pools (tmem_move_object, both buckets locked, the
+ * lower pool id first).
  *
  * Design note.  A store is a fixed array of TMEM_MAX_POOLS pool pointers,
  * written under store->pool_lock and read lock-free (an acquire load), so
@@ -354,5 +356,68 @@ int tmem_pool_set_codec(struct tmem_store *s, int pool, unsigned codec)
 	if (!p)
 		return -EINVAL;
 	atomic_store_explicit(&p->codec, codec, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- moving objects between pools ----------------------------------- */
+
+/* Lock the buckets `h` falls in in two different pools, the lower pool id
+ * first (tmem.h's lock order); each retries on its own if a resize moved
+ * its table. */
+static void move_lock_buckets(struct tmem_pool *a, struct tmem_pool *b, uint64_t h,
+			      struct tmem_bucket **ba, struct tmem_bucket **bb)
+{
+	if (a->id < b->id) {
+		*ba = tmem_lock_bucket(a, h);
+		*bb = tmem_lock_bucket(b, h);
+	} else {
+		*bb = tmem_lock_bucket(b, h);
+		*ba = tmem_lock_bucket(a, h);
+	}
+}
+
+int tmem_move_object(struct tmem_store *s, int from, int to, const struct tmem_oid *oid)
+{
+	struct tmem_pool *pf = tmem_pool_of(s, from), *pt = tmem_pool_of(s, to);
+	struct tmem_bucket *bf, *bt;
+	struct tmem_freed f = { 0, 0, 0 };
+	struct tmem_stripe *sf, *st;
+	struct tmem_obj *o;
+	uint64_t h;
+
+	if (!pf || !pt)
+		return -EINVAL;
+	if (pf == pt)
+		return 0;
+	h = tmem_hash(oid);
+	move_lock_buckets(pf, pt, h, &bf, &bt);
+	o = _tmem_rb_find(bf->root, oid);
+	if (!o || _tmem_rb_find(bt->root, oid)) {
+		tmem_unlock(&bt->lock);
+		tmem_unlock(&bf->lock);
+		return o ? -EEXIST : -ENOENT;
+	}
+	/* Out of `from` (its tree, its LRU) and its counters ... */
+	_tmem_radix_sum(s, o->root, o->height, &f);
+	_tmem_obj_unlink(pf, bf, o);
+	sf = tmem_stripe(pf, h);
+	st = tmem_stripe(pt, h);
+	TMEM_ADD(sf->pages, -o->pages);
+	TMEM_ADD(sf->pampd_bytes, -f.bytes);
+	TMEM_ADD(sf->objnodes, -f.nodes);
+	if (o->pins)
+		TMEM_ADD(sf->pinned, -1);
+	/* ... into `to`'s, whole: the radix tree and the pins travel along. */
+	_tmem_obj_link(pt, bt, o);
+	TMEM_ADD(st->pages, o->pages);
+	TMEM_ADD(st->pampd_bytes, f.bytes);
+	TMEM_ADD(st->objnodes, f.nodes);
+	if (o->pins)
+		TMEM_ADD(st->pinned, 1);
+	else if (tmem_ephemeral(pt))
+		_tmem_lru_touch(s, pt, o);	/* unpinned means it holds pages */
+	tmem_unlock(&bt->lock);
+	tmem_unlock(&bf->lock);
+	_tmem_maybe_grow(s, pt);
 	return 0;
 }

@@ -68,8 +68,11 @@
  * ----------
  *   store->pool_lock -> pool->resize_lock -> bucket locks (ascending index
  *   when several are held: resize, tmem_pool_set_kind, tmem_check) ->
- *   pool->lru_lock.  Only tmem_check holds several pools at once: all their
- *   resize and bucket locks in ascending pool id, then all their lru locks.
+ *   pool->lru_lock.  Only tmem_check and tmem_move_object hold several
+ *   pools at once: tmem_check all their resize and bucket locks in
+ *   ascending pool id, then all their lru locks; tmem_move_object one
+ *   bucket of each of two pools, the lower pool id's first, then one lru
+ *   lock at a time.
  * Under a bucket lock tmem calls only pamops.get_locked, pamops.size and
  * the hostops allocators (which must not call tmem).  pamops.create,
  * pamops.decode and pamops.free are called with no tmem lock held.  No
@@ -335,6 +338,32 @@ int tmem_unpin(struct tmem_store *s, int pool, const struct tmem_oid *oid);
  * calls are safe (each evicts its own victims). */
 int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes,
 		   tmem_evict_fn fn, void *arg);
+
+/* ---- moving objects between pools ------------------------------------ */
+
+/* Move the object `oid` with everything it holds - its pages (the pampds as
+ * they are: no page is decoded or recompressed, each keeps the codec it was
+ * stored with, and later puts use the new pool's codec), its pins, its page,
+ * byte and objnode counts - from pool `from` to pool `to` (the filesystem
+ * moves a file between pools on rename and link).  In an ephemeral `to` an
+ * unpinned object joins the LRU as most recently used; leaving an
+ * ephemeral `from` takes it off that pool's LRU.  The history counters
+ * (puts, gets, flushes, evictions) stay with the pool they happened in.
+ *
+ * Atomic: the object is found and relinked with the bucket locks of both
+ * pools held (the lower pool id's first, so two opposite moves cannot
+ * deadlock; tmem_check takes them in the same order), so a get, put, pin or
+ * eviction sees the object in exactly one of the pools, whole; an eviction
+ * that chose it from `from`'s LRU finds it gone and chooses again.  The
+ * walk that sums the object's bytes runs under those locks (a few ns a
+ * page).  Nothing is allocated, so the move cannot fail for memory (the
+ * destination's hash table may grow afterwards; if that allocation fails
+ * the table stays as it is).  Callers keep the rule of the "Threads" note
+ * for both pools.
+ * Returns 0 (also when from == to), -ENOENT when `from` holds no such
+ * object (nothing to move: a file with no page and no pin), -EEXIST when
+ * `to` already holds one (nothing changes), -EINVAL for a bad pool. */
+int tmem_move_object(struct tmem_store *s, int from, int to, const struct tmem_oid *oid);
 
 /* ---- statistics and invariants -------------------------------------- */
 
