@@ -9,8 +9,9 @@
 #include "fuse/zfs.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/fuse.h>
@@ -27,7 +28,9 @@
 #include "alloc/sgv.h"
 #include "compress/codec.h"
 #include "fuse/ctl.h"
+#include "fuse/fuse_uring_kernel.h"
 #include "fuse/ns.h"
+#include "fuse/uring.h"
 #include "tmem/tmem.h"
 
 #define ZFS_PAGE 4096u
@@ -1843,9 +1846,31 @@ uint64_t zfs_drop_ephemeral(struct zfs *fs)
  * chown: a third of the requests of an untar.  So the session's I/O goes
  * through these two functions (fuse_session_custom_io): the read notes
  * the INIT request's unique and the flags the kernel offers, the writev
- * adds ZFS_INIT_ADD (those offered) to that one reply.  Every other
- * message passes unchanged; errors are read(2)'s and writev(2)'s. */
+ * adds ZFS_INIT_ADD (those offered) to that one reply.  It also accepts
+ * FUSE over io_uring (flags2, fuse/fuse_uring_kernel.h) when the kernel
+ * offers it and cfg.uring is not off, and starts the ring transport once
+ * that reply is written (zfs_ring_begin).  While the ring runs, the
+ * writev hands every reply to it first (zfs_uring_reply): replies to ring
+ * requests are committed from the ring, everything else goes to the
+ * device.  Errors are read(2)'s and writev(2)'s. */
 #define ZFS_INIT_ADD (FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV | FUSE_HANDLE_KILLPRIV_V2)
+#define ZFS_URING_DEPTH 8u		/* ring entries per queue (CPU) */
+
+static void zfs_session_log(struct zfs *fs, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void zfs_session_log(struct zfs *fs, int level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!fs->cfg.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fs->cfg.log(fs->cfg.log_arg, level, msg);
+}
 
 static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -1856,33 +1881,235 @@ static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
 	if (n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, flags2)) &&
 	    in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
+		uint32_t flags2 = 0;
 
+		if ((arg->flags & FUSE_INIT_EXT) &&
+		    n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, flags2) +
+				   sizeof(arg->flags2)))
+			flags2 = arg->flags2;
 		atomic_store(&fs->init_offer, arg->flags);
+		atomic_store(&fs->init_offer2, flags2);
 		atomic_store(&fs->init_unique, in->unique);
 	}
 	return n;
+}
+
+static void zfs_dispatch(struct zfs *fs, struct fuse_session *se, const struct fuse_buf *buf);
+
+/* The ring transport's `process`: every ring request. */
+static void zfs_ring_process(void *arg, const struct fuse_buf *buf)
+{
+	struct zfs *fs = arg;
+
+	zfs_dispatch(fs, fs->se, buf);
+}
+
+/* The INIT reply that accepted the ring is written: start the transport.
+ * On failure the kernel falls back to /dev/fuse (zfs_uring_start and
+ * zfs_uring_disable see to it); with uring=on the session then ends. */
+static void zfs_ring_begin(struct zfs *fs, int fd, const struct fuse_init_out *init)
+{
+	struct zfs_uring_config c;
+	struct zfs_uring *u;
+	size_t max_payload = 8192;
+	int ret;
+
+	/* What the kernel requires of a payload buffer. */
+	if (init->max_write > max_payload)
+		max_payload = init->max_write;
+	if ((init->flags & FUSE_MAX_PAGES) && (size_t)init->max_pages * 4096 > max_payload)
+		max_payload = (size_t)init->max_pages * 4096;
+	memset(&c, 0, sizeof(c));
+	c.buddy = fs->cfg.buddy;
+	c.fd = fd;
+	c.depth = ZFS_URING_DEPTH;
+	c.max_payload = max_payload;
+	c.process = zfs_ring_process;
+	c.arg = fs;
+	u = zfs_uring_create(&c);
+	if (!u) {
+		ret = -errno;
+		zfs_uring_disable(fd);
+	} else {
+		/* Published first: its threads serve (and reply) at once. */
+		atomic_store(&fs->uring, u);
+		ret = zfs_uring_start(u);
+	}
+	if (ret == 0) {
+		zfs_session_log(fs, 2, "transport: io_uring, %u queues of %u entries",
+				zfs_uring_nr_queues(), ZFS_URING_DEPTH);
+		return;
+	}
+	if (fs->cfg.uring == ZFS_URING_ON) {
+		zfs_session_log(fs, 0, "uring=on: the io_uring transport did not start: %s",
+				strerror(-ret));
+		atomic_store(&fs->session_err, ret);
+		fuse_session_exit(fs->se);
+	} else {
+		zfs_session_log(fs, 1, "transport: /dev/fuse (the io_uring transport did not start: %s)",
+				strerror(-ret));
+	}
 }
 
 static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct zfs *fs = userdata;
 	uint64_t unique = atomic_load_explicit(&fs->init_unique, memory_order_relaxed);
+	struct zfs_uring *u = atomic_load_explicit(&fs->uring, memory_order_acquire);
 	const struct fuse_out_header *out = iov[0].iov_base;
 	struct fuse_init_out init;
 	struct iovec v[2];
+	uint32_t offer2;
+	int ring = 0;
+	ssize_t ret;
 
+	if (u) {
+		ret = zfs_uring_reply(u, iov, count);
+		if (ret != -ENOENT) {
+			if (ret >= 0)
+				return ret;
+			errno = (int)-ret;
+			return -1;
+		}
+	}
 	if (!unique || count != 2 || iov[0].iov_len != sizeof(*out) || out->unique != unique ||
 	    out->error || iov[1].iov_len < offsetof(struct fuse_init_out, max_background) ||
 	    iov[1].iov_len > sizeof(init))
 		return writev(fd, iov, count);
 	memcpy(&init, iov[1].iov_base, iov[1].iov_len);
 	init.flags |= atomic_load(&fs->init_offer) & ZFS_INIT_ADD;
+	offer2 = atomic_load(&fs->init_offer2);
+	if (fs->cfg.uring != ZFS_URING_OFF && (offer2 & FUK_INIT_FLAGS2_OVER_IO_URING) &&
+	    (init.flags & FUSE_INIT_EXT) &&
+	    iov[1].iov_len >= offsetof(struct fuse_init_out, flags2) + sizeof(init.flags2)) {
+		init.flags2 |= FUK_INIT_FLAGS2_OVER_IO_URING;
+		ring = 1;
+	} else if (fs->cfg.uring == ZFS_URING_ON) {
+		zfs_session_log(fs, 0, "uring=on: the kernel does not offer FUSE over io_uring"
+				" (is /sys/module/fuse/parameters/enable_uring Y?)");
+		atomic_store(&fs->session_err, -EOPNOTSUPP);
+		fuse_session_exit(fs->se);
+	} else if (fs->cfg.uring == ZFS_URING_AUTO) {
+		zfs_session_log(fs, 2, "transport: /dev/fuse (the kernel does not offer FUSE over"
+				" io_uring: /sys/module/fuse/parameters/enable_uring is not Y)");
+	}
 	atomic_store(&fs->init_flags, init.flags);
 	atomic_store(&fs->init_unique, 0);
 	v[0] = iov[0];
 	v[1].iov_base = &init;
 	v[1].iov_len = iov[1].iov_len;
-	return writev(fd, v, 2);
+	ret = writev(fd, v, 2);
+	if (ret > 0 && ring)
+		zfs_ring_begin(fs, fd, &init);
+	return ret;
+}
+
+/* ---- interrupts ---------------------------------------------------------------- */
+
+/* INTERRUPTs never reach libfuse: it looks the named request up in its own
+ * list, which a ring request may not have entered yet, and its answer
+ * (EAGAIN, "ask again") goes to /dev/fuse, where the kernel cannot find a
+ * ring request either, so the interrupt would be lost.  Instead the
+ * session keeps the uniques of the last interrupts, and a handler that
+ * waits for something (zfs_interrupt_wait) gives up when its request is
+ * among them.  Nothing else blocks in zcached, so every other interrupt is
+ * simply ignored, as the protocol allows (the request completes). */
+static void zfs_interrupt_note(struct zfs *fs, uint64_t unique)
+{
+	atomic_fetch_add_explicit(&fs->interrupts, 1, memory_order_relaxed);
+	pthread_mutex_lock(&fs->intr_lock);
+	fs->intr_recent[fs->intr_next++ % (sizeof(fs->intr_recent) / sizeof(fs->intr_recent[0]))] =
+		unique;
+	pthread_cond_broadcast(&fs->intr_cond);
+	pthread_mutex_unlock(&fs->intr_lock);
+}
+
+#ifdef ZC_DEBUG
+#define ZFS_DEBUG_STALL_XATTR "user.zcache.debug.stall"
+#define ZFS_DEBUG_STALL_SECONDS 60
+
+/* The waiting side of the interrupts kept above, for a handler that
+ * blocks; only the debug stall below does (release builds have no
+ * handler that waits for anything). */
+/* Wait until request `unique` is interrupted or the session ends (-EINTR),
+ * or `seconds` pass (-ETIMEDOUT). */
+static int zfs_interrupt_wait(struct zfs *fs, uint64_t unique, int seconds)
+{
+	const unsigned n = sizeof(fs->intr_recent) / sizeof(fs->intr_recent[0]);
+	struct timespec ts;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += seconds;
+	pthread_mutex_lock(&fs->intr_lock);
+	while (!ret) {
+		unsigned i;
+
+		for (i = 0; i < n && !ret; i++)
+			if (fs->intr_recent[i] == unique)
+				ret = -EINTR;
+		if (fs->intr_stop)
+			ret = -EINTR;
+		if (!ret && pthread_cond_timedwait(&fs->intr_cond, &fs->intr_lock, &ts) == ETIMEDOUT)
+			ret = -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&fs->intr_lock);
+	return ret;
+}
+
+/* Answer request `unique` with `error` (negative) through whichever
+ * transport carries it. */
+static void zfs_reply_error(struct zfs *fs, uint64_t unique, int error)
+{
+	struct fuse_out_header h = { .len = sizeof(h), .error = error, .unique = unique };
+	struct iovec v = { .iov_base = &h, .iov_len = sizeof(h) };
+
+	zfs_io_writev(fuse_session_fd(fs->se), &v, 1, fs);
+}
+
+
+/* Debug builds: a GETXATTR of ZFS_DEBUG_STALL_XATTR blocks until it is
+ * interrupted (or the session ends, or a minute passes) and then answers
+ * EINTR: a request that blocks, for the interrupt tests of both
+ * transports (tests/fs.c).  Returns 1 when it took the request. */
+static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size_t size)
+{
+	const size_t at = sizeof(*in) + sizeof(struct fuse_getxattr_in);
+	int ret;
+
+	if (in->opcode != FUSE_GETXATTR || size < at + sizeof(ZFS_DEBUG_STALL_XATTR) ||
+	    memcmp((const char *)in + at, ZFS_DEBUG_STALL_XATTR, sizeof(ZFS_DEBUG_STALL_XATTR)))
+		return 0;
+	ret = zfs_interrupt_wait(fs, in->unique, ZFS_DEBUG_STALL_SECONDS);
+	zfs_reply_error(fs, in->unique, ret);
+	return 1;
+}
+#else
+static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size_t size)
+{
+	(void)fs;
+	(void)in;
+	(void)size;
+	return 0;
+}
+#endif
+
+/* Every request of either transport: INTERRUPTs are noted here, the rest
+ * goes to libfuse. */
+static void zfs_dispatch(struct zfs *fs, struct fuse_session *se, const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+
+	if (buf->size >= sizeof(*in) + sizeof(struct fuse_interrupt_in) &&
+	    in->opcode == FUSE_INTERRUPT) {
+		const struct fuse_interrupt_in *arg = (const void *)(in + 1);
+
+		zfs_interrupt_note(fs, arg->unique);
+		return;
+	}
+	if (zfs_debug_stall(fs, in, buf->size))
+		return;
+	fuse_session_process_buf(se, buf);
 }
 
 /* ---- the session loop -------------------------------------------------------- */
@@ -1926,7 +2153,7 @@ static void *zfs_worker_run(void *arg)
 				w->ret = res;
 			break;
 		}
-		fuse_session_process_buf(w->se, &buf);
+		zfs_dispatch(w->fs, w->se, &buf);
 	}
 	buddy_free(w->fs->cfg.buddy, buf.mem, ZFS_RECV_BUF);
 	return NULL;
@@ -1939,11 +2166,42 @@ static void zfs_wake_handler(int sig)
 	(void)sig;
 }
 
+static int zfs_intr_init(struct zfs *fs)
+{
+	pthread_condattr_t ca;
+	int ret;
+
+	memset(fs->intr_recent, 0, sizeof(fs->intr_recent));
+	fs->intr_next = 0;
+	fs->intr_stop = 0;
+	if (pthread_mutex_init(&fs->intr_lock, NULL))
+		return -ENOMEM;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	ret = pthread_cond_init(&fs->intr_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (ret) {
+		pthread_mutex_destroy(&fs->intr_lock);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* End every interrupt wait: the session is ending. */
+static void zfs_intr_stop(struct zfs *fs)
+{
+	pthread_mutex_lock(&fs->intr_lock);
+	fs->intr_stop = 1;
+	pthread_cond_broadcast(&fs->intr_cond);
+	pthread_mutex_unlock(&fs->intr_lock);
+}
+
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg)
 {
 	struct sigaction sa, old_sa;
 	struct zfs_worker *w;
+	struct zfs_uring *u;
 	sigset_t block, old;
 	pthread_t notifier;
 	int notifier_joined;
@@ -1952,6 +2210,9 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 
 	if (threads < 1)
 		threads = 1;
+	if (zfs_intr_init(fs) < 0)
+		return -ENOMEM;
+	atomic_store(&fs->session_err, 0);
 	{
 		static const struct fuse_custom_io io = { .read = zfs_io_read,
 							  .writev = zfs_io_writev };
@@ -1960,8 +2221,10 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 			fuse_session_custom_io(se, &io, fuse_session_fd(se));
 	}
 	w = calloc(threads, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
+	if (!w) {
+		ret = -ENOMEM;
+		goto out_intr;
+	}
 	/* ZFS_WAKE_SIGNAL interrupts a worker blocked in read() when the
 	 * session ends (no SA_RESTART). */
 	memset(&sa, 0, sizeof(sa));
@@ -1981,7 +2244,8 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
 		free(w);
-		return -EAGAIN;
+		ret = -EAGAIN;
+		goto out_intr;
 	}
 	for (k = 0; k < threads; k++) {
 		w[k].fs = fs;
@@ -2013,6 +2277,11 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		}
 	}
 	sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
+	/* The ring's threads commit what they hold and leave (a handler
+	 * waiting for an interrupt gives up first). */
+	zfs_intr_stop(fs);
+	u = atomic_load(&fs->uring);
+	zfs_uring_stop(u);
 	/* The notifier exits at once unless the kernel holds it inside an
 	 * invalidation; then the unmount aborts the connection and frees it. */
 	notifier_joined = zfs_notifier_stop(fs, notifier, 200);
@@ -2020,10 +2289,25 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		stop(arg);
 	if (!notifier_joined)
 		pthread_join(notifier, NULL);
+	atomic_store(&fs->uring, NULL);
+	if (u) {
+		struct zfs_uring_stats us;
+
+		zfs_uring_stats(u, &us);
+		zfs_session_log(fs, 2, "io_uring: %llu requests, %llu remote replies, %llu copied, %llu errors",
+				(unsigned long long)us.requests, (unsigned long long)us.remote_replies,
+				(unsigned long long)us.copied_replies, (unsigned long long)us.errors);
+	}
+	zfs_uring_destroy(u);
 	for (k = 0; k < threads; k++)
 		if (w[k].ret < 0 && !ret)
 			ret = w[k].ret;
+	if (atomic_load(&fs->session_err) < 0)
+		ret = atomic_load(&fs->session_err);
 	free(w);
+out_intr:
+	pthread_cond_destroy(&fs->intr_cond);
+	pthread_mutex_destroy(&fs->intr_lock);
 	return ret;
 }
 

@@ -138,6 +138,11 @@ struct zfs_config {
 	uint64_t mem_limit;		/* bytes, 0 = none */
 	uid_t uid;			/* owner of the root directory */
 	gid_t gid;
+	int uring;			/* enum zfs_uring_mode (fuse/uring.h) */
+	/* Optional: one line about the session (the transport chosen, why
+	 * the ring is not used); level 0 error, 1 warning, 2 info. */
+	void (*log)(void *log_arg, int level, const char *msg);
+	void *log_arg;
 };
 
 /* What the memory policy counts (daemon/policy.c, the write path's
@@ -172,6 +177,7 @@ enum zfs_policy_counter {
 };
 
 struct zfs_inval;
+struct zfs_uring;
 
 /* The filesystem.  Fields are for fuse/ only (zfs.c, ctl.c). */
 struct zfs {
@@ -192,6 +198,20 @@ struct zfs {
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
 	_Atomic uint32_t init_flags;	/* INIT flags granted (after our additions) */
+	_Atomic uint32_t init_offer2;	/* INIT flags2 the kernel offered */
+	/* The io_uring transport (fuse/uring.h), made at INIT when the kernel
+	 * offers it and cfg.uring allows; NULL before and without. */
+	_Atomic(struct zfs_uring *) uring;
+	_Atomic int session_err;	/* a negative errno that ends the session */
+	/* INTERRUPTs (never handed to libfuse: it cannot find ring requests):
+	 * the uniques named by the last ZFS_INTR_SLOTS of them, for handlers
+	 * that wait (zfs_interrupt_wait).  intr_lock is a leaf. */
+	pthread_mutex_t intr_lock;
+	pthread_cond_t intr_cond;	/* broadcast on every INTERRUPT and on stop */
+	uint64_t intr_recent[16];	/* protected by intr_lock */
+	unsigned intr_next;		/* protected by intr_lock */
+	int intr_stop;			/* the session is ending; protected by intr_lock */
+	_Atomic uint64_t interrupts;	/* INTERRUPT requests received, ever */
 	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
 	_Atomic uint64_t policy[ZFS_PC_NR];
 	/* Kernel cache invalidations for evicted files, sent by the notifier
