@@ -597,6 +597,25 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	end = (uint64_t)off + size < fsize ? (uint64_t)off + size : fsize;
 	first = (uint64_t)off / ZFS_PAGE;
 	npages = (end + ZFS_PAGE - 1) / ZFS_PAGE - first;
+	/* A page-aligned read on the io_uring transport decompresses
+	 * straight into the ring entry's payload buffer, which the reply
+	 * then names: no vector, no copy (fuse/uring.h, zfs_uring_payload). */
+	if ((uint64_t)off % ZFS_PAGE == 0) {
+		size_t cap = 0;
+		char *dst = zfs_uring_payload(atomic_load(&fs->uring), &cap);
+
+		if (dst && npages * ZFS_PAGE <= cap) {
+			for (p = 0; p < npages && ret == 0; p++)
+				ret = zfs_get_page(fs, inode, first + p, dst + p * ZFS_PAGE);
+			if (ret == 0)
+				atomic_fetch_add(&inode->pool->bytes_read, end - (uint64_t)off);
+			pthread_rwlock_unlock(&inode->stripe->io_lock);
+			if (ret < 0)
+				goto out;
+			fuse_reply_buf(req, dst, (size_t)(end - (uint64_t)off));
+			return;
+		}
+	}
 	vec = sgv_pool_alloc(fs->io_pool, npages * ZFS_PAGE, 0, NULL, &cnt, &obj);
 	if (!vec) {
 		ret = -ENOMEM;
@@ -2026,6 +2045,7 @@ static void zfs_interrupt_note(struct zfs *fs, uint64_t unique)
 
 #ifdef ZC_DEBUG
 #define ZFS_DEBUG_STALL_XATTR "user.zcache.debug.stall"
+#define ZFS_DEBUG_STALLED_XATTR "user.zcache.debug.stalled"
 #define ZFS_DEBUG_STALL_SECONDS 60
 
 /* The waiting side of the interrupts kept above, for a handler that
@@ -2071,16 +2091,46 @@ static void zfs_reply_error(struct zfs *fs, uint64_t unique, int error)
 /* Debug builds: a GETXATTR of ZFS_DEBUG_STALL_XATTR blocks until it is
  * interrupted (or the session ends, or a minute passes) and then answers
  * EINTR: a request that blocks, for the interrupt tests of both
- * transports (tests/fs.c).  Returns 1 when it took the request. */
+ * transports (tests/fs.c).  A GETXATTR of ZFS_DEBUG_STALLED_XATTR answers
+ * how many such requests wait now (a decimal string), so a test knows its
+ * request reached the daemon before it signals the caller.  Note that a
+ * stalled request holds its io_uring queue's thread: requests made on the
+ * same CPU wait behind it.  Returns 1 when it took the request. */
 static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size_t size)
 {
 	const size_t at = sizeof(*in) + sizeof(struct fuse_getxattr_in);
+	const struct fuse_getxattr_in *arg = (const void *)(in + 1);
+	const char *name = (const char *)in + at;
 	int ret;
 
-	if (in->opcode != FUSE_GETXATTR || size < at + sizeof(ZFS_DEBUG_STALL_XATTR) ||
-	    memcmp((const char *)in + at, ZFS_DEBUG_STALL_XATTR, sizeof(ZFS_DEBUG_STALL_XATTR)))
+	if (in->opcode != FUSE_GETXATTR || size <= at || name[size - at - 1] != '\0')
 		return 0;
+	if (!strcmp(name, ZFS_DEBUG_STALLED_XATTR)) {
+		struct fuse_out_header h = { .unique = in->unique };
+		struct fuse_getxattr_out out = { 0 };
+		struct iovec v[2] = { { &h, sizeof(h) } };
+		char num[24];
+
+		snprintf(num, sizeof(num), "%u", atomic_load(&fs->stalled));
+		if (arg->size == 0) {
+			out.size = (uint32_t)strlen(num);
+			v[1].iov_base = &out;
+			v[1].iov_len = sizeof(out);
+		} else if (arg->size < strlen(num)) {
+			h.error = -ERANGE;
+		} else {
+			v[1].iov_base = num;
+			v[1].iov_len = strlen(num);
+		}
+		h.len = (uint32_t)(sizeof(h) + (h.error ? 0 : v[1].iov_len));
+		zfs_io_writev(fuse_session_fd(fs->se), v, h.error ? 1 : 2, fs);
+		return 1;
+	}
+	if (strcmp(name, ZFS_DEBUG_STALL_XATTR))
+		return 0;
+	atomic_fetch_add(&fs->stalled, 1);
 	ret = zfs_interrupt_wait(fs, in->unique, ZFS_DEBUG_STALL_SECONDS);
+	atomic_fetch_sub(&fs->stalled, 1);
 	zfs_reply_error(fs, in->unique, ret);
 	return 1;
 }
@@ -2256,6 +2306,8 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	zfs_worker_run(&w[0]);
 	fuse_session_exit(se);
+	/* A handler waiting for an interrupt (either transport) gives up. */
+	zfs_intr_stop(fs);
 	/* Wake the other workers and wait for them before anything closes
 	 * the device; a worker between its exit check and read() misses one
 	 * signal, so keep signalling until it is gone. */
@@ -2277,9 +2329,7 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		}
 	}
 	sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
-	/* The ring's threads commit what they hold and leave (a handler
-	 * waiting for an interrupt gives up first). */
-	zfs_intr_stop(fs);
+	/* The ring's threads commit what they hold and leave. */
 	u = atomic_load(&fs->uring);
 	zfs_uring_stop(u);
 	/* The notifier exits at once unless the kernel holds it inside an

@@ -212,6 +212,7 @@ struct zfs {
 	unsigned intr_next;		/* protected by intr_lock */
 	int intr_stop;			/* the session is ending; protected by intr_lock */
 	_Atomic uint64_t interrupts;	/* INTERRUPT requests received, ever */
+	_Atomic unsigned stalled;	/* debug builds' stalled requests, now */
 	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
 	_Atomic uint64_t policy[ZFS_PC_NR];
 	/* Kernel cache invalidations for evicted files, sent by the notifier

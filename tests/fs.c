@@ -15,6 +15,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -2179,6 +2180,157 @@ START_TEST(test_chown_clears_suid_special)
 }
 END_TEST
 
+/* ---- interrupts and transports --------------------------------------------------- */
+
+#ifdef ZC_DEBUG
+/* Debug daemons stall a GETXATTR of user.zcache.debug.stall until it is
+ * interrupted (fuse/zfs.c, zfs_debug_stall), and say through
+ * user.zcache.debug.stalled how many wait.  Over io_uring a stalled
+ * request holds the queue of the CPU its caller ran on, so the caller
+ * runs on CPU 0 and the test on CPU 1. */
+static int fs_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void fs_on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static int fs_stalled(const char *p)
+{
+	char b[24] = { 0 };
+
+	return getxattr(p, "user.zcache.debug.stalled", b, sizeof(b) - 1) > 0 ? atoi(b) : -1;
+}
+
+/* Fork a caller (on CPU 0) whose GETXATTR stalls in the daemon; return
+ * once the daemon holds it.  The caller exits 0 when the GETXATTR ended
+ * with EINTR, 1 on another error, 2 if it succeeded. */
+static pid_t fs_stall_caller(const char *rel)
+{
+	char p[1024];
+	pid_t pid;
+	int t;
+
+	fs_write_file(rel, "x", 1);
+	fs_path(p, sizeof(p), rel);
+	ck_assert_int_eq(fs_pin(1), 0);
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		char b[8];
+		ssize_t r;
+		int fd;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = fs_on_usr1;	/* no SA_RESTART */
+		sigaction(SIGUSR1, &sa, NULL);
+		if (fs_pin(0) != 0)
+			_exit(3);
+		fd = open(p, O_RDONLY);
+		r = fd < 0 ? -1 : fgetxattr(fd, "user.zcache.debug.stall", b, sizeof(b));
+		_exit(r >= 0 ? 2 : errno == EINTR ? 0 : 1);
+	}
+	for (t = 0; t < 3000 && fs_stalled(p) < 1; t++)
+		usleep(10000);
+	ck_assert_int_eq(fs_stalled(p), 1);
+	return pid;
+}
+
+static int fs_two_cpus(void)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+		return 1;
+	fprintf(stderr, "interrupt tests need two CPUs: not run\n");
+	return 0;
+}
+
+/* A blocked request whose caller takes a signal ends with EINTR: the
+ * kernel sends INTERRUPT on /dev/fuse, the session notes it and the
+ * waiting handler gives up, on either transport. */
+START_TEST(test_interrupt_signal)
+{
+	char p[1024], b[8];
+	pid_t pid;
+	int st;
+
+	if (!fs_two_cpus())
+		return;
+	fs_mount(NULL);
+	pid = fs_stall_caller("stall");
+	ck_assert_int_eq(kill(pid, SIGUSR1), 0);
+	st = fs_wait(pid, 30000);
+	ck_assert_msg(st != -1, "the interrupted request did not end");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "caller status %d", st);
+	/* The queue the caller used serves again. */
+	ck_assert_int_eq(fs_pin(0), 0);
+	fs_path(p, sizeof(p), "stall");
+	ck_assert_int_eq(getxattr(p, "user.none", b, sizeof(b)), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	fs_write_file("after", "ok", 2);
+	fs_finish();
+}
+END_TEST
+
+/* A caller killed while its request blocks in the daemon is reaped (the
+ * kernel waits for the answer of a request in userspace, so without the
+ * interrupt it would hang in D state), and the mount goes on. */
+START_TEST(test_interrupt_kill)
+{
+	char *s;
+	pid_t pid;
+	int st;
+
+	if (!fs_two_cpus())
+		return;
+	fs_mount(NULL);
+	pid = fs_stall_caller("stall");
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	st = fs_wait(pid, 30000);
+	ck_assert_msg(st != -1, "the killed caller was not reaped");
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	ck_assert_int_eq(fs_pin(0), 0);
+	fs_write_file("after", "alive", 5);
+	s = fs_read_file("after", NULL);
+	ck_assert_str_eq(s, "alive");
+	free(s);
+	fs_finish();
+}
+END_TEST
+
+/* SIGTERM while a request blocks in the daemon: the request is answered
+ * (EINTR), the daemon unmounts and exits 0. */
+START_TEST(test_sigterm_with_blocked_request)
+{
+	pid_t pid;
+	int st;
+
+	if (!fs_two_cpus())
+		return;
+	fs_mount(NULL);
+	pid = fs_stall_caller("stall");
+	ck_assert_int_eq(kill(fs_cur.pid, SIGTERM), 0);
+	st = fs_wait(fs_cur.pid, 30000);
+	ck_assert_msg(st != -1, "zcached did not exit");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "zcached status %d", st);
+	fs_cur.pid = 0;
+	ck_assert(!fs_is_mounted(fs_cur.dir));
+	st = fs_wait(pid, 30000);
+	ck_assert_msg(st != -1, "the blocked caller did not end");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) <= 1, "caller status %d", st);
+	rmdir(fs_cur.dir);
+}
+END_TEST
+#endif
+
 static TCase *fs_tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
@@ -2226,6 +2378,12 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_ephemeral_drop);
 	tcase_add_test(tc, test_ephemeral_evicted_at_limit);
 	tcase_add_test(tc, test_concurrency);
+#ifdef ZC_DEBUG
+	tc = fs_tcase(s, "transport");
+	tcase_add_test(tc, test_interrupt_signal);
+	tcase_add_test(tc, test_interrupt_kill);
+	tcase_add_test(tc, test_sigterm_with_blocked_request);
+#endif
 	return s;
 }
 
