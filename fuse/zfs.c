@@ -2029,53 +2029,16 @@ static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdat
  * list, which a ring request may not have entered yet, and its answer
  * (EAGAIN, "ask again") goes to /dev/fuse, where the kernel cannot find a
  * ring request either, so the interrupt would be lost.  Instead the
- * session keeps the uniques of the last interrupts, and a handler that
- * waits for something (zfs_interrupt_wait) gives up when its request is
- * among them.  Nothing else blocks in zcached, so every other interrupt is
- * simply ignored, as the protocol allows (the request completes). */
-static void zfs_interrupt_note(struct zfs *fs, uint64_t unique)
-{
-	atomic_fetch_add_explicit(&fs->interrupts, 1, memory_order_relaxed);
-	pthread_mutex_lock(&fs->intr_lock);
-	fs->intr_recent[fs->intr_next++ % (sizeof(fs->intr_recent) / sizeof(fs->intr_recent[0]))] =
-		unique;
-	pthread_cond_broadcast(&fs->intr_cond);
-	pthread_mutex_unlock(&fs->intr_lock);
-}
-
-#ifdef ZC_DEBUG
-#define ZFS_DEBUG_STALL_XATTR "user.zcache.debug.stall"
-#define ZFS_DEBUG_STALLED_XATTR "user.zcache.debug.stalled"
-#define ZFS_DEBUG_STALL_SECONDS 60
-
-/* The waiting side of the interrupts kept above, for a handler that
- * blocks; only the debug stall below does (release builds have no
- * handler that waits for anything). */
-/* Wait until request `unique` is interrupted or the session ends (-EINTR),
- * or `seconds` pass (-ETIMEDOUT). */
-static int zfs_interrupt_wait(struct zfs *fs, uint64_t unique, int seconds)
-{
-	const unsigned n = sizeof(fs->intr_recent) / sizeof(fs->intr_recent[0]);
-	struct timespec ts;
-	int ret = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += seconds;
-	pthread_mutex_lock(&fs->intr_lock);
-	while (!ret) {
-		unsigned i;
-
-		for (i = 0; i < n && !ret; i++)
-			if (fs->intr_recent[i] == unique)
-				ret = -EINTR;
-		if (fs->intr_stop)
-			ret = -EINTR;
-		if (!ret && pthread_cond_timedwait(&fs->intr_cond, &fs->intr_lock, &ts) == ETIMEDOUT)
-			ret = -ETIMEDOUT;
-	}
-	pthread_mutex_unlock(&fs->intr_lock);
-	return ret;
-}
+ * session answers them itself.  A request that cannot be answered yet is
+ * parked (zfs_park): the session keeps its unique, and the INTERRUPT that
+ * names it answers it with EINTR, on the thread that read the INTERRUPT,
+ * whatever transport carries the request; so do the session's end
+ * (zfs_park_release_all) and an INTERRUPT that came first (the uniques of
+ * the last interrupts are kept).  No handler of zcached waits for
+ * anything, so only the debug stall below parks; every other interrupt is
+ * ignored, as the protocol allows (its request completes normally). */
+#define ZFS_INTR_RECENT (sizeof(((struct zfs *)0)->intr_recent) / sizeof(uint64_t))
+#define ZFS_PARK_SLOTS (sizeof(((struct zfs *)0)->parked) / sizeof(uint64_t))
 
 /* Answer request `unique` with `error` (negative) through whichever
  * transport carries it. */
@@ -2087,21 +2050,91 @@ static void zfs_reply_error(struct zfs *fs, uint64_t unique, int error)
 	zfs_io_writev(fuse_session_fd(fs->se), &v, 1, fs);
 }
 
+static void zfs_interrupt_note(struct zfs *fs, uint64_t unique)
+{
+	int found = 0;
+	unsigned i;
 
-/* Debug builds: a GETXATTR of ZFS_DEBUG_STALL_XATTR blocks until it is
- * interrupted (or the session ends, or a minute passes) and then answers
- * EINTR: a request that blocks, for the interrupt tests of both
- * transports (tests/fs.c).  A GETXATTR of ZFS_DEBUG_STALLED_XATTR answers
- * how many such requests wait now (a decimal string), so a test knows its
- * request reached the daemon before it signals the caller.  Note that a
- * stalled request holds its io_uring queue's thread: requests made on the
- * same CPU wait behind it.  Returns 1 when it took the request. */
+	atomic_fetch_add_explicit(&fs->interrupts, 1, memory_order_relaxed);
+	pthread_mutex_lock(&fs->intr_lock);
+	for (i = 0; i < ZFS_PARK_SLOTS && !found; i++) {
+		if (fs->parked[i] == unique) {
+			fs->parked[i] = 0;
+			found = 1;
+		}
+	}
+	if (!found)
+		fs->intr_recent[fs->intr_next++ % ZFS_INTR_RECENT] = unique;
+	pthread_mutex_unlock(&fs->intr_lock);
+	if (found) {
+		atomic_fetch_sub(&fs->nparked, 1);
+		zfs_reply_error(fs, unique, -EINTR);
+	}
+}
+
+/* Park request `unique` until an INTERRUPT names it or the session ends
+ * (then it is answered EINTR); answered at once with EINTR when it was
+ * interrupted already, with EAGAIN when every slot is taken. */
+static __attribute__((unused)) void zfs_park(struct zfs *fs, uint64_t unique)
+{
+	int error = -EAGAIN;
+	unsigned i;
+
+	pthread_mutex_lock(&fs->intr_lock);
+	for (i = 0; i < ZFS_INTR_RECENT; i++)
+		if (fs->intr_recent[i] == unique)
+			error = -EINTR;
+	if (fs->intr_stop)
+		error = -EINTR;
+	for (i = 0; i < ZFS_PARK_SLOTS && error == -EAGAIN; i++) {
+		if (!fs->parked[i]) {
+			fs->parked[i] = unique;
+			atomic_fetch_add(&fs->nparked, 1);
+			error = 0;
+		}
+	}
+	pthread_mutex_unlock(&fs->intr_lock);
+	if (error)
+		zfs_reply_error(fs, unique, error);
+}
+
+/* The session ends: answer every parked request, and park no more. */
+static void zfs_park_release_all(struct zfs *fs)
+{
+	uint64_t parked[ZFS_PARK_SLOTS];
+	unsigned i, n = 0;
+
+	pthread_mutex_lock(&fs->intr_lock);
+	fs->intr_stop = 1;
+	for (i = 0; i < ZFS_PARK_SLOTS; i++) {
+		if (fs->parked[i])
+			parked[n++] = fs->parked[i];
+		fs->parked[i] = 0;
+	}
+	pthread_mutex_unlock(&fs->intr_lock);
+	for (i = 0; i < n; i++) {
+		atomic_fetch_sub(&fs->nparked, 1);
+		zfs_reply_error(fs, parked[i], -EINTR);
+	}
+}
+
+#ifdef ZC_DEBUG
+#define ZFS_DEBUG_STALL_XATTR "user.zcache.debug.stall"
+#define ZFS_DEBUG_STALLED_XATTR "user.zcache.debug.stalled"
+
+/* Debug builds: a GETXATTR of ZFS_DEBUG_STALL_XATTR is parked until it is
+ * interrupted (or the session ends) and then answered EINTR, from the
+ * thread that read the INTERRUPT: a request that blocks, for the interrupt
+ * tests of both transports (tests/fs.c), which also makes an io_uring
+ * reply come from a thread other than its queue's.  A GETXATTR of
+ * ZFS_DEBUG_STALLED_XATTR answers how many requests are parked now (a
+ * decimal string), so a test knows its request reached the daemon before
+ * it signals the caller.  Returns 1 when it took the request. */
 static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size_t size)
 {
 	const size_t at = sizeof(*in) + sizeof(struct fuse_getxattr_in);
 	const struct fuse_getxattr_in *arg = (const void *)(in + 1);
 	const char *name = (const char *)in + at;
-	int ret;
 
 	if (in->opcode != FUSE_GETXATTR || size <= at || name[size - at - 1] != '\0')
 		return 0;
@@ -2111,7 +2144,7 @@ static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size
 		struct iovec v[2] = { { &h, sizeof(h) } };
 		char num[24];
 
-		snprintf(num, sizeof(num), "%u", atomic_load(&fs->stalled));
+		snprintf(num, sizeof(num), "%u", atomic_load(&fs->nparked));
 		if (arg->size == 0) {
 			out.size = (uint32_t)strlen(num);
 			v[1].iov_base = &out;
@@ -2128,10 +2161,7 @@ static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size
 	}
 	if (strcmp(name, ZFS_DEBUG_STALL_XATTR))
 		return 0;
-	atomic_fetch_add(&fs->stalled, 1);
-	ret = zfs_interrupt_wait(fs, in->unique, ZFS_DEBUG_STALL_SECONDS);
-	atomic_fetch_sub(&fs->stalled, 1);
-	zfs_reply_error(fs, in->unique, ret);
+	zfs_park(fs, in->unique);
 	return 1;
 }
 #else
@@ -2144,8 +2174,8 @@ static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size
 }
 #endif
 
-/* Every request of either transport: INTERRUPTs are noted here, the rest
- * goes to libfuse. */
+/* Every request of either transport: INTERRUPTs are answered here (see
+ * above), the rest goes to libfuse. */
 static void zfs_dispatch(struct zfs *fs, struct fuse_session *se, const struct fuse_buf *buf)
 {
 	const struct fuse_in_header *in = buf->mem;
@@ -2218,32 +2248,12 @@ static void zfs_wake_handler(int sig)
 
 static int zfs_intr_init(struct zfs *fs)
 {
-	pthread_condattr_t ca;
-	int ret;
-
 	memset(fs->intr_recent, 0, sizeof(fs->intr_recent));
+	memset(fs->parked, 0, sizeof(fs->parked));
+	atomic_store(&fs->nparked, 0);
 	fs->intr_next = 0;
 	fs->intr_stop = 0;
-	if (pthread_mutex_init(&fs->intr_lock, NULL))
-		return -ENOMEM;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	ret = pthread_cond_init(&fs->intr_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	if (ret) {
-		pthread_mutex_destroy(&fs->intr_lock);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* End every interrupt wait: the session is ending. */
-static void zfs_intr_stop(struct zfs *fs)
-{
-	pthread_mutex_lock(&fs->intr_lock);
-	fs->intr_stop = 1;
-	pthread_cond_broadcast(&fs->intr_cond);
-	pthread_mutex_unlock(&fs->intr_lock);
+	return pthread_mutex_init(&fs->intr_lock, NULL) ? -ENOMEM : 0;
 }
 
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
@@ -2306,8 +2316,9 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	zfs_worker_run(&w[0]);
 	fuse_session_exit(se);
-	/* A handler waiting for an interrupt (either transport) gives up. */
-	zfs_intr_stop(fs);
+	/* Parked requests are answered (either transport; the ring's
+	 * threads commit those answers before they stop, below). */
+	zfs_park_release_all(fs);
 	/* Wake the other workers and wait for them before anything closes
 	 * the device; a worker between its exit check and read() misses one
 	 * signal, so keep signalling until it is gone. */
@@ -2356,7 +2367,6 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		ret = atomic_load(&fs->session_err);
 	free(w);
 out_intr:
-	pthread_cond_destroy(&fs->intr_cond);
 	pthread_mutex_destroy(&fs->intr_lock);
 	return ret;
 }

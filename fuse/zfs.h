@@ -203,16 +203,16 @@ struct zfs {
 	 * offers it and cfg.uring allows; NULL before and without. */
 	_Atomic(struct zfs_uring *) uring;
 	_Atomic int session_err;	/* a negative errno that ends the session */
-	/* INTERRUPTs (never handed to libfuse: it cannot find ring requests):
-	 * the uniques named by the last ZFS_INTR_SLOTS of them, for handlers
-	 * that wait (zfs_interrupt_wait).  intr_lock is a leaf. */
+	/* INTERRUPTs (never handed to libfuse: it cannot find ring requests)
+	 * and the requests parked until one names them (zfs.c, "interrupts").
+	 * intr_lock is a leaf. */
 	pthread_mutex_t intr_lock;
-	pthread_cond_t intr_cond;	/* broadcast on every INTERRUPT and on stop */
-	uint64_t intr_recent[16];	/* protected by intr_lock */
+	uint64_t intr_recent[16];	/* uniques of the last interrupts; intr_lock */
 	unsigned intr_next;		/* protected by intr_lock */
+	uint64_t parked[16];		/* parked requests' uniques, 0 = free; intr_lock */
 	int intr_stop;			/* the session is ending; protected by intr_lock */
+	_Atomic unsigned nparked;	/* requests parked now */
 	_Atomic uint64_t interrupts;	/* INTERRUPT requests received, ever */
-	_Atomic unsigned stalled;	/* debug builds' stalled requests, now */
 	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
 	_Atomic uint64_t policy[ZFS_PC_NR];
 	/* Kernel cache invalidations for evicted files, sent by the notifier
