@@ -1873,7 +1873,13 @@ uint64_t zfs_drop_ephemeral(struct zfs *fs)
  * requests are committed from the ring, everything else goes to the
  * device.  Errors are read(2)'s and writev(2)'s. */
 #define ZFS_INIT_ADD (FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV | FUSE_HANDLE_KILLPRIV_V2)
-#define ZFS_URING_DEPTH 8u		/* ring entries per queue (CPU) */
+/* Ring entries per queue: 8 (measured: 1, 2, 8 and 32 serve an untar and
+ * a read-all alike; more room lets a queue go on while replies are
+ * deferred), fewer on machines with many CPUs so that all queues hold at
+ * most ZFS_URING_ENTRIES (each entry is a 2 MiB block of address space,
+ * of which only what requests reach is ever touched). */
+#define ZFS_URING_DEPTH 8u
+#define ZFS_URING_ENTRIES 64u
 
 static void zfs_session_log(struct zfs *fs, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1923,6 +1929,13 @@ static void zfs_ring_process(void *arg, const struct fuse_buf *buf)
 	zfs_dispatch(fs, fs->se, buf);
 }
 
+static unsigned zfs_ring_depth(void)
+{
+	unsigned d = ZFS_URING_ENTRIES / zfs_uring_nr_queues();
+
+	return d > ZFS_URING_DEPTH ? ZFS_URING_DEPTH : d < 2 ? 2 : d;
+}
+
 /* The INIT reply that accepted the ring is written: start the transport.
  * On failure the kernel falls back to /dev/fuse (zfs_uring_start and
  * zfs_uring_disable see to it); with uring=on the session then ends. */
@@ -1941,7 +1954,7 @@ static void zfs_ring_begin(struct zfs *fs, int fd, const struct fuse_init_out *i
 	memset(&c, 0, sizeof(c));
 	c.buddy = fs->cfg.buddy;
 	c.fd = fd;
-	c.depth = ZFS_URING_DEPTH;
+	c.depth = zfs_ring_depth();
 	c.max_payload = max_payload;
 	c.process = zfs_ring_process;
 	c.arg = fs;
@@ -1956,7 +1969,7 @@ static void zfs_ring_begin(struct zfs *fs, int fd, const struct fuse_init_out *i
 	}
 	if (ret == 0) {
 		zfs_session_log(fs, 2, "transport: io_uring, %u queues of %u entries",
-				zfs_uring_nr_queues(), ZFS_URING_DEPTH);
+				zfs_uring_nr_queues(), c.depth);
 		return;
 	}
 	if (fs->cfg.uring == ZFS_URING_ON) {
