@@ -364,6 +364,9 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 	zfs_ns_stats(fs->ns, &s->ns);
 	s->default_codec = fs->cfg.codec;
 	s->mem_limit = atomic_load(&fs->mem_limit);
+	s->uring = zfs_uring_running(atomic_load(&fs->uring));
+	zfs_uring_stats(atomic_load(&fs->uring), &s->ring);
+	s->interrupts = atomic_load(&fs->interrupts);
 	s->enospc = atomic_load(&fs->enospc);
 	s->evicted_files = atomic_load(&fs->evicted_files);
 	s->compactions = atomic_load(&fs->compactions);

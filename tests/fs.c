@@ -96,6 +96,8 @@ START_TEST(test_bad_options)
 		{ "threads=many", "threads" },
 		{ "bogus_option", "bogus_option" },
 		{ "mem_limit", "mem_limit" },
+		{ "uring=maybe", "uring" },
+		{ "uring", "uring" },
 	};
 	char err[1024];
 	size_t k;
@@ -2187,6 +2189,82 @@ START_TEST(test_chown_clears_suid_special)
 }
 END_TEST
 
+/* enable_uring of the fuse module: 1 (Y), 0 (N), -1 (no such parameter). */
+static int fs_uring_param(void)
+{
+	char c = 0;
+	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+
+	if (!f)
+		return -1;
+	if (fread(&c, 1, 1, f) != 1)
+		c = 0;
+	fclose(f);
+	return c == 'Y';
+}
+
+/* The text of line `name` of /.zcache/stats. */
+static void fs_stat_text(const char *name, char *out, size_t len)
+{
+	char *s = fs_read_file(".zcache/stats", NULL), *line;
+	size_t n = strlen(name);
+
+	out[0] = '\0';
+	for (line = s; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (!strncmp(line, name, n) && line[n] == ' ') {
+			char *v = line + n;
+
+			while (*v == ' ')
+				v++;
+			snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+			break;
+		}
+	}
+	free(s);
+	ck_assert_msg(out[0], "no %s line in /.zcache/stats", name);
+}
+
+/* Which transport serves a mount: uring=off is always /dev/fuse; with
+ * enable_uring Y, uring=on and the default (auto) are io_uring, one queue
+ * per possible CPU; with N, uring=on refuses to mount (one line, exit 1)
+ * and auto falls back to /dev/fuse.  .ci/run runs this case with N before
+ * the suites, which it runs with Y. */
+START_TEST(test_transport_choice)
+{
+	const char *on[] = { "-f", "-o", "uring=on", NULL };
+	char v[64], err[1024];
+	int param = fs_uring_param();
+
+	fs_mount("uring=off");
+	fs_stat_text("transport", v, sizeof(v));
+	ck_assert_str_eq(v, "dev");
+	ck_assert_uint_eq(fs_stat_value("uring_queues"), 0);
+	fs_finish();
+	if (param == 1) {
+		fs_mount("uring=on");
+		fs_stat_text("transport", v, sizeof(v));
+		ck_assert_str_eq(v, "uring");
+		ck_assert_uint_ge(fs_stat_value("uring_queues"), 1);
+		ck_assert_uint_ge(fs_stat_value("uring_entries"), 2 * fs_stat_value("uring_queues"));
+		fs_write_file("f", "over the ring", 13);
+		ck_assert_uint_ge(fs_stat_value("uring_requests"), 2);
+		fs_finish();
+		fs_mount("uring=auto");
+		fs_stat_text("transport", v, sizeof(v));
+		ck_assert_str_eq(v, "uring");
+		fs_finish();
+	} else {
+		ck_assert_int_eq(fs_run_zcached(on, 1, err, sizeof(err)), 1);
+		ck_assert_msg(strstr(err, "uring=on") && strchr(err, '\n') == err + strlen(err) - 1,
+			      "not one line naming uring=on: %s", err);
+		fs_mount("uring=auto");
+		fs_stat_text("transport", v, sizeof(v));
+		ck_assert_str_eq(v, "dev");
+		fs_finish();
+	}
+}
+END_TEST
+
 /* ---- interrupts and transports --------------------------------------------------- */
 
 #ifdef ZC_DEBUG
@@ -2252,6 +2330,7 @@ START_TEST(test_interrupt_signal)
 	st = fs_wait(pid, 30000);
 	ck_assert_msg(st != -1, "the interrupted request did not end");
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "caller status %d", st);
+	ck_assert_uint_ge(fs_stat_value("interrupts"), 1);
 	ck_assert_int_eq(fs_stalled(fs_cur.dir), 0);
 	fs_path(p, sizeof(p), "stall");
 	ck_assert_int_eq(getxattr(p, "user.none", b, sizeof(b)), -1);
@@ -2355,8 +2434,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_ephemeral_drop);
 	tcase_add_test(tc, test_ephemeral_evicted_at_limit);
 	tcase_add_test(tc, test_concurrency);
-#ifdef ZC_DEBUG
 	tc = fs_tcase(s, "transport");
+	tcase_add_test(tc, test_transport_choice);
+#ifdef ZC_DEBUG
 	tcase_add_test(tc, test_interrupt_signal);
 	tcase_add_test(tc, test_interrupt_kill);
 	tcase_add_test(tc, test_sigterm_with_blocked_request);

@@ -185,10 +185,11 @@ void fs_mount_at(const char *dir, const char *opts)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		if (opts && fs_transport_opt())
+		if (opts && fs_transport_opt() && !strstr(opts, "uring="))
 			snprintf(all, sizeof(all), "%s,%s", opts, fs_transport_opt());
 		else
-			snprintf(all, sizeof(all), "%s", opts ? opts : fs_transport_opt() ? fs_transport_opt() : "");
+			snprintf(all, sizeof(all), "%s",
+				 opts ? opts : fs_transport_opt() ? fs_transport_opt() : "");
 		if (all[0])
 			execl(ZCACHED, "zcached", "-f", "-o", all, fs_cur.dir, (char *)NULL);
 		else
