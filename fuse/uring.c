@@ -449,6 +449,12 @@ static void zu_reap(struct zu_queue *q)
 			eventfd = 1;
 			continue;
 		}
+		if (e->state != ZU_PARKED) {
+			/* Only a parked command completes: anything else
+			 * is a bug, counted and dropped. */
+			atomic_fetch_add_explicit(&q->errors, 1, memory_order_relaxed);
+			continue;
+		}
 		if (res == 0) {
 			zu_serve(q, e);
 		} else if (res == -EAGAIN || res == -EINTR) {
