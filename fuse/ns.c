@@ -36,7 +36,7 @@ struct zfs_dirent {
 
 #define ZFS_DIRENT_SIZE(n) (offsetof(struct zfs_dirent, name) + (n) + 1)
 static_assert(ZFS_NAME_MAX <= UINT16_MAX && (S_IFMT >> 16) == 0, "dirent fields too small");
-static_assert(sizeof(struct zfs_inode) == 152, "zfs_inode grew (2 spare bytes at its end)");
+static_assert(sizeof(struct zfs_inode) == 152, "zfs_inode grew (3 spare bytes at its end)");
 
 struct zfs_ns {
 	struct zfs_stripe stripes[ZFS_NS_STRIPES];	/* the inodes' locks */
@@ -423,7 +423,6 @@ struct zfs_ns *zfs_ns_create(struct zfs_pool *root_pool, uid_t uid, gid_t gid,
 	for (k = 0; k < ZFS_NS_STRIPES; k++) {
 		pthread_mutex_init(&ns->stripes[k].lock, NULL);
 		pthread_rwlock_init(&ns->stripes[k].io_lock, NULL);
-		pthread_mutex_init(&ns->stripes[k].push_lock, NULL);
 	}
 	if (pthread_rwlock_init(&ns->lock, NULL))
 		goto err_free;
@@ -497,7 +496,6 @@ void zfs_ns_destroy(struct zfs_ns *ns)
 	for (b = 0; b < ZFS_NS_STRIPES; b++) {
 		pthread_mutex_destroy(&ns->stripes[b].lock);
 		pthread_rwlock_destroy(&ns->stripes[b].io_lock);
-		pthread_mutex_destroy(&ns->stripes[b].push_lock);
 	}
 	free(ns);
 }

@@ -70,13 +70,8 @@
  * caller's request is in flight, because the kernel cannot forget an inode
  * it is using.
  *
- * Lock order:  push_lock (mutex)  ->  ns->lock (rwlock)  ->  io_lock (rwlock)
- *              ->  lock (mutex)
- * (push_lock, io_lock and lock are an inode's stripe->push_lock, ->io_lock
- * and ->lock)
- *   push_lock    zfs.c only: a push of a file's first pages into the
- *                kernel's cache at open against other opens and
- *                truncations (see zfs.c).  ns itself never takes it.
+ * Lock order:  ns->lock (rwlock)  ->  io_lock (rwlock)  ->  lock (mutex)
+ * (io_lock and lock are an inode's stripe->io_lock and ->lock)
  *   ns->lock     the inode table, every directory's entries, parent links,
  *                nlink, hnames, xattrs, pool membership and the pool list;
  *                readers (lookup, getattr, readdir, getxattr) share it,
@@ -164,8 +159,6 @@ struct zfs_dir {
 struct zfs_stripe {
 	pthread_mutex_t lock;		/* attributes (see the lock order) */
 	pthread_rwlock_t io_lock;	/* file data against size changes */
-	pthread_mutex_t push_lock;	/* zfs.c: opens and truncations against a
-					   push of the file into the kernel's cache */
 } __attribute__((aligned(64)));
 
 #define ZFS_NS_STRIPES 256
@@ -202,8 +195,6 @@ struct zfs_inode {
 	uint32_t hnames;		/* non-directories: names in `pool` (the home);
 					   protected by ns->lock */
 	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
-	_Atomic unsigned char pushed;	/* zfs.c: the content went to the kernel's cache
-					   since it last changed */
 };
 
 /* Called after ns->lock is dropped (inode_release from zfs_ns_evict: with

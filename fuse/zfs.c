@@ -562,7 +562,6 @@ static int zfs_truncate(struct zfs *fs, struct zfs_inode *inode, uint64_t newsiz
 			return ret;
 	}
 	zfs_ns_set_size(inode, newsize);
-	atomic_store(&inode->pushed, 0);
 	return 0;
 }
 
@@ -695,7 +694,6 @@ static ssize_t zfs_write_data(struct zfs *fs, struct zfs_inode *inode, const cha
 		done += (ssize_t)n;
 	}
 	if (done > 0) {
-		atomic_store(&inode->pushed, 0);
 		if (pos > fsize)
 			zfs_ns_set_size(inode, pos);
 		else
@@ -787,11 +785,9 @@ static void zfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 			ret = -EINVAL;
 			goto err;
 		}
-		pthread_mutex_lock(&inode->stripe->push_lock);
 		pthread_rwlock_wrlock(&inode->stripe->io_lock);
 		ret = zfs_truncate(fs, inode, (uint64_t)attr->st_size);
 		pthread_rwlock_unlock(&inode->stripe->io_lock);
-		pthread_mutex_unlock(&inode->stripe->push_lock);
 		if (ret < 0)
 			goto err;
 		if (!(to_set & FUSE_SET_ATTR_MODE))
@@ -850,7 +846,6 @@ static void zfs_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off
 	pthread_mutex_unlock(&inode->stripe->lock);
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		ret = zfs_zero_range(fs, inode, (uint64_t)off, end, size);
-	atomic_store(&inode->pushed, 0);
 	/* Plain allocation needs nothing stored: holes cost nothing. */
 	if (ret == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > size)
 		zfs_ns_set_size(inode, end);
@@ -926,66 +921,6 @@ out:
 }
 
 /* ---- open / release -------------------------------------------------------- */
-
-/* Open-time read-ahead.  A cold read of a small file costs two round trips
- * to this process, OPEN and then READ (the kernel's read-ahead comes only
- * with the first read).  So the first read-only open of a file after its
- * content changed (inode->pushed clear) pushes the file's first
- * ZFS_PUSH_MAX bytes into the kernel's page cache (FUSE_NOTIFY_STORE, one
- * write to the device, no reply awaited) before the open is answered: the
- * reads that follow are served by the kernel: a cold read-all of tree.tar
- * sends 136 READs instead of 6627, so the synchronous round trips per
- * file go from two to one.  Later opens push nothing (the kernel
- * keeps its cache across opens, keep_cache), so re-reading a file does not
- * decompress it again; should the kernel have dropped its pages meanwhile,
- * reads ask as before.
- *
- * Coherency: a push must never put older data over newer data in the
- * kernel's cache.  It is done only when the opener's file is the inode's
- * only open file, holding the inode's stripe->push_lock, which every open
- * and every truncation takes too: data changes need an open file
- * (write, fallocate, shared mmap), or are truncations, so none can run
- * during the push.  The store is read under io_lock (shared) and the push is
- * sent after io_lock is dropped (the kernel locks the cache pages it
- * fills; a writer holds those while it waits for its WRITE, which needs
- * io_lock: holding it here would deadlock).  Caller must hold push_lock. */
-#define ZFS_PUSH_MAX ((uint64_t)128 << 10)
-/* The push at open is off: it reads the store under io_lock but must drop
- * it before notify_store (the kernel keeps pages locked during a WRITE
- * request, so holding io_lock there deadlocks), and a write completing in
- * between is then overwritten in the kernel's cache by the older copy:
- * tests/fs.c test_open_push_concurrent saw stale reads under load.  It
- * stays off until a race-free design (e.g. a write generation the kernel
- * can check) exists; the cold read-all is slower without it. */
-#define ZFS_OPEN_PUSH 0
-
-static void zfs_push(struct zfs *fs, struct zfs_inode *inode)
-{
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
-	uint64_t size, p;
-	char *buf;
-	int ret = 0;
-
-	pthread_mutex_lock(&inode->stripe->lock);
-	size = inode->size;
-	pthread_mutex_unlock(&inode->stripe->lock);
-	if (!size || !fs->se)
-		return;
-	if (size > ZFS_PUSH_MAX)
-		size = ZFS_PUSH_MAX;
-	buf = buddy_alloc(fs->cfg.buddy, ZFS_PUSH_MAX);
-	if (!buf)
-		return;
-	pthread_rwlock_rdlock(&inode->stripe->io_lock);
-	for (p = 0; p * ZFS_PAGE < size && ret == 0; p++)
-		ret = zfs_get_page(fs, inode, p, buf + p * ZFS_PAGE);
-	pthread_rwlock_unlock(&inode->stripe->io_lock);
-	bv.buf[0].mem = buf;
-	bv.buf[0].size = (size_t)size;
-	if (ret == 0 && fuse_lowlevel_notify_store(fs->se, inode->ino, 0, &bv, 0) == 0)
-		atomic_store(&inode->pushed, 1);
-	buddy_free(fs->cfg.buddy, buf, ZFS_PUSH_MAX);
-}
 
 /* Open an inode: pin the file's object, in whatever pool it is at home,
  * so eviction skips it while it is open - also after a rename moves it
@@ -1065,13 +1000,11 @@ static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	pthread_mutex_lock(&inode->stripe->push_lock);
 	if (fi->flags & O_TRUNC) {
 		pthread_rwlock_wrlock(&inode->stripe->io_lock);
 		ret = zfs_truncate(fs, inode, 0);
 		pthread_rwlock_unlock(&inode->stripe->io_lock);
 		if (ret < 0) {
-			pthread_mutex_unlock(&inode->stripe->push_lock);
 			fuse_reply_err(req, -ret);
 			return;
 		}
@@ -1079,15 +1012,9 @@ static void zfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	ret = zfs_open_inode(fs, inode, fi);
 	if (ret < 0) {
-		pthread_mutex_unlock(&inode->stripe->push_lock);
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	if (ZFS_OPEN_PUSH && (fi->flags & O_ACCMODE) == O_RDONLY && !fi->direct_io &&
-	    S_ISREG(inode->mode) &&
-	    !atomic_load(&inode->pushed) && atomic_load(&inode->nopen) == 1)
-		zfs_push(fs, inode);
-	pthread_mutex_unlock(&inode->stripe->push_lock);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		zfs_close_inode(fs, inode);	/* the caller was interrupted */
 }

@@ -68,14 +68,6 @@
  * others than root, chown by anyone) and security.capability (write,
  * truncate, chown) itself, as the VFS would.
  *
- * Open-time read-ahead: the first read-only open of a file after its
- * content changed, when no other open file of it exists, pushes its first
- * 128 KiB into the kernel's page cache (fuse_lowlevel_notify_store) before
- * the open is answered, so a cold read of a small file takes one round trip
- * (OPEN) instead of two (OPEN, READ).  Opens and truncations of an inode
- * exclude a push through the inode's stripe->push_lock (zfs.c says why
- * that keeps the kernel's cache coherent).
- *
  * Kernel caching: entries (negative ones too) and attributes are cached
  * for ZFS_TIMEOUT seconds, an hour, and file pages are kept across opens
  * (keep_cache): every change passes through this one kernel mount, which
@@ -87,12 +79,12 @@
  *
  * Threads: every handler runs on any of the session's worker threads
  * (zfs_session_loop: a fixed set, each receiving into a buddy buffer).
- * Lock order (adding to ns.h's): push_lock -> evict_lock -> ns->lock -> io_lock -> lock
+ * Lock order (adding to ns.h's): evict_lock -> ns->lock -> io_lock -> lock
  * (ns takes io_lock under ns->lock only to move files between pools; open
  * and release take io_lock after dropping ns->lock)
  * (an inode's stripe) -> (tmem, pam, sgv locks, taken inside those
  * modules).  No lock is held while a notification is written to the
- * device, except push_lock during a push.
+ * device.
  * zfs->lock (a mutex) protects mem_used_max and the list of open /.zcache
  * files and is a leaf.
  *
