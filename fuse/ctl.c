@@ -363,13 +363,13 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 	sgv_ctx_stats(fs->cfg.sgv, &s->sgv);
 	zfs_ns_stats(fs->ns, &s->ns);
 	s->default_codec = fs->cfg.codec;
-	s->mem_limit = atomic_load(&fs->mem_limit);
-	s->enospc = atomic_load(&fs->enospc);
-	s->evicted_files = atomic_load(&fs->evicted_files);
-	s->compactions = atomic_load(&fs->compactions);
-	s->pages_compacted = atomic_load(&fs->pages_compacted);
+	s->mem_limit = atomic_load(&fs->mem.limit);
+	s->enospc = atomic_load(&fs->mem.enospc);
+	s->evicted_files = atomic_load(&fs->mem.evicted_files);
+	s->compactions = atomic_load(&fs->mem.compactions);
+	s->pages_compacted = atomic_load(&fs->mem.pages_compacted);
 #define ZFS_PC_SNAP(id, field, figure, scale, help) \
-	s->field = atomic_load(&fs->policy[ZFS_PC_##id]);
+	s->field = atomic_load(&fs->mem.policy[ZFS_PC_##id]);
 	ZFS_POLICY_COUNTERS(ZFS_PC_SNAP)
 #undef ZFS_PC_SNAP
 	if (fs->cfg.pam) {
@@ -403,79 +403,11 @@ int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
 	if (ret < 0)
 		goto nomem;
 	qsort(s->pools, s->npools, sizeof(*s->pools), zfs_snap_cmp);
-	s->mem_used_max = 0;
-	{
-		uint64_t used = zfs_snapshot_mem_used(s);
-
-		pthread_mutex_lock(&fs->lock);
-		if (used > fs->mem_used_max)
-			fs->mem_used_max = used;
-		s->mem_used_max = fs->mem_used_max;
-		pthread_mutex_unlock(&fs->lock);
-	}
+	s->mem_used_max = zfs_mem_note_used(&fs->mem, zfs_snapshot_mem_used(s));
 	return 0;
 nomem:
 	zfs_snapshot_free(s);
 	return -ENOMEM;
-}
-
-/* ---- memory: what is used, compaction, the policy's counters ---------------- */
-
-uint64_t zfs_ctl_mem_used(struct zfs *fs)
-{
-	struct tmem_stats ts;
-	struct zfs_ns_stats ns;
-	struct pam_stats ps;
-
-	tmem_stats(fs->cfg.store, &ts);
-	zfs_ns_stats(fs->ns, &ns);
-	if (fs->cfg.pam)
-		pam_stats(fs->cfg.pam, &ps);
-	/* The sum itself is render.c's, the one the stats print. */
-	return zfs_mem_used_of(&ts, fs->cfg.pam ? &ps : NULL, ns.meta_bytes);
-}
-
-uint64_t zfs_ctl_reclaimable(struct zfs *fs, uint64_t *partly)
-{
-	uint64_t part = 0, used = 0;
-	unsigned i, n;
-
-	*partly = 0;
-	if (!fs->cfg.pam)
-		return 0;
-	n = pam_pool_count(fs->cfg.pam);
-	for (i = 0; i < n; i++) {
-		struct xcf_pool *x = pam_xcf_pool(fs->cfg.pam, i);
-		struct xcf_stats xs;
-
-		if (!x)
-			continue;
-		xcf_stats(x, &xs);
-		part += (xs.pages - xs.free_pages) * 4096;
-		used += xs.block_bytes;
-	}
-	*partly = part;
-	return part > used ? part - used : 0;
-}
-
-uint64_t zfs_compact_auto(struct zfs *fs, unsigned min_percent, uint64_t min_bytes)
-{
-	uint64_t partly, free = zfs_ctl_reclaimable(fs, &partly), pages;
-
-	if (!fs->cfg.pam || free == 0 || free < min_bytes || free * 100 < partly * min_percent)
-		return 0;
-	pages = pam_compact(fs->cfg.pam, 0);
-	pages += pam_shrink(fs->cfg.pam) / 4096;
-	atomic_fetch_add(&fs->compactions, 1);
-	atomic_fetch_add(&fs->policy[ZFS_PC_AUTO_COMPACTIONS], 1);
-	atomic_fetch_add(&fs->pages_compacted, pages);
-	return pages;
-}
-
-void zfs_policy_count(struct zfs *fs, enum zfs_policy_counter c, uint64_t n)
-{
-	if ((unsigned)c < ZFS_PC_NR)
-		atomic_fetch_add(&fs->policy[c], n);
 }
 
 /* ---- files ----------------------------------------------------------------- */
@@ -487,17 +419,17 @@ static int zfs_ctl_render(struct zfs *fs, uint64_t ino, struct zfs_text *t)
 
 	if (ino == zfs_ctl_ino(CTL_COMPACT)) {
 		zfs_text_printf(t, "compactions %llu\npages_compacted %llu\n",
-				(unsigned long long)atomic_load(&fs->compactions),
-				(unsigned long long)atomic_load(&fs->pages_compacted));
+				(unsigned long long)atomic_load(&fs->mem.compactions),
+				(unsigned long long)atomic_load(&fs->mem.pages_compacted));
 		return t->err;
 	}
 	if (ino == zfs_ctl_ino(CTL_DROP)) {
 		zfs_text_printf(t, "evicted_files %llu\n",
-				(unsigned long long)atomic_load(&fs->evicted_files));
+				(unsigned long long)atomic_load(&fs->mem.evicted_files));
 		return t->err;
 	}
 	if (ino == zfs_ctl_ino(CTL_MEMLIMIT)) {
-		zfs_text_printf(t, "%llu\n", (unsigned long long)atomic_load(&fs->mem_limit));
+		zfs_text_printf(t, "%llu\n", (unsigned long long)atomic_load(&fs->mem.limit));
 		return t->err;
 	}
 	ret = zfs_ctl_snapshot(fs, &s);
@@ -659,25 +591,21 @@ ssize_t zfs_ctl_write(struct zfs *fs, fuse_req_t req, uint64_t ino, uint64_t fh,
 	switch (node) {
 	case CTL_MEMLIMIT: {
 		uint64_t v;
-		long pages = sysconf(_SC_PHYS_PAGES);
-		uint64_t ram = pages > 0 ? (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 
-		if (zfs_parse_size(val, ram, &v) < 0)
+		if (zfs_parse_size(val, zfs_mem_ram_bytes(), &v) < 0)
 			return -EINVAL;
-		atomic_store(&fs->mem_limit, v);
+		atomic_store(&fs->mem.limit, v);
 		break;
 	}
 	case CTL_COMPACT:
 		if (strcmp(val, "1"))
 			return -EINVAL;
-		atomic_fetch_add(&fs->compactions, 1);
-		if (fs->cfg.pam)
-			atomic_fetch_add(&fs->pages_compacted, pam_compact(fs->cfg.pam, 0));
+		zfs_mem_compact(&fs->mem);
 		break;
 	case CTL_DROP:
 		if (strcmp(val, "1"))
 			return -EINVAL;
-		zfs_drop_ephemeral(fs);
+		zfs_mem_drop_ephemeral(&fs->mem);
 		break;
 	case CTL_SGVFLUSH:
 		if (strcmp(val, "1"))
@@ -688,44 +616,4 @@ ssize_t zfs_ctl_write(struct zfs *fs, fuse_req_t req, uint64_t ino, uint64_t fh,
 		return -EPERM;
 	}
 	return (ssize_t)size;
-}
-
-int zfs_parse_size(const char *s, uint64_t ram_bytes, uint64_t *out)
-{
-	const char *p = s;
-	uint64_t v = 0;
-	unsigned shift = 0;
-
-	if (!s || !*s)
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	if (p == s)
-		return -EINVAL;
-	if (*p == '%') {
-		if (p[1] || v > 100)
-			return -EINVAL;
-		*out = ram_bytes / 100 * v + ram_bytes % 100 * v / 100;
-		return 0;
-	}
-	switch (*p) {
-	case 'k': case 'K': shift = 10; p++; break;
-	case 'm': case 'M': shift = 20; p++; break;
-	case 'g': case 'G': shift = 30; p++; break;
-	case 't': case 'T': shift = 40; p++; break;
-	default: break;
-	}
-	if (shift && (*p == 'i' || *p == 'I') && (p[1] == 'b' || p[1] == 'B'))
-		p += 2;
-	else if (*p == 'b' || *p == 'B')
-		p++;
-	if (*p)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*out = v << shift;
-	return 0;
 }

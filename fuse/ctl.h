@@ -14,7 +14,8 @@
  * buffer owned by the open file, so a reader sees one consistent snapshot
  * however it reads; the files are opened with direct_io since their size is
  * unknown until then (st_size is 0, as in /proc).  Writes act at once:
- * compact (pam_compact, whether it pays or not), drop_ephemeral (zfs_drop_ephemeral), sgv_flush
+ * compact (zfs_mem_compact, whether it pays or not), drop_ephemeral
+ * (zfs_mem_drop_ephemeral), sgv_flush
  * (sgv_ctx_flush), mem_limit (a size as the mount option takes it).  Only
  * root may write (the kernel checks the modes with default_permissions; a
  * write from any other uid is refused with EACCES here as well).  Nothing
@@ -74,44 +75,6 @@ void zfs_ctl_release(struct zfs *fs, uint64_t fh);
 /* Free every ctl file still open (the session ended before the kernel
  * released them).  Only when no request can run any more. */
 void zfs_ctl_release_all(struct zfs *fs);
-
-/* Parse a size as mem_limit takes it: decimal digits with an optional K,
- * M, G or T suffix (powers of 1024, case-insensitive, optional "B" or
- * "iB"), or "N%" of `ram_bytes` (N 0..100).  Returns 0 and stores the bytes
- * in *out, or -EINVAL (*out untouched) for anything else, overflow
- * included.  Thread safe. */
-int zfs_parse_size(const char *s, uint64_t ram_bytes, uint64_t *out);
-
-/* mem_used_bytes of the stats (DESIGN.md §2), gathered now from the
- * modules and summed by zfs_mem_used_of (fuse/render.h, the one
- * definition).  What mem_limit is compared with.  Takes each xcf pool's
- * lock briefly, one at a time; thread safe, a moment out of date while
- * writes run. */
-uint64_t zfs_ctl_mem_used(struct zfs *fs);
-
-/* Compaction "pays" (zfs_compact_auto) when the free bytes inside partly
- * used xcf pages - what compaction can win back - are at least min_bytes
- * and at least min_percent of those pages' bytes.  The write path at the
- * limit asks with these; the policy thread with its own (daemon/policy.h). */
-#define ZFS_COMPACT_LIMIT_PERCENT 10u
-#define ZFS_COMPACT_MIN_BYTES ((uint64_t)256 << 10)
-
-/* Compact every xcf pool (pam_compact, no budget) if it pays as said
- * above, then hand the pools' reserve pages back (pam_shrink).  Counts a
- * compaction (compactions, auto_compactions, pages_compacted).  Returns
- * the pages given back to buddy, 0 when it did not pay (nothing done) or
- * there is no PAM backend.  Thread safe: runs beside reads and writes,
- * compactions of one pool run one after the other; takes no zfs lock. */
-uint64_t zfs_compact_auto(struct zfs *fs, unsigned min_percent, uint64_t min_bytes);
-
-/* Reclaimable bytes as zfs_compact_auto judges them: *partly receives the
- * bytes of partly used xcf pages, the return value the free bytes inside
- * them.  0 (and *partly 0) without PAM.  Thread safe. */
-uint64_t zfs_ctl_reclaimable(struct zfs *fs, uint64_t *partly);
-
-/* Add n to one of the memory policy's counters (lock-free atomics; the
- * stats read them without a lock, each exact on its own). */
-void zfs_policy_count(struct zfs *fs, enum zfs_policy_counter c, uint64_t n);
 
 /* Gather every module's figures into *s (free with zfs_snapshot_free).
  * Returns 0 or -ENOMEM. */

@@ -3,7 +3,7 @@
  *
  * Design note.  The headline figures are defined once, in
  * zfs_render_figures(), and stats, metrics, stats.json and mm_stat print
- * from that table; mem_used_bytes is defined once, in zfs_mem_used_of().
+ * from that table; mem_used_bytes is defined once, in zfs_mem_used_of() (fuse/mem.h).
  * The module detail files print each module's stats struct through the
  * X-macro list of its fields that the module's header declares, and the
  * pools' files through ZFS_POOL_FIELDS below, so adding a counter to a
@@ -60,14 +60,6 @@ void zfs_snapshot_free(struct zfs_snapshot *s)
 	s->xcf = NULL;
 	s->slabs = NULL;
 	s->pools = NULL;
-}
-
-uint64_t zfs_mem_used_of(const struct tmem_stats *tmem, const struct pam_stats *pam,
-			 uint64_t ns_meta_bytes)
-{
-	uint64_t data = pam ? pam->pool_bytes + pam->meta_bytes : tmem->pampd_bytes;
-
-	return data + tmem->meta_bytes + ns_meta_bytes;
 }
 
 uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s)

@@ -27,6 +27,8 @@
 #include "alloc/sgv.h"
 #include "compress/codec.h"
 #include "fuse/ctl.h"
+#include "fuse/mem.h"
+#include "fuse/notify.h"
 #include "fuse/ns.h"
 #include "tmem/tmem.h"
 
@@ -60,69 +62,6 @@ static int zfs_page_is_zero(const void *page)
 			return 0;
 	}
 	return 1;
-}
-
-/* ---- memory accounting ----------------------------------------------------- */
-
-uint64_t zfs_mem_used(struct zfs *fs)
-{
-	uint64_t used = zfs_ctl_mem_used(fs);
-
-	atomic_store(&fs->used_cache, used);
-	pthread_mutex_lock(&fs->lock);
-	if (used > fs->mem_used_max)
-		fs->mem_used_max = used;
-	pthread_mutex_unlock(&fs->lock);
-	return used;
-}
-
-static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes);
-static void zfs_inval_free(struct zfs_inval *list);
-
-/* Room for `bytes` more?  Evicts from ephemeral pools when over.
- * zfs_mem_used sums tmem's counters under the store's pool lock, too dear
- * for every 4 KiB write: it is asked again only when the cached figure
- * plus what was written since comes within 1/16 of the limit, or every
- * ZFS_RECHECK_BYTES written. */
-#define ZFS_RECHECK_BYTES ((uint64_t)4 << 20)
-static int zfs_reserve(struct zfs *fs, uint64_t bytes)
-{
-	uint64_t limit = atomic_load(&fs->mem_limit), used;
-	uint64_t since = atomic_fetch_add(&fs->written_since, bytes) + bytes;
-
-	if (!limit)
-		return 0;
-	used = atomic_load(&fs->used_cache);
-	if (since < ZFS_RECHECK_BYTES && used + since < limit - limit / 16)
-		return 0;
-	atomic_store(&fs->written_since, 0);
-	used = zfs_mem_used(fs);
-	if (used + bytes / 4 <= limit)
-		return 0;
-	/* Compaction first, if it pays (it keeps every file).  Then eviction
-	 * of closed ephemeral files, with headroom (a 32nd of the limit) so
-	 * the next writes do not come back at once, and compaction of the
-	 * holes the evicted files left in partly used pages: eviction counts
-	 * compressed bytes, the limit counts pages, so a few rounds. */
-	if (zfs_compact_auto(fs, ZFS_COMPACT_LIMIT_PERCENT, ZFS_COMPACT_MIN_BYTES) > 0)
-		used = zfs_mem_used(fs);
-	for (int round = 0; used + bytes / 4 > limit && round < 4; round++) {
-		uint64_t files = zfs_evict(fs, used + bytes / 4 - limit + limit / 32);
-
-		if (!files)
-			break;
-		zfs_compact_auto(fs, 0, 1);
-		used = zfs_mem_used(fs);
-	}
-	if (used + bytes / 4 <= limit)
-		return 0;
-	atomic_fetch_add(&fs->enospc, 1);
-	return -ENOSPC;
-}
-
-uint64_t zfs_evict_bytes(struct zfs *fs, uint64_t bytes)
-{
-	return zfs_evict(fs, bytes);
 }
 
 /* ---- pools ----------------------------------------------------------------- */
@@ -227,20 +166,10 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	if (!fs)
 		goto err;
 	fs->cfg = *cfg;
-	atomic_init(&fs->mem_limit, cfg->mem_limit);
 	if (pthread_mutex_init(&fs->lock, NULL))
 		goto err_free;
-	if (pthread_rwlock_init(&fs->evict_lock, NULL))
+	if (zfs_notify_init(&fs->notify) < 0)
 		goto err_lock;
-	if (pthread_mutex_init(&fs->inval_lock, NULL)) {
-		pthread_rwlock_destroy(&fs->evict_lock);
-		goto err_lock;
-	}
-	if (pthread_cond_init(&fs->inval_cond, NULL)) {
-		pthread_mutex_destroy(&fs->inval_lock);
-		pthread_rwlock_destroy(&fs->evict_lock);
-		goto err_lock;
-	}
 	/* The root is the default pool and always persistent (DESIGN.md §2);
 	 * cfg->ephemeral is the kind of the pools made under it. */
 	root = zfs_pool_new(fs, 0, cfg->codec);
@@ -254,19 +183,21 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		free(root);
 		goto err_mutex;
 	}
+	if (zfs_mem_init(&fs->mem, cfg->store, cfg->pam, fs->ns, &fs->notify, cfg->mem_limit) < 0)
+		goto err_ns;
 	fs->io_pool = sgv_pool_create(cfg->sgv, "zfs-io", SGV_CLUSTER_TAIL, 0, false, 0);
 	if (!fs->io_pool) {
 		err = errno;
-		goto err_ns;
+		goto err_mem;
 	}
 	return fs;
+err_mem:
+	zfs_mem_fini(&fs->mem);
 err_ns:
 	tmem_destroy_pool(cfg->store, root->store_id);
 	zfs_ns_destroy(fs->ns);
 err_mutex:
-	pthread_cond_destroy(&fs->inval_cond);
-	pthread_mutex_destroy(&fs->inval_lock);
-	pthread_rwlock_destroy(&fs->evict_lock);
+	zfs_notify_fini(&fs->notify);
 err_lock:
 	pthread_mutex_destroy(&fs->lock);
 err_free:
@@ -293,10 +224,8 @@ void zfs_destroy(struct zfs *fs)
 	zfs_ns_pools_foreach(fs->ns, zfs_destroy_pool_cb, fs);
 	zfs_ns_destroy(fs->ns);
 	sgv_pool_destroy(fs->io_pool);
-	zfs_inval_free(fs->inval_list);	/* queued with no session to send them */
-	pthread_cond_destroy(&fs->inval_cond);
-	pthread_mutex_destroy(&fs->inval_lock);
-	pthread_rwlock_destroy(&fs->evict_lock);
+	zfs_mem_fini(&fs->mem);
+	zfs_notify_fini(&fs->notify);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }
@@ -304,6 +233,7 @@ void zfs_destroy(struct zfs *fs)
 void zfs_set_session(struct zfs *fs, struct fuse_session *se)
 {
 	fs->se = se;
+	fs->notify.se = se;
 }
 
 int zfs_check(struct zfs *fs)
@@ -724,7 +654,7 @@ static void zfs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = zfs_reserve(fs, size);
+	ret = zfs_mem_reserve(&fs->mem, size);
 	if (ret < 0) {
 		fuse_reply_err(req, (int)-ret);
 		return;
@@ -944,16 +874,16 @@ static int zfs_open_inode(struct zfs *fs, struct zfs_inode *inode, struct fuse_f
 	struct stat st;
 	int ret;
 
-	pthread_rwlock_rdlock(&fs->evict_lock);
+	pthread_rwlock_rdlock(&fs->mem.evict_lock);
 	zfs_ns_stat(fs->ns, inode, &st);
 	if (st.st_nlink == 0 && atomic_load(&inode->nopen) == 0) {
-		pthread_rwlock_unlock(&fs->evict_lock);
+		pthread_rwlock_unlock(&fs->mem.evict_lock);
 		return -ESTALE;
 	}
 	pthread_rwlock_rdlock(&inode->stripe->io_lock);
 	ret = tmem_pin(fs->cfg.store, inode->pool->store_id, &oid);
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
-	pthread_rwlock_unlock(&fs->evict_lock);
+	pthread_rwlock_unlock(&fs->mem.evict_lock);
 	if (ret < 0)
 		return ret == -EOVERFLOW ? -ENFILE : ret;
 	zfs_ns_open(fs->ns, inode);
@@ -1159,9 +1089,9 @@ static void zfs_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (ret == 0) {
 		/* A link may move the file (ns.h, "Homes"): not while it is
 		 * being evicted. */
-		pthread_rwlock_rdlock(&fs->evict_lock);
+		pthread_rwlock_rdlock(&fs->mem.evict_lock);
 		ret = zfs_ns_link(fs->ns, ino, newparent, newname, &st);
-		pthread_rwlock_unlock(&fs->evict_lock);
+		pthread_rwlock_unlock(&fs->mem.evict_lock);
 	}
 	if (ret < 0) {
 		fuse_reply_err(req, ret == -EPERM && zfs_ctl_is(newparent) ? EPERM : -ret);
@@ -1177,9 +1107,9 @@ static void zfs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int ret = zfs_ctl_guard(parent, name);
 
 	if (ret == 0) {
-		pthread_rwlock_rdlock(&fs->evict_lock);	/* it may move a file */
+		pthread_rwlock_rdlock(&fs->mem.evict_lock);	/* it may move a file */
 		ret = zfs_ns_unlink(fs->ns, parent, name);
-		pthread_rwlock_unlock(&fs->evict_lock);
+		pthread_rwlock_unlock(&fs->mem.evict_lock);
 	}
 	fuse_reply_err(req, -ret);
 }
@@ -1214,9 +1144,9 @@ static void zfs_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	/* Files and subtrees may move between pools (ns.h): not while
 	 * eviction is between the store and the namespace. */
-	pthread_rwlock_rdlock(&fs->evict_lock);
+	pthread_rwlock_rdlock(&fs->mem.evict_lock);
 	ret = zfs_ns_rename(fs->ns, parent, name, newparent, newname, flags, &pool);
-	pthread_rwlock_unlock(&fs->evict_lock);
+	pthread_rwlock_unlock(&fs->mem.evict_lock);
 	if (ret == -ENOSPC && pool_err)
 		ret = -pool_err;
 	if (pool) {
@@ -1404,27 +1334,10 @@ static void zfs_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void zfs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct zfs *fs = zfs_of(req);
-	struct zfs_ns_stats ns;
 	struct statvfs sv;
-	uint64_t limit = atomic_load(&fs->mem_limit), used = zfs_mem_used(fs);
 
 	(void)ino;
-	if (!limit) {
-		long pages = sysconf(_SC_PHYS_PAGES);
-
-		limit = pages > 0 ? (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-	}
-	zfs_ns_stats(fs->ns, &ns);
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = ZFS_PAGE;
-	sv.f_frsize = ZFS_PAGE;
-	sv.f_blocks = limit / ZFS_PAGE;
-	sv.f_bfree = used < limit ? (limit - used) / ZFS_PAGE : 0;
-	sv.f_bavail = sv.f_bfree;
-	sv.f_files = limit / 1024 > ns.inodes ? limit / 1024 : ns.inodes;
-	sv.f_ffree = sv.f_files - ns.inodes;
-	sv.f_favail = sv.f_ffree;
-	sv.f_namemax = ZFS_NAME_MAX;
+	zfs_mem_statfs(&fs->mem, &sv);
 	fuse_reply_statfs(req, &sv);
 }
 
@@ -1605,353 +1518,6 @@ static void zfs_ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	fuse_reply_err(req, -zfs_ns_removexattr(fs->ns, ino, name));
-}
-
-/* ---- eviction -------------------------------------------------------------- */
-
-struct zfs_evicted {
-	uint64_t *inos;
-	size_t n, cap;
-};
-
-/* tmem's eviction callback: remember the object (the file's inode number). */
-static void zfs_evict_cb(void *arg, uint32_t pool, const struct tmem_oid *oid, uint64_t pages,
-			 uint64_t bytes)
-{
-	struct zfs_evicted *e = arg;
-
-	(void)pool;
-	(void)pages;
-	(void)bytes;
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 64;
-		uint64_t *a = realloc(e->inos, cap * sizeof(*a));
-
-		if (!a)
-			return;	/* the file keeps its names; reads see zeros */
-		e->inos = a;
-		e->cap = cap;
-	}
-	e->inos[e->n++] = oid->oid[0];
-}
-
-struct zfs_inval {
-	uint64_t parent, ino;
-	struct zfs_inval *next;
-	char name[];
-};
-
-static void zfs_removed_cb(void *arg, uint64_t parent, const char *name, uint64_t ino)
-{
-	struct zfs_inval **list = arg, *v = malloc(sizeof(*v) + strlen(name) + 1);
-
-	if (!v)
-		return;
-	v->parent = parent;
-	v->ino = ino;
-	strcpy(v->name, name);
-	v->next = *list;
-	*list = v;
-}
-
-static int zfs_cmp_ino(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Evict at least `bytes` from ephemeral pools (LRU first) and remove the
- * evicted files from the namespace and from the kernel's caches.  Returns
- * the number of files removed. */
-static uint64_t zfs_evict(struct zfs *fs, uint64_t bytes)
-{
-	struct zfs_evicted e = { NULL, 0, 0 };
-	struct zfs_inval *list = NULL, *v;
-	uint64_t files;
-
-	pthread_rwlock_wrlock(&fs->evict_lock);
-	tmem_evict(fs->cfg.store, TMEM_ALL_POOLS, bytes, zfs_evict_cb, &e);
-	if (!e.n) {
-		pthread_rwlock_unlock(&fs->evict_lock);
-		free(e.inos);
-		return 0;
-	}
-	qsort(e.inos, e.n, sizeof(*e.inos), zfs_cmp_ino);
-	files = zfs_ns_evict(fs->ns, e.inos, e.n, zfs_removed_cb, &list);
-	pthread_rwlock_unlock(&fs->evict_lock);
-	free(e.inos);
-	/* The kernel still caches the names and inodes: queue their
-	 * invalidation for the notifier thread (see struct zfs). */
-	if (list) {
-		for (v = list; v->next; v = v->next)
-			;
-		pthread_mutex_lock(&fs->inval_lock);
-		v->next = fs->inval_list;
-		fs->inval_list = list;
-		pthread_cond_signal(&fs->inval_cond);
-		pthread_mutex_unlock(&fs->inval_lock);
-	}
-	atomic_fetch_add(&fs->evicted_files, files);
-	return files;
-}
-
-static void zfs_inval_free(struct zfs_inval *list)
-{
-	struct zfs_inval *v;
-
-	while ((v = list)) {
-		list = v->next;
-		free(v);
-	}
-}
-
-/* The notifier thread: sends the queued invalidations, outside every lock
- * and outside every request handler, until zfs_notifier_stop. */
-static void *zfs_notifier(void *arg)
-{
-	struct zfs *fs = arg;
-	struct zfs_inval *list, *v;
-
-	pthread_mutex_lock(&fs->inval_lock);
-	while (!atomic_load(&fs->inval_stop)) {
-		if (!fs->inval_list) {
-			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
-			continue;
-		}
-		list = fs->inval_list;
-		fs->inval_list = NULL;
-		pthread_mutex_unlock(&fs->inval_lock);
-		for (v = list; v && !atomic_load(&fs->inval_stop); v = v->next) {
-			fuse_lowlevel_notify_inval_entry(fs->se, v->parent, v->name, strlen(v->name));
-			fuse_lowlevel_notify_inval_inode(fs->se, v->ino, 0, 0);
-		}
-		zfs_inval_free(list);
-		pthread_mutex_lock(&fs->inval_lock);
-	}
-	pthread_mutex_unlock(&fs->inval_lock);
-	return NULL;
-}
-
-/* Ask the notifier to exit and wait up to `ms` for it.  Returns 1 when it
- * has been joined, 0 when it is still inside an invalidation (the kernel
- * holds it until the connection is aborted by the unmount). */
-static int zfs_notifier_stop(struct zfs *fs, pthread_t tid, int ms)
-{
-	struct timespec ts;
-
-	pthread_mutex_lock(&fs->inval_lock);
-	atomic_store(&fs->inval_stop, 1);
-	pthread_cond_broadcast(&fs->inval_cond);
-	pthread_mutex_unlock(&fs->inval_lock);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_timedjoin_np(tid, NULL, &ts) == 0;
-}
-
-uint64_t zfs_drop_ephemeral(struct zfs *fs)
-{
-	return zfs_evict(fs, UINT64_MAX);
-}
-
-/* ---- the INIT reply ----------------------------------------------------------- */
-
-/* libfuse 3.14 knows no FUSE_CAP for FUSE_HANDLE_KILLPRIV_V2 and leaves
- * FUSE_PARALLEL_DIROPS and FUSE_HANDLE_KILLPRIV out of its INIT reply
- * whatever conn->want says.  Without them the kernel asks GETXATTR
- * security.capability before every write(2) (its file_remove_privs; under
- * KILLPRIV_V2 the superblock is SB_NOSEC and we clear the privileges
- * ourselves: zfs_kill_suid, zfs_ns_kill_caps) and GETATTR before every
- * chown: a third of the requests of an untar.  So the session's I/O goes
- * through these two functions (fuse_session_custom_io): the read notes
- * the INIT request's unique and the flags the kernel offers, the writev
- * adds ZFS_INIT_ADD (those offered) to that one reply.  Every other
- * message passes unchanged; errors are read(2)'s and writev(2)'s. */
-#define ZFS_INIT_ADD (FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV | FUSE_HANDLE_KILLPRIV_V2)
-
-static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
-{
-	struct zfs *fs = userdata;
-	ssize_t n = read(fd, buf, len);
-	const struct fuse_in_header *in = buf;
-
-	if (n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, flags2)) &&
-	    in->opcode == FUSE_INIT) {
-		const struct fuse_init_in *arg = (const void *)(in + 1);
-
-		atomic_store(&fs->init_offer, arg->flags);
-		atomic_store(&fs->init_unique, in->unique);
-	}
-	return n;
-}
-
-static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdata)
-{
-	struct zfs *fs = userdata;
-	uint64_t unique = atomic_load_explicit(&fs->init_unique, memory_order_relaxed);
-	const struct fuse_out_header *out = iov[0].iov_base;
-	struct fuse_init_out init;
-	struct iovec v[2];
-
-	if (!unique || count != 2 || iov[0].iov_len != sizeof(*out) || out->unique != unique ||
-	    out->error || iov[1].iov_len < offsetof(struct fuse_init_out, max_background) ||
-	    iov[1].iov_len > sizeof(init))
-		return writev(fd, iov, count);
-	memcpy(&init, iov[1].iov_base, iov[1].iov_len);
-	init.flags |= atomic_load(&fs->init_offer) & ZFS_INIT_ADD;
-	atomic_store(&fs->init_flags, init.flags);
-	atomic_store(&fs->init_unique, 0);
-	v[0] = iov[0];
-	v[1].iov_base = &init;
-	v[1].iov_len = iov[1].iov_len;
-	return writev(fd, v, 2);
-}
-
-/* ---- the session loop -------------------------------------------------------- */
-
-/* libfuse reads a request of up to FUSE_MAX_MAX_PAGES pages plus a header
- * page into the buffer it is given (its se->bufsize); our requests are at
- * most ZFS_MAX_IO, so this is what a receive buffer must hold. */
-#define ZFS_RECV_BUF (ZFS_MAX_IO + 4096)
-#define ZFS_WAKE_SIGNAL SIGUSR1
-
-struct zfs_worker {
-	struct zfs *fs;
-	struct fuse_session *se;
-	pthread_t tid;
-	int started;
-	int ret;
-};
-
-/* One worker: receive into a buffer from the buddy allocator, process,
- * until the session ends (a signal on the main thread, or ENODEV once the
- * filesystem is unmounted). */
-static void *zfs_worker_run(void *arg)
-{
-	struct zfs_worker *w = arg;
-	struct fuse_buf buf;
-
-	memset(&buf, 0, sizeof(buf));
-	buf.mem = buddy_alloc(w->fs->cfg.buddy, ZFS_RECV_BUF);
-	if (!buf.mem) {
-		w->ret = -ENOMEM;
-		fuse_session_exit(w->se);
-		return NULL;
-	}
-	while (!fuse_session_exited(w->se)) {
-		int res = fuse_session_receive_buf(w->se, &buf);
-
-		if (res == -EINTR)
-			continue;
-		if (res <= 0) {
-			if (res < 0)
-				w->ret = res;
-			break;
-		}
-		fuse_session_process_buf(w->se, &buf);
-	}
-	buddy_free(w->fs->cfg.buddy, buf.mem, ZFS_RECV_BUF);
-	return NULL;
-}
-
-/* The wake-up signal's handler: nothing to do, its only job is to make a
- * worker's read() return EINTR. */
-static void zfs_wake_handler(int sig)
-{
-	(void)sig;
-}
-
-int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
-		     void (*stop)(void *arg), void *arg)
-{
-	struct sigaction sa, old_sa;
-	struct zfs_worker *w;
-	sigset_t block, old;
-	pthread_t notifier;
-	int notifier_joined;
-	unsigned k;
-	int ret = 0;
-
-	if (threads < 1)
-		threads = 1;
-	{
-		static const struct fuse_custom_io io = { .read = zfs_io_read,
-							  .writev = zfs_io_writev };
-
-		if (fuse_session_fd(se) >= 0)
-			fuse_session_custom_io(se, &io, fuse_session_fd(se));
-	}
-	w = calloc(threads, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	/* ZFS_WAKE_SIGNAL interrupts a worker blocked in read() when the
-	 * session ends (no SA_RESTART). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = zfs_wake_handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(ZFS_WAKE_SIGNAL, &sa, &old_sa);
-	/* Workers block the termination signals, so the main thread's read is
-	 * the one a signal interrupts (libfuse's handler marks the session
-	 * exited). */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	atomic_store(&fs->inval_stop, 0);
-	if (pthread_create(&notifier, NULL, zfs_notifier, fs) != 0) {
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
-		free(w);
-		return -EAGAIN;
-	}
-	for (k = 0; k < threads; k++) {
-		w[k].fs = fs;
-		w[k].se = se;
-		if (k > 0 && pthread_create(&w[k].tid, NULL, zfs_worker_run, &w[k]) == 0)
-			w[k].started = 1;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	zfs_worker_run(&w[0]);
-	fuse_session_exit(se);
-	/* Wake the other workers and wait for them before anything closes
-	 * the device; a worker between its exit check and read() misses one
-	 * signal, so keep signalling until it is gone. */
-	for (k = 1; k < threads; k++) {
-		if (!w[k].started)
-			continue;
-		for (;;) {
-			struct timespec ts;
-
-			pthread_kill(w[k].tid, ZFS_WAKE_SIGNAL);
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 10 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			if (pthread_timedjoin_np(w[k].tid, NULL, &ts) == 0)
-				break;
-		}
-	}
-	sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
-	/* The notifier exits at once unless the kernel holds it inside an
-	 * invalidation; then the unmount aborts the connection and frees it. */
-	notifier_joined = zfs_notifier_stop(fs, notifier, 200);
-	if (stop)
-		stop(arg);
-	if (!notifier_joined)
-		pthread_join(notifier, NULL);
-	for (k = 0; k < threads; k++)
-		if (w[k].ret < 0 && !ret)
-			ret = w[k].ret;
-	free(w);
-	return ret;
 }
 
 /* The handlers and their replies (each replies exactly once):

@@ -101,6 +101,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fuse/mem.h"
+#include "fuse/notify.h"
+
 #define ZFS_MAX_PAGES ((uint64_t)1 << 32)			/* pages per file */
 #define ZFS_MAX_FILE_SIZE (ZFS_MAX_PAGES * 4096u)		/* 16 TiB */
 #define ZFS_MAX_IO ((size_t)1 << 20)				/* 1 MiB requests */
@@ -132,73 +135,20 @@ struct zfs_config {
 	gid_t gid;
 };
 
-/* What the memory policy counts (daemon/policy.c, the write path's
- * compaction), declared once: X(ID, field, figure, scale, help) expands to
- * the enum below (ZFS_PC_ID), the fields of struct zfs_snapshot
- * (fuse/render.h), their gathering (fuse/ctl.c) and the headline figures
- * (fuse/render.c: figure = field * scale, a counter, with its help text). */
-#define ZFS_POLICY_COUNTERS(X)						\
-	X(AUTO_COMPACTIONS, auto_compactions, auto_compactions, 1,	\
-	  "compactions run by the policy thread or the write path at the limit, ever") \
-	X(SGV_PURGES, sgv_purges, sgv_purges, 1,			\
-	  "SGV purges and shrinks that freed idle buffers, ever")	\
-	X(SGV_PURGED_PAGES, sgv_purged_pages, sgv_purged_bytes, 4096,	\
-	  "bytes of idle SGV buffers freed by purges and shrinks, ever") \
-	X(PRESSURE_EVENTS, pressure_events, pressure_events, 1,		\
-	  "reactions to system memory pressure (PSI or the cgroup's memory.events), ever") \
-	X(PRESSURE_EVICTIONS, pressure_evictions, pressure_evictions, 1, \
-	  "ephemeral files evicted under system memory pressure, ever")	\
-	X(BUDDY_TRIMS, buddy_trims, buddy_trims, 1,			\
-	  "times idle chunks of the buddy allocator were unmapped, ever") \
-	X(BUDDY_TRIMMED_BYTES, buddy_trimmed_bytes, buddy_trimmed_bytes, 1, \
-	  "bytes of idle buddy chunks unmapped, ever")			\
-	X(RUNS, policy_runs, policy_runs, 1,				\
-	  "policy thread ticks and pressure reactions, counted as each starts and as it " \
-	  "ends (odd: one is running), ever")
-
-enum zfs_policy_counter {
-#define ZFS_PC_ENUM(id, field, figure, scale, help) ZFS_PC_##id,
-	ZFS_POLICY_COUNTERS(ZFS_PC_ENUM)
-#undef ZFS_PC_ENUM
-	ZFS_PC_NR
-};
-
-struct zfs_inval;
-
-/* The filesystem.  Fields are for fuse/ only (zfs.c, ctl.c). */
+/* The filesystem.  Fields are for fuse/ only (zfs.c, ctl.c, session.c). */
 struct zfs {
-	struct zfs_config cfg;		/* immutable after create, but: */
-	_Atomic uint64_t mem_limit;	/* /.zcache/mem_limit may change it */
+	struct zfs_config cfg;		/* immutable after create */
 	struct zfs_ns *ns;
 	struct sgv_pool *io_pool;	/* reply vectors */
-	struct fuse_session *se;	/* for invalidations; may be NULL */
-	pthread_mutex_t lock;		/* leaf: the fields below */
-	uint64_t mem_used_max;		/* protected by lock */
+	struct fuse_session *se;	/* may be NULL */
+	struct zfs_notify notify;	/* kernel cache invalidations (fuse/notify.h) */
+	struct zfs_mem mem;		/* the memory account (fuse/mem.h) */
+	pthread_mutex_t lock;		/* leaf: ctl_files */
 	struct zfs_ctl_file *ctl_files;	/* open /.zcache files; protected by lock */
-	_Atomic uint64_t enospc;	/* writes refused for the limit, ever */
-	_Atomic uint64_t used_cache;	/* zfs_mem_used's last figure */
-	_Atomic uint64_t written_since;	/* bytes written since it was taken */
-	_Atomic uint64_t evicted_files;	/* files removed by eviction, ever */
-	_Atomic uint64_t compactions;	/* compactions run (any cause), ever */
-	_Atomic uint64_t pages_compacted;	/* pages they gave back */
+	/* The INIT reply's patch (fuse/session.c). */
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
 	_Atomic uint32_t init_flags;	/* INIT flags granted (after our additions) */
-	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
-	_Atomic uint64_t policy[ZFS_PC_NR];
-	/* Kernel cache invalidations for evicted files, sent by the notifier
-	 * thread of zfs_session_loop and never by a request handler: the
-	 * kernel may block an invalidation until requests are answered, and
-	 * with every worker in one that never happens (a deadlock). */
-	/* Eviction holds evict_lock for writing from choosing its victims in
-	 * tmem to removing their names; an open of an ephemeral file holds it
-	 * for reading while it checks the file still exists and pins it.  So
-	 * no open sees a file whose pages are gone but whose name is not. */
-	pthread_rwlock_t evict_lock;
-	pthread_mutex_t inval_lock;	/* leaf: inval_list */
-	pthread_cond_t inval_cond;	/* signalled when inval_list grows or on stop */
-	struct zfs_inval *inval_list;	/* protected by inval_lock */
-	_Atomic int inval_stop;		/* the notifier is to exit */
 };
 
 /* Create the filesystem on the given store: the root pool (tmem pool of
@@ -217,40 +167,6 @@ void zfs_set_session(struct zfs *fs, struct fuse_session *se);
 /* The operations table for fuse_session_new; userdata is the struct zfs.
  * Every handler's valid replies are those libfuse lists for it. */
 extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
-
-/* Run the session on `threads` workers (the calling thread is one of them)
- * until it ends: a termination signal caught by libfuse's handlers on the
- * calling thread (the workers block SIGTERM, SIGINT and SIGHUP), or an
- * unmount.  The session's device I/O is replaced first (see "INIT" above).
- * Each worker receives requests into its own buffer of
- * ZFS_MAX_IO plus a header page from the buddy allocator.  When the
- * calling thread's worker stops, the others are woken with SIGUSR1 (a
- * handler that does nothing is installed meanwhile) and joined, and only
- * then stop(arg) is called (to unmount; the device is never closed under a
- * worker's read).  One more thread, the notifier, sends the kernel cache
- * invalidations that eviction queues (struct zfs, inval_list); it is
- * stopped before stop(arg), or after it when the kernel holds it inside an
- * invalidation.  Returns 0, -EAGAIN when the notifier cannot be started,
- * or the first negative errno a worker met. */
-int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
-		     void (*stop)(void *arg), void *arg);
-
-/* What the store holds for file data now, in bytes: mem_used_bytes of the
- * stats (zfs_ctl_mem_used: PAM's pool pages and metadata, or tmem's pampd
- * bytes without PAM, plus tmem's and the namespace's metadata).  Takes
- * each xcf pool's lock briefly; approximate while writes run.  Also raises
- * mem_used_max. */
-uint64_t zfs_mem_used(struct zfs *fs);
-
-/* Evict every closed file of every ephemeral pool (/.zcache/drop_ephemeral).
- * Returns the number of files removed. */
-uint64_t zfs_drop_ephemeral(struct zfs *fs);
-
-/* Evict closed files of ephemeral pools, least recently used first, until
- * at least `bytes` of store memory went (or none is left); whole files
- * only, open files never.  Returns the number of files removed.  Thread
- * safe (the policy thread calls it under memory pressure). */
-uint64_t zfs_evict_bytes(struct zfs *fs, uint64_t bytes);
 
 /* Walk the namespace and the store: zfs_ns_check and tmem_check.  Returns
  * 0 or -EUCLEAN (printed to stderr).  For tests and debug builds. */

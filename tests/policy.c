@@ -938,7 +938,7 @@ START_TEST(test_policy_thread)
 		for (int k = 0; k < 6; k++)
 			buddy_free(s.buddy, blk[k], BUDDY_CHUNK_SIZE);
 	}
-	pc.fs = s.fs;
+	pc.mem = &s.fs->mem;
 	pc.store = s.store;
 	pc.sgv = s.sgv;
 	pc.buddy = s.buddy;
