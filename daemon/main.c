@@ -18,6 +18,7 @@
 #include "daemon/log.h"
 #include "daemon/options.h"
 #include "daemon/policy.h"
+#include "fuse/ops.h"
 #include "fuse/session.h"
 #include "fuse/zfs.h"
 #include "tmem/stack.h"

@@ -1542,8 +1542,20 @@ int zfs_ns_readlink(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size)
 	return ret;
 }
 
-int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
-		   void *arg)
+/* Hand fill an entry with its number and type only. */
+static int zfs_fill_min(zfs_ns_filldir_fn fill, void *arg, const char *name, uint64_t ino,
+			mode_t type, uint64_t next)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = type;
+	return fill(arg, name, &st, next, 0);
+}
+
+int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, int plus,
+		   zfs_ns_filldir_fn fill, void *arg)
 {
 	struct zfs_inode *dir;
 	size_t k;
@@ -1559,64 +1571,26 @@ int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir
 		ret = -ENOTDIR;
 		goto out;
 	}
-	if (off < 1 && fill(arg, ".", dir->ino, S_IFDIR, 1))
+	if (off < 1 && zfs_fill_min(fill, arg, ".", dir->ino, S_IFDIR, 1))
 		goto out;
-	if (off < 2 && fill(arg, "..", dir->dx->parent, S_IFDIR, 2))
+	if (off < 2 && zfs_fill_min(fill, arg, "..", dir->dx->parent, S_IFDIR, 2))
 		goto out;
 	if (off < 3 && ino == ZFS_ROOT_INO && ns->virt_name &&
-	    fill(arg, ns->virt_name, ns->virt_ino, S_IFDIR, 3))
+	    zfs_fill_min(fill, arg, ns->virt_name, ns->virt_ino, S_IFDIR, 3))
 		goto out;
 	for (k = zfs_dir_index(dir, off < 3 ? 3 : off + 1); k < dir->dx->dcount; k++) {
 		struct zfs_dirent *d = dir->dx->dents[k];
+		struct zfs_inode *i;
+		struct stat st;
 
-		if (fill(arg, d->name, d->ino, d->type, d->cookie))
-			break;
-	}
-out:
-	pthread_rwlock_unlock(&ns->lock);
-	return ret;
-}
-
-static void zfs_min_stat(struct stat *st, uint64_t ino, mode_t mode)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = ino;
-	st->st_mode = mode;
-}
-
-int zfs_ns_readdirplus(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_fillplus_fn fill,
-		       void *arg)
-{
-	struct zfs_inode *dir;
-	struct stat st;
-	size_t k;
-	int ret = 0;
-
-	pthread_rwlock_rdlock(&ns->lock);
-	dir = zfs_find(ns, ino);
-	if (!dir) {
-		ret = -ENOENT;
-		goto out;
-	}
-	if (!S_ISDIR(dir->mode)) {
-		ret = -ENOTDIR;
-		goto out;
-	}
-	zfs_min_stat(&st, dir->ino, S_IFDIR);
-	if (off < 1 && fill(arg, ".", &st, 1))
-		goto out;
-	zfs_min_stat(&st, dir->dx->parent, S_IFDIR);
-	if (off < 2 && fill(arg, "..", &st, 2))
-		goto out;
-	zfs_min_stat(&st, ns->virt_ino, S_IFDIR);
-	if (off < 3 && ino == ZFS_ROOT_INO && ns->virt_name && fill(arg, ns->virt_name, &st, 3))
-		goto out;
-	for (k = zfs_dir_index(dir, off < 3 ? 3 : off + 1); k < dir->dx->dcount; k++) {
-		struct zfs_dirent *d = dir->dx->dents[k];
-		struct zfs_inode *i = zfs_find(ns, d->ino);
-
+		if (!plus) {
+			if (zfs_fill_min(fill, arg, d->name, d->ino, d->type, d->cookie))
+				break;
+			continue;
+		}
+		i = zfs_find(ns, d->ino);
 		zfs_stat_locked(ns, i, &st);
-		if (fill(arg, d->name, &st, d->cookie))
+		if (fill(arg, d->name, &st, d->cookie, ZFS_DIRENT_ATTRS))
 			break;
 		atomic_fetch_add(&i->nlookup, 1);
 	}
@@ -1860,6 +1834,18 @@ int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name)
 out:
 	pthread_rwlock_unlock(&ns->lock);
 	return ret;
+}
+
+void zfs_ns_kill_suid(struct zfs_inode *inode, int always, uid_t caller)
+{
+	if (S_ISDIR(inode->mode) || (!always && (!S_ISREG(inode->mode) || caller == 0)))
+		return;
+	pthread_mutex_lock(&inode->stripe->lock);
+	if (inode->mode & S_ISUID)
+		inode->mode &= ~(mode_t)S_ISUID;
+	if ((inode->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		inode->mode &= ~(mode_t)S_ISGID;
+	pthread_mutex_unlock(&inode->stripe->lock);
 }
 
 int zfs_ns_kill_caps(struct zfs_ns *ns, uint64_t ino)

@@ -224,9 +224,13 @@ struct zfs_ns_ops {
 };
 
 /* A directory-listing callback: return nonzero to stop (the entry was not
- * taken).  `next` is the offset to resume after this entry. */
-typedef int (*zfs_ns_filldir_fn)(void *arg, const char *name, uint64_t ino, mode_t mode,
-				 uint64_t next);
+ * taken).  `next` is the offset to resume after this entry.  st holds the
+ * entry's number and type (S_IFMT bits of st_mode) and, when flags has
+ * ZFS_DIRENT_ATTRS, every attribute: then the entry counts as a lookup if
+ * it is taken (readdirplus). */
+#define ZFS_DIRENT_ATTRS 1u
+typedef int (*zfs_ns_filldir_fn)(void *arg, const char *name, const struct stat *st,
+				 uint64_t next, unsigned flags);
 
 /* The figures of the namespace. */
 struct zfs_ns_stats {
@@ -314,19 +318,14 @@ int zfs_ns_readlink(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
 
 /* List directory `ino` from offset `off` (0 = start; "." is 1, ".." is 2,
  * the virtual root entry 3, then entries by cookie), calling fill for each
- * until it returns nonzero.  Errors: -ENOTDIR, -ENOENT. */
-int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
-		   void *arg);
-
-/* readdirplus: like zfs_ns_readdir, but the callback gets each entry's
- * attributes (for "." and ".." and the virtual entry only st_ino and the
- * type are set), and every real entry the callback takes (returns 0 for)
- * counts as a lookup, as the kernel expects of READDIRPLUS.  The callback
- * runs under ns->lock (shared) and must not call into ns. */
-typedef int (*zfs_ns_fillplus_fn)(void *arg, const char *name, const struct stat *st,
-				  uint64_t next);
-int zfs_ns_readdirplus(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_fillplus_fn fill,
-		       void *arg);
+ * until it returns nonzero.  With `plus` (readdirplus), every real entry
+ * comes with its attributes (ZFS_DIRENT_ATTRS) and counts as a lookup if
+ * fill takes it (returns 0), as the kernel expects of READDIRPLUS; ".",
+ * ".." and the virtual entry come with their number and type only, as
+ * every entry does without `plus`.  fill runs under ns->lock (shared) and
+ * must not call into ns.  Errors: -ENOTDIR, -ENOENT. */
+int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, int plus,
+		   zfs_ns_filldir_fn fill, void *arg);
 
 /* Change mode bits, owner, times as FUSE setattr asks (FUSE_SET_ATTR_*
  * bits in to_set; size is handled by the caller via zfs_ns_set_size).
@@ -352,9 +351,18 @@ int zfs_ns_getxattr(struct zfs_ns *ns, uint64_t ino, const char *name, void *buf
 int zfs_ns_listxattr(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
 int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name);
 
+/* Clear set-user-ID, and set-group-ID when group-executable, as the VFS
+ * does on write, truncate and chown (fuse/session.h asks the kernel to
+ * leave that to us: FUSE_HANDLE_KILLPRIV).  Write and truncate (always =
+ * 0): regular files only, and only when `caller` is not root (CAP_FSETID).
+ * Chown (always = 1): every non-directory - FIFOs, sockets, devices and
+ * symlinks too, as chown_common() asks of notify_change() - whoever asks.
+ * Takes the inode's lock. */
+void zfs_ns_kill_suid(struct zfs_inode *inode, int always, uid_t caller);
+
 /* Remove the security.capability attribute of inode `ino` if it has one,
- * as the VFS does on write, truncate and chown (zfs.c asks the kernel to
- * leave that to us: FUSE_HANDLE_KILLPRIV_V2).  Costs one atomic load while
+ * as the VFS does on write, truncate and chown (fuse/session.h asks the
+ * kernel to leave that to us: FUSE_HANDLE_KILLPRIV_V2).  Costs one atomic load while
  * no inode of the namespace holds that attribute, else takes ns->lock
  * exclusively (and changes ctime when it removes one).  Returns 0, or
  * -ENOENT for an unknown inode. */

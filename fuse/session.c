@@ -6,9 +6,11 @@
  * fuse_session_receive_buf/process_buf, stopped by a signal that does
  * nothing but interrupt their read.
  */
+#define FUSE_USE_VERSION 312
 #include "fuse/session.h"
 
 #include <errno.h>
+#include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <signal.h>
 #include <stddef.h>

@@ -843,7 +843,7 @@ static struct zfs_snapshot snap_of(struct zfs *fs)
 {
 	struct zfs_snapshot s;
 
-	ck_assert_int_eq(zfs_ctl_snapshot(fs, &s), 0);
+	ck_assert_int_eq(zfs_ctl_snapshot(&fs->ctl, &s), 0);
 	return s;
 }
 
