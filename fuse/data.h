@@ -117,20 +117,21 @@ void zfs_data_buf_free(struct zfs_data_buf *b);
  * would, clears set-user-ID/set-group-ID (caller not root) and
  * security.capability.  Returns the bytes written (fewer than asked only
  * at the 16 TiB limit or when the store failed midway), -EINVAL (off < 0),
- * -EFBIG, -ENOSPC (the limit), -ENOMEM or -EIO (the store, nothing
- * written). */
+ * -EFBIG, -ENOSPC (the limit, or the store), -ENOMEM or -EIO (the store;
+ * nothing written). */
 ssize_t zfs_data_write(struct zfs_data *d, struct zfs_inode *inode, const char *buf,
 		       size_t size, off_t off, int append, uid_t caller);
 
 /* Set a regular file's size (holds its io_lock): a shrink zeroes the tail
  * of the new last page and drops every page after it.  Returns 0, -EFBIG,
- * -ENOMEM or -EIO. */
+ * or -ENOMEM, -ENOSPC, -EIO from the store. */
 int zfs_data_truncate(struct zfs_data *d, struct zfs_inode *inode, uint64_t size);
 
 /* fallocate(2) on an open file: plain allocation (holes cost nothing, so
  * only the size may change), FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
  * (with KEEP_SIZE) and FALLOC_FL_ZERO_RANGE.  Returns 0, -EOPNOTSUPP
- * (other modes), -EINVAL, -EFBIG, -ENOMEM or -EIO. */
+ * (other modes), -EINVAL, -EFBIG, or -ENOMEM, -ENOSPC, -EIO from the
+ * store. */
 int zfs_data_fallocate(struct zfs_data *d, struct zfs_inode *inode, int mode, off_t off,
 		       off_t len);
 

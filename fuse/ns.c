@@ -471,7 +471,7 @@ void _zfs_ns_stat_locked(struct zfs_ns *ns, struct zfs_inode *i, struct stat *st
 	else if (S_ISLNK(i->mode))
 		st->st_size = (off_t)strlen(i->symlink);
 	/* Blocks: what the data would take uncompressed, as tmpfs reports;
-	 * zfs.c overrides this with the pages actually stored. */
+	 * ops->blocks overrides this with the pages actually stored. */
 	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
 	if (S_ISREG(i->mode) && ns && ns->ops.blocks)
 		st->st_blocks = (blkcnt_t)ns->ops.blocks(ns->priv, i);

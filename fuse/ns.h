@@ -78,7 +78,7 @@
  *                changes hold it exclusively.
  *   io_lock      a regular file's data and home against concurrent size
  *                changes and moves: reads, opens and releases (pins) share
- *                it, writes and truncation hold it (zfs.c); ns holds it
+ *                it, writes and truncation hold it (fuse/data.c); ns holds it
  *                exclusively, under ns->lock held exclusively, while it
  *                moves a file to another pool (inode->pool, the data), one
  *                file (one io_lock) at a time.  So whoever holds an inode's
@@ -114,7 +114,7 @@ struct zfs_ns;
 struct zfs_pool {
 	uint64_t id;			/* 0 for the root pool; immutable */
 	uint64_t dir_ino;		/* the pool's directory; immutable */
-	int store_id;			/* the tmem pool id, owned by zfs.c */
+	int store_id;			/* the tmem pool id, owned by fuse/data.c */
 	_Atomic unsigned codec;		/* codec id for later writes */
 	int ephemeral;			/* protected by ns->lock */
 	uint64_t refs;			/* inodes of the pool, incl. its directory;
@@ -127,8 +127,8 @@ struct zfs_pool {
 	_Atomic uint64_t files;		/* regular files at home here whose data
 					   was not released yet; kept by ns (made,
 					   moved, released with the home stable) */
-	_Atomic uint64_t bytes_written;	/* bytes written through write(2); zfs.c */
-	_Atomic uint64_t bytes_read;	/* bytes read through read(2); zfs.c (both
+	_Atomic uint64_t bytes_written;	/* bytes written through write(2); data.c */
+	_Atomic uint64_t bytes_read;	/* bytes read through read(2); data.c (both
 					   counted under the file's io_lock, and
 					   staying where they were counted) */
 };
@@ -337,12 +337,12 @@ int zfs_ns_setattr(struct zfs_ns *ns, uint64_t ino, const struct stat *attr, int
  * exclusively). */
 void zfs_ns_set_size(struct zfs_inode *inode, uint64_t size);
 
-/* Mark the directory `ino` changed (mtime/ctime), used by nothing outside
- * ns today; and touch a file's mtime/ctime after a write. */
+/* Set an inode's mtime and ctime to now (mtime != 0: after a write, a
+ * hole punched), or its atime (mtime == 0).  Takes the inode's lock. */
 void zfs_ns_touch(struct zfs_inode *inode, int mtime);
 
 /* Extended attributes of ordinary inodes (the pool attributes are handled
- * by zfs.c).  setxattr flags: XATTR_CREATE / XATTR_REPLACE.  getxattr and
+ * by fuse/data.h).  setxattr flags: XATTR_CREATE / XATTR_REPLACE.  getxattr and
  * listxattr return the size (or the needed size when size is 0), -ERANGE
  * when buf is too small, -ENODATA when absent. */
 int zfs_ns_setxattr(struct zfs_ns *ns, uint64_t ino, const char *name, const void *value,

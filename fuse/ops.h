@@ -51,7 +51,8 @@
  *   getattr       attr | err (ENOENT)
  *   setattr       attr | err (ENOENT, EISDIR and EINVAL for a size on a
  *                 directory or special file, EINVAL for a negative size,
- *                 EFBIG, ENOMEM and EIO from the store while truncating,
+ *                 EFBIG, ENOMEM, ENOSPC and EIO from the store while
+ *                 truncating,
  *                 EPERM for anything but size and times in /.zcache)
  *   readlink      readlink | err (ENOENT, EINVAL: not a symlink)
  *   mknod, mkdir, symlink
@@ -80,13 +81,12 @@
  *   statfs        statfs
  *   setxattr      err (0, EEXIST, ENODATA, ENOENT, EOPNOTSUPP, EINVAL, ERANGE,
  *                 E2BIG, ENOMEM, EBUSY and EPERM: pool attributes, EPERM in /.zcache)
- *   removexattr   err (0, ENODATA, ENOENT, EOPNOTSUPP, EINVAL, EPERM: pool
- *                 attributes and /.zcache)
- *   getxattr      buf | xattr | err (ENODATA, ENOENT, ERANGE, EOPNOTSUPP,
- *                 EINVAL, ENOMEM)
+ *   removexattr   err (0, ENODATA, ENOENT, EOPNOTSUPP, EPERM: pool attributes
+ *                 and /.zcache)
+ *   getxattr      buf | xattr | err (ENODATA, ENOENT, ERANGE, EOPNOTSUPP, ENOMEM)
  *   listxattr     buf | xattr | err (ENOENT, ERANGE, ENOMEM)
- *   fallocate     err (0, EOPNOTSUPP, EINVAL, EFBIG, ENOMEM, EIO, EPERM in
- *                 /.zcache)
+ *   fallocate     err (0, EOPNOTSUPP, EINVAL, EFBIG, ENOMEM, ENOSPC, EIO, EPERM
+ *                 in /.zcache)
  *   lseek         lseek | err (ENXIO, EINVAL)
  * There is no flush handler: libfuse answers ENOSYS once and the kernel
  * stops sending FLUSH on every close (nothing to flush in RAM).

@@ -114,7 +114,7 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("meta_bytes", s->tmem.meta_bytes + s->ns.meta_bytes + s->pam.meta_bytes, 0, 0,
 	    "metadata: tmem nodes, xcf descriptors, inodes and directories");
 	FIG("enospc", s->enospc, 0, 1, "writes refused at the memory limit, ever");
-	/* The memory policy (fuse/zfs.h). */
+	/* The memory policy (fuse/mem.h). */
 #define ZFS_PC_FIG(id, field, figure, scale, help) FIG(#figure, s->field * (scale), 0, 1, help);
 	ZFS_POLICY_COUNTERS(ZFS_PC_FIG)
 #undef ZFS_PC_FIG

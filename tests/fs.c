@@ -1043,7 +1043,7 @@ START_TEST(test_suid_cleared_on_write)
 END_TEST
 
 /* The kernel leaves clearing privileges to us (FUSE_HANDLE_KILLPRIV_V2,
- * see zfs.c): a write, a truncate and a chown remove security.capability,
+ * see fuse/session.h): a write, a truncate and a chown remove security.capability,
  * whoever asks, and leave other attributes alone; a write by someone other
  * than root also clears set-user-ID (test_suid_cleared_on_write). */
 static int fs_has_caps(const char *p)

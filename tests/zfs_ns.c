@@ -115,7 +115,7 @@ static uint64_t mk(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t 
 	return mk_kind(ns, parent, name, mode, 0);
 }
 
-/* zfs_ns_rename with a pool at hand, as zfs.c has one; freed if unused. */
+/* zfs_ns_rename with a pool at hand, as fuse/ops.c has one; freed if unused. */
 static int rn(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 	      const char *newname, unsigned flags)
 {
