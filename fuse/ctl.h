@@ -10,11 +10,12 @@
  * Design.  The tree is virtual: its inode numbers live at and above
  * ZFS_CTL_INO_BASE, far above any number the namespace hands out, so the
  * handlers (fuse/ops.c) choose the tree's node operations by number, once
- * per request; the name ".zcache" in the root belongs to the tree too.  pools/NAME is numbered from the zcached pool id.
- * A file's content is rendered (fuse/render.h) when it is opened, into a
- * buffer owned by the open file, so a reader sees one consistent snapshot
- * however it reads; the files are opened with direct_io since their size is
- * unknown until then (st_size is 0, as in /proc).  Writes act at once:
+ * per request; the name ".zcache" in the root belongs to the tree too.
+ * pools/NAME is numbered from the zcached pool id.  A file's content is
+ * rendered (fuse/render.h) when it is opened, into a buffer owned by the
+ * open file, so a reader sees one consistent snapshot however it reads;
+ * the files are opened with direct_io since their size is unknown until
+ * then (st_size is 0, as in /proc).  Writes act at once:
  * compact (zfs_mem_compact, whether it pays or not), drop_ephemeral
  * (zfs_mem_drop_ephemeral), sgv_flush (sgv_ctx_flush), mem_limit (a size
  * as the mount option takes it, fuse/mem.h zfs_parse_size).  Only
