@@ -96,6 +96,7 @@ struct zu_queue {
 	int efd;			/* eventfd: replies handed over, stop */
 	uint64_t ebuf;			/* the eventfd read's target */
 	struct zu_ent *cur;		/* entry being processed (thread only) */
+	void *tctx;			/* cfg.thread_begin's (thread only) */
 	struct zu_ent *ents;		/* depth entries */
 	_Atomic(struct zu_ent *) handoff;	/* replies made on other threads */
 	_Atomic uint64_t requests;
@@ -406,7 +407,7 @@ static void zu_serve(struct zu_queue *q, struct zu_ent *e)
 	buf.size = in.len;
 	buf.fd = -1;
 	q->cur = e;
-	u->cfg.process(u->cfg.arg, &buf);
+	u->cfg.process(u->cfg.arg, q->tctx, &buf);
 	q->cur = NULL;
 	switch (in.opcode) {
 	case FUSE_FORGET:
@@ -566,8 +567,14 @@ static void *zu_thread(void *arg)
 	}
 	err = zu_queue_setup(q);
 	zu_report(u, err);
-	if (err == 0)
+	if (err == 0) {
+		if (u->cfg.thread_begin)
+			q->tctx = u->cfg.thread_begin(u->cfg.arg);
 		zu_loop(q);
+		if (u->cfg.thread_end)
+			u->cfg.thread_end(u->cfg.arg, q->tctx);
+		q->tctx = NULL;
+	}
 	if (q->ring_ok)
 		io_uring_queue_exit(&q->ring);
 	q->ring_ok = 0;

@@ -99,10 +99,17 @@ struct zfs_uring_config {
 	unsigned depth;			/* entries per queue, 1..ZFS_URING_MAX_DEPTH */
 	size_t max_payload;		/* payload bytes an entry must hold */
 	/* Called on a queue's thread for every request, with one buffer
-	 * holding the fuse_in_header, the op argument and the payload: the
-	 * session hands it to fuse_session_process_buf (and counts it).  The
-	 * reply may be made during the call or later from any thread. */
-	void (*process)(void *arg, const struct fuse_buf *buf);
+	 * holding the fuse_in_header, the op argument and the payload, and
+	 * the thread's context (thread_begin's, or NULL): the session
+	 * dispatches it as it does a request read from /dev/fuse (and
+	 * counts it).  The reply may be made during the call or later from
+	 * any thread. */
+	void (*process)(void *arg, void *tctx, const struct fuse_buf *buf);
+	/* Optional: called on each queue's thread once its queue is
+	 * registered, before its first request (the return value is the
+	 * thread's context), and as it leaves, with that context. */
+	void *(*thread_begin)(void *arg);
+	void (*thread_end)(void *arg, void *tctx);
 	void *arg;
 };
 
