@@ -2269,7 +2269,7 @@ END_TEST
 #ifdef ZC_DEBUG
 /* Debug daemons park a GETXATTR of user.zcache.debug.stall until it is
  * interrupted and answer it EINTR from the thread that read the INTERRUPT
- * (fuse/zfs.c, zfs_debug_stall; over io_uring that is not the request's
+ * (fuse/session.c, zfs_debug_stall; over io_uring that is not the request's
  * queue thread), and say through user.zcache.debug.stalled how many are
  * parked. */
 static void fs_on_usr1(int sig)
