@@ -925,6 +925,15 @@ static void zfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
+	/* No attribute refresh before every cached read, and no dropping of the
+	 * page cache when mtime moved: every change to a file passes through
+	 * this mount (evictions invalidate through the notifier), so the kernel's
+	 * cache is never older than the store.  With it on (libfuse's default)
+	 * the drop is invalidate_inode_pages2, which also removes the pages of
+	 * a write still in flight; a READ racing that write then caches the
+	 * version before it, and readers kept seeing it after the write
+	 * returned (tests/fs.c test_open_while_rewritten, about 1 round in 200). */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	conn->max_write = ZFS_MAX_IO;
 	conn->max_readahead = ZFS_MAX_IO;
 	conn->max_background = 64;
