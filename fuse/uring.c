@@ -117,7 +117,7 @@ struct zfs_uring {
 	int start_err;			/* first setup error; protected by lock */
 	int started;			/* zfs_uring_start was called (starter only) */
 	_Atomic int live;		/* replies are taken (threads may serve) */
-	_Atomic int running;		/* zfs_uring_start succeeded, not stopped */
+	_Atomic int running;		/* the ring serves: started, not failed or stopped */
 	_Atomic int stop;
 };
 
@@ -748,6 +748,12 @@ int zfs_uring_start(struct zfs_uring *u)
 	if (ret < 0)
 		goto err;
 	atomic_store(&u->live, 1);
+	/* Running from now on: the INIT reply committed the kernel to the
+	 * ring, which serves the first request as soon as every queue has
+	 * an entry, possibly before the last queue thread reports (so the
+	 * statistics of that request already say "uring").  A failed start
+	 * takes it back (zfs_uring_stop). */
+	atomic_store(&u->running, 1);
 	/* Queue threads take no signal: the session's main thread gets them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -768,7 +774,6 @@ int zfs_uring_start(struct zfs_uring *u)
 	pthread_mutex_unlock(&u->lock);
 	if (ret < 0)
 		goto err;
-	atomic_store(&u->running, 1);
 	return 0;
 err:
 	zfs_uring_stop(u);

@@ -146,8 +146,11 @@ void zfs_uring_disable(int fd);
  * zcached never changes the setting. */
 int zfs_uring_available(void);
 
-/* Whether zfs_uring_start succeeded and zfs_uring_stop has not been called
- * (a relaxed read: for statistics and the session's choice of writer). */
+/* Whether the ring serves the mount: from the start of zfs_uring_start
+ * (the kernel holds requests for the ring from the INIT reply on, and
+ * serves one as soon as every queue has an entry, which may be before
+ * zfs_uring_start returns) until it fails or zfs_uring_stop is called.  A
+ * relaxed read, for statistics. */
 int zfs_uring_running(const struct zfs_uring *u);
 
 /* Commit a reply if it answers a ring request.  iov[0] holds the
