@@ -127,12 +127,18 @@ static void zcd_teardown(struct zcd *d)
 /* Create the session from our options (argv for libfuse's parser). */
 static int zcd_session(struct zcd *d, const char *prog)
 {
+	static const char prefix[] = "fsname=zcached,subtype=zcached,";
 	char *fargv[6];
 	int fargc = 0;
-	char opts[4096];
+	char *opts;
 	struct fuse_args args;
 
-	snprintf(opts, sizeof(opts), "fsname=zcached,subtype=zcached,%s", d->opt.fuse_opts);
+	/* As long as the options are: a fixed buffer cut long lists silently. */
+	opts = malloc(sizeof(prefix) + strlen(d->opt.fuse_opts));
+	if (!opts)
+		return -ENOMEM;
+	memcpy(opts, prefix, sizeof(prefix) - 1);
+	strcpy(opts + sizeof(prefix) - 1, d->opt.fuse_opts);
 	fargv[fargc++] = (char *)prog;
 	fargv[fargc++] = "-o";
 	fargv[fargc++] = opts;
@@ -142,6 +148,7 @@ static int zcd_session(struct zcd *d, const char *prog)
 	args = (struct fuse_args)FUSE_ARGS_INIT(fargc, fargv);
 	d->se = fuse_session_new(&args, &zfs_lowlevel_ops, sizeof(zfs_lowlevel_ops), d->fs);
 	fuse_opt_free_args(&args);
+	free(opts);
 	if (!d->se)
 		return -EINVAL;
 	zfs_set_session(d->fs, d->se);
@@ -230,6 +237,10 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	ret = zcd_session(&d, argv[0]);
+	if (ret == -ENOMEM) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot create the session: %s", strerror(-ret));
+		goto fail;
+	}
 	if (ret < 0) {
 		/* libfuse printed what it did not like. */
 		zcd_teardown(&d);
