@@ -14,6 +14,7 @@
 #include <linux/fuse.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -66,6 +67,70 @@ static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdat
 	v[1].iov_base = &init;
 	v[1].iov_len = iov[1].iov_len;
 	return writev(fd, v, 2);
+}
+
+/* ---- the mount's readahead (see session.h) ------------------------------------ */
+
+/* Undo mountinfo's octal escapes (\040 for a space, \011, \012, \134) in
+ * place. */
+static void zfs_unescape_mountinfo(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+int zfs_session_set_readahead(const char *mountpoint, unsigned kb)
+{
+	char *line = NULL, dev[32] = "", path[96];
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int ret;
+
+	if (!f)
+		return -errno;
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE ..." */
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *majmin, *mnt, *tok;
+
+		if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save))
+			continue;
+		majmin = strtok_r(NULL, " ", &save);
+		if (!majmin || !strtok_r(NULL, " ", &save))
+			continue;
+		mnt = strtok_r(NULL, " ", &save);
+		if (!mnt)
+			continue;
+		while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-"))
+			;
+		tok = tok ? strtok_r(NULL, " \n", &save) : NULL;
+		if (!tok || strncmp(tok, "fuse", 4) || (tok[4] && tok[4] != '.'))
+			continue;
+		zfs_unescape_mountinfo(mnt);
+		if (!strcmp(mnt, mountpoint) && strlen(majmin) < sizeof(dev))
+			strcpy(dev, majmin);	/* the last one listed is on top */
+	}
+	free(line);
+	fclose(f);
+	if (!dev[0])
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%u\n", kb) < 0 ? -EIO : 0;
+	if (fclose(f) != 0 && !ret)
+		ret = -errno;
+	return ret;
 }
 
 /* ---- request counting (see session.h) --------------------------------------- */

@@ -62,6 +62,27 @@ struct zfs_reqstat_thread;
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
 
+/* ---- the mount's readahead ---------------------------------------------------- */
+
+/* The readahead zcached asks for on its mount, KiB: one READ of ZFS_MAX_IO
+ * (1 MiB, the INIT reply's max_readahead) instead of the bdi default's
+ * 128 KiB, so a sequential read of a large file takes a quarter of the
+ * requests. */
+#define ZFS_SESSION_READAHEAD_KB 1024u
+
+/* Set the readahead of the FUSE mount on `mountpoint` (canonical, as
+ * /proc/self/mountinfo shows it: realpath(3) it before mounting) to `kb`
+ * KiB: /sys/class/bdi/MAJOR:MINOR/read_ahead_kb of that mount's device
+ * (the last fuse mount listed on that path, i.e. the one just made).  The
+ * setting belongs to the mount's own backing device and goes away with it;
+ * no other mount and no global setting is touched.  The kernel takes
+ * min(this, max_readahead of the INIT reply), so it may be called before
+ * the INIT request is answered.  Asks the kernel nothing through the mount
+ * (no request, so it cannot wait on the session).  Returns 0, -ENOENT (no
+ * fuse mount there), or the errno of reading mountinfo or writing the
+ * sysfs file (-EACCES without root). */
+int zfs_session_set_readahead(const char *mountpoint, unsigned kb);
+
 /* ---- request counting (see "Request counting") ---------------------------- */
 
 /* One request being served: filled by zfs_session_req_begin. */

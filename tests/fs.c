@@ -1305,6 +1305,54 @@ START_TEST(test_fuse_requests)
 }
 END_TEST
 
+/* The mount's own backing device reads ahead 1 MiB (fuse/session.h
+ * zfs_session_set_readahead), so a large file is read in 1 MiB requests:
+ * a 4 MiB file read cold, 1 MiB a read(2), takes 4 READs and at most a few
+ * more (the kernel's default of 128 KiB would take 32). */
+START_TEST(test_readahead)
+{
+	char p[1024], sys[128], *buf;
+	uint64_t reads0, reads1;
+	size_t len = 4u << 20;
+	struct stat st;
+	FILE *f;
+	unsigned kb = 0;
+	int fd;
+
+	if (geteuid() != 0)
+		return;		/* only root may set it; the daemon logs that */
+	fs_mount(NULL);
+	ck_assert_int_eq(stat(fs_cur.dir, &st), 0);
+	snprintf(sys, sizeof(sys), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	f = fopen(sys, "r");
+	ck_assert_msg(f != NULL, "%s: %s", sys, strerror(errno));
+	ck_assert_int_eq(fscanf(f, "%u", &kb), 1);
+	fclose(f);
+	ck_assert_uint_eq(kb, 1024);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'r', len);
+	fs_write_file("big", buf, len);
+	fs_path(p, sizeof(p), "big");
+	/* Drop the file's pages (the kernel keeps those written through it). */
+	fd = open(p, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	reads0 = fs_fuse_count("read", NULL);
+	for (size_t off = 0; off < len; off += 1u << 20)
+		ck_assert_int_eq(read(fd, buf + off, 1u << 20), 1 << 20);
+	close(fd);
+	reads1 = fs_fuse_count("read", NULL);
+	/* Plus the READs of /.zcache/fuse itself (one or two). */
+	ck_assert_msg(reads1 - reads0 <= 8, "%llu READs for 4 MiB",
+		      (unsigned long long)(reads1 - reads0));
+	ck_assert_int_eq(buf[len - 1], 'r');
+	free(buf);
+	fs_finish();
+}
+END_TEST
+
 START_TEST(test_stats_consistent)
 {
 	size_t len, k, nonzero = 0, size = 8 << 20;
@@ -2304,6 +2352,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_zcache_tree);
 	tcase_add_test(tc, test_metrics_parse);
 	tcase_add_test(tc, test_fuse_requests);
+	tcase_add_test(tc, test_readahead);
 	tcase_add_test(tc, test_stats_consistent);
 	tc = fs_tcase(s, "load");
 	tcase_add_test(tc, test_tar_roundtrip);
