@@ -35,7 +35,9 @@
  * handler's return).  That span is the request's "service time" in
  * /.zcache/fuse, metrics and stats.json; the kernel's side of the round
  * trip is not in it.  The cost is two clock reads and a few stores into
- * the worker's own block per request.
+ * the worker's own block per request.  Since a request is counted after
+ * its reply, its caller may see the reply a moment before a reader of the
+ * statistics sees the count.
  *
  * Threads: zfs_session_loop is called once, by the daemon's main thread;
  * the counting functions by the worker that owns the block.
