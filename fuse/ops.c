@@ -925,16 +925,19 @@ static void zfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
-	/* No automatic invalidation of cached data (libfuse 3.14 asks for it):
-	 * with it the kernel refreshes the attributes before every cached read
-	 * once they are stale, which every WRITE makes them, and drops the
-	 * file's pages when mtime moved: our own writes cost a GETATTR, a
-	 * re-READ of what the page cache held, and (the refresh clears
-	 * S_NOSEC) a GETXATTR of security.capability at the next write.  Not
-	 * needed: every change to a file's data passes through this mount and
-	 * its page cache, and what the daemon drops by itself (evicted files)
-	 * is invalidated by the notifier (fuse/notify.h).  A read past the
-	 * cached size still refreshes the size. */
+	/* No attribute refresh before every cached read, and no dropping of the
+	 * page cache when mtime moved: every change to a file passes through
+	 * this mount (evictions invalidate through the notifier), so the kernel's
+	 * cache is never older than the store.  With it on (libfuse's default)
+	 * the drop is invalidate_inode_pages2, which also removes the pages of
+	 * a write still in flight; a READ racing that write then caches the
+	 * version before it, and readers kept seeing it after the write
+	 * returned (tests/fs.c test_open_while_rewritten, about 1 round in 200).
+	 * It also cost requests: every WRITE makes the attributes stale, so the
+	 * next cached read sent a GETATTR, then re-READ the pages just dropped,
+	 * and the refresh cleared S_NOSEC, so the next write probed
+	 * security.capability again (GETXATTR).  A read past the cached size
+	 * still refreshes the size. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	conn->max_write = ZFS_MAX_IO;
 	conn->max_readahead = ZFS_MAX_IO;
