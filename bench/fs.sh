@@ -22,10 +22,11 @@
 # service time (receive to reply) for the untar and the read-all of the lz4
 # mount; the read-all starts once the FORGETs that drop_caches sends have
 # stopped arriving (they are the cost of dropping the caches, not of the
-# reads).  At main 6963812 the untar took 12.40 requests per file
-# (WRITE 3.19, SETATTR 3.00, GETXATTR 2.00, LOOKUP 1.17, GETATTR 1.01, CREATE
-# 1.00, RELEASE 1.00) and the read-all 3.47 (READ 1.01, OPEN 1.00, RELEASE
-# 1.00, READDIRPLUS 0.07, OPENDIR 0.03, RELEASEDIR 0.03).
+# reads).  At main 6963812 (issue 12's "today") the untar took 12.40
+# requests per file (WRITE 3.19, SETATTR 3.00, GETXATTR 2.00, LOOKUP 1.17,
+# GETATTR 1.01, CREATE 1.00, RELEASE 1.00) and the read-all 3.15 (READ 1.01,
+# OPEN 1.00, RELEASE 1.00, READDIRPLUS 0.07, OPENDIR 0.03, RELEASEDIR 0.03;
+# 3.47 with the FORGETs of drop_caches counted in).
 #
 # Headline figures (ratios, see DESIGN.md §4):
 #   figure untar_vs_zram R      zcached lz4 untar time / zram+ext4's (target <= 1.0)
