@@ -200,6 +200,31 @@ static int zcd_run(struct zcd *d)
 	return zfs_session_loop(d->fs, d->se, d->opt.threads, zcd_unmount, d);
 }
 
+/* Mount, then give the mount its own readahead (fuse/session.h
+ * zfs_session_set_readahead; its path is resolved before mounting, since
+ * resolving it after would ask the session, which is not running yet).
+ * Without root the readahead stays the kernel's default: logged, not an
+ * error.  Returns 0 or -1 (logged). */
+static int zcd_mount(struct zcd *d)
+{
+	char *canon = realpath(d->opt.mountpoint, NULL);
+	int ret = canon ? 0 : -errno;
+
+	if (fuse_session_mount(d->se, d->opt.mountpoint) != 0) {
+		zd_log_printf(&d->log, ZD_LOG_ERR, "cannot mount on %s", d->opt.mountpoint);
+		free(canon);
+		return -1;
+	}
+	d->mounted = 1;
+	if (canon)
+		ret = zfs_session_set_readahead(canon, ZFS_SESSION_READAHEAD_KB);
+	if (ret < 0)
+		zd_log_printf(&d->log, ZD_LOG_INFO, "readahead of %s left at the default: %s",
+			      d->opt.mountpoint, strerror(-ret));
+	free(canon);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct zcd d;
@@ -251,11 +276,8 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	d.handlers = 1;
-	if (fuse_session_mount(d.se, d.opt.mountpoint) != 0) {
-		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot mount on %s", d.opt.mountpoint);
+	if (zcd_mount(&d) < 0)
 		goto fail;
-	}
-	d.mounted = 1;
 	if (!d.opt.foreground) {
 		if (fuse_daemonize(0) != 0)
 			goto fail;

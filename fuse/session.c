@@ -14,6 +14,7 @@
 #include <linux/fuse.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -22,6 +23,7 @@
 
 #include "alloc/buddy.h"
 #include "fuse/notify.h"
+#include "fuse/reqstat.h"
 #include "fuse/zfs.h"
 
 /* ---- the INIT reply (see "Transport" in session.h) ------------------------ */
@@ -67,6 +69,111 @@ static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdat
 	return writev(fd, v, 2);
 }
 
+/* ---- the mount's readahead (see session.h) ------------------------------------ */
+
+/* Undo mountinfo's octal escapes (\040 for a space, \011, \012, \134) in
+ * place. */
+static void zfs_unescape_mountinfo(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+int zfs_session_set_readahead(const char *mountpoint, unsigned kb)
+{
+	char *line = NULL, dev[32] = "", path[96];
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int ret;
+
+	if (!f)
+		return -errno;
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE ..." */
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *majmin, *mnt, *tok;
+
+		if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save))
+			continue;
+		majmin = strtok_r(NULL, " ", &save);
+		if (!majmin || !strtok_r(NULL, " ", &save))
+			continue;
+		mnt = strtok_r(NULL, " ", &save);
+		if (!mnt)
+			continue;
+		while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-"))
+			;
+		tok = tok ? strtok_r(NULL, " \n", &save) : NULL;
+		if (!tok || strncmp(tok, "fuse", 4) || (tok[4] && tok[4] != '.'))
+			continue;
+		zfs_unescape_mountinfo(mnt);
+		if (!strcmp(mnt, mountpoint) && strlen(majmin) < sizeof(dev))
+			strcpy(dev, majmin);	/* the last one listed is on top */
+	}
+	free(line);
+	fclose(f);
+	if (!dev[0])
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%u\n", kb) < 0 ? -EIO : 0;
+	if (fclose(f) != 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* ---- request counting (see session.h) --------------------------------------- */
+
+struct zfs_reqstat_thread *zfs_session_stats_get(struct zfs *fs)
+{
+	return fs->reqstats ? zfs_reqstat_thread_get(fs->reqstats) : NULL;
+}
+
+void zfs_session_stats_put(struct zfs *fs, struct zfs_reqstat_thread *t)
+{
+	if (fs->reqstats)
+		zfs_reqstat_thread_put(fs->reqstats, t);
+}
+
+static uint64_t zfs_session_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void zfs_session_req_begin(struct zfs_session_req *r, struct zfs_reqstat_thread *t,
+			   const void *msg, size_t len)
+{
+	const struct fuse_in_header *in = msg;
+
+	r->stats = t;
+	r->opcode = msg && len >= sizeof(*in) ? in->opcode : 0;
+	r->t0_ns = t ? zfs_session_now_ns() : 0;
+}
+
+void zfs_session_req_end(struct zfs_session_req *r)
+{
+	uint64_t now;
+
+	if (!r->stats)
+		return;
+	now = zfs_session_now_ns();
+	zfs_reqstat_add(r->stats, r->opcode, now > r->t0_ns ? now - r->t0_ns : 0);
+}
+
 /* ---- the session loop -------------------------------------------------------- */
 
 /* libfuse reads a request of up to FUSE_MAX_MAX_PAGES pages plus a header
@@ -85,10 +192,12 @@ struct zfs_worker {
 
 /* One worker: receive into a buffer from the buddy allocator, process,
  * until the session ends (a signal on the main thread, or ENODEV once the
- * filesystem is unmounted). */
+ * filesystem is unmounted).  Every request is counted in the worker's own
+ * block (see "Request counting" in session.h). */
 static void *zfs_worker_run(void *arg)
 {
 	struct zfs_worker *w = arg;
+	struct zfs_reqstat_thread *stats;
 	struct fuse_buf buf;
 
 	memset(&buf, 0, sizeof(buf));
@@ -98,7 +207,9 @@ static void *zfs_worker_run(void *arg)
 		fuse_session_exit(w->se);
 		return NULL;
 	}
+	stats = zfs_session_stats_get(w->fs);
 	while (!fuse_session_exited(w->se)) {
+		struct zfs_session_req req;
 		int res = fuse_session_receive_buf(w->se, &buf);
 
 		if (res == -EINTR)
@@ -108,8 +219,14 @@ static void *zfs_worker_run(void *arg)
 				w->ret = res;
 			break;
 		}
+		/* Splice is off, so the request is in buf.mem; were it not,
+		 * it would be counted as "other". */
+		zfs_session_req_begin(&req, stats, (buf.flags & FUSE_BUF_IS_FD) ? NULL : buf.mem,
+				      (size_t)res);
 		fuse_session_process_buf(w->se, &buf);
+		zfs_session_req_end(&req);
 	}
+	zfs_session_stats_put(w->fs, stats);
 	buddy_free(w->fs->cfg.buddy, buf.mem, ZFS_RECV_BUF);
 	return NULL;
 }
