@@ -22,13 +22,30 @@
 # read-all is printed too: on a shared machine the wall clock is mostly
 # FUSE round-trip latency and scheduling, the CPU time is steadier.
 #
+# zcached's FUSE requests (/.zcache/fuse, read before and after each phase)
+# are printed per file of the corpus, by opcode, with the daemon's mean
+# service time (receive to reply) for the untar and the read-all of the lz4
+# mount; the read-all starts once the FORGETs that drop_caches sends have
+# stopped arriving (they are the cost of dropping the caches, not of the
+# reads).  At main 6963812 (issue 12's "today") the untar took 12.40
+# requests per file (WRITE 3.19, SETATTR 3.00, GETXATTR 2.00, LOOKUP 1.17,
+# GETATTR 1.01, CREATE 1.00, RELEASE 1.00) and the read-all 3.15 (READ 1.01,
+# OPEN 1.00, RELEASE 1.00, READDIRPLUS 0.07, OPENDIR 0.03, RELEASEDIR 0.03;
+# 3.47 with the FORGETs of drop_caches counted in).
+#
 # Headline figures (ratios, see DESIGN.md §4), of zcached lz4 on its default
-# transport; each but the mem_vs_ ones also with the suffix _dev, the same
-# over /dev/fuse (untar_vs_zram_dev, ...):
+# transport; each but the mem_vs_ ones and the request tables also with the
+# suffix _dev, the same over /dev/fuse (untar_vs_zram_dev, ...):
 #   figure untar_vs_zram R      zcached lz4 untar time / zram+ext4's (target <= 1.0)
 #   figure readall_vs_zram R    cold read-all time ratio (target <= 1.5)
-#   figure randwrite_vs_zram R  4 KiB random write IOPS / zram+ext4's (higher is better)
-#   figure randread_vs_zram R   4 KiB random read IOPS / zram+ext4's
+#   figure untar_requests_per_file N    FUSE requests of the lz4 untar / files
+#   figure readall_requests_per_file N  the same for the cold read-all
+#   figure randwrite_vs_zram R  fio 4 KiB random write IOPS, zcached lz4 / zram+ext4
+#   figure randread_vs_zram R   the same for random reads
+#   figure write_service_us N   the daemon's mean service time of a WRITE in the
+#                               lz4 random-write run, µs (the rest of a request's
+#                               latency is the round trip)
+#   figure read_service_us N    the same for READ in the random-read run
 #   figure mem_vs_zram_lz4 R    zcached lz4 mem_used / zram mem_used_total (<= 0.95)
 #   figure mem_vs_zram_zstd R   the same with zstd (<= 0.75)
 #   figure untar_vs_tmpfs R     zcached lz4 untar time / tmpfs's
@@ -48,7 +65,7 @@ while [ $# -gt 0 ]; do
 	--build) build=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--size) fio_size=$2; shift 2 ;;
-	-h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,/^# always unmounted/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "fs.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 done
@@ -127,25 +144,67 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 clk_tck=$(getconf CLK_TCK)
 
-# fio: 4 KiB random write then random read on one file, O_DIRECT; prints
-# "write_iops read_iops".
-run_fio() {
-	local f="$1/fio.dat" w r
-	w=$(fio --name=w --filename="$f" --size="${fio_size}M" --rw=randwrite --bs=4k \
+# fio: 4 KiB random writes (fio_write) then random reads (fio_read) of one
+# file, O_DIRECT; each prints its IOPS.
+fio_write() {
+	fio --name=w --filename="$1/fio.dat" --size="${fio_size}M" --rw=randwrite --bs=4k \
 		--ioengine=psync --direct=1 --runtime="$seconds" --time_based \
 		--buffer_compress_percentage=50 --refill_buffers --output-format=terse \
-		--terse-version=3 2>/dev/null | awk -F';' '{ print $49 }')
-	r=$(fio --name=r --filename="$f" --size="${fio_size}M" --rw=randread --bs=4k \
+		--terse-version=3 2>/dev/null | awk -F';' '{ print $49 }'
+}
+fio_read() {
+	fio --name=r --filename="$1/fio.dat" --size="${fio_size}M" --rw=randread --bs=4k \
 		--ioengine=psync --direct=1 --runtime="$seconds" --time_based \
-		--output-format=terse --terse-version=3 2>/dev/null | awk -F';' '{ print $8 }')
-	rm -f "$f"
-	echo "$w $r"
+		--output-format=terse --terse-version=3 2>/dev/null | awk -F';' '{ print $8 }'
+	rm -f "$1/fio.dat"
+}
+
+# zcached's request statistics.  fuse_snap NAME copies /.zcache/fuse of the
+# zcached being measured to $work/NAME (nothing for the other kinds);
+# fuse_diff A B prints "op count total_us" for every opcode served between
+# the two snapshots.
+fuse_snap() {
+	[ -z "$zc_pid" ] || cp "$work/mnt/.zcache/fuse" "$work/$1"
+}
+fuse_diff() {
+	awk 'NR == FNR { if ($1 != "op") { c[$1] = $2; t[$1] = $3 } next }
+	     $1 != "op" && $1 != "all" && $2 > c[$1] { printf "%s %d %d\n", $1, $2 - c[$1], $3 - t[$1] }' \
+		"$work/$1" "$work/$2"
+}
+# fuse_table TITLE A B: the requests between snapshots A and B per file of
+# the corpus, by opcode (most first), with the mean service time; sets
+# fuse_per_file to the total per file.
+fuse_table() {
+	fuse_diff "$2" "$3" | sort -k2,2nr > "$work/fuse.diff"
+	fuse_per_file=$(awk -v f="$files" '{ s += $2 } END { printf "%.3f", s / f }' "$work/fuse.diff")
+	echo "$1: $fuse_per_file FUSE requests per file (op, per file, mean service time)"
+	awk -v f="$files" '{ printf "    %-16s %8.3f %10.1f us\n", $1, $2 / f, $3 / $2 }' "$work/fuse.diff"
+}
+# fuse_mean A B OP: the mean service time of OP between A and B, µs.
+fuse_mean() {
+	fuse_diff "$1" "$2" | awk -v op="$3" '$1 == op { printf "%.1f", $3 / $2; found = 1 }
+		END { if (!found) print "nan" }'
+}
+# The FORGETs that drop_caches makes the kernel send keep coming for a
+# moment: wait until fewer than 10 arrive in 0.2 s (at most 10 s).
+fuse_settle() {
+	local a b
+	[ -n "$zc_pid" ] || return 0
+	a=$(awk '$1 == "forget" || $1 == "batch_forget" { s += $2 } END { print s + 0 }' \
+		"$work/mnt/.zcache/fuse")
+	for _ in $(seq 50); do
+		sleep 0.2
+		b=$(awk '$1 == "forget" || $1 == "batch_forget" { s += $2 } END { print s + 0 }' \
+			"$work/mnt/.zcache/fuse")
+		[ $((b - a)) -lt 10 ] && return 0
+		a=$b
+	done
 }
 
 # One filesystem: mount it (by kind), untar, read back, fio.  Sets the
 # variables untar_<kind>, read_<kind>, mem_<kind>, rss_<kind>, wiops_, riops_.
 bench_one() {
-	local kind="$1" t0 t1 mem=0 rss0=0 rss1=0 fio_out c0=0 c1=0 c2=0
+	local kind="$1" t0 t1 mem=0 rss0=0 rss1=0 c0=0 c1=0 c2=0 cu=0
 	case "$kind" in
 	tmpfs)
 		mount -t tmpfs -o size=8G tmpfs "$work/mnt" ;;
@@ -171,11 +230,13 @@ bench_one() {
 	cat "$corpus" > /dev/null
 	sync
 	[ -n "$zc_pid" ] && c0=$(cpu_ticks "$zc_pid")
+	fuse_snap "$kind.fuse0"
 	t0=$(now)
 	tar -xf "$corpus" -C "$work/mnt/t"
 	sync
 	t1=$(now)
 	[ -n "$zc_pid" ] && c1=$(cpu_ticks "$zc_pid")
+	fuse_snap "$kind.fuse1"
 	eval "untar_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
 	case "$kind" in
 	zram) mem=$(awk '{ print $3 }' /sys/block/zram0/mm_stat)
@@ -188,20 +249,25 @@ bench_one() {
 	esac
 	eval "mem_$kind=$mem"
 	drop_caches "$work/mnt/t"
+	fuse_settle
+	fuse_snap "$kind.fuse2"
+	[ -n "$zc_pid" ] && cu=$(cpu_ticks "$zc_pid")
 	t0=$(now)
 	find "$work/mnt/t" -type f -print0 | xargs -0 cat > /dev/null
 	t1=$(now)
+	fuse_snap "$kind.fuse3"
 	if [ -n "$zc_pid" ]; then
 		c2=$(cpu_ticks "$zc_pid")
 		# The daemon's own CPU time: steadier than the wall clock on a
 		# shared machine, where round-trip latency is most of the time.
 		echo "$kind daemon CPU: untar $(ratio $((c1 - c0)) "$clk_tck") s," \
-			"read-all $(ratio $((c2 - c1)) "$clk_tck") s"
+			"read-all $(ratio $((c2 - cu)) "$clk_tck") s"
 	fi
 	eval "read_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
-	fio_out=$(run_fio "$work/mnt")
-	eval "wiops_$kind=${fio_out% *}"
-	eval "riops_$kind=${fio_out#* }"
+	eval "wiops_$kind=$(fio_write "$work/mnt")"
+	fuse_snap "$kind.fuse4"
+	eval "riops_$kind=$(fio_read "$work/mnt")"
+	fuse_snap "$kind.fuse5"
 	if [ -n "$zc_pid" ]; then
 		cp "$work/mnt/.zcache/stats" "$work/$kind.stats"
 		fusermount3 -u "$work/mnt"
@@ -261,7 +327,19 @@ figures() {
 	fi
 	echo "figure untar_vs_tmpfs$x $(ratio "$u" "$untar_tmpfs")"
 	echo "figure rss_vs_mem_used$x $(ratio "$rs" "$m")"
+	echo "figure write_service_us$x $(fuse_mean $k.fuse3 $k.fuse4 write)"
+	echo "figure read_service_us$x $(fuse_mean $k.fuse4 $k.fuse5 read)"
 }
+fuse_table "zcached lz4 untar" zcached_lz4.fuse0 zcached_lz4.fuse1
+untar_rpf=$fuse_per_file
+fuse_table "zcached lz4 cold read-all" zcached_lz4.fuse2 zcached_lz4.fuse3
+readall_rpf=$fuse_per_file
+write_us=$(fuse_mean zcached_lz4.fuse3 zcached_lz4.fuse4 write)
+read_us=$(fuse_mean zcached_lz4.fuse4 zcached_lz4.fuse5 read)
+echo "zcached lz4 mean service time: WRITE $write_us us (random writes), READ $read_us us (random reads)"
+
+echo "figure untar_requests_per_file $untar_rpf"
+echo "figure readall_requests_per_file $readall_rpf"
 figures "" zcached_lz4
 figures _dev zcached_lz4_dev
 if [[ " $kinds " == *" zram "* ]]; then

@@ -140,12 +140,18 @@ static void zcd_teardown(struct zcd *d)
 /* Create the session from our options (argv for libfuse's parser). */
 static int zcd_session(struct zcd *d, const char *prog)
 {
+	static const char prefix[] = "fsname=zcached,subtype=zcached,";
 	char *fargv[6];
 	int fargc = 0;
-	char opts[4096];
+	char *opts;
 	struct fuse_args args;
 
-	snprintf(opts, sizeof(opts), "fsname=zcached,subtype=zcached,%s", d->opt.fuse_opts);
+	/* As long as the options are: a fixed buffer cut long lists silently. */
+	opts = malloc(sizeof(prefix) + strlen(d->opt.fuse_opts));
+	if (!opts)
+		return -ENOMEM;
+	memcpy(opts, prefix, sizeof(prefix) - 1);
+	strcpy(opts + sizeof(prefix) - 1, d->opt.fuse_opts);
 	fargv[fargc++] = (char *)prog;
 	fargv[fargc++] = "-o";
 	fargv[fargc++] = opts;
@@ -155,6 +161,7 @@ static int zcd_session(struct zcd *d, const char *prog)
 	args = (struct fuse_args)FUSE_ARGS_INIT(fargc, fargv);
 	d->se = fuse_session_new(&args, &zfs_lowlevel_ops, sizeof(zfs_lowlevel_ops), d->fs);
 	fuse_opt_free_args(&args);
+	free(opts);
 	if (!d->se)
 		return -EINVAL;
 	zfs_set_session(d->fs, d->se);
@@ -206,6 +213,31 @@ static int zcd_run(struct zcd *d)
 	return zfs_session_loop(d->fs, d->se, d->opt.threads, zcd_unmount, d);
 }
 
+/* Mount, then give the mount its own readahead (fuse/session.h
+ * zfs_session_set_readahead; its path is resolved before mounting, since
+ * resolving it after would ask the session, which is not running yet).
+ * Without root the readahead stays the kernel's default: logged, not an
+ * error.  Returns 0 or -1 (logged). */
+static int zcd_mount(struct zcd *d)
+{
+	char *canon = realpath(d->opt.mountpoint, NULL);
+	int ret = canon ? 0 : -errno;
+
+	if (fuse_session_mount(d->se, d->opt.mountpoint) != 0) {
+		zd_log_printf(&d->log, ZD_LOG_ERR, "cannot mount on %s", d->opt.mountpoint);
+		free(canon);
+		return -1;
+	}
+	d->mounted = 1;
+	if (canon)
+		ret = zfs_session_set_readahead(canon, ZFS_SESSION_READAHEAD_KB);
+	if (ret < 0)
+		zd_log_printf(&d->log, ZD_LOG_INFO, "readahead of %s left at the default: %s",
+			      d->opt.mountpoint, strerror(-ret));
+	free(canon);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct zcd d;
@@ -253,6 +285,10 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	ret = zcd_session(&d, argv[0]);
+	if (ret == -ENOMEM) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot create the session: %s", strerror(-ret));
+		goto fail;
+	}
 	if (ret < 0) {
 		/* libfuse printed what it did not like. */
 		zcd_teardown(&d);
@@ -263,11 +299,8 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	d.handlers = 1;
-	if (fuse_session_mount(d.se, d.opt.mountpoint) != 0) {
-		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot mount on %s", d.opt.mountpoint);
+	if (zcd_mount(&d) < 0)
 		goto fail;
-	}
-	d.mounted = 1;
 	if (!d.opt.foreground) {
 		if (fuse_daemonize(0) != 0)
 			goto fail;

@@ -23,6 +23,7 @@
 #include "compress/pam.h"
 #include "fuse/mem.h"
 #include "fuse/render.h"
+#include "fuse/reqstat.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
 
@@ -43,6 +44,7 @@ enum zfs_ctl_node_id {
 	CTL_SGV,
 	CTL_XCF,
 	CTL_SLABINFO,
+	CTL_FUSE,
 	CTL_NFIXED
 };
 
@@ -69,6 +71,7 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
 	[CTL_SGV] = { "sgv", CTL_ALLOC, S_IFREG | 0444 },
 	[CTL_XCF] = { "xcf", CTL_ALLOC, S_IFREG | 0444 },
 	[CTL_SLABINFO] = { "slabinfo", CTL_ALLOC, S_IFREG | 0444 },
+	[CTL_FUSE] = { "fuse", CTL_ROOT, S_IFREG | 0444 },
 };
 
 #define ZFS_CTL_POOL_BASE (ZFS_CTL_INO_BASE + 0x10000)
@@ -432,6 +435,12 @@ int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 		s->have_pam = 1;
 		nx = pam_pool_count(c->cfg.pam);
 	}
+	if (c->cfg.reqstats) {
+		s->fuse = malloc(sizeof(*s->fuse));
+		if (!s->fuse)
+			goto nomem;
+		zfs_reqstats_sum(c->cfg.reqstats, s->fuse);
+	}
 	s->xcf = calloc(nx ? nx : 1, sizeof(*s->xcf));
 	s->sgv_pools = calloc(1 + nx, sizeof(*s->sgv_pools));
 	s->slabs = calloc(1 + c->cfg.nslabs, sizeof(*s->slabs));
@@ -511,6 +520,7 @@ static int zfs_ctl_render(struct zfs_ctl *c, uint64_t ino, struct zfs_text *t)
 		case CTL_SGV: zfs_render_sgv(&s, t); break;
 		case CTL_XCF: zfs_render_xcf(&s, t); break;
 		case CTL_SLABINFO: zfs_render_slabinfo(&s, t); break;
+		case CTL_FUSE: zfs_render_fuse(&s, t); break;
 		case CTL_SGVFLUSH: zfs_text_printf(t, "sgv_idle_bytes %llu\n",
 						   (unsigned long long)s.sgv.inactive_pages * 4096);
 			break;

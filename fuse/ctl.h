@@ -2,6 +2,7 @@
  *
  *   /.zcache/                     0555 root
  *     stats mm_stat metrics stats.json compress     0444: read-only figures
+ *     fuse                                          0444: FUSE requests by opcode
  *     compact drop_ephemeral sgv_flush              0600: write 1 to act
  *     mem_limit                                     0644: read, write (root)
  *     pools/NAME/stats            per pool ("default" is the root pool)
@@ -53,6 +54,7 @@ struct slab_cache;
 struct tmem_store;
 struct zfs_ctl_file;
 struct zfs_mem;
+struct zfs_reqstats;
 struct zfs_snapshot;
 struct zfs_uring;
 
@@ -69,6 +71,8 @@ struct zfs_ctl_config {
 	struct zfs_ns *ns;		/* required */
 	struct zfs_mem *mem;		/* required: figures, limit, compact, drop */
 	struct sgv_pool *io_pool;	/* required: the data path's vectors */
+	struct zfs_reqstats *reqstats;	/* optional: the FUSE request statistics
+					   (fuse/reqstat.h; /.zcache/fuse) */
 	/* The session's transport (optional: NULL leaves its figures out):
 	 * the io_uring transport while it serves (fuse/uring.h), and the
 	 * INTERRUPT requests counted (fuse/session.h). */

@@ -932,7 +932,12 @@ static void zfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	 * the drop is invalidate_inode_pages2, which also removes the pages of
 	 * a write still in flight; a READ racing that write then caches the
 	 * version before it, and readers kept seeing it after the write
-	 * returned (tests/fs.c test_open_while_rewritten, about 1 round in 200). */
+	 * returned (tests/fs.c test_open_while_rewritten, about 1 round in 200).
+	 * It also cost requests: every WRITE makes the attributes stale, so the
+	 * next cached read sent a GETATTR, then re-READ the pages just dropped,
+	 * and the refresh cleared S_NOSEC, so the next write probed
+	 * security.capability again (GETXATTR).  A read past the cached size
+	 * still refreshes the size. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	conn->max_write = ZFS_MAX_IO;
 	conn->max_readahead = ZFS_MAX_IO;

@@ -56,6 +56,8 @@ void zfs_snapshot_free(struct zfs_snapshot *s)
 	free(s->xcf);
 	free(s->slabs);
 	free(s->pools);
+	free(s->fuse);
+	s->fuse = NULL;
 	s->sgv_pools = NULL;
 	s->xcf = NULL;
 	s->slabs = NULL;
@@ -249,6 +251,89 @@ static uint64_t zfs_pool_value(const struct zfs_pool_snap *p, unsigned which)
 	return which < ZFS_NPOOL_FIELDS ? v[which] : 0;
 }
 
+/* ---- FUSE requests (fuse/reqstat.h) ------------------------------------------ */
+
+/* A histogram bucket's upper bound as the metrics print it: seconds, or
+ * "+Inf" for the last. */
+static void zfs_fuse_le(struct zfs_text *t, unsigned b)
+{
+	uint64_t le = zfs_reqstat_bucket_le_us(b);
+
+	if (le)
+		zfs_text_printf(t, "%.6f", (double)le / 1e6);
+	else
+		zfs_text_printf(t, "+Inf");
+}
+
+/* The histogram zcache_fuse_request_seconds{op}: cumulative buckets,
+ * _sum, _count.  The count printed is the buckets' sum, so +Inf and
+ * _count agree even when a request was counted between reading its count
+ * and its bucket. */
+static void zfs_metrics_fuse(const struct zfs_snapshot *s, struct zfs_text *t)
+{
+	unsigned k, b;
+
+	if (!s->fuse)
+		return;
+	zfs_text_printf(t, "# HELP zcache_fuse_request_seconds FUSE requests served, by opcode, "
+			   "and their service time (received to reply written), ever\n"
+			   "# TYPE zcache_fuse_request_seconds histogram\n");
+	for (k = 0; k < ZFS_REQSTAT_NOPS; k++) {
+		const struct zfs_reqstat_op *o = &s->fuse->op[k];
+		const char *op = zfs_reqstat_opname(k);
+		uint64_t cum = 0;
+
+		if (!o->count)
+			continue;
+		for (b = 0; b < ZFS_REQSTAT_BUCKETS; b++) {
+			cum += o->hist[b];
+			zfs_text_printf(t, "zcache_fuse_request_seconds_bucket{op=\"%s\",le=\"", op);
+			zfs_fuse_le(t, b);
+			zfs_text_printf(t, "\"} %" PRIu64 "\n", cum);
+		}
+		zfs_text_printf(t, "zcache_fuse_request_seconds_sum{op=\"%s\"} %.9f\n", op,
+				(double)o->total_ns / 1e9);
+		zfs_text_printf(t, "zcache_fuse_request_seconds_count{op=\"%s\"} %" PRIu64 "\n", op,
+				cum);
+	}
+}
+
+static void zfs_fuse_line(struct zfs_text *t, const char *name, const struct zfs_reqstat_op *o)
+{
+	unsigned b;
+
+	zfs_text_printf(t, "%-18s %10" PRIu64 " %12" PRIu64 " %9" PRIu64 " %9.1f ", name,
+			o->count, o->total_ns / 1000, o->max_ns / 1000,
+			o->count ? (double)o->total_ns / 1000.0 / (double)o->count : 0.0);
+	for (b = 0; b < ZFS_REQSTAT_BUCKETS; b++) {
+		uint64_t le = zfs_reqstat_bucket_le_us(b);
+
+		if (!o->hist[b])
+			continue;
+		if (le)
+			zfs_text_printf(t, " %" PRIu64 ":%" PRIu64, le, o->hist[b]);
+		else
+			zfs_text_printf(t, " inf:%" PRIu64, o->hist[b]);
+	}
+	zfs_text_printf(t, "\n");
+}
+
+void zfs_render_fuse(const struct zfs_snapshot *s, struct zfs_text *t)
+{
+	struct zfs_reqstat_op all;
+	unsigned k;
+
+	zfs_text_printf(t, "%-18s %10s %12s %9s %9s  %s\n", "op", "count", "total_us", "max_us",
+			"mean_us", "histogram (below LE us: N)");
+	if (!s->fuse)
+		return;
+	for (k = 0; k < ZFS_REQSTAT_NOPS; k++)
+		if (s->fuse->op[k].count)
+			zfs_fuse_line(t, zfs_reqstat_opname(k), &s->fuse->op[k]);
+	zfs_reqstat_total(s->fuse, &all);
+	zfs_fuse_line(t, "all", &all);
+}
+
 void zfs_render_metrics(const struct zfs_snapshot *s, struct zfs_text *t)
 {
 	struct zfs_figure f[ZFS_MAX_FIGURES];
@@ -279,6 +364,7 @@ void zfs_render_metrics(const struct zfs_snapshot *s, struct zfs_text *t)
 			zfs_text_printf(t, "\"} %" PRIu64 "\n", zfs_pool_value(&s->pools[i], j));
 		}
 	}
+	zfs_metrics_fuse(s, t);
 }
 
 /* JSON strings: escape quotes, backslashes and control characters. */
@@ -335,6 +421,31 @@ static void zfs_json_sgv_pool(struct zfs_text *t, const struct sgv_pool_stats *s
 	zfs_json_str(t, st->name);
 	sep = ",";
 	SGV_POOL_STATS_FIELDS(ZFS_JSON)
+	zfs_text_printf(t, "}");
+}
+
+/* stats.json's "fuse": {"OP":{"count":N,"total_ns":N,"max_ns":N,
+ * "hist":[N x ZFS_REQSTAT_BUCKETS]},...} for the opcodes served. */
+static void zfs_json_fuse(const struct zfs_snapshot *s, struct zfs_text *t)
+{
+	const char *sep = "";
+	unsigned k, b;
+
+	zfs_text_printf(t, ",\"fuse\":{");
+	for (k = 0; s->fuse && k < ZFS_REQSTAT_NOPS; k++) {
+		const struct zfs_reqstat_op *st = &s->fuse->op[k];
+
+		if (!st->count)
+			continue;
+		zfs_text_printf(t, "%s\"%s\":{", sep, zfs_reqstat_opname(k));
+		sep = "";
+		ZFS_REQSTAT_FIELDS(ZFS_JSON)
+		zfs_text_printf(t, ",\"hist\":[");
+		for (b = 0; b < ZFS_REQSTAT_BUCKETS; b++)
+			zfs_text_printf(t, "%s%" PRIu64, b ? "," : "", st->hist[b]);
+		zfs_text_printf(t, "]}");
+		sep = ",";
+	}
 	zfs_text_printf(t, "}");
 }
 
@@ -412,7 +523,9 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 
 		PAM_STATS_FIELDS(ZFS_JSON)
 	}
-	zfs_text_printf(t, "}}\n");
+	zfs_text_printf(t, "}");
+	zfs_json_fuse(s, t);
+	zfs_text_printf(t, "}\n");
 }
 
 void zfs_render_pool(const struct zfs_snapshot *s, unsigned i, struct zfs_text *t)

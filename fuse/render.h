@@ -1,6 +1,6 @@
 /* render.h - the one place where every statistics format of zcached is
  * rendered: /.zcache/stats, mm_stat, metrics, stats.json, pools/NAME/stats,
- * alloc/{buddy,sgv,xcf,slabinfo} and compress.
+ * alloc/{buddy,sgv,xcf,slabinfo}, compress and fuse.
  *
  * Design.  ctl.c gathers a struct zfs_snapshot from the modules' own
  * *_stats() functions (plain structs, no printing in any module) and hands
@@ -14,6 +14,11 @@
  * BUDDY_STATS_FIELDS, SLAB_STATS_FIELDS, SGV_*_STATS_FIELDS,
  * XCF_STATS_FIELDS), and the memory policy's counters come from
  * ZFS_POLICY_COUNTERS (fuse/mem.h): no field is listed by hand here.
+ *
+ * The FUSE request statistics (fuse/reqstat.h) are printed per opcode in
+ * /.zcache/fuse, as the histogram zcache_fuse_request_seconds{op} in
+ * metrics and as the object "fuse" in stats.json; only opcodes served at
+ * least once are printed.
  *
  * Output goes into a struct zfs_text, a growable buffer; a failed
  * allocation marks it (err = -ENOMEM) and later appends do nothing, so
@@ -34,6 +39,7 @@
 #include "compress/pam.h"
 #include "fuse/mem.h"
 #include "fuse/ns.h"
+#include "fuse/reqstat.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
 
@@ -87,6 +93,7 @@ struct zfs_snapshot {
 	int uring;			/* 1: FUSE over io_uring serves the mount */
 	struct zfs_uring_stats ring;	/* zero without the ring */
 	uint64_t interrupts;		/* INTERRUPT requests, ever */
+	struct zfs_reqstat_sum *fuse;	/* owned; NULL: no request statistics */
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */
@@ -137,5 +144,12 @@ void zfs_render_sgv(const struct zfs_snapshot *s, struct zfs_text *t);
 void zfs_render_xcf(const struct zfs_snapshot *s, struct zfs_text *t);
 void zfs_render_slabinfo(const struct zfs_snapshot *s, struct zfs_text *t);
 void zfs_render_compress(const struct zfs_snapshot *s, struct zfs_text *t);
+/* /.zcache/fuse: a header line ("op count total_us max_us mean_us
+ * histogram"), one line per opcode served (the opcode's name as
+ * zfs_reqstat_opname gives it, its count, total and longest service time
+ * in µs, the mean, and the non-empty histogram buckets as "LE:N", LE the
+ * bucket's upper bound in µs or "inf"), then the line "all" summing them.
+ * Nothing but the header when s->fuse is NULL. */
+void zfs_render_fuse(const struct zfs_snapshot *s, struct zfs_text *t);
 
 #endif /* ZC_FUSE_RENDER_H */

@@ -29,6 +29,7 @@
 #include "alloc/buddy.h"
 #include "fuse/fuse_uring_kernel.h"
 #include "fuse/notify.h"
+#include "fuse/reqstat.h"
 #include "fuse/uring.h"
 #include "fuse/zfs.h"
 
@@ -82,13 +83,25 @@ static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
 	return n;
 }
 
-static void zfs_session_dispatch(struct zfs *fs, void *tctx, const struct fuse_buf *buf);
+static void zfs_session_dispatch(struct zfs *fs, struct zfs_reqstat_thread *stats,
+				 const struct fuse_buf *buf);
 
-/* The ring transport's `process`: every ring request, dispatched as the
- * /dev/fuse workers dispatch theirs. */
+/* The ring transport's `process`: every ring request, dispatched and
+ * counted as the /dev/fuse workers dispatch and count theirs, in the
+ * queue thread's own counter block (zfs_ring_thread_begin). */
 static void zfs_ring_process(void *arg, void *tctx, const struct fuse_buf *buf)
 {
 	zfs_session_dispatch(arg, tctx, buf);
+}
+
+static void *zfs_ring_thread_begin(void *arg)
+{
+	return zfs_session_stats_get(arg);
+}
+
+static void zfs_ring_thread_end(void *arg, void *tctx)
+{
+	zfs_session_stats_put(arg, tctx);
 }
 
 static unsigned zfs_ring_depth(void)
@@ -119,6 +132,8 @@ static void zfs_ring_begin(struct zfs *fs, int fd, const struct fuse_init_out *i
 	c.depth = zfs_ring_depth();
 	c.max_payload = max_payload;
 	c.process = zfs_ring_process;
+	c.thread_begin = zfs_ring_thread_begin;
+	c.thread_end = zfs_ring_thread_end;
 	c.arg = fs;
 	u = zfs_uring_create(&c);
 	if (!u) {
@@ -351,27 +366,135 @@ static int zfs_debug_stall(struct zfs *fs, const struct fuse_in_header *in, size
 
 /* ---- dispatch --------------------------------------------------------------- */
 
-/* Every request of either transport, on the thread that received it
- * (a /dev/fuse worker, or an io_uring queue's thread with the context
- * its thread_begin gave): INTERRUPTs are answered here (see above), the
- * rest goes to libfuse, whose handler replies through zfs_io_writev.  The
- * one place both transports hand a request over, so whatever is done
- * around each request (counting it) is done here. */
-static void zfs_session_dispatch(struct zfs *fs, void *tctx, const struct fuse_buf *buf)
+/* Every request of either transport, on the thread that received it (a
+ * /dev/fuse worker, or an io_uring queue's thread), counted in that
+ * thread's block `stats` (NULL: not counted; see "Request counting" in
+ * session.h): INTERRUPTs are answered here (see above), the rest goes to
+ * libfuse, whose handler replies through zfs_io_writev.  The one place
+ * both transports hand a request over. */
+static void zfs_session_dispatch(struct zfs *fs, struct zfs_reqstat_thread *stats,
+				 const struct fuse_buf *buf)
 {
-	const struct fuse_in_header *in = buf->mem;
+	const struct fuse_in_header *in = (buf->flags & FUSE_BUF_IS_FD) ? NULL : buf->mem;
+	struct zfs_session_req req;
 
-	(void)tctx;
-	if (buf->size >= sizeof(*in) + sizeof(struct fuse_interrupt_in) &&
+	/* Splice is off, so the request is in buf->mem; were it not, it
+	 * would be counted as "other" and handed to libfuse as it is. */
+	zfs_session_req_begin(&req, stats, in, buf->size);
+	if (in && buf->size >= sizeof(*in) + sizeof(struct fuse_interrupt_in) &&
 	    in->opcode == FUSE_INTERRUPT) {
 		const struct fuse_interrupt_in *arg = (const void *)(in + 1);
 
 		zfs_interrupt_note(fs, arg->unique);
-		return;
+	} else if (!in || !zfs_debug_stall(fs, in, buf->size)) {
+		fuse_session_process_buf(fs->se, buf);
 	}
-	if (zfs_debug_stall(fs, in, buf->size))
+	zfs_session_req_end(&req);
+}
+
+/* ---- the mount's readahead (see session.h) ------------------------------------ */
+
+/* Undo mountinfo's octal escapes (\040 for a space, \011, \012, \134) in
+ * place. */
+static void zfs_unescape_mountinfo(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+int zfs_session_set_readahead(const char *mountpoint, unsigned kb)
+{
+	char *line = NULL, dev[32] = "", path[96];
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int ret;
+
+	if (!f)
+		return -errno;
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE ..." */
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *majmin, *mnt, *tok;
+
+		if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save))
+			continue;
+		majmin = strtok_r(NULL, " ", &save);
+		if (!majmin || !strtok_r(NULL, " ", &save))
+			continue;
+		mnt = strtok_r(NULL, " ", &save);
+		if (!mnt)
+			continue;
+		while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-"))
+			;
+		tok = tok ? strtok_r(NULL, " \n", &save) : NULL;
+		if (!tok || strncmp(tok, "fuse", 4) || (tok[4] && tok[4] != '.'))
+			continue;
+		zfs_unescape_mountinfo(mnt);
+		if (!strcmp(mnt, mountpoint) && strlen(majmin) < sizeof(dev))
+			strcpy(dev, majmin);	/* the last one listed is on top */
+	}
+	free(line);
+	fclose(f);
+	if (!dev[0])
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%u\n", kb) < 0 ? -EIO : 0;
+	if (fclose(f) != 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* ---- request counting (see session.h) --------------------------------------- */
+
+struct zfs_reqstat_thread *zfs_session_stats_get(struct zfs *fs)
+{
+	return fs->reqstats ? zfs_reqstat_thread_get(fs->reqstats) : NULL;
+}
+
+void zfs_session_stats_put(struct zfs *fs, struct zfs_reqstat_thread *t)
+{
+	if (fs->reqstats)
+		zfs_reqstat_thread_put(fs->reqstats, t);
+}
+
+static uint64_t zfs_session_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void zfs_session_req_begin(struct zfs_session_req *r, struct zfs_reqstat_thread *t,
+			   const void *msg, size_t len)
+{
+	const struct fuse_in_header *in = msg;
+
+	r->stats = t;
+	r->opcode = msg && len >= sizeof(*in) ? in->opcode : 0;
+	r->t0_ns = t ? zfs_session_now_ns() : 0;
+}
+
+void zfs_session_req_end(struct zfs_session_req *r)
+{
+	uint64_t now;
+
+	if (!r->stats)
 		return;
-	fuse_session_process_buf(fs->se, buf);
+	now = zfs_session_now_ns();
+	zfs_reqstat_add(r->stats, r->opcode, now > r->t0_ns ? now - r->t0_ns : 0);
 }
 
 /* ---- the session loop -------------------------------------------------------- */
@@ -392,10 +515,12 @@ struct zfs_worker {
 
 /* One worker: receive into a buffer from the buddy allocator, process,
  * until the session ends (a signal on the main thread, or ENODEV once the
- * filesystem is unmounted). */
+ * filesystem is unmounted).  Every request is counted in the worker's own
+ * block (see "Request counting" in session.h). */
 static void *zfs_worker_run(void *arg)
 {
 	struct zfs_worker *w = arg;
+	struct zfs_reqstat_thread *stats;
 	struct fuse_buf buf;
 
 	memset(&buf, 0, sizeof(buf));
@@ -405,6 +530,7 @@ static void *zfs_worker_run(void *arg)
 		fuse_session_exit(w->se);
 		return NULL;
 	}
+	stats = zfs_session_stats_get(w->fs);
 	while (!fuse_session_exited(w->se)) {
 		int res = fuse_session_receive_buf(w->se, &buf);
 
@@ -415,8 +541,9 @@ static void *zfs_worker_run(void *arg)
 				w->ret = res;
 			break;
 		}
-		zfs_session_dispatch(w->fs, NULL, &buf);
+		zfs_session_dispatch(w->fs, stats, &buf);
 	}
+	zfs_session_stats_put(w->fs, stats);
 	buddy_free(w->fs->cfg.buddy, buf.mem, ZFS_RECV_BUF);
 	return NULL;
 }

@@ -51,13 +51,33 @@
  * waits until interrupted); an INTERRUPT answers the request it names with
  * EINTR if parked, and the session's end answers every parked request.
  *
- * Threads: zfs_session_loop is called once, by the daemon's main thread.
+ * Request counting.  Every transport counts each request it dispatches
+ * into the filesystem's request statistics (fuse/reqstat.h, fs->reqstats):
+ * a worker (a /dev/fuse worker, an io_uring queue's thread) takes a
+ * counter block of its own when it starts (zfs_session_stats_get) and
+ * hands it back when it stops; around each request zfs_session_dispatch
+ * calls zfs_session_req_begin once the request is received
+ * (before the handler runs) and zfs_session_req_end once the handler has
+ * returned, its reply written (requests without a reply, FORGET: the
+ * handler's return).  That span is the request's "service time" in
+ * /.zcache/fuse, metrics and stats.json; the kernel's side of the round
+ * trip is not in it.  The cost is two clock reads and a few stores into
+ * the worker's own block per request.  Since a request is counted after
+ * its reply, its caller may see the reply a moment before a reader of the
+ * statistics sees the count.
+ *
+ * Threads: zfs_session_loop is called once, by the daemon's main thread;
+ * the counting functions by the worker that owns the block.
  */
 #ifndef ZC_FUSE_SESSION_H
 #define ZC_FUSE_SESSION_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct zfs;
 struct fuse_session;
+struct zfs_reqstat_thread;
 
 /* Run the session on `threads` workers (the calling thread is one of them)
  * until it ends: a termination signal caught by libfuse's handlers on the
@@ -72,5 +92,54 @@ struct fuse_session;
  * negative errno a worker met. */
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
+
+/* ---- the mount's readahead ---------------------------------------------------- */
+
+/* The readahead zcached asks for on its mount, KiB: one READ of ZFS_MAX_IO
+ * (1 MiB, the INIT reply's max_readahead) instead of the bdi default's
+ * 128 KiB, so a sequential read of a large file takes a quarter of the
+ * requests. */
+#define ZFS_SESSION_READAHEAD_KB 1024u
+
+/* Set the readahead of the FUSE mount on `mountpoint` (canonical, as
+ * /proc/self/mountinfo shows it: realpath(3) it before mounting) to `kb`
+ * KiB: /sys/class/bdi/MAJOR:MINOR/read_ahead_kb of that mount's device
+ * (the last fuse mount listed on that path, i.e. the one just made).  The
+ * setting belongs to the mount's own backing device and goes away with it;
+ * no other mount and no global setting is touched.  The kernel takes
+ * min(this, max_readahead of the INIT reply), so it may be called before
+ * the INIT request is answered.  Asks the kernel nothing through the mount
+ * (no request, so it cannot wait on the session).  Returns 0, -ENOENT (no
+ * fuse mount there), or the errno of reading mountinfo or writing the
+ * sysfs file (-EACCES without root). */
+int zfs_session_set_readahead(const char *mountpoint, unsigned kb);
+
+/* ---- request counting (see "Request counting") ---------------------------- */
+
+/* One request being served: filled by zfs_session_req_begin. */
+struct zfs_session_req {
+	struct zfs_reqstat_thread *stats;	/* the worker's block; NULL counts nothing */
+	uint32_t opcode;			/* the kernel's (linux/fuse.h) */
+	uint64_t t0_ns;				/* CLOCK_MONOTONIC when received */
+};
+
+/* A counter block for the calling worker, from fs->reqstats; NULL when
+ * none could be allocated (its requests are then not counted). */
+struct zfs_reqstat_thread *zfs_session_stats_get(struct zfs *fs);
+
+/* Hand the worker's block back when it stops (its counts stay).  NULL is
+ * accepted. */
+void zfs_session_stats_put(struct zfs *fs, struct zfs_reqstat_thread *t);
+
+/* A request of `len` bytes at `msg` (starting with its struct
+ * fuse_in_header) was received by the worker owning `t`: note its opcode
+ * and the time.  A message shorter than the header is counted as opcode 0
+ * ("other"). */
+void zfs_session_req_begin(struct zfs_session_req *r, struct zfs_reqstat_thread *t,
+			   const void *msg, size_t len);
+
+/* The request's handler has returned (its reply written): count it with
+ * its service time. */
+void zfs_session_req_end(struct zfs_session_req *r);
 
 #endif /* ZC_FUSE_SESSION_H */

@@ -1,7 +1,8 @@
 /* zfs.c - the zcached filesystem object: create, destroy, check (see zfs.h).
  *
  * zfs_create sets the parts up bottom first (the root pool, the namespace,
- * the notifier, the memory account, the data path, the /.zcache tree) and
+ * the notifier, the memory account, the data path, the request
+ * statistics, the /.zcache tree) and
  * unwinds in reverse on failure; zfs_destroy tears them down in reverse.
  */
 #include "fuse/zfs.h"
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 
 #include "compress/codec.h"
+#include "fuse/reqstat.h"
 #include "tmem/tmem.h"
 
 struct zfs *zfs_create(const struct zfs_config *cfg)
@@ -52,6 +54,11 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	if (err)
 		goto err_mem;
 	fs->data.ring = &fs->uring;
+	fs->reqstats = zfs_reqstats_create();
+	if (!fs->reqstats) {
+		err = ENOMEM;
+		goto err_data;
+	}
 	cc = (struct zfs_ctl_config){
 		.store = cfg->store,
 		.buddy = cfg->buddy,
@@ -65,11 +72,14 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		.io_pool = fs->data.io_pool,
 		.ring = &fs->uring,
 		.interrupts = &fs->interrupts,
+		.reqstats = fs->reqstats,
 	};
 	err = -zfs_ctl_init(&fs->ctl, &cc);
 	if (err)
-		goto err_data;
+		goto err_reqstats;
 	return fs;
+err_reqstats:
+	zfs_reqstats_destroy(fs->reqstats);
 err_data:
 	zfs_data_fini(&fs->data);
 err_mem:
@@ -99,6 +109,7 @@ void zfs_destroy(struct zfs *fs)
 	if (!fs)
 		return;
 	zfs_ctl_fini(&fs->ctl);
+	zfs_reqstats_destroy(fs->reqstats);
 	/* Pools still listed (live ones; removed ones were released). */
 	zfs_ns_pools_foreach(fs->ns, zfs_destroy_pool_cb, fs->cfg.store);
 	zfs_ns_destroy(fs->ns);

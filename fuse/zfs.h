@@ -11,6 +11,8 @@
  *           (fuse/mem.h)
  *   data    the data path: files' pages and pools on tmem (fuse/data.h)
  *   ctl     the /.zcache tree (fuse/ctl.h), rendered by fuse/render.h
+ *   reqstats  the FUSE request statistics (fuse/reqstat.h), counted by the
+ *           session's transports, shown in /.zcache/fuse
  * and the handlers (fuse/ops.h, the table zfs_lowlevel_ops whose userdata
  * is the struct zfs) and the session loop (fuse/session.h) work on it.
  * The parts below zfs know nothing of struct zfs: each gets the pointers it
@@ -52,6 +54,7 @@ struct pam;
 struct sgv_ctx;
 struct slab_cache;
 struct tmem_store;
+struct zfs_reqstats;
 
 /* What the daemon hands to zfs_create; every pointer must outlive the
  * filesystem.  Optional pointers (NULL) only leave their statistics out. */
@@ -85,6 +88,7 @@ struct zfs {
 	struct zfs_mem mem;
 	struct zfs_data data;
 	struct zfs_ctl ctl;
+	struct zfs_reqstats *reqstats;	/* owned */
 	/* The INIT reply's patch (fuse/session.h, "Transport"). */
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
@@ -112,7 +116,7 @@ struct zfs {
 /* Create the filesystem on the given store: the root pool (a tmem pool of
  * the configured kind and codec), the namespace with /.zcache, the memory
  * account with the configured limit, the data path and its SGV pool
- * "zfs-io", the /.zcache tree.  Returns NULL with errno EINVAL (missing
+ * "zfs-io", the request statistics, the /.zcache tree.  Returns NULL with errno EINVAL (missing
  * store, buddy or sgv, or an unknown codec), ENOSPC (no tmem pool id) or
  * ENOMEM; nothing is left allocated. */
 struct zfs *zfs_create(const struct zfs_config *cfg);

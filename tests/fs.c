@@ -1222,6 +1222,153 @@ START_TEST(test_metrics_parse)
 }
 END_TEST
 
+/* The count of `op` in /.zcache/fuse (0 when the opcode was never served);
+ * *hist (optional) gets the sum of its histogram buckets. */
+static uint64_t fs_fuse_count(const char *op, uint64_t *hist)
+{
+	char *s = fs_read_file(".zcache/fuse", NULL), *line, *save = NULL;
+	uint64_t v = 0;
+
+	ck_assert_msg(!strncmp(s, "op ", 3), "/.zcache/fuse header: %.40s", s);
+	if (hist)
+		*hist = 0;
+	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[64], *tok, *save2 = NULL;
+		unsigned long long count;
+
+		if (sscanf(line, "%63s %llu", key, &count) != 2 || strcmp(key, op))
+			continue;
+		v = count;
+		/* op count total_us max_us mean_us LE:N ... */
+		tok = strtok_r(line, " ", &save2);
+		for (int k = 0; tok; k++, tok = strtok_r(NULL, " ", &save2)) {
+			char *colon = strchr(tok, ':');
+
+			if (k >= 5 && hist) {
+				ck_assert_ptr_nonnull(colon);
+				*hist += strtoull(colon + 1, NULL, 10);
+			}
+		}
+	}
+	free(s);
+	return v;
+}
+
+/* Every FUSE request is counted by opcode (/.zcache/fuse, metrics,
+ * stats.json): creating, writing, making a directory and looking up a
+ * missing name move their counts.  Nothing is asserted on time. */
+START_TEST(test_fuse_requests)
+{
+	static const char *const ops[] = { "write", "mkdir", "lookup", "all" };
+	uint64_t before[4], after[4], created0, created1, hist;
+	char p[1024], *s;
+	struct stat st;
+	unsigned k;
+	int fd;
+
+	fs_mount(NULL);
+	for (k = 0; k < 4; k++)
+		before[k] = fs_fuse_count(ops[k], NULL);
+	/* A file is created with CREATE, or MKNOD once CREATE is not served. */
+	created0 = fs_fuse_count("create", NULL) + fs_fuse_count("mknod", NULL);
+	fs_path(p, sizeof(p), "counted");
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "x", 1), 1);
+	ck_assert_int_eq(close(fd), 0);
+	fs_path(p, sizeof(p), "counted-dir");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	fs_path(p, sizeof(p), "counted-missing");
+	ck_assert_int_eq(stat(p, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* A request is counted once its reply is written, so the worker that
+	 * served it may count it a moment after the caller saw the reply: wait
+	 * for the counts (an event; the ceiling only bounds a failure). */
+	for (int t = 0; t < 24000; t++) {
+		int moved = 1;
+
+		for (k = 0; k < 4; k++)
+			after[k] = fs_fuse_count(ops[k], NULL);
+		created1 = fs_fuse_count("create", NULL) + fs_fuse_count("mknod", NULL);
+		for (k = 0; k < 3; k++)
+			moved &= after[k] >= before[k] + 1;
+		moved &= after[3] >= before[3] + 4 && created1 >= created0 + 1;
+		moved &= fs_fuse_count("mkdir", &hist) == hist;
+		if (moved)
+			break;
+		usleep(5000);
+	}
+	ck_assert_uint_ge(created1, created0 + 1);
+	for (k = 0; k < 3; k++)
+		ck_assert_msg(after[k] >= before[k] + 1, "%s: %llu -> %llu", ops[k],
+			      (unsigned long long)before[k], (unsigned long long)after[k]);
+	ck_assert_uint_ge(after[3], before[3] + 4);
+	/* INIT once; a line's histogram holds its requests (nothing else
+	 * makes directories meanwhile). */
+	ck_assert_uint_eq(fs_fuse_count("init", NULL), 1);
+	ck_assert_uint_eq(fs_fuse_count("mkdir", &hist), after[1]);
+	ck_assert_uint_eq(hist, after[1]);
+	/* The same in metrics and stats.json (tests/metrics_check.py parses them). */
+	s = fs_read_file(".zcache/metrics", NULL);
+	ck_assert_ptr_nonnull(strstr(s, "# TYPE zcache_fuse_request_seconds histogram\n"));
+	ck_assert_ptr_nonnull(strstr(s, "zcache_fuse_request_seconds_count{op=\"mkdir\"} "));
+	free(s);
+	s = fs_read_file(".zcache/stats.json", NULL);
+	ck_assert_ptr_nonnull(strstr(s, "\"fuse\":{"));
+	ck_assert_ptr_nonnull(strstr(s, "\"mkdir\":{\"count\":"));
+	free(s);
+	fs_finish();
+}
+END_TEST
+
+/* The mount's own backing device reads ahead 1 MiB (fuse/session.h
+ * zfs_session_set_readahead), so a large file is read in 1 MiB requests:
+ * a 4 MiB file read cold, 1 MiB a read(2), takes 4 READs and at most a few
+ * more (the kernel's default of 128 KiB would take 32). */
+START_TEST(test_readahead)
+{
+	char p[1024], sys[128], *buf;
+	uint64_t reads0, reads1;
+	size_t len = 4u << 20;
+	struct stat st;
+	FILE *f;
+	unsigned kb = 0;
+	int fd;
+
+	if (geteuid() != 0)
+		return;		/* only root may set it; the daemon logs that */
+	fs_mount(NULL);
+	ck_assert_int_eq(stat(fs_cur.dir, &st), 0);
+	snprintf(sys, sizeof(sys), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	f = fopen(sys, "r");
+	ck_assert_msg(f != NULL, "%s: %s", sys, strerror(errno));
+	ck_assert_int_eq(fscanf(f, "%u", &kb), 1);
+	fclose(f);
+	ck_assert_uint_eq(kb, 1024);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'r', len);
+	fs_write_file("big", buf, len);
+	fs_path(p, sizeof(p), "big");
+	/* Drop the file's pages (the kernel keeps those written through it). */
+	fd = open(p, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	reads0 = fs_fuse_count("read", NULL);
+	for (size_t off = 0; off < len; off += 1u << 20)
+		ck_assert_int_eq(read(fd, buf + off, 1u << 20), 1 << 20);
+	close(fd);
+	reads1 = fs_fuse_count("read", NULL);
+	/* Plus the READs of /.zcache/fuse itself (one or two). */
+	ck_assert_msg(reads1 - reads0 <= 8, "%llu READs for 4 MiB",
+		      (unsigned long long)(reads1 - reads0));
+	ck_assert_int_eq(buf[len - 1], 'r');
+	free(buf);
+	fs_finish();
+}
+END_TEST
+
 START_TEST(test_stats_consistent)
 {
 	size_t len, k, nonzero = 0, size = 8 << 20;
@@ -2426,6 +2573,8 @@ static Suite *make_suite(void)
 	tc = fs_tcase(s, "zcache");
 	tcase_add_test(tc, test_zcache_tree);
 	tcase_add_test(tc, test_metrics_parse);
+	tcase_add_test(tc, test_fuse_requests);
+	tcase_add_test(tc, test_readahead);
 	tcase_add_test(tc, test_stats_consistent);
 	tc = fs_tcase(s, "load");
 	tcase_add_test(tc, test_tar_roundtrip);

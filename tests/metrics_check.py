@@ -17,8 +17,14 @@ labels of the pools it made.  Checks that:
     ("transport uring") is the gauge zcache_<name>{<name>="<text>"} 1;
   - each zcache_pool_<field> family has one sample per pool, labelled
     pool="<label>", the labels being exactly POOL...;
+  - the one histogram, zcache_fuse_request_seconds (FUSE requests by
+    opcode), has HELP text, every sample labelled op (buckets also le),
+    cumulative buckets ending at +Inf equal to _count, a non-negative _sum,
+    and INIT counted exactly once;
   - stats.json parses, its "stats" object has the same names as the stats
-    file, its "pools" the same labels, its "mm_stat" nine integers.
+    file, its "pools" the same labels, its "mm_stat" nine integers, its
+    "fuse" object an entry per opcode the metrics show (count, total_ns,
+    max_ns, a histogram of 24 buckets).
 Exits 0, or 1 after printing what failed.
 """
 import json
@@ -37,6 +43,49 @@ def fail(msg):
 def read(mnt, rel):
     with open(os.path.join(mnt, ".zcache", rel)) as f:
         return f.read()
+
+
+FUSE = "zcache_fuse_request_seconds"
+HISTOGRAMS = {FUSE}
+
+
+def check_fuse(fam):
+    """The FUSE request histogram: returns {op: count}."""
+    if fam is None:
+        fail("no %s family" % FUSE)
+    if fam.type != "histogram":
+        fail("%s is a %s, not a histogram" % (FUSE, fam.type))
+    ops = {}
+    for s in fam.samples:
+        op = s.labels.get("op")
+        if not op:
+            fail("%s sample without op: %s" % (FUSE, s))
+        o = ops.setdefault(op, {"buckets": [], "sum": None, "count": None})
+        if s.name == FUSE + "_bucket":
+            if set(s.labels) != {"op", "le"}:
+                fail("%s bucket labels %s" % (FUSE, s.labels))
+            o["buckets"].append((float(s.labels["le"]), s.value))
+        elif s.name == FUSE + "_sum":
+            o["sum"] = s.value
+        elif s.name == FUSE + "_count":
+            o["count"] = s.value
+        else:
+            fail("%s: unexpected sample %s" % (FUSE, s.name))
+    if not ops:
+        fail("%s has no samples" % FUSE)
+    for op, o in ops.items():
+        b = o["buckets"]
+        if not b or o["sum"] is None or o["count"] is None:
+            fail("%s{op=%s}: buckets, _sum or _count missing" % (FUSE, op))
+        if [le for le, _ in b] != sorted(le for le, _ in b) or b[-1][0] != float("inf"):
+            fail("%s{op=%s}: buckets not ascending to +Inf" % (FUSE, op))
+        if any(b[i][1] > b[i + 1][1] for i in range(len(b) - 1)):
+            fail("%s{op=%s}: buckets not cumulative" % (FUSE, op))
+        if b[-1][1] != o["count"] or o["count"] < 1 or o["sum"] < 0:
+            fail("%s{op=%s}: +Inf %s, count %s, sum %s" % (FUSE, op, b[-1][1], o["count"], o["sum"]))
+    if ops.get("init", {}).get("count") != 1:
+        fail("%s: INIT counted %s times" % (FUSE, ops.get("init", {}).get("count")))
+    return {op: o["count"] for op, o in ops.items()}
 
 
 def main():
@@ -71,9 +120,10 @@ def main():
             fail("family %s twice" % fam.name)
         if not fam.documentation:
             fail("family %s has no HELP text" % fam.name)
-        if fam.type not in ("counter", "gauge"):
+        if fam.type not in ("counter", "gauge") and fam.name not in HISTOGRAMS:
             fail("family %s has type %s" % (fam.name, fam.type))
         byname[fam.name] = fam
+    fuse_ops = check_fuse(byname.pop(FUSE, None))
 
     want = {"zcache_" + n for n in names} | {"zcache_pool_" + f for f in pool_fields}
     if set(byname) != want:
@@ -108,9 +158,14 @@ def main():
     mm = js["mm_stat"]
     if len(mm) != 9 or not all(isinstance(v, int) and v >= 0 for v in mm):
         fail("stats.json's mm_stat: %s" % mm)
-    for key in ("alloc", "compress"):
+    for key in ("alloc", "compress", "fuse"):
         if not isinstance(js.get(key), dict) or not js[key]:
             fail("stats.json has no %s object" % key)
+    for op, count in fuse_ops.items():
+        o = js["fuse"].get(op)
+        if (not isinstance(o, dict) or set(o) != {"count", "total_ns", "max_ns", "hist"}
+                or len(o["hist"]) != 24 or o["count"] < count):
+            fail("stats.json's fuse.%s: %s (metrics count %s)" % (op, o, count))
     print("metrics_check: %d families (%d samples), stats.json with %d figures and %d pools: ok"
           % (len(families), sum(len(f.samples) for f in families), len(names), len(pools)))
 

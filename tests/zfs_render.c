@@ -358,6 +358,64 @@ START_TEST(test_declared_once)
 }
 END_TEST
 
+/* The FUSE request statistics: /.zcache/fuse, the metrics' histogram and
+ * stats.json's "fuse", from a hand-made sum (lookup: 3 requests of 0.5, 3
+ * and 3 µs; statx, opcode 52: 1 of 5 s; nothing else served). */
+START_TEST(test_fuse)
+{
+	struct zfs_snapshot s;
+	struct zfs_text t = { 0 };
+
+	make_snapshot(&s);
+	s.fuse = calloc(1, sizeof(*s.fuse));
+	ck_assert_ptr_nonnull(s.fuse);
+	s.fuse->op[1].count = 3;
+	s.fuse->op[1].total_ns = 6500;
+	s.fuse->op[1].max_ns = 3000;
+	s.fuse->op[1].hist[zfs_reqstat_bucket(500)]++;
+	s.fuse->op[1].hist[zfs_reqstat_bucket(3000)] += 2;
+	s.fuse->op[52].count = 1;
+	s.fuse->op[52].total_ns = 5000000000ull;
+	s.fuse->op[52].max_ns = 5000000000ull;
+	s.fuse->op[52].hist[zfs_reqstat_bucket(5000000000ull)]++;
+
+	zfs_render_fuse(&s, &t);
+	ck_assert_msg(!strncmp(t.buf, "op ", 3), "%s", t.buf);
+	ck_assert_ptr_nonnull(strstr(t.buf, "\nlookup                      3            6         3       2.2  1:1 4:2\n"));
+	ck_assert_ptr_nonnull(strstr(t.buf, "\nstatx                       1      5000000   5000000 5000000.0  inf:1\n"));
+	ck_assert_ptr_nonnull(strstr(t.buf, "\nall                         4      5000006   5000000 1250001.6  1:1 4:2 inf:1\n"));
+	ck_assert_ptr_null(strstr(t.buf, "getattr"));
+	free(t.buf);
+
+	memset(&t, 0, sizeof(t));
+	zfs_render_metrics(&s, &t);
+	ck_assert_ptr_nonnull(strstr(t.buf, "# TYPE zcache_fuse_request_seconds histogram\n"));
+	ck_assert_ptr_nonnull(strstr(t.buf,
+		"zcache_fuse_request_seconds_bucket{op=\"lookup\",le=\"0.000001\"} 1\n"
+		"zcache_fuse_request_seconds_bucket{op=\"lookup\",le=\"0.000002\"} 1\n"
+		"zcache_fuse_request_seconds_bucket{op=\"lookup\",le=\"0.000004\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(t.buf,
+		"zcache_fuse_request_seconds_bucket{op=\"lookup\",le=\"+Inf\"} 3\n"
+		"zcache_fuse_request_seconds_sum{op=\"lookup\"} 0.000006500\n"
+		"zcache_fuse_request_seconds_count{op=\"lookup\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(t.buf,
+		"zcache_fuse_request_seconds_bucket{op=\"statx\",le=\"4.194304\"} 0\n"
+		"zcache_fuse_request_seconds_bucket{op=\"statx\",le=\"+Inf\"} 1\n"));
+	ck_assert_ptr_null(strstr(t.buf, "op=\"getattr\""));
+	free(t.buf);
+
+	memset(&t, 0, sizeof(t));
+	zfs_render_json(&s, &t);
+	ck_assert_ptr_nonnull(strstr(t.buf,
+		",\"fuse\":{\"lookup\":{\"count\":3,\"total_ns\":6500,\"max_ns\":3000,"
+		"\"hist\":[1,0,2,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},\"statx\":{"));
+	ck_assert_ptr_nonnull(strstr(t.buf, "}}}\n"));
+	free(t.buf);
+	zfs_snapshot_free(&s);
+	ck_assert_ptr_null(s.fuse);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("zfs_render");
@@ -369,6 +427,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_metrics);
 	tcase_add_test(tc, test_json_and_details);
 	tcase_add_test(tc, test_policy_figures);
+	tcase_add_test(tc, test_fuse);
 	suite_add_tcase(s, tc);
 	return s;
 }
