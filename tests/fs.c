@@ -2394,6 +2394,13 @@ START_TEST(test_transport_choice)
 		ck_assert_uint_ge(fs_stat_value("uring_entries"), 2 * fs_stat_value("uring_queues"));
 		fs_write_file("f", "over the ring", 13);
 		ck_assert_uint_ge(fs_stat_value("uring_requests"), 2);
+		/* The ring's requests are counted by opcode as /dev/fuse's are
+		 * (after their reply: wait for the count, the ceiling only
+		 * bounds a failure). */
+		for (int t = 0; t < 24000 && fs_fuse_count("write", NULL) < 1; t++)
+			usleep(5000);
+		ck_assert_uint_ge(fs_fuse_count("write", NULL), 1);
+		ck_assert_uint_eq(fs_fuse_count("init", NULL), 1);
 		fs_finish();
 		fs_mount("uring=auto");
 		fs_stat_text("transport", v, sizeof(v));
