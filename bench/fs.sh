@@ -11,7 +11,12 @@
 # not allowed), and fio 4 KiB random reads and writes (O_DIRECT, one job,
 # compressible data).  Filesystems: (a) tmpfs, (b) ext4 on /sys/block/zram0
 # with lz4 when that device exists and is unused (it is reset afterwards),
-# (c) zcached with lz4, (d) zcached with zstd.  Memory: zram's
+# (c) zcached with lz4 on its default transport, (d) the same over /dev/fuse
+# (uring=off), (e) zcached with zstd.  The default transport is io_uring
+# where the kernel has FUSE over io_uring: the script sets the fuse module's
+# enable_uring to Y for its run (under the lock ZC_KERNEL_LOCK, default
+# ../.kernel.lock beside the checkout) and puts the old value back when it
+# exits; (c) and (e) then mount with uring=on.  Memory: zram's
 # mem_used_total (mm_stat), zcached's mem_used_bytes and the daemon's RSS
 # growth over its idle RSS.  zcached's own CPU time for the untar and the
 # read-all is printed too: on a shared machine the wall clock is mostly
@@ -28,7 +33,9 @@
 # OPEN 1.00, RELEASE 1.00, READDIRPLUS 0.07, OPENDIR 0.03, RELEASEDIR 0.03;
 # 3.47 with the FORGETs of drop_caches counted in).
 #
-# Headline figures (ratios, see DESIGN.md §4):
+# Headline figures (ratios, see DESIGN.md §4), of zcached lz4 on its default
+# transport; each but the mem_vs_ ones and the request tables also with the
+# suffix _dev, the same over /dev/fuse (untar_vs_zram_dev, ...):
 #   figure untar_vs_zram R      zcached lz4 untar time / zram+ext4's (target <= 1.0)
 #   figure readall_vs_zram R    cold read-all time ratio (target <= 1.5)
 #   figure untar_requests_per_file N    FUSE requests of the lz4 untar / files
@@ -41,6 +48,7 @@
 #   figure read_service_us N    the same for READ in the random-read run
 #   figure mem_vs_zram_lz4 R    zcached lz4 mem_used / zram mem_used_total (<= 0.95)
 #   figure mem_vs_zram_zstd R   the same with zstd (<= 0.75)
+#   figure untar_vs_tmpfs R     zcached lz4 untar time / tmpfs's
 #   figure rss_vs_mem_used R    daemon RSS growth / mem_used_bytes, lz4 (<= 1.10)
 # Needs root (mounts, zram); mounts live in a temporary directory and are
 # always unmounted on exit.
@@ -67,6 +75,9 @@ zcached="$build/zcached"
 [ -x "$zcached" ] || { echo "fs.sh: no zcached at $zcached (build it or pass --build)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "fs.sh: needs root (mounts)" >&2; exit 2; }
 
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_old=""
+uring_opt=""
 work=$(mktemp -d /tmp/zcached-bench.XXXXXX)
 zc_pid=""
 zram_used=0
@@ -84,9 +95,22 @@ cleanup() {
 		zram_used=0
 	fi
 	rm -rf "$work"
+	[ -n "$uring_old" ] && echo "$uring_old" > "$uring_param"
 }
 trap cleanup EXIT
 mkdir -p "$work/mnt"
+
+# FUSE over io_uring for this run (fuse/uring.h): enable_uring Y, under
+# the kernel-settings lock, the old value put back by cleanup.
+if [ -w "$uring_param" ]; then
+	exec 9>>"${ZC_KERNEL_LOCK:-$here/../.kernel.lock}"
+	flock 9
+	uring_old=$(cat "$uring_param")
+	echo Y > "$uring_param"
+	uring_opt=",uring=on"
+else
+	echo "note: no writable $uring_param: every zcached runs over /dev/fuse"
+fi
 
 now() { date +%s.%N; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
@@ -190,10 +214,11 @@ bench_one() {
 		zram_used=1
 		mkfs.ext4 -q -F /dev/zram0
 		mount -t ext4 /dev/zram0 "$work/mnt" ;;
-	zcached_lz4|zcached_zstd)
-		local comp=lz4
+	zcached_*)
+		local comp=lz4 tr=$uring_opt
 		[ "$kind" = zcached_zstd ] && comp=zstd
-		"$zcached" -f -o "compressor=$comp,mem_limit=8G" "$work/mnt" 2>"$work/$kind.log" &
+		[ "$kind" = zcached_lz4_dev ] && tr=",uring=off"
+		"$zcached" -f -o "compressor=$comp,mem_limit=8G$tr" "$work/mnt" 2>"$work/$kind.log" &
 		zc_pid=$!
 		for _ in $(seq 200); do mountpoint -q "$work/mnt" && break; sleep 0.05; done
 		mountpoint -q "$work/mnt" || { echo "fs.sh: zcached did not mount" >&2; cat "$work/$kind.log" >&2; exit 1; }
@@ -243,7 +268,7 @@ bench_one() {
 	fuse_snap "$kind.fuse4"
 	eval "riops_$kind=$(fio_read "$work/mnt")"
 	fuse_snap "$kind.fuse5"
-	if [ "$kind" = zcached_lz4 ] || [ "$kind" = zcached_zstd ]; then
+	if [ -n "$zc_pid" ]; then
 		cp "$work/mnt/.zcache/stats" "$work/$kind.stats"
 		fusermount3 -u "$work/mnt"
 		wait "$zc_pid" || true
@@ -264,7 +289,7 @@ if [ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ] &&
 else
 	echo "note: /sys/block/zram0 missing or in use: no zram+ext4 peer in this run"
 fi
-kinds="$kinds zcached_lz4 zcached_zstd"
+kinds="$kinds zcached_lz4 zcached_lz4_dev zcached_zstd"
 
 bytes=$(tar -tvf "$corpus" | awk '{ s += $3 } END { print s }')
 files=$(tar -tf "$corpus" | grep -vc '/$' || true)
@@ -273,17 +298,38 @@ for k in $kinds; do
 	bench_one "$k"
 done
 echo "cold caches by: $cache_mode"
-printf '%-14s %9s %10s %9s %10s %10s %10s %12s %12s\n' fs untar_s untar_MB/s read_s read_MB/s \
+printf '%-16s %9s %10s %9s %10s %10s %10s %12s %12s\n' fs untar_s untar_MB/s read_s read_MB/s \
 	rand_w_iops rand_r_iops mem_bytes rss_growth
 for k in $kinds; do
 	eval "u=\$untar_$k r=\$read_$k m=\$mem_$k w=\$wiops_$k rr=\$riops_$k rs=\${rss_$k:-}"
-	printf '%-14s %9s %10s %9s %10s %10s %10s %12s %12s\n' "$k" "$u" \
+	printf '%-16s %9s %10s %9s %10s %10s %10s %12s %12s\n' "$k" "$u" \
 		"$(awk -v b="$bytes" -v t="$u" 'BEGIN { printf "%.1f", b / t / 1e6 }')" "$r" \
 		"$(awk -v b="$bytes" -v t="$r" 'BEGIN { printf "%.1f", b / t / 1e6 }')" "$w" "$rr" "$m" "${rs:--}"
 done
 echo "zcached lz4 stats after the run:"
 sed 's/^/    /' "$work/zcached_lz4.stats" | head -12
 
+for k in $kinds; do
+	case "$k" in
+	zcached_*) echo "$k transport: $(awk '$1 == "transport" { print $2 }' "$work/$k.stats")" ;;
+	esac
+done
+
+# figures SUFFIX KIND: the ratio figures of one zcached lz4 run.
+figures() {
+	local x=$1 k=$2
+	eval "local u=\$untar_$k r=\$read_$k w=\$wiops_$k rr=\$riops_$k rs=\$rss_$k m=\$mem_$k"
+	if [[ " $kinds " == *" zram "* ]]; then
+		echo "figure untar_vs_zram$x $(ratio "$u" "$untar_zram")"
+		echo "figure readall_vs_zram$x $(ratio "$r" "$read_zram")"
+		echo "figure randwrite_vs_zram$x $(ratio "$w" "$wiops_zram")"
+		echo "figure randread_vs_zram$x $(ratio "$rr" "$riops_zram")"
+	fi
+	echo "figure untar_vs_tmpfs$x $(ratio "$u" "$untar_tmpfs")"
+	echo "figure rss_vs_mem_used$x $(ratio "$rs" "$m")"
+	echo "figure write_service_us$x $(fuse_mean $k.fuse3 $k.fuse4 write)"
+	echo "figure read_service_us$x $(fuse_mean $k.fuse4 $k.fuse5 read)"
+}
 fuse_table "zcached lz4 untar" zcached_lz4.fuse0 zcached_lz4.fuse1
 untar_rpf=$fuse_per_file
 fuse_table "zcached lz4 cold read-all" zcached_lz4.fuse2 zcached_lz4.fuse3
@@ -294,15 +340,9 @@ echo "zcached lz4 mean service time: WRITE $write_us us (random writes), READ $r
 
 echo "figure untar_requests_per_file $untar_rpf"
 echo "figure readall_requests_per_file $readall_rpf"
-echo "figure write_service_us $write_us"
-echo "figure read_service_us $read_us"
+figures "" zcached_lz4
+figures _dev zcached_lz4_dev
 if [[ " $kinds " == *" zram "* ]]; then
-	echo "figure untar_vs_zram $(ratio "$untar_zcached_lz4" "$untar_zram")"
-	echo "figure readall_vs_zram $(ratio "$read_zcached_lz4" "$read_zram")"
-	echo "figure randwrite_vs_zram $(ratio "$wiops_zcached_lz4" "$wiops_zram")"
-	echo "figure randread_vs_zram $(ratio "$riops_zcached_lz4" "$riops_zram")"
 	echo "figure mem_vs_zram_lz4 $(ratio "$mem_zcached_lz4" "$mem_zram")"
 	echo "figure mem_vs_zram_zstd $(ratio "$mem_zcached_zstd" "$mem_zram")"
 fi
-echo "figure untar_vs_tmpfs $(ratio "$untar_zcached_lz4" "$untar_tmpfs")"
-echo "figure rss_vs_mem_used $(ratio "$rss_zcached_lz4" "$mem_zcached_lz4")"

@@ -20,6 +20,7 @@
 #include "daemon/policy.h"
 #include "fuse/ops.h"
 #include "fuse/session.h"
+#include "fuse/uring.h"
 #include "fuse/zfs.h"
 #include "tmem/stack.h"
 
@@ -55,6 +56,15 @@ static uint64_t zcd_ram_bytes(void)
 	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
+/* The session's log lines (fuse/zfs.h, cfg.log). */
+static void zcd_session_log(void *arg, int level, const char *msg)
+{
+	struct zcd *d = arg;
+
+	zd_log_printf(&d->log, level <= 0 ? ZD_LOG_ERR : level == 1 ? ZD_LOG_WARN : ZD_LOG_INFO,
+		      "%s", msg);
+}
+
 /* Build the store (tmem/stack.h: the daemon's configuration is the
  * stack's default) and the filesystem on it. */
 static int zcd_build(struct zcd *d)
@@ -76,6 +86,9 @@ static int zcd_build(struct zcd *d)
 	cfg.mem_limit = d->opt.mem_limit;
 	cfg.uid = getuid();
 	cfg.gid = getgid();
+	cfg.uring = d->opt.uring;
+	cfg.log = zcd_session_log;
+	cfg.log_arg = d;
 	d->fs = zfs_create(&cfg);
 	if (!d->fs)
 		return -errno;
@@ -256,6 +269,16 @@ int main(int argc, char **argv)
 	}
 	if (d.opt.debug)
 		d.log.level = ZD_LOG_DEBUG;
+	/* uring=on refuses to mount when the kernel will not offer the ring
+	 * (the INIT reply checks again); zcached never changes the setting. */
+	if (d.opt.uring == ZFS_URING_ON && zfs_uring_available() != 1) {
+		zd_log_printf(&d.log, ZD_LOG_ERR,
+			      "uring=on: the kernel does not offer FUSE over io_uring (%s); not mounting",
+			      zfs_uring_available() < 0 ? "no /sys/module/fuse/parameters/enable_uring"
+			      : "/sys/module/fuse/parameters/enable_uring is N, see zcached(8)");
+		zd_options_free(&d.opt);
+		return 1;
+	}
 	ret = zcd_build(&d);
 	if (ret < 0) {
 		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot build the store: %s", strerror(-ret));

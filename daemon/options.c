@@ -17,6 +17,7 @@
 
 #include "compress/codec.h"
 #include "fuse/mem.h"
+#include "fuse/uring.h"
 
 /* Options passed to libfuse unchanged ("name" or "name=" for a value). */
 static const char *const zd_fuse_opts[] = {
@@ -149,6 +150,20 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 		}
 		return 0;
 	}
+	if (!strncmp(opt, "uring=", 6)) {
+		if (!strcmp(val, "auto")) {
+			o->uring = ZFS_URING_AUTO;
+		} else if (!strcmp(val, "on")) {
+			o->uring = ZFS_URING_ON;
+		} else if (!strcmp(val, "off")) {
+			o->uring = ZFS_URING_OFF;
+		} else {
+			zd_err(err, errlen, "bad value for uring: \"%s\" (expected auto, on or off)",
+			       val);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strcmp(opt, "debug")) {
 		o->debug = 1;
 		o->foreground = 1;
@@ -162,7 +177,7 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 		return zd_append(&o->fuse_opts, opt);
 	}
 	if (!strncmp(opt, "mem_limit", 9) || !strncmp(opt, "compressor", 10) ||
-	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7))
+	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7) || !strcmp(opt, "uring"))
 		zd_err(err, errlen, "option %s needs a value (%s=...)", opt, opt);
 	else
 		zd_err(err, errlen, "unknown mount option: %s", opt);
@@ -299,6 +314,8 @@ const char *zd_options_usage(void)
 	       "     compressor=NAME  lz4[:ACCEL] (default), zstd[:LEVEL] or none\n"
 	       "     pool=KIND        kind of new pools: persistent (default) or ephemeral\n"
 	       "     threads=N        worker threads (default: number of CPUs)\n"
+	       "     uring=MODE       FUSE over io_uring: auto (default: when the kernel\n"
+	       "                      offers it), on (refuse to mount without it) or off\n"
 	       "     allow_other, ro, noatime, ... as for any FUSE filesystem\n"
 	       "  -h, --help          show this text\n"
 	       "  -V, --version       show the version\n"

@@ -9,7 +9,9 @@
  * Options of our own (DESIGN.md §2): mem_limit=SIZE (K/M/G/T suffixes, binary,
  * or N% of physical RAM; default 50%; 0 = no limit), compressor=NAME (as
  * codec_parse reads it), pool=persistent|ephemeral (the kind of new pools),
- * threads=N (FUSE worker threads, default: the number of CPUs).  FUSE's and
+ * threads=N (FUSE worker threads, default: the number of CPUs),
+ * uring=auto|on|off (the FUSE-over-io_uring transport, fuse/uring.h;
+ * default auto: used when the kernel offers it).  FUSE's and
  * the VFS's own mount options (allow_other, ro, noatime, ...) are checked
  * against a list of the ones we accept and passed on to libfuse in
  * `fuse_opts`; default_permissions is always added.  mount(8)'s bookkeeping
@@ -41,6 +43,7 @@ struct zd_options {
 	unsigned codec;		/* codec id (compress/codec.h) for new pools */
 	int ephemeral;		/* pool=ephemeral: new pools are ephemeral */
 	unsigned threads;	/* FUSE worker threads, >= 1 */
+	int uring;		/* uring=auto|on|off: enum zfs_uring_mode */
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

@@ -24,6 +24,7 @@
 #include "fuse/mem.h"
 #include "fuse/render.h"
 #include "fuse/reqstat.h"
+#include "fuse/uring.h"
 #include "tmem/tmem.h"
 
 enum zfs_ctl_node_id {
@@ -406,6 +407,7 @@ static int zfs_snap_cmp(const void *a, const void *b)
 int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 {
 	struct zfs_snap_arg a = { c, s, 0 };
+	struct zfs_uring *ring;
 	unsigned i, nx = 0, nslab = 0;
 	int ret;
 
@@ -416,6 +418,10 @@ int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 	zfs_ns_stats(c->cfg.ns, &s->ns);
 	s->default_codec = c->cfg.codec;
 	s->mem_limit = atomic_load(&c->cfg.mem->limit);
+	ring = c->cfg.ring ? atomic_load(c->cfg.ring) : NULL;
+	s->uring = zfs_uring_running(ring);
+	zfs_uring_stats(ring, &s->ring);
+	s->interrupts = c->cfg.interrupts ? atomic_load(c->cfg.interrupts) : 0;
 	s->enospc = atomic_load(&c->cfg.mem->enospc);
 	s->evicted_files = atomic_load(&c->cfg.mem->evicted_files);
 	s->compactions = atomic_load(&c->cfg.mem->compactions);

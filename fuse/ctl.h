@@ -35,6 +35,7 @@
 #define ZC_FUSE_CTL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -55,6 +56,7 @@ struct zfs_ctl_file;
 struct zfs_mem;
 struct zfs_reqstats;
 struct zfs_snapshot;
+struct zfs_uring;
 
 /* What the tree reads and acts on; every pointer must outlive it.
  * Optional pointers (NULL) only leave their statistics out. */
@@ -71,6 +73,11 @@ struct zfs_ctl_config {
 	struct sgv_pool *io_pool;	/* required: the data path's vectors */
 	struct zfs_reqstats *reqstats;	/* optional: the FUSE request statistics
 					   (fuse/reqstat.h; /.zcache/fuse) */
+	/* The session's transport (optional: NULL leaves its figures out):
+	 * the io_uring transport while it serves (fuse/uring.h), and the
+	 * INTERRUPT requests counted (fuse/session.h). */
+	_Atomic(struct zfs_uring *) *ring;
+	_Atomic uint64_t *interrupts;
 };
 
 struct zfs_ctl {

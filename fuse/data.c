@@ -19,6 +19,7 @@
 #include "alloc/sgv.h"
 #include "compress/codec.h"
 #include "fuse/mem.h"
+#include "fuse/uring.h"
 #include "tmem/tmem.h"
 
 static struct tmem_oid zfs_oid(uint64_t ino)
@@ -187,14 +188,41 @@ void zfs_data_close(struct zfs_data *d, struct zfs_inode *inode)
 
 /* ---- read ------------------------------------------------------------------ */
 
+static int zfs_read_vectors(struct zfs_data *d, struct zfs_inode *inode, uint64_t off,
+			    uint64_t end, struct zfs_data_buf *out);
+
+/* The rest of zfs_data_read (io_lock held shared, released here) when the
+ * read may go into a ring entry: pages first..first+npages, of which the
+ * reply is the first `len` bytes.  Falls back to the vectors when this
+ * thread serves no ring entry or the pages do not fit its payload. */
+static int zfs_read_into_ring(struct zfs_data *d, struct zfs_inode *inode, uint64_t first,
+			      uint64_t npages, uint64_t len, struct zfs_data_buf *out)
+{
+	size_t cap = 0;
+	char *dst = zfs_uring_payload(atomic_load_explicit(d->ring, memory_order_acquire), &cap);
+	uint64_t p;
+	int ret = 0;
+
+	if (!dst || npages * ZFS_PAGE > cap)
+		return zfs_read_vectors(d, inode, first * ZFS_PAGE, first * ZFS_PAGE + len, out);
+	for (p = 0; p < npages && ret == 0; p++)
+		ret = zfs_get_page(d, inode, first + p, dst + p * ZFS_PAGE);
+	if (ret == 0)
+		atomic_fetch_add(&inode->pool->bytes_read, len);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
+	if (ret < 0)
+		return ret == -ENOENT ? -EIO : ret;
+	out->one.iov_base = dst;
+	out->one.iov_len = (size_t)len;
+	out->iov = &out->one;
+	out->cnt = 1;
+	return 0;
+}
+
 int zfs_data_read(struct zfs_data *d, struct zfs_inode *inode, size_t size, off_t off,
 		  struct zfs_data_buf *out)
 {
-	struct sgv_obj *obj = NULL;
-	struct iovec *vec;
-	uint64_t fsize, end, first, npages, p;
-	int cnt = 0, seg, nout, ret = 0;
-	size_t segoff, skip, left;
+	uint64_t fsize, end;
 
 	memset(out, 0, sizeof(*out));
 	pthread_rwlock_rdlock(&inode->stripe->io_lock);
@@ -204,7 +232,25 @@ int zfs_data_read(struct zfs_data *d, struct zfs_inode *inode, size_t size, off_
 		return 0;
 	}
 	end = (uint64_t)off + size < fsize ? (uint64_t)off + size : fsize;
-	first = (uint64_t)off / ZFS_PAGE;
+	if ((uint64_t)off % ZFS_PAGE == 0 && d->ring)
+		return zfs_read_into_ring(d, inode, (uint64_t)off / ZFS_PAGE,
+					  (end - (uint64_t)off + ZFS_PAGE - 1) / ZFS_PAGE,
+					  end - (uint64_t)off, out);
+	return zfs_read_vectors(d, inode, (uint64_t)off, end, out);
+}
+
+/* Bytes [off, end) of the file (io_lock held shared, released here) into
+ * vectors of the SGV pool. */
+static int zfs_read_vectors(struct zfs_data *d, struct zfs_inode *inode, uint64_t off,
+			    uint64_t end, struct zfs_data_buf *out)
+{
+	struct sgv_obj *obj = NULL;
+	struct iovec *vec;
+	uint64_t first, npages, p;
+	int cnt = 0, seg, nout, ret = 0;
+	size_t segoff, skip, left;
+
+	first = off / ZFS_PAGE;
 	npages = (end + ZFS_PAGE - 1) / ZFS_PAGE - first;
 	vec = sgv_pool_alloc(d->io_pool, npages * ZFS_PAGE, 0, NULL, &cnt, &obj);
 	if (!vec) {
@@ -225,7 +271,7 @@ int zfs_data_read(struct zfs_data *d, struct zfs_inode *inode, size_t size, off_
 		segoff += ZFS_PAGE;
 	}
 	/* Counted while io_lock holds the file in its pool (a move needs it). */
-	atomic_fetch_add(&inode->pool->bytes_read, end - (uint64_t)off);
+	atomic_fetch_add(&inode->pool->bytes_read, end - off);
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	/* Trim to [off, end). */
 	out->iov = malloc((size_t)cnt * sizeof(*out->iov));
@@ -233,8 +279,8 @@ int zfs_data_read(struct zfs_data *d, struct zfs_inode *inode, size_t size, off_
 		ret = -ENOMEM;
 		goto out;
 	}
-	skip = (size_t)((uint64_t)off - first * ZFS_PAGE);
-	left = (size_t)(end - (uint64_t)off);
+	skip = (size_t)(off - first * ZFS_PAGE);
+	left = (size_t)(end - off);
 	nout = 0;
 	for (seg = 0; seg < cnt && left; seg++) {
 		size_t len = vec[seg].iov_len;
@@ -266,7 +312,8 @@ out:
 
 void zfs_data_buf_free(struct zfs_data_buf *b)
 {
-	free(b->iov);
+	if (b->iov != &b->one)
+		free(b->iov);
 	sgv_pool_free(b->obj, NULL);
 	memset(b, 0, sizeof(*b));
 }

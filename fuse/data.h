@@ -48,6 +48,7 @@
 #ifndef ZC_FUSE_DATA_H
 #define ZC_FUSE_DATA_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -64,12 +65,18 @@ struct sgv_obj;
 struct sgv_pool;
 struct tmem_store;
 struct zfs_mem;
+struct zfs_uring;
 
 struct zfs_data {
 	struct tmem_store *store;	/* immutable after init */
 	struct zfs_ns *ns;		/* immutable */
 	struct zfs_mem *mem;		/* immutable: reservation, evict_lock */
 	struct sgv_pool *io_pool;	/* owned: read vectors */
+	/* Optional (NULL: none): where the session publishes its io_uring
+	 * transport (fuse/uring.h); set once before the session starts.  A
+	 * read on a ring thread decompresses into the ring entry (see
+	 * zfs_data_read). */
+	_Atomic(struct zfs_uring *) *ring;
 };
 
 /* Set up the data path (creates the SGV pool "zfs-io" on `sgv`).  Returns
@@ -103,11 +110,17 @@ struct zfs_data_buf {
 	struct iovec *iov;
 	int cnt;
 	struct sgv_obj *obj;	/* the pages behind iov */
+	struct iovec one;	/* iov when the bytes lie in a ring entry */
 };
 
 /* Read up to `size` bytes at `off` of an open file into *out (empty at or
  * beyond the end).  Counts the bytes in the home pool's bytes_read.
- * Returns 0, -ENOMEM, or -EIO (the store failed a page). */
+ * On a thread of the io_uring transport serving a request, a read at a
+ * page-aligned offset whose pages fit the ring entry's payload buffer is
+ * decompressed straight into that buffer (fuse/uring.h zfs_uring_payload:
+ * out->iov is then out->one, naming the buffer, and the reply that names
+ * it commits without a copy); any other read fills vectors from the SGV
+ * pool.  Returns 0, -ENOMEM, or -EIO (the store failed a page). */
 int zfs_data_read(struct zfs_data *d, struct zfs_inode *inode, size_t size, off_t off,
 		  struct zfs_data_buf *out);
 void zfs_data_buf_free(struct zfs_data_buf *b);

@@ -81,7 +81,7 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	int n = 0;
 
 #define FIG(nm, val, ratio, counter, hlp)                                         \
-	out[n++] = (struct zfs_figure){ nm, (double)(val), ratio, counter, hlp }
+	out[n++] = (struct zfs_figure){ nm, (double)(val), ratio, counter, hlp, NULL }
 	FIG("pools", s->ns.pools, 0, 0, "pools (the root and each top-level directory)");
 	FIG("objects", s->tmem.objects, 0, 0, "tmem objects (files with data, or open)");
 	FIG("pages", s->tmem.pages, 0, 0, "pages stored");
@@ -120,6 +120,17 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 #define ZFS_PC_FIG(id, field, figure, scale, help) FIG(#figure, s->field * (scale), 0, 1, help);
 	ZFS_POLICY_COUNTERS(ZFS_PC_FIG)
 #undef ZFS_PC_FIG
+	/* The session's transport (fuse/uring.h). */
+	out[n++] = (struct zfs_figure){ "transport", 1, 0, 0,
+		"the transport serving the mount: uring (FUSE over io_uring) or dev (/dev/fuse)",
+		s->uring ? "uring" : "dev" };
+	FIG("uring_queues", s->ring.queues, 0, 0, "io_uring queues (one per possible CPU), 0 without");
+	FIG("uring_entries", s->ring.queues * s->ring.depth, 0, 0,
+	    "io_uring entries registered, all queues (each: a page and a payload buffer)");
+	FIG("uring_requests", s->ring.requests, 0, 1, "requests served through io_uring, ever");
+	FIG("uring_remote_replies", s->ring.remote_replies, 0, 1,
+	    "io_uring replies made on a thread other than the request's queue, ever");
+	FIG("interrupts", s->interrupts, 0, 1, "INTERRUPT requests received, ever");
 #undef FIG
 	return n;
 }
@@ -149,7 +160,9 @@ void zfs_render_mm_values(const struct zfs_snapshot *s, uint64_t out[ZFS_MM_STAT
 
 static void zfs_print_value(struct zfs_text *t, const struct zfs_figure *f)
 {
-	if (f->is_ratio)
+	if (f->text)
+		zfs_text_printf(t, "%s", f->text);
+	else if (f->is_ratio)
 		zfs_text_printf(t, "%.3f", f->value);
 	else
 		zfs_text_printf(t, "%.0f", f->value);
@@ -328,9 +341,16 @@ void zfs_render_metrics(const struct zfs_snapshot *s, struct zfs_text *t)
 	unsigned i, j;
 
 	for (k = 0; k < n; k++) {
-		zfs_text_printf(t, "# HELP zcache_%s %s\n# TYPE zcache_%s %s\nzcache_%s ", f[k].name,
+		zfs_text_printf(t, "# HELP zcache_%s %s\n# TYPE zcache_%s %s\nzcache_%s", f[k].name,
 				f[k].help, f[k].name, f[k].is_counter ? "counter" : "gauge",
 				f[k].name);
+		if (f[k].text) {
+			zfs_text_printf(t, "{%s=\"", f[k].name);
+			zfs_label(t, f[k].text);
+			zfs_text_printf(t, "\"} 1\n");
+			continue;
+		}
+		zfs_text_printf(t, " ");
 		zfs_print_value(t, &f[k]);
 		zfs_text_printf(t, "\n");
 	}
@@ -440,7 +460,10 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 	zfs_text_printf(t, "{\"stats\":{");
 	for (k = 0; k < n; k++) {
 		zfs_text_printf(t, "%s\"%s\":", k ? "," : "", f[k].name);
-		zfs_print_value(t, &f[k]);
+		if (f[k].text)
+			zfs_json_str(t, f[k].text);
+		else
+			zfs_print_value(t, &f[k]);
 	}
 	zfs_text_printf(t, "},\"mm_stat\":[");
 	zfs_render_mm_values(s, mm);

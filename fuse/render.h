@@ -40,6 +40,7 @@
 #include "fuse/mem.h"
 #include "fuse/ns.h"
 #include "fuse/reqstat.h"
+#include "fuse/uring.h"
 #include "tmem/tmem.h"
 
 struct zfs_text {
@@ -88,6 +89,10 @@ struct zfs_snapshot {
 #define ZFS_PC_FIELD(id, field, figure, scale, help) uint64_t field;
 	ZFS_POLICY_COUNTERS(ZFS_PC_FIELD)
 #undef ZFS_PC_FIELD
+	/* The session: its transport and the requests it answered itself. */
+	int uring;			/* 1: FUSE over io_uring serves the mount */
+	struct zfs_uring_stats ring;	/* zero without the ring */
+	uint64_t interrupts;		/* INTERRUPT requests, ever */
 	struct zfs_reqstat_sum *fuse;	/* owned; NULL: no request statistics */
 };
 
@@ -98,16 +103,19 @@ void zfs_snapshot_free(struct zfs_snapshot *s);
  * the one definition). */
 uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s);
 
-/* A headline figure. */
+/* A headline figure.  A text figure (text != NULL, e.g. "transport uring")
+ * is printed as its text in stats, as a string in stats.json and in the
+ * metrics as an info gauge: zcache_NAME{NAME="text"} 1. */
 struct zfs_figure {
 	const char *name;	/* e.g. "mem_used_bytes" */
 	double value;
 	int is_ratio;		/* print with decimals */
 	int is_counter;		/* Prometheus "counter", else "gauge" */
 	const char *help;
+	const char *text;	/* a text figure's value, else NULL */
 };
 
-#define ZFS_MAX_FIGURES 40
+#define ZFS_MAX_FIGURES 48
 
 /* Fill out[] (room for ZFS_MAX_FIGURES) with the headline figures in the
  * order of DESIGN.md §2, then the cache lines.  Returns the count. */

@@ -1,6 +1,7 @@
 /* session.h - the session loop of the filesystem and its transport: the
  * worker threads that receive FUSE requests from /dev/fuse and hand them
- * to the handlers (fuse/ops.h).
+ * to the handlers (fuse/ops.h), and the choice of the io_uring transport
+ * (fuse/uring.h) beside it.
  *
  * Design.  A fixed set of workers (the calling thread is one), each
  * receiving into its own buffer of ZFS_MAX_IO plus a header page from the
@@ -25,11 +26,37 @@
  * set-user-ID/set-group-ID and security.capability itself (fuse/ns.h
  * zfs_ns_kill_suid, zfs_ns_kill_caps), as the VFS would.
  *
+ * Choosing the transport.  The same INIT reply chooses FUSE over io_uring
+ * (fuse/uring.h) when the kernel offers it (flags2 bit
+ * FUK_INIT_FLAGS2_OVER_IO_URING: /sys/module/fuse/parameters/enable_uring
+ * was Y at mount) and cfg.uring is not off: the writev sets the bit in the
+ * reply and, once it is written, starts the ring (one queue per possible
+ * CPU) and publishes it in fs->uring.  If the ring cannot start, the
+ * transport makes the kernel give it up (zfs_uring_disable) and /dev/fuse
+ * serves everything: logged with uring=auto, the end of the session with
+ * uring=on (as is a kernel that does not offer it; the daemon also refuses
+ * uring=on before mounting when enable_uring is not Y).  The choice is
+ * logged once (cfg.log).  While the ring runs, the writev offers every
+ * reply to it first (zfs_uring_reply): a reply to a ring request is
+ * committed from the ring, anything else (replies to /dev/fuse requests,
+ * notifications) goes to the device.  The /dev/fuse workers keep reading:
+ * FORGET and INTERRUPT still come that way.
+ *
+ * Dispatch.  Both transports hand every request they receive to one
+ * function (zfs_session_dispatch in session.c, on the receiving thread):
+ * it answers INTERRUPTs itself and passes the rest to libfuse.  libfuse
+ * 3.14 cannot find a ring request in its own list, so the session keeps
+ * the uniques of recent INTERRUPTs and of parked requests (only the debug
+ * stall of debug builds parks: a GETXATTR of user.zcache.debug.stall
+ * waits until interrupted); an INTERRUPT answers the request it names with
+ * EINTR if parked, and the session's end answers every parked request.
+ *
  * Request counting.  Every transport counts each request it dispatches
  * into the filesystem's request statistics (fuse/reqstat.h, fs->reqstats):
- * a worker takes a counter block of its own when it starts
- * (zfs_session_stats_get) and hands it back when it stops; around each
- * request it calls zfs_session_req_begin once the request is received
+ * a worker (a /dev/fuse worker, an io_uring queue's thread) takes a
+ * counter block of its own when it starts (zfs_session_stats_get) and
+ * hands it back when it stops; around each request zfs_session_dispatch
+ * calls zfs_session_req_begin once the request is received
  * (before the handler runs) and zfs_session_req_end once the handler has
  * returned, its reply written (requests without a reply, FORGET: the
  * handler's return).  That span is the request's "service time" in
@@ -58,9 +85,11 @@ struct zfs_reqstat_thread;
  * first (see "Transport").  When every worker has stopped, the notifier is
  * stopped and stop(arg) is called (to unmount; the device is never closed
  * under a worker's read); a notifier the kernel holds inside an
- * invalidation is joined after stop(arg) instead.  Returns 0, -ENOMEM,
- * -EAGAIN when the notifier cannot be started, or the first negative errno
- * a worker met. */
+ * invalidation is joined after stop(arg) instead; the io_uring transport,
+ * if it ran, is stopped after the workers and freed at the end.  Returns
+ * 0, -ENOMEM, -EAGAIN when the notifier cannot be started, -EOPNOTSUPP or
+ * the ring's error when uring=on could not be honoured, or the first
+ * negative errno a worker met. */
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
 

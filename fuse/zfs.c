@@ -53,6 +53,7 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	err = -zfs_data_init(&fs->data, cfg->store, cfg->sgv, fs->ns, &fs->mem);
 	if (err)
 		goto err_mem;
+	fs->data.ring = &fs->uring;
 	fs->reqstats = zfs_reqstats_create();
 	if (!fs->reqstats) {
 		err = ENOMEM;
@@ -69,6 +70,8 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		.ns = fs->ns,
 		.mem = &fs->mem,
 		.io_pool = fs->data.io_pool,
+		.ring = &fs->uring,
+		.interrupts = &fs->interrupts,
 		.reqstats = fs->reqstats,
 	};
 	err = -zfs_ctl_init(&fs->ctl, &cc);

@@ -17,7 +17,7 @@
  * is the struct zfs) and the session loop (fuse/session.h) work on it.
  * The parts below zfs know nothing of struct zfs: each gets the pointers it
  * needs when it is set up, so no file of fuse/ includes a header of a part
- * above it (the order, bottom up: ns, notify, mem, render, data, ctl, zfs,
+ * above it (the order, bottom up: ns, notify, uring, mem, render, data, ctl, zfs,
  * session, ops; the build checks it, fuse/CMakeLists.txt).
  *
  * The root directory is the default pool and always persistent (DESIGN.md
@@ -37,6 +37,7 @@
 #ifndef ZC_FUSE_ZFS_H
 #define ZC_FUSE_ZFS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -70,7 +71,14 @@ struct zfs_config {
 	uint64_t mem_limit;		/* bytes, 0 = none */
 	uid_t uid;			/* owner of the root directory */
 	gid_t gid;
+	int uring;			/* enum zfs_uring_mode (fuse/uring.h) */
+	/* Optional: one line about the session (the transport chosen, why
+	 * the ring is not used); level 0 error, 1 warning, 2 info. */
+	void (*log)(void *log_arg, int level, const char *msg);
+	void *log_arg;
 };
+
+struct zfs_uring;
 
 /* The filesystem.  Fields are for fuse/ only. */
 struct zfs {
@@ -85,6 +93,24 @@ struct zfs {
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
 	_Atomic uint32_t init_flags;	/* INIT flags granted (after our additions) */
+	_Atomic uint32_t init_offer2;	/* INIT flags2 the kernel offered */
+	/* The session's transport (fuse/session.h, "Transport"): the io_uring
+	 * transport (fuse/uring.h), made at INIT when the kernel offers it and
+	 * cfg.uring allows, NULL before and without; the data path and the
+	 * /.zcache tree read it through their configs. */
+	_Atomic(struct zfs_uring *) uring;
+	struct fuse_session *se;	/* the running session's (zfs_session_loop) */
+	_Atomic int session_err;	/* a negative errno that ends the session */
+	/* INTERRUPTs (never handed to libfuse: it cannot find ring requests)
+	 * and the requests parked until one names them (fuse/session.c,
+	 * "interrupts").  intr_lock is a leaf. */
+	pthread_mutex_t intr_lock;
+	uint64_t intr_recent[16];	/* uniques of the last interrupts; intr_lock */
+	unsigned intr_next;		/* protected by intr_lock */
+	uint64_t parked[16];		/* parked requests' uniques, 0 = free; intr_lock */
+	int intr_stop;			/* the session is ending; protected by intr_lock */
+	_Atomic unsigned nparked;	/* requests parked now */
+	_Atomic uint64_t interrupts;	/* INTERRUPT requests received, ever */
 };
 
 /* Create the filesystem on the given store: the root pool (a tmem pool of

@@ -96,6 +96,8 @@ START_TEST(test_bad_options)
 		{ "threads=many", "threads" },
 		{ "bogus_option", "bogus_option" },
 		{ "mem_limit", "mem_limit" },
+		{ "uring=maybe", "uring" },
+		{ "uring", "uring" },
 	};
 	char err[1024];
 	size_t k;
@@ -1418,6 +1420,11 @@ START_TEST(test_stats_consistent)
 		ck_assert_int_eq(unlink(p), 0);
 	}
 	ck_assert_uint_eq(fs_stat_value("pages"), 0);
+	/* The kernel sends RELEASE in the background after close(2); over
+	 * io_uring it may be served on another CPU's queue than the stats
+	 * read, after it.  Wait for it. */
+	for (int t = 0; t < 1000 && fs_stat_value("files") != 0; t++)
+		usleep(10000);
 	ck_assert_uint_eq(fs_stat_value("files"), 0);
 	free(img);
 	fs_finish();
@@ -1440,6 +1447,9 @@ START_TEST(test_tar_roundtrip)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s/tree'", fs_cur.dir);
 	ck_assert_int_eq(fs_run(cmd), 0);
 	ck_assert_uint_eq(fs_stat_value("pages"), 0);
+	/* tar --diff's last RELEASE may still be on its way (see above). */
+	for (int t = 0; t < 1000 && fs_stat_value("files") != 0; t++)
+		usleep(10000);
 	ck_assert_uint_eq(fs_stat_value("files"), 0);
 	fs_finish();
 }
@@ -2325,6 +2335,211 @@ START_TEST(test_chown_clears_suid_special)
 }
 END_TEST
 
+/* enable_uring of the fuse module: 1 (Y), 0 (N), -1 (no such parameter). */
+static int fs_uring_param(void)
+{
+	char c = 0;
+	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+
+	if (!f)
+		return -1;
+	if (fread(&c, 1, 1, f) != 1)
+		c = 0;
+	fclose(f);
+	return c == 'Y';
+}
+
+/* The text of line `name` of /.zcache/stats. */
+static void fs_stat_text(const char *name, char *out, size_t len)
+{
+	char *s = fs_read_file(".zcache/stats", NULL), *line;
+	size_t n = strlen(name);
+
+	out[0] = '\0';
+	for (line = s; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (!strncmp(line, name, n) && line[n] == ' ') {
+			char *v = line + n;
+
+			while (*v == ' ')
+				v++;
+			snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+			break;
+		}
+	}
+	free(s);
+	ck_assert_msg(out[0], "no %s line in /.zcache/stats", name);
+}
+
+/* Which transport serves a mount: uring=off is always /dev/fuse; with
+ * enable_uring Y, uring=on and the default (auto) are io_uring, one queue
+ * per possible CPU; with N, uring=on refuses to mount (one line, exit 1)
+ * and auto falls back to /dev/fuse.  .ci/run runs this case with N before
+ * the suites, which it runs with Y. */
+START_TEST(test_transport_choice)
+{
+	const char *on[] = { "-f", "-o", "uring=on", NULL };
+	char v[64], err[1024];
+	int param = fs_uring_param();
+
+	fs_mount("uring=off");
+	fs_stat_text("transport", v, sizeof(v));
+	ck_assert_str_eq(v, "dev");
+	ck_assert_uint_eq(fs_stat_value("uring_queues"), 0);
+	fs_finish();
+	if (param == 1) {
+		fs_mount("uring=on");
+		fs_stat_text("transport", v, sizeof(v));
+		ck_assert_str_eq(v, "uring");
+		ck_assert_uint_ge(fs_stat_value("uring_queues"), 1);
+		ck_assert_uint_ge(fs_stat_value("uring_entries"), 2 * fs_stat_value("uring_queues"));
+		fs_write_file("f", "over the ring", 13);
+		ck_assert_uint_ge(fs_stat_value("uring_requests"), 2);
+		/* The ring's requests are counted by opcode as /dev/fuse's are
+		 * (after their reply: wait for the count, the ceiling only
+		 * bounds a failure). */
+		for (int t = 0; t < 24000 && fs_fuse_count("write", NULL) < 1; t++)
+			usleep(5000);
+		ck_assert_uint_ge(fs_fuse_count("write", NULL), 1);
+		ck_assert_uint_eq(fs_fuse_count("init", NULL), 1);
+		fs_finish();
+		fs_mount("uring=auto");
+		fs_stat_text("transport", v, sizeof(v));
+		ck_assert_str_eq(v, "uring");
+		fs_finish();
+	} else {
+		ck_assert_int_eq(fs_run_zcached(on, 1, err, sizeof(err)), 1);
+		ck_assert_msg(strstr(err, "uring=on") && strchr(err, '\n') == err + strlen(err) - 1,
+			      "not one line naming uring=on: %s", err);
+		fs_mount("uring=auto");
+		fs_stat_text("transport", v, sizeof(v));
+		ck_assert_str_eq(v, "dev");
+		fs_finish();
+	}
+}
+END_TEST
+
+/* ---- interrupts and transports --------------------------------------------------- */
+
+#ifdef ZC_DEBUG
+/* Debug daemons park a GETXATTR of user.zcache.debug.stall until it is
+ * interrupted and answer it EINTR from the thread that read the INTERRUPT
+ * (fuse/session.c, zfs_debug_stall; over io_uring that is not the request's
+ * queue thread), and say through user.zcache.debug.stalled how many are
+ * parked. */
+static void fs_on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static int fs_stalled(const char *p)
+{
+	char b[24] = { 0 };
+
+	return getxattr(p, "user.zcache.debug.stalled", b, sizeof(b) - 1) > 0 ? atoi(b) : -1;
+}
+
+/* Fork a caller whose GETXATTR stalls in the daemon; return once the
+ * daemon holds it.  The caller exits 0 when the GETXATTR ended with
+ * EINTR, 1 on another error, 2 if it succeeded. */
+static pid_t fs_stall_caller(const char *rel)
+{
+	char p[1024];
+	pid_t pid;
+	int t;
+
+	fs_write_file(rel, "x", 1);
+	fs_path(p, sizeof(p), rel);
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		char b[8];
+		ssize_t r;
+		int fd;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = fs_on_usr1;	/* no SA_RESTART */
+		sigaction(SIGUSR1, &sa, NULL);
+		fd = open(p, O_RDONLY);
+		r = fd < 0 ? -1 : fgetxattr(fd, "user.zcache.debug.stall", b, sizeof(b));
+		_exit(r >= 0 ? 2 : errno == EINTR ? 0 : 1);
+	}
+	for (t = 0; t < 3000 && fs_stalled(p) < 1; t++)
+		usleep(10000);
+	ck_assert_int_eq(fs_stalled(p), 1);
+	return pid;
+}
+
+START_TEST(test_interrupt_signal)
+{
+	char p[1024], b[8];
+	pid_t pid;
+	int st;
+
+	fs_mount(NULL);
+	pid = fs_stall_caller("stall");
+	ck_assert_int_eq(kill(pid, SIGUSR1), 0);
+	st = fs_wait(pid, 30000);
+	ck_assert_msg(st != -1, "the interrupted request did not end");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "caller status %d", st);
+	ck_assert_uint_ge(fs_stat_value("interrupts"), 1);
+	ck_assert_int_eq(fs_stalled(fs_cur.dir), 0);
+	fs_path(p, sizeof(p), "stall");
+	ck_assert_int_eq(getxattr(p, "user.none", b, sizeof(b)), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	fs_write_file("after", "ok", 2);
+	fs_finish();
+}
+END_TEST
+
+/* A caller killed while its request blocks in the daemon is reaped (the
+ * kernel waits for the answer of a request in userspace, so without the
+ * interrupt it would hang in D state), and the mount goes on. */
+START_TEST(test_interrupt_kill)
+{
+	char *s;
+	pid_t pid;
+	int st;
+
+	fs_mount(NULL);
+	pid = fs_stall_caller("stall");
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	st = fs_wait(pid, 30000);
+	ck_assert_msg(st != -1, "the killed caller was not reaped");
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	ck_assert_int_eq(fs_stalled(fs_cur.dir), 0);
+	fs_write_file("after", "alive", 5);
+	s = fs_read_file("after", NULL);
+	ck_assert_str_eq(s, "alive");
+	free(s);
+	fs_finish();
+}
+END_TEST
+
+/* SIGTERM while a request blocks in the daemon: the request is answered
+ * EINTR before the transport stops, the daemon unmounts and exits 0. */
+START_TEST(test_sigterm_with_blocked_request)
+{
+	pid_t pid;
+	int st;
+
+	fs_mount(NULL);
+	pid = fs_stall_caller("stall");
+	ck_assert_int_eq(kill(fs_cur.pid, SIGTERM), 0);
+	st = fs_wait(fs_cur.pid, 30000);
+	ck_assert_msg(st != -1, "zcached did not exit");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "zcached status %d", st);
+	fs_cur.pid = 0;
+	ck_assert(!fs_is_mounted(fs_cur.dir));
+	st = fs_wait(pid, 30000);
+	ck_assert_msg(st != -1, "the blocked caller did not end");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "caller status %d", st);
+	rmdir(fs_cur.dir);
+}
+END_TEST
+#endif
+
 static TCase *fs_tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
@@ -2374,6 +2589,13 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_ephemeral_drop);
 	tcase_add_test(tc, test_ephemeral_evicted_at_limit);
 	tcase_add_test(tc, test_concurrency);
+	tc = fs_tcase(s, "transport");
+	tcase_add_test(tc, test_transport_choice);
+#ifdef ZC_DEBUG
+	tcase_add_test(tc, test_interrupt_signal);
+	tcase_add_test(tc, test_interrupt_kill);
+	tcase_add_test(tc, test_sigterm_with_blocked_request);
+#endif
 	return s;
 }
 

@@ -135,9 +135,39 @@ static void fs_pidfile(const char *dir, char *buf, size_t len)
 	strncat(buf, ".pid", len - strlen(buf) - 1);
 }
 
+const char *fs_transport_opt(void)
+{
+	const char *t = getenv("ZC_TRANSPORT");
+
+	if (!t || !*t)
+		return NULL;
+	if (!strcmp(t, "uring"))
+		return "uring=on";
+	if (!strcmp(t, "dev"))
+		return "uring=off";
+	return NULL;
+}
+
+int fs_transport_usable(void)
+{
+	const char *t = getenv("ZC_TRANSPORT");
+	char c = 0;
+	FILE *f;
+
+	if (!t || strcmp(t, "uring"))
+		return 1;
+	f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+	if (!f)
+		return 0;
+	if (fread(&c, 1, 1, f) != 1)
+		c = 0;
+	fclose(f);
+	return c == 'Y';
+}
+
 void fs_mount_at(const char *dir, const char *opts)
 {
-	char pidfile[700], log[600];
+	char pidfile[700], log[600], all[1024];
 	pid_t pid;
 
 	ck_assert_msg(fs_base[0], "fs_mount_at before fs_suite_main/fs_base_init");
@@ -155,8 +185,13 @@ void fs_mount_at(const char *dir, const char *opts)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		if (opts)
-			execl(ZCACHED, "zcached", "-f", "-o", opts, fs_cur.dir, (char *)NULL);
+		if (opts && fs_transport_opt() && !strstr(opts, "uring="))
+			snprintf(all, sizeof(all), "%s,%s", opts, fs_transport_opt());
+		else
+			snprintf(all, sizeof(all), "%s",
+				 opts ? opts : fs_transport_opt() ? fs_transport_opt() : "");
+		if (all[0])
+			execl(ZCACHED, "zcached", "-f", "-o", all, fs_cur.dir, (char *)NULL);
 		else
 			execl(ZCACHED, "zcached", "-f", fs_cur.dir, (char *)NULL);
 		_exit(127);
@@ -414,6 +449,11 @@ int fs_suite_main(Suite *s)
 
 	if (!fs_can_mount()) {
 		fprintf(stderr, "/dev/fuse or %s not usable, skipping\n", ZCACHED);
+		return 77;
+	}
+	if (!fs_transport_usable()) {
+		fprintf(stderr, "ZC_TRANSPORT=uring but /sys/module/fuse/parameters/enable_uring"
+			" is not Y, skipping\n");
 		return 77;
 	}
 	if (fs_base_init() < 0)

@@ -49,6 +49,15 @@ int fs_base_init(void);
  * zcached built). */
 int fs_can_mount(void);
 
+/* The transport every mount of the suite uses, from the environment:
+ * ZC_TRANSPORT=uring adds uring=on to the daemon's options, =dev adds
+ * uring=off, anything else nothing (the daemon's default, auto); a mount
+ * whose options name uring= itself keeps them.  NULL or the option.  ctest runs the filesystem suites once per transport. */
+const char *fs_transport_opt(void);
+/* 0 when ZC_TRANSPORT=uring but the kernel does not offer the ring
+ * (enable_uring is not Y): fs_suite_main then skips the suite. */
+int fs_transport_usable(void);
+
 /* buf = the mount point + "/" + rel. */
 void fs_path(char *buf, size_t len, const char *rel);
 /* Whether dir is a mount point (per /proc/self/mountinfo). */

@@ -13,7 +13,8 @@ labels of the pools it made.  Checks that:
     text files show and the metrics show are the same list);
   - each zcache_<name> family has one sample, and is a counter exactly when
     its help text says the figure counts what happened "ever" (the figures
-    that only grow), else a gauge;
+    that only grow), else a gauge; a text figure of the stats file
+    ("transport uring") is the gauge zcache_<name>{<name>="<text>"} 1;
   - each zcache_pool_<field> family has one sample per pool, labelled
     pool="<label>", the labels being exactly POOL...;
   - the one histogram, zcache_fuse_request_seconds (FUSE requests by
@@ -92,7 +93,15 @@ def main():
         fail("usage: metrics_check.py MOUNTPOINT POOL...")
     mnt, pools = sys.argv[1], set(sys.argv[2:])
 
-    names = [line.split()[0] for line in read(mnt, "stats").splitlines() if line.strip()]
+    lines = [line.split() for line in read(mnt, "stats").splitlines() if line.strip()]
+    names = [l[0] for l in lines]
+    # Text figures ("transport uring") are info gauges: zcache_NAME{NAME="text"} 1.
+    texts = {}
+    for l in lines:
+        try:
+            float(l[1])
+        except ValueError:
+            texts[l[0]] = l[1]
     pool_fields = []
     for line in read(mnt, "pools/default/stats").splitlines():
         field = line.split()[0]
@@ -122,7 +131,9 @@ def main():
              % (sorted(want - set(byname)), sorted(set(byname) - want)))
     for n in names:
         fam = byname["zcache_" + n]
-        if len(fam.samples) != 1 or fam.samples[0].labels:
+        want_labels = {n: texts[n]} if n in texts else {}
+        if len(fam.samples) != 1 or fam.samples[0].labels != want_labels or \
+                (n in texts and fam.samples[0].value != 1):
             fail("zcache_%s: %d samples %s" % (n, len(fam.samples), fam.samples))
         ever = re.search(r"\bever\b", fam.documentation) is not None
         if (fam.type == "counter") != ever:
