@@ -18,6 +18,8 @@
 #include "daemon/log.h"
 #include "daemon/options.h"
 #include "daemon/policy.h"
+#include "fuse/ops.h"
+#include "fuse/session.h"
 #include "fuse/zfs.h"
 #include "tmem/stack.h"
 
@@ -164,7 +166,7 @@ static struct zd_policy *zcd_policy(struct zcd *d)
 	struct zd_policy *p;
 
 	memset(&pc, 0, sizeof(pc));
-	pc.fs = d->fs;
+	pc.mem = &d->fs->mem;
 	pc.store = d->stack->store;
 	pc.sgv = d->stack->sgv;
 	pc.buddy = d->stack->buddy;

@@ -16,7 +16,7 @@
 #include <strings.h>
 
 #include "compress/codec.h"
-#include "fuse/ctl.h"
+#include "fuse/mem.h"
 
 /* Options passed to libfuse unchanged ("name" or "name=" for a value). */
 static const char *const zd_fuse_opts[] = {

@@ -20,8 +20,7 @@
 #include "alloc/sgv.h"
 #include "compress/pam.h"
 #include "daemon/log.h"
-#include "fuse/ctl.h"
-#include "fuse/zfs.h"
+#include "fuse/mem.h"
 #include "tmem/tmem.h"
 
 struct zd_policy {
@@ -226,8 +225,8 @@ static int zd_policy_poll_pressure(struct zd_policy *p)
 static void zd_policy_count_sgv(struct zd_policy *p, uint64_t pages)
 {
 	if (pages) {
-		zfs_policy_count(p->cfg.fs, ZFS_PC_SGV_PURGES, 1);
-		zfs_policy_count(p->cfg.fs, ZFS_PC_SGV_PURGED_PAGES, pages);
+		zfs_mem_policy_count(p->cfg.mem, ZFS_PC_SGV_PURGES, 1);
+		zfs_mem_policy_count(p->cfg.mem, ZFS_PC_SGV_PURGED_PAGES, pages);
 	}
 }
 
@@ -236,8 +235,8 @@ static void zd_policy_trim(struct zd_policy *p, unsigned keep)
 	size_t bytes = buddy_trim(p->cfg.buddy, keep);
 
 	if (bytes) {
-		zfs_policy_count(p->cfg.fs, ZFS_PC_BUDDY_TRIMS, 1);
-		zfs_policy_count(p->cfg.fs, ZFS_PC_BUDDY_TRIMMED_BYTES, bytes);
+		zfs_mem_policy_count(p->cfg.mem, ZFS_PC_BUDDY_TRIMS, 1);
+		zfs_mem_policy_count(p->cfg.mem, ZFS_PC_BUDDY_TRIMMED_BYTES, bytes);
 	}
 }
 
@@ -249,11 +248,11 @@ static void zd_policy_tick(struct zd_policy *p)
 
 	atomic_fetch_add(&p->ticks, 1);
 	zd_policy_count_sgv(p, sgv_ctx_purge(p->cfg.sgv, sgv_ctx_now(p->cfg.sgv)));
-	zfs_compact_auto(p->cfg.fs,
+	zfs_mem_compact_auto(p->cfg.mem,
 			 p->cfg.compact_percent ? p->cfg.compact_percent : ZD_POLICY_COMPACT_PERCENT,
 			 p->cfg.compact_min_bytes ? p->cfg.compact_min_bytes
 						  : ZD_POLICY_COMPACT_MIN_BYTES);
-	zfs_mem_used(p->cfg.fs);
+	zfs_mem_used(p->cfg.mem);
 	tmem_stats(p->cfg.store, &ts);
 	activity = ts.puts + ts.gets + ts.flushes;
 	if (activity != p->last_activity) {
@@ -282,23 +281,23 @@ static void zd_policy_react(struct zd_policy *p)
 	p->pending = 0;
 	p->last_reaction = now;
 	atomic_fetch_add(&p->reactions, 1);
-	zfs_policy_count(p->cfg.fs, ZFS_PC_PRESSURE_EVENTS, 1);
-	before = zfs_mem_used(p->cfg.fs);
+	zfs_mem_policy_count(p->cfg.mem, ZFS_PC_PRESSURE_EVENTS, 1);
+	before = zfs_mem_used(p->cfg.mem);
 	zd_policy_count_sgv(p, sgv_ctx_shrink(p->cfg.sgv, UINT64_MAX, sgv_ctx_now(p->cfg.sgv)));
 	if (p->cfg.pam)
 		xcf = pam_shrink(p->cfg.pam);
-	zfs_compact_auto(p->cfg.fs, ZFS_COMPACT_LIMIT_PERCENT, ZFS_COMPACT_MIN_BYTES);
-	used = zfs_mem_used(p->cfg.fs);
+	zfs_mem_compact_auto(p->cfg.mem, ZFS_COMPACT_LIMIT_PERCENT, ZFS_COMPACT_MIN_BYTES);
+	used = zfs_mem_used(p->cfg.mem);
 	want = used / 8 > ZD_POLICY_EVICT_MIN ? used / 8 : ZD_POLICY_EVICT_MIN;
-	files = zfs_evict_bytes(p->cfg.fs, want);
-	zfs_policy_count(p->cfg.fs, ZFS_PC_PRESSURE_EVICTIONS, files);
+	files = zfs_mem_evict_bytes(p->cfg.mem, want);
+	zfs_mem_policy_count(p->cfg.mem, ZFS_PC_PRESSURE_EVICTIONS, files);
 	zd_policy_trim(p, 0);
 	if (p->cfg.log)
 		zd_log_printf(p->cfg.log, ZD_LOG_INFO,
 			      "memory pressure: mem_used %llu -> %llu bytes, %llu ephemeral files "
 			      "evicted, %zu reserve bytes returned",
 			      (unsigned long long)before,
-			      (unsigned long long)zfs_mem_used(p->cfg.fs),
+			      (unsigned long long)zfs_mem_used(p->cfg.mem),
 			      (unsigned long long)files, xcf);
 }
 
@@ -339,10 +338,10 @@ static void *zd_policy_main(void *arg)
 		}
 		now = zd_policy_now();
 		if (now >= next) {
-			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
+			zfs_mem_policy_count(p->cfg.mem, ZFS_PC_RUNS, 1);
 			zd_policy_tick(p);
 			pressure |= zd_policy_poll_pressure(p);
-			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
+			zfs_mem_policy_count(p->cfg.mem, ZFS_PC_RUNS, 1);
 			next += period_ms / 1000.0;
 			if (next < now)
 				next = now + period_ms / 1000.0;
@@ -350,9 +349,9 @@ static void *zd_policy_main(void *arg)
 		if (pressure)
 			atomic_fetch_add(&p->pressure_signals, 1);
 		if (pressure || p->pending) {
-			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
+			zfs_mem_policy_count(p->cfg.mem, ZFS_PC_RUNS, 1);
 			zd_policy_react(p);
-			zfs_policy_count(p->cfg.fs, ZFS_PC_RUNS, 1);
+			zfs_mem_policy_count(p->cfg.mem, ZFS_PC_RUNS, 1);
 		}
 	}
 	if (p->psi_fd >= 0)
@@ -366,7 +365,7 @@ struct zd_policy *zd_policy_start(const struct zd_policy_config *cfg)
 	struct zd_policy *p;
 	int ret;
 
-	if (!cfg || !cfg->fs || !cfg->store || !cfg->sgv || !cfg->buddy) {
+	if (!cfg || !cfg->mem || !cfg->store || !cfg->sgv || !cfg->buddy) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -8,7 +8,7 @@
  *   1. sgv_ctx_purge(now): frees SGV vectors idle for their pool's purge
  *      interval (the cache's own timestamps; zfs-io and the PAM scratch
  *      pools);
- *   2. zfs_compact_auto(compact_percent, compact_min_bytes): compacts the
+ *   2. zfs_mem_compact_auto(compact_percent, compact_min_bytes): compacts the
  *      xcf pools when the free bytes inside their partly used pages are at
  *      least compact_percent of those pages and at least compact_min_bytes
  *      (zsmalloc's shrinker idea: compaction runs when it frees pages, not
@@ -40,7 +40,7 @@
  * (at least 1 MiB; persistent pools never lose data), and buddy_trim to no
  * spare chunk; logged at level info.
  * Every action is counted in the filesystem's policy counters
- * (zfs_policy_count), which /.zcache/stats, metrics and stats.json show.
+ * (zfs_mem_policy_count), which /.zcache/stats, metrics and stats.json show.
  *
  * Threads and locks: the policy thread holds no lock of its own while it
  * calls the modules, which are all thread safe against the FUSE workers;
@@ -53,7 +53,7 @@
 
 #include <stdint.h>
 
-struct zfs;
+struct zfs_mem;
 struct sgv_ctx;
 struct pam;
 struct buddy;
@@ -73,7 +73,8 @@ struct zd_log;
 /* What zd_policy_start needs; every pointer must outlive the thread.
  * Zero fields take the defaults above. */
 struct zd_policy_config {
-	struct zfs *fs;			/* required */
+	struct zfs_mem *mem;		/* required: the filesystem's memory account
+					   (fuse/mem.h) */
 	struct tmem_store *store;	/* required: idleness (puts/gets/flushes) */
 	struct sgv_ctx *sgv;		/* required */
 	struct buddy *buddy;		/* required */

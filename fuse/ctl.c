@@ -10,16 +10,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "alloc/buddy.h"
 #include "alloc/sgv.h"
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
 #include "compress/pam.h"
+#include "fuse/mem.h"
 #include "fuse/render.h"
 #include "tmem/tmem.h"
 
@@ -73,11 +75,11 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
 /* An open ctl file.  Reads hold a reference while they reply, so a
  * release on another thread cannot free the text under a reply still being
  * written (the kernel may deliver the data and let the reader close before
- * fuse_reply_buf has returned). */
+ * the reply has been written). */
 struct zfs_ctl_file {
 	uint64_t ino;
 	_Atomic unsigned refs;
-	struct zfs_ctl_file *prev, *next;	/* fs->ctl_files; protected by fs->lock */
+	struct zfs_ctl_file *prev, *next;	/* c->files; protected by c->lock */
 	struct zfs_text text;
 };
 
@@ -87,6 +89,36 @@ static void zfs_ctl_put(struct zfs_ctl_file *f)
 		free(f->text.buf);
 		free(f);
 	}
+}
+
+static void zfs_ctl_unlist(struct zfs_ctl *c, struct zfs_ctl_file *f)
+{
+	pthread_mutex_lock(&c->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		c->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int zfs_ctl_init(struct zfs_ctl *c, const struct zfs_ctl_config *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = *cfg;
+	return pthread_mutex_init(&c->lock, NULL) ? -ENOMEM : 0;
+}
+
+void zfs_ctl_fini(struct zfs_ctl *c)
+{
+	while (c->files) {
+		struct zfs_ctl_file *f = c->files;
+
+		zfs_ctl_unlist(c, f);
+		zfs_ctl_put(f);
+	}
+	pthread_mutex_destroy(&c->lock);
 }
 
 /* ---- names and numbers ----------------------------------------------------- */
@@ -144,12 +176,12 @@ static int zfs_pool_exists_cb(void *arg, struct zfs_pool *p)
 	return 1;
 }
 
-int zfs_ctl_getattr(struct zfs *fs, uint64_t ino, struct stat *st)
+int zfs_ctl_getattr(struct zfs_ctl *c, uint64_t ino, struct stat *st)
 {
 	if (ino >= ZFS_CTL_POOL_BASE) {
 		uint64_t rel = ino - ZFS_CTL_POOL_BASE;
 
-		if (zfs_ns_pool_with(fs->ns, rel / 2, zfs_pool_exists_cb, NULL) != 1)
+		if (zfs_ns_pool_with(c->cfg.ns, rel / 2, zfs_pool_exists_cb, NULL) != 1)
 			return -ENOENT;
 		zfs_ctl_stat(ino, rel % 2 ? S_IFREG | 0444 : S_IFDIR | 0555, st);
 		return 0;
@@ -160,32 +192,37 @@ int zfs_ctl_getattr(struct zfs *fs, uint64_t ino, struct stat *st)
 	return 0;
 }
 
-int zfs_ctl_lookup(struct zfs *fs, uint64_t parent, const char *name, struct stat *st)
+int zfs_ctl_owns(uint64_t parent, const char *name)
+{
+	return zfs_ctl_is(parent) || (parent == ZFS_ROOT_INO && !strcmp(name, ZFS_CTL_NAME));
+}
+
+int zfs_ctl_lookup(struct zfs_ctl *c, uint64_t parent, const char *name, struct stat *st)
 {
 	int k;
 
 	if (!zfs_ctl_is(parent))	/* ".zcache" in the root */
-		return zfs_ctl_getattr(fs, zfs_ctl_ino(CTL_ROOT), st);
+		return zfs_ctl_getattr(c, zfs_ctl_ino(CTL_ROOT), st);
 	if (!strcmp(name, "."))
-		return zfs_ctl_getattr(fs, parent, st);
+		return zfs_ctl_getattr(c, parent, st);
 	if (parent == zfs_ctl_ino(CTL_POOLS)) {
 		struct zfs_pool_find f = { name, 0, 0 };
 
 		if (!strcmp(name, ".."))
-			return zfs_ctl_getattr(fs, zfs_ctl_ino(CTL_ROOT), st);
-		zfs_ns_pools_foreach(fs->ns, zfs_pool_find_cb, &f);
+			return zfs_ctl_getattr(c, zfs_ctl_ino(CTL_ROOT), st);
+		zfs_ns_pools_foreach(c->cfg.ns, zfs_pool_find_cb, &f);
 		if (!f.found)
 			return -ENOENT;
-		return zfs_ctl_getattr(fs, ZFS_CTL_POOL_BASE + 2 * f.id, st);
+		return zfs_ctl_getattr(c, ZFS_CTL_POOL_BASE + 2 * f.id, st);
 	}
 	if (parent >= ZFS_CTL_POOL_BASE) {
 		if ((parent - ZFS_CTL_POOL_BASE) % 2)
 			return -ENOTDIR;
 		if (!strcmp(name, ".."))
-			return zfs_ctl_getattr(fs, zfs_ctl_ino(CTL_POOLS), st);
+			return zfs_ctl_getattr(c, zfs_ctl_ino(CTL_POOLS), st);
 		if (strcmp(name, "stats"))
 			return -ENOENT;
-		return zfs_ctl_getattr(fs, parent + 1, st);
+		return zfs_ctl_getattr(c, parent + 1, st);
 	}
 	if (parent >= ZFS_CTL_INO_BASE + CTL_NFIXED)
 		return -ENOENT;
@@ -198,12 +235,12 @@ int zfs_ctl_lookup(struct zfs *fs, uint64_t parent, const char *name, struct sta
 			/* The parent of /.zcache is the root (a real inode). */
 			return -ENOENT;
 		}
-		return zfs_ctl_getattr(fs, zfs_ctl_ino(up), st);
+		return zfs_ctl_getattr(c, zfs_ctl_ino(up), st);
 	}
 	for (k = 1; k < CTL_NFIXED; k++)
 		if (zfs_ctl_ino(zfs_ctl_nodes[k].parent) == parent &&
 		    !strcmp(zfs_ctl_nodes[k].name, name))
-			return zfs_ctl_getattr(fs, zfs_ctl_ino(k), st);
+			return zfs_ctl_getattr(c, zfs_ctl_ino(k), st);
 	return -ENOENT;
 }
 
@@ -250,7 +287,19 @@ static int zfs_label_cb(void *arg, struct zfs_pool *p)
 	return 1;
 }
 
-int zfs_ctl_readdir(struct zfs *fs, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
+/* Hand one entry to a readdir callback: its number and type only. */
+static int zfs_ctl_fill(zfs_ns_filldir_fn fill, void *arg, const char *name, uint64_t ino,
+			mode_t type, uint64_t next)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = type;
+	return fill(arg, name, &st, next, 0);
+}
+
+int zfs_ctl_readdir(struct zfs_ctl *c, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
 		    void *arg)
 {
 	int k;
@@ -258,27 +307,27 @@ int zfs_ctl_readdir(struct zfs *fs, uint64_t ino, uint64_t off, zfs_ns_filldir_f
 	if (ino >= ZFS_CTL_POOL_BASE) {
 		if ((ino - ZFS_CTL_POOL_BASE) % 2)
 			return -ENOTDIR;
-		if (off < 1 && fill(arg, ".", ino, S_IFDIR, 1))
+		if (off < 1 && zfs_ctl_fill(fill, arg, ".", ino, S_IFDIR, 1))
 			return 0;
-		if (off < 2 && fill(arg, "..", zfs_ctl_ino(CTL_POOLS), S_IFDIR, 2))
+		if (off < 2 && zfs_ctl_fill(fill, arg, "..", zfs_ctl_ino(CTL_POOLS), S_IFDIR, 2))
 			return 0;
 		if (off < 3)
-			fill(arg, "stats", ino + 1, S_IFREG, 3);
+			zfs_ctl_fill(fill, arg, "stats", ino + 1, S_IFREG, 3);
 		return 0;
 	}
 	if (ino >= ZFS_CTL_INO_BASE + CTL_NFIXED ||
 	    !S_ISDIR(zfs_ctl_nodes[ino - ZFS_CTL_INO_BASE].mode))
 		return -ENOTDIR;
-	if (off < 1 && fill(arg, ".", ino, S_IFDIR, 1))
+	if (off < 1 && zfs_ctl_fill(fill, arg, ".", ino, S_IFDIR, 1))
 		return 0;
-	if (off < 2 && fill(arg, "..", ino == zfs_ctl_ino(CTL_ROOT) ? ZFS_ROOT_INO
-								    : zfs_ctl_ino(CTL_ROOT),
-			    S_IFDIR, 2))
+	if (off < 2 && zfs_ctl_fill(fill, arg, "..",
+				    ino == zfs_ctl_ino(CTL_ROOT) ? ZFS_ROOT_INO : zfs_ctl_ino(CTL_ROOT),
+				    S_IFDIR, 2))
 		return 0;
 	if (ino == zfs_ctl_ino(CTL_POOLS)) {
 		struct zfs_pool_ids l = { NULL, 0, 0 };
 		size_t i;
-		int ret = zfs_ns_pools_foreach(fs->ns, zfs_pool_ids_cb, &l);
+		int ret = zfs_ns_pools_foreach(c->cfg.ns, zfs_pool_ids_cb, &l);
 
 		if (ret < 0) {
 			free(l.ids);
@@ -290,10 +339,10 @@ int zfs_ctl_readdir(struct zfs *fs, uint64_t ino, uint64_t off, zfs_ns_filldir_f
 
 			if (l.ids[i] + 3 <= off)
 				continue;
-			if (zfs_ns_pool_with(fs->ns, l.ids[i], zfs_label_cb, &a) != 1)
+			if (zfs_ns_pool_with(c->cfg.ns, l.ids[i], zfs_label_cb, &a) != 1)
 				continue;
-			if (fill(arg, a.label, ZFS_CTL_POOL_BASE + 2 * l.ids[i], S_IFDIR,
-				 l.ids[i] + 3))
+			if (zfs_ctl_fill(fill, arg, a.label, ZFS_CTL_POOL_BASE + 2 * l.ids[i],
+					 S_IFDIR, l.ids[i] + 3))
 				break;
 		}
 		free(l.ids);
@@ -302,8 +351,8 @@ int zfs_ctl_readdir(struct zfs *fs, uint64_t ino, uint64_t off, zfs_ns_filldir_f
 	for (k = 1; k < CTL_NFIXED; k++) {
 		if (zfs_ctl_ino(zfs_ctl_nodes[k].parent) != ino || (uint64_t)k + 2 <= off)
 			continue;
-		if (fill(arg, zfs_ctl_nodes[k].name, zfs_ctl_ino(k), zfs_ctl_nodes[k].mode & S_IFMT,
-			 (uint64_t)k + 2))
+		if (zfs_ctl_fill(fill, arg, zfs_ctl_nodes[k].name, zfs_ctl_ino(k),
+				 zfs_ctl_nodes[k].mode & S_IFMT, (uint64_t)k + 2))
 			break;
 	}
 	return 0;
@@ -312,7 +361,7 @@ int zfs_ctl_readdir(struct zfs *fs, uint64_t ino, uint64_t off, zfs_ns_filldir_f
 /* ---- gathering the figures ------------------------------------------------- */
 
 struct zfs_snap_arg {
-	struct zfs *fs;
+	struct zfs_ctl *c;
 	struct zfs_snapshot *s;
 	unsigned cap;
 };
@@ -340,7 +389,7 @@ static int zfs_snap_pool_cb(void *arg, struct zfs_pool *p)
 	ps->files = atomic_load(&p->files);
 	ps->bytes_written = atomic_load(&p->bytes_written);
 	ps->bytes_read = atomic_load(&p->bytes_read);
-	tmem_pool_stats(a->fs->cfg.store, p->store_id, &ps->tmem);
+	tmem_pool_stats(a->c->cfg.store, p->store_id, &ps->tmem);
 	return 0;
 }
 
@@ -351,156 +400,88 @@ static int zfs_snap_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s)
+int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 {
-	struct zfs_snap_arg a = { fs, s, 0 };
+	struct zfs_snap_arg a = { c, s, 0 };
 	unsigned i, nx = 0, nslab = 0;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	tmem_stats(fs->cfg.store, &s->tmem);
-	buddy_stats(fs->cfg.buddy, &s->buddy);
-	sgv_ctx_stats(fs->cfg.sgv, &s->sgv);
-	zfs_ns_stats(fs->ns, &s->ns);
-	s->default_codec = fs->cfg.codec;
-	s->mem_limit = atomic_load(&fs->mem_limit);
-	s->enospc = atomic_load(&fs->enospc);
-	s->evicted_files = atomic_load(&fs->evicted_files);
-	s->compactions = atomic_load(&fs->compactions);
-	s->pages_compacted = atomic_load(&fs->pages_compacted);
+	tmem_stats(c->cfg.store, &s->tmem);
+	buddy_stats(c->cfg.buddy, &s->buddy);
+	sgv_ctx_stats(c->cfg.sgv, &s->sgv);
+	zfs_ns_stats(c->cfg.ns, &s->ns);
+	s->default_codec = c->cfg.codec;
+	s->mem_limit = atomic_load(&c->cfg.mem->limit);
+	s->enospc = atomic_load(&c->cfg.mem->enospc);
+	s->evicted_files = atomic_load(&c->cfg.mem->evicted_files);
+	s->compactions = atomic_load(&c->cfg.mem->compactions);
+	s->pages_compacted = atomic_load(&c->cfg.mem->pages_compacted);
 #define ZFS_PC_SNAP(id, field, figure, scale, help) \
-	s->field = atomic_load(&fs->policy[ZFS_PC_##id]);
+	s->field = atomic_load(&c->cfg.mem->policy[ZFS_PC_##id]);
 	ZFS_POLICY_COUNTERS(ZFS_PC_SNAP)
 #undef ZFS_PC_SNAP
-	if (fs->cfg.pam) {
-		pam_stats(fs->cfg.pam, &s->pam);
+	if (c->cfg.pam) {
+		pam_stats(c->cfg.pam, &s->pam);
 		s->have_pam = 1;
-		nx = pam_pool_count(fs->cfg.pam);
+		nx = pam_pool_count(c->cfg.pam);
 	}
 	s->xcf = calloc(nx ? nx : 1, sizeof(*s->xcf));
 	s->sgv_pools = calloc(1 + nx, sizeof(*s->sgv_pools));
-	s->slabs = calloc(1 + fs->cfg.nslabs, sizeof(*s->slabs));
+	s->slabs = calloc(1 + c->cfg.nslabs, sizeof(*s->slabs));
 	if (!s->xcf || !s->sgv_pools || !s->slabs)
 		goto nomem;
 	for (i = 0; i < nx; i++) {
-		struct xcf_pool *x = pam_xcf_pool(fs->cfg.pam, i);
+		struct xcf_pool *x = pam_xcf_pool(c->cfg.pam, i);
 
 		if (x)
 			xcf_stats(x, &s->xcf[s->nxcf++]);
 	}
-	sgv_pool_stats(fs->io_pool, &s->sgv_pools[s->nsgv_pools++]);
+	sgv_pool_stats(c->cfg.io_pool, &s->sgv_pools[s->nsgv_pools++]);
 	for (i = 0; i < nx; i++) {
-		struct sgv_pool *p = pam_scratch_pool(fs->cfg.pam, i);
+		struct sgv_pool *p = pam_scratch_pool(c->cfg.pam, i);
 
 		if (p)
 			sgv_pool_stats(p, &s->sgv_pools[s->nsgv_pools++]);
 	}
-	for (i = 0; i < fs->cfg.nslabs; i++)
-		if (fs->cfg.slabs[i])
-			slab_stats(fs->cfg.slabs[i], &s->slabs[nslab++]);
+	for (i = 0; i < c->cfg.nslabs; i++)
+		if (c->cfg.slabs[i])
+			slab_stats(c->cfg.slabs[i], &s->slabs[nslab++]);
 	s->nslabs = nslab;
-	ret = zfs_ns_pools_foreach(fs->ns, zfs_snap_pool_cb, &a);
+	ret = zfs_ns_pools_foreach(c->cfg.ns, zfs_snap_pool_cb, &a);
 	if (ret < 0)
 		goto nomem;
 	qsort(s->pools, s->npools, sizeof(*s->pools), zfs_snap_cmp);
-	s->mem_used_max = 0;
-	{
-		uint64_t used = zfs_snapshot_mem_used(s);
-
-		pthread_mutex_lock(&fs->lock);
-		if (used > fs->mem_used_max)
-			fs->mem_used_max = used;
-		s->mem_used_max = fs->mem_used_max;
-		pthread_mutex_unlock(&fs->lock);
-	}
+	s->mem_used_max = zfs_mem_note_used(c->cfg.mem, zfs_snapshot_mem_used(s));
 	return 0;
 nomem:
 	zfs_snapshot_free(s);
 	return -ENOMEM;
 }
 
-/* ---- memory: what is used, compaction, the policy's counters ---------------- */
-
-uint64_t zfs_ctl_mem_used(struct zfs *fs)
-{
-	struct tmem_stats ts;
-	struct zfs_ns_stats ns;
-	struct pam_stats ps;
-
-	tmem_stats(fs->cfg.store, &ts);
-	zfs_ns_stats(fs->ns, &ns);
-	if (fs->cfg.pam)
-		pam_stats(fs->cfg.pam, &ps);
-	/* The sum itself is render.c's, the one the stats print. */
-	return zfs_mem_used_of(&ts, fs->cfg.pam ? &ps : NULL, ns.meta_bytes);
-}
-
-uint64_t zfs_ctl_reclaimable(struct zfs *fs, uint64_t *partly)
-{
-	uint64_t part = 0, used = 0;
-	unsigned i, n;
-
-	*partly = 0;
-	if (!fs->cfg.pam)
-		return 0;
-	n = pam_pool_count(fs->cfg.pam);
-	for (i = 0; i < n; i++) {
-		struct xcf_pool *x = pam_xcf_pool(fs->cfg.pam, i);
-		struct xcf_stats xs;
-
-		if (!x)
-			continue;
-		xcf_stats(x, &xs);
-		part += (xs.pages - xs.free_pages) * 4096;
-		used += xs.block_bytes;
-	}
-	*partly = part;
-	return part > used ? part - used : 0;
-}
-
-uint64_t zfs_compact_auto(struct zfs *fs, unsigned min_percent, uint64_t min_bytes)
-{
-	uint64_t partly, free = zfs_ctl_reclaimable(fs, &partly), pages;
-
-	if (!fs->cfg.pam || free == 0 || free < min_bytes || free * 100 < partly * min_percent)
-		return 0;
-	pages = pam_compact(fs->cfg.pam, 0);
-	pages += pam_shrink(fs->cfg.pam) / 4096;
-	atomic_fetch_add(&fs->compactions, 1);
-	atomic_fetch_add(&fs->policy[ZFS_PC_AUTO_COMPACTIONS], 1);
-	atomic_fetch_add(&fs->pages_compacted, pages);
-	return pages;
-}
-
-void zfs_policy_count(struct zfs *fs, enum zfs_policy_counter c, uint64_t n)
-{
-	if ((unsigned)c < ZFS_PC_NR)
-		atomic_fetch_add(&fs->policy[c], n);
-}
-
 /* ---- files ----------------------------------------------------------------- */
 
-static int zfs_ctl_render(struct zfs *fs, uint64_t ino, struct zfs_text *t)
+static int zfs_ctl_render(struct zfs_ctl *c, uint64_t ino, struct zfs_text *t)
 {
 	struct zfs_snapshot s;
 	int ret;
 
 	if (ino == zfs_ctl_ino(CTL_COMPACT)) {
 		zfs_text_printf(t, "compactions %llu\npages_compacted %llu\n",
-				(unsigned long long)atomic_load(&fs->compactions),
-				(unsigned long long)atomic_load(&fs->pages_compacted));
+				(unsigned long long)atomic_load(&c->cfg.mem->compactions),
+				(unsigned long long)atomic_load(&c->cfg.mem->pages_compacted));
 		return t->err;
 	}
 	if (ino == zfs_ctl_ino(CTL_DROP)) {
 		zfs_text_printf(t, "evicted_files %llu\n",
-				(unsigned long long)atomic_load(&fs->evicted_files));
+				(unsigned long long)atomic_load(&c->cfg.mem->evicted_files));
 		return t->err;
 	}
 	if (ino == zfs_ctl_ino(CTL_MEMLIMIT)) {
-		zfs_text_printf(t, "%llu\n", (unsigned long long)atomic_load(&fs->mem_limit));
+		zfs_text_printf(t, "%llu\n", (unsigned long long)atomic_load(&c->cfg.mem->limit));
 		return t->err;
 	}
-	ret = zfs_ctl_snapshot(fs, &s);
+	ret = zfs_ctl_snapshot(c, &s);
 	if (ret < 0)
 		return ret;
 	if (ino >= ZFS_CTL_POOL_BASE) {
@@ -534,32 +515,20 @@ static int zfs_ctl_render(struct zfs *fs, uint64_t ino, struct zfs_text *t)
 	return ret < 0 ? ret : t->err;
 }
 
-static void zfs_ctl_unlist(struct zfs *fs, struct zfs_ctl_file *f)
-{
-	pthread_mutex_lock(&fs->lock);
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		fs->ctl_files = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
-	pthread_mutex_unlock(&fs->lock);
-}
-
-int zfs_ctl_open(struct zfs *fs, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
+int zfs_ctl_open(struct zfs_ctl *c, uint64_t ino, int flags, uid_t caller, uint64_t *fh)
 {
 	struct zfs_ctl_file *f;
 	struct stat st;
-	int ret = zfs_ctl_getattr(fs, ino, &st);
+	int ret = zfs_ctl_getattr(c, ino, &st);
 
 	if (ret < 0)
 		return ret;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+	if ((flags & O_ACCMODE) != O_RDONLY) {
 		if (!(st.st_mode & 0200))
 			return -EACCES;
-		if (fuse_req_ctx(req)->uid != 0)
+		if (caller != 0)
 			return -EACCES;
 	}
 	f = calloc(1, sizeof(*f));
@@ -567,62 +536,58 @@ int zfs_ctl_open(struct zfs *fs, fuse_req_t req, uint64_t ino, struct fuse_file_
 		return -ENOMEM;
 	f->ino = ino;
 	atomic_init(&f->refs, 1);
-	/* Listed, so zfs_ctl_release_all can free handles the kernel never
-	 * released (the session may end with files open). */
-	pthread_mutex_lock(&fs->lock);
-	f->next = fs->ctl_files;
+	/* Listed, so zfs_ctl_fini can free handles the kernel never released
+	 * (the session may end with files open). */
+	pthread_mutex_lock(&c->lock);
+	f->next = c->files;
 	if (f->next)
 		f->next->prev = f;
-	fs->ctl_files = f;
-	pthread_mutex_unlock(&fs->lock);
-	if ((fi->flags & O_ACCMODE) != O_WRONLY) {
-		ret = zfs_ctl_render(fs, ino, &f->text);
+	c->files = f;
+	pthread_mutex_unlock(&c->lock);
+	if ((flags & O_ACCMODE) != O_WRONLY) {
+		ret = zfs_ctl_render(c, ino, &f->text);
 		if (ret < 0) {
-			zfs_ctl_unlist(fs, f);
+			zfs_ctl_unlist(c, f);
 			zfs_ctl_put(f);
 			return ret;
 		}
 	}
-	fi->fh = (uint64_t)(uintptr_t)f;
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
+	*fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
 
-void zfs_ctl_read(struct zfs *fs, fuse_req_t req, uint64_t fh, size_t size, off_t off)
+void zfs_ctl_read(struct zfs_ctl *c, uint64_t fh, size_t size, off_t off, const char **buf,
+		  size_t *len)
 {
 	struct zfs_ctl_file *f = (struct zfs_ctl_file *)(uintptr_t)fh;
 
-	(void)fs;
+	(void)c;
+	atomic_fetch_add(&f->refs, 1);
 	if (off < 0 || (size_t)off >= f->text.len) {
-		fuse_reply_buf(req, NULL, 0);
+		*buf = NULL;
+		*len = 0;
 		return;
 	}
 	if (size > f->text.len - (size_t)off)
 		size = f->text.len - (size_t)off;
-	atomic_fetch_add(&f->refs, 1);
-	fuse_reply_buf(req, f->text.buf + off, size);
-	zfs_ctl_put(f);
+	*buf = f->text.buf + off;
+	*len = size;
 }
 
-void zfs_ctl_release(struct zfs *fs, uint64_t fh)
+void zfs_ctl_read_done(struct zfs_ctl *c, uint64_t fh)
+{
+	(void)c;
+	zfs_ctl_put((struct zfs_ctl_file *)(uintptr_t)fh);
+}
+
+void zfs_ctl_release(struct zfs_ctl *c, uint64_t fh)
 {
 	struct zfs_ctl_file *f = (struct zfs_ctl_file *)(uintptr_t)fh;
 
 	if (!f)
 		return;
-	zfs_ctl_unlist(fs, f);
+	zfs_ctl_unlist(c, f);
 	zfs_ctl_put(f);
-}
-
-void zfs_ctl_release_all(struct zfs *fs)
-{
-	while (fs->ctl_files) {
-		struct zfs_ctl_file *f = fs->ctl_files;
-
-		zfs_ctl_unlist(fs, f);
-		zfs_ctl_put(f);
-	}
 }
 
 /* The written value without surrounding blanks, NUL-terminated in buf. */
@@ -639,16 +604,14 @@ static int zfs_ctl_value(const char *in, size_t size, char *buf, size_t len)
 	return 0;
 }
 
-ssize_t zfs_ctl_write(struct zfs *fs, fuse_req_t req, uint64_t ino, uint64_t fh,
-		      const char *buf, size_t size, off_t off)
+ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char *buf,
+		      size_t size)
 {
 	char val[64];
 	int node = (int)(ino - ZFS_CTL_INO_BASE);
 	int ret;
 
-	(void)fh;
-	(void)off;
-	if (fuse_req_ctx(req)->uid != 0)
+	if (caller != 0)
 		return -EACCES;
 	if (ino >= ZFS_CTL_POOL_BASE || node < 0 || node >= CTL_NFIXED ||
 	    !(zfs_ctl_nodes[node].mode & 0200))
@@ -659,73 +622,29 @@ ssize_t zfs_ctl_write(struct zfs *fs, fuse_req_t req, uint64_t ino, uint64_t fh,
 	switch (node) {
 	case CTL_MEMLIMIT: {
 		uint64_t v;
-		long pages = sysconf(_SC_PHYS_PAGES);
-		uint64_t ram = pages > 0 ? (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 
-		if (zfs_parse_size(val, ram, &v) < 0)
+		if (zfs_parse_size(val, zfs_mem_ram_bytes(), &v) < 0)
 			return -EINVAL;
-		atomic_store(&fs->mem_limit, v);
+		atomic_store(&c->cfg.mem->limit, v);
 		break;
 	}
 	case CTL_COMPACT:
 		if (strcmp(val, "1"))
 			return -EINVAL;
-		atomic_fetch_add(&fs->compactions, 1);
-		if (fs->cfg.pam)
-			atomic_fetch_add(&fs->pages_compacted, pam_compact(fs->cfg.pam, 0));
+		zfs_mem_compact(c->cfg.mem);
 		break;
 	case CTL_DROP:
 		if (strcmp(val, "1"))
 			return -EINVAL;
-		zfs_drop_ephemeral(fs);
+		zfs_mem_drop_ephemeral(c->cfg.mem);
 		break;
 	case CTL_SGVFLUSH:
 		if (strcmp(val, "1"))
 			return -EINVAL;
-		sgv_ctx_flush(fs->cfg.sgv);
+		sgv_ctx_flush(c->cfg.sgv);
 		break;
 	default:
 		return -EPERM;
 	}
 	return (ssize_t)size;
-}
-
-int zfs_parse_size(const char *s, uint64_t ram_bytes, uint64_t *out)
-{
-	const char *p = s;
-	uint64_t v = 0;
-	unsigned shift = 0;
-
-	if (!s || !*s)
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	if (p == s)
-		return -EINVAL;
-	if (*p == '%') {
-		if (p[1] || v > 100)
-			return -EINVAL;
-		*out = ram_bytes / 100 * v + ram_bytes % 100 * v / 100;
-		return 0;
-	}
-	switch (*p) {
-	case 'k': case 'K': shift = 10; p++; break;
-	case 'm': case 'M': shift = 20; p++; break;
-	case 'g': case 'G': shift = 30; p++; break;
-	case 't': case 'T': shift = 40; p++; break;
-	default: break;
-	}
-	if (shift && (*p == 'i' || *p == 'I') && (p[1] == 'b' || p[1] == 'B'))
-		p += 2;
-	else if (*p == 'b' || *p == 'B')
-		p++;
-	if (*p)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*out = v << shift;
-	return 0;
 }

@@ -8,33 +8,79 @@
  *     alloc/buddy alloc/sgv alloc/xcf alloc/slabinfo
  *
  * Design.  The tree is virtual: its inode numbers live at and above
- * ZFS_CTL_INO_BASE, far above any number the namespace hands out, so zfs.c
- * dispatches by number.  pools/NAME is numbered from the zcached pool id.
- * A file's content is rendered (fuse/render.h) when it is opened, into a
- * buffer owned by the open file, so a reader sees one consistent snapshot
- * however it reads; the files are opened with direct_io since their size is
- * unknown until then (st_size is 0, as in /proc).  Writes act at once:
- * compact (pam_compact, whether it pays or not), drop_ephemeral (zfs_drop_ephemeral), sgv_flush
- * (sgv_ctx_flush), mem_limit (a size as the mount option takes it).  Only
+ * ZFS_CTL_INO_BASE, far above any number the namespace hands out, so the
+ * handlers (fuse/ops.c) choose the tree's node operations by number, once
+ * per request; the name ".zcache" in the root belongs to the tree too.
+ * pools/NAME is numbered from the zcached pool id.  A file's content is
+ * rendered (fuse/render.h) when it is opened, into a buffer owned by the
+ * open file, so a reader sees one consistent snapshot however it reads;
+ * the files are opened with direct_io since their size is unknown until
+ * then (st_size is 0, as in /proc).  Writes act at once:
+ * compact (zfs_mem_compact, whether it pays or not), drop_ephemeral
+ * (zfs_mem_drop_ephemeral), sgv_flush (sgv_ctx_flush), mem_limit (a size
+ * as the mount option takes it, fuse/mem.h zfs_parse_size).  Only
  * root may write (the kernel checks the modes with default_permissions; a
  * write from any other uid is refused with EACCES here as well).  Nothing
  * in the tree can be created, removed, renamed or linked (EPERM).
  *
- * Threads: every function is thread safe; the tree has no state of its own
- * besides the open files' buffers, which belong to their file handles.
+ * The tree reads the modules through struct zfs_ctl_config (the pointers
+ * the filesystem hands it) and keeps one list of its own: the open files,
+ * so that files the kernel never released are freed with the tree.
+ *
+ * Threads: every function is thread safe; c->lock (a leaf) protects the
+ * list of open files, whose buffers belong to their file handles.
  */
 #ifndef ZC_FUSE_CTL_H
 #define ZC_FUSE_CTL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "fuse/ns.h"
-#include "fuse/zfs.h"
 
 #define ZFS_CTL_NAME ".zcache"
 #define ZFS_CTL_INO_BASE ((uint64_t)1 << 60)
 #define ZFS_CTL_INO_ROOT ZFS_CTL_INO_BASE
+
+struct buddy;
+struct pam;
+struct sgv_ctx;
+struct sgv_pool;
+struct slab_cache;
+struct tmem_store;
+struct zfs_ctl_file;
+struct zfs_mem;
+struct zfs_snapshot;
+
+/* What the tree reads and acts on; every pointer must outlive it.
+ * Optional pointers (NULL) only leave their statistics out. */
+struct zfs_ctl_config {
+	struct tmem_store *store;	/* required */
+	struct buddy *buddy;		/* required */
+	struct sgv_ctx *sgv;		/* required */
+	struct pam *pam;		/* optional */
+	struct slab_cache **slabs;	/* optional: caches for alloc/slabinfo */
+	unsigned nslabs;
+	unsigned codec;			/* codec id of new pools */
+	struct zfs_ns *ns;		/* required */
+	struct zfs_mem *mem;		/* required: figures, limit, compact, drop */
+	struct sgv_pool *io_pool;	/* required: the data path's vectors */
+};
+
+struct zfs_ctl {
+	struct zfs_ctl_config cfg;	/* immutable after init */
+	pthread_mutex_t lock;		/* leaf: files */
+	struct zfs_ctl_file *files;	/* open files; protected by lock */
+};
+
+/* Set up the tree.  Returns 0 or -ENOMEM (nothing to undo). */
+int zfs_ctl_init(struct zfs_ctl *c, const struct zfs_ctl_config *cfg);
+
+/* Free every file still open (the session ended before the kernel
+ * released them) and the lock.  Only when no request can run any more. */
+void zfs_ctl_fini(struct zfs_ctl *c);
 
 /* Is `ino` in the /.zcache tree? */
 static inline int zfs_ctl_is(uint64_t ino)
@@ -42,80 +88,51 @@ static inline int zfs_ctl_is(uint64_t ino)
 	return ino >= ZFS_CTL_INO_BASE;
 }
 
+/* Is the name `name` in directory `parent` the tree's: any name in a ctl
+ * directory, or ".zcache" in the root? */
+int zfs_ctl_owns(uint64_t parent, const char *name);
+
 /* Look `name` up in the ctl directory `parent` (or ".zcache" in the root).
- * Fills *st.  Returns 0 or -ENOENT. */
-int zfs_ctl_lookup(struct zfs *fs, uint64_t parent, const char *name, struct stat *st);
+ * Fills *st.  Returns 0, -ENOENT or -ENOTDIR. */
+int zfs_ctl_lookup(struct zfs_ctl *c, uint64_t parent, const char *name, struct stat *st);
 
 /* Attributes of a ctl inode; -ENOENT for a number that names nothing (a
  * pool that is gone). */
-int zfs_ctl_getattr(struct zfs *fs, uint64_t ino, struct stat *st);
+int zfs_ctl_getattr(struct zfs_ctl *c, uint64_t ino, struct stat *st);
 
-/* List a ctl directory from offset `off` (see zfs_ns_readdir). */
-int zfs_ctl_readdir(struct zfs *fs, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
+/* List a ctl directory from offset `off` as zfs_ns_readdir does (the
+ * entries carry their number and type only: flags 0).  Returns 0,
+ * -ENOTDIR or -ENOMEM. */
+int zfs_ctl_readdir(struct zfs_ctl *c, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
 		    void *arg);
 
-/* Open a ctl file: render its content into a buffer stored in fi->fh, set
- * direct_io.  Returns 0, -EISDIR, -ENOENT, -EACCES (a write open by a
- * non-root caller), -ENOMEM. */
-int zfs_ctl_open(struct zfs *fs, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+/* Open a ctl file with open(2)'s `flags` for `caller`: render its content
+ * (unless write-only) into a buffer owned by the handle stored in *fh.
+ * The kernel must not cache the file (direct_io: its size is unknown).
+ * Returns 0, -EISDIR, -ENOENT, -EACCES (a write open of a read-only file,
+ * or by a caller other than root), -ENOMEM. */
+int zfs_ctl_open(struct zfs_ctl *c, uint64_t ino, int flags, uid_t caller, uint64_t *fh);
 
-/* Reply to a read of an open ctl file (fuse_reply_buf or _err). */
-void zfs_ctl_read(struct zfs *fs, fuse_req_t req, uint64_t fh, size_t size, off_t off);
+/* The bytes of an open ctl file to answer a read of `size` at `off`: sets
+ * *buf and *len (0 at or beyond the end) and holds the handle until
+ * zfs_ctl_read_done, so a release on another thread cannot free the text
+ * under a reply still being written. */
+void zfs_ctl_read(struct zfs_ctl *c, uint64_t fh, size_t size, off_t off, const char **buf,
+		  size_t *len);
+void zfs_ctl_read_done(struct zfs_ctl *c, uint64_t fh);
 
-/* Act on a write to a control file.  Returns the bytes taken, -EACCES for
- * a non-root caller, -EINVAL for a value the file does not take, -EPERM
- * for a read-only file. */
-ssize_t zfs_ctl_write(struct zfs *fs, fuse_req_t req, uint64_t ino, uint64_t fh,
-		      const char *buf, size_t size, off_t off);
+/* Act on a write to control file `ino` by `caller`.  Returns the bytes
+ * taken, -EACCES for a caller other than root, -EINVAL for a value the
+ * file does not take, -EPERM for a read-only file. */
+ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char *buf,
+		      size_t size);
 
 /* Free an open ctl file's buffer. */
-void zfs_ctl_release(struct zfs *fs, uint64_t fh);
+void zfs_ctl_release(struct zfs_ctl *c, uint64_t fh);
 
-/* Free every ctl file still open (the session ended before the kernel
- * released them).  Only when no request can run any more. */
-void zfs_ctl_release_all(struct zfs *fs);
-
-/* Parse a size as mem_limit takes it: decimal digits with an optional K,
- * M, G or T suffix (powers of 1024, case-insensitive, optional "B" or
- * "iB"), or "N%" of `ram_bytes` (N 0..100).  Returns 0 and stores the bytes
- * in *out, or -EINVAL (*out untouched) for anything else, overflow
- * included.  Thread safe. */
-int zfs_parse_size(const char *s, uint64_t ram_bytes, uint64_t *out);
-
-/* mem_used_bytes of the stats (DESIGN.md §2), gathered now from the
- * modules and summed by zfs_mem_used_of (fuse/render.h, the one
- * definition).  What mem_limit is compared with.  Takes each xcf pool's
- * lock briefly, one at a time; thread safe, a moment out of date while
- * writes run. */
-uint64_t zfs_ctl_mem_used(struct zfs *fs);
-
-/* Compaction "pays" (zfs_compact_auto) when the free bytes inside partly
- * used xcf pages - what compaction can win back - are at least min_bytes
- * and at least min_percent of those pages' bytes.  The write path at the
- * limit asks with these; the policy thread with its own (daemon/policy.h). */
-#define ZFS_COMPACT_LIMIT_PERCENT 10u
-#define ZFS_COMPACT_MIN_BYTES ((uint64_t)256 << 10)
-
-/* Compact every xcf pool (pam_compact, no budget) if it pays as said
- * above, then hand the pools' reserve pages back (pam_shrink).  Counts a
- * compaction (compactions, auto_compactions, pages_compacted).  Returns
- * the pages given back to buddy, 0 when it did not pay (nothing done) or
- * there is no PAM backend.  Thread safe: runs beside reads and writes,
- * compactions of one pool run one after the other; takes no zfs lock. */
-uint64_t zfs_compact_auto(struct zfs *fs, unsigned min_percent, uint64_t min_bytes);
-
-/* Reclaimable bytes as zfs_compact_auto judges them: *partly receives the
- * bytes of partly used xcf pages, the return value the free bytes inside
- * them.  0 (and *partly 0) without PAM.  Thread safe. */
-uint64_t zfs_ctl_reclaimable(struct zfs *fs, uint64_t *partly);
-
-/* Add n to one of the memory policy's counters (lock-free atomics; the
- * stats read them without a lock, each exact on its own). */
-void zfs_policy_count(struct zfs *fs, enum zfs_policy_counter c, uint64_t n);
-
-/* Gather every module's figures into *s (free with zfs_snapshot_free).
- * Returns 0 or -ENOMEM. */
-struct zfs_snapshot;
-int zfs_ctl_snapshot(struct zfs *fs, struct zfs_snapshot *s);
+/* Gather every module's figures into *s (free with zfs_snapshot_free,
+ * fuse/render.h); raises the account's mem_used_max.  Returns 0 or
+ * -ENOMEM. */
+int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s);
 
 #endif /* ZC_FUSE_CTL_H */

@@ -70,20 +70,15 @@
  * caller's request is in flight, because the kernel cannot forget an inode
  * it is using.
  *
- * Lock order:  push_lock (mutex)  ->  ns->lock (rwlock)  ->  io_lock (rwlock)
- *              ->  lock (mutex)
- * (push_lock, io_lock and lock are an inode's stripe->push_lock, ->io_lock
- * and ->lock)
- *   push_lock    zfs.c only: a push of a file's first pages into the
- *                kernel's cache at open against other opens and
- *                truncations (see zfs.c).  ns itself never takes it.
+ * Lock order:  ns->lock (rwlock)  ->  io_lock (rwlock)  ->  lock (mutex)
+ * (io_lock and lock are an inode's stripe->io_lock and ->lock)
  *   ns->lock     the inode table, every directory's entries, parent links,
  *                nlink, hnames, xattrs, pool membership and the pool list;
  *                readers (lookup, getattr, readdir, getxattr) share it,
  *                changes hold it exclusively.
  *   io_lock      a regular file's data and home against concurrent size
  *                changes and moves: reads, opens and releases (pins) share
- *                it, writes and truncation hold it (zfs.c); ns holds it
+ *                it, writes and truncation hold it (fuse/data.c); ns holds it
  *                exclusively, under ns->lock held exclusively, while it
  *                moves a file to another pool (inode->pool, the data), one
  *                file (one io_lock) at a time.  So whoever holds an inode's
@@ -119,7 +114,7 @@ struct zfs_ns;
 struct zfs_pool {
 	uint64_t id;			/* 0 for the root pool; immutable */
 	uint64_t dir_ino;		/* the pool's directory; immutable */
-	int store_id;			/* the tmem pool id, owned by zfs.c */
+	int store_id;			/* the tmem pool id, owned by fuse/data.c */
 	_Atomic unsigned codec;		/* codec id for later writes */
 	int ephemeral;			/* protected by ns->lock */
 	uint64_t refs;			/* inodes of the pool, incl. its directory;
@@ -132,8 +127,8 @@ struct zfs_pool {
 	_Atomic uint64_t files;		/* regular files at home here whose data
 					   was not released yet; kept by ns (made,
 					   moved, released with the home stable) */
-	_Atomic uint64_t bytes_written;	/* bytes written through write(2); zfs.c */
-	_Atomic uint64_t bytes_read;	/* bytes read through read(2); zfs.c (both
+	_Atomic uint64_t bytes_written;	/* bytes written through write(2); data.c */
+	_Atomic uint64_t bytes_read;	/* bytes read through read(2); data.c (both
 					   counted under the file's io_lock, and
 					   staying where they were counted) */
 };
@@ -164,8 +159,6 @@ struct zfs_dir {
 struct zfs_stripe {
 	pthread_mutex_t lock;		/* attributes (see the lock order) */
 	pthread_rwlock_t io_lock;	/* file data against size changes */
-	pthread_mutex_t push_lock;	/* zfs.c: opens and truncations against a
-					   push of the file into the kernel's cache */
 } __attribute__((aligned(64)));
 
 #define ZFS_NS_STRIPES 256
@@ -202,8 +195,6 @@ struct zfs_inode {
 	uint32_t hnames;		/* non-directories: names in `pool` (the home);
 					   protected by ns->lock */
 	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
-	_Atomic unsigned char pushed;	/* zfs.c: the content went to the kernel's cache
-					   since it last changed */
 };
 
 /* Called after ns->lock is dropped (inode_release from zfs_ns_evict: with
@@ -233,9 +224,13 @@ struct zfs_ns_ops {
 };
 
 /* A directory-listing callback: return nonzero to stop (the entry was not
- * taken).  `next` is the offset to resume after this entry. */
-typedef int (*zfs_ns_filldir_fn)(void *arg, const char *name, uint64_t ino, mode_t mode,
-				 uint64_t next);
+ * taken).  `next` is the offset to resume after this entry.  st holds the
+ * entry's number and type (S_IFMT bits of st_mode) and, when flags has
+ * ZFS_DIRENT_ATTRS, every attribute: then the entry counts as a lookup if
+ * it is taken (readdirplus). */
+#define ZFS_DIRENT_ATTRS 1u
+typedef int (*zfs_ns_filldir_fn)(void *arg, const char *name, const struct stat *st,
+				 uint64_t next, unsigned flags);
 
 /* The figures of the namespace. */
 struct zfs_ns_stats {
@@ -323,19 +318,14 @@ int zfs_ns_readlink(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
 
 /* List directory `ino` from offset `off` (0 = start; "." is 1, ".." is 2,
  * the virtual root entry 3, then entries by cookie), calling fill for each
- * until it returns nonzero.  Errors: -ENOTDIR, -ENOENT. */
-int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
-		   void *arg);
-
-/* readdirplus: like zfs_ns_readdir, but the callback gets each entry's
- * attributes (for "." and ".." and the virtual entry only st_ino and the
- * type are set), and every real entry the callback takes (returns 0 for)
- * counts as a lookup, as the kernel expects of READDIRPLUS.  The callback
- * runs under ns->lock (shared) and must not call into ns. */
-typedef int (*zfs_ns_fillplus_fn)(void *arg, const char *name, const struct stat *st,
-				  uint64_t next);
-int zfs_ns_readdirplus(struct zfs_ns *ns, uint64_t ino, uint64_t off, zfs_ns_fillplus_fn fill,
-		       void *arg);
+ * until it returns nonzero.  With `plus` (readdirplus), every real entry
+ * comes with its attributes (ZFS_DIRENT_ATTRS) and counts as a lookup if
+ * fill takes it (returns 0), as the kernel expects of READDIRPLUS; ".",
+ * ".." and the virtual entry come with their number and type only, as
+ * every entry does without `plus`.  fill runs under ns->lock (shared) and
+ * must not call into ns.  Errors: -ENOTDIR, -ENOENT. */
+int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, int plus,
+		   zfs_ns_filldir_fn fill, void *arg);
 
 /* Change mode bits, owner, times as FUSE setattr asks (FUSE_SET_ATTR_*
  * bits in to_set; size is handled by the caller via zfs_ns_set_size).
@@ -347,12 +337,12 @@ int zfs_ns_setattr(struct zfs_ns *ns, uint64_t ino, const struct stat *attr, int
  * exclusively). */
 void zfs_ns_set_size(struct zfs_inode *inode, uint64_t size);
 
-/* Mark the directory `ino` changed (mtime/ctime), used by nothing outside
- * ns today; and touch a file's mtime/ctime after a write. */
+/* Set an inode's mtime and ctime to now (mtime != 0: after a write, a
+ * hole punched), or its atime (mtime == 0).  Takes the inode's lock. */
 void zfs_ns_touch(struct zfs_inode *inode, int mtime);
 
 /* Extended attributes of ordinary inodes (the pool attributes are handled
- * by zfs.c).  setxattr flags: XATTR_CREATE / XATTR_REPLACE.  getxattr and
+ * by fuse/data.h).  setxattr flags: XATTR_CREATE / XATTR_REPLACE.  getxattr and
  * listxattr return the size (or the needed size when size is 0), -ERANGE
  * when buf is too small, -ENODATA when absent. */
 int zfs_ns_setxattr(struct zfs_ns *ns, uint64_t ino, const char *name, const void *value,
@@ -361,9 +351,18 @@ int zfs_ns_getxattr(struct zfs_ns *ns, uint64_t ino, const char *name, void *buf
 int zfs_ns_listxattr(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size);
 int zfs_ns_removexattr(struct zfs_ns *ns, uint64_t ino, const char *name);
 
+/* Clear set-user-ID, and set-group-ID when group-executable, as the VFS
+ * does on write, truncate and chown (fuse/session.h asks the kernel to
+ * leave that to us: FUSE_HANDLE_KILLPRIV).  Write and truncate (always =
+ * 0): regular files only, and only when `caller` is not root (CAP_FSETID).
+ * Chown (always = 1): every non-directory - FIFOs, sockets, devices and
+ * symlinks too, as chown_common() asks of notify_change() - whoever asks.
+ * Takes the inode's lock. */
+void zfs_ns_kill_suid(struct zfs_inode *inode, int always, uid_t caller);
+
 /* Remove the security.capability attribute of inode `ino` if it has one,
- * as the VFS does on write, truncate and chown (zfs.c asks the kernel to
- * leave that to us: FUSE_HANDLE_KILLPRIV_V2).  Costs one atomic load while
+ * as the VFS does on write, truncate and chown (fuse/session.h asks the
+ * kernel to leave that to us: FUSE_HANDLE_KILLPRIV_V2).  Costs one atomic load while
  * no inode of the namespace holds that attribute, else takes ns->lock
  * exclusively (and changes ctime when it removes one).  Returns 0, or
  * -ENOENT for an unknown inode. */

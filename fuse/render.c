@@ -3,7 +3,7 @@
  *
  * Design note.  The headline figures are defined once, in
  * zfs_render_figures(), and stats, metrics, stats.json and mm_stat print
- * from that table; mem_used_bytes is defined once, in zfs_mem_used_of().
+ * from that table; mem_used_bytes is defined once, in zfs_mem_used_of() (fuse/mem.h).
  * The module detail files print each module's stats struct through the
  * X-macro list of its fields that the module's header declares, and the
  * pools' files through ZFS_POOL_FIELDS below, so adding a counter to a
@@ -62,14 +62,6 @@ void zfs_snapshot_free(struct zfs_snapshot *s)
 	s->pools = NULL;
 }
 
-uint64_t zfs_mem_used_of(const struct tmem_stats *tmem, const struct pam_stats *pam,
-			 uint64_t ns_meta_bytes)
-{
-	uint64_t data = pam ? pam->pool_bytes + pam->meta_bytes : tmem->pampd_bytes;
-
-	return data + tmem->meta_bytes + ns_meta_bytes;
-}
-
 uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s)
 {
 	return zfs_mem_used_of(&s->tmem, s->have_pam ? &s->pam : NULL, s->ns.meta_bytes);
@@ -122,7 +114,7 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("meta_bytes", s->tmem.meta_bytes + s->ns.meta_bytes + s->pam.meta_bytes, 0, 0,
 	    "metadata: tmem nodes, xcf descriptors, inodes and directories");
 	FIG("enospc", s->enospc, 0, 1, "writes refused at the memory limit, ever");
-	/* The memory policy (fuse/zfs.h). */
+	/* The memory policy (fuse/mem.h). */
 #define ZFS_PC_FIG(id, field, figure, scale, help) FIG(#figure, s->field * (scale), 0, 1, help);
 	ZFS_POLICY_COUNTERS(ZFS_PC_FIG)
 #undef ZFS_PC_FIG

@@ -13,7 +13,7 @@
  * each module declares in its header (TMEM_STATS_FIELDS, PAM_STATS_FIELDS,
  * BUDDY_STATS_FIELDS, SLAB_STATS_FIELDS, SGV_*_STATS_FIELDS,
  * XCF_STATS_FIELDS), and the memory policy's counters come from
- * ZFS_POLICY_COUNTERS (fuse/zfs.h): no field is listed by hand here.
+ * ZFS_POLICY_COUNTERS (fuse/mem.h): no field is listed by hand here.
  *
  * Output goes into a struct zfs_text, a growable buffer; a failed
  * allocation marks it (err = -ENOMEM) and later appends do nothing, so
@@ -32,8 +32,8 @@
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
 #include "compress/pam.h"
+#include "fuse/mem.h"
 #include "fuse/ns.h"
-#include "fuse/zfs.h"
 #include "tmem/tmem.h"
 
 struct zfs_text {
@@ -77,7 +77,7 @@ struct zfs_snapshot {
 	uint64_t compactions;		/* compactions run: /.zcache/compact, the policy
 					   thread and the write path at the limit */
 	uint64_t pages_compacted;
-	/* The memory policy's counters (fuse/zfs.h ZFS_POLICY_COUNTERS: one
+	/* The memory policy's counters (fuse/mem.h ZFS_POLICY_COUNTERS: one
 	 * field each, auto_compactions ... buddy_trimmed_bytes), ever. */
 #define ZFS_PC_FIELD(id, field, figure, scale, help) uint64_t field;
 	ZFS_POLICY_COUNTERS(ZFS_PC_FIELD)
@@ -87,14 +87,8 @@ struct zfs_snapshot {
 /* Free what a snapshot owns (the struct itself is the caller's). */
 void zfs_snapshot_free(struct zfs_snapshot *s);
 
-/* mem_used_bytes (DESIGN.md §2), the one definition of it: with PAM its
- * pool pages (xcf pages, reserve included, and raw pages) and its metadata,
- * else tmem's pampd bytes; plus tmem's metadata and the namespace's
- * (`ns_meta_bytes`).  `pam` is NULL without a PAM backend.  Pure. */
-uint64_t zfs_mem_used_of(const struct tmem_stats *tmem, const struct pam_stats *pam,
-			 uint64_t ns_meta_bytes);
-
-/* zfs_mem_used_of() of the snapshot's figures. */
+/* mem_used_bytes of the snapshot's figures (zfs_mem_used_of, fuse/mem.h:
+ * the one definition). */
 uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s);
 
 /* A headline figure. */

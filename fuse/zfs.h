@@ -1,127 +1,56 @@
-/* zfs.h - the zcached filesystem: libfuse3 low-level operations and file
- * I/O on the tmem store.
+/* zfs.h - the zcached filesystem object: what the daemon builds on the
+ * store and hands to the FUSE session.
  *
- * Design.  The daemon builds the store (buddy allocator, slab host, SGV
- * context, PAM backend, tmem store) and hands it to zfs_create in a struct
- * zfs_config; zfs keeps the namespace (fuse/ns.h), the /.zcache tree
- * (fuse/ctl.h) and one SGV pool for I/O vectors, and answers FUSE requests
- * through the table zfs_lowlevel_ops.
+ * Design.  The daemon builds the store (tmem/stack.h: buddy allocator, slab
+ * host, SGV context, PAM backend, tmem store) and hands it to zfs_create in
+ * a struct zfs_config.  struct zfs puts together the filesystem's parts,
+ * each a module of fuse/ with its own state and header:
+ *   ns      the namespace: inodes, names, links, xattrs, pools (fuse/ns.h)
+ *   notify  the kernel cache invalidations of evicted files (fuse/notify.h)
+ *   mem     the memory account: mem_used, the limit, compaction, eviction
+ *           (fuse/mem.h)
+ *   data    the data path: files' pages and pools on tmem (fuse/data.h)
+ *   ctl     the /.zcache tree (fuse/ctl.h), rendered by fuse/render.h
+ * and the handlers (fuse/ops.h, the table zfs_lowlevel_ops whose userdata
+ * is the struct zfs) and the session loop (fuse/session.h) work on it.
+ * The parts below zfs know nothing of struct zfs: each gets the pointers it
+ * needs when it is set up, so no file of fuse/ includes a header of a part
+ * above it (the order, bottom up: ns, notify, mem, render, data, ctl, zfs,
+ * session, ops; the build checks it, fuse/CMakeLists.txt).
  *
- * File data: page i of the regular file with inode number N is the tmem page
- * (pool, {N, 0, 0}, i), where pool is the tmem pool of the file's home
- * (fuse/ns.h, "Homes": the pool of its name - the root directory's, or the
- * top-level directory's it lies under - or, for a file with hard links in
- * several pools, the one the rule of homes picks).
- * The file size and every other attribute live in the inode, not in tmem.
- *   read   for each page of the range ask tmem (a missing page - a hole or
- *          a page never written - reads as zeros) straight into a vector of
- *          pages from the SGV cache, and reply with fuse_reply_iov; the first
- *          and last entries are trimmed to the requested bytes.
- *   write  whole pages are put as they come; the edge pages of an unaligned
- *          write are read, merged and put (read-modify-write).  A page whose
- *          bytes are all zero is flushed instead of put, so holes and
- *          written zero pages cost nothing.
- *   Bytes of the last page beyond the file size are always zero (truncation
- *   zeroes them), so extending a file never shows stale data.
- * Limits: files end at 2^32 pages (16 TiB): EFBIG past that.  Before a
- * write the store's memory (zfs_mem_used: mem_used_bytes of the stats, the
- * pool pages PAM holds, reserve and fragmentation included, plus every
- * module's metadata) is compared with mem_limit (the sum is taken again
- * every 4 MiB written, or at every write once within 1/16 of the limit);
- * when a quarter of the write would not fit, the xcf pools are compacted
- * if that pays (zfs_compact_auto), then ephemeral pools are asked to evict,
- * and the write fails with ENOSPC if that does not help.  So a write may
- * overshoot the limit by at most about one request per worker.  Bytes
- * stored before stay intact.  Writes are write-through (no writeback
- * cache), so the ENOSPC reaches the write(2) that hit the limit; the kernel
- * splits a write(2) into requests of ZFS_MAX_IO, so one that crosses the
- * limit returns the bytes of the requests that were stored.
+ * The root directory is the default pool and always persistent (DESIGN.md
+ * §2); config.ephemeral is the kind of the pools made under it.
  *
- * Pools: mkdir directly under the root creates a tmem pool of the
- * configured kind (codec: the configured one), rmdir of it destroys the pool
- * once no inode refers to it.  The xattrs user.zcache.kind and
- * user.zcache.compressor of a pool directory (and of the root) read and set
- * the pool's kind (only while the pool is empty: EBUSY otherwise) and codec.
- * rename and link work between pools (fuse/ns.h, "Homes" and "Pools and
- * renames"): a file that changes home has its tmem object moved to the
- * other tmem pool as it is (tmem_move_object: no page compressed again,
- * later writes use the new pool's codec), under ns->lock and the file's
- * io_lock held exclusively, so no read or write of it runs meanwhile.  A
- * rename that may make a directory a new top-level pool (to the root, or
- * an exchange from it) allocates that pool's tmem pool first; ns takes it
- * only if it is needed.  rename, link and unlink hold evict_lock shared,
- * so a file never changes home between the store's eviction of it and the
- * removal of its names.
- * Every open file is pinned in tmem (whatever its pool: the pin travels
- * with the object when the file moves, and the release unpins where the
- * object is then), so open files are never evicted and pins always equal
- * open files; a pin is taken and dropped under the file's io_lock (shared),
- * which orders it against a move.
+ * Lock order across the parts (each header lists its own):
+ *   evict_lock (mem) -> ns->lock -> io_lock -> lock (an inode's, ns.h)
+ *   -> (tmem, pam, sgv locks, taken inside those modules)
+ * ns takes io_lock under ns->lock only to move files between pools; open
+ * and release take io_lock after dropping ns->lock.  The leaves: mem's
+ * lock, ctl's lock, the notifier's lock.  No lock is held while a
+ * notification is written to the device.
  *
- * INIT: libfuse 3.14 cannot ask for FUSE_HANDLE_KILLPRIV_V2 and drops
- * FUSE_PARALLEL_DIROPS and FUSE_HANDLE_KILLPRIV from its INIT reply, which
- * cost an untar a GETXATTR per write(2) and a GETATTR per chown (a third of
- * its requests).  zfs_session_loop therefore puts its own read/writev on the
- * session (fuse_session_custom_io) that adds those flags, when the kernel
- * offers them, to the INIT reply and passes everything else through.  So
- * this filesystem clears set-user-ID/set-group-ID (write and truncate by
- * others than root, chown by anyone) and security.capability (write,
- * truncate, chown) itself, as the VFS would.
- *
- * Open-time read-ahead: the first read-only open of a file after its
- * content changed, when no other open file of it exists, pushes its first
- * 128 KiB into the kernel's page cache (fuse_lowlevel_notify_store) before
- * the open is answered, so a cold read of a small file takes one round trip
- * (OPEN) instead of two (OPEN, READ).  Opens and truncations of an inode
- * exclude a push through the inode's stripe->push_lock (zfs.c says why
- * that keeps the kernel's cache coherent).
- *
- * Kernel caching: entries (negative ones too) and attributes are cached
- * for ZFS_TIMEOUT seconds, an hour, and file pages are kept across opens
- * (keep_cache): every change passes through this one kernel mount, which
- * updates or drops what it caches itself.  The only changes made behind
- * its back are evictions (files the store evicts, /.zcache/drop_ephemeral),
- * invalidated with fuse_lowlevel_notify_inval_entry/_inode.  (With the
- * former one second, an untar or read-all longer than a second sent a
- * LOOKUP or GETATTR again for every path it walked after the expiry.)
- *
- * Threads: every handler runs on any of the session's worker threads
- * (zfs_session_loop: a fixed set, each receiving into a buddy buffer).
- * Lock order (adding to ns.h's): push_lock -> evict_lock -> ns->lock -> io_lock -> lock
- * (ns takes io_lock under ns->lock only to move files between pools; open
- * and release take io_lock after dropping ns->lock)
- * (an inode's stripe) -> (tmem, pam, sgv locks, taken inside those
- * modules).  No lock is held while a notification is written to the
- * device, except push_lock during a push.
- * zfs->lock (a mutex) protects mem_used_max and the list of open /.zcache
- * files and is a leaf.
- *
- * Errors: every handler replies with fuse_reply_err(-ret) for a negative
- * errno from below, in one place per handler.
+ * Threads: create and destroy are the daemon's main thread's; everything
+ * else is thread safe as its part says.
  */
 #ifndef ZC_FUSE_ZFS_H
 #define ZC_FUSE_ZFS_H
 
-#define FUSE_USE_VERSION 312
-#include <fuse_lowlevel.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ZFS_MAX_PAGES ((uint64_t)1 << 32)			/* pages per file */
-#define ZFS_MAX_FILE_SIZE (ZFS_MAX_PAGES * 4096u)		/* 16 TiB */
-#define ZFS_MAX_IO ((size_t)1 << 20)				/* 1 MiB requests */
-#define ZFS_TIMEOUT 3600.0					/* entry/attr cache, s */
+#include "fuse/ctl.h"
+#include "fuse/data.h"
+#include "fuse/mem.h"
+#include "fuse/notify.h"
+#include "fuse/ns.h"
 
 struct buddy;
-struct sgv_ctx;
-struct sgv_pool;
+struct fuse_session;
 struct pam;
-struct tmem_store;
+struct sgv_ctx;
 struct slab_cache;
-struct zfs_ns;
-struct zfs_ctl_file;
+struct tmem_store;
 
 /* What the daemon hands to zfs_create; every pointer must outlive the
  * filesystem.  Optional pointers (NULL) only leave their statistics out. */
@@ -140,125 +69,35 @@ struct zfs_config {
 	gid_t gid;
 };
 
-/* What the memory policy counts (daemon/policy.c, the write path's
- * compaction), declared once: X(ID, field, figure, scale, help) expands to
- * the enum below (ZFS_PC_ID), the fields of struct zfs_snapshot
- * (fuse/render.h), their gathering (fuse/ctl.c) and the headline figures
- * (fuse/render.c: figure = field * scale, a counter, with its help text). */
-#define ZFS_POLICY_COUNTERS(X)						\
-	X(AUTO_COMPACTIONS, auto_compactions, auto_compactions, 1,	\
-	  "compactions run by the policy thread or the write path at the limit, ever") \
-	X(SGV_PURGES, sgv_purges, sgv_purges, 1,			\
-	  "SGV purges and shrinks that freed idle buffers, ever")	\
-	X(SGV_PURGED_PAGES, sgv_purged_pages, sgv_purged_bytes, 4096,	\
-	  "bytes of idle SGV buffers freed by purges and shrinks, ever") \
-	X(PRESSURE_EVENTS, pressure_events, pressure_events, 1,		\
-	  "reactions to system memory pressure (PSI or the cgroup's memory.events), ever") \
-	X(PRESSURE_EVICTIONS, pressure_evictions, pressure_evictions, 1, \
-	  "ephemeral files evicted under system memory pressure, ever")	\
-	X(BUDDY_TRIMS, buddy_trims, buddy_trims, 1,			\
-	  "times idle chunks of the buddy allocator were unmapped, ever") \
-	X(BUDDY_TRIMMED_BYTES, buddy_trimmed_bytes, buddy_trimmed_bytes, 1, \
-	  "bytes of idle buddy chunks unmapped, ever")			\
-	X(RUNS, policy_runs, policy_runs, 1,				\
-	  "policy thread ticks and pressure reactions, counted as each starts and as it " \
-	  "ends (odd: one is running), ever")
-
-enum zfs_policy_counter {
-#define ZFS_PC_ENUM(id, field, figure, scale, help) ZFS_PC_##id,
-	ZFS_POLICY_COUNTERS(ZFS_PC_ENUM)
-#undef ZFS_PC_ENUM
-	ZFS_PC_NR
-};
-
-struct zfs_inval;
-
-/* The filesystem.  Fields are for fuse/ only (zfs.c, ctl.c). */
+/* The filesystem.  Fields are for fuse/ only. */
 struct zfs {
-	struct zfs_config cfg;		/* immutable after create, but: */
-	_Atomic uint64_t mem_limit;	/* /.zcache/mem_limit may change it */
-	struct zfs_ns *ns;
-	struct sgv_pool *io_pool;	/* reply vectors */
-	struct fuse_session *se;	/* for invalidations; may be NULL */
-	pthread_mutex_t lock;		/* leaf: the fields below */
-	uint64_t mem_used_max;		/* protected by lock */
-	struct zfs_ctl_file *ctl_files;	/* open /.zcache files; protected by lock */
-	_Atomic uint64_t enospc;	/* writes refused for the limit, ever */
-	_Atomic uint64_t used_cache;	/* zfs_mem_used's last figure */
-	_Atomic uint64_t written_since;	/* bytes written since it was taken */
-	_Atomic uint64_t evicted_files;	/* files removed by eviction, ever */
-	_Atomic uint64_t compactions;	/* compactions run (any cause), ever */
-	_Atomic uint64_t pages_compacted;	/* pages they gave back */
+	struct zfs_config cfg;		/* immutable after create */
+	struct zfs_ns *ns;		/* owned */
+	struct zfs_notify notify;
+	struct zfs_mem mem;
+	struct zfs_data data;
+	struct zfs_ctl ctl;
+	/* The INIT reply's patch (fuse/session.h, "Transport"). */
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
 	_Atomic uint32_t init_flags;	/* INIT flags granted (after our additions) */
-	/* The memory policy's counters (fuse/ctl.h zfs_policy_count), ever. */
-	_Atomic uint64_t policy[ZFS_PC_NR];
-	/* Kernel cache invalidations for evicted files, sent by the notifier
-	 * thread of zfs_session_loop and never by a request handler: the
-	 * kernel may block an invalidation until requests are answered, and
-	 * with every worker in one that never happens (a deadlock). */
-	/* Eviction holds evict_lock for writing from choosing its victims in
-	 * tmem to removing their names; an open of an ephemeral file holds it
-	 * for reading while it checks the file still exists and pins it.  So
-	 * no open sees a file whose pages are gone but whose name is not. */
-	pthread_rwlock_t evict_lock;
-	pthread_mutex_t inval_lock;	/* leaf: inval_list */
-	pthread_cond_t inval_cond;	/* signalled when inval_list grows or on stop */
-	struct zfs_inval *inval_list;	/* protected by inval_lock */
-	_Atomic int inval_stop;		/* the notifier is to exit */
 };
 
-/* Create the filesystem on the given store: the root pool (tmem pool of
- * the configured kind and codec), the namespace with /.zcache, and the I/O
- * SGV pool "zfs-io".  Returns NULL with errno EINVAL (missing store, buddy
- * or sgv), ENOSPC (no tmem pool id) or ENOMEM; nothing is left allocated. */
+/* Create the filesystem on the given store: the root pool (a tmem pool of
+ * the configured kind and codec), the namespace with /.zcache, the memory
+ * account with the configured limit, the data path and its SGV pool
+ * "zfs-io", the /.zcache tree.  Returns NULL with errno EINVAL (missing
+ * store, buddy or sgv, or an unknown codec), ENOSPC (no tmem pool id) or
+ * ENOMEM; nothing is left allocated. */
 struct zfs *zfs_create(const struct zfs_config *cfg);
 
-/* Free the namespace, every tmem pool the filesystem made and the I/O
- * pool.  The session must have stopped.  zfs_destroy(NULL) does nothing. */
+/* Free the /.zcache files still open, the namespace, every tmem pool the
+ * filesystem made and the I/O pool.  The session must have stopped.
+ * zfs_destroy(NULL) does nothing. */
 void zfs_destroy(struct zfs *fs);
 
-/* Tell the filesystem its session (used for cache invalidations). */
+/* Tell the filesystem its session (for the notifier's invalidations). */
 void zfs_set_session(struct zfs *fs, struct fuse_session *se);
-
-/* The operations table for fuse_session_new; userdata is the struct zfs.
- * Every handler's valid replies are those libfuse lists for it. */
-extern const struct fuse_lowlevel_ops zfs_lowlevel_ops;
-
-/* Run the session on `threads` workers (the calling thread is one of them)
- * until it ends: a termination signal caught by libfuse's handlers on the
- * calling thread (the workers block SIGTERM, SIGINT and SIGHUP), or an
- * unmount.  The session's device I/O is replaced first (see "INIT" above).
- * Each worker receives requests into its own buffer of
- * ZFS_MAX_IO plus a header page from the buddy allocator.  When the
- * calling thread's worker stops, the others are woken with SIGUSR1 (a
- * handler that does nothing is installed meanwhile) and joined, and only
- * then stop(arg) is called (to unmount; the device is never closed under a
- * worker's read).  One more thread, the notifier, sends the kernel cache
- * invalidations that eviction queues (struct zfs, inval_list); it is
- * stopped before stop(arg), or after it when the kernel holds it inside an
- * invalidation.  Returns 0, -EAGAIN when the notifier cannot be started,
- * or the first negative errno a worker met. */
-int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
-		     void (*stop)(void *arg), void *arg);
-
-/* What the store holds for file data now, in bytes: mem_used_bytes of the
- * stats (zfs_ctl_mem_used: PAM's pool pages and metadata, or tmem's pampd
- * bytes without PAM, plus tmem's and the namespace's metadata).  Takes
- * each xcf pool's lock briefly; approximate while writes run.  Also raises
- * mem_used_max. */
-uint64_t zfs_mem_used(struct zfs *fs);
-
-/* Evict every closed file of every ephemeral pool (/.zcache/drop_ephemeral).
- * Returns the number of files removed. */
-uint64_t zfs_drop_ephemeral(struct zfs *fs);
-
-/* Evict closed files of ephemeral pools, least recently used first, until
- * at least `bytes` of store memory went (or none is left); whole files
- * only, open files never.  Returns the number of files removed.  Thread
- * safe (the policy thread calls it under memory pressure). */
-uint64_t zfs_evict_bytes(struct zfs *fs, uint64_t bytes);
 
 /* Walk the namespace and the store: zfs_ns_check and tmem_check.  Returns
  * 0 or -EUCLEAN (printed to stderr).  For tests and debug builds. */

@@ -438,7 +438,7 @@ START_TEST(test_append_and_trunc_open)
 END_TEST
 
 /* Read a whole file through a fresh open after evicting its cached pages,
- * so the open pushes (zfs.c, open-time read-ahead) or reads ask. */
+ * so the reads ask the daemon. */
 static unsigned char *fs_cold_read(const char *p, size_t *len)
 {
 	struct stat st;
@@ -463,10 +463,10 @@ static unsigned char *fs_cold_read(const char *p, size_t *len)
 	return buf;
 }
 
-/* The first read-only open after a change pushes the file's first 128 KiB
- * into the kernel's cache: what reads see afterwards must be the file,
- * whatever its size, after overwrites and truncations too. */
-START_TEST(test_open_push)
+/* Cold reads (fresh open, no cached pages) see the file, whatever its size,
+ * after overwrites and truncations too (the kernel keeps its cache across
+ * opens: keep_cache). */
+START_TEST(test_cold_read)
 {
 	static const size_t sizes[] = { 1, 4095, 4096, 5000, 128 << 10, (128 << 10) + 1,
 					300 << 10 };
@@ -474,7 +474,7 @@ START_TEST(test_open_push)
 	char p[1024];
 
 	fs_mount(NULL);
-	fs_path(p, sizeof(p), "push");
+	fs_path(p, sizeof(p), "cold");
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		size_t n = sizes[k], len, cut = n / 3;
 		unsigned char *want = malloc(n), *got;
@@ -482,7 +482,7 @@ START_TEST(test_open_push)
 
 		for (size_t j = 0; j < n; j++)
 			want[j] = (unsigned char)zc_rand(&rs);
-		fs_write_file("push", want, n);
+		fs_write_file("cold", want, n);
 		got = fs_cold_read(p, &len);
 		ck_assert_uint_eq(len, n);
 		ck_assert(!memcmp(got, want, n));
@@ -497,8 +497,7 @@ START_TEST(test_open_push)
 		ck_assert_uint_eq(len, n);
 		ck_assert(!memcmp(got, want, n));
 		free(got);
-		/* Read again without eviction (nothing pushed), then truncate by
-		 * path and read. */
+		/* Read again, then truncate by path and read. */
 		got = fs_cold_read(p, &len);
 		ck_assert(!memcmp(got, want, n));
 		free(got);
@@ -514,20 +513,20 @@ START_TEST(test_open_push)
 END_TEST
 
 /* Readers opening a file while a writer rewrites it never see a version
- * older than the last one completed before their open (a stale push would
- * put an older version into the kernel's cache). */
-enum { FS_PUSH_SIZE = 64 << 10, FS_PUSH_VERSIONS = 255 };	/* one byte each */
+ * older than the last one completed before their open (nothing may put an
+ * older version into the kernel's cache, which is kept across opens). */
+enum { FS_REWRITE_SIZE = 64 << 10, FS_REWRITE_VERSIONS = 255 };	/* one byte each */
 
-struct fs_push_reader {
+struct fs_rewrite_reader {
 	const char *path;
 	_Atomic int *committed, *stop;
 	int bad;
 };
 
-static void *fs_push_reader_run(void *arg)
+static void *fs_rewrite_reader_run(void *arg)
 {
-	struct fs_push_reader *r = arg;
-	unsigned char *buf = malloc(FS_PUSH_SIZE);
+	struct fs_rewrite_reader *r = arg;
+	unsigned char *buf = malloc(FS_REWRITE_SIZE);
 
 	while (!atomic_load(r->stop)) {
 		int c0 = atomic_load(r->committed), fd = open(r->path, O_RDONLY);
@@ -539,15 +538,15 @@ static void *fs_push_reader_run(void *arg)
 		}
 		if ((c0 & 7) == 0)
 			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		n = pread(fd, buf, FS_PUSH_SIZE, 0);
+		n = pread(fd, buf, FS_REWRITE_SIZE, 0);
 		close(fd);
-		if (n != FS_PUSH_SIZE) {
+		if (n != FS_REWRITE_SIZE) {
 			r->bad = 2;
 			break;
 		}
 		/* A page may mix two versions (the kernel copies a write into
 		 * its cache while readers copy out), but none may be older. */
-		for (size_t j = 0; j < FS_PUSH_SIZE; j++) {
+		for (size_t j = 0; j < FS_REWRITE_SIZE; j++) {
 			if (buf[j] < c0) {
 				r->bad = 3;
 				break;
@@ -560,28 +559,28 @@ static void *fs_push_reader_run(void *arg)
 	return NULL;
 }
 
-START_TEST(test_open_push_concurrent)
+START_TEST(test_open_while_rewritten)
 {
 	_Atomic int committed = 0, stop = 0;
-	struct fs_push_reader r[2];
+	struct fs_rewrite_reader r[2];
 	pthread_t t[2];
-	unsigned char *buf = malloc(FS_PUSH_SIZE);
+	unsigned char *buf = malloc(FS_REWRITE_SIZE);
 	char p[1024];
 
 	fs_mount(NULL);
-	memset(buf, 0, FS_PUSH_SIZE);
-	fs_write_file("v", buf, FS_PUSH_SIZE);
+	memset(buf, 0, FS_REWRITE_SIZE);
+	fs_write_file("v", buf, FS_REWRITE_SIZE);
 	fs_path(p, sizeof(p), "v");
 	for (int k = 0; k < 2; k++) {
-		r[k] = (struct fs_push_reader){ p, &committed, &stop, 0 };
-		ck_assert_int_eq(pthread_create(&t[k], NULL, fs_push_reader_run, &r[k]), 0);
+		r[k] = (struct fs_rewrite_reader){ p, &committed, &stop, 0 };
+		ck_assert_int_eq(pthread_create(&t[k], NULL, fs_rewrite_reader_run, &r[k]), 0);
 	}
-	for (int v = 1; v <= FS_PUSH_VERSIONS; v++) {
+	for (int v = 1; v <= FS_REWRITE_VERSIONS; v++) {
 		int fd = open(p, O_WRONLY);
 
 		ck_assert_int_ge(fd, 0);
-		memset(buf, v, FS_PUSH_SIZE);
-		ck_assert_int_eq(pwrite(fd, buf, FS_PUSH_SIZE, 0), FS_PUSH_SIZE);
+		memset(buf, v, FS_REWRITE_SIZE);
+		ck_assert_int_eq(pwrite(fd, buf, FS_REWRITE_SIZE, 0), FS_REWRITE_SIZE);
 		close(fd);
 		atomic_store(&committed, v);
 	}
@@ -1044,7 +1043,7 @@ START_TEST(test_suid_cleared_on_write)
 END_TEST
 
 /* The kernel leaves clearing privileges to us (FUSE_HANDLE_KILLPRIV_V2,
- * see zfs.c): a write, a truncate and a chown remove security.capability,
+ * see fuse/session.h): a write, a truncate and a chown remove security.capability,
  * whoever asks, and leave other attributes alone; a write by someone other
  * than root also clears set-user-ID (test_suid_cleared_on_write). */
 static int fs_has_caps(const char *p)
@@ -2203,8 +2202,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_efbig);
 	tcase_add_test(tc, test_append_and_trunc_open);
 	tcase_add_test(tc, test_mmap);
-	tcase_add_test(tc, test_open_push);
-	tcase_add_test(tc, test_open_push_concurrent);
+	tcase_add_test(tc, test_cold_read);
+	tcase_add_test(tc, test_open_while_rewritten);
 	tc = fs_tcase(s, "namespace");
 	tcase_add_test(tc, test_namespace);
 	tcase_add_test(tc, test_rename);

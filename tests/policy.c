@@ -843,7 +843,7 @@ static struct zfs_snapshot snap_of(struct zfs *fs)
 {
 	struct zfs_snapshot s;
 
-	ck_assert_int_eq(zfs_ctl_snapshot(fs, &s), 0);
+	ck_assert_int_eq(zfs_ctl_snapshot(&fs->ctl, &s), 0);
 	return s;
 }
 
@@ -938,7 +938,7 @@ START_TEST(test_policy_thread)
 		for (int k = 0; k < 6; k++)
 			buddy_free(s.buddy, blk[k], BUDDY_CHUNK_SIZE);
 	}
-	pc.fs = s.fs;
+	pc.mem = &s.fs->mem;
 	pc.store = s.store;
 	pc.sgv = s.sgv;
 	pc.buddy = s.buddy;

@@ -115,7 +115,7 @@ static uint64_t mk(struct zfs_ns *ns, uint64_t parent, const char *name, mode_t 
 	return mk_kind(ns, parent, name, mode, 0);
 }
 
-/* zfs_ns_rename with a pool at hand, as zfs.c has one; freed if unused. */
+/* zfs_ns_rename with a pool at hand, as fuse/ops.c has one; freed if unused. */
 static int rn(struct zfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 	      const char *newname, unsigned flags)
 {
@@ -140,13 +140,14 @@ struct names {
 	int n;
 };
 
-static int fill(void *arg, const char *name, uint64_t ino, mode_t mode, uint64_t next)
+static int fill(void *arg, const char *name, const struct stat *st, uint64_t next,
+		unsigned flags)
 {
 	struct names *nm = arg;
 
-	(void)ino;
-	(void)mode;
 	(void)next;
+	ck_assert_uint_ne(st->st_ino, 0);
+	ck_assert_uint_eq(flags, 0);	/* without plus: number and type only */
 	if (nm->n < 64)
 		snprintf(nm->list[nm->n], sizeof(nm->list[0]), "%s", name);
 	nm->n++;
@@ -204,13 +205,13 @@ START_TEST(test_basic)
 	ck_assert_int_eq(zfs_ns_link(ns, d, pool_dir, "d2", &st), -EPERM);
 	ck_assert_int_eq(zfs_ns_link(ns, f, pool_dir, "d", &st), -EEXIST);
 	/* readdir: . .. and the entries; the root lists .zcache. */
-	ck_assert_int_eq(zfs_ns_readdir(ns, d, 0, fill, &nm), 0);
+	ck_assert_int_eq(zfs_ns_readdir(ns, d, 0, 0, fill, &nm), 0);
 	ck_assert_int_eq(nm.n, 4);
 	nm.n = 0;
-	ck_assert_int_eq(zfs_ns_readdir(ns, ZFS_ROOT_INO, 0, fill, &nm), 0);
+	ck_assert_int_eq(zfs_ns_readdir(ns, ZFS_ROOT_INO, 0, 0, fill, &nm), 0);
 	ck_assert_int_eq(nm.n, 4);
 	ck_assert_str_eq(nm.list[2], ".zcache");
-	ck_assert_int_eq(zfs_ns_readdir(ns, f, 0, fill, &nm), -ENOTDIR);
+	ck_assert_int_eq(zfs_ns_readdir(ns, f, 0, 0, fill, &nm), -ENOTDIR);
 	/* Removal. */
 	ck_assert_int_eq(zfs_ns_rmdir(ns, pool_dir, "d"), -ENOTEMPTY);
 	ck_assert_int_eq(zfs_ns_rmdir(ns, d, "f"), -ENOTDIR);
@@ -232,11 +233,14 @@ START_TEST(test_basic)
 }
 END_TEST
 
-static int fill_plus(void *arg, const char *name, const struct stat *st, uint64_t next)
+static int fill_plus(void *arg, const char *name, const struct stat *st, uint64_t next,
+		     unsigned flags)
 {
 	struct names *nm = arg;
 
 	(void)next;
+	/* Attributes for the real entries only, "." and ".." are bare. */
+	ck_assert_uint_eq(flags, strcmp(name, ".") && strcmp(name, "..") ? ZFS_DIRENT_ATTRS : 0);
 	ck_assert_uint_ne(st->st_ino, 0);
 	if (nm->n < 64)
 		snprintf(nm->list[nm->n], sizeof(nm->list[0]), "%s", name);
@@ -253,7 +257,13 @@ START_TEST(test_readdirplus)
 	uint64_t f = mk(ns, p, "f", S_IFREG | 0644), g = mk(ns, p, "g", S_IFREG | 0644);
 
 	/* ".", "..", "f" taken, "g" refused: only f counts as looked up. */
-	ck_assert_int_eq(zfs_ns_readdirplus(ns, p, 0, fill_plus, &nm), 0);
+	ck_assert_int_eq(zfs_ns_readdir(ns, p, 0, 1, fill_plus, &nm), 0);
+	ck_assert_int_eq(nm.n, 4);
+	ck_assert_uint_eq(atomic_load(&zfs_ns_get(ns, f)->nlookup), 1);
+	ck_assert_uint_eq(atomic_load(&zfs_ns_get(ns, g)->nlookup), 0);
+	/* The same walk without plus counts no lookup. */
+	nm.n = 0;
+	ck_assert_int_eq(zfs_ns_readdir(ns, p, 0, 0, fill, &nm), 0);
 	ck_assert_int_eq(nm.n, 4);
 	ck_assert_uint_eq(atomic_load(&zfs_ns_get(ns, f)->nlookup), 1);
 	ck_assert_uint_eq(atomic_load(&zfs_ns_get(ns, g)->nlookup), 0);
@@ -261,8 +271,8 @@ START_TEST(test_readdirplus)
 	ck_assert_ptr_nonnull(zfs_ns_get(ns, f));	/* the kernel holds it */
 	zfs_ns_forget(ns, f, 1);
 	ck_assert_ptr_null(zfs_ns_get(ns, f));
-	ck_assert_int_eq(zfs_ns_readdirplus(ns, f, 0, fill_plus, &nm), -ENOENT);
-	ck_assert_int_eq(zfs_ns_readdirplus(ns, g, 0, fill_plus, &nm), -ENOTDIR);
+	ck_assert_int_eq(zfs_ns_readdir(ns, f, 0, 1, fill_plus, &nm), -ENOENT);
+	ck_assert_int_eq(zfs_ns_readdir(ns, g, 0, 1, fill_plus, &nm), -ENOTDIR);
 	ck_assert_int_eq(zfs_ns_check(ns), 0);
 	zfs_ns_destroy(ns);
 }
@@ -711,7 +721,7 @@ static void m_verify_dir(struct zfs_ns *ns, struct model *m, int dir)
 	struct names nm = { .n = 0 };
 	int expect = 2 + (dir == 0);
 
-	ck_assert_int_eq(zfs_ns_readdir(ns, m->n[dir].ino, 0, fill, &nm), 0);
+	ck_assert_int_eq(zfs_ns_readdir(ns, m->n[dir].ino, 0, 0, fill, &nm), 0);
 	for (int k = 0; k < MNAMES; k++) {
 		int e = m->entry[dir][k];
 		struct stat st;
@@ -977,12 +987,13 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int count_fill(void *arg, const char *name, uint64_t ino, mode_t mode, uint64_t next)
+static int count_fill(void *arg, const char *name, const struct stat *st, uint64_t next,
+		      unsigned flags)
 {
 	(void)name;
-	(void)ino;
-	(void)mode;
+	(void)st;
 	(void)next;
+	(void)flags;
 	(*(int *)arg)++;
 	return 0;
 }
@@ -1006,7 +1017,7 @@ START_TEST(test_threads)
 	/* Meanwhile list the root and check now and then. */
 	for (k = 0; k < 200; k++) {
 		n = 0;
-		ck_assert_int_eq(zfs_ns_readdir(ns, ZFS_ROOT_INO, 0, count_fill, &n), 0);
+		ck_assert_int_eq(zfs_ns_readdir(ns, ZFS_ROOT_INO, 0, 0, count_fill, &n), 0);
 		ck_assert_int_eq(n, 3 + N);
 		if (k % 50 == 0)
 			ck_assert_int_eq(zfs_ns_check(ns), 0);

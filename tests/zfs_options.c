@@ -11,7 +11,7 @@
 #include "compress/codec.h"
 #include "daemon/log.h"
 #include "daemon/options.h"
-#include "fuse/ctl.h"
+#include "fuse/mem.h"
 #include "testutil.h"
 
 #define RAM (8ull << 30)
