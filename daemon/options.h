@@ -9,7 +9,11 @@
  * Options of our own (DESIGN.md §2): mem_limit=SIZE (K/M/G/T suffixes, binary,
  * or N% of physical RAM; default 50%; 0 = no limit), compressor=NAME (as
  * codec_parse reads it), pool=persistent|ephemeral (the kind of new pools),
- * threads=N (FUSE worker threads, default: the number of CPUs).  FUSE's and
+ * threads=N (FUSE worker threads, default: the number of CPUs),
+ * densify=auto|off|CODEC (what idle files are repacked with, fuse/densify.h;
+ * default auto) and densify_idle=SECONDS (how long a closed file must stay
+ * unwritten first; default ZFS_DENSIFY_IDLE_DEFAULT, 0 = never in the
+ * background).  FUSE's and
  * the VFS's own mount options (allow_other, ro, noatime, ...) are checked
  * against a list of the ones we accept and passed on to libfuse in
  * `fuse_opts`; default_permissions is always added.  mount(8)'s bookkeeping
@@ -41,6 +45,8 @@ struct zd_options {
 	unsigned codec;		/* codec id (compress/codec.h) for new pools */
 	int ephemeral;		/* pool=ephemeral: new pools are ephemeral */
 	unsigned threads;	/* FUSE worker threads, >= 1 */
+	uint64_t densify;	/* densify= (fuse/densify.h zfs_densify_parse) */
+	unsigned densify_idle;	/* densify_idle=, seconds; 0 = no background densify */
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

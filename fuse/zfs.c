@@ -1,8 +1,10 @@
 /* zfs.c - the zcached filesystem object: create, destroy, check (see zfs.h).
  *
  * zfs_create sets the parts up bottom first (the root pool, the namespace,
- * the notifier, the memory account, the data path, the /.zcache tree) and
- * unwinds in reverse on failure; zfs_destroy tears them down in reverse.
+ * the notifier, the memory account, the data path, the densifier, the
+ * /.zcache tree) and unwinds in reverse on failure; zfs_start starts the
+ * densifier's thread (after the daemon's fork, which threads would not
+ * survive); zfs_destroy stops it and tears the parts down in reverse.
  */
 #include "fuse/zfs.h"
 
@@ -51,6 +53,11 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	err = -zfs_data_init(&fs->data, cfg->store, cfg->sgv, fs->ns, &fs->mem);
 	if (err)
 		goto err_mem;
+	err = -zfs_densify_init(&fs->densify, cfg->store, fs->ns, cfg->densify_idle,
+				cfg->densify ? cfg->densify
+					     : zfs_densify_setting(ZFS_DENSIFY_AUTO, 0));
+	if (err)
+		goto err_data;
 	cc = (struct zfs_ctl_config){
 		.store = cfg->store,
 		.buddy = cfg->buddy,
@@ -62,11 +69,14 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		.ns = fs->ns,
 		.mem = &fs->mem,
 		.io_pool = fs->data.io_pool,
+		.densify = &fs->densify,
 	};
 	err = -zfs_ctl_init(&fs->ctl, &cc);
 	if (err)
-		goto err_data;
+		goto err_densify;
 	return fs;
+err_densify:
+	zfs_densify_fini(&fs->densify);
 err_data:
 	zfs_data_fini(&fs->data);
 err_mem:
@@ -95,6 +105,7 @@ void zfs_destroy(struct zfs *fs)
 {
 	if (!fs)
 		return;
+	zfs_densify_fini(&fs->densify);	/* stops the thread first */
 	zfs_ctl_fini(&fs->ctl);
 	/* Pools still listed (live ones; removed ones were released). */
 	zfs_ns_pools_foreach(fs->ns, zfs_destroy_pool_cb, fs->cfg.store);
@@ -103,6 +114,16 @@ void zfs_destroy(struct zfs *fs)
 	zfs_mem_fini(&fs->mem);
 	zfs_notify_fini(&fs->notify);
 	free(fs);
+}
+
+int zfs_start(struct zfs *fs)
+{
+	return zfs_densify_start(&fs->densify);
+}
+
+void zfs_stop(struct zfs *fs)
+{
+	zfs_densify_stop(&fs->densify);
 }
 
 void zfs_set_session(struct zfs *fs, struct fuse_session *se)
