@@ -142,7 +142,12 @@ densify_round() {
 	local kind="$1" st="$work/mnt/.zcache/stats" t0 t1 c0 c1 m1 f="$work/mnt/rand.dat"
 	head -c 64M "$corpus" > "$f"
 	drop_caches "$f"
+	c0=$(cpu_ticks "$zc_pid")
 	eval "rplain_$kind=$(densify_rand "$f")"
+	c1=$(cpu_ticks "$zc_pid")
+	echo "$kind daemon CPU per plain random read: $(awk -v c=$((c1 - c0)) -v t="$clk_tck" \
+		-v n="$(eval echo "\$rplain_$kind")" -v s="$seconds" \
+		'BEGIN { if (n > 0) printf "%.1f", c / t / (n * s) * 1e6; else print "nan" }') us"
 	rm -f "$f"
 	eval "plainmem_$kind=\$mem_$kind"
 	c0=$(cpu_ticks "$zc_pid")
@@ -158,14 +163,22 @@ densify_round() {
 	grep -E '^(units|unit_pages|densified_files|densified_bytes|densify_saved_bytes|densify_seconds) ' \
 		"$st" | sed "s/^/    $kind /"
 	drop_caches "$work/mnt/t"
+	c0=$(cpu_ticks "$zc_pid")
 	t0=$(now)
 	find "$work/mnt/t" -type f -print0 | xargs -0 cat > /dev/null
 	t1=$(now)
+	c1=$(cpu_ticks "$zc_pid")
 	eval "dread_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	echo "$kind daemon CPU: read-all of the densified tree $(ratio $((c1 - c0)) "$clk_tck") s"
 	head -c 64M "$corpus" > "$f"
 	echo 1 > "$work/mnt/.zcache/densify"
 	drop_caches "$f"
+	c0=$(cpu_ticks "$zc_pid")
 	eval "rdense_$kind=$(densify_rand "$f")"
+	c1=$(cpu_ticks "$zc_pid")
+	echo "$kind daemon CPU per densified random read: $(awk -v c=$((c1 - c0)) -v t="$clk_tck" \
+		-v n="$(eval echo "\$rdense_$kind")" -v s="$seconds" \
+		'BEGIN { if (n > 0) printf "%.1f", c / t / (n * s) * 1e6; else print "nan" }') us"
 	rm -f "$f"
 	echo "$kind densified: read-all $(eval echo "\$read_$kind") -> $(eval echo "\$dread_$kind") s;" \
 		"4k random reads $(eval echo "\$rplain_$kind") -> $(eval echo "\$rdense_$kind") IOPS"
