@@ -240,6 +240,13 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 		c.pools = PAM_MAX_POOLS;
 	if (c.xcf_reserve == 0)
 		c.xcf_reserve = PAM_DEFAULT_XCF_RESERVE;
+	if (c.lz4_unit_pages == 0)
+		c.lz4_unit_pages = PAM_UNIT_PAGES;
+	if (c.lz4_unit_pages < 2 || c.lz4_unit_pages > PAM_UNIT_PAGES ||
+	    (c.lz4_unit_pages & (c.lz4_unit_pages - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
 
 	if (posix_memalign(&mem, PAM_CACHELINE, sizeof(*pam)) != 0) {
 		errno = ENOMEM;
@@ -247,6 +254,7 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 	}
 	pam = mem;
 	memset(pam, 0, sizeof(*pam));
+	pam->lz4_unit_pages = c.lz4_unit_pages;
 	pam->pages = pages;
 	pam->sgv = sgv;
 	pam->threshold = c.raw_threshold;

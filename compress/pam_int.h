@@ -129,6 +129,7 @@ struct pam {
 	unsigned threshold;		/* raw threshold, bytes */
 	unsigned cap;			/* compression output cap: min(threshold - 1, XCF_MAX_SIZE) */
 	unsigned npools;
+	unsigned lz4_unit_pages;	/* pages per LZ4-decoded unit (pam_config) */
 	_Atomic unsigned rr;		/* round-robin slot choice */
 	_Atomic uint64_t unit_ids;	/* the next unit id (see pam_unit.c) */
 	struct pam_slot slot[PAM_MAX_POOLS];

@@ -399,6 +399,42 @@ int _pam_unit_valid(const struct pam *pam, pam_pampd p)
 
 /* ---- repacking ------------------------------------------------------------ */
 
+/* How many slots a unit made with `codec` spans at most: its run (an
+ * aligned run of slots; pam_config.lz4_unit_pages). */
+static unsigned pam_run_pages(const struct pam *pam, unsigned codec)
+{
+	return codec_decode_type(codec) == CODEC_LZ4 ? pam->lz4_unit_pages : PAM_UNIT_PAGES;
+}
+
+/* The slots of the run of `run` slots that holds slot s. */
+static unsigned pam_run_mask(unsigned run, unsigned s)
+{
+	unsigned all = run >= PAM_UNIT_PAGES ? (1u << PAM_UNIT_PAGES) - 1 : (1u << run) - 1;
+
+	return all << (s / run * run);
+}
+
+/* Is a group (map: its stored slots, unit_slots: those in the nunits
+ * units listed) already what repacking with `codec` would make: every
+ * slot in a unit of the codec's decode type, each unit exactly the stored
+ * slots of its run? */
+static int pam_units_dense(const struct pam *pam, const struct pam_unit *const *units,
+			   unsigned nunits, unsigned unit_slots, unsigned map, unsigned codec)
+{
+	unsigned run = pam_run_pages(pam, codec);
+
+	if (nunits == 0 || unit_slots != map)
+		return 0;
+	for (unsigned k = 0; k < nunits; k++) {
+		unsigned first = (unsigned)__builtin_ctz(units[k]->map);
+
+		if (units[k]->type != codec_decode_type(codec) ||
+		    units[k]->map != (map & pam_run_mask(run, first)))
+			return 0;
+	}
+	return 1;
+}
+
 unsigned pam_repack_plan(struct pam *pam, const pam_pampd old[PAM_UNIT_PAGES], unsigned codec,
 			 uint64_t *old_bytes)
 {
@@ -433,9 +469,9 @@ unsigned pam_repack_plan(struct pam *pam, const pam_pampd old[PAM_UNIT_PAGES], u
 			bytes += pam_unit_footprint(u->clen, u->nchunks);
 		}
 	}
-	/* Already one whole unit of this decode type: nothing to gain. */
-	if (map == 0 || (nunits == 1 && unit_slots == map && units[0]->map == map &&
-			 units[0]->type == codec_decode_type(codec)))
+	/* Already units of this decode type, each exactly the stored slots of
+	 * its run: nothing to gain. */
+	if (map == 0 || pam_units_dense(pam, units, nunits, unit_slots, map, codec))
 		return 0;
 	*old_bytes = bytes;
 	return map;
@@ -585,6 +621,50 @@ static int pam_repack_unit(struct pam *pam, struct pam_slot *s, const void *page
 	return 1;
 }
 
+/* Several pages in units of their runs (pam_run_pages < 16): all of them
+ * or none.  When a run has nothing to gain, or the runs' units together
+ * would not take less than old_bytes, one unit of the whole group is
+ * tried instead (so a group never ends less dense than with whole-group
+ * units).  Returns 1, 0 or -errno. */
+static int pam_repack_runs(struct pam *pam, struct pam_slot *s, const unsigned char *pages,
+			   unsigned map, unsigned codec, uint64_t old_bytes, unsigned char *buf,
+			   pam_pampd out[PAM_UNIT_PAGES])
+{
+	unsigned run = pam_run_pages(pam, codec), done = 0, k = 0;
+	uint64_t bytes = 0;
+	int rc = 1;
+
+	for (unsigned first = 0; first < PAM_UNIT_PAGES && rc == 1; first += run) {
+		unsigned sub = map & pam_run_mask(run, first);
+		const unsigned char *p = pages + (size_t)k * PAM_PAGE_SIZE;
+
+		if (!sub)
+			continue;
+		if (pam_popcount(sub) == 1)
+			rc = pam_repack_one(pam, s, p, (unsigned)__builtin_ctz(sub), codec, old_bytes,
+					    buf, out);
+		else
+			rc = pam_repack_unit(pam, s, p, sub, codec, old_bytes, buf, out);
+		if (rc == 1) {
+			done |= sub;
+			for (unsigned slot = first; slot < first + run; slot++)
+				if (sub & (1u << slot))
+					bytes += pam_size(pam, out[slot]);
+		}
+		k += pam_popcount(sub);
+	}
+	if (rc == 1 && bytes < old_bytes)
+		return 1;
+	for (unsigned slot = 0; slot < PAM_UNIT_PAGES; slot++)
+		if (done & (1u << slot)) {
+			pam_free(pam, out[slot]);
+			out[slot] = 0;
+		}
+	if (rc < 0)
+		return rc;
+	return pam_repack_unit(pam, s, pages, map, codec, old_bytes, buf, out);
+}
+
 int pam_repack(struct pam *pam, const void *pages, unsigned map, unsigned codec,
 	       uint64_t old_bytes, pam_pampd out[PAM_UNIT_PAGES])
 {
@@ -603,6 +683,8 @@ int pam_repack(struct pam *pam, const void *pages, unsigned map, unsigned codec,
 	if (pam_popcount(map) == 1)
 		rc = pam_repack_one(pam, s, pages, (unsigned)__builtin_ctz(map), codec, old_bytes,
 				    c->staging, out);
+	else if (pam_run_pages(pam, codec) < PAM_UNIT_PAGES)
+		rc = pam_repack_runs(pam, s, pages, map, codec, old_bytes, c->staging, out);
 	else
 		rc = pam_repack_unit(pam, s, pages, map, codec, old_bytes, c->staging, out);
 	if (rc == 0)

@@ -904,6 +904,106 @@ static int group_repack(struct env *e, pam_pampd g[PAM_UNIT_PAGES], size_t first
 	return rc;
 }
 
+/* lz4_unit_pages = 8: an lz4 group becomes a unit per run of 8 slots (a
+ * run of one page alone, a whole-group unit when runs do not pay), every
+ * page reads back, the plan sees the runs as dense, zstd units still take
+ * the whole group; bad values are refused. */
+START_TEST(test_unit_runs)
+{
+	struct pam_config cfg = { .lz4_unit_pages = 8 };
+	const unsigned hc = codec_make(CODEC_LZ4HC, 9);
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES];
+	struct pam_stats st;
+	uint64_t old_bytes;
+	unsigned char out[PAGE];
+	unsigned map;
+
+	corpus_load();
+	for (unsigned bad = 0; bad < 3; bad++) {
+		struct pam_config b = { .lz4_unit_pages = bad == 0 ? 3 : bad == 1 ? 32 : 1 };
+		struct buddy *bd = buddy_create(BUDDY_DEFAULT_RESERVE);
+		struct sgv_ctx *sg = sgv_ctx_create(bd);
+
+		errno = 0;
+		ck_assert_ptr_null(pam_create(&b, bd, sg, NULL));
+		ck_assert_int_eq(errno, EINVAL);
+		sgv_ctx_destroy(sg);
+		buddy_destroy(bd);
+	}
+	env_open(&e, &cfg);
+	/* A full group: two units of 8. */
+	group_put(&e, TEXT_PAGES, 0xffff, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	ck_assert_uint_eq(map, 0xffff);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 2);
+	ck_assert_uint_eq(st.unit_pages, 16);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		struct pam_pampd_info info;
+
+		ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
+		ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
+	}
+	/* Dense for lz4 types; zstd would take the whole group. */
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes), 0);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, codec_make(CODEC_ZSTD, 3), &old_bytes),
+			  0xffff);
+	/* Random order reads, each page right. */
+	for (unsigned k = 0; k < PAM_UNIT_PAGES; k++) {
+		unsigned i = (k * 7 + 3) % PAM_UNIT_PAGES;
+
+		ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+		ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+	}
+	/* A page dropped from the second run: the group is planned again
+	 * (plans are per group) and repacked in runs of 8 and 7 ... */
+	pam_free(e.pam, g[12]);
+	g[12] = 0;
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0xefff);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 2);
+	ck_assert_uint_eq(st.unit_pages, 15);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
+	/* ... zstd makes one unit of the whole group, and lz4 runs would
+	 * not beat it (no gain: nothing changes) ... */
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codec_make(CODEC_ZSTD, 3), &map), 1);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 1);
+	ck_assert_uint_eq(st.unit_pages, 15);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 0);
+	ck_assert_uint_eq(map, 0xefff);
+	/* ... and runs of one page are pages alone. */
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		if (i != 0 && i != 9) {
+			pam_free(e.pam, g[i]);
+			g[i] = 0;
+		}
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	ck_assert_uint_eq(map, 0x0201);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		if (g[i]) {
+			struct pam_pampd_info info;
+
+			ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
+			ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+			ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+			ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+		}
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		pam_free(e.pam, g[i]);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	env_close(&e);
+}
+END_TEST
+
 /* A unit of 16 text pages with each dense codec: every page reads back,
  * the pages' shares add up to the unit's footprint, a sequential read
  * decodes the unit once, and the unit is retired with its last page. */
@@ -1565,6 +1665,7 @@ static Suite *make_suite(void)
 	tc = tcase_create("units");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_unit_round_trip);
+	tcase_add_test(tc, test_unit_runs);
 	tcase_add_test(tc, test_unit_plan);
 	tcase_add_test(tc, test_unit_single_page);
 	tcase_add_test(tc, test_unit_reader_reference);
