@@ -5,8 +5,9 @@
  * Design.  A page-by-page store compresses every 4 KiB alone; a file that
  * is written once and then only read (most of a build tree, a cache, an
  * unpacked archive) pays for that forever.  Densify repacks such a file's
- * pages 16 at a time (tmem_densify: one unit per group, compress/pam.h
- * "Units") with a denser codec, so reads stay page by page while memory
+ * pages 16 at a time (tmem_densify: a group of 16 pages, one zstd unit or
+ * two lz4 units of 8, compress/pam.h "Units", tmem/stack.h) with a denser
+ * codec, so reads stay page by page while memory
  * shrinks (tree.tar: lz4 46.6 MB -> 35.5 MB with lz4hc:9, zstd:3 35.4 MB
  * -> 28.6 MB with zstd:9, store memory without the namespace).
  *
