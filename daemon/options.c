@@ -319,7 +319,7 @@ const char *zd_options_usage(void)
 	       "     compressor=NAME  lz4[:ACCEL] (default), zstd[:LEVEL] or none\n"
 	       "     pool=KIND        kind of new pools: persistent (default) or ephemeral\n"
 	       "     threads=N        worker threads (default: number of CPUs)\n"
-	       "     densify=CODEC    repack idle files into 64 KiB units with CODEC:\n"
+	       "     densify=CODEC    repack idle files into 32/64 KiB units with CODEC:\n"
 	       "                      auto (default: lz4hc:9 for lz4 pools, zstd:9+ for\n"
 	       "                      zstd ones), off, or a compressor (zstd:12, lz4hc)\n"
 	       "     densify_idle=SEC densify closed files unwritten for SEC seconds\n"

@@ -8,8 +8,8 @@
  * pages 16 at a time (tmem_densify: a group of 16 pages, one zstd unit or
  * two lz4 units of 8, compress/pam.h "Units", tmem/stack.h) with a denser
  * codec, so reads stay page by page while memory
- * shrinks (tree.tar: lz4 46.6 MB -> 35.5 MB with lz4hc:9, zstd:3 35.4 MB
- * -> 28.6 MB with zstd:9, store memory without the namespace).
+ * shrinks (tree.tar in bench/fs.sh, mem_used_bytes: lz4 48.0 MB -> 38.5 MB
+ * with lz4hc:9, zstd:3 36.8 MB -> 30.5 MB with zstd:9).
  *
  * Which files.  Regular files that are closed (no open file but the
  * densifier's own hold) and whose ctime is at least `idle` seconds old:
