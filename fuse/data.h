@@ -171,9 +171,10 @@ int zfs_data_pool_getxattr(struct zfs_pool *pool, const char *name, char *buf, s
 
 /* Set a pool attribute of the pool directory `dir` (pool: its pool) from
  * `value` (size bytes, a trailing newline ignored): the codec for later
- * writes, the densify setting (for the densifier's next group), or the kind (only while the pool is empty: -EBUSY, unless
- * unchanged).  `flags` are setxattr's.  A pool's kind and codec are its
- * owner's to set, as its mode is: `caller` must be root or own `dir`.
+ * writes, the densify setting (for the densifier's next group), or the
+ * kind (only while the pool is empty: -EBUSY, unless unchanged).  `flags`
+ * are setxattr's.  A pool's attributes are its owner's to set, as its mode
+ * is: `caller` must be root or own `dir`.
  * Returns 0, -EEXIST (XATTR_CREATE: pool attributes always exist), -ENOENT
  * (dir is gone), -EPERM (not the owner), -EINVAL (a value the attribute
  * does not take). */
