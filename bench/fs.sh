@@ -50,6 +50,15 @@
 #   figure mem_vs_zram_zstd R   the same with zstd (<= 0.75)
 #   figure untar_vs_tmpfs R     zcached lz4 untar time / tmpfs's
 #   figure rss_vs_mem_used R    daemon RSS growth / mem_used_bytes, lz4 (<= 1.10)
+# Densify (issue 14; densify_round below): after the read-all, each zcached
+# mount is densified (/.zcache/densify) and measured again, and from then on
+# mem_<kind> is the memory after densify, so mem_vs_zram_lz4 (<= 0.85) and
+# mem_vs_zram_zstd (<= 0.65) are the densified figures; also
+#   figure mem_plain_vs_zram_lz4 R   (and _zstd) the same before densify
+#   figure readall_dense_vs_plain R  cold read-all, densified / before (<= 1.1)
+#   figure randread_dense_vs_plain R 4 KiB O_DIRECT random reads of one
+#                                    64 MiB file (the corpus' head), IOPS
+#                                    densified / plain, lz4 (>= 0.7)
 # Needs root (mounts, zram); mounts live in a temporary directory and are
 # always unmounted on exit.
 set -euo pipefail
@@ -201,6 +210,75 @@ fuse_settle() {
 	done
 }
 
+# ---- densify (issue 14) -----------------------------------------------
+# densify_round KIND: on a zcached mount whose tree was untarred and read
+# once (read_KIND, the plain cold read-all): random reads of a plain file
+# (then removed), write 1 to /.zcache/densify (returns when every file is
+# densified, and compacts), memory after, the densified tree's cold
+# read-all, then the same file written again, densified, and read at
+# random.  Sets plainmem_KIND, densemem_KIND (and mem_KIND = densemem_KIND),
+# dread_KIND, rplain_KIND, rdense_KIND.
+densify_rand() {
+	fio --name=dr --filename="$1" --size=64M --rw=randread --bs=4k --ioengine=psync \
+		--direct=1 --readonly --runtime="$seconds" --time_based --output-format=terse \
+		--terse-version=3 2>/dev/null | awk -F';' '{ print $8 }'
+}
+densify_round() {
+	local kind="$1" st="$work/mnt/.zcache/stats" t0 t1 c0 c1 m1 f="$work/mnt/rand.dat"
+	head -c 64M "$corpus" > "$f"
+	drop_caches "$f"
+	c0=$(cpu_ticks "$zc_pid")
+	eval "rplain_$kind=$(densify_rand "$f")"
+	c1=$(cpu_ticks "$zc_pid")
+	echo "$kind daemon CPU per plain random read: $(awk -v c=$((c1 - c0)) -v t="$clk_tck" \
+		-v n="$(eval echo "\$rplain_$kind")" -v s="$seconds" \
+		'BEGIN { if (n > 0) printf "%.1f", c / t / (n * s) * 1e6; else print "nan" }') us"
+	rm -f "$f"
+	eval "plainmem_$kind=\$mem_$kind"
+	c0=$(cpu_ticks "$zc_pid")
+	t0=$(now)
+	echo 1 > "$work/mnt/.zcache/densify"
+	t1=$(now)
+	c1=$(cpu_ticks "$zc_pid")
+	m1=$(awk '$1 == "mem_used_bytes" { print $2 }' "$st")
+	eval "densemem_$kind=$m1 mem_$kind=$m1"
+	echo "$kind densify: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s," \
+		"daemon CPU $(ratio $((c1 - c0)) "$clk_tck") s; mem_used_bytes" \
+		"$(eval echo "\$plainmem_$kind") before, $m1 after"
+	grep -E '^(units|unit_pages|densified_files|densified_bytes|densify_saved_bytes|densify_seconds) ' \
+		"$st" | sed "s/^/    $kind /"
+	drop_caches "$work/mnt/t"
+	c0=$(cpu_ticks "$zc_pid")
+	t0=$(now)
+	find "$work/mnt/t" -type f -print0 | xargs -0 cat > /dev/null
+	t1=$(now)
+	c1=$(cpu_ticks "$zc_pid")
+	eval "dread_$kind=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	echo "$kind daemon CPU: read-all of the densified tree $(ratio $((c1 - c0)) "$clk_tck") s"
+	head -c 64M "$corpus" > "$f"
+	echo 1 > "$work/mnt/.zcache/densify"
+	drop_caches "$f"
+	c0=$(cpu_ticks "$zc_pid")
+	eval "rdense_$kind=$(densify_rand "$f")"
+	c1=$(cpu_ticks "$zc_pid")
+	echo "$kind daemon CPU per densified random read: $(awk -v c=$((c1 - c0)) -v t="$clk_tck" \
+		-v n="$(eval echo "\$rdense_$kind")" -v s="$seconds" \
+		'BEGIN { if (n > 0) printf "%.1f", c / t / (n * s) * 1e6; else print "nan" }') us"
+	rm -f "$f"
+	echo "$kind densified: read-all $(eval echo "\$read_$kind") -> $(eval echo "\$dread_$kind") s;" \
+		"4k random reads $(eval echo "\$rplain_$kind") -> $(eval echo "\$rdense_$kind") IOPS"
+}
+densify_figures() {
+	if [[ " $kinds " == *" zram "* ]]; then
+		echo "figure mem_plain_vs_zram_lz4 $(ratio "$plainmem_zcached_lz4" "$mem_zram")"
+		echo "figure mem_plain_vs_zram_zstd $(ratio "$plainmem_zcached_zstd" "$mem_zram")"
+	fi
+	echo "figure readall_dense_vs_plain $(ratio "$dread_zcached_lz4" "$read_zcached_lz4")"
+	echo "figure readall_dense_vs_plain_zstd $(ratio "$dread_zcached_zstd" "$read_zcached_zstd")"
+	echo "figure randread_dense_vs_plain $(ratio "$rdense_zcached_lz4" "$rplain_zcached_lz4")"
+	echo "figure randread_dense_vs_plain_zstd $(ratio "$rdense_zcached_zstd" "$rplain_zcached_zstd")"
+}
+
 # One filesystem: mount it (by kind), untar, read back, fio.  Sets the
 # variables untar_<kind>, read_<kind>, mem_<kind>, rss_<kind>, wiops_, riops_.
 bench_one() {
@@ -268,6 +346,9 @@ bench_one() {
 	fuse_snap "$kind.fuse4"
 	eval "riops_$kind=$(fio_read "$work/mnt")"
 	fuse_snap "$kind.fuse5"
+	# After the request windows above, so densify's own writes and reads
+	# stay out of them; the /dev/fuse run repeats nothing of it.
+	case "$kind" in zcached_lz4 | zcached_zstd) densify_round "$kind" ;; esac
 	if [ -n "$zc_pid" ]; then
 		cp "$work/mnt/.zcache/stats" "$work/$kind.stats"
 		fusermount3 -u "$work/mnt"
@@ -306,6 +387,7 @@ for k in $kinds; do
 		"$(awk -v b="$bytes" -v t="$u" 'BEGIN { printf "%.1f", b / t / 1e6 }')" "$r" \
 		"$(awk -v b="$bytes" -v t="$r" 'BEGIN { printf "%.1f", b / t / 1e6 }')" "$w" "$rr" "$m" "${rs:--}"
 done
+densify_figures
 echo "zcached lz4 stats after the run:"
 sed 's/^/    /' "$work/zcached_lz4.stats" | head -12
 
@@ -318,7 +400,9 @@ done
 # figures SUFFIX KIND: the ratio figures of one zcached lz4 run.
 figures() {
 	local x=$1 k=$2
-	eval "local u=\$untar_$k r=\$read_$k w=\$wiops_$k rr=\$riops_$k rs=\$rss_$k m=\$mem_$k"
+	# rss against the memory of the tree as untarred (before densify).
+	eval "local u=\$untar_$k r=\$read_$k w=\$wiops_$k rr=\$riops_$k rs=\$rss_$k"
+	eval "local m=\${plainmem_$k:-\$mem_$k}"
 	if [[ " $kinds " == *" zram "* ]]; then
 		echo "figure untar_vs_zram$x $(ratio "$u" "$untar_zram")"
 		echo "figure readall_vs_zram$x $(ratio "$r" "$read_zram")"

@@ -43,6 +43,22 @@
  * rule the store itself follows (the corpus README uses 3/4 page).  The
  * same numbers for zstd level 1 (peer: ZSTD_compressCCtx /
  * ZSTD_decompressDCtx) are printed as plain lines.
+ *
+ * Units (multi-page units, tmem_densify): the image is put with lz4, then
+ * every object is densified group by group (16 pages, one unit each where
+ * that saves memory) with the dense codec; the peer compresses the same
+ * pages in 64 KiB blocks with the same codec into a reused buffer (the
+ * unit's own work, without the store around it), chunk by chunk in turn
+ * with the store.  Then the dense objects are read back page by page in
+ * order (the per-thread cache decodes each unit once) against the peer
+ * decompressing each 64 KiB block, and one page at a time at random (a
+ * unit decoded per read, lz4 only up to the page) against the peer
+ * decompressing a random whole block per page:
+ *   unit_put_vs_raw           densify MB/s / raw 64 KiB compress MB/s
+ *   unit_get_vs_raw           in-order get MB/s / raw 64 KiB decompress MB/s
+ *   unit_randget_vs_raw       random 4 KiB gets/s / raw 64 KiB decompresses/s
+ * for lz4hc:9, the dense codec of an lz4 pool; zstd:9 (that of a zstd pool)
+ * and lz4 are printed as plain lines, with the memory before and after.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,6 +68,7 @@
 #include <time.h>
 
 #include <lz4.h>
+#include <lz4hc.h>
 #include <zstd.h>
 
 #include "alloc/slab.h"
@@ -73,8 +90,10 @@ static const char usage[] =
 	"usage: store [--corpus PAGE_IMAGE] [--seconds S]\n"
 	"Puts every 4 KiB page of the image into the store (tmem + PAM), gets and\n"
 	"verifies every page, flushes, with one and two threads, and compares with\n"
-	"raw lz4 (and zstd -1) on the same pages. Prints the figures put_vs_lz4,\n"
-	"get_vs_lz4, put_2t_scaling and store_mem_vs_compressed.\n"
+	"raw lz4 (and zstd -1) on the same pages; then densifies into 16-page units\n"
+	"and reads them back against the raw codec on 64 KiB. Prints the figures\n"
+	"put_vs_lz4, get_vs_lz4, put_2t_scaling, store_mem_vs_compressed,\n"
+	"unit_put_vs_raw, unit_get_vs_raw and unit_randget_vs_raw.\n"
 	"--seconds S: least time per measurement (default 0.5).\n";
 
 static void die(const char *what, int err)
@@ -630,6 +649,198 @@ static void run_codec(const char *label, unsigned codec, const unsigned char *im
 	free(p.len);
 }
 
+/* ---- units ------------------------------------------------------------------ */
+
+#define UNIT_PAGES TMEM_UNIT_PAGES
+#define UNIT_BYTES (UNIT_PAGES * PAGE)
+#define UNIT_SLOT (UNIT_BYTES + UNIT_BYTES / 8)	/* lz4 and zstd bounds fit */
+
+struct unit_result {
+	double put, raw_c;		/* MB/s */
+	double get, raw_d;		/* MB/s */
+	double rget, raw_rd;		/* pages/s, 64 KiB blocks/s */
+	uint64_t mem_before, mem_after, units;
+};
+
+/* The peer's 64 KiB compression of `src` into dst (UNIT_SLOT bytes). */
+static int peer_unit_compress(unsigned codec, ZSTD_CCtx *cctx, void *lz4hc, const void *src,
+			      void *dst)
+{
+	switch (codec_id_type(codec)) {
+	case CODEC_LZ4:
+		return LZ4_compress_default(src, dst, UNIT_BYTES, UNIT_SLOT);
+	case CODEC_LZ4HC:
+		return LZ4_compress_HC_extStateHC(lz4hc, src, dst, UNIT_BYTES, UNIT_SLOT,
+						  codec_id_param(codec));
+	default:
+		return (int)ZSTD_compressCCtx(cctx, dst, UNIT_SLOT, src, UNIT_BYTES,
+					      codec_id_param(codec));
+	}
+}
+
+static int peer_unit_decompress(unsigned codec, ZSTD_DCtx *dctx, const void *src, size_t len,
+				void *dst)
+{
+	if (codec_decode_type(codec) == CODEC_LZ4)
+		return LZ4_decompress_safe(src, dst, (int)len, UNIT_BYTES);
+	return (int)ZSTD_decompressDCtx(dctx, dst, UNIT_BYTES, src, len);
+}
+
+/* The store's memory as measure_mem counts it, plus the unit descriptors. */
+static uint64_t store_mem(struct rig *r)
+{
+	struct slab_stats ss;
+	struct mem m;
+
+	measure_mem(r, &m);
+	slab_stats(pam_unit_cache(r->pam), &ss);
+	return m.total + ss.bytes;
+}
+
+/* Densify every object of space 1 overlapping pages [a, e). */
+static void densify_objects(struct rig *r, unsigned dense, void *buf, size_t a, size_t e)
+{
+	for (size_t obj = a / OBJ_PAGES; obj < (e + OBJ_PAGES - 1) / OBJ_PAGES; obj++) {
+		struct tmem_oid o = oid_of(obj, 1);
+		struct tmem_densify_result dr;
+		uint64_t from = 0;
+		int rc = 0;
+
+		while (from <= UINT32_MAX &&
+		       (rc = tmem_densify(r->store, r->pool, &o, (uint32_t)from, dense, buf,
+					  &dr)) >= 0)
+			from = dr.next;
+		if (rc != -ENOENT && rc < 0)
+			die("tmem_densify", rc);
+	}
+}
+
+static uint64_t bench_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void run_units(const char *label, unsigned dense, const unsigned char *img, size_t n,
+		      double min_seconds, struct unit_result *res)
+{
+	const size_t nunits = n / UNIT_PAGES, nobj = (n + OBJ_PAGES - 1) / OBJ_PAGES;
+	const size_t npages = nunits * UNIT_PAGES;
+	const double mb = (double)npages * PAGE / 1e6;
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	void *lz4hc = malloc((size_t)LZ4_sizeofStateHC());
+	unsigned char *comp = malloc(nunits * UNIT_SLOT), *out = malloc(UNIT_BYTES);
+	void *buf = malloc(TMEM_DENSIFY_BUF);
+	int *len = malloc(nunits * sizeof(*len));
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	struct rig r;
+
+	memset(res, 0, sizeof(*res));
+	if (!cctx || !dctx || !lz4hc || !comp || !out || !buf || !len)
+		die("unit setup", ENOMEM);
+	for (size_t u = 0; u < nunits; u++) {
+		len[u] = peer_unit_compress(dense, cctx, lz4hc, img + u * UNIT_BYTES,
+					    comp + u * UNIT_SLOT);
+		if (len[u] <= 0)
+			die("peer unit compress", EIO);
+	}
+	rig_open(&r, CODEC_DEFAULT);
+	for (int rep = 0; rep < REPS; rep++) {
+		double tc = 0, tp = 0, td = 0, tg = 0, trd = 0, trg = 0, passes = 0;
+		size_t rgets = 0;
+
+		/* Densify, and the peer's compression, chunk by chunk. */
+		run_op(&r, img, OP_PUT, 1, 0, npages);
+		if (rep == 0)
+			res->mem_before = store_mem(&r);
+		for (size_t k = 0; k * CHUNK < npages; k++) {
+			size_t a = k * CHUNK, e = a + CHUNK < npages ? a + CHUNK : npages;
+			double t0 = bench_now();
+
+			for (size_t u = a / UNIT_PAGES; u < e / UNIT_PAGES; u++)
+				if (peer_unit_compress(dense, cctx, lz4hc, img + u * UNIT_BYTES,
+						       comp + u * UNIT_SLOT) <= 0)
+					die("peer unit compress", EIO);
+			tc += bench_now() - t0;
+			t0 = bench_now();
+			densify_objects(&r, dense, buf, a, e);
+			tp += bench_now() - t0;
+		}
+		if (rep == 0) {
+			struct pam_stats ps;
+
+			res->mem_after = store_mem(&r);
+			pam_stats(r.pam, &ps);
+			res->units = ps.units;
+			timed_run(&r, img, OP_VERIFY, 1, 0, npages);
+		}
+		/* In order, and at random, against the peer, until the peer
+		 * has taken min_seconds. */
+		while (td + trd < min_seconds) {
+			double t0 = bench_now();
+
+			for (size_t u = 0; u < nunits; u++)
+				if (peer_unit_decompress(dense, dctx, comp + u * UNIT_SLOT,
+							 (size_t)len[u], out) != (int)UNIT_BYTES)
+					die("peer unit decompress", EIO);
+			td += bench_now() - t0;
+			tg += timed_run(&r, img, OP_GET, 1, 0, npages);
+			t0 = bench_now();
+			for (size_t i = 0; i < nunits; i++) {
+				size_t u = (size_t)(bench_rand(&rng) % nunits);
+
+				if (peer_unit_decompress(dense, dctx, comp + u * UNIT_SLOT,
+							 (size_t)len[u], out) != (int)UNIT_BYTES)
+					die("peer unit decompress", EIO);
+			}
+			trd += bench_now() - t0;
+			t0 = bench_now();
+			for (size_t i = 0; i < nunits; i++) {
+				size_t pg = (size_t)(bench_rand(&rng) % npages);
+				struct tmem_oid o = oid_of(pg / OBJ_PAGES, 1);
+
+				if (tmem_get(r.store, r.pool, &o, (uint32_t)(pg % OBJ_PAGES), out, 0))
+					die("tmem_get", EIO);
+			}
+			trg += bench_now() - t0;
+			rgets += nunits;
+			passes++;
+		}
+		timed_run(&r, img, OP_FLUSH, 1, 0, nobj);
+		res->raw_c = best(res->raw_c, mb / tc);
+		res->put = best(res->put, mb / tp);
+		res->raw_d = best(res->raw_d, mb * passes / td);
+		res->get = best(res->get, mb * passes / tg);
+		res->raw_rd = best(res->raw_rd, (double)rgets / trd);
+		res->rget = best(res->rget, (double)rgets / trg);
+		printf("units %s: rep %d: raw 64 KiB compress %.1f MB/s, densify %.1f MB/s (%.3f); "
+		       "raw 64 KiB decompress %.0f MB/s, in-order get %.0f MB/s (%.3f); at random: "
+		       "raw %.0f blocks/s, store %.0f pages/s (%.3f)\n", label, rep + 1, mb / tc,
+		       mb / tp, tc / tp, mb * passes / td, mb * passes / tg, td / tg,
+		       (double)rgets / trd, (double)rgets / trg, trd / trg);
+	}
+	rig_close(&r);
+	codec_thread_release();
+	pam_thread_release();
+	printf("units %s: store memory %llu bytes page by page (lz4), %llu densified "
+	       "(%llu units): %.3f\n", label, (unsigned long long)res->mem_before,
+	       (unsigned long long)res->mem_after, (unsigned long long)res->units,
+	       (double)res->mem_after / (double)res->mem_before);
+	printf("units %s: densify %.3f of raw, in-order get %.3f of raw, random get %.3f of "
+	       "raw (best of %d)\n", label, res->put / res->raw_c, res->get / res->raw_d,
+	       res->rget / res->raw_rd, REPS);
+	ZSTD_freeCCtx(cctx);
+	ZSTD_freeDCtx(dctx);
+	free(lz4hc);
+	free(comp);
+	free(out);
+	free(buf);
+	free(len);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
@@ -651,6 +862,16 @@ int main(int argc, char **argv)
 	bench_figure("put_2t_scaling", lz4.put2 / lz4.put1);
 	bench_figure("store_mem_vs_compressed", lz4.mem_ratio);
 	run_codec("zstd-1", codec_make(CODEC_ZSTD, 1), img, n, o.min_seconds, &zstd);
+	{
+		struct unit_result u;
+
+		run_units("lz4hc:9", codec_make(CODEC_LZ4HC, 9), img, n, o.min_seconds, &u);
+		bench_figure("unit_put_vs_raw", u.put / u.raw_c);
+		bench_figure("unit_get_vs_raw", u.get / u.raw_d);
+		bench_figure("unit_randget_vs_raw", u.rget / u.raw_rd);
+		run_units("zstd:9", codec_make(CODEC_ZSTD, 9), img, n, o.min_seconds, &u);
+		run_units("lz4", CODEC_DEFAULT, img, n, o.min_seconds, &u);
+	}
 	free(img);
 	return 0;
 }

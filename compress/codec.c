@@ -1,4 +1,5 @@
-/* codec.c - lz4, zstd and none behind one id (see codec.h for the contract).
+/* codec.c - lz4, lz4hc, zstd and none behind one id (see codec.h for the
+ * contract).
  *
  * Design: the hot path is one thread-local lookup and one library call.  Each
  * thread keeps its contexts in `codec_tls` (static thread-local storage, so
@@ -6,8 +7,11 @@
  * also registers the thread with a pthread key whose destructor frees them
  * at thread exit.  lz4 compresses with LZ4_compress_fast_extState() on the
  * thread's state (the same work LZ4_compress_default() does on its stack
- * state, without the 16 KiB stack frame), zstd with ZSTD_compressCCtx() on
- * the thread's CCtx.  Decompression uses only bounds-checked entry points.
+ * state, without the 16 KiB stack frame), lz4hc with
+ * LZ4_compress_HC_extStateHC() on the thread's HC state (256 KiB, made only
+ * by threads that use lz4hc: the densifier), zstd with ZSTD_compressCCtx()
+ * on the thread's CCtx.  Decompression uses only bounds-checked entry
+ * points.
  */
 #include "compress/codec.h"
 
@@ -21,12 +25,14 @@
 #include <strings.h>
 
 #include <lz4.h>
+#include <lz4hc.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
 /* The calling thread's contexts.  Owned by the thread; no lock. */
 struct codec_tls {
 	void *lz4;		/* LZ4 state, LZ4_sizeofState() bytes */
+	void *lz4hc;		/* LZ4 HC state, LZ4_sizeofStateHC() bytes */
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	int registered;		/* the pthread key points at this thread's block */
@@ -43,9 +49,11 @@ static int codec_key_ok;
 static void codec_tls_free(struct codec_tls *t)
 {
 	free(t->lz4);
+	free(t->lz4hc);
 	ZSTD_freeCCtx(t->cctx);
 	ZSTD_freeDCtx(t->dctx);
 	t->lz4 = NULL;
+	t->lz4hc = NULL;
 	t->cctx = NULL;
 	t->dctx = NULL;
 }
@@ -91,6 +99,19 @@ static void *codec_lz4_state(void)
 	return s;
 }
 
+static void *codec_lz4hc_state(void)
+{
+	struct codec_tls *t = &codec_tls;
+
+	if (t->lz4hc)
+		return t->lz4hc;
+	if (codec_tls_register(t))
+		return NULL;
+	/* LZ4_streamHC_t wants pointer alignment too. */
+	t->lz4hc = malloc((size_t)LZ4_sizeofStateHC());
+	return t->lz4hc;
+}
+
 static ZSTD_CCtx *codec_zstd_cctx(void)
 {
 	struct codec_tls *t = &codec_tls;
@@ -129,6 +150,10 @@ void codec_stats(struct codec_stats *out)
 		out->contexts++;
 		out->context_bytes += (uint64_t)LZ4_sizeofState();
 	}
+	if (t->lz4hc) {
+		out->contexts++;
+		out->context_bytes += (uint64_t)LZ4_sizeofStateHC();
+	}
 	if (t->cctx) {
 		out->contexts++;
 		out->context_bytes += ZSTD_sizeof_CCtx(t->cctx);
@@ -151,6 +176,8 @@ int codec_valid(unsigned id)
 		return p == 0 ? 0 : -EINVAL;
 	case CODEC_LZ4:
 		return p >= 1 && p <= CODEC_LZ4_ACCEL_MAX ? 0 : -EINVAL;
+	case CODEC_LZ4HC:
+		return p >= 1 && p <= CODEC_LZ4HC_LEVEL_MAX ? 0 : -EINVAL;
 	case CODEC_ZSTD:
 		if (p >= 1 && p <= CODEC_ZSTD_LEVEL_MAX)
 			return 0;
@@ -169,6 +196,8 @@ const char *codec_type_name(unsigned type)
 		return "lz4";
 	case CODEC_ZSTD:
 		return "zstd";
+	case CODEC_LZ4HC:
+		return "lz4hc";
 	default:
 		return "?";
 	}
@@ -215,7 +244,8 @@ static int codec_parse_int(const char *s, long *out)
 
 int codec_parse(const char *name, unsigned *id, char *err, size_t errlen)
 {
-	static const char expected[] = "expected lz4[:ACCEL], zstd[:LEVEL] or none";
+	static const char expected[] =
+		"expected lz4[:ACCEL], lz4hc[:LEVEL], zstd[:LEVEL] or none";
 	const char *colon;
 	const char *arg = NULL;
 	size_t tlen;
@@ -250,6 +280,20 @@ int codec_parse(const char *name, unsigned *id, char *err, size_t errlen)
 			return -EINVAL;
 		}
 		*id = codec_make(CODEC_LZ4, (int)v);
+		return 0;
+	}
+	if (tlen == 5 && strncasecmp(name, "lz4hc", 5) == 0) {
+		if (!arg) {
+			*id = codec_make(CODEC_LZ4HC, CODEC_LZ4HC_LEVEL_DEFAULT);
+			return 0;
+		}
+		if (codec_parse_int(arg, &v) || v < 1 || v > CODEC_LZ4HC_LEVEL_MAX) {
+			codec_err(err, errlen,
+				  "bad lz4hc level \"%s\" in compressor \"%s\" (expected 1..%d)",
+				  arg, name, CODEC_LZ4HC_LEVEL_MAX);
+			return -EINVAL;
+		}
+		*id = codec_make(CODEC_LZ4HC, (int)v);
 		return 0;
 	}
 	if (tlen == 4 && strncasecmp(name, "zstd", 4) == 0) {
@@ -294,6 +338,7 @@ size_t codec_bound(unsigned id, size_t srclen)
 		return 0;
 	switch (codec_id_type(id)) {
 	case CODEC_LZ4:
+	case CODEC_LZ4HC:
 		return (size_t)LZ4_compressBound((int)srclen);
 	case CODEC_ZSTD:
 		return ZSTD_compressBound(srclen);
@@ -353,6 +398,20 @@ int codec_compress(unsigned id, const void *src, size_t srclen, void *dst, size_
 			return -ENOSPC;
 		return (int)n;
 	}
+	if (type == CODEC_LZ4HC) {
+		void *state;
+		int n;
+
+		if (p < 1 || p > CODEC_LZ4HC_LEVEL_MAX)
+			return -EINVAL;
+		state = codec_lz4hc_state();
+		if (!state)
+			return -ENOMEM;
+		if (dstcap > INT_MAX)
+			dstcap = INT_MAX;
+		n = LZ4_compress_HC_extStateHC(state, src, dst, (int)srclen, (int)dstcap, p);
+		return n > 0 ? n : -ENOSPC;
+	}
 	if (type == CODEC_NONE && p == 0) {
 		if (dstcap < srclen)
 			return -ENOSPC;
@@ -364,7 +423,7 @@ int codec_compress(unsigned id, const void *src, size_t srclen, void *dst, size_
 
 int codec_decompress(unsigned id, const void *src, size_t srclen, void *dst, size_t dstlen)
 {
-	unsigned type = codec_id_type(id);
+	unsigned type = codec_decode_type(id);
 
 	if (dstlen == 0 || dstlen > CODEC_MAX_INPUT)
 		return -EINVAL;
@@ -397,4 +456,21 @@ int codec_decompress(unsigned id, const void *src, size_t srclen, void *dst, siz
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int codec_decompress_prefix(unsigned id, const void *src, size_t srclen, void *dst,
+			    size_t want, size_t dstlen)
+{
+	int n;
+
+	if (dstlen == 0 || dstlen > CODEC_MAX_INPUT || want == 0 || want > dstlen)
+		return -EINVAL;
+	if (codec_decode_type(id) != CODEC_LZ4 || want == dstlen) {
+		n = codec_decompress(id, src, srclen, dst, dstlen);
+		return n < 0 ? n : (int)dstlen;
+	}
+	if (srclen == 0 || srclen > INT_MAX)
+		return -EIO;
+	n = LZ4_decompress_safe_partial(src, dst, (int)srclen, (int)want, (int)dstlen);
+	return n >= (int)want ? n : -EIO;
 }

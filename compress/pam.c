@@ -15,9 +15,10 @@
  * The per-thread slot is found through a two-word thread-local cache (which
  * backend, which slot); a thread that alternates between two backends
  * re-picks its slot round-robin each time it switches, which is correct,
- * only less sticky.
+ * only less sticky.  Units (pages packed together) are compress/pam_unit.c;
+ * this file hands them their pampds' share of every call.
  */
-#include "compress/pam.h"
+#include "compress/pam_int.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -25,121 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "alloc/buddy.h"
-#include "alloc/sgv.h"
-#include "alloc/slab.h"
-#include "alloc/xcf.h"
-
-#define PAM_CACHELINE 64
-
-/* ---- pampd encoding (pam.h) --------------------------------------------- */
-
-#define PAM_KIND_MASK 0x3ull
-
-#define PAM_FILL_MODE_SHIFT 2
-#define PAM_FILL_MODE_MASK 0x3ull
-#define PAM_FILL_WORD32 0ull		/* fill = v | v << 32, v = bits 63..32 */
-#define PAM_FILL_SMALL 1ull		/* fill = bits 63..4, sign-extended */
-#define PAM_FILL_WORD32_ZERO_MASK 0xfffffff0ull	/* bits 31..4: must be 0 */
-
-#define PAM_RAW_CHECK_SHIFT 2
-#define PAM_RAW_CHECK_BITS 10
-#define PAM_RAW_ADDR_MASK (~(uint64_t)(PAM_PAGE_SIZE - 1))
-
-#define PAM_XCF_CODEC_SHIFT 2
-#define PAM_XCF_SIZE_SHIFT 4
-#define PAM_XCF_SIZE_BITS 12
-#define PAM_XCF_POOL_SHIFT 16
-#define PAM_XCF_POOL_BITS 4
-#define PAM_XCF_HANDLE_SHIFT 20		/* bits 63..20 hold handle >> 3 */
-#define PAM_XCF_HANDLE_LIMIT_BITS 47	/* handles must be below 2^47 */
-
-_Static_assert(sizeof(uintptr_t) == 8, "the pampd encoding assumes 64-bit addresses");
-_Static_assert(PAM_PAGE_SIZE == BUDDY_PAGE_SIZE && PAM_PAGE_SIZE == XCF_PAGE_SIZE &&
-	       PAM_PAGE_SIZE == SGV_PAGE_SIZE,
-	       "one page size everywhere (tmem/stack.c asserts tmem's)");
-_Static_assert(XCF_MAX_SIZE < (1u << PAM_XCF_SIZE_BITS), "a compressed size fits 12 bits");
-_Static_assert(PAM_MAX_POOLS == (1u << PAM_XCF_POOL_BITS), "pool index bits");
-_Static_assert(CODEC_TYPE_BITS == 2 && CODEC_LZ4 < 3 && CODEC_ZSTD < 3,
-	       "a compressed pampd's codec type fits bits 3..2");
-_Static_assert(PAM_XCF_POOL_SHIFT + PAM_XCF_POOL_BITS == PAM_XCF_HANDLE_SHIFT,
-	       "the fields of a compressed pampd tile bits 63..0");
-_Static_assert(PAM_XCF_SIZE_SHIFT + PAM_XCF_SIZE_BITS == PAM_XCF_POOL_SHIFT,
-	       "the fields of a compressed pampd tile bits 63..0");
-_Static_assert(64 - PAM_XCF_HANDLE_SHIFT + 3 == PAM_XCF_HANDLE_LIMIT_BITS,
-	       "handle bits: 44 stored + 3 always-zero low bits");
-_Static_assert(PAM_RAW_CHECK_SHIFT + PAM_RAW_CHECK_BITS == 12, "raw check fits below the page bits");
-
-/* ---- counters ------------------------------------------------------------ */
-
-enum {
-	PAM_C_FILL,		/* gauges, summed over slots modulo 2^64 */
-	PAM_C_RAW,
-	PAM_C_XCF,
-	PAM_C_LZ4,
-	PAM_C_ZSTD,
-	PAM_C_XCF_BYTES,	/* compressed payload bytes in xcf */
-	PAM_C_SPARES,		/* spare scratch buffers held */
-	PAM_C_PUTS,		/* event counters */
-	PAM_C_FAILED_PUTS,
-	PAM_C_FREES,
-	PAM_C_FILL_FALLBACKS,
-	PAM_C_HANDLE_FALLBACKS,
-	PAM_C_CORRUPT,
-	PAM_C_BAD_FREES,
-	PAM_C_NR
-};
-
-/* One slot per xcf pool.  Owned by the threads that picked it; the
- * counters take frees from any thread, so they are atomics (relaxed: they
- * order nothing). */
-struct pam_slot {
-	struct xcf_pool *xcf;		/* set at create, then read only */
-	struct sgv_pool *scratch;	/* set at create, then read only */
-	_Atomic(struct sgv_obj *) spare;	/* one idle scratch buffer, or NULL */
-	_Atomic uint64_t c[PAM_C_NR];
-} __attribute__((aligned(PAM_CACHELINE)));
-
-struct pam {
-	struct buddy *pages;		/* set at create, then read only ... */
-	struct sgv_ctx *sgv;
-	struct slab_cache *descs;
-	int own_descs;			/* descs created here */
-	unsigned threshold;		/* raw threshold, bytes */
-	unsigned cap;			/* compression output cap: min(threshold - 1, XCF_MAX_SIZE) */
-	unsigned npools;
-	_Atomic unsigned rr;		/* round-robin slot choice */
-	struct pam_slot slot[PAM_MAX_POOLS];
-};
-
-/* The calling thread's slot choice (which backend, which slot). */
-struct pam_tls {
-	const struct pam *pam;
-	unsigned slot;
-};
-
-static _Thread_local struct pam_tls pam_tls;
-
-static inline struct pam_slot *pam_my_slot(struct pam *pam)
-{
-	struct pam_tls *t = &pam_tls;
-
-	/* The slot bound also covers a backend created at the address of a
-	 * destroyed one that had more pools. */
-	if (__builtin_expect(t->pam != pam || t->slot >= pam->npools, 0)) {
-		t->slot = atomic_fetch_add_explicit(&pam->rr, 1, memory_order_relaxed) %
-			  pam->npools;
-		t->pam = pam;
-	}
-	return &pam->slot[t->slot];
-}
-
-static inline void pam_count(struct pam_slot *s, unsigned c, int64_t delta)
-{
-	atomic_fetch_add_explicit(&s->c[c], (uint64_t)delta, memory_order_relaxed);
-}
+_Thread_local struct pam_tls _pam_tls;
 
 /* ---- encoding helpers ---------------------------------------------------- */
 
@@ -174,15 +64,24 @@ static inline int pam_fill_encode(uint64_t w, pam_pampd *out)
 	return -1;
 }
 
-/* Decode any pampd, checking everything that can be checked without
- * touching memory.  Returns 0 or -EIO. */
-static int pam_decode_pampd(const struct pam *pam, pam_pampd p, struct pam_pampd_info *out)
+int _pam_decode_pampd(const struct pam *pam, pam_pampd p, struct pam_pampd_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	switch (p & PAM_KIND_MASK) {
 	case PAM_KIND_FILL: {
 		uint64_t mode = (p >> PAM_FILL_MODE_SHIFT) & PAM_FILL_MODE_MASK;
 
+		if (mode == PAM_FILL_UNIT) {
+			uint64_t a = (uint64_t)(uintptr_t)pam_unit_of(p);
+			unsigned check = (unsigned)(p >> PAM_UNIT_CHECK_SHIFT) &
+					 ((1u << PAM_UNIT_CHECK_BITS) - 1);
+
+			if (a == 0 || check != pam_unit_check(a) || _pam_unit_valid(pam, p))
+				return -EIO;
+			out->kind = PAM_KIND_UNIT;
+			out->slot = (unsigned)(p >> PAM_UNIT_SLOT_SHIFT) & (PAM_UNIT_PAGES - 1);
+			return 0;
+		}
 		if (mode == PAM_FILL_WORD32) {
 			if (p & PAM_FILL_WORD32_ZERO_MASK)
 				return -EIO;
@@ -223,11 +122,6 @@ static int pam_decode_pampd(const struct pam *pam, pam_pampd p, struct pam_pampd
 	default:
 		return -EIO;
 	}
-}
-
-static inline xcf_handle pam_xcf_handle(pam_pampd p)
-{
-	return (xcf_handle)((p >> PAM_XCF_HANDLE_SHIFT) << 3);
 }
 
 /* ---- page helpers -------------------------------------------------------- */
@@ -317,6 +211,7 @@ static void pam_release(struct pam *pam)
 	}
 	if (pam->own_descs)
 		slab_destroy(pam->descs);
+	slab_destroy(pam->units);
 	free(pam);
 }
 
@@ -345,6 +240,13 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 		c.pools = PAM_MAX_POOLS;
 	if (c.xcf_reserve == 0)
 		c.xcf_reserve = PAM_DEFAULT_XCF_RESERVE;
+	if (c.lz4_unit_pages == 0)
+		c.lz4_unit_pages = PAM_UNIT_PAGES;
+	if (c.lz4_unit_pages < 2 || c.lz4_unit_pages > PAM_UNIT_PAGES ||
+	    (c.lz4_unit_pages & (c.lz4_unit_pages - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
 
 	if (posix_memalign(&mem, PAM_CACHELINE, sizeof(*pam)) != 0) {
 		errno = ENOMEM;
@@ -352,6 +254,7 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 	}
 	pam = mem;
 	memset(pam, 0, sizeof(*pam));
+	pam->lz4_unit_pages = c.lz4_unit_pages;
 	pam->pages = pages;
 	pam->sgv = sgv;
 	pam->threshold = c.raw_threshold;
@@ -371,6 +274,17 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 		if (!pam->descs)
 			goto err;
 		pam->own_descs = 1;
+	}
+	pam->units = slab_create("pam_unit", PAM_UNIT_DESC_SIZE, 0, pages);
+	if (!pam->units)
+		goto err;
+	{
+		/* Unit ids start at the monotonic clock (pam.h, Units). */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		atomic_init(&pam->unit_ids,
+			    (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + 1);
 	}
 	for (unsigned i = 0; i < pam->npools; i++) {
 		char name[32];
@@ -414,6 +328,11 @@ struct sgv_pool *pam_scratch_pool(struct pam *pam, unsigned i)
 	return i < pam->npools ? pam->slot[i].scratch : NULL;
 }
 
+struct slab_cache *pam_unit_cache(struct pam *pam)
+{
+	return pam->units;
+}
+
 /* ---- put ----------------------------------------------------------------- */
 
 #ifdef ZC_DEBUG
@@ -448,7 +367,7 @@ static inline void pam_debug_verify(struct pam *pam, pam_pampd p, const void *pa
 int pam_put(struct pam *pam, const void *page, unsigned codec, pam_pampd *out)
 {
 	struct pam_slot *s = pam_my_slot(pam);
-	unsigned type = codec_id_type(codec);
+	unsigned type = codec_decode_type(codec);
 	struct sgv_obj *obj;
 	unsigned char *buf;
 	xcf_handle h;
@@ -539,7 +458,7 @@ int pam_get_locked(struct pam *pam, pam_pampd p, void *page, void *scratch, size
 	struct pam_pampd_info info;
 	int n;
 
-	if (pam_decode_pampd(pam, p, &info))
+	if (_pam_decode_pampd(pam, p, &info))
 		goto corrupt;
 	switch (info.kind) {
 	case PAM_KIND_FILL:
@@ -548,6 +467,8 @@ int pam_get_locked(struct pam *pam, pam_pampd p, void *page, void *scratch, size
 	case PAM_KIND_RAW:
 		memcpy(page, (const void *)(uintptr_t)(p & PAM_RAW_ADDR_MASK), PAM_PAGE_SIZE);
 		return 1;
+	case PAM_KIND_UNIT:
+		return _pam_unit_get_locked(pam, p, page, scratch, len);
 	default:
 		n = xcf_read(pam->slot[info.pool].xcf, pam_xcf_handle(p), scratch);
 		if (n != (int)info.size)
@@ -566,6 +487,9 @@ int pam_decode(struct pam *pam, pam_pampd p, const void *scratch, size_t len, vo
 	unsigned size = (unsigned)(p >> PAM_XCF_SIZE_SHIFT) & ((1u << PAM_XCF_SIZE_BITS) - 1);
 	int rc;
 
+	if ((p & PAM_KIND_MASK) == PAM_KIND_FILL &&
+	    ((p >> PAM_FILL_MODE_SHIFT) & PAM_FILL_MODE_MASK) == PAM_FILL_UNIT)
+		return _pam_unit_decode(pam, p, scratch, len, page);
 	if ((p & PAM_KIND_MASK) != PAM_KIND_XCF || len != size ||
 	    (type != CODEC_LZ4 && type != CODEC_ZSTD)) {
 		rc = -EIO;
@@ -608,7 +532,7 @@ void pam_free(struct pam *pam, pam_pampd p)
 	if (p == 0)
 		return;
 	s = pam_my_slot(pam);
-	if (pam_decode_pampd(pam, p, &info)) {
+	if (_pam_decode_pampd(pam, p, &info)) {
 		pam_count(s, PAM_C_BAD_FREES, 1);
 		return;
 	}
@@ -619,6 +543,9 @@ void pam_free(struct pam *pam, pam_pampd p)
 	case PAM_KIND_RAW:
 		buddy_free(pam->pages, (void *)(uintptr_t)(p & PAM_RAW_ADDR_MASK), PAM_PAGE_SIZE);
 		pam_count(s, PAM_C_RAW, -1);
+		break;
+	case PAM_KIND_UNIT:
+		_pam_unit_page_free(pam, p);
 		break;
 	default:
 		xcf_free(pam->slot[info.pool].xcf, pam_xcf_handle(p));
@@ -634,14 +561,15 @@ size_t pam_size(struct pam *pam, pam_pampd p)
 {
 	struct pam_pampd_info info;
 
-	if (pam_decode_pampd(pam, p, &info))
+	if (_pam_decode_pampd(pam, p, &info))
 		return 0;
 	switch (info.kind) {
 	case PAM_KIND_RAW:
 		return PAM_PAGE_SIZE;
 	case PAM_KIND_XCF:
-		return (info.size + XCF_HDR_SIZE + XCF_BLOCK_SIZE - 1) / XCF_BLOCK_SIZE *
-		       XCF_BLOCK_SIZE + XCF_DESC_SIZE;
+		return pam_xcf_footprint(info.size);
+	case PAM_KIND_UNIT:
+		return _pam_unit_page_size(pam, p);
 	default:
 		return 0;
 	}
@@ -649,7 +577,11 @@ size_t pam_size(struct pam *pam, pam_pampd p)
 
 int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out)
 {
-	return pam_decode_pampd(pam, p, out);
+	int rc = _pam_decode_pampd(pam, p, out);
+
+	if (rc == 0 && out->kind == PAM_KIND_UNIT)
+		rc = _pam_unit_info(pam, p, out);
+	return rc;
 }
 
 /* ---- statistics, maintenance, invariants ---------------------------------- */
@@ -673,9 +605,15 @@ void pam_stats(struct pam *pam, struct pam_stats *out)
 	out->compressed_pages = c[PAM_C_XCF];
 	out->lz4_pages = c[PAM_C_LZ4];
 	out->zstd_pages = c[PAM_C_ZSTD];
-	out->pages = c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF];
+	out->unit_pages = c[PAM_C_UNIT_PAGES];
+	out->units = c[PAM_C_UNITS];
+	out->unit_dead_pages = c[PAM_C_UNIT_DEAD];
+	out->unit_bytes = c[PAM_C_UNIT_CLEN];
+	out->unit_mem_bytes = c[PAM_C_UNIT_FOOT];
+	out->pages = c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF] + c[PAM_C_UNIT_PAGES];
 	out->orig_bytes = out->pages * PAM_PAGE_SIZE;
-	out->compr_bytes = c[PAM_C_XCF_BYTES] + c[PAM_C_RAW] * PAM_PAGE_SIZE;
+	out->compr_bytes = c[PAM_C_XCF_BYTES] + c[PAM_C_UNIT_CLEN] +
+			   c[PAM_C_RAW] * PAM_PAGE_SIZE;
 	out->scratch_bytes = c[PAM_C_SPARES] * PAM_PAGE_SIZE;
 	out->puts = c[PAM_C_PUTS];
 	out->failed_puts = c[PAM_C_FAILED_PUTS];
@@ -684,6 +622,13 @@ void pam_stats(struct pam *pam, struct pam_stats *out)
 	out->handle_fallbacks = c[PAM_C_HANDLE_FALLBACKS];
 	out->corrupt = c[PAM_C_CORRUPT];
 	out->bad_frees = c[PAM_C_BAD_FREES];
+	out->units_made = c[PAM_C_UNITS_MADE];
+	out->repacked_pages = c[PAM_C_REPACKED_PAGES];
+	out->repack_no_gain = c[PAM_C_REPACK_NO_GAIN];
+	out->repack_failed = c[PAM_C_REPACK_FAILED];
+	out->unit_decodes = c[PAM_C_UNIT_DECODES];
+	out->unit_partial_decodes = c[PAM_C_UNIT_PARTIAL];
+	out->unit_cache_hits = c[PAM_C_UNIT_HITS];
 	out->pools = pam->npools;
 	out->pool_bytes = c[PAM_C_RAW] * PAM_PAGE_SIZE;
 	for (unsigned i = 0; i < pam->npools; i++) {
@@ -698,6 +643,12 @@ void pam_stats(struct pam *pam, struct pam_stats *out)
 		struct slab_stats ss;
 
 		slab_stats(pam->descs, &ss);
+		out->meta_bytes += ss.bytes;
+	}
+	{
+		struct slab_stats ss;
+
+		slab_stats(pam->units, &ss);
 		out->meta_bytes += ss.bytes;
 	}
 }
@@ -778,15 +729,38 @@ int pam_check(struct pam *pam)
 			used += xs.used_bytes;
 		}
 	}
+	rc = slab_check(pam->units);
+	if (rc)
+		return rc;
 	pam_sum(pam, c);
-	for (unsigned k = PAM_C_FILL; k <= PAM_C_SPARES; k++)
+	for (unsigned k = PAM_C_FILL; k <= PAM_C_LAST_GAUGE; k++)
 		PAM_CHECK((int64_t)c[k] >= 0, "gauge %u is negative (%lld)", k, (long long)c[k]);
+	{
+		struct slab_stats ss;
+
+		slab_stats(pam->units, &ss);
+		PAM_CHECK(c[PAM_C_UNITS] == ss.active_objs, "%llu units but %llu descriptors",
+			  (unsigned long long)c[PAM_C_UNITS],
+			  (unsigned long long)ss.active_objs);
+	}
+	PAM_CHECK(c[PAM_C_UNIT_PAGES] + c[PAM_C_UNIT_DEAD] <= c[PAM_C_UNITS] * PAM_UNIT_PAGES &&
+		  c[PAM_C_UNIT_PAGES] + c[PAM_C_UNIT_DEAD] >= c[PAM_C_UNITS] &&
+		  c[PAM_C_UNIT_CHUNKS] >= c[PAM_C_UNITS] &&
+		  c[PAM_C_UNIT_CHUNKS] <= c[PAM_C_UNITS] * PAM_UNIT_MAX_CHUNKS &&
+		  c[PAM_C_UNIT_CLEN] <= c[PAM_C_UNIT_BYTES],
+		  "unit counters disagree: %llu units, %llu pages, %llu dead, %llu chunks",
+		  (unsigned long long)c[PAM_C_UNITS], (unsigned long long)c[PAM_C_UNIT_PAGES],
+		  (unsigned long long)c[PAM_C_UNIT_DEAD], (unsigned long long)c[PAM_C_UNIT_CHUNKS]);
 	PAM_CHECK(c[PAM_C_SPARES] <= pam->npools, "%llu spares for %u slots",
 		  (unsigned long long)c[PAM_C_SPARES], pam->npools);
-	PAM_CHECK(c[PAM_C_XCF] == objects, "%llu compressed pages but %llu xcf objects",
-		  (unsigned long long)c[PAM_C_XCF], (unsigned long long)objects);
-	PAM_CHECK(c[PAM_C_XCF_BYTES] == used, "%llu compressed bytes but %llu xcf bytes",
-		  (unsigned long long)c[PAM_C_XCF_BYTES], (unsigned long long)used);
+	PAM_CHECK(c[PAM_C_XCF] + c[PAM_C_UNIT_CHUNKS] == objects,
+		  "%llu compressed pages + %llu unit chunks but %llu xcf objects",
+		  (unsigned long long)c[PAM_C_XCF], (unsigned long long)c[PAM_C_UNIT_CHUNKS],
+		  (unsigned long long)objects);
+	PAM_CHECK(c[PAM_C_XCF_BYTES] + c[PAM_C_UNIT_BYTES] == used,
+		  "%llu compressed bytes + %llu unit bytes but %llu xcf bytes",
+		  (unsigned long long)c[PAM_C_XCF_BYTES], (unsigned long long)c[PAM_C_UNIT_BYTES],
+		  (unsigned long long)used);
 	PAM_CHECK(c[PAM_C_LZ4] + c[PAM_C_ZSTD] == c[PAM_C_XCF],
 		  "per-codec pages %llu + %llu != %llu compressed pages",
 		  (unsigned long long)c[PAM_C_LZ4], (unsigned long long)c[PAM_C_ZSTD],
@@ -798,7 +772,7 @@ int pam_check(struct pam *pam)
 	PAM_CHECK(c[PAM_C_FREES] <= c[PAM_C_PUTS], "more frees (%llu) than puts (%llu)",
 		  (unsigned long long)c[PAM_C_FREES], (unsigned long long)c[PAM_C_PUTS]);
 	PAM_CHECK(c[PAM_C_PUTS] - c[PAM_C_FREES] ==
-		  c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF],
+		  c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF] + c[PAM_C_UNIT_PAGES],
 		  "puts - frees != pages stored");
 	return 0;
 }

@@ -6,7 +6,8 @@
  * the page.  PAM knows nothing of tmem (it includes nothing above
  * compress/): the adapter that makes it tmem's backend, zc_stack_pamops,
  * lives a layer up in tmem/stack.h, with the builder of the whole store.
- * Three ways to keep a page, cheapest first:
+ * Three ways to keep a page alone, cheapest first, and a fourth for pages
+ * kept together:
  *
  *   same-filled  every 8-byte word of the page is equal (zero pages
  *                included): the word is kept inside the pampd itself; no
@@ -17,10 +18,78 @@
  *   compressed   otherwise the compressed bytes go into an xcf pool
  *                (alloc/xcf); the pampd is the xcf handle plus the pool
  *                index, the codec type and the exact compressed size.
+ *   unit page    a page of a unit (below): the pampd names the unit and
+ *                the page's slot in it.
+ *
+ * Units (pam_unit.c)
+ * ------------------
+ * A unit is up to PAM_UNIT_PAGES (16) pages of one group compressed as one
+ * stream, so the codec finds the redundancy between them: tree.tar costs
+ * 38.7 MB with lz4 in 64 KiB runs against 44.1 MB page by page, 33.3 MB
+ * with lz4hc:9, 26.7 MB with zstd:9.  A group is what the caller says it
+ * is; tmem makes it the 16 pages of one leaf of an object's radix tree
+ * (indices 16g .. 16g+15), so a unit never mixes objects.  pam_repack
+ * makes one (tmem_densify calls it through pamops.repack); nothing else
+ * does, so an ordinary put never produces a unit page.
+ *
+ *   descriptor   32 bytes from the slab cache "pam_unit" (struct pam_unit,
+ *                pam_int.h): a reference count, the page map, the decode
+ *                type, the xcf pool, the compressed length, the number of
+ *                chunks, an id and the handle of chunk 0.
+ *   page map     16 bits: bit s set = slot s of the group is in the unit.
+ *                The unit decodes to popcount(map) pages, slot order: slot
+ *                s is at page number popcount(map & ((1 << s) - 1)).
+ *   chunks       the compressed bytes in 1 .. 17 xcf objects ("one
+ *                allocation split across xcf blocks"): the stored form is
+ *                [8-byte handles of chunks 1..n-1][payload], cut into
+ *                pieces of XCF_MAX_SIZE bytes, the last one shorter.  A full
+ *                piece fills a whole xcf page (or two fragments), so a unit
+ *                wastes at most its last block's rounding.  Compaction
+ *                moves chunks like any xcf object; a reader copies them
+ *                with xcf_read, which never sees one half-moved.
+ * Serialized, a unit is (decode type, compressed length, page map, payload)
+ * and each of its pages (unit id, slot): what a backing file or a restart
+ * would write.  To enumerate an object's stored blobs, walk its pampds in
+ * index order (tmem), decode each with pam_pampd_info: a same-filled page
+ * is its word, a raw or compressed page its own blob, and unit pages name
+ * their unit by info.unit, which is the same for every page of a group
+ * that shares one; read the unit's payload once.
+ *
+ * Who holds a unit.  Its pages: a unit is created with one reference per
+ * page (popcount(map)), and each pam_free of one of its pampds drops one.
+ * Readers: pam_get_locked takes a reference for a reader that must decode
+ * outside the caller's lock, and pam_decode drops it.  The last reference
+ * frees the chunks and the descriptor, so a unit is never freed while a
+ * reader decodes it, and the caller's lock (tmem's bucket lock) is what
+ * keeps the page's reference alive while get_locked takes the reader's.
+ * A put or flush of one page of a unit frees only that page's pampd: the
+ * unit stays whole for its other pages (its "dead" slot still holds
+ * memory, counted in unit_dead_pages) and is retired when its last page
+ * goes.  Nothing is recompressed on the write path, so a write never needs
+ * more memory than its own page (ENOSPC stays exact); repacking the group
+ * again (densify, when the file is idle) reclaims dead slots.
+ *
+ * Reading.  Each thread keeps the last PAM_UNIT_CACHE units it decoded
+ * (decoded pages, keyed by descriptor address and id): pam_get_locked
+ * serves a page of a cached unit at once (a copy, under the caller's
+ * lock, no reference taken), so a sequential read decompresses each unit
+ * once.  On a miss the reader copies the chunks out (xcf_read, one pool
+ * lock at a time) and decodes outside every lock.  lz4 units are decoded
+ * only up to the page asked for when it is not the unit's first and the
+ * thread has not read this unit before (a random 4 KiB read costs half a
+ * unit on average); the next miss on the same unit decodes it whole.
+ * Unit ids are unique in the process: each backend starts its ids at the
+ * monotonic clock in nanoseconds, so a backend created after another
+ * starts beyond every id the first could have given (it would have to
+ * make more than one unit per nanosecond).  A thread's buffers (two
+ * decoded units and one staging area, about 200 KiB) are allocated at its
+ * first unit read and freed when it exits, or by pam_thread_release; they
+ * are a cache, outside pool_bytes.
  *
  * pampd encoding (64 bits; 0 is never a pampd, tmem uses it for "no page"):
  *
- *   bits 1..0  kind: 1 same-filled, 2 raw, 3 compressed (0 is corrupt)
+ *   bits 1..0  kind: 1 same-filled or unit page, 2 raw, 3 compressed (0
+ *              is corrupt)
  *
  *   same-filled  bits 3..2  fill mode:
  *                  0  32-bit periodic word: fill = v | v << 32, v = bits
@@ -28,7 +97,12 @@
  *                     repeated-byte fill, zero included (pampd 0x1);
  *                  1  small word: fill = bits 63..4 sign-extended from 60
  *                     bits (integers and pointers: |fill| < 2^59);
- *                  2, 3  corrupt.
+ *                  2  a unit page, not a fill: bits 7..4 the slot,
+ *                     bits 17..8 a 10-bit check of the descriptor
+ *                     address, bits 63..18 the address >> 3 (descriptors
+ *                     below 2^49; one above is freed and the group left
+ *                     as it was);
+ *                  3  corrupt.
  *                A page filled with any other word (one whose halves differ
  *                and whose top 5 bits are not all equal) does not fit: it
  *                is compressed like any page instead, costing one 64-byte
@@ -52,7 +126,8 @@
  *                           is freed and the page stored raw instead).
  *   So PAM keeps no per-page metadata of its own: the pampd is all of it,
  *   and pam_size, pam_free and the accounting never take a lock to learn a
- *   page's kind, codec or size.
+ *   page's kind, codec or size (a unit page's share of its unit is read
+ *   from the descriptor, which the page keeps alive).
  *
  * A pampd records its codec type, so the codec of later puts may change at
  * any time (tmem_pool_set_codec) while pages stored before stay readable.
@@ -71,9 +146,13 @@
  *
  * Lock order: PAM has no lock of its own.  It takes, one at a time and
  * never nested: an xcf pool lock (xcf_malloc, xcf_write, xcf_read,
- * xcf_free), buddy->lock (raw pages), an SGV pool lock (scratch buffers).
- * pam_get_locked is called by tmem under a bucket lock, so the order seen
- * from outside is  tmem bucket lock -> xcf pool lock.
+ * xcf_free), buddy->lock (raw pages), an SGV pool lock (scratch buffers),
+ * the "pam_unit" slab cache's lock (unit descriptors, rarely: slab_alloc
+ * and slab_free normally take none).  pam_get_locked is called by tmem
+ * under a bucket lock, so the order seen from outside is  tmem bucket lock
+ * -> xcf pool lock; for a unit page it takes no lock at all (a cache hit
+ * copies, a miss takes a reference with one atomic add).
+ * pam_repack_plan also runs under the bucket lock and takes none.
  *
  * Errors: 0 or a positive value on success, a negative errno on failure;
  * nothing changes on failure.  Corrupt compressed data gives -EIO, never a
@@ -81,6 +160,8 @@
  * as its own checks reach: kind, fill mode, codec type, size, pool index
  * and the raw page's check bits are verified before anything is touched; an
  * xcf handle that passes them is trusted (xcf has no way to validate one).
+ * A unit pampd's check bits are verified, then the descriptor's magic and
+ * that the slot is in its map.
  */
 #ifndef ZC_COMPRESS_PAM_H
 #define ZC_COMPRESS_PAM_H
@@ -103,6 +184,9 @@ typedef uint64_t pam_pampd;	/* the same 64 bits as tmem_pampd (tmem/stack.c) */
 #define PAM_MAX_POOLS 16u			/* the pool index has 4 bits */
 #define PAM_DEFAULT_RAW_THRESHOLD 3072u		/* 3/4 page */
 #define PAM_DEFAULT_XCF_RESERVE 8u		/* wholly free pages kept per xcf pool */
+#define PAM_UNIT_PAGES 16u			/* pages in a group, at most in a unit */
+#define PAM_UNIT_DESC_SIZE 32u			/* bytes of a unit descriptor */
+#define PAM_UNIT_CACHE 2u			/* decoded units each thread keeps */
 
 /* pampd kinds (bits 1..0). */
 enum pam_kind {
@@ -110,6 +194,7 @@ enum pam_kind {
 	PAM_KIND_FILL = 1,		/* same-filled */
 	PAM_KIND_RAW = 2,		/* whole buddy page */
 	PAM_KIND_XCF = 3,		/* compressed, in an xcf pool */
+	PAM_KIND_UNIT = 4,		/* a page of a unit (encoded as kind 1, mode 2) */
 };
 
 struct pam_config {
@@ -123,6 +208,15 @@ struct pam_config {
 	unsigned pools;
 	/* Wholly free pages each xcf pool keeps; 0: PAM_DEFAULT_XCF_RESERVE. */
 	unsigned xcf_reserve;
+	/* Pages per unit when repacking with an LZ4-decoded codec (lz4,
+	 * lz4hc): 0 or PAM_UNIT_PAGES (16), one unit per group; 8, 4 or 2
+	 * split a group into units of aligned runs of that many slots (slots
+	 * 0-7 and 8-15 for 8).  A random read of one page decodes its unit up
+	 * to that page, so 8 halves that work for a few percent more bytes
+	 * (tree.tar with lz4hc:9: 33.1 MB in 64 KiB units, 34.2 MB in 32 KiB;
+	 * a random 4 KiB read 20.6 us -> 8.7 us).  zstd units always take the
+	 * whole group (zstd decodes a unit whole; density is its point). */
+	unsigned lz4_unit_pages;
 };
 
 /* Create a store backend.  `cfg` may be NULL (every default).  Pages (raw
@@ -157,8 +251,10 @@ void pam_destroy(struct pam *pam);
 int pam_put(struct pam *pam, const void *page, unsigned codec, pam_pampd *out);
 
 /* The first half of a read, meant to run under the caller's lock that keeps
- * `p` alive: a same-filled or raw page is written straight into `page` (4
- * KiB) and 1 is returned; a compressed page's bytes are copied into
+ * `p` alive: a same-filled or raw page, or a page of a unit this thread
+ * has decoded lately, is written straight into `page` (4 KiB) and 1 is
+ * returned; a page of another unit takes a reference to the unit for
+ * pam_decode (see it) and returns 0; a compressed page's bytes are copied into
  * `scratch` (at least XCF_MAX_SIZE bytes; tmem passes TMEM_SCRATCH_SIZE),
  * *len is set and 0 is returned, and the caller finishes with pam_decode
  * after dropping its lock.  Returns -EIO for a corrupt pampd (bad kind,
@@ -172,7 +268,13 @@ int pam_get_locked(struct pam *pam, pam_pampd p, void *page, void *scratch, size
  * Returns 0, or -EIO when `p` is not a compressed pampd, `len` is not its
  * size or the data is corrupt (nothing outside scratch[0..len) is read,
  * nothing outside page[0..4096) written); -ENOMEM when the thread's codec
- * context cannot be had.  No lock.  (pamops.decode) */
+ * context cannot be had.  No lock.  (pamops.decode)
+ * For a unit page, get_locked left a reference to the unit in `scratch`
+ * (len = sizeof(void *)): decode reads the unit's chunks (xcf pool locks,
+ * one at a time), decodes it into the thread's cache, copies the page out
+ * and drops that reference - whatever it returns, so every get_locked that
+ * returned 0 must be followed by exactly one pam_decode of the same p.
+ * -ENOMEM also when the thread's unit buffers cannot be allocated. */
 int pam_decode(struct pam *pam, pam_pampd p, const void *scratch, size_t len, void *page);
 
 /* Read page `p` into `page` in one call (pam_get_locked + pam_decode with a
@@ -180,7 +282,8 @@ int pam_decode(struct pam *pam, pam_pampd p, const void *scratch, size_t len, vo
  * alive themselves (tests, tools).  Returns 0, -EIO, or -ENOMEM. */
 int pam_get(struct pam *pam, pam_pampd p, void *page);
 
-/* Release `p`: free its xcf object or raw page; a same-filled pampd holds
+/* Release `p`: free its xcf object or raw page, or drop its unit's
+ * reference (the last one frees the unit); a same-filled pampd holds
  * nothing.  p == 0 does nothing; a pampd that fails the checks of
  * pam_get_locked is counted (bad_frees) and otherwise ignored, since
  * freeing through a corrupt address would corrupt memory.  Thread safe.
@@ -190,22 +293,75 @@ void pam_free(struct pam *pam, pam_pampd p);
 /* Bytes of store memory `p` holds: 0 for same-filled, 4096 for raw, and for
  * a compressed page its xcf footprint, ceil((size + XCF_HDR_SIZE) / 64) * 64
  * + XCF_DESC_SIZE (a split object has one header more; not counted).
- * Computed from the pampd alone: no lock.  0 for 0 or a corrupt pampd.
+ * A unit page holds its share of the unit's footprint (the chunks' xcf
+ * footprints plus the descriptor) split evenly over the pages of its map,
+ * the remainder to the first ones, so the shares of a unit's pages add up
+ * to the unit exactly; a share does not change while the page lives (a
+ * dead slot's share leaves this count when its page goes, although the
+ * memory stays until the unit is retired: pool_bytes has it).
+ * Computed from the pampd alone (and for a unit page from its descriptor,
+ * which `p` keeps alive): no lock.  0 for 0 or a corrupt pampd.
  * (pamops.size) */
 size_t pam_size(struct pam *pam, pam_pampd p);
 
 /* What a pampd says, decoded (for tests and tools). */
 struct pam_pampd_info {
 	enum pam_kind kind;	/* PAM_KIND_NONE for 0 or a corrupt pampd */
-	unsigned codec_type;	/* compressed: enum codec_type */
-	unsigned size;		/* compressed: bytes; raw: 4096; same-filled: 0 */
-	unsigned pool;		/* compressed: xcf pool index */
+	unsigned codec_type;	/* compressed, unit: decode type (enum codec_type) */
+	unsigned size;		/* compressed, unit: compressed bytes; raw: 4096;
+				   same-filled: 0 */
+	unsigned pool;		/* compressed, unit: xcf pool index */
 	uint64_t fill;		/* same-filled: the 8-byte word */
+	unsigned slot;		/* unit: the page's slot in its group */
+	unsigned map;		/* unit: its page map */
+	uint64_t unit;		/* unit: its id, the same for all its pages */
 };
 
-/* Decode `p` into *out without touching memory.  Returns 0, or -EIO (and
- * kind PAM_KIND_NONE) for 0 or a corrupt pampd. */
+/* Decode `p` into *out without touching memory - except a unit page's
+ * descriptor, which `p` must keep alive (the caller's lock, as for
+ * pam_size).  Returns 0, or -EIO (and kind PAM_KIND_NONE) for 0 or a
+ * corrupt pampd. */
 int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out);
+
+/* ---- repacking groups into units ------------------------------------------ */
+
+/* The first half of repacking one group, meant to run under the caller's
+ * lock that keeps the pampds alive (tmem calls it as pamops.repack_plan
+ * under the bucket lock): `old` holds the group's PAM_UNIT_PAGES pampds in
+ * slot order, 0 for an empty slot.  Chooses the pages worth repacking with
+ * `codec`: every compressed page and every unit page (same-filled and raw
+ * pages keep their forms).  Returns their map (bit s = slot s), 0 when
+ * there is nothing to gain: no such page, or they are exactly the pages of
+ * one unit with no dead slot, already of codec's decode type.  Sets
+ * *old_bytes to the memory repacking them would free: the chosen pages'
+ * footprints, with each unit they use counted whole (dead slots included,
+ * which is what retiring it frees).  Takes no lock; never fails
+ * (a corrupt pampd is simply not chosen). */
+unsigned pam_repack_plan(struct pam *pam, const pam_pampd old[PAM_UNIT_PAGES], unsigned codec,
+			 uint64_t *old_bytes);
+
+/* The second half, with no lock held: `pages` holds the pages of `map`,
+ * 4 KiB each, packed in slot order (popcount(map) pages).  Compresses them
+ * with `codec` (any codec id; lz4hc and zstd at high levels are what
+ * densify uses) - together, as one unit, when there are two or more; alone
+ * for a single page - and keeps the result only when it takes less
+ * memory than `old_bytes`.  Returns 1 with out[s] set for every slot s of
+ * map (unit pages, or the single page's new compressed pampd, all holding
+ * their memory: give each to pam_free if they are not used); 0 when the
+ * result would not be smaller (nothing allocated, out untouched); -EINVAL
+ * for a bad codec, an empty map or `none`; -ENOMEM when the descriptor,
+ * an xcf object or a buffer cannot be had (nothing left allocated).  The
+ * unit goes into the calling thread's xcf pool.  Thread safe. */
+int pam_repack(struct pam *pam, const void *pages, unsigned map, unsigned codec,
+	       uint64_t old_bytes, pam_pampd out[PAM_UNIT_PAGES]);
+
+/* Free the calling thread's unit buffers (the decoded-unit cache and its
+ * staging area) now; the next unit read allocates them again.  Threads need
+ * not call it: they are freed when the thread exits. */
+void pam_thread_release(void);
+
+/* The slab cache of unit descriptors, for /.zcache/alloc/slabinfo. */
+struct slab_cache *pam_unit_cache(struct pam *pam);
 
 /* Counters.  "now" figures are gauges, the others only grow.  Summed over
  * the slots without stopping other threads: exact when the store is quiet,
@@ -214,22 +370,36 @@ int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out);
 	X(pages, "pages stored now (all kinds)")			\
 	X(same_filled_pages, "same-filled pages now (no pool memory)")	\
 	X(raw_pages, "pages stored raw in whole pages now")		\
-	X(compressed_pages, "pages compressed into xcf now")		\
+	X(compressed_pages, "pages compressed alone into xcf now")	\
 	X(lz4_pages, "of the compressed pages: lz4")			\
 	X(zstd_pages, "of the compressed pages: zstd")			\
+	X(unit_pages, "pages stored in units now")			\
+	X(units, "units now")						\
+	X(unit_dead_pages, "slots of live units whose page left")	\
+	X(unit_bytes, "the units' compressed payload bytes")		\
+	X(unit_mem_bytes, "the units' footprints: chunks in xcf + descriptors") \
 	X(orig_bytes, "original bytes of the stored pages: pages * 4096") \
-	X(compr_bytes, "compressed bytes: xcf payloads + 4096 per raw page") \
+	X(compr_bytes, "compressed bytes: xcf payloads + unit payloads"	\
+		       " + 4096 per raw page")				\
 	X(pool_bytes, "pool memory: xcf pages (reserve included) + raw pages") \
-	X(meta_bytes, "metadata: xcf descriptor slabs and page tables")	\
+	X(meta_bytes, "metadata: xcf descriptor slabs, page tables and" \
+		      " unit descriptor slabs")				\
 	X(xcf_used_bytes, "bytes of live xcf objects (xcf's own count)") \
 	X(scratch_bytes, "scratch pages held by the slots' spare buffers") \
-	X(puts, "successful pam_put calls, ever")			\
+	X(puts, "pampds made: pam_put calls + pages pam_repack stored") \
 	X(failed_puts, "pam_put calls that failed, ever")		\
-	X(frees, "pampds freed, ever")					\
+	X(frees, "pampds freed, ever (unit pages included)")	\
 	X(fill_fallbacks, "same-filled pages whose word did not fit a pampd") \
 	X(handle_fallbacks, "xcf handles too high for a pampd: stored raw") \
 	X(corrupt, "gets and decodes that found a corrupt pampd or data") \
 	X(bad_frees, "pam_free calls given a corrupt pampd")		\
+	X(units_made, "units pam_repack made, ever")			\
+	X(repacked_pages, "single pages pam_repack recompressed, ever")	\
+	X(repack_no_gain, "pam_repack calls that would not save memory") \
+	X(repack_failed, "pam_repack calls that failed (memory)")	\
+	X(unit_decodes, "units decoded for a read, ever")		\
+	X(unit_partial_decodes, "of those, lz4 decodes of a prefix only") \
+	X(unit_cache_hits, "unit pages served from a thread's cache, ever") \
 	X(pools, "xcf pools")
 
 #define PAM_STATS_DECLARE(name, comment) uint64_t name;
@@ -265,9 +435,10 @@ uint64_t pam_compact(struct pam *pam, size_t budget);
 size_t pam_shrink(struct pam *pam);
 
 /* Verify the backend: every xcf pool (xcf_check) and scratch pool
- * (sgv_check); the counters against the pools (compressed pages = live xcf
- * objects, compressed payload bytes = xcf used bytes, per-codec counts add
- * up, no gauge negative).  The cross-checks are exact only while no other
+ * (sgv_check) and the unit descriptor cache (slab_check); the counters
+ * against the pools (compressed pages + unit chunks = live xcf objects,
+ * their payload bytes = xcf used bytes, units = live descriptors,
+ * per-codec counts add up, no gauge negative).  The cross-checks are exact only while no other
  * thread uses the backend.  Returns 0 or -EUCLEAN after printing the first
  * violation to stderr. */
 int pam_check(struct pam *pam);

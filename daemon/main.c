@@ -84,6 +84,8 @@ static int zcd_build(struct zcd *d)
 	cfg.codec = d->opt.codec;
 	cfg.ephemeral = d->opt.ephemeral;
 	cfg.mem_limit = d->opt.mem_limit;
+	cfg.densify = d->opt.densify;
+	cfg.densify_idle = d->opt.densify_idle;
 	cfg.uid = getuid();
 	cfg.gid = getgid();
 	cfg.uring = d->opt.uring;
@@ -311,11 +313,16 @@ int main(int argc, char **argv)
 	d.policy = zcd_policy(&d);
 	if (!d.policy)
 		goto fail;
+	if (zfs_start(d.fs) < 0) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot start the densifier thread");
+		goto fail;
+	}
 	zcd_notify("READY=1");
 	ret = zcd_run(&d);
 	zcd_notify("STOPPING=1");
 	zd_policy_stop(d.policy);
 	d.policy = NULL;
+	zfs_stop(d.fs);
 	if (ret < 0)
 		zd_log_printf(&d.log, ZD_LOG_WARN, "session ended: %s", strerror(-ret));
 	zd_log_printf(&d.log, ZD_LOG_INFO, "unmounted %s", d.opt.mountpoint);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "compress/codec.h"
+#include "fuse/densify.h"
 #include "fuse/mem.h"
 #include "fuse/uring.h"
 
@@ -143,6 +144,22 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 		}
 		return 0;
 	}
+	if (!strncmp(opt, "densify=", 8)) {
+		if (zfs_densify_parse(val, 0, &o->densify) < 0) {
+			zd_err(err, errlen, "bad value for densify: \"%s\" (expected auto, off or a "
+			       "compressor such as zstd:12 or lz4hc)", val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strncmp(opt, "densify_idle=", 13)) {
+		if (zd_parse_uint(val, 0, 31u * 24 * 3600, &o->densify_idle) < 0) {
+			zd_err(err, errlen, "bad value for densify_idle: \"%s\" (expected seconds, "
+			       "0..2678400; 0 = never in the background)", val);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!strncmp(opt, "threads=", 8)) {
 		if (zd_parse_uint(val, 1, 1024, &o->threads) < 0) {
 			zd_err(err, errlen, "bad value for threads: \"%s\" (expected 1..1024)", val);
@@ -177,7 +194,8 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 		return zd_append(&o->fuse_opts, opt);
 	}
 	if (!strncmp(opt, "mem_limit", 9) || !strncmp(opt, "compressor", 10) ||
-	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7) || !strcmp(opt, "uring"))
+	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7) || !strcmp(opt, "uring") ||
+	    !strncmp(opt, "densify", 7))
 		zd_err(err, errlen, "option %s needs a value (%s=...)", opt, opt);
 	else
 		zd_err(err, errlen, "unknown mount option: %s", opt);
@@ -221,6 +239,8 @@ int zd_options_parse(struct zd_options *o, int argc, char **argv, uint64_t ram_b
 	memset(o, 0, sizeof(*o));
 	o->mem_limit = ram_bytes / 2;
 	o->codec = CODEC_DEFAULT;
+	o->densify = zfs_densify_setting(ZFS_DENSIFY_AUTO, 0);
+	o->densify_idle = ZFS_DENSIFY_IDLE_DEFAULT;
 	o->threads = ncpus ? ncpus : 1;
 	if (err && errlen)
 		err[0] = '\0';
@@ -316,6 +336,12 @@ const char *zd_options_usage(void)
 	       "     threads=N        worker threads (default: number of CPUs)\n"
 	       "     uring=MODE       FUSE over io_uring: auto (default: when the kernel\n"
 	       "                      offers it), on (refuse to mount without it) or off\n"
+	       "     densify=CODEC    repack idle files into 32/64 KiB units with CODEC:\n"
+	       "                      auto (default: lz4hc:9 for lz4 pools, zstd:9+ for\n"
+	       "                      zstd ones), off, or a compressor (zstd:12, lz4hc)\n"
+	       "     densify_idle=SEC densify closed files unwritten for SEC seconds\n"
+	       "                      (default 300; 0 = only on a write to\n"
+	       "                      MOUNTPOINT/.zcache/densify)\n"
 	       "     allow_other, ro, noatime, ... as for any FUSE filesystem\n"
 	       "  -h, --help          show this text\n"
 	       "  -V, --version       show the version\n"

@@ -11,7 +11,11 @@
  * codec_parse reads it), pool=persistent|ephemeral (the kind of new pools),
  * threads=N (FUSE worker threads, default: the number of CPUs),
  * uring=auto|on|off (the FUSE-over-io_uring transport, fuse/uring.h;
- * default auto: used when the kernel offers it).  FUSE's and
+ * default auto: used when the kernel offers it),
+ * densify=auto|off|CODEC (what idle files are repacked with, fuse/densify.h;
+ * default auto) and densify_idle=SECONDS (how long a closed file must stay
+ * unwritten first; default ZFS_DENSIFY_IDLE_DEFAULT, 0 = never in the
+ * background).  FUSE's and
  * the VFS's own mount options (allow_other, ro, noatime, ...) are checked
  * against a list of the ones we accept and passed on to libfuse in
  * `fuse_opts`; default_permissions is always added.  mount(8)'s bookkeeping
@@ -44,6 +48,8 @@ struct zd_options {
 	int ephemeral;		/* pool=ephemeral: new pools are ephemeral */
 	unsigned threads;	/* FUSE worker threads, >= 1 */
 	int uring;		/* uring=auto|on|off: enum zfs_uring_mode */
+	uint64_t densify;	/* densify= (fuse/densify.h zfs_densify_parse) */
+	unsigned densify_idle;	/* densify_idle=, seconds; 0 = no background densify */
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

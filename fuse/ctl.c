@@ -21,6 +21,7 @@
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
 #include "compress/pam.h"
+#include "fuse/densify.h"
 #include "fuse/mem.h"
 #include "fuse/render.h"
 #include "fuse/reqstat.h"
@@ -45,6 +46,7 @@ enum zfs_ctl_node_id {
 	CTL_XCF,
 	CTL_SLABINFO,
 	CTL_FUSE,
+	CTL_DENSIFY,
 	CTL_NFIXED
 };
 
@@ -72,6 +74,7 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
 	[CTL_XCF] = { "xcf", CTL_ALLOC, S_IFREG | 0444 },
 	[CTL_SLABINFO] = { "slabinfo", CTL_ALLOC, S_IFREG | 0444 },
 	[CTL_FUSE] = { "fuse", CTL_ROOT, S_IFREG | 0444 },
+	[CTL_DENSIFY] = { "densify", CTL_ROOT, S_IFREG | 0600 },
 };
 
 #define ZFS_CTL_POOL_BASE (ZFS_CTL_INO_BASE + 0x10000)
@@ -390,6 +393,7 @@ static int zfs_snap_pool_cb(void *arg, struct zfs_pool *p)
 	ps->id = p->id;
 	ps->ephemeral = p->ephemeral;
 	ps->codec = atomic_load(&p->codec);
+	ps->densify = atomic_load(&p->densify);
 	ps->files = atomic_load(&p->files);
 	ps->bytes_written = atomic_load(&p->bytes_written);
 	ps->bytes_read = atomic_load(&p->bytes_read);
@@ -430,6 +434,15 @@ int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 	s->field = atomic_load(&c->cfg.mem->policy[ZFS_PC_##id]);
 	ZFS_POLICY_COUNTERS(ZFS_PC_SNAP)
 #undef ZFS_PC_SNAP
+	{
+		uint64_t dz[ZFS_DZ_NR];
+
+		zfs_densify_counters(c->cfg.densify, dz);
+#define ZFS_DZ_SNAP(id, field, figure, scale, help) s->field = dz[ZFS_DZ_##id];
+		ZFS_DENSIFY_COUNTERS(ZFS_DZ_SNAP)
+#undef ZFS_DZ_SNAP
+	}
+	s->densify_setting = c->cfg.densify->setting;
 	if (c->cfg.pam) {
 		pam_stats(c->cfg.pam, &s->pam);
 		s->have_pam = 1;
@@ -524,6 +537,7 @@ static int zfs_ctl_render(struct zfs_ctl *c, uint64_t ino, struct zfs_text *t)
 		case CTL_SGVFLUSH: zfs_text_printf(t, "sgv_idle_bytes %llu\n",
 						   (unsigned long long)s.sgv.inactive_pages * 4096);
 			break;
+		case CTL_DENSIFY: zfs_render_densify(&s, t); break;
 		default: ret = -EISDIR; break;
 		}
 	}
@@ -658,6 +672,15 @@ ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char 
 		if (strcmp(val, "1"))
 			return -EINVAL;
 		sgv_ctx_flush(c->cfg.sgv);
+		break;
+	case CTL_DENSIFY:
+		if (strcmp(val, "1"))
+			return -EINVAL;
+		ret = zfs_densify_now(c->cfg.densify);
+		if (ret < 0)
+			return ret == -ESHUTDOWN || ret == -EAGAIN ? -EIO : ret;
+		/* Hand the xcf space the old pages held back at once. */
+		zfs_mem_compact(c->cfg.mem);
 		break;
 	default:
 		return -EPERM;

@@ -3,7 +3,7 @@
  *   /.zcache/                     0555 root
  *     stats mm_stat metrics stats.json compress     0444: read-only figures
  *     fuse                                          0444: FUSE requests by opcode
- *     compact drop_ephemeral sgv_flush              0600: write 1 to act
+ *     compact drop_ephemeral sgv_flush densify      0600: write 1 to act
  *     mem_limit                                     0644: read, write (root)
  *     pools/NAME/stats            per pool ("default" is the root pool)
  *     alloc/buddy alloc/sgv alloc/xcf alloc/slabinfo
@@ -18,7 +18,11 @@
  * the files are opened with direct_io since their size is unknown until
  * then (st_size is 0, as in /proc).  Writes act at once:
  * compact (zfs_mem_compact, whether it pays or not), drop_ephemeral
- * (zfs_mem_drop_ephemeral), sgv_flush (sgv_ctx_flush), mem_limit (a size
+ * (zfs_mem_drop_ephemeral), sgv_flush (sgv_ctx_flush), densify
+ * (zfs_densify_now, then zfs_mem_compact to hand back the space the old
+ * pages held: the write returns when every file was densified, so tests
+ * and benchmarks can rely on it; -EIO when the densifier is not running),
+ * mem_limit (a size
  * as the mount option takes it, fuse/mem.h zfs_parse_size).  Only
  * root may write (the kernel checks the modes with default_permissions; a
  * write from any other uid is refused with EACCES here as well).  Nothing
@@ -53,6 +57,7 @@ struct sgv_pool;
 struct slab_cache;
 struct tmem_store;
 struct zfs_ctl_file;
+struct zfs_densify;
 struct zfs_mem;
 struct zfs_reqstats;
 struct zfs_snapshot;
@@ -78,6 +83,7 @@ struct zfs_ctl_config {
 	 * INTERRUPT requests counted (fuse/session.h). */
 	_Atomic(struct zfs_uring *) *ring;
 	_Atomic uint64_t *interrupts;
+	struct zfs_densify *densify;	/* required: counters, densify now */
 };
 
 struct zfs_ctl {

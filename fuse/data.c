@@ -18,6 +18,7 @@
 
 #include "alloc/sgv.h"
 #include "compress/codec.h"
+#include "fuse/densify.h"
 #include "fuse/mem.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
@@ -531,7 +532,8 @@ void zfs_data_pool_discard(struct tmem_store *store, struct zfs_pool *pool)
 
 int zfs_data_pool_xattr(const char *name)
 {
-	return !strcmp(name, ZFS_XATTR_KIND) || !strcmp(name, ZFS_XATTR_CODEC);
+	return !strcmp(name, ZFS_XATTR_KIND) || !strcmp(name, ZFS_XATTR_CODEC) ||
+	       !strcmp(name, ZFS_XATTR_DENSIFY);
 }
 
 int zfs_data_pool_getxattr(struct zfs_pool *pool, const char *name, char *buf, size_t len)
@@ -541,6 +543,8 @@ int zfs_data_pool_getxattr(struct zfs_pool *pool, const char *name, char *buf, s
 
 		return snprintf(buf, len, "%s", k);
 	}
+	if (!strcmp(name, ZFS_XATTR_DENSIFY))
+		return zfs_densify_format(atomic_load(&pool->densify), buf, len);
 	return codec_format(atomic_load(&pool->codec), buf, len);
 }
 
@@ -578,6 +582,14 @@ int zfs_data_pool_setxattr(struct zfs_data *d, uint64_t dir, struct zfs_pool *po
 			if (ret == 0)
 				atomic_store(&pool->codec, id);
 		}
+		return ret;
+	}
+	if (!strcmp(name, ZFS_XATTR_DENSIFY)) {
+		uint64_t setting;
+
+		ret = zfs_densify_parse(val, 1, &setting);
+		if (ret == 0)
+			atomic_store(&pool->densify, setting);
 		return ret;
 	}
 	if (strcmp(val, "persistent") && strcmp(val, "ephemeral"))

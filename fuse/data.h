@@ -166,11 +166,14 @@ struct zfs_pool *zfs_data_pool_new(struct tmem_store *store, int ephemeral, unsi
  * (its tmem pool and the struct).  NULL does nothing. */
 void zfs_data_pool_discard(struct tmem_store *store, struct zfs_pool *pool);
 
-/* The pool attributes user.zcache.kind ("persistent", "ephemeral") and
- * user.zcache.compressor (a codec name, fuse/ns.h pools), set on the pool
- * directories and the root. */
+/* The pool attributes user.zcache.kind ("persistent", "ephemeral"),
+ * user.zcache.compressor (a codec name, fuse/ns.h pools) and
+ * user.zcache.densify (what densifying the pool's files uses: "default" -
+ * the mount's densify= -, "auto", "off" or a codec name; fuse/densify.h),
+ * set on the pool directories and the root. */
 #define ZFS_XATTR_KIND "user.zcache.kind"
 #define ZFS_XATTR_CODEC "user.zcache.compressor"
+#define ZFS_XATTR_DENSIFY "user.zcache.densify"
 
 /* Is `name` a pool attribute? */
 int zfs_data_pool_xattr(const char *name);
@@ -181,9 +184,10 @@ int zfs_data_pool_getxattr(struct zfs_pool *pool, const char *name, char *buf, s
 
 /* Set a pool attribute of the pool directory `dir` (pool: its pool) from
  * `value` (size bytes, a trailing newline ignored): the codec for later
- * writes, or the kind (only while the pool is empty: -EBUSY, unless
- * unchanged).  `flags` are setxattr's.  A pool's kind and codec are its
- * owner's to set, as its mode is: `caller` must be root or own `dir`.
+ * writes, the densify setting (for the densifier's next group), or the
+ * kind (only while the pool is empty: -EBUSY, unless unchanged).  `flags`
+ * are setxattr's.  A pool's attributes are its owner's to set, as its mode
+ * is: `caller` must be root or own `dir`.
  * Returns 0, -EEXIST (XATTR_CREATE: pool attributes always exist), -ENOENT
  * (dir is gone), -EPERM (not the owner), -EINVAL (a value the attribute
  * does not take). */

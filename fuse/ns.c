@@ -690,6 +690,7 @@ void zfs_ns_set_size(struct zfs_inode *inode, uint64_t size)
 	inode->size = size;
 	_zfs_ns_now(&inode->mtime);
 	inode->ctime = inode->mtime;
+	inode->dense = 0;
 	pthread_mutex_unlock(&inode->stripe->lock);
 }
 
@@ -699,6 +700,7 @@ void zfs_ns_touch(struct zfs_inode *inode, int mtime)
 	if (mtime) {
 		_zfs_ns_now(&inode->mtime);
 		inode->ctime = inode->mtime;
+		inode->dense = 0;
 	} else {
 		_zfs_ns_now(&inode->atime);
 	}

@@ -116,6 +116,8 @@ struct zfs_pool {
 	uint64_t dir_ino;		/* the pool's directory; immutable */
 	int store_id;			/* the tmem pool id, owned by fuse/data.c */
 	_Atomic unsigned codec;		/* codec id for later writes */
+	_Atomic uint64_t densify;	/* its densify setting (fuse/densify.h,
+					   user.zcache.densify): 0 = the mount's */
 	int ephemeral;			/* protected by ns->lock */
 	uint64_t refs;			/* inodes of the pool, incl. its directory;
 					   protected by ns->lock */
@@ -195,6 +197,8 @@ struct zfs_inode {
 	uint32_t hnames;		/* non-directories: names in `pool` (the home);
 					   protected by ns->lock */
 	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
+	unsigned char dense;		/* densified with no change of its data since
+					   (fuse/densify.h); protected by lock */
 };
 
 /* Called after ns->lock is dropped (inode_release from zfs_ns_evict: with
@@ -340,6 +344,36 @@ void zfs_ns_set_size(struct zfs_inode *inode, uint64_t size);
 /* Set an inode's mtime and ctime to now (mtime != 0: after a write, a
  * hole punched), or its atime (mtime == 0).  Takes the inode's lock. */
 void zfs_ns_touch(struct zfs_inode *inode, int mtime);
+
+/* ---- densify (fuse/densify.h) ---------------------------------------------
+ * A file is "dense" once the densifier repacked all of it and its ctime
+ * did not move meanwhile; every change of its data (zfs_ns_set_size,
+ * zfs_ns_touch with mtime) clears the mark, so background passes skip
+ * dense files until they are written again. */
+
+/* Take a hold on the regular file numbered `ino` (one that has a name and
+ * whose data was not released): the inode stays alive, as for an open
+ * file, until zfs_ns_release.  No pin is taken: an ephemeral file held so
+ * can still be evicted (its pages go; the inode waits for the release).
+ * Returns the inode or NULL.  Takes ns->lock shared. */
+struct zfs_inode *zfs_ns_hold(struct zfs_ns *ns, uint64_t ino);
+
+/* Fill out[] with up to `max` numbers of regular files with a name, taken
+ * from the inode table from *cursor on (0: the start); *cursor is where
+ * the next call goes on, 0 when the table is done.  With `idle_before`,
+ * only files that are closed, not dense, and whose ctime is not after
+ * *idle_before.  A table that grows between calls may make a walk miss
+ * or repeat a file.  Returns the count.  Takes ns->lock shared. */
+size_t zfs_ns_files(struct zfs_ns *ns, uint64_t *cursor, uint64_t *out, size_t max,
+		    const struct timespec *idle_before);
+
+/* A file's ctime and size, read together (takes the inode's lock). */
+void zfs_ns_data_stamp(struct zfs_inode *inode, struct timespec *ctime, uint64_t *size);
+
+/* Mark a file dense if its ctime is still `ctime` (nothing changed it
+ * since zfs_ns_data_stamp).  Returns 1 if it is marked now and was not
+ * before, else 0.  Takes the inode's lock. */
+int zfs_ns_mark_dense(struct zfs_inode *inode, const struct timespec *ctime);
 
 /* Extended attributes of ordinary inodes (the pool attributes are handled
  * by fuse/data.h).  setxattr flags: XATTR_CREATE / XATTR_REPLACE.  getxattr and

@@ -374,6 +374,7 @@ static void zfs_mover_apply(struct zfs_ns *ns, struct zfs_plan *pl, struct zfs_m
 		p->dir_gone = 0;
 		p->ephemeral = mv->from->ephemeral;
 		atomic_store(&p->codec, atomic_load(&mv->from->codec));
+		atomic_store(&p->densify, atomic_load(&mv->from->densify));
 		snprintf(p->name, sizeof(p->name), "%s", name);
 		p->next = ns->pools;
 		ns->pools = p;

@@ -131,6 +131,13 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("uring_remote_replies", s->ring.remote_replies, 0, 1,
 	    "io_uring replies made on a thread other than the request's queue, ever");
 	FIG("interrupts", s->interrupts, 0, 1, "INTERRUPT requests received, ever");
+	/* Multi-page units (compress/pam.h) and the densifier (fuse/densify.h). */
+	FIG("units", s->pam.units, 0, 0, "multi-page units stored now (made by densify)");
+	FIG("unit_pages", s->pam.unit_pages, 0, 0, "pages stored in units now");
+#define ZFS_DZ_FIG(id, field, figure, scale, help) \
+	FIG(#figure, s->field * (scale), (scale) < 1, 1, help);
+	ZFS_DENSIFY_COUNTERS(ZFS_DZ_FIG)
+#undef ZFS_DZ_FIG
 #undef FIG
 	return n;
 }
@@ -220,7 +227,10 @@ static void zfs_label(struct zfs_text *t, const char *v)
 	X(flushes, p->tmem.flushes, "pages removed from the pool, ever", 1)       \
 	X(evictions, p->tmem.evictions, "objects evicted from the pool, ever", 1) \
 	X(bytes_written, p->bytes_written, "bytes written to the pool's files, ever", 1) \
-	X(bytes_read, p->bytes_read, "bytes read from the pool's files, ever", 1)
+	X(bytes_read, p->bytes_read, "bytes read from the pool's files, ever", 1) \
+	X(densify_repacks, p->tmem.repacks, "groups densify repacked in the pool, ever", 1) \
+	X(densify_repacked_pages, p->tmem.repacked_pages,                        \
+	  "pages in those groups, ever", 1)
 
 static const char *const zfs_pool_names[] = {
 #define X(name, value, help, counter) #name,
@@ -482,6 +492,9 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 			if (codec_format(s->pools[i].codec, c, sizeof(c)) < 0)
 				strcpy(c, "?");
 			zfs_json_str(t, c);
+			zfs_densify_format(s->pools[i].densify, c, sizeof(c));
+			zfs_text_printf(t, ",\"densify\":");
+			zfs_json_str(t, c);
 		}
 		for (j = 0; j < ZFS_NPOOL_FIELDS; j++)
 			zfs_text_printf(t, ",\"%s\":%" PRIu64, zfs_pool_names[j],
@@ -539,6 +552,8 @@ void zfs_render_pool(const struct zfs_snapshot *s, unsigned i, struct zfs_text *
 	zfs_text_printf(t, "%-24s %s\n%-24s %s\n%-24s %u\n", "kind",
 			p->ephemeral ? "ephemeral" : "persistent", "compressor", c, "tmem_pool",
 			p->tmem.id);
+	zfs_densify_format(p->densify, c, sizeof(c));
+	zfs_text_printf(t, "%-24s %s\n", "densify", c);
 	for (j = 0; j < ZFS_NPOOL_FIELDS; j++)
 		zfs_text_printf(t, "%-24s %" PRIu64 "\n", zfs_pool_names[j],
 				zfs_pool_value(p, j));
@@ -637,4 +652,19 @@ void zfs_render_compress(const struct zfs_snapshot *s, struct zfs_text *t)
 	PAM_STATS_FIELDS(ZFS_LINE)
 	zfs_text_printf(t, "%-24s %.3f\n", "compression_ratio",
 			st->compr_bytes ? (double)st->orig_bytes / (double)st->compr_bytes : 0.0);
+}
+
+void zfs_render_densify(const struct zfs_snapshot *s, struct zfs_text *t)
+{
+	char c[CODEC_NAME_MAX];
+
+	zfs_densify_format(s->densify_setting, c, sizeof(c));
+	zfs_text_printf(t, "%-24s %s\n", "densify", c);
+	zfs_text_printf(t, "%-24s %" PRIu64 "\n%-24s %" PRIu64 "\n", "units", s->pam.units,
+			"unit_pages", s->pam.unit_pages);
+#define ZFS_DZ_LINE(id, field, figure, scale, help) \
+	zfs_text_printf(t, (scale) < 1 ? "%-24s %.3f\n" : "%-24s %.0f\n", #figure, \
+			(double)s->field * (scale));
+	ZFS_DENSIFY_COUNTERS(ZFS_DZ_LINE)
+#undef ZFS_DZ_LINE
 }

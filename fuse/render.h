@@ -12,8 +12,9 @@
  * detail files print the modules' structs through the X-macro field lists
  * each module declares in its header (TMEM_STATS_FIELDS, PAM_STATS_FIELDS,
  * BUDDY_STATS_FIELDS, SLAB_STATS_FIELDS, SGV_*_STATS_FIELDS,
- * XCF_STATS_FIELDS), and the memory policy's counters come from
- * ZFS_POLICY_COUNTERS (fuse/mem.h): no field is listed by hand here.
+ * XCF_STATS_FIELDS), and the memory policy's and the densifier's counters
+ * come from ZFS_POLICY_COUNTERS (fuse/mem.h) and ZFS_DENSIFY_COUNTERS
+ * (fuse/densify.h): no field is listed by hand here.
  *
  * The FUSE request statistics (fuse/reqstat.h) are printed per opcode in
  * /.zcache/fuse, as the histogram zcache_fuse_request_seconds{op} in
@@ -37,6 +38,7 @@
 #include "alloc/slab.h"
 #include "alloc/xcf.h"
 #include "compress/pam.h"
+#include "fuse/densify.h"
 #include "fuse/mem.h"
 #include "fuse/ns.h"
 #include "fuse/reqstat.h"
@@ -56,6 +58,7 @@ struct zfs_pool_snap {
 	uint64_t id;			/* zcached pool id (0 = root) */
 	int ephemeral;
 	unsigned codec;
+	uint64_t densify;		/* user.zcache.densify (fuse/densify.h) */
 	uint64_t files, bytes_written, bytes_read;
 	struct tmem_pool_stats tmem;
 };
@@ -94,6 +97,12 @@ struct zfs_snapshot {
 	struct zfs_uring_stats ring;	/* zero without the ring */
 	uint64_t interrupts;		/* INTERRUPT requests, ever */
 	struct zfs_reqstat_sum *fuse;	/* owned; NULL: no request statistics */
+	/* The densifier (fuse/densify.h ZFS_DENSIFY_COUNTERS: densify_files
+	 * ... densify_passes), ever, and the mount's densify= setting. */
+#define ZFS_DZ_FIELD(id, field, figure, scale, help) uint64_t field;
+	ZFS_DENSIFY_COUNTERS(ZFS_DZ_FIELD)
+#undef ZFS_DZ_FIELD
+	uint64_t densify_setting;
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */
@@ -115,7 +124,7 @@ struct zfs_figure {
 	const char *text;	/* a text figure's value, else NULL */
 };
 
-#define ZFS_MAX_FIGURES 48
+#define ZFS_MAX_FIGURES 64
 
 /* Fill out[] (room for ZFS_MAX_FIGURES) with the headline figures in the
  * order of DESIGN.md §2, then the cache lines.  Returns the count. */
@@ -151,5 +160,8 @@ void zfs_render_compress(const struct zfs_snapshot *s, struct zfs_text *t);
  * bucket's upper bound in µs or "inf"), then the line "all" summing them.
  * Nothing but the header when s->fuse is NULL. */
 void zfs_render_fuse(const struct zfs_snapshot *s, struct zfs_text *t);
+/* /.zcache/densify read back: the mount's setting and the densifier's
+ * counters with the units now stored. */
+void zfs_render_densify(const struct zfs_snapshot *s, struct zfs_text *t);
 
 #endif /* ZC_FUSE_RENDER_H */

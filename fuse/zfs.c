@@ -2,8 +2,10 @@
  *
  * zfs_create sets the parts up bottom first (the root pool, the namespace,
  * the notifier, the memory account, the data path, the request
- * statistics, the /.zcache tree) and
- * unwinds in reverse on failure; zfs_destroy tears them down in reverse.
+ * statistics, the densifier, the /.zcache tree) and unwinds in reverse
+ * on failure; zfs_start starts the densifier's thread (after the
+ * daemon's fork, which threads would not survive); zfs_destroy stops it
+ * and tears the parts down in reverse.
  */
 #include "fuse/zfs.h"
 
@@ -59,6 +61,11 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		err = ENOMEM;
 		goto err_data;
 	}
+	err = -zfs_densify_init(&fs->densify, cfg->store, fs->ns, cfg->densify_idle,
+				cfg->densify ? cfg->densify
+					     : zfs_densify_setting(ZFS_DENSIFY_AUTO, 0));
+	if (err)
+		goto err_reqstats;
 	cc = (struct zfs_ctl_config){
 		.store = cfg->store,
 		.buddy = cfg->buddy,
@@ -73,11 +80,14 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		.ring = &fs->uring,
 		.interrupts = &fs->interrupts,
 		.reqstats = fs->reqstats,
+		.densify = &fs->densify,
 	};
 	err = -zfs_ctl_init(&fs->ctl, &cc);
 	if (err)
-		goto err_reqstats;
+		goto err_densify;
 	return fs;
+err_densify:
+	zfs_densify_fini(&fs->densify);
 err_reqstats:
 	zfs_reqstats_destroy(fs->reqstats);
 err_data:
@@ -108,6 +118,7 @@ void zfs_destroy(struct zfs *fs)
 {
 	if (!fs)
 		return;
+	zfs_densify_fini(&fs->densify);	/* stops the thread first */
 	zfs_ctl_fini(&fs->ctl);
 	zfs_reqstats_destroy(fs->reqstats);
 	/* Pools still listed (live ones; removed ones were released). */
@@ -117,6 +128,16 @@ void zfs_destroy(struct zfs *fs)
 	zfs_mem_fini(&fs->mem);
 	zfs_notify_fini(&fs->notify);
 	free(fs);
+}
+
+int zfs_start(struct zfs *fs)
+{
+	return zfs_densify_start(&fs->densify);
+}
+
+void zfs_stop(struct zfs *fs)
+{
+	zfs_densify_stop(&fs->densify);
 }
 
 void zfs_set_session(struct zfs *fs, struct fuse_session *se)

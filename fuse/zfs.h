@@ -10,6 +10,8 @@
  *   mem     the memory account: mem_used, the limit, compaction, eviction
  *           (fuse/mem.h)
  *   data    the data path: files' pages and pools on tmem (fuse/data.h)
+ *   densify the thread that repacks idle files into multi-page units
+ *           (fuse/densify.h), running from zfs_start to zfs_destroy
  *   ctl     the /.zcache tree (fuse/ctl.h), rendered by fuse/render.h
  *   reqstats  the FUSE request statistics (fuse/reqstat.h), counted by the
  *           session's transports, shown in /.zcache/fuse
@@ -17,7 +19,7 @@
  * is the struct zfs) and the session loop (fuse/session.h) work on it.
  * The parts below zfs know nothing of struct zfs: each gets the pointers it
  * needs when it is set up, so no file of fuse/ includes a header of a part
- * above it (the order, bottom up: ns, notify, uring, mem, render, data, ctl, zfs,
+ * above it (the order, bottom up: ns, notify, uring, densify, mem, render, data, ctl, zfs,
  * session, ops; the build checks it, fuse/CMakeLists.txt).
  *
  * The root directory is the default pool and always persistent (DESIGN.md
@@ -44,6 +46,7 @@
 
 #include "fuse/ctl.h"
 #include "fuse/data.h"
+#include "fuse/densify.h"
 #include "fuse/mem.h"
 #include "fuse/notify.h"
 #include "fuse/ns.h"
@@ -69,6 +72,11 @@ struct zfs_config {
 	int ephemeral;			/* new pools are ephemeral (the root's is
 					   always persistent) */
 	uint64_t mem_limit;		/* bytes, 0 = none */
+	unsigned densify_idle;		/* seconds a closed file must stay unwritten
+					   before the densifier takes it; 0 = only
+					   /.zcache/densify (fuse/densify.h) */
+	uint64_t densify;		/* the mount's densify= (zfs_densify_parse,
+					   not a pool's "default"); 0 = "auto" */
 	uid_t uid;			/* owner of the root directory */
 	gid_t gid;
 	int uring;			/* enum zfs_uring_mode (fuse/uring.h) */
@@ -89,6 +97,7 @@ struct zfs {
 	struct zfs_data data;
 	struct zfs_ctl ctl;
 	struct zfs_reqstats *reqstats;	/* owned */
+	struct zfs_densify densify;
 	/* The INIT reply's patch (fuse/session.h, "Transport"). */
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
@@ -116,15 +125,25 @@ struct zfs {
 /* Create the filesystem on the given store: the root pool (a tmem pool of
  * the configured kind and codec), the namespace with /.zcache, the memory
  * account with the configured limit, the data path and its SGV pool
- * "zfs-io", the request statistics, the /.zcache tree.  Returns NULL with errno EINVAL (missing
- * store, buddy or sgv, or an unknown codec), ENOSPC (no tmem pool id) or
- * ENOMEM; nothing is left allocated. */
+ * "zfs-io", the request statistics, the /.zcache tree and the densifier
+ * (its thread starts with zfs_start).  Returns NULL with errno EINVAL
+ * (missing store, buddy or sgv, an unknown codec or densify setting),
+ * ENOSPC (no tmem pool id) or ENOMEM; nothing is left allocated. */
 struct zfs *zfs_create(const struct zfs_config *cfg);
 
-/* Free the /.zcache files still open, the namespace, every tmem pool the
+/* Stop the densifier, free the /.zcache files still open, the namespace, every tmem pool the
  * filesystem made and the I/O pool.  The session must have stopped.
  * zfs_destroy(NULL) does nothing. */
 void zfs_destroy(struct zfs *fs);
+
+/* Start the filesystem's own thread, the densifier (fuse/densify.h), after
+ * the daemon forked to the background (a thread does not survive a fork).
+ * Until then /.zcache/densify answers EIO.  Returns 0 or -EAGAIN. */
+int zfs_start(struct zfs *fs);
+
+/* Stop and join that thread (a pass in progress stops after its group),
+ * e.g. before zfs_check; zfs_destroy does it too.  Safe when not started. */
+void zfs_stop(struct zfs *fs);
 
 /* Tell the filesystem its session (for the notifier's invalidations). */
 void zfs_set_session(struct zfs *fs, struct fuse_session *se);

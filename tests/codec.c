@@ -99,6 +99,9 @@ static size_t all_codecs(unsigned *ids, size_t max)
 	for (size_t i = 0; i < sizeof(negs) / sizeof(negs[0]); i++)
 		ids[n++] = codec_make(CODEC_ZSTD, negs[i]);
 	ids[n++] = codec_make(CODEC_ZSTD, ZSTD_minCLevel());
+	for (int l = 1; l <= CODEC_LZ4HC_LEVEL_MAX; l += 4)
+		ids[n++] = codec_make(CODEC_LZ4HC, l);
+	ids[n++] = codec_make(CODEC_LZ4HC, CODEC_LZ4HC_LEVEL_MAX);
 	ck_assert_uint_le(n, max);
 	return n;
 }
@@ -129,6 +132,9 @@ START_TEST(test_parse_valid)
 		{ "zstd:-50", CODEC_ZSTD, -50, "zstd:-50" },
 		{ "none", CODEC_NONE, 0, "none" },
 		{ "NONE", CODEC_NONE, 0, "none" },
+		{ "lz4hc", CODEC_LZ4HC, 9, "lz4hc:9" },
+		{ "LZ4HC:1", CODEC_LZ4HC, 1, "lz4hc:1" },
+		{ "lz4hc:12", CODEC_LZ4HC, 12, "lz4hc:12" },
 	};
 	char buf[CODEC_NAME_MAX];
 	char err[256];
@@ -165,7 +171,12 @@ START_TEST(test_parse_valid)
 	ck_assert_str_eq(codec_type_name(CODEC_NONE), "none");
 	ck_assert_str_eq(codec_type_name(CODEC_LZ4), "lz4");
 	ck_assert_str_eq(codec_type_name(CODEC_ZSTD), "zstd");
+	ck_assert_str_eq(codec_type_name(CODEC_LZ4HC), "lz4hc");
 	ck_assert_str_eq(codec_type_name(7), "?");
+	/* lz4hc writes lz4's format: a stored page records lz4. */
+	ck_assert_uint_eq(codec_decode_type(codec_make(CODEC_LZ4HC, 9)), CODEC_LZ4);
+	ck_assert_uint_eq(codec_decode_type(codec_make(CODEC_ZSTD, 9)), CODEC_ZSTD);
+	ck_assert_uint_eq(codec_decode_type(CODEC_DEFAULT), CODEC_LZ4);
 }
 END_TEST
 
@@ -201,6 +212,10 @@ START_TEST(test_parse_errors)
 		{ "none:", "\"none:\"" },
 		{ ":3", "\":3\"" },
 		{ "zstd3", "\"zstd3\"" },
+		{ "lz4hc:0", "\"0\"" },
+		{ "lz4hc:13", "\"13\"" },
+		{ "lz4hc:", "\"lz4hc:\"" },
+		{ "lz4h", "\"lz4h\"" },
 	};
 	char err[256];
 
@@ -352,7 +367,7 @@ START_TEST(test_round_trip_sizes)
 {
 	static const size_t sizes[] = { 1, 7, 64, 4095, 4097, 65536 };
 	unsigned ids[] = { CODEC_DEFAULT, codec_make(CODEC_ZSTD, 1), codec_make(CODEC_ZSTD, -3),
-			   codec_make(CODEC_NONE, 0) };
+			   codec_make(CODEC_NONE, 0), codec_make(CODEC_LZ4HC, 9) };
 	uint64_t seed = 42;
 
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
@@ -423,6 +438,52 @@ START_TEST(test_compress_capacity)
 }
 END_TEST
 
+/* A prefix decode of 64 KiB: lz4 (and lz4hc) stop at the prefix asked for
+ * (they may decode a little more), every byte they report valid is right,
+ * and the rest of the buffer is untouched past what they wrote; zstd and
+ * none decode it whole.  A truncated input fails. */
+START_TEST(test_decompress_prefix)
+{
+	const unsigned ids[] = { CODEC_DEFAULT, codec_make(CODEC_LZ4HC, 9),
+				 codec_make(CODEC_ZSTD, 3), codec_make(CODEC_NONE, 0) };
+	const size_t len = 16 * PAGE;
+	unsigned char *src = malloc(len), *dst = malloc(codec_bound(CODEC_DEFAULT, len) + len),
+		      *out = malloc(len);
+
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(dst);
+	ck_assert_ptr_nonnull(out);
+	corpus_load();
+	for (size_t i = 0; i < 16; i++)
+		memcpy(src + i * PAGE, corpus_page(i * 3), PAGE);
+	for (size_t c = 0; c < sizeof(ids) / sizeof(ids[0]); c++) {
+		int n = codec_compress(ids[c], src, len, dst, codec_bound(ids[c], len));
+
+		ck_assert_int_gt(n, 0);
+		for (size_t want = PAGE; want <= len; want += 5 * PAGE) {
+			int got;
+
+			memset(out, 0xa5, len);
+			got = codec_decompress_prefix(ids[c], dst, (size_t)n, out, want, len);
+			ck_assert_int_ge(got, (int)want);
+			ck_assert_int_le(got, (int)len);
+			ck_assert_mem_eq(out, src, (size_t)got);
+			if (codec_decode_type(ids[c]) != CODEC_LZ4)
+				ck_assert_int_eq(got, (int)len);
+		}
+		ck_assert_int_eq(codec_decompress_prefix(ids[c], dst, (size_t)n, out, len, len),
+				 (int)len);
+		ck_assert_mem_eq(out, src, len);
+		/* Cut after a quarter: a prefix past the cut fails. */
+		ck_assert_int_lt(codec_decompress_prefix(ids[c], dst, (size_t)n / 4, out, len,
+							 len), 0);
+	}
+	free(out);
+	free(dst);
+	free(src);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
 	unsigned char page[PAGE], dst[PAGE * 2];
@@ -436,7 +497,12 @@ START_TEST(test_bad_arguments)
 			 -EINVAL);
 	ck_assert_int_eq(codec_compress(3, page, PAGE, dst, sizeof(dst)), -EINVAL);
 	ck_assert_int_eq(codec_compress(CODEC_DEFAULT, page, 0, dst, sizeof(dst)), -EINVAL);
-	ck_assert_int_eq(codec_decompress(3, page, PAGE, dst, PAGE), -EINVAL);
+	ck_assert_int_eq(codec_decompress(CODEC_NTYPES, page, PAGE, dst, PAGE), -EINVAL);
+	ck_assert_int_eq(codec_compress(codec_make(CODEC_LZ4HC, 13), page, PAGE, dst, sizeof(dst)),
+			 -EINVAL);
+	ck_assert_int_eq(codec_decompress_prefix(CODEC_DEFAULT, page, PAGE, dst, 0, PAGE), -EINVAL);
+	ck_assert_int_eq(codec_decompress_prefix(CODEC_DEFAULT, page, PAGE, dst, PAGE + 1, PAGE),
+			 -EINVAL);
 	ck_assert_int_eq(codec_decompress(CODEC_DEFAULT, page, PAGE, dst, 0), -EINVAL);
 	ck_assert_int_eq(codec_decompress(CODEC_DEFAULT, page, 0, dst, PAGE), -EIO);
 	ck_assert_int_eq(codec_decompress(codec_make(CODEC_NONE, 0), page, PAGE - 1, dst, PAGE),
@@ -497,7 +563,8 @@ static int decode_exact(unsigned id, const unsigned char *src, size_t len, size_
 START_TEST(test_corrupt_input)
 {
 	const unsigned ids[] = { CODEC_DEFAULT, codec_make(CODEC_ZSTD, 1),
-				 codec_make(CODEC_ZSTD, 9), codec_make(CODEC_ZSTD, -5) };
+				 codec_make(CODEC_ZSTD, 9), codec_make(CODEC_ZSTD, -5),
+				 codec_make(CODEC_LZ4HC, 9) };
 	uint64_t seed = zc_test_seed();
 	unsigned char *buf = malloc(PAGE * 2);
 	unsigned char *bad = malloc(PAGE * 2 + 16);
@@ -659,6 +726,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_round_trip_sizes);
 	tcase_add_test(tc, test_compress_capacity);
 	tcase_add_test(tc, test_bad_arguments);
+	tcase_add_test(tc, test_decompress_prefix);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corrupt");

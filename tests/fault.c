@@ -1,4 +1,5 @@
-/* tests/fault.c - allocation-failure injection through the store's put path.
+/* tests/fault.c - allocation-failure injection through the store's put and
+ * densify paths.
  *
  * A store is built as the daemon builds it (tmem/stack.h: buddy, SGV
  * context, a slab cache of xcf descriptors, PAM, tmem on slab hostops),
@@ -18,7 +19,12 @@
  *     takes new pages again once the faults stop.
  * A second test arms the faults through the environment variables
  * (ZC_FAULT_BUDDY, ZC_FAULT_SLAB), so that building the store fails too, and
- * a third runs two threads putting under periodic faults.
+ * a third runs two threads putting under periodic faults.  A fourth
+ * densifies objects (tmem_densify: units of 16 pages) while the page
+ * allocator, the xcf descriptor cache or the unit descriptor cache fail:
+ * every densify returns 1, 0 or -ENOMEM, a failed one leaves its group as
+ * it was, every page reads back, every check passes, memory only shrinks,
+ * and once the faults stop everything densifies.
  *
  * Fault injection exists only in ZC_DEBUG builds (the asan and debug
  * presets).  In other builds buddy_fault_set/slab_fault_set return
@@ -142,7 +148,8 @@ static uint64_t store_faults(struct store *st)
 {
 	return buddy_fault_count(st->b) + slab_fault_count(st->descs) +
 	       slab_fault_count(tmem_slab_host_cache(st->host, 0)) +
-	       slab_fault_count(tmem_slab_host_cache(st->host, 1));
+	       slab_fault_count(tmem_slab_host_cache(st->host, 1)) +
+	       slab_fault_count(pam_unit_cache(st->pam));
 }
 
 /* Stop every fault. */
@@ -154,6 +161,7 @@ static void store_disarm(struct store *st)
 	ck_assert_int_eq(slab_fault_set(st->descs, 0, 0), want);
 	ck_assert_int_eq(slab_fault_set(tmem_slab_host_cache(st->host, 0), 0, 0), want);
 	ck_assert_int_eq(slab_fault_set(tmem_slab_host_cache(st->host, 1), 0, 0), want);
+	ck_assert_int_eq(slab_fault_set(pam_unit_cache(st->pam), 0, 0), want);
 }
 
 static void store_close(struct store *st)
@@ -538,6 +546,147 @@ START_TEST(test_threads)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Densify under faults: DOBJS objects of DPAGES text-like corpus pages
+ * (oid {1000 + j, 3, 4}), densified group by group while allocations fail. */
+
+#define DOBJS 6
+#define DPAGES 40
+
+static long dense_content(unsigned j, unsigned i)
+{
+	/* pages.map: the C text runs at 1088 and 1600, ELF at 128 */
+	static const long runs[] = { 1088, 1600, 128 };
+
+	return runs[j % 3] + (long)((j * 7 + i) % 64);
+}
+
+static struct tmem_oid dense_oid(unsigned j)
+{
+	struct tmem_oid o = { { 1000 + j, 3, 4 } };
+	return o;
+}
+
+static uint64_t store_mem(struct store *st)
+{
+	struct pam_stats ps;
+
+	pam_stats(st->pam, &ps);
+	return ps.xcf_used_bytes + ps.raw_pages * PAGE + ps.units * PAM_UNIT_DESC_SIZE;
+}
+
+static void dense_verify(struct store *st)
+{
+	unsigned char out[PAGE];
+
+	for (unsigned j = 0; j < DOBJS; j++) {
+		struct tmem_oid o = dense_oid(j);
+
+		for (unsigned i = 0; i < DPAGES; i++) {
+			ck_assert_int_eq(tmem_get(st->s, st->pool, &o, i, out, 0), 0);
+			ck_assert_msg(memcmp(out, content(dense_content(j, i)), PAGE) == 0,
+				      "object %u page %u differs after densify", j, i);
+		}
+	}
+}
+
+/* Densify every object; returns the -ENOMEM count, checks each result and
+ * that the stored bytes never grow. */
+static uint64_t dense_all(struct store *st, void *buf, uint64_t *made)
+{
+	uint64_t enomem = 0;
+
+	for (unsigned j = 0; j < DOBJS; j++) {
+		struct tmem_oid o = dense_oid(j);
+		struct tmem_densify_result res;
+		uint64_t from = 0;
+		int rc;
+
+		for (;;) {
+			uint64_t before = store_mem(st);
+
+			rc = tmem_densify(st->s, st->pool, &o, (uint32_t)from,
+					  codec_make(CODEC_LZ4HC, 9), buf, &res);
+			if (rc == -ENOENT)
+				break;
+			ck_assert_msg(rc == 0 || rc == 1 || rc == -ENOMEM, "densify: %d", rc);
+			if (rc == -ENOMEM)
+				enomem++;
+			if (rc == 1) {
+				(*made)++;
+				ck_assert_uint_lt(res.new_bytes, res.old_bytes);
+			}
+			ck_assert_uint_le(store_mem(st), before);
+			from = res.next;
+		}
+	}
+	return enomem;
+}
+
+START_TEST(test_densify)
+{
+	static const char *const names[] = { "buddy", "xcf descriptors", "unit descriptors" };
+	void *buf = malloc(TMEM_DENSIFY_BUF);
+	uint64_t faults = 0, enomem = 0, made = 0, runs = 0, tfaults[3] = { 0 };
+
+	ck_assert_ptr_nonnull(buf);
+	corpus_load();
+	for (int t = 0; t < 3; t++) {
+		for (uint64_t n = 1; n <= 24; n++) {
+			struct store st;
+			uint64_t every = n % 3 ? 0 : 4, before, dm = 0;
+			int rc;
+
+			ck_assert_int_eq(store_open(&st), 0);
+			for (unsigned j = 0; j < DOBJS; j++) {
+				struct tmem_oid o = dense_oid(j);
+
+				for (unsigned i = 0; i < DPAGES; i++)
+					ck_assert_int_eq(tmem_put(st.s, st.pool, &o, i,
+								  content(dense_content(j, i))), 0);
+			}
+			rc = t == 0 ? buddy_fault_set(st.b, n, every)
+			     : t == 1 ? slab_fault_set(st.descs, n, every)
+				      : slab_fault_set(pam_unit_cache(st.pam), n, every);
+			ck_assert_int_eq(rc, FAULTS_ON ? 0 : -EOPNOTSUPP);
+			before = store_faults(&st);
+			enomem += dense_all(&st, buf, &dm);
+			faults += store_faults(&st) - before;
+			tfaults[t] += store_faults(&st) - before;
+			store_check(&st);
+			dense_verify(&st);
+			/* The faults stop: whatever was left densifies now. */
+			store_disarm(&st);
+			ck_assert_uint_eq(dense_all(&st, buf, &dm), 0);
+			made += dm;
+			dense_verify(&st);
+			{
+				struct pam_stats ps;
+
+				pam_stats(st.pam, &ps);
+				ck_assert_uint_ge(ps.units, DOBJS * 2);
+				ck_assert_uint_eq(ps.compressed_pages, 0);
+			}
+			runs++;
+			store_close(&st);
+			pam_thread_release();
+		}
+	}
+	for (int t = 0; t < 3; t++)
+		ck_assert_msg(FAULTS_ON ? tfaults[t] > 0 : tfaults[t] == 0, "%s: %llu faults",
+			      names[t], (unsigned long long)tfaults[t]);
+	/* Every injected failure surfaced as exactly one densify's -ENOMEM. */
+	ck_assert_uint_eq(enomem, faults);
+	if (FAULTS_ON)
+		ck_assert_uint_gt(enomem, 0);
+	fprintf(stderr, "fault densify: faults injected: %llu; stores %llu, groups repacked %llu, "
+		"densify calls failed with -ENOMEM %llu%s\n", (unsigned long long)faults,
+		(unsigned long long)runs, (unsigned long long)made, (unsigned long long)enomem,
+		FAULTS_ON ? "" : " [release build: fault injection compiled out]");
+	free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* The hooks themselves: which call fails, N/M, re-arming, counting. */
 
 START_TEST(test_hooks)
@@ -641,6 +790,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_sweep_periodic);
 	tcase_add_test(tc, test_env);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_densify);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -318,6 +318,20 @@ uint64_t fs_ctl_value(const char *file, const char *name)
 	return v;
 }
 
+void fs_ctl_write(const char *file, const char *value)
+{
+	char p[1024];
+	size_t len = strlen(value);
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/.zcache/%s", fs_cur.dir, file);
+	fd = open(p, O_WRONLY);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	ck_assert_msg(write(fd, value, len) == (ssize_t)len, "write %s to %s: %s", value, p,
+		      strerror(errno));
+	ck_assert_int_eq(close(fd), 0);
+}
+
 int fs_daemon_has(const char *rel)
 {
 	char p[1024];

@@ -90,6 +90,9 @@ uint64_t fs_stat_value(const char *name);
 /* The value of `name` in /.zcache/FILE (e.g. "compress",
  * "pools/NAME/stats"). */
 uint64_t fs_ctl_value(const char *file, const char *name);
+/* Write `value` to the control file /.zcache/FILE (the caller is root);
+ * asserts that the write took all of it. */
+void fs_ctl_write(const char *file, const char *value);
 /* Does the daemon still have file `rel`?  Asked with open(2), which always
  * reaches the daemon (stat(2) may answer from the kernel's cache of an
  * evicted file's name until the daemon's invalidation arrives). */

@@ -19,6 +19,14 @@
  * pampd).  Lengths are mostly small and unaligned, so the read-modify-write
  * of edge pages is exercised hardest.
  *
+ * Densify is forced between operations: every ZC_FSX_DENSIFY operations
+ * (default 250; 0: never) the exerciser writes 1 to /.zcache/densify, so
+ * every file changed since the last pass is repacked into multi-page units
+ * (the "none" pool's files with lz4hc, set on the pool), and then reads one
+ * file back whole.  So later writes, truncations, holes punched, zero
+ * ranges and SEEK_DATA/SEEK_HOLE meet files whose pages share units, units
+ * with pages gone from them, and files repacked again over those.
+ *
  * ZC_FSX_OPS sets the number of operations (default 100,000); ZC_SEED
  * replays a run (the seed is printed).  At the end the suite prints
  * "fsx: N operations, B bytes verified" (figures for the README), deletes
@@ -60,6 +68,7 @@ struct fsx {
 	uint64_t rs;			/* PRNG state */
 	uint64_t ops, bytes_verified;
 	uint64_t nop[9];		/* operations per kind, for the log */
+	uint64_t densify_every, densify_passes;
 };
 
 enum { FSX_WRITE, FSX_READ, FSX_TRUNC, FSX_PUNCH, FSX_ZERO, FSX_ALLOC, FSX_SEEK, FSX_SYNC,
@@ -311,6 +320,13 @@ static void fsx_step(struct fsx *x)
 	vhi = off + len + PAGE < FSX_MAX + PAGE ? off + len + PAGE : FSX_MAX + PAGE;
 	fsx_verify(x, k, vlo, vhi - vlo, direct, fsx_op_name[op]);
 	x->ops++;
+	if (x->densify_every && x->ops % x->densify_every == 0) {
+		unsigned j = (unsigned)zc_rand_below(&x->rs, FSX_FILES);
+
+		fs_ctl_write("densify", "1");
+		x->densify_passes++;
+		fsx_verify(x, j, 0, FSX_MAX + PAGE, (int)zc_rand_below(&x->rs, 2), "after densify");
+	}
 	if (x->ops % FSX_WHOLE_EVERY == 0) {
 		for (unsigned j = 0; j < FSX_FILES; j++)
 			fsx_verify(x, j, 0, FSX_MAX + PAGE, (int)(j + x->ops / FSX_WHOLE_EVERY) & 1,
@@ -335,18 +351,25 @@ START_TEST(test_fsx)
 {
 	static const char *const names[FSX_FILES] = { "a", "b", "zstd/c", "zstd/d", "none/e",
 						      "none/f" };
-	const char *env = getenv("ZC_FSX_OPS");
+	const char *env = getenv("ZC_FSX_OPS"), *denv = getenv("ZC_FSX_DENSIFY");
 	uint64_t nops = env && *env ? strtoull(env, NULL, 10) : 100000;
 	struct fsx *x = calloc(1, sizeof(*x));
 	unsigned k;
 
 	ck_assert_ptr_nonnull(x);
 	x->rs = zc_test_seed();
+	x->densify_every = denv && *denv ? strtoull(denv, NULL, 10) : 250;
 	x->buf = malloc(FSX_MAX + 2 * PAGE);
 	ck_assert_ptr_nonnull(x->buf);
 	fs_mount("compressor=lz4,mem_limit=1G");
 	fsx_make_pool("zstd", "zstd:1");
 	fsx_make_pool("none", "none");
+	{
+		char p[1024];
+
+		fs_path(p, sizeof(p), "none");
+		ck_assert_int_eq(setxattr(p, "user.zcache.densify", "lz4hc", 5, 0), 0);
+	}
 	for (k = 0; k < FSX_FILES; k++) {
 		fs_path(x->f[k].path, sizeof(x->f[k].path), names[k]);
 		x->f[k].model = calloc(1, FSX_MAX + 2 * PAGE);
@@ -357,8 +380,12 @@ START_TEST(test_fsx)
 		fsx_step(x);
 	for (k = 0; k < FSX_FILES; k++)
 		fsx_verify(x, k, 0, FSX_MAX + PAGE, 1, "final");
-	fprintf(stderr, "fsx: %" PRIu64 " operations, %" PRIu64 " bytes verified\n", x->ops,
-		x->bytes_verified);
+	fprintf(stderr, "fsx: %" PRIu64 " operations, %" PRIu64 " bytes verified, %" PRIu64
+		" densify passes (%" PRIu64 " groups repacked, %" PRIu64 " left to a write)\n",
+		x->ops, x->bytes_verified, x->densify_passes, fs_stat_value("densify_units_made"),
+		fs_stat_value("densify_conflicts"));
+	if (x->densify_passes)
+		ck_assert_uint_gt(fs_stat_value("densify_units_made"), 0);
 	fprintf(stderr, "fsx: ");
 	for (k = 0; k < FSX_NOPS; k++)
 		fprintf(stderr, "%s %" PRIu64 "%s", fsx_op_name[k], x->nop[k],

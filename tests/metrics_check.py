@@ -105,7 +105,7 @@ def main():
     pool_fields = []
     for line in read(mnt, "pools/default/stats").splitlines():
         field = line.split()[0]
-        if field not in ("kind", "compressor", "tmem_pool", "compression_ratio"):
+        if field not in ("kind", "compressor", "densify", "tmem_pool", "compression_ratio"):
             pool_fields.append(field)
     if not names or not pool_fields:
         fail("empty stats or pool stats")

@@ -1,8 +1,11 @@
 /* tests/pam.c - the PAM suite: every kind of page (same-filled, raw,
  * compressed) against a reference computed with raw lz4/zstd, the pampd
  * encoding and its corruption checks, corrupt compressed data (scratch
- * against a guard page), codec changes, the raw threshold, accounting, a
- * randomized model test and a multi-threaded stress test.
+ * against a guard page), codec changes, the raw threshold, accounting,
+ * multi-page units (plan, repack, reads through the per-thread cache,
+ * shares, retiring, references held by readers, compaction, allocation
+ * failures), a randomized model test (with repacks) and a multi-threaded
+ * stress test.
  */
 #include "compress/pam.h"
 
@@ -841,6 +844,546 @@ START_TEST(test_accounting_compact_shrink)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Units */
+
+#define TEXT_PAGES 1088		/* pages.map: 64 pages of C text from here */
+
+/* A group of pages put with lz4: slot i holds corpus page first + i
+ * (every slot of `map`; 0 elsewhere); text pages are all compressed. */
+static void group_put(struct env *e, size_t first, unsigned map, pam_pampd old[PAM_UNIT_PAGES])
+{
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		struct pam_pampd_info info;
+
+		old[i] = 0;
+		if (!(map & (1u << i)))
+			continue;
+		ck_assert_int_eq(pam_put(e->pam, cpage(first + i), CODEC_DEFAULT, &old[i]), 0);
+		ck_assert_int_eq(pam_pampd_info(e->pam, old[i], &info), 0);
+		ck_assert(first != TEXT_PAGES || info.kind == PAM_KIND_XCF);
+	}
+}
+
+/* Pack the pages of `map` (corpus pages first + slot) in slot order. */
+static unsigned char *group_pages(size_t first, unsigned map)
+{
+	unsigned char *pages = malloc(PAM_UNIT_PAGES * PAGE);
+	unsigned k = 0;
+
+	ck_assert_ptr_nonnull(pages);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		if (map & (1u << i))
+			memcpy(pages + (size_t)k++ * PAGE, cpage(first + i), PAGE);
+	return pages;
+}
+
+/* Repack a group as the store does: plan, then repack; the old pampds are
+ * freed and replaced when a unit was made.  Returns pam_repack's result. */
+static int group_repack(struct env *e, pam_pampd g[PAM_UNIT_PAGES], size_t first, unsigned codec,
+			unsigned *mapp)
+{
+	pam_pampd out[PAM_UNIT_PAGES];
+	uint64_t old_bytes = 0;
+	unsigned map = pam_repack_plan(e->pam, g, codec, &old_bytes);
+	unsigned char *pages;
+	int rc;
+
+	*mapp = map;
+	if (!map)
+		return 0;
+	ck_assert_uint_gt(old_bytes, 0);
+	pages = group_pages(first, map);
+	rc = pam_repack(e->pam, pages, map, codec, old_bytes, out);
+	free(pages);
+	if (rc == 1)
+		for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+			if (map & (1u << i)) {
+				pam_free(e->pam, g[i]);
+				g[i] = out[i];
+			}
+	return rc;
+}
+
+/* lz4_unit_pages = 8: an lz4 group becomes a unit per run of 8 slots (a
+ * run of one page alone, a whole-group unit when runs do not pay), every
+ * page reads back, the plan sees the runs as dense, zstd units still take
+ * the whole group; bad values are refused. */
+START_TEST(test_unit_runs)
+{
+	struct pam_config cfg = { .lz4_unit_pages = 8 };
+	const unsigned hc = codec_make(CODEC_LZ4HC, 9);
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES];
+	struct pam_stats st;
+	uint64_t old_bytes;
+	unsigned char out[PAGE];
+	unsigned map;
+
+	corpus_load();
+	for (unsigned bad = 0; bad < 3; bad++) {
+		struct pam_config b = { .lz4_unit_pages = bad == 0 ? 3 : bad == 1 ? 32 : 1 };
+		struct buddy *bd = buddy_create(BUDDY_DEFAULT_RESERVE);
+		struct sgv_ctx *sg = sgv_ctx_create(bd);
+
+		errno = 0;
+		ck_assert_ptr_null(pam_create(&b, bd, sg, NULL));
+		ck_assert_int_eq(errno, EINVAL);
+		sgv_ctx_destroy(sg);
+		buddy_destroy(bd);
+	}
+	env_open(&e, &cfg);
+	/* A full group: two units of 8. */
+	group_put(&e, TEXT_PAGES, 0xffff, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	ck_assert_uint_eq(map, 0xffff);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 2);
+	ck_assert_uint_eq(st.unit_pages, 16);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		struct pam_pampd_info info;
+
+		ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
+		ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
+	}
+	/* Dense for lz4 types; zstd would take the whole group. */
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes), 0);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, codec_make(CODEC_ZSTD, 3), &old_bytes),
+			  0xffff);
+	/* Random order reads, each page right. */
+	for (unsigned k = 0; k < PAM_UNIT_PAGES; k++) {
+		unsigned i = (k * 7 + 3) % PAM_UNIT_PAGES;
+
+		ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+		ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+	}
+	/* A page dropped from the second run: the group is planned again
+	 * (plans are per group) and repacked in runs of 8 and 7 ... */
+	pam_free(e.pam, g[12]);
+	g[12] = 0;
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0xefff);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 2);
+	ck_assert_uint_eq(st.unit_pages, 15);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
+	/* ... zstd makes one unit of the whole group, and lz4 runs would
+	 * not beat it (no gain: nothing changes) ... */
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codec_make(CODEC_ZSTD, 3), &map), 1);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 1);
+	ck_assert_uint_eq(st.unit_pages, 15);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 0);
+	ck_assert_uint_eq(map, 0xefff);
+	/* ... and runs of one page are pages alone. */
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		if (i != 0 && i != 9) {
+			pam_free(e.pam, g[i]);
+			g[i] = 0;
+		}
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	ck_assert_uint_eq(map, 0x0201);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		if (g[i]) {
+			struct pam_pampd_info info;
+
+			ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
+			ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+			ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+			ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+		}
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		pam_free(e.pam, g[i]);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	env_close(&e);
+}
+END_TEST
+
+/* A unit of 16 text pages with each dense codec: every page reads back,
+ * the pages' shares add up to the unit's footprint, a sequential read
+ * decodes the unit once, and the unit is retired with its last page. */
+START_TEST(test_unit_round_trip)
+{
+	const unsigned codecs[] = { CODEC_DEFAULT, codec_make(CODEC_LZ4HC, 9),
+				    codec_make(CODEC_ZSTD, 3), codec_make(CODEC_ZSTD, 19) };
+	struct env e;
+
+	corpus_load();
+	env_open(&e, NULL);
+	for (size_t c = 0; c < sizeof(codecs) / sizeof(codecs[0]); c++) {
+		pam_pampd g[PAM_UNIT_PAGES];
+		struct pam_stats before, st;
+		uint64_t sum = 0, id = 0;
+		unsigned map;
+
+		group_put(&e, TEXT_PAGES, 0xffff, g);
+		pam_stats(e.pam, &before);
+		ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codecs[c], &map), 1);
+		ck_assert_uint_eq(map, 0xffff);
+		ck_assert_int_eq(pam_check(e.pam), 0);
+		pam_stats(e.pam, &st);
+		ck_assert_uint_eq(st.units, 1);
+		ck_assert_uint_eq(st.unit_pages, 16);
+		ck_assert_uint_eq(st.compressed_pages, 0);
+		ck_assert_uint_eq(st.pages, 16);
+		ck_assert_uint_eq(st.units_made, before.units_made + 1);
+		ck_assert_uint_lt(st.unit_mem_bytes, before.xcf_used_bytes);
+		for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+			struct pam_pampd_info info;
+
+			ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
+			ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
+			ck_assert_uint_eq(info.slot, i);
+			ck_assert_uint_eq(info.map, 0xffff);
+			ck_assert_uint_eq(info.codec_type, codec_decode_type(codecs[c]));
+			ck_assert_uint_eq(info.size, st.unit_bytes);
+			if (i == 0)
+				id = info.unit;
+			ck_assert_uint_eq(info.unit, id);
+			sum += pam_size(e.pam, g[i]);
+		}
+		ck_assert_uint_eq(sum, st.unit_mem_bytes);
+		/* Read in order with a cold cache: one decode, 15 hits. */
+		pam_thread_release();
+		pam_stats(e.pam, &before);
+		for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+			unsigned char out[PAGE];
+
+			ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+			ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+		}
+		pam_stats(e.pam, &st);
+		ck_assert_uint_eq(st.unit_decodes - before.unit_decodes, 1);
+		ck_assert_uint_eq(st.unit_cache_hits - before.unit_cache_hits, 15);
+		/* Pages leave one by one; the unit stays whole until the last. */
+		for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+			unsigned char out[PAGE];
+
+			pam_free(e.pam, g[i]);
+			pam_stats(e.pam, &st);
+			ck_assert_uint_eq(st.unit_pages, 15 - i);
+			ck_assert_uint_eq(st.units, i < 15 ? 1 : 0);
+			ck_assert_uint_eq(st.unit_dead_pages, i < 15 ? i + 1 : 0);
+			ck_assert_int_eq(pam_check(e.pam), 0);
+			if (i < 15) {
+				ck_assert_int_eq(pam_get(e.pam, g[15], out), 0);
+				ck_assert_mem_eq(out, cpage(TEXT_PAGES + 15), PAGE);
+			}
+		}
+		pam_stats(e.pam, &st);
+		ck_assert_uint_eq(st.xcf_used_bytes, 0);
+		ck_assert_uint_eq(st.unit_mem_bytes, 0);
+		ck_assert_uint_eq(st.unit_bytes, 0);
+	}
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
+/* What the plan chooses: compressed and unit pages only; nothing for a
+ * whole unit of the same decode type; a unit with a dead slot counted
+ * whole. */
+START_TEST(test_unit_plan)
+{
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES], out[PAM_UNIT_PAGES];
+	unsigned char page[PAGE];
+	uint64_t old_bytes, want = 0, seed = 5;
+	struct pam_stats st;
+	unsigned map;
+
+	corpus_load();
+	env_open(&e, NULL);
+	/* Slots 0-1 holes, 2 zero, 3 same-filled, 4 raw, 5..15 text. */
+	group_put(&e, TEXT_PAGES, 0xffe0, g);
+	memset(page, 0, PAGE);
+	ck_assert_int_eq(pam_put(e.pam, page, CODEC_DEFAULT, &g[2]), 0);
+	fill_words(page, 0x4141414141414141ull);
+	ck_assert_int_eq(pam_put(e.pam, page, CODEC_DEFAULT, &g[3]), 0);
+	for (size_t i = 0; i < PAGE; i++)
+		page[i] = (unsigned char)zc_rand(&seed);
+	ck_assert_int_eq(pam_put(e.pam, page, CODEC_DEFAULT, &g[4]), 0);
+	for (unsigned i = 5; i < PAM_UNIT_PAGES; i++)
+		want += pam_size(e.pam, g[i]);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes), 0xffe0);
+	ck_assert_uint_eq(old_bytes, want);
+	/* none and bad codecs plan nothing. */
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, codec_make(CODEC_NONE, 0), &old_bytes), 0);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, codec_make(CODEC_ZSTD, 40), &old_bytes), 0);
+
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codec_make(CODEC_LZ4HC, 9), &map), 1);
+	ck_assert_uint_eq(map, 0xffe0);
+	/* Dense already (lz4 type): nothing; zstd: all of it, counted whole. */
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes), 0);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, codec_make(CODEC_LZ4HC, 4), &old_bytes), 0);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, codec_make(CODEC_ZSTD, 3), &old_bytes), 0xffe0);
+	ck_assert_uint_eq(old_bytes, st.unit_mem_bytes);
+	/* A dead slot: the survivors are chosen, the unit still counted whole. */
+	pam_free(e.pam, g[9]);
+	g[9] = 0;
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes), 0xfde0);
+	ck_assert_uint_eq(old_bytes, st.unit_mem_bytes);
+	/* A page put alone beside the unit: both chosen. */
+	ck_assert_int_eq(pam_put(e.pam, cpage(TEXT_PAGES + 9), CODEC_DEFAULT, &g[9]), 0);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes), 0xffe0);
+	ck_assert_uint_eq(old_bytes, st.unit_mem_bytes + pam_size(e.pam, g[9]));
+	/* Repacking it again retires the old unit (its last pages go). */
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codec_make(CODEC_LZ4HC, 9), &map), 1);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 1);
+	ck_assert_uint_eq(st.unit_dead_pages, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+
+	/* pam_repack's argument checks and "no gain". */
+	{
+		unsigned char *pages = group_pages(TEXT_PAGES, 0x3);
+
+		ck_assert_int_eq(pam_repack(e.pam, pages, 0, CODEC_DEFAULT, 1u << 20, out), -EINVAL);
+		ck_assert_int_eq(pam_repack(e.pam, pages, 0x10000, CODEC_DEFAULT, 1u << 20, out),
+				 -EINVAL);
+		ck_assert_int_eq(pam_repack(e.pam, pages, 0x3, codec_make(CODEC_NONE, 0), 1u << 20,
+					    out), -EINVAL);
+		ck_assert_int_eq(pam_repack(e.pam, pages, 0x3, codec_make(CODEC_ZSTD, 40), 1u << 20,
+					    out), -EINVAL);
+		ck_assert_int_eq(pam_repack(e.pam, pages, 0x3, CODEC_DEFAULT, 100, out), 0);
+		ck_assert_int_eq(pam_repack(e.pam, pages, 0x1, CODEC_DEFAULT, 100, out), 0);
+		pam_stats(e.pam, &st);
+		ck_assert_uint_eq(st.repack_no_gain, 2);
+		ck_assert_uint_eq(st.units, 1);
+		free(pages);
+	}
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		pam_free(e.pam, g[i]);
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
+/* One page alone is recompressed with the dense codec when that saves. */
+START_TEST(test_unit_single_page)
+{
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES];
+	struct pam_pampd_info info;
+	struct pam_stats st;
+	unsigned char out[PAGE];
+	unsigned map;
+
+	corpus_load();
+	env_open(&e, NULL);
+	group_put(&e, TEXT_PAGES, 0x10, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codec_make(CODEC_ZSTD, 19), &map), 1);
+	ck_assert_uint_eq(map, 0x10);
+	ck_assert_int_eq(pam_pampd_info(e.pam, g[4], &info), 0);
+	ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+	ck_assert_uint_eq(info.codec_type, CODEC_ZSTD);
+	ck_assert_int_eq(pam_get(e.pam, g[4], out), 0);
+	ck_assert_mem_eq(out, cpage(TEXT_PAGES + 4), PAGE);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.repacked_pages, 1);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	pam_free(e.pam, g[4]);
+	env_close(&e);
+}
+END_TEST
+
+/* A reader between get_locked and decode holds the unit: every page may
+ * go meanwhile, the read still succeeds, and the reader retires it. */
+START_TEST(test_unit_reader_reference)
+{
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES];
+	unsigned char out[PAGE], scratch[PAGE];
+	struct pam_stats st;
+	size_t len = 0;
+	unsigned map;
+
+	corpus_load();
+	env_open(&e, NULL);
+	group_put(&e, TEXT_PAGES, 0xff00, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, CODEC_DEFAULT, &map), 1);
+	pam_thread_release();	/* a cold cache: get_locked must pin */
+	ck_assert_int_eq(pam_get_locked(e.pam, g[12], out, scratch, &len), 0);
+	ck_assert_uint_eq(len, sizeof(void *));
+	for (unsigned i = 8; i < PAM_UNIT_PAGES; i++)
+		pam_free(e.pam, g[i]);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 1);
+	ck_assert_uint_eq(st.unit_pages, 0);
+	ck_assert_uint_eq(st.unit_dead_pages, 8);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	ck_assert_int_eq(pam_decode(e.pam, g[12], scratch, len, out), 0);
+	ck_assert_mem_eq(out, cpage(TEXT_PAGES + 12), PAGE);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_uint_eq(st.unit_dead_pages, 0);
+	ck_assert_uint_eq(st.xcf_used_bytes, 0);
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
+/* lz4 units met first in the middle decode a prefix; zstd units whole. */
+START_TEST(test_unit_partial_decode)
+{
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES];
+	struct pam_stats a, b;
+	unsigned char out[PAGE];
+	unsigned map;
+
+	corpus_load();
+	env_open(&e, NULL);
+	group_put(&e, TEXT_PAGES, 0xffff, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codec_make(CODEC_LZ4HC, 9), &map), 1);
+	pam_thread_release();
+	pam_stats(e.pam, &a);
+	ck_assert_int_eq(pam_get(e.pam, g[3], out), 0);
+	ck_assert_mem_eq(out, cpage(TEXT_PAGES + 3), PAGE);
+	pam_stats(e.pam, &b);
+	ck_assert_uint_eq(b.unit_decodes - a.unit_decodes, 1);
+	ck_assert_uint_eq(b.unit_partial_decodes - a.unit_partial_decodes, 1);
+	/* Going on reads the rest with at most one more decode, whole. */
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+		ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+	}
+	pam_stats(e.pam, &b);
+	ck_assert_uint_le(b.unit_decodes - a.unit_decodes, 2);
+	ck_assert_uint_eq(b.unit_partial_decodes - a.unit_partial_decodes, 1);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		pam_free(e.pam, g[i]);
+
+	group_put(&e, TEXT_PAGES, 0xffff, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, codec_make(CODEC_ZSTD, 3), &map), 1);
+	pam_thread_release();
+	pam_stats(e.pam, &a);
+	ck_assert_int_eq(pam_get(e.pam, g[9], out), 0);
+	ck_assert_mem_eq(out, cpage(TEXT_PAGES + 9), PAGE);
+	ck_assert_int_eq(pam_get(e.pam, g[15], out), 0);
+	pam_stats(e.pam, &b);
+	ck_assert_uint_eq(b.unit_decodes - a.unit_decodes, 1);
+	ck_assert_uint_eq(b.unit_partial_decodes, a.unit_partial_decodes);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		pam_free(e.pam, g[i]);
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
+/* Corrupt unit pampds: bad check bits, a slot outside the map. */
+START_TEST(test_unit_corrupt)
+{
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES], bad[3];
+	unsigned char out[PAGE], scratch[PAGE];
+	struct pam_pampd_info info;
+	size_t len;
+	unsigned map;
+
+	corpus_load();
+	env_open(&e, NULL);
+	group_put(&e, TEXT_PAGES, 0x00f0, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, CODEC_DEFAULT, &map), 1);
+	bad[0] = g[4] ^ (1ull << 9);			/* check bits */
+	bad[1] = (g[4] & ~(0xfull << 4)) | (2ull << 4);	/* slot 2: not in the map */
+	bad[2] = g[4] & 0x3ffff;			/* address 0 */
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(pam_pampd_info(e.pam, bad[i], &info), -EIO);
+		ck_assert_int_eq(pam_get_locked(e.pam, bad[i], out, scratch, &len), -EIO);
+		ck_assert_uint_eq(pam_size(e.pam, bad[i]), 0);
+		pam_free(e.pam, bad[i]);
+	}
+	/* decode refuses a reference to another unit than p's, and still
+	 * drops the reference it was given. */
+	pam_thread_release();
+	ck_assert_int_eq(pam_get_locked(e.pam, g[5], out, scratch, &len), 0);
+	ck_assert_int_eq(pam_decode(e.pam, g[5], scratch, len - 1, out), -EIO);
+	ck_assert_int_eq(pam_get_locked(e.pam, g[5], out, scratch, &len), 0);
+	ck_assert_int_eq(pam_decode(e.pam, g[5], scratch, len, out), 0);
+	ck_assert_mem_eq(out, cpage(TEXT_PAGES + 5), PAGE);
+	for (unsigned i = 4; i < 8; i++)
+		pam_free(e.pam, g[i]);
+	/* The -EIO of len - 1 kept its reference (a caller's error): the
+	 * unit outlives its pages, counted. */
+	{
+		struct pam_stats st;
+
+		pam_stats(e.pam, &st);
+		ck_assert_uint_eq(st.unit_pages, 0);
+		ck_assert_uint_eq(st.bad_frees, 3);
+	}
+	pam_destroy(e.pam);
+	e.pam = pam_create(NULL, e.b, e.sgv, NULL);
+	ck_assert_ptr_nonnull(e.pam);
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
+/* Many units beside single pages in one pool; half of everything freed,
+ * compaction moves unit chunks like any object; all still reads back. */
+START_TEST(test_unit_compaction)
+{
+	enum { GROUPS = 96 };
+	struct pam_config cfg = { .pools = 1 };
+	pam_pampd (*g)[PAM_UNIT_PAGES] = calloc(GROUPS, sizeof(*g));
+	struct env e;
+	struct pam_stats st;
+	uint64_t seed = zc_test_seed();
+	size_t first[GROUPS];
+
+	ck_assert_ptr_nonnull(g);
+	corpus_load();
+	env_open(&e, &cfg);
+	for (size_t k = 0; k < GROUPS; k++) {
+		unsigned map;
+
+		first[k] = (k % 3 == 0 ? TEXT_PAGES : k % 3 == 1 ? 128 : 1600) + (k * 5) % 48;
+		group_put(&e, first[k], 0xffff, g[k]);
+		if (k % 2 == 0)
+			(void)group_repack(&e, g[k], first[k],
+					   k % 4 ? CODEC_DEFAULT : codec_make(CODEC_ZSTD, 3), &map);
+	}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_gt(st.units, GROUPS / 4);
+	for (size_t k = 0; k < GROUPS; k++)
+		for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+			if (zc_rand_below(&seed, 2) || k % 5 == 0) {
+				pam_free(e.pam, g[k][i]);
+				g[k][i] = 0;
+			}
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	(void)pam_compact(e.pam, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	pam_thread_release();
+	for (size_t k = 0; k < GROUPS; k++)
+		for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+			unsigned char out[PAGE];
+
+			if (!g[k][i])
+				continue;
+			ck_assert_int_eq(pam_get(e.pam, g[k][i], out), 0);
+			ck_assert_mem_eq(out, cpage(first[k] + i), PAGE);
+			pam_free(e.pam, g[k][i]);
+		}
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_uint_eq(st.xcf_used_bytes, 0);
+	free(g);
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* Randomized model test: slots hold (pampd, the page it must read back as);
  * every page carries a unique stamp so a mix-up between two objects shows.
  * Ops: put (replace), get + verify, free, codec change; pam_check after
@@ -929,13 +1472,42 @@ START_TEST(test_model)
 		} else if (r < 80) {
 			if (s->used)
 				model_verify(&e, s);
-		} else if (r < 97) {
+		} else if (r < 95) {
 			if (s->used) {
 				model_verify(&e, s);
 				pam_free(e.pam, s->p);
 				s->used = 0;
 				live--;
 			}
+		} else if (r < 98) {
+			/* Repack the group of 16 slots around s. */
+			const unsigned dense[] = { CODEC_DEFAULT,
+						   codec_make(CODEC_LZ4HC, 9),
+						   codec_make(CODEC_ZSTD, 3) };
+			struct model_slot *g = &m[(size_t)(s - m) & ~(size_t)15];
+			unsigned dc = dense[zc_rand_below(&seed, 3)];
+			pam_pampd old[PAM_UNIT_PAGES], out[PAM_UNIT_PAGES];
+			unsigned char *pages = malloc(PAM_UNIT_PAGES * PAGE);
+			uint64_t old_bytes;
+			unsigned map, k = 0;
+
+			ck_assert_ptr_nonnull(pages);
+			for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+				old[i] = g[i].used ? g[i].p : 0;
+			map = pam_repack_plan(e.pam, old, dc, &old_bytes);
+			for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+				if (map & (1u << i))
+					model_page(&g[i], pages + (size_t)k++ * PAGE);
+			if (map && pam_repack(e.pam, pages, map, dc, old_bytes, out) == 1) {
+				for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+					if (!(map & (1u << i)))
+						continue;
+					pam_free(e.pam, g[i].p);
+					g[i].p = out[i];
+					model_verify(&e, &g[i]);
+				}
+			}
+			free(pages);
 		} else {
 			codec = codecs[zc_rand_below(&seed, sizeof(codecs) / sizeof(codecs[0]))];
 		}
@@ -954,8 +1526,12 @@ START_TEST(test_model)
 		}
 	pam_stats(e.pam, &st);
 	ck_assert_uint_eq(st.pages, 0);
+	ck_assert_uint_gt(st.units_made, 0);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_uint_eq(st.unit_dead_pages, 0);
 	free(m);
 	env_close(&e);
+	pam_thread_release();
 }
 END_TEST
 
@@ -1084,6 +1660,18 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_corrupt_pampd);
 	tcase_add_test(tc, test_corrupt_data);
 	tcase_add_test(tc, test_check_catches);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("units");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_unit_round_trip);
+	tcase_add_test(tc, test_unit_runs);
+	tcase_add_test(tc, test_unit_plan);
+	tcase_add_test(tc, test_unit_single_page);
+	tcase_add_test(tc, test_unit_reader_reference);
+	tcase_add_test(tc, test_unit_partial_decode);
+	tcase_add_test(tc, test_unit_corrupt);
+	tcase_add_test(tc, test_unit_compaction);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("model");

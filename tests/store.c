@@ -62,6 +62,9 @@ static struct tm_backend pam_backend(struct env *e, unsigned *codecs)
 	codecs[2] = codec_make(CODEC_ZSTD, 1);
 	codecs[3] = codec_make(CODEC_ZSTD, 3);
 	codecs[4] = codec_make(CODEC_NONE, 0);
+	codecs[5] = codec_make(CODEC_LZ4HC, 9);
+	codecs[6] = codec_make(CODEC_ZSTD, 3);
+	codecs[7] = CODEC_DEFAULT;
 	struct tm_backend be = {
 		.name = "pam",
 		.ops = &zc_stack_pamops,
@@ -70,6 +73,8 @@ static struct tm_backend pam_backend(struct env *e, unsigned *codecs)
 		.ncodecs = 5,
 		.set_fail = NULL,
 		.live = pam_live,
+		.dense = codecs + 5,
+		.ndense = 3,
 	};
 	return be;
 }
@@ -77,7 +82,7 @@ static struct tm_backend pam_backend(struct env *e, unsigned *codecs)
 START_TEST(test_model_pam)
 {
 	struct env e;
-	unsigned codecs[5];
+	unsigned codecs[8];
 	env_open(&e, 2);
 	struct tm_backend be = pam_backend(&e, codecs);
 	tm_run_model(&be, zc_test_seed(), 200000, 0);
@@ -88,7 +93,7 @@ END_TEST
 START_TEST(test_model_pam_failures)
 {
 	struct env e;
-	unsigned codecs[5];
+	unsigned codecs[8];
 	env_open(&e, 2);
 	struct tm_backend be = pam_backend(&e, codecs);
 	tm_run_model(&be, zc_test_seed() + 3, 60000, 20);
@@ -99,7 +104,7 @@ END_TEST
 START_TEST(test_stress_pam)
 {
 	struct env e;
-	unsigned codecs[5];
+	unsigned codecs[8];
 	env_open(&e, 4);
 	struct tm_backend be = pam_backend(&e, codecs);
 	tm_run_stress(&be, zc_test_seed(), 4, 25000);

@@ -6,12 +6,18 @@
  * page lives in the pampd itself (get_locked produces it and returns 1), so
  * both get paths run.  Pages that begin with a marker make the backend
  * fail on purpose: "CORRUPT-GETLOCK" in get_locked, "CORRUPT-DECODE" in
- * decode, "RAW-DIRECT" is produced straight by get_locked.
+ * decode, "RAW-DIRECT" is produced straight by get_locked.  It also packs
+ * groups into units (repack_plan, repack) the way compress/pam does:
+ * reference counted by their pages and by readers between get_locked and
+ * decode, retired with their last page, each page holding a share of a
+ * nominal footprint; so tmem_densify's plan, read, swap and conflict paths
+ * run here against an exact model.
  */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +38,13 @@ struct mb {
 	_Atomic int fail_next;			/* -errno for the next create */
 	_Atomic unsigned last_codec;
 	_Atomic uint64_t creates, frees, decodes;
+	_Atomic long units;			/* units alive */
+	_Atomic uint64_t repacks;		/* units made */
+	/* Called by repack before it packs (where 0) and by decode of a
+	 * unit page (where 1), with no tmem lock held: a test's way to
+	 * change the store in the middle of a densify. */
+	void (*hook)(struct mb *m, int where);
+	void *hook_arg;
 };
 
 struct mb_page {
@@ -40,6 +53,49 @@ struct mb_page {
 	unsigned pad;
 	unsigned char data[TMEM_PAGE_SIZE];
 };
+
+/* A unit: pampd = address | slot << 2 | 2 (64-byte aligned). */
+#define MB_UNIT_MAGIC 0x6d62756e69740a0aull
+struct mb_unit {
+	uint64_t magic;
+	_Atomic unsigned refs;
+	unsigned map;
+	alignas(64) unsigned char data[TMEM_UNIT_PAGES][TMEM_PAGE_SIZE];	/* size: a multiple of 64 */
+};
+/* Nominal footprints: a unit "compresses" its pages to half. */
+#define MB_UNIT_FOOT(n) (2048u * (n) + 64u)
+
+static bool mb_is_unit(tmem_pampd pd)
+{
+	return (pd & 3) == 2;
+}
+
+static struct mb_unit *mb_unit_of(tmem_pampd pd)
+{
+	struct mb_unit *u = (struct mb_unit *)(uintptr_t)(pd & ~(tmem_pampd)63);
+	if (u->magic != MB_UNIT_MAGIC)
+		abort();
+	return u;
+}
+
+static unsigned mb_unit_slot(tmem_pampd pd)
+{
+	return (unsigned)(pd >> 2) & 15;
+}
+
+static unsigned mb_unit_rank(const struct mb_unit *u, unsigned slot)
+{
+	return (unsigned)__builtin_popcount(u->map & ((1u << slot) - 1));
+}
+
+static void mb_unit_unref(struct mb *m, struct mb_unit *u)
+{
+	if (atomic_fetch_sub(&u->refs, 1) != 1)
+		return;
+	u->magic = MB_DEAD;
+	free(u);
+	atomic_fetch_sub(&m->units, 1);
+}
 
 static bool mb_same_filled(const unsigned char *p)
 {
@@ -86,6 +142,14 @@ static int mb_get_locked(void *ctx, tmem_pampd pd, void *page, void *scratch, si
 		memset(page, (int)(pd >> 8), TMEM_PAGE_SIZE);
 		return 1;
 	}
+	if (mb_is_unit(pd)) {
+		/* Pin the unit for decode, as compress/pam does on a miss. */
+		struct mb_unit *u = mb_unit_of(pd);
+		atomic_fetch_add(&u->refs, 1);
+		memcpy(scratch, &u, sizeof(u));
+		*len = sizeof(u);
+		return 0;
+	}
 	struct mb_page *p = (struct mb_page *)(uintptr_t)pd;
 	if (p->magic != MB_MAGIC)
 		abort();
@@ -103,8 +167,22 @@ static int mb_get_locked(void *ctx, tmem_pampd pd, void *page, void *scratch, si
 static int mb_decode(void *ctx, tmem_pampd pd, const void *scratch, size_t len, void *page)
 {
 	struct mb *m = ctx;
-	(void)pd;	/* never dereferenced: it may be freed by now */
 	atomic_fetch_add(&m->decodes, 1);
+	if (mb_is_unit(pd)) {
+		/* The reference get_locked took keeps the unit alive. */
+		struct mb_unit *u;
+		if (len != sizeof(u))
+			return -EIO;
+		memcpy(&u, scratch, sizeof(u));
+		if (u != mb_unit_of(pd))
+			abort();
+		if (m->hook)
+			m->hook(m, 1);
+		memcpy(page, u->data[mb_unit_rank(u, mb_unit_slot(pd))], TMEM_PAGE_SIZE);
+		mb_unit_unref(m, u);
+		return 0;
+	}
+	/* pd is never dereferenced here: it may be freed by now. */
 	if (len != TMEM_PAGE_SIZE || !memcmp(scratch, "CORRUPT-DECODE", 14))
 		return -EIO;
 	memcpy(page, scratch, TMEM_PAGE_SIZE);
@@ -117,6 +195,11 @@ static void mb_free(void *ctx, tmem_pampd pd)
 	atomic_fetch_add(&m->frees, 1);
 	if (pd & 1)
 		return;
+	if (mb_is_unit(pd)) {
+		mb_unit_unref(m, mb_unit_of(pd));
+		atomic_fetch_sub(&m->live, 1);
+		return;
+	}
 	struct mb_page *p = (struct mb_page *)(uintptr_t)pd;
 	if (p->magic != MB_MAGIC)
 		abort();	/* double free */
@@ -128,7 +211,80 @@ static void mb_free(void *ctx, tmem_pampd pd)
 static size_t mb_size(void *ctx, tmem_pampd pd)
 {
 	(void)ctx;
+	if (mb_is_unit(pd)) {
+		/* The unit's footprint split over its pages, the remainder
+		 * to the first: the shares add up to the unit. */
+		struct mb_unit *u = mb_unit_of(pd);
+		unsigned n = (unsigned)__builtin_popcount(u->map), f = MB_UNIT_FOOT(n);
+		return f / n + (mb_unit_rank(u, mb_unit_slot(pd)) < f % n);
+	}
 	return pd & 1 ? 0 : sizeof(struct mb_page);
+}
+
+/* Plan: every page that is not same-filled; nothing when they are exactly
+ * one whole unit; units counted whole. */
+static unsigned mb_repack_plan(void *ctx, const tmem_pampd old[TMEM_UNIT_PAGES], unsigned codec,
+			       uint64_t *old_bytes)
+{
+	const struct mb_unit *seen[TMEM_UNIT_PAGES];
+	unsigned map = 0, from_units = 0, nseen = 0;
+	uint64_t bytes = 0;
+	(void)ctx;
+	(void)codec;
+	for (unsigned i = 0; i < TMEM_UNIT_PAGES; i++) {
+		if (!old[i] || (old[i] & 1))
+			continue;
+		map |= 1u << i;
+		if (!mb_is_unit(old[i])) {
+			bytes += sizeof(struct mb_page);
+			continue;
+		}
+		const struct mb_unit *u = mb_unit_of(old[i]);
+		from_units |= 1u << i;
+		unsigned k = 0;
+		while (k < nseen && seen[k] != u)
+			k++;
+		if (k == nseen) {
+			seen[nseen++] = u;
+			bytes += MB_UNIT_FOOT((unsigned)__builtin_popcount(u->map));
+		}
+	}
+	*old_bytes = bytes;
+	if (nseen == 1 && from_units == map && seen[0]->map == map)
+		return 0;
+	return map;
+}
+
+static int mb_repack(void *ctx, const void *pages, unsigned map, unsigned codec,
+		     uint64_t old_bytes, tmem_pampd out[TMEM_UNIT_PAGES])
+{
+	struct mb *m = ctx;
+	unsigned n = (unsigned)__builtin_popcount(map);
+	(void)codec;
+	if (m->hook)
+		m->hook(m, 0);
+	unsigned pm = atomic_load(&m->fail_permille);
+	if (pm) {
+		uint64_t st = atomic_fetch_add(&m->rng, 0x9e3779b97f4a7c15ull);
+		if (zc_rand(&st) % 1000 < pm)
+			return -ENOMEM;
+	}
+	if (n < 2 || MB_UNIT_FOOT(n) >= old_bytes)
+		return 0;
+	struct mb_unit *u = aligned_alloc(64, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->magic = MB_UNIT_MAGIC;
+	u->map = map;
+	atomic_init(&u->refs, n);
+	memcpy(u->data, pages, (size_t)n * TMEM_PAGE_SIZE);
+	for (unsigned i = 0; i < TMEM_UNIT_PAGES; i++)
+		if (map & (1u << i))
+			out[i] = (tmem_pampd)(uintptr_t)u | (uint64_t)i << 2 | 2;
+	atomic_fetch_add(&m->units, 1);
+	atomic_fetch_add(&m->repacks, 1);
+	atomic_fetch_add(&m->live, n);
+	return 1;
 }
 
 static const struct tmem_pamops mb_ops = {
@@ -137,6 +293,8 @@ static const struct tmem_pamops mb_ops = {
 	.decode = mb_decode,
 	.free = mb_free,
 	.size = mb_size,
+	.repack_plan = mb_repack_plan,
+	.repack = mb_repack,
 };
 
 static void mb_set_fail(void *ctx, unsigned permille)
@@ -173,6 +331,7 @@ static void fx_free(struct fx *f)
 	ck_assert_int_eq(tmem_check(f->s), 0);
 	tmem_store_destroy(f->s);
 	ck_assert_int_eq(atomic_load(&f->mb.live), 0);
+	ck_assert_int_eq(atomic_load(&f->mb.units), 0);
 	ck_assert_int_eq(atomic_load(&f->host.objs), 0);
 	ck_assert_int_eq(atomic_load(&f->host.nodes), 0);
 	ck_assert_int_eq(atomic_load(&f->host.mems), 0);
@@ -990,6 +1149,207 @@ static struct tm_backend mb_backend(struct mb *m)
 	return be;
 }
 
+/* ---- densify -------------------------------------------------------- */
+
+static struct tmem_pool_stats dstats(struct fx *f, int pool)
+{
+	struct tmem_pool_stats ps;
+	ck_assert_int_eq(tmem_pool_stats(f->s, pool, &ps), 0);
+	return ps;
+}
+
+START_TEST(test_densify_basic)
+{
+	struct fx *f = fx_new();
+	int pool = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(5);
+	struct tmem_densify_result res;
+	void *buf = malloc(TMEM_DENSIFY_BUF);
+	ck_assert_ptr_nonnull(buf);
+
+	/* Two groups: 16..31 full, 35, 40 and a zero page at 41. */
+	for (uint32_t i = 16; i < 32; i++)
+		put_ok(f, pool, 5, i);
+	put_ok(f, pool, 5, 35);
+	put_ok(f, pool, 5, 40);
+	memset(f->page, 0, TMEM_PAGE_SIZE);
+	ck_assert_int_eq(tmem_put(f->s, pool, &o, 41, f->page), 0);
+	uint64_t before = dstats(f, pool).pampd_bytes;
+
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 0, 0, buf, &res), 1);
+	ck_assert_uint_eq(res.first, 16);
+	ck_assert_uint_eq(res.next, 32);
+	ck_assert_uint_eq(res.pages, 16);
+	ck_assert_uint_eq(res.old_bytes, 16 * sizeof(struct mb_page));
+	ck_assert_uint_eq(res.new_bytes, MB_UNIT_FOOT(16));
+	ck_assert_int_eq(atomic_load(&f->mb.units), 1);
+	struct tmem_pool_stats ps = dstats(f, pool);
+	ck_assert_uint_eq(ps.pampd_bytes, before - res.old_bytes + res.new_bytes);
+	ck_assert_uint_eq(ps.repacks, 1);
+	ck_assert_uint_eq(ps.repacked_pages, 16);
+	ck_assert_uint_eq(ps.pages, 19);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	for (uint32_t i = 16; i < 32; i++)
+		get_ok(f, pool, 5, i);
+
+	/* Already one unit: nothing to gain; the next group from `next`. */
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 20, 0, buf, &res), 0);
+	ck_assert_uint_eq(res.first, 16);
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 32, 0, buf, &res), 1);
+	ck_assert_uint_eq(res.first, 32);
+	ck_assert_uint_eq(res.pages, 2);	/* the zero page keeps its form */
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 48, 0, buf, &res), -ENOENT);
+	get_ok(f, pool, 5, 35);
+	get_ok(f, pool, 5, 40);
+	ck_assert_int_eq(tmem_get(f->s, pool, &o, 41, f->out, 0), 0);
+	ck_assert_uint_eq(f->out[100], 0);
+
+	/* A put into a unit replaces only its page: the unit stays for the
+	 * others and is retired when its last page goes. */
+	put_ok(f, pool, 5, 17);
+	get_ok(f, pool, 5, 17);
+	get_ok(f, pool, 5, 18);
+	ck_assert_int_eq(atomic_load(&f->mb.units), 2);
+	ck_assert_int_eq(tmem_flush_range(f->s, pool, &o, 16, 31), 16);
+	ck_assert_int_eq(atomic_load(&f->mb.units), 1);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+
+	/* Errors. */
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 0, 0, NULL, &res), -EINVAL);
+	ck_assert_int_eq(tmem_densify(f->s, 77, &o, 0, 0, buf, &res), -EINVAL);
+	struct tmem_oid none = oidn(99);
+	ck_assert_int_eq(tmem_densify(f->s, pool, &none, 0, 0, buf, &res), -ENOENT);
+	free(buf);
+	fx_free(f);
+}
+END_TEST
+
+/* A store whose backend cannot repack refuses densify; one op alone is a
+ * bad table. */
+START_TEST(test_densify_unsupported)
+{
+	struct mb mb = { 0 };
+	struct tm_host host;
+	memset(&host, 0, sizeof(host));
+	struct tmem_pamops ops = mb_ops;
+	ops.repack = NULL;
+	errno = 0;
+	ck_assert_ptr_null(tmem_store_create(&ops, &mb, &tm_hostops, &host));
+	ck_assert_int_eq(errno, EINVAL);
+	ops.repack_plan = NULL;
+	struct tmem_store *s = tmem_store_create(&ops, &mb, &tm_hostops, &host);
+	ck_assert_ptr_nonnull(s);
+	int pool = tmem_new_pool(s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(1);
+	struct tmem_densify_result res;
+	unsigned char page[TMEM_PAGE_SIZE];
+	void *buf = malloc(TMEM_DENSIFY_BUF);
+	pat(page, 1, 0);
+	ck_assert_int_eq(tmem_put(s, pool, &o, 0, page), 0);
+	ck_assert_int_eq(tmem_densify(s, pool, &o, 0, 0, buf, &res), -EOPNOTSUPP);
+	tmem_store_destroy(s);
+	free(buf);
+}
+END_TEST
+
+/* A write in the middle of a densify wins: at the swap (a put while the
+ * backend packs) and in the read phase (a flush while a unit page is
+ * decoded).  Nothing leaks, the written data stays. */
+struct conflict {
+	struct fx *f;
+	int pool;
+	uint32_t index;
+	int what;		/* 0: put at repack, 1: flush at read */
+	int fired;
+};
+
+static void conflict_hook(struct mb *m, int where)
+{
+	struct conflict *c = m->hook_arg;
+	if (c->fired || where != c->what)
+		return;
+	c->fired = 1;
+	struct tmem_oid o = oidn(8);
+	if (c->what == 0) {
+		pat(c->f->page, 9, c->index);	/* other data */
+		ck_assert_int_eq(tmem_put(c->f->s, c->pool, &o, c->index, c->f->page), 0);
+	} else {
+		ck_assert_int_eq(tmem_flush_page(c->f->s, c->pool, &o, c->index), 0);
+	}
+}
+
+START_TEST(test_densify_conflict)
+{
+	struct fx *f = fx_new();
+	int pool = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	struct tmem_oid o = oidn(8);
+	struct tmem_densify_result res;
+	void *buf = malloc(TMEM_DENSIFY_BUF);
+	struct conflict c = { f, pool, 3, 0, 0 };
+
+	for (uint32_t i = 0; i < 16; i++)
+		put_ok(f, pool, 8, i);
+	f->mb.hook = conflict_hook;
+	f->mb.hook_arg = &c;
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 0, 0, buf, &res), -EAGAIN);
+	ck_assert_int_eq(c.fired, 1);
+	ck_assert_int_eq(atomic_load(&f->mb.units), 0);	/* the new unit was dropped */
+	ck_assert_uint_eq(dstats(f, pool).repack_conflicts, 1);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	pat(f->page, 9, 3);
+	ck_assert_int_eq(tmem_get(f->s, pool, &o, 3, f->out, 0), 0);
+	ck_assert_mem_eq(f->out, f->page, TMEM_PAGE_SIZE);
+
+	/* Now densify for real, put back page 3 beside the unit, and flush
+	 * a unit page while the re-densify reads the group. */
+	f->mb.hook = NULL;
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 0, 0, buf, &res), 1);
+	put_ok(f, pool, 8, 3);
+	c = (struct conflict){ f, pool, 7, 1, 0 };
+	f->mb.hook = conflict_hook;
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 0, 0, buf, &res), -EAGAIN);
+	ck_assert_int_eq(c.fired, 1);
+	ck_assert_uint_eq(dstats(f, pool).repack_conflicts, 2);
+	f->mb.hook = NULL;
+	ck_assert_int_eq(tmem_get(f->s, pool, &o, 7, f->out, 0), -ENOENT);
+	for (uint32_t i = 0; i < 16; i++)
+		if (i != 7)
+			get_ok(f, pool, 8, i);
+	/* And once nothing interferes, the group (a unit with a dead slot
+	 * and a page alone) becomes one unit again. */
+	ck_assert_int_eq(tmem_densify(f->s, pool, &o, 0, 0, buf, &res), 1);
+	ck_assert_uint_eq(res.pages, 15);
+	ck_assert_int_eq(atomic_load(&f->mb.units), 1);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	free(buf);
+	fx_free(f);
+}
+END_TEST
+
+/* Densify reads an ephemeral object without making it recent. */
+START_TEST(test_densify_keeps_lru)
+{
+	struct fx *f = fx_new();
+	int pool = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	struct tmem_oid a = oidn(1), b = oidn(2);
+	struct tmem_densify_result res;
+	void *buf = malloc(TMEM_DENSIFY_BUF);
+	uint64_t evicted = 0;
+
+	for (uint32_t i = 0; i < 8; i++)
+		put_ok(f, pool, 1, i);
+	put_ok(f, pool, 2, 0);
+	ck_assert_int_eq(tmem_densify(f->s, pool, &a, 0, 0, buf, &res), 1);
+	ck_assert_int_gt(tmem_evict(f->s, pool, 1, NULL, NULL), 0);
+	evicted = (uint64_t)tmem_object_pages(f->s, pool, &a);
+	ck_assert_uint_eq(evicted, 0);		/* a went first */
+	ck_assert_int_eq(tmem_object_pages(f->s, pool, &b), 1);
+	ck_assert_int_eq(atomic_load(&f->mb.units), 0);
+	free(buf);
+	fx_free(f);
+}
+END_TEST
+
 START_TEST(test_model)
 {
 	memset(&model_mb, 0, sizeof(model_mb));
@@ -1105,6 +1465,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_move_object);
 	tcase_add_test(tc, test_table_growth);
 	tcase_add_test(tc, test_tree_without_growth);
+	tcase_add_test(tc, test_densify_basic);
+	tcase_add_test(tc, test_densify_unsupported);
+	tcase_add_test(tc, test_densify_conflict);
+	tcase_add_test(tc, test_densify_keeps_lru);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 

@@ -5,7 +5,10 @@
  * the real PAM backend.  Everything here is static: include it in one suite.
  *
  * The model is a plain map (pool slot, object, index) -> page seed; the page
- * bytes are regenerated from the seed and compared on every get.  Besides
+ * bytes are regenerated from the seed and compared on every get.  Densify
+ * (tmem_densify) repacks a group and changes nothing the model sees: every
+ * page of the group is read back after it, and eviction order shows it
+ * touched no LRU.  Besides
  * the data it mirrors pins and the LRU touch order of ephemeral pools, so
  * every eviction is checked to take exactly the least recently used
  * unpinned object.  tmem_check() runs after every batch.
@@ -39,7 +42,15 @@ struct tm_backend {
 	unsigned ncodecs;			/* ... ncodecs-1 */
 	void (*set_fail)(void *ctx, unsigned permille);	/* create failures, or NULL */
 	long (*live)(void *ctx);		/* pampds alive, or NULL */
+	const unsigned *dense;			/* codecs for tmem_densify, or NULL: 0 */
+	unsigned ndense;
 };
+
+/* A codec for tmem_densify. */
+static unsigned tm_dense_codec(const struct tm_backend *be, uint64_t *r)
+{
+	return be->dense ? be->dense[zc_rand_below(r, be->ndense)] : 0;
+}
 
 /* ---- fault-injecting malloc hostops --------------------------------- */
 
@@ -213,6 +224,7 @@ struct tm_model {
 	uint64_t evict_bytes;		/* bytes the callbacks reported */
 	uint64_t evict_calls;
 	unsigned char *page, *want;
+	void *dbuf;			/* tmem_densify's work buffer */
 };
 
 static struct tmem_oid tm_oid(unsigned k)
@@ -441,7 +453,8 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 	m->rng = seed;
 	m->page = aligned_alloc(64, TM_PAGE);
 	m->want = aligned_alloc(64, TM_PAGE);
-	ck_assert(m->page && m->want);
+	m->dbuf = malloc(TMEM_DENSIFY_BUF);
+	ck_assert(m->page && m->want && m->dbuf);
 	atomic_store(&m->host.rng, seed ^ 0x1234);
 	m->s = tmem_store_create(be->ops, be->ctx, &tm_hostops, &m->host);
 	ck_assert_ptr_nonnull(m->s);
@@ -452,7 +465,7 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 		be->set_fail(be->ctx, fail_permille);
 
 	uint64_t *r = &m->rng;
-	uint64_t counts[16] = { 0 };
+	uint64_t counts[16] = { 0 }, repacked = 0;
 	for (unsigned op = 0; op < nops; op++) {
 		struct tm_mpool *p = &m->pools[zc_rand_below(r, TM_POOLS)];
 		unsigned k = (unsigned)zc_rand_below(r, TM_OBJS);
@@ -504,6 +517,28 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 				ck_assert_int_eq(n, o->n);
 			tm_clear(o);
 			counts[5]++;
+		} else if (c < 785) {			/* densify a group */
+			struct tmem_densify_result res;
+			uint32_t i = tm_find(o, index);
+			ret = tmem_densify(m->s, p->id, &oid, index, tm_dense_codec(be, r), m->dbuf,
+					   &res);
+			if (i >= o->n) {
+				ck_assert_int_eq(ret, -ENOENT);
+			} else {
+				ck_assert_msg(ret == 0 || ret == 1 || (ret == -ENOMEM && fail_permille),
+					      "densify: %d", ret);
+				ck_assert_uint_eq(res.first, o->pages[i].index & ~15u);
+				ck_assert_uint_eq(res.next, (uint64_t)res.first + 16);
+				if (ret == 1) {
+					ck_assert_uint_gt(res.pages, 0);
+					ck_assert_uint_lt(res.new_bytes, res.old_bytes);
+					repacked++;
+				}
+				/* The group reads back unchanged. */
+				for (uint32_t j = i; j < o->n && o->pages[j].index < res.next; j++)
+					tm_verify_get(m, p, k, o->pages[j].index, 0);
+			}
+			counts[15]++;
 		} else if (c < 845) {			/* next index */
 			uint32_t got = 0;
 			ret = tmem_next_index(m->s, p->id, &oid, index, &got);
@@ -616,6 +651,8 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 	for (unsigned i = 0; i < 13; i++)
 		ck_assert_uint_gt(counts[i], 0);	/* every kind of operation ran */
 	ck_assert_uint_gt(counts[14], 0);
+	ck_assert_uint_gt(counts[15], 0);
+	ck_assert_uint_gt(repacked, 0);	/* some groups became units */
 
 	/* Read everything back, then tear down and look for leaks. */
 	atomic_store(&m->host.fail_permille, 0);
@@ -638,6 +675,7 @@ static void tm_run_model(const struct tm_backend *be, uint64_t seed, unsigned no
 			free(m->pools[i].objs[k].pages);
 	free(m->page);
 	free(m->want);
+	free(m->dbuf);
 	free(m);
 }
 
@@ -687,6 +725,7 @@ static int tm_scheck(const void *page, int pool, const struct tmem_oid *oid, uin
 #define TM_SHARED_IDX 32
 
 struct tm_stress {
+	const struct tm_backend *be;
 	struct tmem_store *s;
 	int ppool, epool;
 	unsigned nthreads;
@@ -695,6 +734,7 @@ struct tm_stress {
 	_Atomic int failed;
 	char msg[256];
 	_Atomic uint64_t evicted;
+	_Atomic uint64_t repacks, conflicts;
 };
 
 struct tm_sthread {
@@ -745,8 +785,12 @@ static void *tm_stress_thread(void *arg)
 	struct tm_stress *st = t->st;
 	uint64_t r = st->seed + t->tid * 0x51ed27ull;
 	unsigned char *page = aligned_alloc(64, TM_PAGE);
-	if (!page)
+	void *dbuf = malloc(TMEM_DENSIFY_BUF);
+	if (!page || !dbuf) {
+		free(page);
+		free(dbuf);
 		TM_SFAIL(st, "out of memory");
+	}
 
 	for (unsigned op = 0; op < st->ops && !atomic_load(&st->failed); op++) {
 		unsigned c = (unsigned)zc_rand_below(&r, 100);
@@ -755,9 +799,22 @@ static void *tm_stress_thread(void *arg)
 			unsigned k = (unsigned)zc_rand_below(&r, TM_OWN_OBJS);
 			uint32_t i = (uint32_t)zc_rand_below(&r, TM_OWN_IDX);
 			struct tmem_oid oid = tm_own_oid(t->tid, k);
-			unsigned what = (unsigned)zc_rand_below(&r, 11);
+			unsigned what = (unsigned)zc_rand_below(&r, 12);
 			int ret;
-			if (what == 10) {
+			if (what == 11) {
+				/* Densify: nobody else writes own keys, so no
+				 * conflict is possible and every page stays. */
+				struct tmem_densify_result res;
+				bool any = false;
+				for (uint32_t j = 0; j < TM_OWN_IDX; j++)
+					any |= t->own[k][j] != 0;
+				ret = tmem_densify(st->s, st->ppool, &oid, 0,
+						   tm_dense_codec(st->be, &r), dbuf, &res);
+				if (any ? ret != 0 && ret != 1 : ret != -ENOENT)
+					TM_SFAIL(st, "own densify: %d", ret);
+				if (ret == 1)
+					atomic_fetch_add(&st->repacks, 1);
+			} else if (what == 10) {
 				/* A round trip through the ephemeral pool, pinned
 				 * (an open file moved there and back): evictors
 				 * running meanwhile must leave it alone. */
@@ -821,9 +878,21 @@ static void *tm_stress_thread(void *arg)
 			unsigned k = (unsigned)zc_rand_below(&r, TM_SHARED_OBJS);
 			uint32_t i = (uint32_t)zc_rand_below(&r, TM_SHARED_IDX);
 			struct tmem_oid oid = tm_shared_oid(k);
-			unsigned what = (unsigned)zc_rand_below(&r, 20);
+			unsigned what = (unsigned)zc_rand_below(&r, 21);
 			int ret;
-			if (what < 7) {
+			if (what == 20) {
+				/* Densify beside writers: a conflict is fine,
+				 * a torn page (checked by the gets) is not. */
+				struct tmem_densify_result res;
+				ret = tmem_densify(st->s, pool, &oid, i, tm_dense_codec(st->be, &r),
+						   dbuf, &res);
+				if (ret == 1)
+					atomic_fetch_add(&st->repacks, 1);
+				else if (ret == -EAGAIN)
+					atomic_fetch_add(&st->conflicts, 1);
+				else if (ret != 0 && ret != -ENOENT)
+					TM_SFAIL(st, "shared densify: %d", ret);
+			} else if (what < 7) {
 				tm_sfill(page, pool, &oid, i, t->tid, ++t->seq);
 				ret = tmem_put(st->s, pool, &oid, i, page);
 				if (ret)
@@ -876,6 +945,7 @@ static void *tm_stress_thread(void *arg)
 		}
 	}
 	free(page);
+	free(dbuf);
 	return NULL;
 }
 
@@ -889,6 +959,7 @@ static void tm_run_stress(const struct tm_backend *be, uint64_t seed, unsigned n
 	memset(&host, 0, sizeof(host));
 	struct tm_stress st;
 	memset(&st, 0, sizeof(st));
+	st.be = be;
 	st.s = tmem_store_create(be->ops, be->ctx, &tm_hostops, &host);
 	ck_assert_ptr_nonnull(st.s);
 	st.ppool = tmem_new_pool(st.s, TMEM_POOL_PERSISTENT);
@@ -942,6 +1013,7 @@ static void tm_run_stress(const struct tm_backend *be, uint64_t seed, unsigned n
 	ck_assert_int_eq(tmem_pool_stats(st.s, st.ppool, &ps), 0);
 	ck_assert_uint_ge(ps.pages, own_pages);
 	ck_assert_uint_gt(ps.resizes, 0);	/* the table grew under load */
+	ck_assert_uint_gt(atomic_load(&st.repacks), 0);
 	ck_assert_int_eq(tmem_check(st.s), 0);
 	/* Nothing pinned any more: dropping the ephemeral pool's objects
 	 * must empty it. */

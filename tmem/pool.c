@@ -54,6 +54,9 @@ struct tmem_obj *_tmem_obj_new(struct tmem_store *s, const struct tmem_oid *oid)
 		return NULL;
 	memset(o, 0, sizeof(*o));
 	o->oid = *oid;
+	/* A new object's generations never meet an earlier object's with the
+	 * same id: each object gets 2^32 of its own. */
+	o->gen = (atomic_fetch_add_explicit(&s->obj_serial, 1, memory_order_relaxed) + 1) << 32;
 	return o;
 }
 
@@ -191,7 +194,8 @@ struct tmem_store *tmem_store_create(const struct tmem_pamops *pam, void *pam_ct
 {
 	if (!pam || !pam->create || !pam->get_locked || !pam->decode || !pam->free ||
 	    !pam->size || !host || !host->obj_alloc || !host->obj_free ||
-	    !host->objnode_alloc || !host->objnode_free || !host->mem_alloc || !host->mem_free) {
+	    !host->objnode_alloc || !host->objnode_free || !host->mem_alloc || !host->mem_free ||
+	    !pam->repack_plan != !pam->repack) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -25,6 +25,7 @@ _Static_assert(sizeof(pam_pampd) == sizeof(tmem_pampd), "a pampd is the same 64 
 _Static_assert(PAM_PAGE_SIZE == TMEM_PAGE_SIZE, "one page size");
 _Static_assert(TMEM_SCRATCH_SIZE >= XCF_MAX_SIZE, "tmem's scratch holds any xcf object");
 _Static_assert(ZC_STACK_RAW_THRESHOLD <= PAM_PAGE_SIZE, "a raw threshold PAM takes");
+_Static_assert(PAM_UNIT_PAGES == TMEM_UNIT_PAGES, "a unit is one tmem group");
 
 /* ---- PAM as a tmem backend -------------------------------------------------- */
 
@@ -55,12 +56,26 @@ static size_t zc_stack_op_size(void *ctx, tmem_pampd p)
 	return pam_size(ctx, p);
 }
 
+static unsigned zc_stack_op_repack_plan(void *ctx, const tmem_pampd old[TMEM_UNIT_PAGES],
+					unsigned codec, uint64_t *old_bytes)
+{
+	return pam_repack_plan(ctx, old, codec, old_bytes);
+}
+
+static int zc_stack_op_repack(void *ctx, const void *pages, unsigned map, unsigned codec,
+			      uint64_t old_bytes, tmem_pampd out[TMEM_UNIT_PAGES])
+{
+	return pam_repack(ctx, pages, map, codec, old_bytes, out);
+}
+
 const struct tmem_pamops zc_stack_pamops = {
 	.create = zc_stack_op_create,
 	.get_locked = zc_stack_op_get_locked,
 	.decode = zc_stack_op_decode,
 	.free = zc_stack_op_free,
 	.size = zc_stack_op_size,
+	.repack_plan = zc_stack_op_repack_plan,
+	.repack = zc_stack_op_repack,
 };
 
 /* ---- building and tearing down ------------------------------------------------ */
@@ -115,6 +130,8 @@ struct zc_stack *zc_stack_create(const struct zc_stack_config *cfg)
 		c = *cfg;
 	if (c.pam.raw_threshold == 0)
 		c.pam.raw_threshold = ZC_STACK_RAW_THRESHOLD;
+	if (c.pam.lz4_unit_pages == 0)
+		c.pam.lz4_unit_pages = ZC_STACK_LZ4_UNIT_PAGES;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		errno = ENOMEM;
@@ -146,6 +163,7 @@ struct zc_stack *zc_stack_create(const struct zc_stack_config *cfg)
 	s->slabs[0] = tmem_slab_host_cache(s->host, 0);
 	s->slabs[1] = tmem_slab_host_cache(s->host, 1);
 	s->slabs[2] = s->descs;
+	s->slabs[3] = pam_unit_cache(s->pam);
 	return s;
 
 err:

@@ -46,6 +46,9 @@ static void pool_stats(struct tmem_pool *p, struct tmem_pool_stats *out)
 	out->evictions = TMEM_READ(p->evictions);
 	out->evicted_pages = TMEM_READ(p->evicted_pages);
 	out->resizes = TMEM_READ(p->resizes);
+	out->repacks = TMEM_READ(p->repacks);
+	out->repacked_pages = TMEM_READ(p->repacked_pages);
+	out->repack_conflicts = TMEM_READ(p->repack_conflicts);
 	out->buckets = atomic_load_explicit(&p->table, memory_order_acquire)->nbuckets;
 	out->meta_bytes = out->objects * TMEM_OBJ_SIZE + out->objnodes * TMEM_OBJNODE_SIZE +
 			  TMEM_READ(p->table_bytes);

@@ -69,6 +69,7 @@ int tmem_put(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		old = _tmem_radix_store(o, index, np, pre, &npre);
 		assert(npre == 0);
 	}
+	tmem_obj_changed(o);
 	if (tmem_ephemeral(p) && !o->pins)
 		_tmem_lru_touch(s, p, o);
 	size_t nsize = s->pam->size(s->pam_ctx, np);
@@ -127,6 +128,7 @@ int tmem_get(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		uint64_t nodes = 0;
 		size_t sz = s->pam->size(s->pam_ctx, pd);
 		_tmem_radix_remove(s, o, index, &nodes);
+		tmem_obj_changed(o);
 		TMEM_ADD(st->pages, -1);
 		TMEM_ADD(st->pampd_bytes, -(uint64_t)sz);
 		if (nodes)
@@ -170,6 +172,7 @@ int tmem_flush_page(struct tmem_store *s, int pool, const struct tmem_oid *oid, 
 		return -ENOENT;
 	}
 	size_t sz = s->pam->size(s->pam_ctx, pd);
+	tmem_obj_changed(o);
 	_tmem_obj_put_if_empty(s, p, b, o);
 	TMEM_ADD(st->pages, -1);
 	TMEM_ADD(st->pampd_bytes, -(uint64_t)sz);
@@ -217,6 +220,8 @@ int64_t tmem_flush_range(struct tmem_store *s, int pool, const struct tmem_oid *
 			}
 			cur = i + 1;
 		}
+		if (n)
+			tmem_obj_changed(o);
 		_tmem_obj_put_if_empty(s, p, b, o);
 		TMEM_ADD(st->pages, -(uint64_t)n);
 		TMEM_ADD(st->pampd_bytes, -bytes);
@@ -250,6 +255,7 @@ int64_t tmem_flush_object(struct tmem_store *s, int pool, const struct tmem_oid 
 		o->root = 0;
 		o->height = 0;
 		o->pages = 0;
+		tmem_obj_changed(o);
 	} else {
 		_tmem_obj_unlink(p, b, o);
 		gone = o;

@@ -16,8 +16,8 @@
  *   pool    -> hash table of buckets         (power of two, grows by doubling)
  *   bucket  =  { 4-byte futex lock, object count, red-black tree root }
  *              (16 bytes; the tree is keyed by the object id)
- *   object  =  96 bytes: id, tree links, LRU links, page count, pin count,
- *              radix root and height
+ *   object  =  104 bytes: id, tree links, LRU links, page count, pin count,
+ *              generation, radix root and height
  *   objnode =  136 bytes: 16 slots + a count of used slots
  *
  * Radix tree: an object of height 0 holds the pampd of index 0 directly in
@@ -57,6 +57,48 @@
  * atomically (no later get sees the old data); a get that failed keeps
  * failing until the next put of that page.
  *
+ * Units and densify
+ * -----------------
+ * Keys stay per page: every page has its own slot and its own pampd, and
+ * every rule above holds page by page.  A backend may make several pampds
+ * share memory - a "unit": up to TMEM_UNIT_PAGES pages of one object
+ * compressed together (compress/pam.h, "Units") - but only when tmem asks
+ * it to, through tmem_densify, and only for one group: the 16 pages of one
+ * leaf objnode (indices 16g .. 16g+15), so a unit never spans two objects
+ * or two leaves.  tmem never looks inside a pampd: to tmem a page of a
+ * unit is a pampd like any other, freed with pamops.free when its page is
+ * replaced, flushed, evicted or its pool destroyed.
+ *   Who may hold a unit: its pages, one reference each, and a reader
+ *   between pamops.get_locked and pamops.decode, which takes a reference
+ *   under the bucket lock (the page's own reference keeps the unit alive
+ *   while it does) and drops it in decode; so a unit is freed by the last
+ *   of them, never under a reader, and xcf compaction moves its bytes only
+ *   as it moves any object (never seen half-moved by a reader).  Locks: a
+ *   unit has none of its own; the bucket lock orders every change of a
+ *   slot, as for any pampd, and the reference count is atomic.
+ *   A put or flush of one page of a unit frees that page's pampd only: the
+ *   unit stays whole for its other pages and is retired with the last
+ *   one.  Nothing is recompressed on a write, so a write needs no more
+ *   memory than its own page (ENOSPC stays exact) and never decodes a
+ *   unit; the next densify of the group packs the survivors and the new
+ *   pages together again.
+ *   Densify: tmem_densify plans under the bucket lock (the group's pampds
+ *   and the object's generation; pamops.repack_plan), reads the chosen
+ *   pages as gets do (no lock held across them), has the backend pack
+ *   them (pamops.repack, no lock) and swaps the new pampds in under the
+ *   bucket lock only if the object's generation has not moved - every
+ *   put, flush and repack of any of its pages moves it - so a concurrent
+ *   write always wins and densify tries again later.  Pampd values are not
+ *   compared: a freed value can come back holding other data.
+ *   Enumerating an object's stored blobs (what a backing file or a
+ *   restart will need): walk its groups in index order as tmem_densify's
+ *   plan does - under the bucket lock, the 16 slots' pampds at once, the
+ *   backend taking a reference to whatever it will copy out after the
+ *   unlock - and ask the backend for each pampd's stored form
+ *   (pam_pampd_info names the unit a page belongs to, so a unit is written
+ *   once, with its page map).  tmem adds nothing to a stored form but the
+ *   key.
+ *
  * Ephemeral pools keep an LRU list of their unpinned objects (touched on
  * put and get; each touch takes a store-wide stamp so tmem_evict over all
  * pools evicts in global least-recently-used order).  Persistent pools keep
@@ -73,9 +115,10 @@
  *   ascending pool id, then all their lru locks; tmem_move_object one
  *   bucket of each of two pools, the lower pool id's first, then one lru
  *   lock at a time.
- * Under a bucket lock tmem calls only pamops.get_locked, pamops.size and
- * the hostops allocators (which must not call tmem).  pamops.create,
- * pamops.decode and pamops.free are called with no tmem lock held.  No
+ * Under a bucket lock tmem calls only pamops.get_locked, pamops.size,
+ * pamops.repack_plan and the hostops allocators (which must not call
+ * tmem).  pamops.create, pamops.decode, pamops.repack and pamops.free are
+ * called with no tmem lock held.  No
  * tmem lock is held while an eviction callback runs.  Seen from outside,
  * with the daemon's backends: bucket lock -> slab cache lock -> buddy lock
  * (tmem_slab_hostops), bucket lock -> xcf pool lock (pam get_locked).
@@ -96,8 +139,14 @@
 
 #define TMEM_PAGE_SIZE 4096u
 /* Bytes of the scratch buffer handed to pamops.get_locked: a stored
- * compressed payload never exceeds one page (larger ones are kept raw). */
+ * compressed payload never exceeds one page (larger ones are kept raw; a
+ * page of a unit leaves only a reference to the unit in it). */
 #define TMEM_SCRATCH_SIZE TMEM_PAGE_SIZE
+/* A group: the pages of one leaf objnode, indices 16g .. 16g+15, which
+ * tmem_densify repacks together (at most one unit). */
+#define TMEM_UNIT_PAGES 16u
+/* Bytes of the work buffer tmem_densify needs: the pages of one group. */
+#define TMEM_DENSIFY_BUF (TMEM_UNIT_PAGES * TMEM_PAGE_SIZE)
 #define TMEM_MAX_POOLS 4096		/* pool ids are 0 .. TMEM_MAX_POOLS-1 */
 #define TMEM_ALL_POOLS (-1)		/* tmem_evict: every ephemeral pool */
 
@@ -109,7 +158,7 @@
 #define TMEM_GET_FREE 0x1u		/* remove the page when the get succeeds */
 
 /* Sizes of tmem's nodes, for hosts that create caches for them. */
-#define TMEM_OBJ_SIZE 96u
+#define TMEM_OBJ_SIZE 104u
 #define TMEM_OBJNODE_SIZE 136u
 
 struct tmem_store;
@@ -144,8 +193,25 @@ struct tmem_pamops {
 	/* Release a pampd.  Called with no tmem lock held. */
 	void (*free)(void *ctx, tmem_pampd p);
 	/* Bytes of store memory this pampd holds (for accounting and
-	 * eviction).  May be called under a bucket lock; must be cheap. */
+	 * eviction).  May be called under a bucket lock; must be cheap, and
+	 * must give the same answer for a pampd as long as it is stored. */
 	size_t (*size)(void *ctx, tmem_pampd p);
+	/* Optional, both or neither (tmem_densify returns -EOPNOTSUPP
+	 * without them).  Repacking a group, first half: called with the
+	 * bucket lock held, so every pampd of `old` (the group's 16 slots,
+	 * 0 where no page is stored) is alive; must be cheap and take no tmem
+	 * lock.  Returns the map of the slots worth repacking with `codec`
+	 * (bit s = slot s; 0: nothing to gain) and sets *old_bytes to the
+	 * memory repacking them would free. */
+	unsigned (*repack_plan)(void *ctx, const tmem_pampd old[TMEM_UNIT_PAGES],
+				unsigned codec, uint64_t *old_bytes);
+	/* Second half, with no lock held: `pages` holds the pages of `map`
+	 * packed in slot order.  Returns 1 with out[s] set for every slot of
+	 * map (new pampds holding those pages, possibly sharing one unit),
+	 * 0 when the result would not take less than old_bytes (nothing
+	 * made), or -errno. */
+	int (*repack)(void *ctx, const void *pages, unsigned map, unsigned codec,
+		      uint64_t old_bytes, tmem_pampd out[TMEM_UNIT_PAGES]);
 };
 
 /* The host's allocator for tmem's own metadata.  `ctx` is the host_ctx
@@ -205,7 +271,10 @@ struct slab_cache *tmem_slab_host_cache(struct tmem_slab_host *h, int which);
 	X(flush_objects, "tmem_flush_object calls that found an object") \
 	X(evictions, "objects evicted, ever")				\
 	X(evicted_pages, "pages in those objects")			\
-	X(resizes, "hash table doublings, ever")
+	X(resizes, "hash table doublings, ever")			\
+	X(repacks, "groups tmem_densify repacked, ever")		\
+	X(repacked_pages, "pages in those groups")			\
+	X(repack_conflicts, "repacks dropped: a page changed meanwhile")
 
 #define TMEM_STATS_DECLARE(name, comment) uint64_t name;
 struct tmem_pool_stats {
@@ -338,6 +407,39 @@ int tmem_unpin(struct tmem_store *s, int pool, const struct tmem_oid *oid);
  * calls are safe (each evicts its own victims). */
 int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes,
 		   tmem_evict_fn fn, void *arg);
+
+/* ---- densifying ------------------------------------------------------ */
+
+/* What one tmem_densify call did. */
+struct tmem_densify_result {
+	uint64_t next;		/* where to continue: the index after the group */
+	uint32_t first;		/* the group's first index (a multiple of 16) */
+	uint32_t pages;		/* pages repacked (0 unless 1 was returned) */
+	uint64_t old_bytes;	/* memory they held (pamops.repack_plan's figure) */
+	uint64_t new_bytes;	/* what their new pampds hold (pamops.size) */
+};
+
+/* Repack the first group of the object that holds a page at an index >=
+ * `from`: the 16 indices 16g .. 16g+15 around that page (so a group may
+ * start before `from`).  The backend chooses the pages (plan), tmem reads
+ * them (each decoded as by a get, without touching the LRU or the get
+ * counters), the backend packs them with `codec` (repack: a unit, or a
+ * denser single page), and tmem swaps the new pampds in - all of them, or
+ * none when any page of the object changed since the plan (a put, a flush,
+ * another repack: the object's generation, see "Densify" above).  The old
+ * pampds are freed after the swap, with no lock held.  `buf` is the
+ * caller's, TMEM_DENSIFY_BUF bytes.  Fills *res (res->next always, when the
+ * group was found).  Returns 1 (repacked), 0 (nothing to gain in this
+ * group: continue at res->next), -ENOENT (no page at or after `from`),
+ * -EAGAIN (a concurrent change won: nothing changed; the caller may try
+ * the group again), -ENOMEM (the backend could not allocate: nothing
+ * changed), -EIO (a page of the group could not be read), -EOPNOTSUPP (the
+ * backend has no repack ops), -EINVAL.  Memory: the new pampds exist
+ * beside the old ones from the backend's repack to the swap, so a call
+ * needs at most the group's new size on top, and frees old_bytes at its
+ * end (a unit is made only when old_bytes is larger). */
+int tmem_densify(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_t from,
+		 unsigned codec, void *buf, struct tmem_densify_result *res);
 
 /* ---- moving objects between pools ------------------------------------ */
 

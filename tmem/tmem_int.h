@@ -13,6 +13,7 @@
  *   rbtree.c  the red-black tree of objects in a bucket;
  *   radix.c   the radix tree of pages in an object (objnodes);
  *   evict.c   the LRU of ephemeral pools, pins and eviction;
+ *   densify.c repacking a group of an object's pages (tmem_densify);
  *   stats.c   the counters summed for tmem_stats, and tmem_check;
  *   host.c    the hostops: malloc, and slab caches on a buddy allocator.
  * Functions one file gives another carry a leading underscore (`_tmem_`,
@@ -98,6 +99,10 @@ struct tmem_obj {
 	uint64_t root;				/* protected by the bucket lock:
 						   pampd (height 0) or objnode */
 	uint64_t pages;				/* protected by the bucket lock */
+	uint64_t gen;				/* protected by the bucket lock: grows
+						   with every change of a page (see
+						   densify.c); starts at a store-wide
+						   serial << 32 */
 	uint32_t pins;				/* protected by the bucket lock */
 	uint8_t height;				/* protected by the bucket lock */
 	uint8_t on_lru;				/* written with the bucket lock and
@@ -157,6 +162,9 @@ struct tmem_pool {
 	_Atomic uint64_t evictions;
 	_Atomic uint64_t evicted_pages;
 	_Atomic uint64_t resizes;
+	_Atomic uint64_t repacks;		/* tmem_densify's counters */
+	_Atomic uint64_t repacked_pages;
+	_Atomic uint64_t repack_conflicts;
 	uint32_t refs;				/* protected by store->pool_lock */
 	struct tmem_lock resize_lock;		/* before bucket locks; a futex lock
 						   like them, since tmem_check holds
@@ -175,6 +183,7 @@ struct tmem_store {
 	pthread_mutex_t pool_lock;		/* first in the lock order */
 	pthread_cond_t pool_cond;		/* signalled when a pool ref drops */
 	_Atomic uint64_t lru_clock;		/* stamps for global LRU order */
+	_Atomic uint64_t obj_serial;		/* objects created, ever (their gen) */
 	_Atomic(struct tmem_pool *) pools[TMEM_MAX_POOLS];	/* written under pool_lock */
 };
 
@@ -244,6 +253,13 @@ static inline struct tmem_bucket *tmem_lock_bucket(struct tmem_pool *p, uint64_t
 			return b;
 		tmem_unlock(&b->lock);
 	}
+}
+
+/* A page of o changed (put, flush, repack): a repack that read the pages
+ * before must not replace them.  Caller holds o's bucket lock. */
+static inline void tmem_obj_changed(struct tmem_obj *o)
+{
+	o->gen++;
 }
 
 static inline bool tmem_ephemeral(struct tmem_pool *p)
