@@ -50,8 +50,8 @@
 #   figure mem_vs_zram_zstd R   the same with zstd (<= 0.75)
 #   figure untar_vs_tmpfs R     zcached lz4 untar time / tmpfs's
 #   figure rss_vs_mem_used R    daemon RSS growth / mem_used_bytes, lz4 (<= 1.10)
-# Densify (issue 14; densify_round below): after the read-all, each zcached
-# mount is densified (/.zcache/densify) and measured again, and from then on
+# Densify (issue 14; densify_round below): after the random I/O, the lz4 and zstd
+# mounts are densified (/.zcache/densify) and measured again, and from then on
 # mem_<kind> is the memory after densify, so mem_vs_zram_lz4 (<= 0.85) and
 # mem_vs_zram_zstd (<= 0.65) are the densified figures; also
 #   figure mem_plain_vs_zram_lz4 R   (and _zstd) the same before densify
