@@ -7,7 +7,9 @@
  * of ns->lock, filtered there for the background's rule), then handles
  * each file by number: zfs_ns_hold keeps the inode alive while the file is
  * densified group by group, from index 0 to the end, each group one
- * tmem_densify on the home pool read under the file's io_lock (shared).  A file is marked dense
+ * tmem_densify on the file's home pool (the home is read under the file's
+ * io_lock, shared; the repack itself holds no lock of ours, and a write
+ * meanwhile wins: tmem/densify.c).  A file is marked dense
  * (zfs_ns_mark_dense) when every group was repacked or had nothing to gain
  * and its ctime did not move meanwhile.  A table that grows during a pass
  * may make the pass miss or revisit a file: the next pass sees it.
