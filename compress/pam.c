@@ -64,7 +64,9 @@ static inline int pam_fill_encode(uint64_t w, pam_pampd *out)
 	return -1;
 }
 
-int _pam_decode_pampd(const struct pam *pam, pam_pampd p, struct pam_pampd_info *out)
+/* Decode `p` from its bits alone (pam_pampd_kind): a unit page's
+ * descriptor is not looked at. */
+static int pam_decode_bits(const struct pam *pam, pam_pampd p, struct pam_pampd_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	switch (p & PAM_KIND_MASK) {
@@ -76,7 +78,7 @@ int _pam_decode_pampd(const struct pam *pam, pam_pampd p, struct pam_pampd_info 
 			unsigned check = (unsigned)(p >> PAM_UNIT_CHECK_SHIFT) &
 					 ((1u << PAM_UNIT_CHECK_BITS) - 1);
 
-			if (a == 0 || check != pam_unit_check(a) || _pam_unit_valid(pam, p))
+			if (a == 0 || check != pam_unit_check(a))
 				return -EIO;
 			out->kind = PAM_KIND_UNIT;
 			out->slot = (unsigned)(p >> PAM_UNIT_SLOT_SHIFT) & (PAM_UNIT_PAGES - 1);
@@ -122,6 +124,19 @@ int _pam_decode_pampd(const struct pam *pam, pam_pampd p, struct pam_pampd_info 
 	default:
 		return -EIO;
 	}
+}
+
+/* As pam_decode_bits, and a unit page's descriptor must be a live unit's
+ * that holds the page's slot. */
+int _pam_decode_pampd(const struct pam *pam, pam_pampd p, struct pam_pampd_info *out)
+{
+	int rc = pam_decode_bits(pam, p, out);
+
+	if (rc == 0 && out->kind == PAM_KIND_UNIT && _pam_unit_valid(pam, p)) {
+		memset(out, 0, sizeof(*out));
+		rc = -EIO;
+	}
+	return rc;
 }
 
 /* ---- page helpers -------------------------------------------------------- */
@@ -573,6 +588,13 @@ size_t pam_size(struct pam *pam, pam_pampd p)
 	default:
 		return 0;
 	}
+}
+
+enum pam_kind pam_pampd_kind(const struct pam *pam, pam_pampd p)
+{
+	struct pam_pampd_info info;
+
+	return pam_decode_bits(pam, p, &info) ? PAM_KIND_NONE : info.kind;
 }
 
 int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out)

@@ -323,6 +323,14 @@ struct pam_pampd_info {
  * corrupt pampd. */
 int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out);
 
+/* The kind of `p` from its bits alone, touching no memory at all; 0 or a
+ * corrupt pampd is PAM_KIND_NONE.  A raw page's address and a unit page's
+ * descriptor are known only by their check bits here, so PAM_KIND_RAW or
+ * PAM_KIND_UNIT says "well formed", not "stored": only a pampd the caller
+ * stored may be given to the functions that read through it (pam_get,
+ * pam_size, pam_free, and pam_pampd_info for a unit page). */
+enum pam_kind pam_pampd_kind(const struct pam *pam, pam_pampd p);
+
 /* ---- repacking groups into units ------------------------------------------ */
 
 /* The first half of repacking one group, meant to run under the caller's
