@@ -294,18 +294,6 @@ static int zfs_label_cb(void *arg, struct zfs_pool *p)
 	return 1;
 }
 
-/* Hand one entry to a readdir callback: its number and type only. */
-static int zfs_ctl_fill(zfs_ns_filldir_fn fill, void *arg, const char *name, uint64_t ino,
-			mode_t type, uint64_t next)
-{
-	struct stat st;
-
-	memset(&st, 0, sizeof(st));
-	st.st_ino = ino;
-	st.st_mode = type;
-	return fill(arg, name, &st, next, 0);
-}
-
 int zfs_ctl_readdir(struct zfs_ctl *c, uint64_t ino, uint64_t off, zfs_ns_filldir_fn fill,
 		    void *arg)
 {
@@ -314,20 +302,20 @@ int zfs_ctl_readdir(struct zfs_ctl *c, uint64_t ino, uint64_t off, zfs_ns_filldi
 	if (ino >= ZFS_CTL_POOL_BASE) {
 		if ((ino - ZFS_CTL_POOL_BASE) % 2)
 			return -ENOTDIR;
-		if (off < 1 && zfs_ctl_fill(fill, arg, ".", ino, S_IFDIR, 1))
+		if (off < 1 && zfs_ns_fill_entry(fill, arg, ".", ino, S_IFDIR, 1))
 			return 0;
-		if (off < 2 && zfs_ctl_fill(fill, arg, "..", zfs_ctl_ino(CTL_POOLS), S_IFDIR, 2))
+		if (off < 2 && zfs_ns_fill_entry(fill, arg, "..", zfs_ctl_ino(CTL_POOLS), S_IFDIR, 2))
 			return 0;
 		if (off < 3)
-			zfs_ctl_fill(fill, arg, "stats", ino + 1, S_IFREG, 3);
+			zfs_ns_fill_entry(fill, arg, "stats", ino + 1, S_IFREG, 3);
 		return 0;
 	}
 	if (ino >= ZFS_CTL_INO_BASE + CTL_NFIXED ||
 	    !S_ISDIR(zfs_ctl_nodes[ino - ZFS_CTL_INO_BASE].mode))
 		return -ENOTDIR;
-	if (off < 1 && zfs_ctl_fill(fill, arg, ".", ino, S_IFDIR, 1))
+	if (off < 1 && zfs_ns_fill_entry(fill, arg, ".", ino, S_IFDIR, 1))
 		return 0;
-	if (off < 2 && zfs_ctl_fill(fill, arg, "..",
+	if (off < 2 && zfs_ns_fill_entry(fill, arg, "..",
 				    ino == zfs_ctl_ino(CTL_ROOT) ? ZFS_ROOT_INO : zfs_ctl_ino(CTL_ROOT),
 				    S_IFDIR, 2))
 		return 0;
@@ -348,7 +336,7 @@ int zfs_ctl_readdir(struct zfs_ctl *c, uint64_t ino, uint64_t off, zfs_ns_filldi
 				continue;
 			if (zfs_ns_pool_with(c->cfg.ns, l.ids[i], zfs_label_cb, &a) != 1)
 				continue;
-			if (zfs_ctl_fill(fill, arg, a.label, ZFS_CTL_POOL_BASE + 2 * l.ids[i],
+			if (zfs_ns_fill_entry(fill, arg, a.label, ZFS_CTL_POOL_BASE + 2 * l.ids[i],
 					 S_IFDIR, l.ids[i] + 3))
 				break;
 		}
@@ -358,7 +346,7 @@ int zfs_ctl_readdir(struct zfs_ctl *c, uint64_t ino, uint64_t off, zfs_ns_filldi
 	for (k = 1; k < CTL_NFIXED; k++) {
 		if (zfs_ctl_ino(zfs_ctl_nodes[k].parent) != ino || (uint64_t)k + 2 <= off)
 			continue;
-		if (zfs_ctl_fill(fill, arg, zfs_ctl_nodes[k].name, zfs_ctl_ino(k),
+		if (zfs_ns_fill_entry(fill, arg, zfs_ctl_nodes[k].name, zfs_ctl_ino(k),
 				 zfs_ctl_nodes[k].mode & S_IFMT, (uint64_t)k + 2))
 			break;
 	}

@@ -587,9 +587,8 @@ int zfs_ns_readlink(struct zfs_ns *ns, uint64_t ino, char *buf, size_t size)
 	return ret;
 }
 
-/* Hand fill an entry with its number and type only. */
-static int zfs_fill_min(zfs_ns_filldir_fn fill, void *arg, const char *name, uint64_t ino,
-			mode_t type, uint64_t next)
+int zfs_ns_fill_entry(zfs_ns_filldir_fn fill, void *arg, const char *name, uint64_t ino,
+		      mode_t type, uint64_t next)
 {
 	struct stat st;
 
@@ -616,12 +615,12 @@ int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, int plus,
 		ret = -ENOTDIR;
 		goto out;
 	}
-	if (off < 1 && zfs_fill_min(fill, arg, ".", dir->ino, S_IFDIR, 1))
+	if (off < 1 && zfs_ns_fill_entry(fill, arg, ".", dir->ino, S_IFDIR, 1))
 		goto out;
-	if (off < 2 && zfs_fill_min(fill, arg, "..", dir->dx->parent, S_IFDIR, 2))
+	if (off < 2 && zfs_ns_fill_entry(fill, arg, "..", dir->dx->parent, S_IFDIR, 2))
 		goto out;
 	if (off < 3 && ino == ZFS_ROOT_INO && ns->virt_name &&
-	    zfs_fill_min(fill, arg, ns->virt_name, ns->virt_ino, S_IFDIR, 3))
+	    zfs_ns_fill_entry(fill, arg, ns->virt_name, ns->virt_ino, S_IFDIR, 3))
 		goto out;
 	for (k = zfs_dir_index(dir, off < 3 ? 3 : off + 1); k < dir->dx->dcount; k++) {
 		struct zfs_dirent *d = dir->dx->dents[k];
@@ -629,7 +628,7 @@ int zfs_ns_readdir(struct zfs_ns *ns, uint64_t ino, uint64_t off, int plus,
 		struct stat st;
 
 		if (!plus) {
-			if (zfs_fill_min(fill, arg, d->name, d->ino, d->type, d->cookie))
+			if (zfs_ns_fill_entry(fill, arg, d->name, d->ino, d->type, d->cookie))
 				break;
 			continue;
 		}

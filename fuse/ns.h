@@ -236,6 +236,11 @@ struct zfs_ns_ops {
 typedef int (*zfs_ns_filldir_fn)(void *arg, const char *name, const struct stat *st,
 				 uint64_t next, unsigned flags);
 
+/* Hand `fill` the entry `name` with its number and type only (the rest of
+ * the stat zeroed): readdir's entries, and the /.zcache tree's. */
+int zfs_ns_fill_entry(zfs_ns_filldir_fn fill, void *arg, const char *name, uint64_t ino,
+		      mode_t type, uint64_t next);
+
 /* The figures of the namespace. */
 struct zfs_ns_stats {
 	uint64_t inodes;		/* inodes alive (including unlinked open ones) */
