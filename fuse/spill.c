@@ -31,13 +31,13 @@
  * held together; nothing is held across a libmemcached call or a callback.
  */
 #include "fuse/spill.h"
+#include "fuse/spill_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,22 +49,6 @@
 #include <libmemcached/memcached.h>
 
 #define MGET_BATCH 64		/* keys per multi-get */
-
-/* The config checks' error text (as zfs_spill_parse_servers words its own). */
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* ---- the context ----------------------------------------------------------- */
 
@@ -1283,8 +1267,8 @@ static int pick(uint64_t v, uint64_t def, uint64_t lo, uint64_t hi, uint64_t *ou
 	if (v == 0)
 		v = def;
 	if (v < lo || v > hi)
-		return fail(err, errlen, "spill %s must be %" PRIu64 "..%" PRIu64 " (got %" PRIu64 ")",
-			    name, lo, hi, v);
+		return _zfs_spill_fail(err, errlen, "spill %s must be %" PRIu64 "..%" PRIu64
+				       " (got %" PRIu64 ")", name, lo, hi, v);
 	*out = v;
 	return 0;
 }

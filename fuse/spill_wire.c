@@ -13,6 +13,7 @@
  * error worded into the caller's buffer.
  */
 #include "fuse/spill.h"
+#include "fuse/spill_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -195,10 +196,8 @@ void zfs_spill_decode_header(const void *wire, struct zfs_spill_item_header *h)
 
 /* ---- server lists ---------------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+/* The configuration errors' one formatter (spill_int.h), for both files. */
+int _zfs_spill_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -327,7 +326,7 @@ int zfs_spill_parse_servers(const char *list, struct zfs_spill_addr *out, size_t
 	size_t n = 0;
 
 	if (!list || !*list)
-		return fail(err, errlen, "empty spill server list");
+		return _zfs_spill_fail(err, errlen, "empty spill server list");
 	for (;;) {
 		const char *plus = strchr(p, '+');
 		size_t elen = plus ? (size_t)(plus - p) : strlen(p);
@@ -336,22 +335,27 @@ int zfs_spill_parse_servers(const char *list, struct zfs_spill_addr *out, size_t
 		const char *why;
 
 		if (elen == 0)
-			return fail(err, errlen, "empty server in spill server list \"%s\"", list);
+			return _zfs_spill_fail(err, errlen,
+					       "empty server in spill server list \"%s\"", list);
 		if (elen >= sizeof(elem))
-			return fail(err, errlen, "bad spill server \"%.*s...\": longer than %d bytes",
-				    40, p, ZFS_SPILL_NAME_MAX - 1);
+			return _zfs_spill_fail(err, errlen,
+					       "bad spill server \"%.*s...\": longer than %d bytes",
+					       40, p, ZFS_SPILL_NAME_MAX - 1);
 		memcpy(elem, p, elen);
 		elem[elen] = '\0';
 		why = parse_one(elem, &a);
 		if (why)
-			return fail(err, errlen, "bad spill server \"%s\": %s", elem, why);
+			return _zfs_spill_fail(err, errlen, "bad spill server \"%s\": %s", elem,
+					       why);
 		for (size_t i = 0; i < n; i++)
 			if (out[i].port == a.port && out[i].ipv6 == a.ipv6 &&
 			    !strcasecmp(out[i].host, a.host))
-				return fail(err, errlen, "bad spill server \"%s\": listed twice", elem);
+				return _zfs_spill_fail(err, errlen,
+						       "bad spill server \"%s\": listed twice", elem);
 		if (n == max || n == ZFS_SPILL_SERVERS_MAX)
-			return fail(err, errlen, "bad spill server \"%s\": more than %zu servers",
-				    elem, max < ZFS_SPILL_SERVERS_MAX ? max : (size_t)ZFS_SPILL_SERVERS_MAX);
+			return _zfs_spill_fail(err, errlen,
+					       "bad spill server \"%s\": more than %zu servers", elem,
+					       max < ZFS_SPILL_SERVERS_MAX ? max : (size_t)ZFS_SPILL_SERVERS_MAX);
 		out[n++] = a;
 		if (!plus)
 			break;
