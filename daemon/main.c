@@ -86,6 +86,7 @@ static int zcd_build(struct zcd *d)
 	cfg.mem_limit = d->opt.mem_limit;
 	cfg.densify = d->opt.densify;
 	cfg.densify_idle = d->opt.densify_idle;
+	cfg.spill = d->opt.spill;
 	cfg.uid = getuid();
 	cfg.gid = getgid();
 	cfg.uring = d->opt.uring;

@@ -17,6 +17,7 @@
 
 #include "compress/codec.h"
 #include "fuse/densify.h"
+#include "fuse/spill.h"
 #include "fuse/mem.h"
 #include "fuse/uring.h"
 
@@ -107,6 +108,26 @@ static int zd_append(char **list, const char *opt)
 	return 0;
 }
 
+/* spill=HOST:PORT[+HOST:PORT...]: the far tier's servers (fuse/far.h),
+ * checked now so a bad list fails the mount before anything is built. */
+static int zd_spill_opt(struct zd_options *o, const char *val, char *err, size_t errlen)
+{
+	struct zfs_spill_addr a[ZFS_SPILL_SERVERS_MAX];
+	char serr[256];
+	char *copy;
+
+	if (zfs_spill_parse_servers(val, a, ZFS_SPILL_SERVERS_MAX, serr, sizeof(serr)) < 0) {
+		zd_err(err, errlen, "bad value for spill: %s", serr);
+		return -EINVAL;
+	}
+	copy = strdup(val);
+	if (!copy)
+		return -ENOMEM;
+	free(o->spill);
+	o->spill = copy;
+	return 0;
+}
+
 /* Handle one item of a -o list. */
 static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char *err,
 		      size_t errlen)
@@ -181,6 +202,8 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 		}
 		return 0;
 	}
+	if (!strncmp(opt, "spill=", 6))
+		return zd_spill_opt(o, val, err, errlen);
 	if (!strcmp(opt, "debug")) {
 		o->debug = 1;
 		o->foreground = 1;
@@ -195,7 +218,7 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 	}
 	if (!strncmp(opt, "mem_limit", 9) || !strncmp(opt, "compressor", 10) ||
 	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7) || !strcmp(opt, "uring") ||
-	    !strncmp(opt, "densify", 7))
+	    !strncmp(opt, "densify", 7) || !strcmp(opt, "spill"))
 		zd_err(err, errlen, "option %s needs a value (%s=...)", opt, opt);
 	else
 		zd_err(err, errlen, "unknown mount option: %s", opt);
@@ -314,8 +337,10 @@ void zd_options_free(struct zd_options *o)
 		return;
 	free(o->mountpoint);
 	free(o->fuse_opts);
+	free(o->spill);
 	o->mountpoint = NULL;
 	o->fuse_opts = NULL;
+	o->spill = NULL;
 }
 
 const char *zd_options_usage(void)
@@ -342,6 +367,10 @@ const char *zd_options_usage(void)
 	       "     densify_idle=SEC densify closed files unwritten for SEC seconds\n"
 	       "                      (default 300; 0 = only on a write to\n"
 	       "                      MOUNTPOINT/.zcache/densify)\n"
+	       "     spill=HOST:PORT[+HOST:PORT...]\n"
+	       "                      spill evicted files of ephemeral pools to these\n"
+	       "                      memcached servers and fetch them back at open\n"
+	       "                      (no authentication: trusted networks only)\n"
 	       "     allow_other, ro, noatime, ... as for any FUSE filesystem\n"
 	       "  -h, --help          show this text\n"
 	       "  -V, --version       show the version\n"

@@ -50,6 +50,8 @@ struct zd_options {
 	int uring;		/* uring=auto|on|off: enum zfs_uring_mode */
 	uint64_t densify;	/* densify= (fuse/densify.h zfs_densify_parse) */
 	unsigned densify_idle;	/* densify_idle=, seconds; 0 = no background densify */
+	char *spill;		/* owned: spill= memcached servers (fuse/spill.h
+				   list, checked), NULL = no far tier */
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

@@ -22,6 +22,7 @@
 #include "alloc/xcf.h"
 #include "compress/pam.h"
 #include "fuse/densify.h"
+#include "fuse/far.h"
 #include "fuse/mem.h"
 #include "fuse/render.h"
 #include "fuse/reqstat.h"
@@ -47,6 +48,7 @@ enum zfs_ctl_node_id {
 	CTL_SLABINFO,
 	CTL_FUSE,
 	CTL_DENSIFY,
+	CTL_SPILL,
 	CTL_NFIXED
 };
 
@@ -75,6 +77,7 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
 	[CTL_SLABINFO] = { "slabinfo", CTL_ALLOC, S_IFREG | 0444 },
 	[CTL_FUSE] = { "fuse", CTL_ROOT, S_IFREG | 0444 },
 	[CTL_DENSIFY] = { "densify", CTL_ROOT, S_IFREG | 0600 },
+	[CTL_SPILL] = { "spill", CTL_ROOT, S_IFREG | 0444 },
 };
 
 #define ZFS_CTL_POOL_BASE (ZFS_CTL_INO_BASE + 0x10000)
@@ -396,6 +399,17 @@ static int zfs_snap_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The far tier's figures (fuse/far.h), when the mount has one. */
+static int zfs_ctl_snap_far(struct zfs_ctl *c, struct zfs_snapshot *s)
+{
+	struct zfs_far *far = atomic_load(&c->cfg.mem->far);
+
+	if (!far)
+		return 0;
+	s->have_spill = 1;
+	return zfs_far_stats(far, &s->far);
+}
+
 int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 {
 	struct zfs_snap_arg a = { c, s, 0 };
@@ -431,6 +445,8 @@ int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 #undef ZFS_DZ_SNAP
 	}
 	s->densify_setting = c->cfg.densify->setting;
+	if (zfs_ctl_snap_far(c, s) < 0)
+		goto nomem;
 	if (c->cfg.pam) {
 		pam_stats(c->cfg.pam, &s->pam);
 		s->have_pam = 1;
@@ -526,6 +542,7 @@ static int zfs_ctl_render(struct zfs_ctl *c, uint64_t ino, struct zfs_text *t)
 						   (unsigned long long)s.sgv.inactive_pages * 4096);
 			break;
 		case CTL_DENSIFY: zfs_render_densify(&s, t); break;
+		case CTL_SPILL: zfs_render_spill(&s, t); break;
 		default: ret = -EISDIR; break;
 		}
 	}

@@ -3,6 +3,7 @@
  *   /.zcache/                     0555 root
  *     stats mm_stat metrics stats.json compress     0444: read-only figures
  *     fuse                                          0444: FUSE requests by opcode
+ *     spill                                         0444: the far tier (spill=)
  *     compact drop_ephemeral sgv_flush densify      0600: write 1 to act
  *     mem_limit                                     0644: read, write (root)
  *     pools/NAME/stats            per pool ("default" is the root pool)

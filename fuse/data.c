@@ -19,6 +19,7 @@
 #include "alloc/sgv.h"
 #include "compress/codec.h"
 #include "fuse/densify.h"
+#include "fuse/far.h"
 #include "fuse/mem.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
@@ -154,12 +155,66 @@ static int zfs_zero_range(struct zfs_data *d, struct zfs_inode *inode, uint64_t 
 
 /* ---- open and close -------------------------------------------------------- */
 
+/* ---- the far tier (fuse/far.h) ---------------------------------------------- */
+
+/* Bring a spilled file back (io_lock held exclusively when `locked`).  A
+ * file found gone loses its names, once no lock is held: the caller then
+ * answers -ESTALE (open: the VFS looks the name up again and finds none)
+ * or -ENOENT.  Returns 1 when it restored the file, 0 when the file was
+ * local, or a negative errno. */
+static int zfs_data_unspill(struct zfs_data *d, struct zfs_inode *inode, int locked)
+{
+	struct zfs_far *far = atomic_load(&d->mem->far);
+	int ret;
+
+	if (!far || !zfs_far_spilled(inode))
+		return 0;
+	ret = zfs_far_restore(far, inode, locked);
+	return ret < 0 ? ret : 1;
+}
+
+/* A restore put pages back without a reservation (an open must not fail
+ * for the limit): once the file is pinned, and no lock is held, make room
+ * again as a write would, by spilling or evicting other closed files. */
+static void zfs_data_unspill_room(struct zfs_data *d)
+{
+	uint64_t limit = atomic_load(&d->mem->limit), used;
+
+	if (!limit)
+		return;
+	used = zfs_mem_used(d->mem);
+	if (used > limit)
+		zfs_mem_evict_bytes(d->mem, used - limit + limit / 32);
+}
+
+/* After zfs_data_unspill failed with -ENOENT, no lock held. */
+static void zfs_data_spill_gone(struct zfs_data *d, struct zfs_inode *inode)
+{
+	struct zfs_far *far = atomic_load(&d->mem->far);
+
+	if (far)
+		zfs_far_gone(far, inode->ino);
+}
+
+/* Tries of an open whose file eviction spilled again between its restore
+ * and its pin (each restore made it the most recently used: rare). */
+#define ZFS_OPEN_UNSPILL_TRIES 8
+
 int zfs_data_open(struct zfs_data *d, struct zfs_inode *inode)
 {
 	struct tmem_oid oid = zfs_oid(inode->ino);
 	struct stat st;
-	int ret;
+	int ret, tries = 0, restored = 0;
 
+again:
+	ret = zfs_data_unspill(d, inode, 0);
+	if (ret == -ENOENT) {
+		zfs_data_spill_gone(d, inode);
+		return -ESTALE;
+	}
+	if (ret < 0)
+		return ret;
+	restored |= ret;
 	pthread_rwlock_rdlock(&d->mem->evict_lock);
 	zfs_ns_stat(d->ns, inode, &st);
 	if (st.st_nlink == 0 && atomic_load(&inode->nopen) == 0) {
@@ -167,12 +222,21 @@ int zfs_data_open(struct zfs_data *d, struct zfs_inode *inode)
 		return -ESTALE;
 	}
 	pthread_rwlock_rdlock(&inode->stripe->io_lock);
+	if (zfs_far_spilled(inode)) {
+		pthread_rwlock_unlock(&inode->stripe->io_lock);
+		pthread_rwlock_unlock(&d->mem->evict_lock);
+		if (++tries < ZFS_OPEN_UNSPILL_TRIES)
+			goto again;
+		return -EAGAIN;
+	}
 	ret = tmem_pin(d->store, inode->pool->store_id, &oid);
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	pthread_rwlock_unlock(&d->mem->evict_lock);
 	if (ret < 0)
 		return ret == -EOVERFLOW ? -ENFILE : ret;
 	zfs_ns_open(d->ns, inode);
+	if (restored)
+		zfs_data_unspill_room(d);
 	return 0;
 }
 
@@ -396,6 +460,25 @@ ssize_t zfs_data_write(struct zfs_data *d, struct zfs_inode *inode, const char *
 
 /* ---- size changes ---------------------------------------------------------- */
 
+/* A truncation of a spilled file (io_lock held exclusively): to 0 it
+ * needs nothing back (the image is forgotten); otherwise the file is
+ * restored first.  Returns 0 or zfs_data_unspill's error. */
+static int zfs_data_truncate_spilled(struct zfs_data *d, struct zfs_inode *inode,
+				     uint64_t newsize)
+{
+	struct zfs_far *far = atomic_load(&d->mem->far);
+	int ret;
+
+	if (!far || !zfs_far_spilled(inode))
+		return 0;
+	if (newsize == 0) {
+		zfs_far_discard(far, inode);
+		return 0;
+	}
+	ret = zfs_data_unspill(d, inode, 1);
+	return ret < 0 ? ret : 0;
+}
+
 int zfs_data_truncate(struct zfs_data *d, struct zfs_inode *inode, uint64_t newsize)
 {
 	uint64_t size;
@@ -404,6 +487,13 @@ int zfs_data_truncate(struct zfs_data *d, struct zfs_inode *inode, uint64_t news
 	if (newsize > ZFS_MAX_FILE_SIZE)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&inode->stripe->io_lock);
+	ret = zfs_data_truncate_spilled(d, inode, newsize);
+	if (ret < 0) {
+		pthread_rwlock_unlock(&inode->stripe->io_lock);
+		if (ret == -ENOENT)
+			zfs_data_spill_gone(d, inode);
+		return ret;
+	}
 	size = zfs_size(inode);
 	/* A shrink zeroes the tail of the new last page and drops every page
 	 * after it. */

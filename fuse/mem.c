@@ -16,6 +16,7 @@
 
 #include "alloc/xcf.h"
 #include "compress/pam.h"
+#include "fuse/far.h"
 #include "fuse/notify.h"
 #include "fuse/ns.h"
 #include "tmem/tmem.h"
@@ -276,18 +277,36 @@ static int zfs_cmp_ino(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The far tier's part of an eviction (evict_lock held for writing): spill
+ * up to `bytes`, count the files in *files, return the bytes spilled (at
+ * most `bytes`). */
+static uint64_t zfs_mem_spill(struct zfs_mem *m, uint64_t bytes, uint64_t *files)
+{
+	struct zfs_far *far = atomic_load(&m->far);
+	uint64_t got;
+
+	if (!far)
+		return 0;
+	got = zfs_far_spill(far, bytes, files);
+	return got < bytes ? got : bytes;
+}
+
 uint64_t zfs_mem_evict_bytes(struct zfs_mem *m, uint64_t bytes)
 {
 	struct zfs_evicted e = { NULL, 0, 0 };
 	struct zfs_inval *list = NULL;
 	uint64_t files;
 
+	uint64_t spilled = 0;
+
 	pthread_rwlock_wrlock(&m->evict_lock);
-	tmem_evict(m->store, TMEM_ALL_POOLS, bytes, zfs_evict_cb, &e);
+	bytes -= zfs_mem_spill(m, bytes, &spilled);
+	if (bytes)
+		tmem_evict(m->store, TMEM_ALL_POOLS, bytes, zfs_evict_cb, &e);
 	if (!e.n) {
 		pthread_rwlock_unlock(&m->evict_lock);
 		free(e.inos);
-		return 0;
+		return spilled;
 	}
 	qsort(e.inos, e.n, sizeof(*e.inos), zfs_cmp_ino);
 	files = zfs_ns_evict(m->ns, e.inos, e.n, zfs_notify_collect, &list);
@@ -297,7 +316,7 @@ uint64_t zfs_mem_evict_bytes(struct zfs_mem *m, uint64_t bytes)
 	 * tells it (never a request handler, see notify.h). */
 	zfs_notify_queue(m->notify, list);
 	atomic_fetch_add(&m->evicted_files, files);
-	return files;
+	return files + spilled;
 }
 
 uint64_t zfs_mem_drop_ephemeral(struct zfs_mem *m)

@@ -58,6 +58,7 @@ struct pam_stats;
 struct statvfs;
 struct tmem_stats;
 struct tmem_store;
+struct zfs_far;
 struct zfs_notify;
 struct zfs_ns;
 
@@ -115,6 +116,10 @@ struct zfs_mem {
 	_Atomic uint64_t pages_compacted;	/* pages they gave back, ever */
 	_Atomic uint64_t policy[ZFS_PC_NR];	/* the memory policy's counters, ever */
 	pthread_rwlock_t evict_lock;	/* see "Eviction" */
+	/* The far tier (fuse/far.h): with spill=, eviction spills before it
+	 * drops.  Set by fuse/zfs.c once its threads may start, cleared
+	 * before it is destroyed; NULL without spill=. */
+	_Atomic(struct zfs_far *) far;
 };
 
 /* Set up the account on the given modules (they must outlive it) with the
@@ -164,8 +169,11 @@ void zfs_mem_compact(struct zfs_mem *m);
 
 /* Evict closed files of ephemeral pools, least recently used first, until
  * at least `bytes` of store memory went (or none is left); whole files
- * only, open files never.  Queues the kernel's invalidations.  Returns the
- * number of files removed.  The caller must hold no ns or io lock. */
+ * only, open files never.  With the far tier (m->far), files are spilled
+ * first (fuse/far.h zfs_far_spill: they keep their names), and what that
+ * did not free is evicted.  Queues the kernel's invalidations.  Returns
+ * the number of files removed or spilled.  The caller must hold no ns or
+ * io lock. */
 uint64_t zfs_mem_evict_bytes(struct zfs_mem *m, uint64_t bytes);
 
 /* Evict every closed file of every ephemeral pool

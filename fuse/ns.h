@@ -118,6 +118,8 @@ struct zfs_pool {
 	_Atomic unsigned codec;		/* codec id for later writes */
 	_Atomic uint64_t densify;	/* its densify setting (fuse/densify.h,
 					   user.zcache.densify): 0 = the mount's */
+	_Atomic int spill_off;		/* user.zcache.spill "off": its files are
+					   evicted, never spilled (fuse/far.h) */
 	int ephemeral;			/* protected by ns->lock */
 	uint64_t refs;			/* inodes of the pool, incl. its directory;
 					   protected by ns->lock */
@@ -199,6 +201,10 @@ struct zfs_inode {
 	unsigned char data_released;	/* ops->inode_release was asked; protected by ns->lock */
 	unsigned char dense;		/* densified with no change of its data since
 					   (fuse/densify.h); protected by lock */
+	_Atomic unsigned char spilled;	/* regular files: its data lives only in the
+					   far tier (fuse/far.h), none in the store;
+					   set and cleared under io_lock held
+					   exclusively, read under io_lock */
 };
 
 /* Called after ns->lock is dropped (inode_release from zfs_ns_evict: with

@@ -35,7 +35,7 @@ struct zfs_dirent {
 
 #define ZFS_DIRENT_SIZE(n) (offsetof(struct zfs_dirent, name) + (n) + 1)
 static_assert(ZFS_NAME_MAX <= UINT16_MAX && (S_IFMT >> 16) == 0, "dirent fields too small");
-static_assert(sizeof(struct zfs_inode) == 152, "zfs_inode grew (2 spare bytes at its end)");
+static_assert(sizeof(struct zfs_inode) == 152, "zfs_inode grew (1 spare byte at its end)");
 
 struct zfs_ns {
 	struct zfs_stripe stripes[ZFS_NS_STRIPES];	/* the inodes' locks */

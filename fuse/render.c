@@ -58,6 +58,8 @@ void zfs_snapshot_free(struct zfs_snapshot *s)
 	free(s->pools);
 	free(s->fuse);
 	s->fuse = NULL;
+	free(s->far.servers);
+	s->far.servers = NULL;
 	s->sgv_pools = NULL;
 	s->xcf = NULL;
 	s->slabs = NULL;
@@ -70,6 +72,16 @@ uint64_t zfs_snapshot_mem_used(const struct zfs_snapshot *s)
 }
 
 /* ---- headline figures ------------------------------------------------------ */
+
+/* Spill servers not down (up, or retrying: the next request probes). */
+static unsigned zfs_spill_servers_up(const struct zfs_snapshot *s)
+{
+	unsigned up = 0;
+
+	for (unsigned i = 0; i < s->far.nservers; i++)
+		up += s->far.servers[i].state != ZFS_SPILL_SERVER_DOWN;
+	return up;
+}
 
 int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 {
@@ -138,6 +150,16 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG(#figure, s->field * (scale), (scale) < 1, 1, help);
 	ZFS_DENSIFY_COUNTERS(ZFS_DZ_FIG)
 #undef ZFS_DZ_FIG
+	/* The far tier (fuse/far.h; zero without spill=). */
+#define ZFS_FAR_FIG(id, field, figure, help) \
+	FIG(#figure, s->far.counters[ZFS_FAR_##id], 0, ZFS_FAR_##id > ZFS_FAR_BYTES, help);
+	ZFS_FAR_COUNTERS(ZFS_FAR_FIG)
+#undef ZFS_FAR_FIG
+	FIG("spill_remote_errors", s->far.client.remote_errors, 0, 1,
+	    "requests a spill server failed or never answered, ever");
+	FIG("spill_servers", s->far.nservers, 0, 0, "spill= servers (0: no far tier)");
+	FIG("spill_servers_up", zfs_spill_servers_up(s), 0, 0,
+	    "spill= servers up now (not down after a failure)");
 #undef FIG
 	return n;
 }
@@ -308,6 +330,25 @@ static void zfs_metrics_fuse(const struct zfs_snapshot *s, struct zfs_text *t)
 	}
 }
 
+/* zcache_spill_server_up{server,state}: 1 unless the server is down, one
+ * series per spill= server. */
+static void zfs_metrics_spill(const struct zfs_snapshot *s, struct zfs_text *t)
+{
+	if (!s->far.nservers)
+		return;
+	zfs_text_printf(t, "# HELP zcache_spill_server_up spill server not down (1), or down"
+			   " after a failure (0); state: up, down or retrying\n"
+			   "# TYPE zcache_spill_server_up gauge\n");
+	for (unsigned i = 0; i < s->far.nservers; i++) {
+		const struct zfs_spill_server *v = &s->far.servers[i];
+
+		zfs_text_printf(t, "zcache_spill_server_up{server=\"");
+		zfs_label(t, v->name);
+		zfs_text_printf(t, "\",state=\"%s\"} %d\n", zfs_spill_server_state_name(v->state),
+				v->state != ZFS_SPILL_SERVER_DOWN);
+	}
+}
+
 static void zfs_fuse_line(struct zfs_text *t, const char *name, const struct zfs_reqstat_op *o)
 {
 	unsigned b;
@@ -375,6 +416,7 @@ void zfs_render_metrics(const struct zfs_snapshot *s, struct zfs_text *t)
 		}
 	}
 	zfs_metrics_fuse(s, t);
+	zfs_metrics_spill(s, t);
 }
 
 /* JSON strings: escape quotes, backslashes and control characters. */
@@ -459,6 +501,37 @@ static void zfs_json_fuse(const struct zfs_snapshot *s, struct zfs_text *t)
 	zfs_text_printf(t, "}");
 }
 
+/* stats.json's "spill": {"client":{ZFS_SPILL_STATS_FIELDS},"servers":
+ * [{"name":S,"state":S,"requests":N,"errors":N,"skips":N,
+ * "retry_in_ms":N,"last_error":S},...]}, or null without spill=. */
+static void zfs_json_spill(const struct zfs_snapshot *s, struct zfs_text *t)
+{
+	const struct zfs_spill_stats *st = &s->far.client;
+	const char *sep = "";
+
+	if (!s->have_spill) {
+		zfs_text_printf(t, ",\"spill\":null");
+		return;
+	}
+	zfs_text_printf(t, ",\"spill\":{\"client\":{");
+	ZFS_SPILL_STATS_FIELDS(ZFS_JSON)
+	zfs_text_printf(t, "},\"servers\":[");
+	for (unsigned i = 0; i < s->far.nservers; i++) {
+		const struct zfs_spill_server *v = &s->far.servers[i];
+
+		zfs_text_printf(t, "%s{\"name\":", i ? "," : "");
+		zfs_json_str(t, v->name);
+		zfs_text_printf(t, ",\"state\":\"%s\",\"requests\":%" PRIu64
+				",\"errors\":%" PRIu64 ",\"skips\":%" PRIu64
+				",\"retry_in_ms\":%" PRIu32 ",\"last_error\":",
+				zfs_spill_server_state_name(v->state), v->requests, v->errors,
+				v->skips, v->retry_in_ms);
+		zfs_json_str(t, v->last_error);
+		zfs_text_printf(t, "}");
+	}
+	zfs_text_printf(t, "]}");
+}
+
 void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 {
 	uint64_t mm[ZFS_MM_STAT_FIELDS];
@@ -538,6 +611,7 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 	}
 	zfs_text_printf(t, "}");
 	zfs_json_fuse(s, t);
+	zfs_json_spill(s, t);
 	zfs_text_printf(t, "}\n");
 }
 
@@ -667,4 +741,30 @@ void zfs_render_densify(const struct zfs_snapshot *s, struct zfs_text *t)
 			(double)s->field * (scale));
 	ZFS_DENSIFY_COUNTERS(ZFS_DZ_LINE)
 #undef ZFS_DZ_LINE
+}
+
+void zfs_render_spill(const struct zfs_snapshot *s, struct zfs_text *t)
+{
+	const struct zfs_spill_stats *st = &s->far.client;
+
+	if (!s->have_spill) {
+		zfs_text_printf(t, "spill off\n");
+		return;
+	}
+#define ZFS_FAR_LINE(id, field, figure, help) \
+	zfs_text_printf(t, "%-24s %" PRIu64 "\n", #figure, s->far.counters[ZFS_FAR_##id]);
+	ZFS_FAR_COUNTERS(ZFS_FAR_LINE)
+#undef ZFS_FAR_LINE
+	ZFS_SPILL_STATS_FIELDS(ZFS_LINE)
+	for (unsigned i = 0; i < s->far.nservers; i++) {
+		const struct zfs_spill_server *v = &s->far.servers[i];
+
+		zfs_text_printf(t, "server %s %s requests=%" PRIu64 " errors=%" PRIu64
+				" skips=%" PRIu64 " retry_in_ms=%" PRIu32, v->name,
+				zfs_spill_server_state_name(v->state), v->requests, v->errors,
+				v->skips, v->retry_in_ms);
+		if (v->last_error[0])
+			zfs_text_printf(t, " last_error=%s", v->last_error);
+		zfs_text_printf(t, "\n");
+	}
 }

@@ -14,7 +14,8 @@
  * BUDDY_STATS_FIELDS, SLAB_STATS_FIELDS, SGV_*_STATS_FIELDS,
  * XCF_STATS_FIELDS), and the memory policy's and the densifier's counters
  * come from ZFS_POLICY_COUNTERS (fuse/mem.h) and ZFS_DENSIFY_COUNTERS
- * (fuse/densify.h): no field is listed by hand here.
+ * (fuse/densify.h), the far tier's from ZFS_FAR_COUNTERS (fuse/far.h) and
+ * ZFS_SPILL_STATS_FIELDS (fuse/spill.h): no field is listed by hand here.
  *
  * The FUSE request statistics (fuse/reqstat.h) are printed per opcode in
  * /.zcache/fuse, as the histogram zcache_fuse_request_seconds{op} in
@@ -39,6 +40,7 @@
 #include "alloc/xcf.h"
 #include "compress/pam.h"
 #include "fuse/densify.h"
+#include "fuse/far.h"
 #include "fuse/mem.h"
 #include "fuse/ns.h"
 #include "fuse/reqstat.h"
@@ -103,6 +105,10 @@ struct zfs_snapshot {
 	ZFS_DENSIFY_COUNTERS(ZFS_DZ_FIELD)
 #undef ZFS_DZ_FIELD
 	uint64_t densify_setting;
+	/* The far tier (fuse/far.h) when the mount has spill= (have_spill):
+	 * its counters, its client's figures and servers (far.servers owned). */
+	int have_spill;
+	struct zfs_far_stats far;
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */
@@ -124,7 +130,7 @@ struct zfs_figure {
 	const char *text;	/* a text figure's value, else NULL */
 };
 
-#define ZFS_MAX_FIGURES 64
+#define ZFS_MAX_FIGURES 96
 
 /* Fill out[] (room for ZFS_MAX_FIGURES) with the headline figures in the
  * order of DESIGN.md §2, then the cache lines.  Returns the count. */
@@ -163,5 +169,11 @@ void zfs_render_fuse(const struct zfs_snapshot *s, struct zfs_text *t);
 /* /.zcache/densify read back: the mount's setting and the densifier's
  * counters with the units now stored. */
 void zfs_render_densify(const struct zfs_snapshot *s, struct zfs_text *t);
+/* /.zcache/spill: "spill off" without spill=; else the far tier's counters
+ * (by their headline names) and its client's figures (by their
+ * fuse/spill.h names) as "name value" lines, then one line per
+ * server: "server NAME STATE requests=N errors=N skips=N retry_in_ms=N"
+ * and, when it failed, " last_error=TEXT". */
+void zfs_render_spill(const struct zfs_snapshot *s, struct zfs_text *t);
 
 #endif /* ZC_FUSE_RENDER_H */

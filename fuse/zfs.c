@@ -3,9 +3,11 @@
  * zfs_create sets the parts up bottom first (the root pool, the namespace,
  * the notifier, the memory account, the data path, the request
  * statistics, the densifier, the /.zcache tree) and unwinds in reverse
- * on failure; zfs_start starts the densifier's thread (after the
- * daemon's fork, which threads would not survive); zfs_destroy stops it
- * and tears the parts down in reverse.
+ * on failure; zfs_start starts the densifier's thread and, with spill=,
+ * the far tier (after the daemon's fork, which threads would not
+ * survive); zfs_destroy stops them and tears the parts down in reverse.
+ * The namespace's callbacks are the data path's (fuse/data.h), wrapped
+ * here so a released file's spilled image is forgotten too (fuse/far.h).
  */
 #include "fuse/zfs.h"
 
@@ -13,8 +15,70 @@
 #include <stdlib.h>
 
 #include "compress/codec.h"
+#include "fuse/far.h"
 #include "fuse/reqstat.h"
+#include "fuse/spill.h"
 #include "tmem/tmem.h"
+
+/* ---- the namespace's callbacks: the data path's, and the far tier's ---- */
+
+static void zfs_fs_inode_release(void *priv, struct zfs_inode *inode)
+{
+	struct zfs *fs = priv;
+	struct zfs_far *far = atomic_load(&fs->mem.far);
+
+	zfs_data_ns_ops.inode_release(fs->cfg.store, inode);
+	if (far)
+		zfs_far_forget(far, inode->ino);
+}
+
+static void zfs_fs_pool_release(void *priv, struct zfs_pool *pool)
+{
+	struct zfs *fs = priv;
+
+	zfs_data_ns_ops.pool_release(fs->cfg.store, pool);
+}
+
+static uint64_t zfs_fs_blocks(void *priv, struct zfs_inode *inode)
+{
+	struct zfs *fs = priv;
+
+	return zfs_data_ns_ops.blocks(fs->cfg.store, inode);
+}
+
+static void zfs_fs_inode_move(void *priv, struct zfs_inode *inode, struct zfs_pool *from,
+			      struct zfs_pool *to)
+{
+	struct zfs *fs = priv;
+
+	zfs_data_ns_ops.inode_move(fs->cfg.store, inode, from, to);
+}
+
+static void zfs_fs_pool_adopt(void *priv, struct zfs_pool *pool)
+{
+	struct zfs *fs = priv;
+
+	zfs_data_ns_ops.pool_adopt(fs->cfg.store, pool);
+}
+
+static const struct zfs_ns_ops zfs_fs_ns_ops = {
+	.inode_release = zfs_fs_inode_release,
+	.pool_release = zfs_fs_pool_release,
+	.blocks = zfs_fs_blocks,
+	.inode_move = zfs_fs_inode_move,
+	.pool_adopt = zfs_fs_pool_adopt,
+};
+
+/* A spill= list must parse (zfs_start makes the tier). */
+static int zfs_check_spill(const struct zfs_config *cfg)
+{
+	struct zfs_spill_addr a[ZFS_SPILL_SERVERS_MAX];
+
+	if (!cfg->spill)
+		return 0;
+	return zfs_spill_parse_servers(cfg->spill, a, ZFS_SPILL_SERVERS_MAX, NULL, 0) < 0
+		       ? -EINVAL : 0;
+}
 
 struct zfs *zfs_create(const struct zfs_config *cfg)
 {
@@ -27,7 +91,7 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (codec_valid(cfg->codec) < 0) {
+	if (codec_valid(cfg->codec) < 0 || zfs_check_spill(cfg) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -42,7 +106,7 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		err = errno;
 		goto err_free;
 	}
-	fs->ns = zfs_ns_create(root, cfg->uid, cfg->gid, &zfs_data_ns_ops, cfg->store,
+	fs->ns = zfs_ns_create(root, cfg->uid, cfg->gid, &zfs_fs_ns_ops, fs,
 			       ZFS_CTL_NAME, ZFS_CTL_INO_ROOT);
 	if (!fs->ns) {
 		zfs_data_pool_discard(cfg->store, root);
@@ -119,6 +183,8 @@ void zfs_destroy(struct zfs *fs)
 	if (!fs)
 		return;
 	zfs_densify_fini(&fs->densify);	/* stops the thread first */
+	/* The far tier before the namespace: its pending stores complete. */
+	zfs_far_destroy(atomic_exchange(&fs->mem.far, NULL));
 	zfs_ctl_fini(&fs->ctl);
 	zfs_reqstats_destroy(fs->reqstats);
 	/* Pools still listed (live ones; removed ones were released). */
@@ -130,9 +196,32 @@ void zfs_destroy(struct zfs *fs)
 	free(fs);
 }
 
+/* Make the far tier (spill=) and publish it to eviction. */
+static int zfs_start_far(struct zfs *fs)
+{
+	struct zfs_far_config fc = {
+		.servers = fs->cfg.spill,
+		.store = fs->cfg.store,
+		.ns = fs->ns,
+		.notify = &fs->notify,
+		.evict_lock = &fs->mem.evict_lock,
+	};
+	struct zfs_far *far;
+
+	if (!fs->cfg.spill || atomic_load(&fs->mem.far))
+		return 0;
+	far = zfs_far_create(&fc, NULL, 0);
+	if (!far)
+		return -errno;
+	atomic_store(&fs->mem.far, far);
+	return 0;
+}
+
 int zfs_start(struct zfs *fs)
 {
-	return zfs_densify_start(&fs->densify);
+	int ret = zfs_start_far(fs);
+
+	return ret < 0 ? ret : zfs_densify_start(&fs->densify);
 }
 
 void zfs_stop(struct zfs *fs)
@@ -147,9 +236,12 @@ void zfs_set_session(struct zfs *fs, struct fuse_session *se)
 
 int zfs_check(struct zfs *fs)
 {
+	struct zfs_far *far = atomic_load(&fs->mem.far);
 	int ret = zfs_ns_check(fs->ns);
 
 	if (ret == 0)
 		ret = tmem_check(fs->cfg.store);
+	if (ret == 0 && far)
+		ret = zfs_far_check(far);
 	return ret;
 }

@@ -12,6 +12,9 @@
  *   data    the data path: files' pages and pools on tmem (fuse/data.h)
  *   densify the thread that repacks idle files into multi-page units
  *           (fuse/densify.h), running from zfs_start to zfs_destroy
+ *   far     with spill=, the far tier (fuse/far.h): eviction spills closed
+ *           ephemeral files to memcached, opens restore them; made by
+ *           zfs_start (its client's threads), published in mem.far
  *   ctl     the /.zcache tree (fuse/ctl.h), rendered by fuse/render.h
  *   reqstats  the FUSE request statistics (fuse/reqstat.h), counted by the
  *           session's transports, shown in /.zcache/fuse
@@ -19,8 +22,8 @@
  * is the struct zfs) and the session loop (fuse/session.h) work on it.
  * The parts below zfs know nothing of struct zfs: each gets the pointers it
  * needs when it is set up, so no file of fuse/ includes a header of a part
- * above it (the order, bottom up: ns, notify, uring, densify, mem, render, data, ctl, zfs,
- * session, ops; the build checks it, fuse/CMakeLists.txt).
+ * above it (the order, bottom up: ns, notify, uring, densify, far, mem, render, data, ctl,
+ * zfs, session, ops; the build checks it, fuse/CMakeLists.txt).
  *
  * The root directory is the default pool and always persistent (DESIGN.md
  * §2); config.ephemeral is the kind of the pools made under it.
@@ -28,6 +31,7 @@
  * Lock order across the parts (each header lists its own):
  *   evict_lock (mem) -> ns->lock -> io_lock -> lock (an inode's, ns.h)
  *   -> (tmem, pam, sgv locks, taken inside those modules)
+ *   (the far tier's table lock comes after io_lock, fuse/far.h)
  * ns takes io_lock under ns->lock only to move files between pools; open
  * and release take io_lock after dropping ns->lock.  The leaves: mem's
  * lock, ctl's lock, the notifier's lock.  No lock is held while a
@@ -80,6 +84,9 @@ struct zfs_config {
 	uid_t uid;			/* owner of the root directory */
 	gid_t gid;
 	int uring;			/* enum zfs_uring_mode (fuse/uring.h) */
+	const char *spill;		/* spill=: the far tier's memcached servers
+					   (fuse/spill.h list), NULL = none; read
+					   by zfs_create and zfs_start */
 	/* Optional: one line about the session (the transport chosen, why
 	 * the ring is not used); level 0 error, 1 warning, 2 info. */
 	void (*log)(void *log_arg, int level, const char *msg);
@@ -127,7 +134,8 @@ struct zfs {
  * account with the configured limit, the data path and its SGV pool
  * "zfs-io", the request statistics, the /.zcache tree and the densifier
  * (its thread starts with zfs_start).  Returns NULL with errno EINVAL
- * (missing store, buddy or sgv, an unknown codec or densify setting),
+ * (missing store, buddy or sgv, an unknown codec or densify setting, a bad
+ * spill server list),
  * ENOSPC (no tmem pool id) or ENOMEM; nothing is left allocated. */
 struct zfs *zfs_create(const struct zfs_config *cfg);
 
@@ -137,8 +145,10 @@ struct zfs *zfs_create(const struct zfs_config *cfg);
 void zfs_destroy(struct zfs *fs);
 
 /* Start the filesystem's own thread, the densifier (fuse/densify.h), after
- * the daemon forked to the background (a thread does not survive a fork).
- * Until then /.zcache/densify answers EIO.  Returns 0 or -EAGAIN. */
+ * the daemon forked to the background (a thread does not survive a fork),
+ * and with spill= the far tier (fuse/far.h: its client's threads).
+ * Until then /.zcache/densify answers EIO and eviction drops files.
+ * Returns 0, -EAGAIN, or the far tier's error (-ENOMEM, -EINVAL). */
 int zfs_start(struct zfs *fs);
 
 /* Stop and join that thread (a pass in progress stops after its group),
@@ -148,7 +158,8 @@ void zfs_stop(struct zfs *fs);
 /* Tell the filesystem its session (for the notifier's invalidations). */
 void zfs_set_session(struct zfs *fs, struct fuse_session *se);
 
-/* Walk the namespace and the store: zfs_ns_check and tmem_check.  Returns
+/* Walk the namespace and the store: zfs_ns_check, tmem_check and, with
+ * the far tier, zfs_far_check.  Returns
  * 0 or -EUCLEAN (printed to stderr).  For tests and debug builds. */
 int zfs_check(struct zfs *fs);
 

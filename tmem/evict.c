@@ -18,6 +18,7 @@
 #include "tmem/tmem_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 /* ---- the LRU -------------------------------------------------------- */
 
@@ -253,4 +254,53 @@ int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes, tmem_evict_fn
 			fn(arg, v.pool, &v.oid, v.pages, v.bytes);
 	}
 	return (int64_t)freed;
+}
+
+/* ---- looking at the LRU without evicting ------------------------------ */
+
+static int lru_cmp(const void *a, const void *b)
+{
+	const struct tmem_lru_entry *x = a, *y = b;
+
+	return x->stamp < y->stamp ? -1 : x->stamp > y->stamp;
+}
+
+size_t tmem_lru_oldest(struct tmem_store *s, struct tmem_lru_entry *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!max)
+		return 0;
+	/* Up to `max` from the head of each ephemeral pool (pool_lock keeps
+	 * the pools; each pool's lru_lock its list, one at a time: the lock
+	 * order's pool_lock -> lru_lock), then the oldest `max` of those. */
+	pthread_mutex_lock(&s->pool_lock);
+	for (int i = 0; i < TMEM_MAX_POOLS; i++) {
+		struct tmem_pool *p = atomic_load_explicit(&s->pools[i], memory_order_relaxed);
+		size_t k = 0;
+
+		if (!p || !tmem_ephemeral(p))
+			continue;
+		tmem_lock(&p->lru_lock);
+		for (struct tmem_obj *o = p->lru_head; o && k < max; o = o->lru_next, k++) {
+			if (n < max) {
+				out[n++] = (struct tmem_lru_entry){ (uint32_t)p->id, o->oid,
+								    o->lru_stamp };
+				continue;
+			}
+			/* Full: replace the youngest kept if this one is older. */
+			size_t y = 0;
+
+			for (size_t j = 1; j < n; j++)
+				if (out[j].stamp > out[y].stamp)
+					y = j;
+			if (o->lru_stamp >= out[y].stamp)
+				break;	/* the rest of this pool is younger still */
+			out[y] = (struct tmem_lru_entry){ (uint32_t)p->id, o->oid, o->lru_stamp };
+		}
+		tmem_unlock(&p->lru_lock);
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	qsort(out, n, sizeof(*out), lru_cmp);
+	return n;
 }

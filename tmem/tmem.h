@@ -408,6 +408,23 @@ int tmem_unpin(struct tmem_store *s, int pool, const struct tmem_oid *oid);
 int64_t tmem_evict(struct tmem_store *s, int pool, uint64_t bytes,
 		   tmem_evict_fn fn, void *arg);
 
+/* One object of an ephemeral pool's LRU, as tmem_lru_oldest sees it. */
+struct tmem_lru_entry {
+	uint32_t pool;
+	struct tmem_oid oid;
+	uint64_t stamp;		/* its last touch: smaller is older */
+};
+
+/* Fill out[0..max) with the least recently used unpinned objects of every
+ * ephemeral pool, oldest first (global LRU order, as tmem_evict over
+ * TMEM_ALL_POOLS would take them), without evicting or touching any.
+ * Returns how many were found (<= max).  A snapshot: an object may be
+ * touched, pinned, flushed or evicted the moment after; callers that act
+ * on one check it again.  Takes store->pool_lock, then each pool's
+ * lru_lock in turn; O(pools * max) plus max^2 in the worst case, so keep
+ * max small (tens).  Thread safe. */
+size_t tmem_lru_oldest(struct tmem_store *s, struct tmem_lru_entry *out, size_t max);
+
 /* ---- densifying ------------------------------------------------------ */
 
 /* What one tmem_densify call did. */

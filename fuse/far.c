@@ -1,0 +1,631 @@
+/* far.c - the far tier in the filesystem: spilling evicted ephemeral files
+ * to the memcached cluster and restoring them at open (see far.h for the
+ * design, the image format and the lock order).
+ *
+ * Memory.  The table of spilled files is a chained hash by inode number
+ * (doubling), one struct far_entry per file.  An entry whose store is
+ * pending points at its image (`image`), which the store's completion
+ * owns and frees (struct far_store); the pointer is cleared under f->lock
+ * before that free, so whoever reads the image holds f->lock.
+ */
+#include "fuse/far.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress/codec.h"
+#include "fuse/notify.h"
+#include "fuse/ns.h"
+#include "tmem/tmem.h"
+
+#define FAR_PAGE 4096u
+#define FAR_MAGIC 0x4946435au		/* "ZCFI" read as little endian */
+#define FAR_VERSION 1u
+#define FAR_HEADER 24u			/* magic, version, codec, pages, size */
+#define FAR_RECORD 8u			/* index, stored length */
+#define FAR_CANDIDATES 32		/* LRU objects looked at per round */
+/* Stores waiting in the client's queue: small files make many small
+ * requests, so the count is set high and the bytes (queue_bytes) are what
+ * bounds the images held while they wait. */
+#define FAR_QUEUE_MAX 8192u
+
+struct far_entry {
+	struct far_entry *next;		/* hash chain */
+	uint64_t ino;
+	uint64_t gen;			/* the image's generation (its keys) */
+	size_t len;			/* the image's length */
+	const void *image;		/* while its store is pending, else NULL */
+};
+
+/* One store in flight: the completion's argument, owning the image. */
+struct far_store {
+	struct zfs_far *f;
+	uint64_t ino, gen;
+	void *image;
+};
+
+struct zfs_far {
+	struct zfs_far_config cfg;	/* immutable (servers not kept) */
+	struct zfs_spill *sp;		/* owned */
+	pthread_mutex_t lock;		/* after io_lock: the table */
+	struct far_entry **table;	/* protected by lock */
+	size_t nbuckets;		/* power of two; protected by lock */
+	uint64_t next_gen;		/* protected by lock */
+	_Atomic int stopping;		/* destroy began: completions touch no file */
+	_Atomic uint64_t counters[ZFS_FAR_NR];	/* FILES and BYTES changed under lock */
+};
+
+static void far_count(struct zfs_far *f, enum zfs_far_counter c, int64_t n)
+{
+	atomic_fetch_add(&f->counters[c], (uint64_t)n);
+}
+
+static struct tmem_oid far_oid(uint64_t ino)
+{
+	struct tmem_oid o = { { ino, 0, 0 } };
+
+	return o;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- the table (caller holds f->lock) -------------------------------------- */
+
+static size_t far_bucket(const struct zfs_far *f, uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 32) & (f->nbuckets - 1);
+}
+
+static struct far_entry *far_find(struct zfs_far *f, uint64_t ino)
+{
+	struct far_entry *e = f->table[far_bucket(f, ino)];
+
+	while (e && e->ino != ino)
+		e = e->next;
+	return e;
+}
+
+/* Unhook and free the entry of `ino` (there must be one). */
+static void far_remove(struct zfs_far *f, struct far_entry *e)
+{
+	struct far_entry **pp = &f->table[far_bucket(f, e->ino)];
+
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	atomic_fetch_sub(&f->counters[ZFS_FAR_FILES], 1);
+	atomic_fetch_sub(&f->counters[ZFS_FAR_BYTES], e->len);
+	free(e);
+}
+
+/* Add an entry (none for its inode yet).  Returns 0 or -ENOMEM. */
+static int far_insert(struct zfs_far *f, struct far_entry *e)
+{
+	uint64_t files = atomic_load(&f->counters[ZFS_FAR_FILES]);
+
+	if (files >= f->nbuckets) {
+		size_t nb = f->nbuckets * 2;
+		struct far_entry **t = calloc(nb, sizeof(*t));
+
+		if (t) {
+			for (size_t b = 0; b < f->nbuckets; b++)
+				while (f->table[b]) {
+					struct far_entry *x = f->table[b];
+
+					f->table[b] = x->next;
+					x->next = t[(size_t)((x->ino * 0x9e3779b97f4a7c15ull) >> 32) &
+						    (nb - 1)];
+					t[(size_t)((x->ino * 0x9e3779b97f4a7c15ull) >> 32) & (nb - 1)] = x;
+				}
+			free(f->table);
+			f->table = t;
+			f->nbuckets = nb;
+		}	/* else: longer chains, still correct */
+	}
+	e->next = f->table[far_bucket(f, e->ino)];
+	f->table[far_bucket(f, e->ino)] = e;
+	atomic_fetch_add(&f->counters[ZFS_FAR_FILES], 1);
+	atomic_fetch_add(&f->counters[ZFS_FAR_BYTES], e->len);
+	return 0;
+}
+
+/* ---- life ------------------------------------------------------------------ */
+
+struct zfs_far *zfs_far_create(const struct zfs_far_config *cfg, char *err, size_t errlen)
+{
+	struct zfs_spill_config sc = {
+		.servers = cfg->servers,
+		.queue_bytes = cfg->queue_bytes,
+		.queue_max = FAR_QUEUE_MAX,
+	};
+	struct zfs_far *f;
+	int e;
+
+	if (!cfg->store || !cfg->ns || !cfg->notify || !cfg->evict_lock || !cfg->servers) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->cfg = *cfg;
+	f->cfg.servers = NULL;
+	f->nbuckets = 64;
+	f->table = calloc(f->nbuckets, sizeof(*f->table));
+	if (!f->table || pthread_mutex_init(&f->lock, NULL)) {
+		free(f->table);
+		free(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->sp = zfs_spill_create(&sc, err, errlen);
+	if (!f->sp) {
+		e = errno;
+		pthread_mutex_destroy(&f->lock);
+		free(f->table);
+		free(f);
+		errno = e;
+		return NULL;
+	}
+	return f;
+}
+
+void zfs_far_destroy(struct zfs_far *f)
+{
+	if (!f)
+		return;
+	atomic_store(&f->stopping, 1);
+	zfs_spill_destroy(f->sp);	/* pending stores complete here */
+	for (size_t b = 0; b < f->nbuckets; b++)
+		while (f->table[b]) {
+			struct far_entry *e = f->table[b];
+
+			f->table[b] = e->next;
+			free(e);
+		}
+	free(f->table);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+int zfs_far_spilled(const struct zfs_inode *inode)
+{
+	return atomic_load_explicit(&inode->spilled, memory_order_relaxed) != 0;
+}
+
+/* ---- images ---------------------------------------------------------------- */
+
+/* Build the image of the file (caller holds its io_lock): every stored
+ * page, compressed with `codec` when that shrinks it.  Returns the image
+ * (malloc) and its length in *len, or NULL (*len 0: nothing stored;
+ * otherwise out of memory, a page unreadable, or larger than `max`). */
+static void *far_image(struct zfs_far *f, int pool, uint64_t ino, uint64_t size,
+		       unsigned codec, size_t max, size_t *len)
+{
+	struct tmem_oid oid = far_oid(ino);
+	unsigned char page[FAR_PAGE];
+	unsigned char *img = NULL;
+	size_t cap = 0, n = FAR_HEADER;
+	uint32_t idx = 0, pages = 0;
+	uint32_t from = 0;
+	int ret;
+
+	*len = 0;
+	for (;;) {
+		ret = tmem_next_index(f->cfg.store, pool, &oid, from, &idx);
+		if (ret == -ENOENT)
+			break;
+		if (ret < 0)
+			goto fail;
+		if (tmem_get(f->cfg.store, pool, &oid, idx, page, 0) < 0)
+			goto fail;
+		if (cap - n < FAR_RECORD + FAR_PAGE || !img) {
+			size_t nc = cap ? cap * 2 : 64 * 1024;
+			unsigned char *g;
+
+			while (nc - n < FAR_RECORD + FAR_PAGE)
+				nc *= 2;
+			if (nc > max + FAR_RECORD + FAR_PAGE)
+				nc = max + FAR_RECORD + FAR_PAGE;
+			if (nc - n < FAR_RECORD + FAR_PAGE)
+				goto fail;	/* larger than max */
+			g = realloc(img, nc);
+			if (!g)
+				goto fail;
+			img = g;
+			cap = nc;
+		}
+		ret = codec_compress(codec, page, FAR_PAGE, img + n + FAR_RECORD, FAR_PAGE - 1);
+		if (ret <= 0) {
+			memcpy(img + n + FAR_RECORD, page, FAR_PAGE);
+			ret = FAR_PAGE;
+		}
+		put32(img + n, idx);
+		put32(img + n + 4, (uint32_t)ret);
+		n += FAR_RECORD + (size_t)ret;
+		if (n > max)
+			goto fail;
+		pages++;
+		if (idx == UINT32_MAX)
+			break;
+		from = idx + 1;
+	}
+	if (!pages)
+		goto fail;
+	put32(img, FAR_MAGIC);
+	put32(img + 4, FAR_VERSION);
+	put32(img + 8, codec);
+	put32(img + 12, pages);
+	put64(img + 16, size);
+	*len = n;
+	return img;
+fail:
+	free(img);
+	return NULL;
+}
+
+/* Put the image's pages back into the file's home (caller holds io_lock
+ * exclusively).  Checks every record; on any failure removes what it put
+ * and returns -EIO (a malformed image) or the store's error. */
+static int far_unpack(struct zfs_far *f, struct zfs_inode *inode, const unsigned char *img,
+		      size_t len)
+{
+	struct tmem_oid oid = far_oid(inode->ino);
+	int pool = inode->pool->store_id;
+	unsigned char page[FAR_PAGE];
+	uint32_t pages, codec;
+	size_t n = FAR_HEADER;
+	int64_t last = -1;
+	int ret = 0;
+
+	if (len < FAR_HEADER || get32(img) != FAR_MAGIC || get32(img + 4) != FAR_VERSION)
+		return -EIO;
+	codec = get32(img + 8);
+	pages = get32(img + 12);
+	for (uint32_t k = 0; k < pages && ret == 0; k++) {
+		uint32_t idx, clen;
+
+		if (len - n < FAR_RECORD) {
+			ret = -EIO;
+			break;
+		}
+		idx = get32(img + n);
+		clen = get32(img + n + 4);
+		n += FAR_RECORD;
+		if ((int64_t)idx <= last || clen == 0 || clen > FAR_PAGE || len - n < clen) {
+			ret = -EIO;
+			break;
+		}
+		if (clen == FAR_PAGE)
+			memcpy(page, img + n, FAR_PAGE);
+		else if (codec_decompress(codec, img + n, clen, page, FAR_PAGE) < 0)
+			ret = -EIO;
+		if (ret == 0)
+			ret = tmem_put(f->cfg.store, pool, &oid, idx, page);
+		n += clen;
+		last = idx;
+	}
+	if (ret == 0 && n != len)
+		ret = -EIO;
+	if (ret < 0)
+		tmem_flush_object(f->cfg.store, pool, &oid);
+	return ret;
+}
+
+/* ---- spilling -------------------------------------------------------------- */
+
+/* The store's completion (a client thread, no lock held). */
+static void far_stored(void *arg, int ret)
+{
+	struct far_store *s = arg;
+	struct zfs_far *f = s->f;
+	struct far_entry *e;
+	int lost = 0;
+
+	pthread_mutex_lock(&f->lock);
+	e = far_find(f, s->ino);
+	if (e && e->gen == s->gen) {
+		e->image = NULL;	/* from now on a restore fetches */
+		if (ret < 0) {
+			far_remove(f, e);	/* the file is gone */
+			lost = 1;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(s->image);
+	if (ret == 0)
+		far_count(f, ZFS_FAR_SPILLS, 1);
+	else if (ret != -ECANCELED)
+		far_count(f, ZFS_FAR_SPILL_FAILED, 1);
+	if (lost && !atomic_load(&f->stopping))
+		zfs_far_gone(f, s->ino);
+	free(s);
+}
+
+/* Spill one candidate; the caller holds evict_lock for writing.  Returns
+ * the image's bytes (0: not spilled), or -EAGAIN when the client's queue
+ * is full (stop the round). */
+static int64_t far_spill_one(struct zfs_far *f, const struct tmem_lru_entry *c, size_t max)
+{
+	struct zfs_inode *inode = zfs_ns_hold(f->cfg.ns, c->oid.oid[0]);
+	struct tmem_oid oid = c->oid;
+	struct far_store *s = NULL;
+	struct far_entry *e = NULL;
+	int64_t got = 0;
+	uint64_t size;
+	size_t len;
+	int ret;
+
+	if (!inode)
+		return 0;	/* no name: plain eviction takes it */
+	pthread_rwlock_wrlock(&inode->stripe->io_lock);
+	if (oid.oid[1] || oid.oid[2] || zfs_far_spilled(inode) ||
+	    (uint32_t)inode->pool->store_id != c->pool || atomic_load(&inode->pool->spill_off))
+		goto out;
+	pthread_mutex_lock(&inode->stripe->lock);
+	size = inode->size;
+	pthread_mutex_unlock(&inode->stripe->lock);
+	s = calloc(1, sizeof(*s));
+	e = calloc(1, sizeof(*e));
+	if (!s || !e)
+		goto out;
+	s->image = far_image(f, inode->pool->store_id, inode->ino, size,
+			     atomic_load(&inode->pool->codec), max, &len);
+	if (!s->image) {
+		far_count(f, ZFS_FAR_SPILL_SKIPPED, 1);	/* too large, or no memory */
+		goto out;
+	}
+	s->f = f;
+	s->ino = inode->ino;
+	e->ino = inode->ino;
+	e->len = len;
+	e->image = s->image;
+	pthread_mutex_lock(&f->lock);
+	e->gen = s->gen = ++f->next_gen;
+	far_insert(f, e);
+	pthread_mutex_unlock(&f->lock);
+	ret = zfs_spill_store(f->sp, s->ino, s->gen, s->image, len, far_stored, s);
+	if (ret < 0) {
+		pthread_mutex_lock(&f->lock);
+		far_remove(f, e);
+		pthread_mutex_unlock(&f->lock);
+		e = NULL;
+		far_count(f, ZFS_FAR_SPILL_SKIPPED, 1);
+		got = ret == -EAGAIN ? -EAGAIN : 0;
+		goto out;
+	}
+	/* Queued: the image is the local copy now, the pages can go. */
+	e = NULL;
+	s = NULL;
+	tmem_flush_object(f->cfg.store, (int)c->pool, &oid);
+	atomic_store_explicit(&inode->spilled, 1, memory_order_relaxed);
+	got = (int64_t)len;
+out:
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
+	zfs_ns_release(f->cfg.ns, inode);
+	if (s)
+		free(s->image);
+	free(s);
+	free(e);
+	return got;
+}
+
+uint64_t zfs_far_spill(struct zfs_far *f, uint64_t bytes, uint64_t *files)
+{
+	struct tmem_lru_entry c[FAR_CANDIDATES];
+	struct zfs_spill_stats st;
+	uint64_t done = 0;
+	size_t max;
+
+	zfs_spill_stats(f->sp, &st);
+	max = (f->cfg.queue_bytes ? f->cfg.queue_bytes : ZFS_SPILL_QUEUE_BYTES_DEFAULT);
+	if (st.queue_bytes >= max)
+		return 0;
+	max -= st.queue_bytes;	/* what the client's queue can still take */
+	while (done < bytes) {
+		size_t n = tmem_lru_oldest(f->cfg.store, c, FAR_CANDIDATES);
+		uint64_t round = 0;
+
+		for (size_t i = 0; i < n && done < bytes; i++) {
+			int64_t got = far_spill_one(f, &c[i], max);
+
+			if (got < 0)
+				return done;
+			done += (uint64_t)got;
+			round += (uint64_t)got;
+			*files += got > 0;
+			max = (size_t)got < max ? max - (size_t)got : 0;
+			if (max < FAR_HEADER + FAR_RECORD + FAR_PAGE)
+				return done;
+		}
+		if (!round)
+			break;	/* nothing left that spills: eviction does the rest */
+	}
+	return done;
+}
+
+/* ---- restoring, forgetting ------------------------------------------------- */
+
+int zfs_far_restore(struct zfs_far *f, struct zfs_inode *inode, int locked)
+{
+	struct far_entry *e;
+	uint64_t gen;
+	size_t len;
+	void *img = NULL;
+	int ret = 0;
+
+	if (!locked)
+		pthread_rwlock_wrlock(&inode->stripe->io_lock);
+	if (!zfs_far_spilled(inode))
+		goto out;
+	pthread_mutex_lock(&f->lock);
+	e = far_find(f, inode->ino);
+	if (!e) {
+		pthread_mutex_unlock(&f->lock);
+		ret = -ENOENT;
+		far_count(f, ZFS_FAR_FETCH_MISSES, 1);
+		goto out;
+	}
+	gen = e->gen;
+	len = e->len;
+	if (e->image) {
+		/* Its store is still pending: the image is here. */
+		ret = far_unpack(f, inode, e->image, len);
+		if (ret == 0)
+			far_remove(f, e);
+		pthread_mutex_unlock(&f->lock);
+		if (ret == 0)
+			goto restored;
+		goto out;
+	}
+	pthread_mutex_unlock(&f->lock);
+	ret = zfs_spill_fetch_sync(f->sp, inode->ino, gen, len, &img);
+	pthread_mutex_lock(&f->lock);
+	e = far_find(f, inode->ino);
+	if (!e || e->gen != gen) {
+		/* Forgotten meanwhile (its data was released). */
+		pthread_mutex_unlock(&f->lock);
+		free(img);
+		ret = -ENOENT;
+		far_count(f, ZFS_FAR_FETCH_MISSES, 1);
+		goto out;
+	}
+	if (ret == 0)
+		ret = far_unpack(f, inode, img, len) == 0 ? 0 : -ENOENT;
+	if (ret == 0 || ret == -ENOENT)
+		far_remove(f, e);
+	pthread_mutex_unlock(&f->lock);
+	free(img);
+	if (ret < 0) {
+		if (ret == -ENOENT) {
+			far_count(f, ZFS_FAR_FETCH_MISSES, 1);
+			zfs_spill_delete(f->sp, inode->ino, gen, len);
+		}
+		goto out;
+	}
+restored:
+	/* Local again: the remote copy (or the pending store) goes. */
+	zfs_spill_delete(f->sp, inode->ino, gen, len);
+	atomic_store_explicit(&inode->spilled, 0, memory_order_relaxed);
+	far_count(f, ZFS_FAR_FETCH_HITS, 1);
+out:
+	if (!locked)
+		pthread_rwlock_unlock(&inode->stripe->io_lock);
+	return ret;
+}
+
+void zfs_far_gone(struct zfs_far *f, uint64_t ino)
+{
+	struct zfs_inval *list = NULL;
+	uint64_t n;
+
+	pthread_rwlock_wrlock(f->cfg.evict_lock);
+	n = zfs_ns_evict(f->cfg.ns, &ino, 1, zfs_notify_collect, &list);
+	pthread_rwlock_unlock(f->cfg.evict_lock);
+	zfs_notify_queue(f->cfg.notify, list);
+	far_count(f, ZFS_FAR_LOST_FILES, (int64_t)n);
+}
+
+void zfs_far_forget(struct zfs_far *f, uint64_t ino)
+{
+	struct far_entry *e;
+	uint64_t gen = 0;
+	size_t len = 0;
+	int found = 0;
+
+	pthread_mutex_lock(&f->lock);
+	e = far_find(f, ino);
+	if (e) {
+		gen = e->gen;
+		len = e->len;
+		found = 1;
+		far_remove(f, e);	/* a pending store's image stays its completion's */
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (found)
+		zfs_spill_delete(f->sp, ino, gen, len);
+}
+
+void zfs_far_discard(struct zfs_far *f, struct zfs_inode *inode)
+{
+	if (!zfs_far_spilled(inode))
+		return;
+	zfs_far_forget(f, inode->ino);
+	atomic_store_explicit(&inode->spilled, 0, memory_order_relaxed);
+}
+
+/* ---- figures, check -------------------------------------------------------- */
+
+int zfs_far_stats(struct zfs_far *f, struct zfs_far_stats *out)
+{
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < ZFS_FAR_NR; i++)
+		out->counters[i] = atomic_load(&f->counters[i]);
+	zfs_spill_stats(f->sp, &out->client);
+	n = zfs_spill_servers(f->sp, NULL, 0);
+	if (n <= 0)
+		return 0;
+	out->servers = calloc((size_t)n, sizeof(*out->servers));
+	if (!out->servers)
+		return -ENOMEM;
+	out->nservers = (unsigned)zfs_spill_servers(f->sp, out->servers, (size_t)n);
+	if (out->nservers > (unsigned)n)
+		out->nservers = (unsigned)n;
+	return 0;
+}
+
+int zfs_far_check(struct zfs_far *f)
+{
+	uint64_t files = 0, bytes = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t b = 0; b < f->nbuckets; b++)
+		for (struct far_entry *e = f->table[b]; e; e = e->next) {
+			if (far_bucket(f, e->ino) != b || e->gen == 0 || e->gen > f->next_gen ||
+			    e->len < FAR_HEADER) {
+				fprintf(stderr, "far: entry of inode %llu: bucket %zu, gen %llu, len %zu\n",
+					(unsigned long long)e->ino, b, (unsigned long long)e->gen,
+					e->len);
+				ret = -EUCLEAN;
+			}
+			files++;
+			bytes += e->len;
+		}
+	if (ret == 0 && (files != atomic_load(&f->counters[ZFS_FAR_FILES]) ||
+			 bytes != atomic_load(&f->counters[ZFS_FAR_BYTES]))) {
+		fprintf(stderr, "far: %llu files, %llu bytes in the table, gauges say %llu, %llu\n",
+			(unsigned long long)files, (unsigned long long)bytes,
+			(unsigned long long)atomic_load(&f->counters[ZFS_FAR_FILES]),
+			(unsigned long long)atomic_load(&f->counters[ZFS_FAR_BYTES]));
+		ret = -EUCLEAN;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return ret ? ret : zfs_spill_check(f->sp);
+}

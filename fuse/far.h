@@ -1,0 +1,173 @@
+/* far.h - the far tier in the filesystem: closed files of ephemeral pools
+ * spilled to a memcached cluster instead of dropped, and fetched back when
+ * opened (DESIGN.md §5; the client is fuse/spill.h).
+ *
+ * Design.  With spill= (zfs_config.spill), eviction (fuse/mem.h) first asks
+ * this module to spill: it takes the least recently used unpinned objects
+ * of the ephemeral pools (tmem_lru_oldest, the order tmem_evict would take
+ * them) and, for each file that still has a name, builds the file's image
+ * under its io_lock held exclusively, queues the image on the spill client
+ * (zfs_spill_store) and only then flushes the file's pages from the store
+ * and marks the inode spilled (zfs_inode.spilled).  The image stays in this
+ * module's memory until the cluster acknowledged every item: until then
+ * it is the local copy (an open restores from it without the network), and
+ * it is freed in the store's completion.  A file that could not be queued
+ * (the client's queue full, or the image larger than it) is left to plain
+ * eviction.  A store that fails (a dead node, a full server) makes the
+ * file gone: its names are removed as eviction removes them (zfs_ns_evict,
+ * the kernel told by the notifier) - never a file that reads as zeros.
+ *
+ * The file keeps its name, attributes and inode number while spilled.  An
+ * open (fuse/data.c zfs_data_open) or a truncation of a spilled file
+ * restores it first (zfs_far_restore): from the pending image, or with one
+ * multi-get (zfs_spill_fetch_sync, bounded by the client's timeouts - the
+ * one place a FUSE worker waits for the network); the pages are put back
+ * into the file's home pool and the remote copy is deleted.  A missing
+ * item, a bad checksum or a dead node make the restore fail with -ENOENT;
+ * the caller then makes the file gone (zfs_far_gone) and the open answers
+ * ESTALE, so the VFS looks the name up again and finds nothing: ENOENT, as
+ * for an evicted file.  Unlink (the inode's data released: zfs_far_forget),
+ * truncation and rewriting (through an open, which restores) delete or
+ * supersede the remote copy; every store takes a new generation, so a
+ * stale image is never fetched.
+ *
+ * Images.  An image is the file's stored pages, each compressed with its
+ * pool's codec (or kept raw when that does not shrink it): a 24-byte
+ * header (magic "ZCFI", version, codec id, page count, file size at the
+ * spill) then per page its index, its stored length and the bytes.  The
+ * pages are read through tmem_get (a multi-page unit comes back as its
+ * pages), so an image does not depend on the backend's in-memory layout.
+ * The cluster's items carry their own CRCs (fuse/spill.h); a decoded image
+ * is checked again (indices ascending and in range, lengths exact).
+ *
+ * Only ephemeral pools spill: a file whose home is persistent is never a
+ * candidate (tmem keeps no LRU for persistent pools), so persistent data
+ * never lives only remotely.  A pool may opt out with the pool attribute
+ * user.zcache.spill ("on", the default with spill=, or "off").
+ *
+ * Locks.  Order: evict_lock -> ns->lock -> io_lock -> f->lock -> the
+ * client's.  zfs_far_spill runs with evict_lock held for writing (so no
+ * open checks and pins a file meanwhile) and takes each file's io_lock
+ * exclusively; zfs_far_restore takes io_lock exclusively (or runs under
+ * it) and f->lock only briefly, never across the network; the store's
+ * completion runs on a client thread with no lock and takes evict_lock for
+ * writing only to remove a lost file's names.  f->lock protects the table
+ * of spilled files and its gauges.
+ */
+#ifndef ZC_FUSE_FAR_H
+#define ZC_FUSE_FAR_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuse/spill.h"
+
+struct tmem_store;
+struct zfs_inode;
+struct zfs_notify;
+struct zfs_ns;
+struct zfs_far;
+
+/* The far tier's own counters, declared once: X(ID, field, figure, help)
+ * gives the enum below, struct zfs_far_stats' counters, and the headline
+ * figures (fuse/render.c) named `figure`.  FILES and BYTES are gauges,
+ * the rest counters.  The client's figures (fuse/spill.h
+ * ZFS_SPILL_STATS_FIELDS) come beside them in /.zcache/spill. */
+#define ZFS_FAR_COUNTERS(X)							\
+	X(FILES, spilled_files, spilled_files, "files whose data lives only in the" \
+	  " cluster now (their stores acknowledged or still pending)")		\
+	X(BYTES, spilled_bytes, spilled_bytes, "bytes of those files' images")	\
+	X(SPILLS, spills, spill_files_stored, "files whose images the cluster"	\
+	  " acknowledged, ever")						\
+	X(SPILL_SKIPPED, spill_skipped, spill_skipped, "files left to plain eviction:" \
+	  " the client's queue was full or the image too large, ever")		\
+	X(SPILL_FAILED, spill_failed, spill_failed, "stores the cluster failed"	\
+	  " (the file was lost), ever")						\
+	X(FETCH_HITS, fetch_hits, spill_fetch_hits, "spilled files restored at open"	\
+	  " or truncation, ever")						\
+	X(FETCH_MISSES, fetch_misses, spill_fetch_misses, "spilled files found gone"	\
+	  " at open or truncation (missing item, bad checksum, dead node), ever") \
+	X(LOST_FILES, lost_files, spill_lost_files, "spilled files whose names were" \
+	  " removed after a failed store or a miss, ever")
+
+enum zfs_far_counter {
+#define ZFS_FAR_ENUM(id, field, figure, help) ZFS_FAR_##id,
+	ZFS_FAR_COUNTERS(ZFS_FAR_ENUM)
+#undef ZFS_FAR_ENUM
+	ZFS_FAR_NR
+};
+
+/* What zfs_far_create needs; every pointer must outlive the tier. */
+struct zfs_far_config {
+	const char *servers;		/* spill=: "HOST:PORT[+HOST:PORT...]" */
+	struct tmem_store *store;
+	struct zfs_ns *ns;
+	struct zfs_notify *notify;	/* a lost file's invalidations */
+	pthread_rwlock_t *evict_lock;	/* the memory account's (fuse/mem.h) */
+	size_t queue_bytes;		/* images waiting to be stored; 0: the
+					   client's default (64 MiB) */
+};
+
+/* Create the tier and its client (zfs_spill_create: its threads start
+ * now, so call it after the daemon forked).  Returns NULL with errno set
+ * (EINVAL: a bad server list, worded into err; ENOMEM; pthread_create's). */
+struct zfs_far *zfs_far_create(const struct zfs_far_config *cfg, char *err, size_t errlen);
+
+/* Stop the client (stores still pending end with -ESHUTDOWN: their files
+ * are not touched any more) and free everything.  The session must have
+ * stopped.  NULL does nothing. */
+void zfs_far_destroy(struct zfs_far *f);
+
+/* Spill least recently used closed files of ephemeral pools until about
+ * `bytes` of the store's memory went (the images' bytes, which track the
+ * compressed bytes freed), or no candidate is left, or the client's queue
+ * is full.  Caller must hold the memory account's evict_lock for writing
+ * and no ns or io lock.  Returns the bytes of the images queued and adds
+ * the files spilled to *files. */
+uint64_t zfs_far_spill(struct zfs_far *f, uint64_t bytes, uint64_t *files);
+
+/* Is the inode spilled now?  (A relaxed read: decide under its io_lock.) */
+int zfs_far_spilled(const struct zfs_inode *inode);
+
+/* Bring a spilled file's pages back into its home pool (nothing when it is
+ * not spilled).  `locked`: the caller holds inode's io_lock exclusively;
+ * else this takes it.  May wait for one fetch (the client's timeouts bound
+ * it).  Returns 0; -ENOENT when the file is gone (a missing or damaged
+ * item, a dead node, a failed store: the caller calls zfs_far_gone once it
+ * holds no lock); -ENOMEM, -EAGAIN (the fetch queue is full) or -EIO (the
+ * store refused a page) leave the file spilled. */
+int zfs_far_restore(struct zfs_far *f, struct zfs_inode *inode, int locked);
+
+/* A spilled file truncated to 0 needs nothing back: forget its image
+ * (as zfs_far_forget) and mark it local, empty.  Caller holds its io_lock
+ * exclusively.  Nothing happens to a file that is not spilled. */
+void zfs_far_discard(struct zfs_far *f, struct zfs_inode *inode);
+
+/* Remove every name of the file numbered `ino`, as eviction does (takes
+ * evict_lock for writing, zfs_ns_evict, the notifier told).  The caller
+ * holds no lock. */
+void zfs_far_gone(struct zfs_far *f, uint64_t ino);
+
+/* The inode's data is released (unlinked and closed, or evicted): forget
+ * its spilled image and delete the remote copy (or cancel its store).
+ * Safe for a file that is not spilled.  May run under ns->lock. */
+void zfs_far_forget(struct zfs_far *f, uint64_t ino);
+
+/* Everything the statistics print. */
+struct zfs_far_stats {
+	uint64_t counters[ZFS_FAR_NR];		/* ZFS_FAR_COUNTERS */
+	struct zfs_spill_stats client;		/* fuse/spill.h */
+	struct zfs_spill_server *servers;	/* malloc()ed; the caller frees */
+	unsigned nservers;
+};
+
+/* Fill *out (counters read without a lock: each exact on its own).
+ * Returns 0 or -ENOMEM (out->servers NULL). */
+int zfs_far_stats(struct zfs_far *f, struct zfs_far_stats *out);
+
+/* Check the table against its gauges and the client (zfs_spill_check).
+ * Returns 0 or -EUCLEAN, printing the first violation.  For tests. */
+int zfs_far_check(struct zfs_far *f);
+
+#endif /* ZC_FUSE_FAR_H */
