@@ -44,8 +44,16 @@ struct far_entry {
 struct far_store {
 	struct zfs_far *f;
 	uint64_t ino, gen;
+	size_t len;
 	void *image;
+	unsigned tries;			/* stores sent for this image */
 };
+
+/* Stores of one image before its file counts as lost.  A failed store is
+ * sent again under a new generation, whose key hashes anew: with one dead
+ * server of three, a file is lost with odds 1/27 instead of 1/3 (the dead
+ * server is marked down, so a store that lands on it again fails at once). */
+#define FAR_STORE_TRIES 3u
 
 struct zfs_far {
 	struct zfs_far_config cfg;	/* immutable (servers not kept) */
@@ -348,6 +356,19 @@ static void far_stored(void *arg, int ret)
 
 	pthread_mutex_lock(&f->lock);
 	e = far_find(f, s->ino);
+	if (e && e->gen == s->gen && ret < 0 && ret != -ECANCELED && ret != -ESHUTDOWN &&
+	    s->tries < FAR_STORE_TRIES && !atomic_load(&f->stopping)) {
+		/* Once more under a new generation (f->lock held, so no restore
+		 * reads or takes the entry meanwhile; the client's lock comes
+		 * after f->lock and never calls back from within). */
+		e->gen = s->gen = ++f->next_gen;
+		s->tries++;
+		if (zfs_spill_store(f->sp, s->ino, s->gen, s->image, s->len, far_stored, s) == 0) {
+			pthread_mutex_unlock(&f->lock);
+			far_count(f, ZFS_FAR_SPILL_RETRIES, 1);
+			return;
+		}
+	}
 	if (e && e->gen == s->gen) {
 		e->image = NULL;	/* from now on a restore fetches */
 		if (ret < 0) {
@@ -401,6 +422,8 @@ static int64_t far_spill_one(struct zfs_far *f, const struct tmem_lru_entry *c, 
 	}
 	s->f = f;
 	s->ino = inode->ino;
+	s->len = len;
+	s->tries = 1;
 	e->ino = inode->ino;
 	e->len = len;
 	e->image = s->image;

@@ -13,9 +13,11 @@
  * it is the local copy (an open restores from it without the network), and
  * it is freed in the store's completion.  A file that could not be queued
  * (the client's queue full, or the image larger than it) is left to plain
- * eviction.  A store that fails (a dead node, a full server) makes the
- * file gone: its names are removed as eviction removes them (zfs_ns_evict,
- * the kernel told by the notifier) - never a file that reads as zeros.
+ * eviction.  A store that fails (a dead node, a full server) is sent again
+ * under a new generation, whose keys hash to a server anew, up to three
+ * times; then the file is gone: its names are removed as eviction removes
+ * them (zfs_ns_evict, the kernel told by the notifier) - never a file that
+ * reads as zeros.
  *
  * The file keeps its name, attributes and inode number while spilled.  An
  * open (fuse/data.c zfs_data_open) or a truncation of a spilled file
@@ -82,7 +84,9 @@ struct zfs_far;
 	  " acknowledged, ever")						\
 	X(SPILL_SKIPPED, spill_skipped, spill_skipped, "files left to plain eviction:" \
 	  " the client's queue was full or the image too large, ever")		\
-	X(SPILL_FAILED, spill_failed, spill_failed, "stores the cluster failed"	\
+	X(SPILL_RETRIES, spill_retries, spill_retries, "stores sent again under a new" \
+	  " generation (another server, likely) after one failed, ever")	\
+	X(SPILL_FAILED, spill_failed, spill_failed, "images whose every store failed"	\
 	  " (the file was lost), ever")						\
 	X(FETCH_HITS, fetch_hits, spill_fetch_hits, "spilled files restored at open"	\
 	  " or truncation, ever")						\

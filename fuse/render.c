@@ -610,8 +610,8 @@ void zfs_render_json(const struct zfs_snapshot *s, struct zfs_text *t)
 		PAM_STATS_FIELDS(ZFS_JSON)
 	}
 	zfs_text_printf(t, "}");
-	zfs_json_fuse(s, t);
 	zfs_json_spill(s, t);
+	zfs_json_fuse(s, t);
 	zfs_text_printf(t, "}\n");
 }
 
