@@ -623,7 +623,7 @@ void zfs_data_pool_discard(struct tmem_store *store, struct zfs_pool *pool)
 int zfs_data_pool_xattr(const char *name)
 {
 	return !strcmp(name, ZFS_XATTR_KIND) || !strcmp(name, ZFS_XATTR_CODEC) ||
-	       !strcmp(name, ZFS_XATTR_DENSIFY);
+	       !strcmp(name, ZFS_XATTR_DENSIFY) || !strcmp(name, ZFS_XATTR_SPILL);
 }
 
 int zfs_data_pool_getxattr(struct zfs_pool *pool, const char *name, char *buf, size_t len)
@@ -635,6 +635,8 @@ int zfs_data_pool_getxattr(struct zfs_pool *pool, const char *name, char *buf, s
 	}
 	if (!strcmp(name, ZFS_XATTR_DENSIFY))
 		return zfs_densify_format(atomic_load(&pool->densify), buf, len);
+	if (!strcmp(name, ZFS_XATTR_SPILL))
+		return snprintf(buf, len, "%s", atomic_load(&pool->spill_off) ? "off" : "on");
 	return codec_format(atomic_load(&pool->codec), buf, len);
 }
 
@@ -681,6 +683,12 @@ int zfs_data_pool_setxattr(struct zfs_data *d, uint64_t dir, struct zfs_pool *po
 		if (ret == 0)
 			atomic_store(&pool->densify, setting);
 		return ret;
+	}
+	if (!strcmp(name, ZFS_XATTR_SPILL)) {
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			return -EINVAL;
+		atomic_store(&pool->spill_off, !strcmp(val, "off"));
+		return 0;
 	}
 	if (strcmp(val, "persistent") && strcmp(val, "ephemeral"))
 		return -EINVAL;

@@ -167,13 +167,17 @@ struct zfs_pool *zfs_data_pool_new(struct tmem_store *store, int ephemeral, unsi
 void zfs_data_pool_discard(struct tmem_store *store, struct zfs_pool *pool);
 
 /* The pool attributes user.zcache.kind ("persistent", "ephemeral"),
- * user.zcache.compressor (a codec name, fuse/ns.h pools) and
+ * user.zcache.compressor (a codec name, fuse/ns.h pools),
  * user.zcache.densify (what densifying the pool's files uses: "default" -
- * the mount's densify= -, "auto", "off" or a codec name; fuse/densify.h),
- * set on the pool directories and the root. */
+ * the mount's densify= -, "auto", "off" or a codec name; fuse/densify.h)
+ * and user.zcache.spill ("on", the default, or "off": whether eviction may
+ * spill the pool's files to the far tier of spill=, fuse/far.h; an
+ * ephemeral pool's setting only matters), set on the pool directories and
+ * the root. */
 #define ZFS_XATTR_KIND "user.zcache.kind"
 #define ZFS_XATTR_CODEC "user.zcache.compressor"
 #define ZFS_XATTR_DENSIFY "user.zcache.densify"
+#define ZFS_XATTR_SPILL "user.zcache.spill"
 
 /* Is `name` a pool attribute? */
 int zfs_data_pool_xattr(const char *name);
@@ -184,7 +188,8 @@ int zfs_data_pool_getxattr(struct zfs_pool *pool, const char *name, char *buf, s
 
 /* Set a pool attribute of the pool directory `dir` (pool: its pool) from
  * `value` (size bytes, a trailing newline ignored): the codec for later
- * writes, the densify setting (for the densifier's next group), or the
+ * writes, the densify setting (for the densifier's next group), the spill
+ * setting (for the next eviction; files spilled already stay so), or the
  * kind (only while the pool is empty: -EBUSY, unless unchanged).  `flags`
  * are setxattr's.  A pool's attributes are its owner's to set, as its mode
  * is: `caller` must be root or own `dir`.

@@ -568,7 +568,8 @@ static int zfs_ns_node_getxattr(const struct zfs_req *q, uint64_t ino, const cha
 static int zfs_ns_node_listxattr(const struct zfs_req *q, uint64_t ino, size_t size,
 				 struct zfs_reply *r)
 {
-	static const char pool_names[] = ZFS_XATTR_KIND "\0" ZFS_XATTR_CODEC "\0" ZFS_XATTR_DENSIFY;
+	static const char pool_names[] = ZFS_XATTR_KIND "\0" ZFS_XATTR_CODEC "\0" ZFS_XATTR_DENSIFY
+					 "\0" ZFS_XATTR_SPILL;
 	struct zfs *fs = q->fs;
 	size_t extra = 0;
 	char *buf;

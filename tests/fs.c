@@ -927,7 +927,8 @@ START_TEST(test_xattrs_and_pools)
 	n = listxattr(p, buf, sizeof(buf));
 	ck_assert_int_eq(n, (ssize_t)sizeof("user.zcache.kind") +
 				    (ssize_t)sizeof("user.zcache.compressor") +
-				    (ssize_t)sizeof("user.zcache.densify"));
+				    (ssize_t)sizeof("user.zcache.densify") +
+				    (ssize_t)sizeof("user.zcache.spill"));
 	/* Kind changes only while the pool is empty. */
 	fs_write_file("cache/file", "data", 4);
 	errno = 0;

@@ -12,6 +12,8 @@
  *   changes     unlink, truncation (to 0 and to a length) and rewriting of
  *               spilled files delete or supersede the remote copy; a file
  *               of the persistent root pool never spills;
+ *   pool_off    user.zcache.spill "off": the pool's files are evicted, not
+ *               spilled;
  *   option      a bad spill= list fails the mount with status 2.
  *
  * Every mount unmounts through tests/fsutil.h, and fs_finish asserts the
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -324,6 +327,39 @@ START_TEST(test_spill_changes)
 }
 END_TEST
 
+/* user.zcache.spill: "on" by default, "off" makes eviction drop the
+ * pool's files as without spill=; other values are refused. */
+START_TEST(test_spill_pool_off)
+{
+	struct mc_cluster c;
+	char p[1024], v[16];
+	ssize_t n;
+	int i;
+
+	start_cluster(&c);
+	mount_spill(&c);
+	fs_path(p, sizeof(p), "eph");
+	n = getxattr(p, "user.zcache.spill", v, sizeof(v));
+	ck_assert(n == 2 && !memcmp(v, "on", 2));
+	errno = 0;
+	ck_assert_int_eq(setxattr(p, "user.zcache.spill", "maybe", 5, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(setxattr(p, "user.zcache.spill", "off", 3, 0), 0);
+	n = getxattr(p, "user.zcache.spill", v, sizeof(v));
+	ck_assert(n == 3 && !memcmp(v, "off", 3));
+	for (i = 2; i < 5; i++)
+		write_version(i, 0);
+	fs_wait_closed("eph");
+	fs_ctl_write("drop_ephemeral", "1");
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), 0);
+	ck_assert_uint_eq(fs_stat_value("evictions"), 3);
+	for (i = 2; i < 5; i++)
+		ck_assert_int_eq(check_file(i, 0), 1);
+	fs_finish();
+	mc_stop_all(&c);
+}
+END_TEST
+
 START_TEST(test_spill_option)
 {
 	char dir[256], cmd[1024];
@@ -344,6 +380,7 @@ static Suite *make_suite(void)
 	TCase *tc = tcase_create("far");
 
 	tcase_add_test(tc, test_spill_option);
+	tcase_add_test(tc, test_spill_pool_off);
 	tcase_add_test(tc, test_spill_changes);
 	tcase_add_test(tc, test_spill_roundtrip);
 	tcase_add_test(tc, test_spill_kill);
