@@ -240,6 +240,34 @@ again:
 	return 0;
 }
 
+int zfs_data_lock_local(struct zfs_data *d, struct zfs_inode *a, struct zfs_inode *b)
+{
+	struct zfs_inode *files[2] = { a, b };
+	int ret;
+
+	for (int tries = 0; tries < ZFS_OPEN_UNSPILL_TRIES; tries++) {
+		int spilled = 0;
+
+		for (int k = 0; k < 2; k++) {
+			if (!files[k])
+				continue;
+			ret = zfs_data_unspill(d, files[k], 0);
+			if (ret == -ENOENT)
+				zfs_data_spill_gone(d, files[k]);
+			if (ret < 0)
+				return ret;
+		}
+		/* Under evict_lock (read) a file can be restored, never spilled. */
+		pthread_rwlock_rdlock(&d->mem->evict_lock);
+		for (int k = 0; k < 2; k++)
+			spilled |= files[k] && zfs_far_spilled(files[k]);
+		if (!spilled)
+			return 0;
+		pthread_rwlock_unlock(&d->mem->evict_lock);
+	}
+	return -EAGAIN;
+}
+
 /* A move holds io_lock exclusively, so inode->pool is where the pin went. */
 void zfs_data_close(struct zfs_data *d, struct zfs_inode *inode)
 {

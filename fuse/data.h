@@ -101,6 +101,17 @@ void zfs_data_fini(struct zfs_data *d);
  * that no longer exists when it asked to create it. */
 int zfs_data_open(struct zfs_data *d, struct zfs_inode *inode);
 
+/* Before a link or rename that may move files home (ns.h, "Homes"): bring
+ * the spilled ones among `a` and `b` back (fuse/far.h; either may be NULL,
+ * or a file that is not spilled) and take the memory account's evict_lock
+ * for reading with them local, so no eviction spills them again before the
+ * move (a persistent home must hold its data).  Returns 0 with evict_lock
+ * held (the caller drops it), or without it -ENOENT (a file was gone: its
+ * names are removed now), -EAGAIN (spilled again and again meanwhile),
+ * -ENOMEM or -EIO.  A spilled file below a directory that moves to a
+ * persistent pool is not brought back here: it is restored when opened. */
+int zfs_data_lock_local(struct zfs_data *d, struct zfs_inode *a, struct zfs_inode *b);
+
 /* Undo zfs_data_open: unpin where the object is now, count the open out. */
 void zfs_data_close(struct zfs_data *d, struct zfs_inode *inode);
 

@@ -43,8 +43,12 @@
  * is checked again (indices ascending and in range, lengths exact).
  *
  * Only ephemeral pools spill: a file whose home is persistent is never a
- * candidate (tmem keeps no LRU for persistent pools), so persistent data
- * never lives only remotely.  A pool may opt out with the pool attribute
+ * candidate (tmem keeps no LRU for persistent pools), and a spilled file
+ * linked or renamed (into any pool) is restored before the namespace moves
+ * it (fuse/data.h zfs_data_lock_local), so persistent data never lives
+ * only remotely - with one exception left: a spilled file below a
+ * directory renamed into a persistent pool moves while spilled, and is
+ * restored at its next open.  A pool may opt out with the pool attribute
  * user.zcache.spill ("on", the default with spill=, or "off").
  *
  * Locks.  Order: evict_lock -> ns->lock -> io_lock -> f->lock -> the

@@ -399,8 +399,10 @@ static int zfs_ns_node_link(const struct zfs_req *q, uint64_t ino, uint64_t newp
 	int ret;
 
 	/* A link may move the file (ns.h, "Homes"): not while it is being
-	 * evicted. */
-	pthread_rwlock_rdlock(&fs->mem.evict_lock);
+	 * evicted, and not while spilled. */
+	ret = zfs_data_lock_local(&fs->data, zfs_ns_get(fs->ns, ino), NULL);
+	if (ret < 0)
+		return ret;
 	ret = zfs_ns_link(fs->ns, ino, newparent, newname, &r->st);
 	pthread_rwlock_unlock(&fs->mem.evict_lock);
 	return ret < 0 ? ret : zfs_r_entry(r, ZFS_TIMEOUT);
@@ -422,6 +424,22 @@ static int zfs_ns_node_rmdir(const struct zfs_req *q, uint64_t parent, const cha
 	return zfs_ns_rmdir(q->fs->ns, parent, name);
 }
 
+/* The regular file named `name` in `parent`, or NULL (any other type, or
+ * no such name).  The pointer stays valid for the request: the kernel holds
+ * the names of a rename's (and a link's) files. */
+static struct zfs_inode *zfs_ops_regular(struct zfs *fs, uint64_t parent, const char *name)
+{
+	struct zfs_inode *i = NULL;
+	struct stat st;
+
+	if (zfs_ns_lookup(fs->ns, parent, name, &st) < 0)
+		return NULL;
+	if (S_ISREG(st.st_mode))
+		i = zfs_ns_get(fs->ns, st.st_ino);
+	zfs_ns_forget(fs->ns, st.st_ino, 1);
+	return i;
+}
+
 static int zfs_ns_node_rename(const struct zfs_req *q, uint64_t parent, const char *name,
 			      uint64_t newparent, const char *newname, unsigned flags)
 {
@@ -437,8 +455,15 @@ static int zfs_ns_node_rename(const struct zfs_req *q, uint64_t parent, const ch
 			pool_err = errno;
 	}
 	/* Files and subtrees may move between pools (ns.h): not while
-	 * eviction is between the store and the namespace. */
-	pthread_rwlock_rdlock(&fs->mem.evict_lock);
+	 * eviction is between the store and the namespace, and not while the
+	 * files renamed are spilled. */
+	ret = zfs_data_lock_local(&fs->data, zfs_ops_regular(fs, parent, name),
+				  (flags & RENAME_EXCHANGE) ? zfs_ops_regular(fs, newparent, newname)
+							    : NULL);
+	if (ret < 0) {
+		zfs_data_pool_discard(fs->cfg.store, pool);
+		return ret;
+	}
 	ret = zfs_ns_rename(fs->ns, parent, name, newparent, newname, flags, &pool);
 	pthread_rwlock_unlock(&fs->mem.evict_lock);
 	if (ret == -ENOSPC && pool_err)

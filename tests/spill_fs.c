@@ -14,6 +14,8 @@
  *               of the persistent root pool never spills;
  *   pool_off    user.zcache.spill "off": the pool's files are evicted, not
  *               spilled;
+ *   persistent  a spilled file renamed or linked into a persistent pool is
+ *               brought back first and never spills again;
  *   option      a bad spill= list fails the mount with status 2.
  *
  * Every mount unmounts through tests/fsutil.h, and fs_finish asserts the
@@ -327,6 +329,55 @@ START_TEST(test_spill_changes)
 }
 END_TEST
 
+/* A spilled file renamed or linked into a persistent pool comes back
+ * first: persistent data never lives only in the cluster. */
+START_TEST(test_spill_to_persistent)
+{
+	struct mc_cluster c;
+	char p[1024], q[1024];
+	size_t n;
+	char *got;
+	unsigned char *want;
+
+	start_cluster(&c);
+	mount_spill(&c);
+	fs_path(p, sizeof(p), "keep");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(setxattr(p, "user.zcache.kind", "persistent", 10, 0), 0);
+	write_version(5, 0);
+	write_version(6, 0);
+	fs_wait_closed("eph");
+	fs_ctl_write("drop_ephemeral", "1");
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), 2);
+	/* rename f005 into the persistent pool */
+	fs_path(p, sizeof(p), "eph/f005");
+	fs_path(q, sizeof(q), "keep/f005");
+	ck_assert_int_eq(rename(p, q), 0);
+	/* a hard link of f006 in the persistent pool */
+	fs_path(p, sizeof(p), "eph/f006");
+	fs_path(q, sizeof(q), "keep/f006");
+	ck_assert_int_eq(link(p, q), 0);
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), 0);
+	ck_assert_uint_eq(fs_stat_value("spill_fetch_hits"), 2);
+	fs_wait_closed("keep");
+	fs_wait_closed("eph");
+	fs_ctl_write("drop_ephemeral", "1");
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), 0);
+	ck_assert_uint_eq(fs_stat_value("evictions"), 0);
+	want = malloc(file_size(5));
+	ck_assert_ptr_nonnull(want);
+	file_bytes(5, 0, want, file_size(5));
+	got = fs_read_file("keep/f005", &n);
+	ck_assert_uint_eq(n, file_size(5));
+	ck_assert_int_eq(memcmp(got, want, n), 0);
+	free(got);
+	free(want);
+	ck_assert_int_eq(check_file(6, 0), 0);
+	fs_finish();
+	mc_stop_all(&c);
+}
+END_TEST
+
 /* user.zcache.spill: "on" by default, "off" makes eviction drop the
  * pool's files as without spill=; other values are refused. */
 START_TEST(test_spill_pool_off)
@@ -381,6 +432,7 @@ static Suite *make_suite(void)
 
 	tcase_add_test(tc, test_spill_option);
 	tcase_add_test(tc, test_spill_pool_off);
+	tcase_add_test(tc, test_spill_to_persistent);
 	tcase_add_test(tc, test_spill_changes);
 	tcase_add_test(tc, test_spill_roundtrip);
 	tcase_add_test(tc, test_spill_kill);
