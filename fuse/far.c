@@ -339,9 +339,16 @@ static int far_unpack(struct zfs_far *f, struct zfs_inode *inode, const unsigned
 	}
 	if (ret == 0 && n != len)
 		ret = -EIO;
-	if (ret < 0)
+	if (ret < 0) {
 		tmem_flush_object(f->cfg.store, pool, &oid);
-	return ret;
+		return ret;
+	}
+	/* Its pages came back one by one, not as the units the densifier
+	 * made: let it take the file again (fuse/densify.h). */
+	pthread_mutex_lock(&inode->stripe->lock);
+	inode->dense = 0;
+	pthread_mutex_unlock(&inode->stripe->lock);
+	return 0;
 }
 
 /* ---- spilling -------------------------------------------------------------- */
