@@ -1461,52 +1461,22 @@ END_TEST
 
 START_TEST(test_enospc)
 {
-	enum { CHUNK = 256 << 10 };
-	unsigned char *buf = malloc(CHUNK), *back = malloc(CHUNK);
-	uint64_t rs = 42;
 	char p[1024];
 	off_t off = 0;
-	int fd, err = 0;
+	int fd;
 
 	fs_mount("mem_limit=4M");
 	fs_path(p, sizeof(p), "random");
 	fd = open(p, O_RDWR | O_CREAT, 0644);
 	ck_assert_int_ge(fd, 0);
 	/* Random bytes do not compress: the limit is reached near 4 MiB. */
-	for (int k = 0; k < 64; k++) {
-		ssize_t n;
-
-		for (size_t j = 0; j < CHUNK; j += 8) {
-			uint64_t v = zc_rand(&rs);
-
-			memcpy(buf + j, &v, 8);
-		}
-		n = pwrite(fd, buf, CHUNK, off);
-		if (n < 0) {
-			err = errno;
-			break;
-		}
-		ck_assert_int_eq(n, CHUNK);
-		off += n;
-	}
-	ck_assert_int_eq(err, ENOSPC);
+	ck_assert_int_eq(fs_fill_random(fd, 42, 256 << 10, 64, &off), ENOSPC);
 	ck_assert_int_ge(off, 2 << 20);
 	ck_assert_int_le(off, 6 << 20);
 	ck_assert_uint_ge(fs_stat_value("enospc"), 1);
 	/* Everything stored before stays intact. */
-	rs = 42;
-	for (off_t o = 0; o < off; o += CHUNK) {
-		for (size_t j = 0; j < CHUNK; j += 8) {
-			uint64_t v = zc_rand(&rs);
-
-			memcpy(buf + j, &v, 8);
-		}
-		ck_assert_int_eq(pread(fd, back, CHUNK, o), CHUNK);
-		ck_assert(!memcmp(buf, back, CHUNK));
-	}
+	fs_check_random(fd, 42, off);
 	close(fd);
-	free(buf);
-	free(back);
 	fs_finish();
 }
 END_TEST
