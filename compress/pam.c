@@ -457,6 +457,7 @@ raw:
 	memcpy(pg, page, PAM_PAGE_SIZE);
 	*out = pam_raw_encode(pg);
 	pam_count(s, PAM_C_RAW, 1);
+	pam_count(s, PAM_C_RAW_PUTS, 1);
 	pam_count(s, PAM_C_PUTS, 1);
 	pam_debug_verify(pam, *out, page);
 	return 0;
@@ -651,6 +652,7 @@ void pam_stats(struct pam *pam, struct pam_stats *out)
 	out->unit_decodes = c[PAM_C_UNIT_DECODES];
 	out->unit_partial_decodes = c[PAM_C_UNIT_PARTIAL];
 	out->unit_cache_hits = c[PAM_C_UNIT_HITS];
+	out->raw_puts = c[PAM_C_RAW_PUTS];
 	out->pools = pam->npools;
 	out->pool_bytes = c[PAM_C_RAW] * PAM_PAGE_SIZE;
 	for (unsigned i = 0; i < pam->npools; i++) {

@@ -408,6 +408,7 @@ struct slab_cache *pam_unit_cache(struct pam *pam);
 	X(unit_decodes, "units decoded for a read, ever")		\
 	X(unit_partial_decodes, "of those, lz4 decodes of a prefix only") \
 	X(unit_cache_hits, "unit pages served from a thread's cache, ever") \
+	X(raw_puts, "pages stored raw, ever (zram's huge_pages_since)") \
 	X(pools, "xcf pools")
 
 #define PAM_STATS_DECLARE(name, comment) uint64_t name;

@@ -106,6 +106,7 @@ enum {
 	PAM_C_UNIT_DECODES,
 	PAM_C_UNIT_PARTIAL,	/* of those, prefix decodes */
 	PAM_C_UNIT_HITS,
+	PAM_C_RAW_PUTS,		/* pages stored raw, ever */
 	PAM_C_NR
 };
 #define PAM_C_LAST_GAUGE PAM_C_UNIT_FOOT

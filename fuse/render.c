@@ -117,6 +117,7 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("compactions", s->compactions, 0, 1,
 	    "compactions run (/.zcache/compact, the policy thread, the limit), ever");
 	FIG("pages_compacted", s->pages_compacted, 0, 1, "pages freed by compaction, ever");
+	FIG("huge_pages_since", s->pam.raw_puts, 0, 1, "incompressible pages stored whole, ever");
 	/* Caches, on lines of their own (not in mem_used_bytes). */
 	FIG("sgv_cache_bytes", sgv_bytes, 0, 0, "SGV cache: I/O and scratch buffers (in use + idle)");
 	FIG("sgv_idle_bytes", s->sgv.inactive_pages * 4096, 0, 0, "SGV cache: idle buffers");
@@ -178,7 +179,7 @@ void zfs_render_mm_values(const struct zfs_snapshot *s, uint64_t out[ZFS_MM_STAT
 	static const char *const zram_order[ZFS_MM_STAT_FIELDS] = {
 		"orig_data_bytes", "compr_data_bytes", "mem_used_bytes", "mem_limit_bytes",
 		"mem_used_max_bytes", "same_filled_pages", "pages_compacted", "huge_pages",
-		"huge_pages",
+		"huge_pages_since",
 	};
 	struct zfs_figure f[ZFS_MAX_FIGURES];
 	int n = zfs_render_figures(s, f);

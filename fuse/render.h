@@ -138,8 +138,7 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out);
 
 /* The nine figures of zram's mm_stat, in its order, taken from the
  * headline table: orig_data_size compr_data_size mem_used_total mem_limit
- * mem_used_max same_pages pages_compacted huge_pages huge_pages_since
- * (our huge_pages twice: nothing is ever un-huged). */
+ * mem_used_max same_pages pages_compacted huge_pages huge_pages_since. */
 #define ZFS_MM_STAT_FIELDS 9
 void zfs_render_mm_values(const struct zfs_snapshot *s, uint64_t out[ZFS_MM_STAT_FIELDS]);
 

@@ -265,6 +265,57 @@ void fs_write_file(const char *rel, const void *data, size_t len)
 }
 
 /* Read a whole file (malloc'ed, NUL-terminated); *len gets its size. */
+/* The words of fs_fill_random's stream, in place. */
+static void fs_random_words(uint64_t *state, unsigned char *buf, size_t len)
+{
+	for (size_t j = 0; j < len; j += 8) {
+		uint64_t v = zc_rand(state);
+
+		memcpy(buf + j, &v, 8);
+	}
+}
+
+int fs_fill_random(int fd, uint64_t seed, size_t chunk, int chunks, off_t *written)
+{
+	unsigned char *buf = malloc(chunk);
+	int err = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	*written = 0;
+	for (int k = 0; k < chunks; k++) {
+		ssize_t n;
+
+		fs_random_words(&seed, buf, chunk);
+		n = pwrite(fd, buf, chunk, *written);
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		ck_assert_int_eq(n, (ssize_t)chunk);
+		*written += n;
+	}
+	free(buf);
+	return err;
+}
+
+void fs_check_random(int fd, uint64_t seed, off_t len)
+{
+	enum { STEP = 64 << 10 };
+	unsigned char *want = malloc(STEP), *got = malloc(STEP);
+
+	ck_assert(want && got);
+	for (off_t o = 0; o < len; o += STEP) {
+		size_t n = len - o < STEP ? (size_t)(len - o) : STEP;
+
+		fs_random_words(&seed, want, n);
+		ck_assert_int_eq(pread(fd, got, n, o), (ssize_t)n);
+		ck_assert_msg(!memcmp(want, got, n), "bytes differ in [%lld, %lld)",
+			      (long long)o, (long long)(o + n));
+	}
+	free(want);
+	free(got);
+}
+
 char *fs_read_file(const char *rel, size_t *len)
 {
 	char p[1024];

@@ -85,6 +85,15 @@ void fs_unmount_now(void);
 void fs_write_file(const char *rel, const void *data, size_t len);
 /* Read a whole file of the mount (malloc'ed, NUL-terminated). */
 char *fs_read_file(const char *rel, size_t *len);
+/* Write up to `chunks` chunks of `chunk` incompressible bytes (zc_rand
+ * words from `seed`; `chunk` a multiple of 8) to fd from offset 0 until a
+ * pwrite fails; every pwrite that succeeds must be whole (asserted).
+ * Returns the failed pwrite's errno, or 0 when all went in; *written is the
+ * bytes written. */
+int fs_fill_random(int fd, uint64_t seed, size_t chunk, int chunks, off_t *written);
+/* Assert that fd holds exactly the `len` bytes fs_fill_random(seed) wrote
+ * (read with pread: fd must be open for reading). */
+void fs_check_random(int fd, uint64_t seed, off_t len);
 /* The value of `name` in /.zcache/stats. */
 uint64_t fs_stat_value(const char *name);
 /* The value of `name` in /.zcache/FILE (e.g. "compress",

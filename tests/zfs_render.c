@@ -338,7 +338,7 @@ START_TEST(test_declared_once)
 		static const char *const order[ZFS_MM_STAT_FIELDS] = {
 			"orig_data_bytes", "compr_data_bytes", "mem_used_bytes",
 			"mem_limit_bytes", "mem_used_max_bytes", "same_filled_pages",
-			"pages_compacted", "huge_pages", "huge_pages",
+			"pages_compacted", "huge_pages", "huge_pages_since",
 		};
 
 		for (int i = 0; i < ZFS_MM_STAT_FIELDS; i++) {
