@@ -53,8 +53,9 @@
  *
  * Locks.  Order: evict_lock -> ns->lock -> io_lock -> f->lock -> the
  * client's.  zfs_far_spill runs with evict_lock held for writing (so no
- * open checks and pins a file meanwhile) and takes each file's io_lock
- * exclusively; zfs_far_restore takes io_lock exclusively (or runs under
+ * open checks and pins a file meanwhile; opens wait while it reads and
+ * compresses the images, as they wait for an eviction) and takes each
+ * file's io_lock exclusively; zfs_far_restore takes io_lock exclusively (or runs under
  * it) and f->lock only briefly, never across the network; the store's
  * completion runs on a client thread with no lock and takes evict_lock for
  * writing only to remove a lost file's names.  f->lock protects the table

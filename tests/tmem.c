@@ -1065,6 +1065,53 @@ START_TEST(test_evict_global_order)
 }
 END_TEST
 
+/* tmem_lru_oldest: the order tmem_evict would take (the same interleaving
+ * as above), cut at max, without evicting or touching anything; pinned
+ * objects and persistent pools are not listed. */
+START_TEST(test_lru_oldest)
+{
+	struct fx *f = fx_new();
+	int a = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	int per = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
+	int b = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
+	struct tmem_lru_entry e[8];
+	struct tmem_oid o6 = { { 6, 0, 0 } };
+	struct tmem_stats st;
+
+	ck_assert_uint_eq(tmem_lru_oldest(f->s, e, 8), 0);
+	put_ok(f, a, 1, 0);
+	put_ok(f, b, 2, 0);
+	put_ok(f, a, 3, 0);
+	put_ok(f, b, 4, 0);
+	put_ok(f, per, 5, 0);
+	put_ok(f, a, 6, 0);
+	ck_assert_int_eq(tmem_pin(f->s, a, &o6), 0);
+	get_ok(f, a, 1, 0);
+	ck_assert_uint_eq(tmem_lru_oldest(f->s, e, 8), 4);
+	ck_assert_uint_eq(e[0].oid.oid[0], 2);
+	ck_assert_uint_eq(e[0].pool, (uint32_t)b);
+	ck_assert_uint_eq(e[1].oid.oid[0], 3);
+	ck_assert_uint_eq(e[2].oid.oid[0], 4);
+	ck_assert_uint_eq(e[3].oid.oid[0], 1);
+	ck_assert_uint_eq(e[3].pool, (uint32_t)a);
+	for (int k = 1; k < 4; k++)
+		ck_assert_uint_lt(e[k - 1].stamp, e[k].stamp);
+	/* Cut at 2: still the two oldest of the store. */
+	ck_assert_uint_eq(tmem_lru_oldest(f->s, e, 2), 2);
+	ck_assert_uint_eq(e[0].oid.oid[0], 2);
+	ck_assert_uint_eq(e[1].oid.oid[0], 3);
+	ck_assert_uint_eq(tmem_lru_oldest(f->s, e, 0), 0);
+	/* Nothing was evicted or touched: eviction still takes 2 first. */
+	tmem_stats(f->s, &st);
+	ck_assert_uint_eq(st.evictions, 0);
+	ck_assert_uint_eq(tmem_lru_oldest(f->s, e, 1), 1);
+	ck_assert_uint_eq(e[0].oid.oid[0], 2);
+	ck_assert_int_eq(tmem_unpin(f->s, a, &o6), 0);
+	ck_assert_int_eq(tmem_check(f->s), 0);
+	fx_free(f);
+}
+END_TEST
+
 START_TEST(test_table_growth)
 {
 	struct fx *f = fx_new();
@@ -1462,6 +1509,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_corrupt_pages);
 	tcase_add_test(tc, test_evict_lru);
 	tcase_add_test(tc, test_evict_global_order);
+	tcase_add_test(tc, test_lru_oldest);
 	tcase_add_test(tc, test_move_object);
 	tcase_add_test(tc, test_table_growth);
 	tcase_add_test(tc, test_tree_without_growth);

@@ -14,6 +14,8 @@
  * freed after it.  A store-wide eviction holds a reference on the pool for
  * the one object it is evicting, so tmem_destroy_pool waits for that
  * alone, and the callback runs with no lock and no reference held.
+ * tmem_lru_oldest reads the same lists without changing them, for a caller
+ * (the far tier, fuse/far.h) that saves objects before evicting them.
  */
 #include "tmem/tmem_int.h"
 
