@@ -1075,7 +1075,7 @@ START_TEST(test_lru_oldest)
 	int per = tmem_new_pool(f->s, TMEM_POOL_PERSISTENT);
 	int b = tmem_new_pool(f->s, TMEM_POOL_EPHEMERAL);
 	struct tmem_lru_entry e[8];
-	struct tmem_oid o6 = { { 6, 0, 0 } };
+	struct tmem_oid o6 = oidn(6);
 	struct tmem_stats st;
 
 	ck_assert_uint_eq(tmem_lru_oldest(f->s, e, 8), 0);
