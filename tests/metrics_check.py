@@ -21,6 +21,9 @@ labels of the pools it made.  Checks that:
     opcode), has HELP text, every sample labelled op (buckets also le),
     cumulative buckets ending at +Inf equal to _count, a non-negative _sum,
     and INIT counted exactly once;
+  - with spill=, zcache_spill_server_up has a sample per server labelled
+    server and state (1 unless down), as stats.json's "spill" lists them
+    (null without spill=);
   - stats.json parses, its "stats" object has the same names as the stats
     file, its "pools" the same labels, its "mm_stat" nine integers, its
     "fuse" object an entry per opcode the metrics show (count, total_ns,
@@ -88,6 +91,31 @@ def check_fuse(fam):
     return {op: o["count"] for op, o in ops.items()}
 
 
+SPILL = "zcache_spill_server_up"
+
+
+def check_spill(fam, js):
+    """The far tier (spill=): one zcache_spill_server_up sample per server,
+    labelled server and state, 1 unless down; stats.json's "spill" null
+    without spill= (and no family), else its client figures and servers."""
+    spill = js.get("spill", "missing")
+    if fam is None:
+        if spill is not None:
+            fail("no %s family but stats.json's spill is %r" % (SPILL, spill))
+        return
+    if fam.type != "gauge" or not fam.documentation:
+        fail("%s: type %s" % (SPILL, fam.type))
+    for smp in fam.samples:
+        if set(smp.labels) != {"server", "state"} or \
+                smp.labels["state"] not in ("up", "down", "retrying") or \
+                smp.value != (0 if smp.labels["state"] == "down" else 1):
+            fail("%s: sample %s" % (SPILL, smp))
+    if not isinstance(spill, dict) or set(spill) != {"client", "servers"} or \
+            not spill["client"] or \
+            [v["name"] for v in spill["servers"]] != [x.labels["server"] for x in fam.samples]:
+        fail("stats.json's spill: %r" % (spill,))
+
+
 def main():
     if len(sys.argv) < 3:
         fail("usage: metrics_check.py MOUNTPOINT POOL...")
@@ -124,6 +152,7 @@ def main():
             fail("family %s has type %s" % (fam.name, fam.type))
         byname[fam.name] = fam
     fuse_ops = check_fuse(byname.pop(FUSE, None))
+    spill_fam = byname.pop(SPILL, None)
 
     want = {"zcache_" + n for n in names} | {"zcache_pool_" + f for f in pool_fields}
     if set(byname) != want:
@@ -161,6 +190,7 @@ def main():
     for key in ("alloc", "compress", "fuse"):
         if not isinstance(js.get(key), dict) or not js[key]:
             fail("stats.json has no %s object" % key)
+    check_spill(spill_fam, js)
     for op, count in fuse_ops.items():
         o = js["fuse"].get(op)
         if (not isinstance(o, dict) or set(o) != {"count", "total_ns", "max_ns", "hist"}

@@ -16,6 +16,7 @@
  *               spilled;
  *   persistent  a spilled file renamed or linked into a persistent pool is
  *               brought back first and never spills again;
+ *   metrics     metrics and stats.json with spill= pass tests/metrics_check.py;
  *   option      a bad spill= list fails the mount with status 2.
  *
  * Every mount unmounts through tests/fsutil.h, and fs_finish asserts the
@@ -411,6 +412,32 @@ START_TEST(test_spill_pool_off)
 }
 END_TEST
 
+/* The metrics and stats.json of a mount with spill= through the real
+ * parsers (tests/metrics_check.py). */
+START_TEST(test_spill_metrics)
+{
+	struct mc_cluster c;
+	char cmd[2048];
+	char *t;
+
+	ck_assert_msg(access(ZC_PYTHON3, X_OK) == 0, "no %s (.ci/deps installs it)", ZC_PYTHON3);
+	start_cluster(&c);
+	mount_spill(&c);
+	write_version(2, 0);
+	fs_wait_closed("eph");
+	fs_ctl_write("drop_ephemeral", "1");
+	snprintf(cmd, sizeof(cmd), "'%s' '%s/tests/metrics_check.py' '%s' default eph", ZC_PYTHON3,
+		 ZC_SOURCE_DIR, fs_cur.dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	t = fs_read_file(".zcache/spill", NULL);
+	ck_assert_ptr_nonnull(strstr(t, "\nserver 127.0.0.1:"));
+	ck_assert_ptr_nonnull(strstr(t, " up requests="));
+	free(t);
+	fs_finish();
+	mc_stop_all(&c);
+}
+END_TEST
+
 START_TEST(test_spill_option)
 {
 	char dir[256], cmd[1024];
@@ -433,6 +460,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_spill_option);
 	tcase_add_test(tc, test_spill_pool_off);
 	tcase_add_test(tc, test_spill_to_persistent);
+	tcase_add_test(tc, test_spill_metrics);
 	tcase_add_test(tc, test_spill_changes);
 	tcase_add_test(tc, test_spill_roundtrip);
 	tcase_add_test(tc, test_spill_kill);
