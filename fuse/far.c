@@ -571,10 +571,21 @@ out:
 void zfs_far_gone(struct zfs_far *f, uint64_t ino)
 {
 	struct zfs_inval *list = NULL;
-	uint64_t n;
+	struct zfs_inode *inode;
+	uint64_t n = 0;
+	int spilled;
 
 	pthread_rwlock_wrlock(f->cfg.evict_lock);
-	n = zfs_ns_evict(f->cfg.ns, &ino, 1, zfs_notify_collect, &list);
+	/* Only a file still spilled (with no image now) goes: one truncated to
+	 * 0 meanwhile is local and whole.  (A truncation to 0 can still slip
+	 * in between this look and the eviction - it takes no evict_lock -
+	 * and then loses the empty file it made.) */
+	inode = zfs_ns_hold(f->cfg.ns, ino);
+	spilled = inode && zfs_far_spilled(inode);
+	if (inode)
+		zfs_ns_release(f->cfg.ns, inode);
+	if (spilled)
+		n = zfs_ns_evict(f->cfg.ns, &ino, 1, zfs_notify_collect, &list);
 	pthread_rwlock_unlock(f->cfg.evict_lock);
 	zfs_notify_queue(f->cfg.notify, list);
 	far_count(f, ZFS_FAR_LOST_FILES, (int64_t)n);

@@ -154,8 +154,8 @@ int zfs_far_restore(struct zfs_far *f, struct zfs_inode *inode, int locked);
 void zfs_far_discard(struct zfs_far *f, struct zfs_inode *inode);
 
 /* Remove every name of the file numbered `ino`, as eviction does (takes
- * evict_lock for writing, zfs_ns_evict, the notifier told).  The caller
- * holds no lock. */
+ * evict_lock for writing, zfs_ns_evict, the notifier told), if it is still
+ * spilled.  The caller holds no lock. */
 void zfs_far_gone(struct zfs_far *f, uint64_t ino);
 
 /* The inode's data is released (unlinked and closed, or evicted): forget
