@@ -101,9 +101,14 @@ static uint32_t get32(const unsigned char *p)
 
 /* ---- the table (caller holds f->lock) -------------------------------------- */
 
+static size_t far_hash(uint64_t ino, size_t nbuckets)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 32) & (nbuckets - 1);
+}
+
 static size_t far_bucket(const struct zfs_far *f, uint64_t ino)
 {
-	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 32) & (f->nbuckets - 1);
+	return far_hash(ino, f->nbuckets);
 }
 
 static struct far_entry *far_find(struct zfs_far *f, uint64_t ino)
@@ -115,7 +120,7 @@ static struct far_entry *far_find(struct zfs_far *f, uint64_t ino)
 	return e;
 }
 
-/* Unhook and free the entry of `ino` (there must be one). */
+/* Unhook and free an entry of the table. */
 static void far_remove(struct zfs_far *f, struct far_entry *e)
 {
 	struct far_entry **pp = &f->table[far_bucket(f, e->ino)];
@@ -128,12 +133,12 @@ static void far_remove(struct zfs_far *f, struct far_entry *e)
 	free(e);
 }
 
-/* Add an entry (none for its inode yet).  Returns 0 or -ENOMEM. */
-static int far_insert(struct zfs_far *f, struct far_entry *e)
+/* Add an entry (none for its inode yet).  The table doubles when it holds
+ * as many entries as buckets; when that allocation fails, chains grow
+ * longer instead. */
+static void far_insert(struct zfs_far *f, struct far_entry *e)
 {
-	uint64_t files = atomic_load(&f->counters[ZFS_FAR_FILES]);
-
-	if (files >= f->nbuckets) {
+	if (atomic_load(&f->counters[ZFS_FAR_FILES]) >= f->nbuckets) {
 		size_t nb = f->nbuckets * 2;
 		struct far_entry **t = calloc(nb, sizeof(*t));
 
@@ -143,20 +148,18 @@ static int far_insert(struct zfs_far *f, struct far_entry *e)
 					struct far_entry *x = f->table[b];
 
 					f->table[b] = x->next;
-					x->next = t[(size_t)((x->ino * 0x9e3779b97f4a7c15ull) >> 32) &
-						    (nb - 1)];
-					t[(size_t)((x->ino * 0x9e3779b97f4a7c15ull) >> 32) & (nb - 1)] = x;
+					x->next = t[far_hash(x->ino, nb)];
+					t[far_hash(x->ino, nb)] = x;
 				}
 			free(f->table);
 			f->table = t;
 			f->nbuckets = nb;
-		}	/* else: longer chains, still correct */
+		}
 	}
 	e->next = f->table[far_bucket(f, e->ino)];
 	f->table[far_bucket(f, e->ino)] = e;
 	atomic_fetch_add(&f->counters[ZFS_FAR_FILES], 1);
 	atomic_fetch_add(&f->counters[ZFS_FAR_BYTES], e->len);
-	return 0;
 }
 
 /* ---- life ------------------------------------------------------------------ */
