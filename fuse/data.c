@@ -153,8 +153,6 @@ static int zfs_zero_range(struct zfs_data *d, struct zfs_inode *inode, uint64_t 
 	return 0;
 }
 
-/* ---- open and close -------------------------------------------------------- */
-
 /* ---- the far tier (fuse/far.h) ---------------------------------------------- */
 
 /* Bring a spilled file back (io_lock held exclusively when `locked`).  A
@@ -199,6 +197,8 @@ static void zfs_data_spill_gone(struct zfs_data *d, struct zfs_inode *inode)
 /* Tries of an open whose file eviction spilled again between its restore
  * and its pin (each restore made it the most recently used: rare). */
 #define ZFS_OPEN_UNSPILL_TRIES 8
+
+/* ---- open and close -------------------------------------------------------- */
 
 int zfs_data_open(struct zfs_data *d, struct zfs_inode *inode)
 {

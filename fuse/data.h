@@ -90,7 +90,12 @@ void zfs_data_fini(struct zfs_data *d);
 /* ---- files ----------------------------------------------------------------- */
 
 /* Open a regular file (or any non-directory): pin its object where it is at
- * home and count the open in the namespace.  Returns 0, -ENOMEM (no pin),
+ * home and count the open in the namespace.  A spilled file (fuse/far.h)
+ * is restored first - the one place a FUSE worker waits for the network,
+ * bounded by the client's timeouts - and the memory account then makes
+ * room for it by spilling or evicting others; a spilled file found gone
+ * loses its names and the open answers -ESTALE (see below), and -EAGAIN
+ * when eviction kept spilling it again.  Returns 0, -ENOMEM (no pin),
  * -ENFILE (too many pins on one object), or -ESTALE for a file that has no
  * name and no open file left (evicted while the kernel still knew it, or
  * unlinked and closed: its pages are gone either way, and a file is whole
@@ -147,8 +152,11 @@ ssize_t zfs_data_write(struct zfs_data *d, struct zfs_inode *inode, const char *
 		       size_t size, off_t off, int append, uid_t caller);
 
 /* Set a regular file's size (holds its io_lock): a shrink zeroes the tail
- * of the new last page and drops every page after it.  Returns 0, -EFBIG,
- * or -ENOMEM, -ENOSPC, -EIO from the store. */
+ * of the new last page and drops every page after it.  A spilled file
+ * (fuse/far.h) is restored first, unless the size is 0 (its image is
+ * forgotten then).  Returns 0, -EFBIG, -ENOENT (a spilled file found gone:
+ * its names are removed), or -ENOMEM, -ENOSPC, -EIO from the store or the
+ * far tier. */
 int zfs_data_truncate(struct zfs_data *d, struct zfs_inode *inode, uint64_t size);
 
 /* fallocate(2) on an open file: plain allocation (holes cost nothing, so
