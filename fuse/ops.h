@@ -24,7 +24,9 @@
  * A rename that may make a directory a new top-level pool (to the root, or
  * an exchange from it) allocates that pool's tmem pool first; ns takes it
  * only if it is needed.  rename, link and unlink hold the memory account's
- * evict_lock shared (fuse/mem.h, "Eviction").
+ * evict_lock shared (fuse/mem.h, "Eviction"); rename and link first bring
+ * back the files they may move if the far tier spilled them (fuse/data.h
+ * zfs_data_lock_local).
  *
  * Kernel caching: entries (negative ones too) and attributes of the
  * namespace are cached for ZFS_TIMEOUT seconds, an hour, and file pages
@@ -52,7 +54,7 @@
  *   setattr       attr | err (ENOENT, EISDIR and EINVAL for a size on a
  *                 directory or special file, EINVAL for a negative size,
  *                 EFBIG, ENOMEM, ENOSPC and EIO from the store while
- *                 truncating,
+ *                 truncating, ENOENT and EAGAIN restoring a spilled file,
  *                 EPERM for anything but size and times in /.zcache)
  *   readlink      readlink | err (ENOENT, EINVAL: not a symlink)
  *   mknod, mkdir, symlink
@@ -61,14 +63,17 @@
  *                 EPERM in /.zcache, EEXIST for .zcache in the root)
  *   create        create | err (as mknod, and ESTALE, ENFILE: open's)
  *   link          entry | err (EPERM: a directory or /.zcache, EEXIST, ENOENT,
- *                 ENOTDIR, ENAMETOOLONG, EMLINK, ENOMEM)
+ *                 ENOTDIR, ENAMETOOLONG, EMLINK, ENOMEM; EAGAIN, EIO
+ *                 restoring a spilled file)
  *   unlink, rmdir err (0, ENOENT, EISDIR, ENOTDIR, ENOTEMPTY, EINVAL: "." or
  *                 "..", ENAMETOOLONG, EPERM in /.zcache)
  *   rename        err (0, ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EINVAL,
  *                 EBUSY, ENAMETOOLONG, ENOMEM, ENOSPC: no tmem pool left for
- *                 a new pool, EPERM in /.zcache)
- *   open          open | err (ENOENT, ESTALE: evicted, EISDIR, ENOMEM, ENFILE,
- *                 EIO from the store for O_TRUNC; in /.zcache EACCES for a
+ *                 a new pool, EPERM in /.zcache; EAGAIN, EIO restoring a
+ *                 spilled file)
+ *   open          open | err (ENOENT, ESTALE: evicted, or spilled and found
+ *                 gone, EISDIR, ENOMEM, ENFILE, EAGAIN and EIO restoring a
+ *                 spilled file, EIO from the store for O_TRUNC; in /.zcache EACCES for a
  *                 write open by other than root or of a read-only file)
  *   read          iov | buf | err (EIO, ENOMEM)
  *   write         write | err (EINVAL, EFBIG, ENOSPC: the limit or the
