@@ -57,11 +57,18 @@ mkdir "$mnt"
 mc_pid=
 zc_pid=
 cleanup() {
+	set +e
 	if mountpoint -q "$mnt" 2>/dev/null; then
-		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
 	fi
-	[ -n "$zc_pid" ] && kill "$zc_pid" 2>/dev/null && wait "$zc_pid" 2>/dev/null
-	[ -n "$mc_pid" ] && kill -9 "$mc_pid" 2>/dev/null && wait "$mc_pid" 2>/dev/null
+	if [ -n "$zc_pid" ]; then
+		kill "$zc_pid" 2>/dev/null
+		wait "$zc_pid" 2>/dev/null
+	fi
+	if [ -n "$mc_pid" ]; then
+		kill -9 "$mc_pid" 2>/dev/null
+		wait "$mc_pid" 2>/dev/null
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
