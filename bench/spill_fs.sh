@@ -3,7 +3,7 @@
 # how fast evicted ephemeral files go to memcached and come back, against
 # reading the same files from RAM.
 #
-#   bash bench/spill_fs.sh [--build DIR] [--files N]
+#   flock ../.bench.lock bash bench/spill_fs.sh [--build DIR] [--files N]
 #
 # One memcached of its own (1 GiB, on a free loopback port, never 11211,
 # stopped by pid) and one zcached mount (pool=ephemeral, mem_limit=2G,
@@ -28,9 +28,9 @@
 #   figure fetch_vs_ram R        fetch_MBps / read_ram_MBps
 #   figure reopen_spilled_ms X   median open(2) of a spilled 1 MiB file
 #
-# The run takes the benchmark lock (ZC_BENCH_LOCK, default ../.bench.lock
-# beside the checkout) so no two benchmarks overlap; it needs root (mount,
-# and memcached then runs as nobody) and the fuse module.
+# Run it under the shared benchmark lock, as bench/fs.sh, so no two
+# benchmarks overlap; it needs root (mount, and memcached then runs as
+# nobody) and the fuse module.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,9 +47,6 @@ done
 corpus="$root/../shared/corpus/pages.img.zst"
 [ -r "$corpus" ] || { echo "spill_fs: $corpus missing" >&2; exit 1; }
 command -v memcached >/dev/null || { echo "spill_fs: memcached not installed (.ci/deps)" >&2; exit 1; }
-
-exec 9>"${ZC_BENCH_LOCK:-$root/../.bench.lock}"
-flock 9
 
 work=$(mktemp -d /tmp/zc-spill-bench.XXXXXX)
 mnt="$work/mnt"
