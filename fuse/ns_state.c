@@ -257,7 +257,8 @@ int zfs_ns_import_xattr(struct zfs_ns *ns, const struct zfs_ns_rec_xattr *r)
 		free(x);
 		return -ENOMEM;
 	}
-	memcpy(x->value, r->value, r->size);
+	if (r->size)
+		memcpy(x->value, r->value, r->size);
 	memcpy(x->name, r->name, n + 1);
 	x->size = r->size;
 	x->next = NULL;

@@ -222,7 +222,8 @@ static void zst_u8(struct zst_writer *w, uint8_t v)
 
 static void zst_bytes(struct zst_writer *w, const void *p, size_t n)
 {
-	memcpy(w->pos, p, n);
+	if (n)	/* p may be NULL then (no target, an empty value) */
+		memcpy(w->pos, p, n);
 	w->pos += n;
 }
 
