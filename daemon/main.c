@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -125,14 +126,24 @@ static int zcd_check(struct zcd *d)
  * exists (fuse/state.h).  A bad image stops the start (one line naming
  * the file, the offset and the problem) and is left as it is; so is a
  * missing one, which only means a first start.  Returns 0 or -1 (logged). */
+static double zcd_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 static int zcd_snapshot_load(struct zcd *d)
 {
 	struct zfs_state_figures fig;
+	struct timespec t0;
 	char err[512];
 	int ret;
 
 	if (!d->opt.snapshot)
 		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = zfs_state_load_file(d->fs, d->opt.snapshot, &fig, err, sizeof(err));
 	if (ret == -ENOENT) {
 		zd_log_printf(&d->log, ZD_LOG_INFO, "no snapshot %s yet: starting empty",
@@ -144,9 +155,10 @@ static int zcd_snapshot_load(struct zcd *d)
 		return -1;
 	}
 	zd_log_printf(&d->log, ZD_LOG_INFO,
-		      "loaded snapshot %s: %llu inodes, %llu pages, %llu stored bytes",
+		      "loaded snapshot %s: %llu inodes, %llu pages, %llu stored bytes in %.1f ms",
 		      d->opt.snapshot, (unsigned long long)fig.inodes,
-		      (unsigned long long)fig.pages, (unsigned long long)fig.stored_bytes);
+		      (unsigned long long)fig.pages, (unsigned long long)fig.stored_bytes,
+		      zcd_ms_since(&t0));
 	return 0;
 }
 
@@ -157,18 +169,22 @@ static int zcd_snapshot_load(struct zcd *d)
 static int zcd_snapshot_save(struct zcd *d)
 {
 	struct zfs_state_figures fig;
+	struct timespec t0;
 	char err[512];
 
 	if (!d->opt.snapshot)
 		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (zfs_state_save_file(d->fs, d->opt.snapshot, &fig, err, sizeof(err)) < 0) {
 		zd_log_printf(&d->log, ZD_LOG_ERR, "snapshot not written: %s", err);
 		return -1;
 	}
 	zd_log_printf(&d->log, ZD_LOG_INFO,
-		      "wrote snapshot %s: %llu inodes, %llu pages, %llu bytes",
+		      "wrote snapshot %s: %llu inodes, %llu pages, %llu stored bytes in %.1f ms "
+		      "(file %llu bytes)",
 		      d->opt.snapshot, (unsigned long long)fig.inodes,
-		      (unsigned long long)fig.pages, (unsigned long long)fig.file_bytes);
+		      (unsigned long long)fig.pages, (unsigned long long)fig.stored_bytes,
+		      zcd_ms_since(&t0), (unsigned long long)fig.file_bytes);
 	return 0;
 }
 
