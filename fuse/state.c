@@ -367,12 +367,16 @@ static int zfs_state_export_object(struct zst_writer *w, int pool, uint64_t ino)
 		for (unsigned s = 0; s < TMEM_UNIT_PAGES; s++) {
 			if (!g[s] || (done & (1u << s)))
 				continue;
-			ret = pam_export(pam, g[s], &b[s], w->xbuf, 0);
+			/* The record is begun first, so a raw or compressed
+			 * page is exported straight into it (the 16-byte
+			 * header is written in front afterwards); a unit's
+			 * record is begun again below. */
+			if (!zst_begin(w, ZST_PAGE, 16 + PAM_PAGE_SIZE))
+				return w->err;
+			ret = pam_export(pam, g[s], &b[s], w->pos + 16, 0);
 			if (ret < 0)
 				return ret;
 			if (b[s].kind != PAM_KIND_UNIT) {
-				if (!zst_begin(w, ZST_PAGE, 16 + PAM_PAGE_SIZE))
-					return w->err;
 				zst_u64(w, ino);
 				zst_u32(w, first + s);
 				zst_u8(w, (uint8_t)b[s].kind);
@@ -381,7 +385,7 @@ static int zfs_state_export_object(struct zst_writer *w, int pool, uint64_t ino)
 				if (b[s].kind == PAM_KIND_FILL)
 					zst_u64(w, b[s].fill);
 				else
-					zst_bytes(w, b[s].data, b[s].len);
+					w->pos += b[s].len;	/* already there */
 				zst_end(w);
 				w->fig.pages++;
 				w->fig.stored_bytes += b[s].kind == PAM_KIND_FILL ? 8 : b[s].len;
@@ -566,6 +570,9 @@ struct zst_reader {
 	int bad;			/* a field ran past the payload */
 	unsigned phase;			/* the highest record type group seen */
 	uint64_t last_ino;		/* the last INODE record's number */
+	uint64_t file_ino;		/* the last file pages went to (0: none) ... */
+	int file_pool;			/* ... its store pool ... */
+	uint64_t file_pages;		/* ... and its size in pages */
 	struct zfs_state_figures fig;
 	unsigned char *xbuf;		/* PAM_EXPORT_BUF bytes for units */
 };
@@ -797,22 +804,19 @@ static int zst_r_dirent(struct zst_reader *r)
 /* The store pool and page count of the regular file `ino`, or -EINVAL. */
 static int zst_file(struct zst_reader *r, uint64_t ino, int *pool, uint64_t *pages)
 {
-	struct zfs_inode *i = zfs_ns_get(r->fs->ns, ino);
+	struct zfs_inode *i;
 
-	if (!i || !S_ISREG(i->mode))
-		return -EINVAL;
-	*pool = i->pool->store_id;
-	*pages = (i->size + ZFS_PAGE - 1) / ZFS_PAGE;
+	if (ino != r->file_ino || !ino) {
+		i = zfs_ns_get(r->fs->ns, ino);
+		if (!i || !S_ISREG(i->mode))
+			return -EINVAL;
+		r->file_ino = ino;
+		r->file_pool = i->pool->store_id;
+		r->file_pages = (i->size + ZFS_PAGE - 1) / ZFS_PAGE;
+	}
+	*pool = r->file_pool;
+	*pages = r->file_pages;
 	return 0;
-}
-
-/* Is page `index` of the object stored already? */
-static int zst_stored(struct zst_reader *r, int pool, const struct tmem_oid *oid,
-		      uint32_t index)
-{
-	uint32_t at;
-
-	return tmem_next_index(r->fs->cfg.store, pool, oid, index, &at) == 0 && at == index;
 }
 
 static int zst_r_page(struct zst_reader *r)
@@ -844,13 +848,16 @@ static int zst_r_page(struct zst_reader *r)
 	if (zst_file(r, oid.oid[0], &pool, &pages) < 0)
 		return zst_fail(r, -EINVAL, "a page of %llu, which is not a regular file",
 				(unsigned long long)oid.oid[0]);
-	if (index >= pages || zst_stored(r, pool, &oid, index))
-		return zst_fail(r, -EINVAL, "page %u of %llu: beyond its size, or repeated",
-				index, (unsigned long long)oid.oid[0]);
+	if (index >= pages)
+		return zst_fail(r, -EINVAL, "page %u of %llu: beyond its size", index,
+				(unsigned long long)oid.oid[0]);
 	ret = pam_import(r->fs->cfg.pam, &b, &p);
 	if (ret < 0)
 		return zst_import_err(r, ret, "a page in a form this store does not keep");
-	ret = tmem_put_pampd(r->fs->cfg.store, pool, &oid, index, p);
+	ret = tmem_put_pampd(r->fs->cfg.store, pool, &oid, index, p, TMEM_PUT_NEW);
+	if (ret == -EEXIST)
+		return zst_fail(r, -EINVAL, "page %u of %llu: repeated", index,
+				(unsigned long long)oid.oid[0]);
 	if (ret < 0)
 		return zst_import_err(r, ret, "cannot store a page");
 	r->fig.pages++;
@@ -886,12 +893,9 @@ static int zst_r_unit(struct zst_reader *r)
 				(unsigned long long)oid.oid[0]);
 	if (first % PAM_UNIT_PAGES || live == 0 || (live & ~map))
 		return zst_fail(r, -EINVAL, "a unit with a bad group or page map");
-	for (unsigned s = 0; s < PAM_UNIT_PAGES; s++)
-		if ((live & (1u << s)) &&
-		    ((uint64_t)first + s >= pages || zst_stored(r, pool, &oid, first + s)))
-			return zst_fail(r, -EINVAL, "unit page %llu of %llu: beyond its size, or repeated",
-					(unsigned long long)first + s,
-					(unsigned long long)oid.oid[0]);
+	if ((uint64_t)first + (32u - (unsigned)__builtin_clz(live)) > pages)
+		return zst_fail(r, -EINVAL, "a unit of %llu beyond its size",
+				(unsigned long long)oid.oid[0]);
 	if (clen > PAM_EXPORT_BUF - PAM_UNIT_IMPORT_ROOM)
 		return zst_fail(r, -EINVAL, "a unit payload too long");
 	memcpy(r->xbuf + PAM_UNIT_IMPORT_ROOM, payload, clen);
@@ -901,12 +905,17 @@ static int zst_r_unit(struct zst_reader *r)
 	for (unsigned s = 0; s < PAM_UNIT_PAGES; s++) {
 		if (!(live & (1u << s)))
 			continue;
-		ret = tmem_put_pampd(r->fs->cfg.store, pool, &oid, first + s, out[s]);
+		ret = tmem_put_pampd(r->fs->cfg.store, pool, &oid, first + s, out[s],
+				     TMEM_PUT_NEW);
 		if (ret < 0) {
 			/* tmem freed this one; free the unit's other pages. */
 			for (unsigned t = s + 1; t < PAM_UNIT_PAGES; t++)
 				if (live & (1u << t))
 					pam_free(r->fs->cfg.pam, out[t]);
+			if (ret == -EEXIST)
+				return zst_fail(r, -EINVAL, "unit page %llu of %llu: repeated",
+						(unsigned long long)first + s,
+						(unsigned long long)oid.oid[0]);
 			return zst_import_err(r, ret, "cannot store a unit");
 		}
 		r->fig.pages++;

@@ -35,11 +35,11 @@ int tmem_put(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		TMEM_ADD(st->failed_puts, 1);
 		return ret;
 	}
-	return tmem_put_pampd(s, pool, oid, index, np);
+	return tmem_put_pampd(s, pool, oid, index, np, 0);
 }
 
 int tmem_put_pampd(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_t index,
-		   tmem_pampd np)
+		   tmem_pampd np, unsigned flags)
 {
 	struct tmem_pool *p = tmem_pool_of(s, pool);
 	if (unlikely(!p) || unlikely(!np)) {
@@ -56,6 +56,11 @@ int tmem_put_pampd(struct tmem_store *s, int pool, const struct tmem_oid *oid, u
 	unsigned need = 0;
 	uint64_t *slot;
 	if (likely(o) && (slot = _tmem_radix_slot(o, index)) && *slot) {
+		if (unlikely(flags & TMEM_PUT_NEW)) {
+			tmem_unlock(&b->lock);
+			s->pam->free(s->pam_ctx, np);
+			return -EEXIST;
+		}
 		/* Replace: no allocation. */
 		old = *slot;
 		*slot = np;

@@ -389,11 +389,14 @@ int64_t tmem_object_pages(struct tmem_store *s, int pool, const struct tmem_oid 
 /* Store a pampd the caller made with the backend (a page brought back
  * from a saved state, fuse/state.h: nothing is compressed again) under
  * (pool, oid, index), exactly as tmem_put stores the pampd it makes: the
- * same replacement, LRU, counters and coherency.  tmem owns `pampd` from
- * the call on: on failure it is freed through pamops.free.  Returns 0,
- * -ENOMEM (the old page, if any, stays), -EINVAL (a bad pool, pampd 0). */
+ * same replacement, LRU, counters and coherency; with TMEM_PUT_NEW in
+ * flags a page stored there already is kept and -EEXIST returned.  tmem
+ * owns `pampd` from the call on: on failure it is freed through
+ * pamops.free.  Returns 0, -EEXIST, -ENOMEM (the old page, if any,
+ * stays), -EINVAL (a bad pool, pampd 0). */
+#define TMEM_PUT_NEW 0x1u
 int tmem_put_pampd(struct tmem_store *s, int pool, const struct tmem_oid *oid,
-		   uint32_t index, tmem_pampd pampd);
+		   uint32_t index, tmem_pampd pampd, unsigned flags);
 
 /* The stored form of an object, one group at a time (what a saved state
  * writes, see "Enumerating an object's stored blobs" above): finds the
