@@ -138,7 +138,7 @@ int zfs_ns_import_pool(struct zfs_ns *ns, const struct zfs_ns_rec_pool *r,
 	struct zfs_pool *p;
 
 	if (r->id == 0) {
-		p = ns->pools;	/* zfs_ns_create's only pool */
+		p = ns_state_pool(ns, 0);	/* zfs_ns_create's */
 		if (pool || r->ephemeral || r->dir_ino != ZFS_ROOT_INO || r->name[0])
 			return -EINVAL;
 	} else {

@@ -30,6 +30,7 @@
 #include "compress/codec.h"
 #include "compress/pam.h"
 #include "fuse/data.h"
+#include "fuse/densify.h"
 #include "fuse/ns.h"
 #include "fuse/zfs.h"
 #include "tmem/tmem.h"
@@ -682,6 +683,18 @@ static int zst_r_meta(struct zst_reader *r)
 	return 0;
 }
 
+/* A pool's densify setting as zfs_densify_parse makes them (fuse/densify.h). */
+static int zst_densify_ok(uint64_t v)
+{
+	enum zfs_densify_mode m = zfs_densify_mode_of(v);
+	unsigned codec = (unsigned)v;
+
+	if (m == ZFS_DENSIFY_CODEC)
+		return codec_valid(codec) == 0 && codec_id_type(codec) != CODEC_NONE ? 0 : -EINVAL;
+	return (m == ZFS_DENSIFY_MOUNT || m == ZFS_DENSIFY_AUTO || m == ZFS_DENSIFY_OFF) &&
+	       codec == 0 ? 0 : -EINVAL;
+}
+
 static int zst_r_pool(struct zst_reader *r)
 {
 	char name[ZFS_NAME_MAX + 2];
@@ -703,6 +716,9 @@ static int zst_r_pool(struct zst_reader *r)
 		return zst_fail(r, -EINVAL, "a pool record of the wrong length");
 	if ((uint32_t)p.ephemeral > 1 || codec_valid(p.codec) < 0)
 		return zst_fail(r, -EINVAL, "pool %llu: a bad kind or codec",
+				(unsigned long long)p.id);
+	if (zst_densify_ok(p.densify) < 0)
+		return zst_fail(r, -EINVAL, "pool %llu: a bad densify setting",
 				(unsigned long long)p.id);
 	if (p.id != 0) {
 		pool = zfs_data_pool_new(r->fs->cfg.store, p.ephemeral, p.codec);

@@ -202,6 +202,11 @@ static void populate(struct zfs *fs)
 	ck_assert_int_eq(zfs_ns_setxattr(fs->ns, big, "user.a", "value-a", 7, 0), 0);
 	ck_assert_int_eq(zfs_ns_setxattr(fs->ns, big, "user.empty", "", 0, 0), 0);
 	ck_assert_int_eq(zfs_ns_setxattr(fs->ns, sub, "user.dir", "d", 1, 0), 0);
+	ck_assert_int_eq(zfs_data_pool_setxattr(&fs->data, e, zfs_ns_pool_of_dir(fs->ns, e),
+						ZFS_XATTR_DENSIFY, "zstd:12", 7, 0, 0), 0);
+	ck_assert_int_eq(zfs_data_pool_setxattr(&fs->data, ZFS_ROOT_INO,
+						zfs_ns_pool_of_dir(fs->ns, ZFS_ROOT_INO),
+						ZFS_XATTR_CODEC, "zstd:5", 6, 0, 0), 0);
 	/* An unlinked file the kernel still knows: not in a snapshot. */
 	{
 		uint64_t gone = mkfile(fs, a, "gone", 5000, 95);
@@ -258,6 +263,19 @@ static void compare(struct zfs *a, struct zfs *b, uint64_t upto)
 
 			ck_assert_int_eq(nx, zfs_ns_listxattr(b->ns, ino, ly, sizeof(ly)));
 			ck_assert(nx <= 0 || !memcmp(lx, ly, (size_t)nx));
+		}
+		if (S_ISDIR(sx.st_mode) && x->pool->dir_ino == ino) {
+			static const char *const attrs[] = { ZFS_XATTR_KIND, ZFS_XATTR_CODEC,
+							     ZFS_XATTR_DENSIFY };
+
+			for (unsigned k = 0; k < 3; k++) {
+				char vx[64], vy[64];
+
+				zfs_data_pool_getxattr(x->pool, attrs[k], vx, sizeof(vx));
+				zfs_data_pool_getxattr(y->pool, attrs[k], vy, sizeof(vy));
+				ck_assert_str_eq(vx, vy);
+			}
+			ck_assert_uint_eq(x->pool->bytes_written, y->pool->bytes_written);
 		}
 		if (S_ISDIR(sx.st_mode)) {
 			struct listing *la = calloc(1, sizeof(*la)), *lb = calloc(1, sizeof(*lb));
