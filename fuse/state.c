@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,7 +152,41 @@ struct zst_writer {
 	uint64_t *files;		/* pairs: ino, store pool id */
 	size_t nfiles, capfiles;
 	unsigned char *xbuf;		/* PAM_EXPORT_BUF bytes for pam_export */
+	uint64_t fault_at;		/* debug builds: see zst_fault */
 };
+
+static int zst_flush(struct zst_writer *w);
+
+#ifdef ZC_DEBUG
+/* Debug builds: with ZC_FAULT_STATE=N in the environment a save writes
+ * what it has buffered and kills its process (SIGKILL) as it completes
+ * record N, so tests can stop a daemon at chosen points of a save (the
+ * previous image must stay whole, tests/restart.c). */
+static uint64_t zst_fault_at(void)
+{
+	const char *s = getenv("ZC_FAULT_STATE");
+
+	return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static void zst_fault(struct zst_writer *w)
+{
+	if (w->fault_at && w->fig.records == w->fault_at) {
+		(void)zst_flush(w);
+		raise(SIGKILL);
+	}
+}
+#else
+static uint64_t zst_fault_at(void)
+{
+	return 0;
+}
+
+static void zst_fault(struct zst_writer *w)
+{
+	(void)w;
+}
+#endif
 
 static int zst_flush(struct zst_writer *w)
 {
@@ -196,6 +231,7 @@ static void zst_end(struct zst_writer *w)
 	memcpy(w->pos, &crc, 4);
 	w->len += 12 + (size_t)n;
 	w->fig.records++;
+	zst_fault(w);
 }
 
 static void zst_u64(struct zst_writer *w, uint64_t v)
@@ -437,7 +473,7 @@ int zfs_state_save(struct zfs *fs, int fd, struct zfs_state_figures *fig)
 		.pool = zst_w_pool, .inode = zst_w_inode,
 		.xattr = zst_w_xattr, .dirent = zst_w_dirent,
 	};
-	struct zst_writer w = { .fs = fs, .fd = fd };
+	struct zst_writer w = { .fs = fs, .fd = fd, .fault_at = zst_fault_at() };
 	uint64_t next_ino, next_pool_id;
 	uint32_t v, crc;
 	int ret;

@@ -78,6 +78,10 @@
  * that does not decode makes reads of that page fail with EIO, never
  * anything worse (compress/pam.h).
  *
+ * Faults (debug builds): ZC_FAULT_STATE=N in the environment makes a save
+ * write out what it buffered and SIGKILL its process as it completes
+ * record N (tests/restart.c stops daemons at chosen points of a save).
+ *
  * Threads: zfs_state_save needs the filesystem quiet - no request in
  * flight and the densifier stopped (zfs_stop) - since it reads the
  * store's pampds without holding them; zfs_state_load needs a filesystem

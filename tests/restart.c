@@ -15,7 +15,12 @@
  *   version    an image of another format version is refused by name;
  *   crash      a daemon killed (SIGKILL) leaves the previous snapshot
  *              whole: the next start loads the state of the last clean
- *              stop, and a leftover PATH.tmp does not disturb it.
+ *              stop, and a leftover PATH.tmp does not disturb it;
+ *   killsave   (debug builds: the fault hook ZC_FAULT_STATE) a daemon
+ *              killed at chosen records while it writes its snapshot
+ *              leaves the previous one whole, byte for byte, and the next
+ *              start serves exactly the old state; a save that is not
+ *              killed serves exactly the new one.
  */
 #include <check.h>
 #include <errno.h>
@@ -475,6 +480,103 @@ START_TEST(test_crash)
 }
 END_TEST
 
+#ifdef ZC_DEBUG
+START_TEST(test_killsave)
+{
+	static const unsigned at[] = { 1, 2, 3, 6, 40, 200, 1000000 };
+	struct tree *t = calloc(1, sizeof(*t)), *t2 = calloc(1, sizeof(*t2));
+	char snap[256], opts[300], dir[sizeof(fs_cur.dir)], cmd[600], n[24];
+	unsigned char *before, *after;
+	size_t blen, alen;
+	uint64_t rs = zc_test_seed();
+	unsigned killed = 0, saved = 0;
+
+	snap_path(snap, sizeof(snap), "killsave");
+	make_snapshot(snap, t);
+	opts_for(opts, sizeof(opts), snap);
+	for (unsigned k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		int st;
+
+		before = slurp(snap, &blen);
+		snprintf(n, sizeof(n), "%u", at[k]);
+		setenv("ZC_FAULT_STATE", n, 1);
+		fs_mount(opts);
+		unsetenv("ZC_FAULT_STATE");
+		snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
+		verify(t);
+		/* Something to lose: a file of 40 pages and a directory. */
+		{
+			size_t len;
+			unsigned char *b = content(7 + k, &len, &rs);
+			char p[1024], rel[32];
+
+			snprintf(rel, sizeof(rel), "more%u", k);
+			fs_write_file(rel, b, len);
+			free(b);
+			snprintf(rel, sizeof(rel), "dir%u", k);
+			fs_path(p, sizeof(p), rel);
+			ck_assert_int_eq(mkdir(p, 0700), 0);
+		}
+		*t2 = *t;
+		{
+			char rel[32];
+
+			snprintf(rel, sizeof(rel), "more%u", k);
+			record(t2, rel);
+			snprintf(rel, sizeof(rel), "dir%u", k);
+			record(t2, rel);
+		}
+		snprintf(cmd, sizeof(cmd), "fusermount3 -u '%s'", dir);
+		ck_assert_int_eq(fs_run(cmd), 0);
+		st = fs_wait(fs_cur.pid, 20000);
+		fs_cur.pid = 0;
+		after = slurp(snap, &alen);
+		if (WIFSIGNALED(st)) {
+			/* Killed midway: the old image, byte for byte. */
+			ck_assert_int_eq(WTERMSIG(st), SIGKILL);
+			ck_assert_uint_eq(alen, blen);
+			ck_assert_msg(!memcmp(after, before, blen), "killed at record %u: image changed",
+				      at[k]);
+			killed++;
+		} else {
+			/* Not killed (fewer records than at[k]): the new one. */
+			ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+			*t = *t2;
+			saved++;
+		}
+		free(before);
+		free(after);
+		ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+		fs_mount_at(dir, opts);
+		verify(t);
+		if (WIFSIGNALED(st)) {
+			char rel[32];
+
+			snprintf(rel, sizeof(rel), "more%u", k);
+			ck_assert(!fs_daemon_has(rel));
+		}
+		fs_finish();
+		/* That clean stop wrote the image again: the reference. */
+	}
+	ck_assert_uint_ge(killed, 4);
+	ck_assert_uint_ge(saved, 1);
+	free(t);
+	free(t2);
+	unlink(snap);
+}
+END_TEST
+
+static void add_debug_tests(TCase *tc)
+{
+	tcase_add_test(tc, test_killsave);
+}
+#else
+static void add_debug_tests(TCase *tc)
+{
+	(void)tc;
+}
+#endif
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("restart");
@@ -485,6 +587,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_bad);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_crash);
+	add_debug_tests(tc);
 	suite_add_tcase(s, tc);
 	return s;
 }
