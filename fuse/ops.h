@@ -67,12 +67,15 @@
  *   rename        err (0, ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EINVAL,
  *                 EBUSY, ENAMETOOLONG, ENOMEM, ENOSPC: no tmem pool left for
  *                 a new pool, EPERM in /.zcache)
- *   open          open | err (ENOENT, ESTALE: evicted, EISDIR, ENOMEM, ENFILE,
+ *   open          open | err (ENOENT, ESTALE: evicted, EISDIR, ENOMEM, ENFILE
+ *                 (pins or handles),
  *                 EIO from the store for O_TRUNC; in /.zcache EACCES for a
  *                 write open by other than root or of a read-only file)
- *   read          iov | buf | err (EIO, ENOMEM)
+ *   read          iov | buf | err (EIO, ENOMEM, EBADF: an fh that names no
+ *                 open file, fuse/handle.h)
  *   write         write | err (EINVAL, EFBIG, ENOSPC: the limit or the
- *                 backend, ENOMEM, EIO; in /.zcache EACCES, EPERM, EINVAL)
+ *                 backend, ENOMEM, EIO, EBADF; in /.zcache EACCES, EPERM,
+ *                 EINVAL)
  *   release, releasedir, fsync, fsyncdir
  *                 err (0)
  *   opendir       open | err (ENOENT, ENOTDIR)
@@ -85,9 +88,9 @@
  *                 and /.zcache)
  *   getxattr      buf | xattr | err (ENODATA, ENOENT, ERANGE, EOPNOTSUPP, ENOMEM)
  *   listxattr     buf | xattr | err (ENOENT, ERANGE, ENOMEM)
- *   fallocate     err (0, EOPNOTSUPP, EINVAL, EFBIG, ENOMEM, ENOSPC, EIO, EPERM
- *                 in /.zcache)
- *   lseek         lseek | err (ENXIO, EINVAL)
+ *   fallocate     err (0, EOPNOTSUPP, EINVAL, EFBIG, ENOMEM, ENOSPC, EIO, EBADF,
+ *                 EPERM in /.zcache)
+ *   lseek         lseek | err (ENXIO, EINVAL, EBADF)
  * There is no flush handler: libfuse answers ENOSYS once and the kernel
  * stops sending FLUSH on every close (nothing to flush in RAM).
  *

@@ -85,6 +85,11 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	err = -zfs_ctl_init(&fs->ctl, &cc);
 	if (err)
 		goto err_densify;
+	err = -zfs_handles_init(&fs->handles);
+	if (err) {
+		zfs_ctl_fini(&fs->ctl);
+		goto err_densify;
+	}
 	return fs;
 err_densify:
 	zfs_densify_fini(&fs->densify);
@@ -119,6 +124,7 @@ void zfs_destroy(struct zfs *fs)
 	if (!fs)
 		return;
 	zfs_densify_fini(&fs->densify);	/* stops the thread first */
+	zfs_handles_fini(&fs->handles);
 	zfs_ctl_fini(&fs->ctl);
 	zfs_reqstats_destroy(fs->reqstats);
 	/* Pools still listed (live ones; removed ones were released). */
