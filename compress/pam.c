@@ -800,3 +800,88 @@ int pam_check(struct pam *pam)
 		  "puts - frees != pages stored");
 	return 0;
 }
+
+/* ---- stored forms (pam.h): the export and import of saved states ----------- */
+
+int pam_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf,
+	       int unit_payload)
+{
+	struct pam_pampd_info info;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (_pam_decode_pampd(pam, p, &info) < 0)
+		return -EIO;
+	out->kind = info.kind;
+	switch (info.kind) {
+	case PAM_KIND_FILL:
+		out->fill = info.fill;
+		return 0;
+	case PAM_KIND_RAW:
+		memcpy(buf, (const void *)(uintptr_t)(p & PAM_RAW_ADDR_MASK), PAM_PAGE_SIZE);
+		out->len = PAM_PAGE_SIZE;
+		out->data = buf;
+		return 0;
+	case PAM_KIND_XCF:
+		n = xcf_read(pam->slot[info.pool].xcf, pam_xcf_handle(p), buf);
+		if (n != (int)info.size)
+			return -EIO;
+		out->codec_type = info.codec_type;
+		out->len = info.size;
+		out->data = buf;
+		return 0;
+	case PAM_KIND_UNIT:
+		return _pam_unit_export(pam, p, out, buf, unit_payload);
+	default:
+		return -EIO;
+	}
+}
+
+int pam_import(struct pam *pam, const struct pam_blob *b, pam_pampd *out)
+{
+	struct pam_slot *s = pam_my_slot(pam);
+	xcf_handle h;
+	void *pg;
+
+	switch (b->kind) {
+	case PAM_KIND_FILL:
+		if (pam_fill_encode(b->fill, out) < 0)
+			return -EINVAL;
+		pam_count(s, PAM_C_FILL, 1);
+		break;
+	case PAM_KIND_RAW:
+		if (b->len != PAM_PAGE_SIZE || !b->data)
+			return -EINVAL;
+		pg = buddy_alloc(pam->pages, PAM_PAGE_SIZE);
+		if (!pg)
+			return -ENOMEM;
+		memcpy(pg, b->data, PAM_PAGE_SIZE);
+		*out = pam_raw_encode(pg);
+		pam_count(s, PAM_C_RAW, 1);
+		break;
+	case PAM_KIND_XCF:
+		if ((b->codec_type != CODEC_LZ4 && b->codec_type != CODEC_ZSTD) || b->len == 0 ||
+		    b->len > pam->cap || !b->data)
+			return -EINVAL;
+		h = xcf_malloc(s->xcf, b->len);
+		if (!h)
+			return -ENOMEM;
+		if ((uint64_t)h >> PAM_XCF_HANDLE_LIMIT_BITS) {
+			xcf_free(s->xcf, h);
+			return -ENOMEM;
+		}
+		xcf_write(s->xcf, h, b->data);
+		*out = ((uint64_t)h >> 3) << PAM_XCF_HANDLE_SHIFT |
+		       (uint64_t)(s - pam->slot) << PAM_XCF_POOL_SHIFT |
+		       (uint64_t)b->len << PAM_XCF_SIZE_SHIFT |
+		       (uint64_t)b->codec_type << PAM_XCF_CODEC_SHIFT | PAM_KIND_XCF;
+		pam_count(s, PAM_C_XCF, 1);
+		pam_count(s, b->codec_type == CODEC_LZ4 ? PAM_C_LZ4 : PAM_C_ZSTD, 1);
+		pam_count(s, PAM_C_XCF_BYTES, b->len);
+		break;
+	default:
+		return -EINVAL;
+	}
+	pam_count(s, PAM_C_PUTS, 1);
+	return 0;
+}

@@ -452,4 +452,60 @@ size_t pam_shrink(struct pam *pam);
  * violation to stderr. */
 int pam_check(struct pam *pam);
 
+/* ---- stored forms: exporting and importing pages as they are ---------------
+ * A saved state (fuse/state.h) writes every page in the form it is stored
+ * in and brings it back without compressing anything again: a same-filled
+ * page is its word, a raw page its 4096 bytes, a compressed page its codec
+ * type and compressed bytes, and a unit page its slot and the unit's
+ * (decode type, page map, compressed payload), the payload once per unit
+ * (pages of one unit share info.unit).  These functions are the one door
+ * pages leave and enter the backend by in that form. */
+
+/* Bytes of the buffer pam_export needs (a unit's stored bytes and slack). */
+#define PAM_EXPORT_BUF (80u * 1024u)
+
+/* One page's stored form. */
+struct pam_blob {
+	enum pam_kind kind;	/* PAM_KIND_FILL, _RAW, _XCF or _UNIT */
+	unsigned codec_type;	/* XCF, UNIT: the decode type (CODEC_LZ4, CODEC_ZSTD) */
+	uint64_t fill;		/* FILL: the 8-byte word */
+	unsigned slot;		/* UNIT: the page's slot in its group */
+	unsigned map;		/* UNIT: the unit's page map (dead slots included) */
+	uint64_t unit;		/* UNIT: the unit's id (the same for all its pages) */
+	uint32_t len;		/* bytes at data: RAW 4096, XCF the compressed size,
+				   UNIT the payload (0 when not asked for) */
+	const void *data;	/* RAW, XCF, UNIT with payload: inside the caller's buf */
+};
+
+/* Fill *out with the stored form of `p`, which the caller keeps alive (no
+ * change of its page meanwhile).  For a unit page the payload is read only
+ * when `unit_payload` is nonzero (out->len = 0 otherwise).  `buf` is the
+ * caller's, PAM_EXPORT_BUF bytes; out->data points into it.  Takes at most
+ * one xcf pool lock at a time.  Returns 0, or -EIO for a corrupt pampd or
+ * stored object. */
+int pam_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf,
+	       int unit_payload);
+
+/* Make a pampd holding the page `b` describes (FILL, RAW or XCF; never
+ * compressing): a same-filled word is encoded in the pampd (a word that
+ * does not fit is -EINVAL: pam_put never stores one so), raw bytes go to a
+ * new buddy page, compressed bytes (1 .. min(raw threshold - 1, XCF_MAX_SIZE)
+ * bytes of CODEC_LZ4 or CODEC_ZSTD) to a new xcf object of the calling
+ * thread's pool.  The compressed bytes are not decoded here: bytes that do
+ * not decode make reads of the page fail with -EIO, as for any corrupt
+ * page.  Counted as puts.  Returns 0 and *out, -EINVAL (a form this
+ * backend would not store), -ENOMEM. */
+int pam_import(struct pam *pam, const struct pam_blob *b, pam_pampd *out);
+
+/* Make a unit from its stored form: `clen` bytes of payload of decode type
+ * `type` (CODEC_LZ4 or CODEC_ZSTD) that decode to popcount(map) pages, and
+ * pampds for the slots of `live` (a subset of map: the pages that still
+ * belong to it; the others count as dead slots), set in out[slot].  The
+ * payload must lie at buf + PAM_UNIT_IMPORT_ROOM, buf being PAM_EXPORT_BUF
+ * bytes (the chunk table is written in front of it).  Returns 0, -EINVAL
+ * (a bad type, map, live or length), -ENOMEM (nothing left allocated). */
+#define PAM_UNIT_IMPORT_ROOM 128u
+int pam_import_unit(struct pam *pam, unsigned type, unsigned map, unsigned live, void *buf,
+		    uint32_t clen, pam_pampd out[PAM_UNIT_PAGES]);
+
 #endif /* ZC_COMPRESS_PAM_H */

@@ -231,5 +231,8 @@ int _pam_unit_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out);
 /* The checks a unit pampd's descriptor allows (magic, pool, slot in the
  * map); the descriptor must be alive.  0 or -EIO. */
 int _pam_unit_valid(const struct pam *pam, pam_pampd p);
+/* pam_export's unit kind (p a live unit pampd whose checks passed). */
+int _pam_unit_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf,
+		     int payload);
 
 #endif /* ZC_COMPRESS_PAM_INT_H */

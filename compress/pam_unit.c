@@ -544,31 +544,22 @@ static int pam_repack_one(struct pam *pam, struct pam_slot *s, const void *page,
 	return 1;
 }
 
-/* Several pages: one unit.  Returns 1, 0 or -errno. */
-static int pam_repack_unit(struct pam *pam, struct pam_slot *s, const void *pages, unsigned map,
-			   unsigned codec, uint64_t old_bytes, unsigned char *buf,
-			   pam_pampd out[PAM_UNIT_PAGES])
+/* Store a unit's payload (clen bytes of decode type `type` at `payload`,
+ * with room for the chunk table in front of it: PAM_UNIT_TABLE_MAX bytes)
+ * into chunks of the slot's xcf pool, for the pages of map, and set
+ * out[slot] for each slot of `live` (a subset of map; the other slots are
+ * dead from the start).  Returns 0, -ENOMEM (nothing left allocated), or
+ * -EOVERFLOW when the descriptor lies too high for a pampd (counted as a
+ * handle fallback; nothing left allocated). */
+static int pam_unit_store(struct pam *pam, struct pam_slot *s, unsigned char *payload,
+			  uint32_t clen, unsigned map, unsigned type, unsigned live,
+			  pam_pampd out[PAM_UNIT_PAGES])
 {
-	unsigned npages = pam_popcount(map), nchunks = 0;
+	unsigned nchunks = pam_unit_nchunks(clen), nlive = pam_popcount(live);
+	uint32_t total = pam_unit_stored(clen, nchunks);
 	xcf_handle h[PAM_UNIT_MAX_CHUNKS];
-	unsigned char *payload = buf + PAM_UNIT_TABLE_MAX, *stored;
-	uint32_t clen, total;
+	unsigned char *stored;
 	struct pam_unit *u;
-	int n;
-
-	n = codec_compress(codec, pages, (size_t)npages * PAM_PAGE_SIZE, payload,
-			   PAM_UNIT_STAGING - PAM_UNIT_TABLE_MAX);
-	if (n == -ENOSPC)
-		return 0;
-	if (n < 0)
-		return n;
-	clen = (uint32_t)n;
-	if (clen >= npages * PAM_PAGE_SIZE)
-		return 0;
-	nchunks = pam_unit_nchunks(clen);
-	if (pam_unit_footprint(clen, nchunks) >= old_bytes)
-		return 0;
-	total = pam_unit_stored(clen, nchunks);
 
 	u = slab_alloc(pam->units);
 	if (!u)
@@ -576,7 +567,7 @@ static int pam_repack_unit(struct pam *pam, struct pam_slot *s, const void *page
 	if ((uint64_t)(uintptr_t)u >> PAM_UNIT_ADDR_LIMIT_BITS) {
 		slab_free(pam->units, u);
 		pam_count(s, PAM_C_HANDLE_FALLBACKS, 1);
-		return 0;
+		return -EOVERFLOW;
 	}
 	for (unsigned i = 0; i < nchunks; i++) {
 		h[i] = xcf_malloc(s->xcf, pam_unit_chunk_size(total, i));
@@ -598,25 +589,54 @@ static int pam_repack_unit(struct pam *pam, struct pam_slot *s, const void *page
 		xcf_write(s->xcf, h[i], stored + (size_t)i * XCF_MAX_SIZE);
 
 	u->map = (uint16_t)map;
-	u->type = (uint8_t)codec_decode_type(codec);
+	u->type = (uint8_t)type;
 	u->pool = (uint8_t)(s - pam->slot);
 	u->clen = clen;
 	u->nchunks = (uint16_t)nchunks;
 	u->magic = PAM_UNIT_MAGIC;
 	u->id = atomic_fetch_add_explicit(&pam->unit_ids, 1, memory_order_relaxed);
 	u->head = h[0];
-	atomic_init(&u->refs, npages);
-	pam_unit_debug_verify(pam, u, pages);
+	atomic_init(&u->refs, nlive);
 	for (unsigned slot = 0; slot < PAM_UNIT_PAGES; slot++)
-		if (map & (1u << slot))
+		if (live & (1u << slot))
 			out[slot] = pam_unit_encode(u, slot);
 	pam_count(s, PAM_C_UNITS, 1);
-	pam_count(s, PAM_C_UNIT_PAGES, npages);
+	pam_count(s, PAM_C_UNIT_PAGES, nlive);
+	pam_count(s, PAM_C_UNIT_DEAD, (int64_t)(pam_popcount(map) - nlive));
 	pam_count(s, PAM_C_UNIT_CHUNKS, nchunks);
 	pam_count(s, PAM_C_UNIT_BYTES, total);
 	pam_count(s, PAM_C_UNIT_CLEN, clen);
 	pam_count(s, PAM_C_UNIT_FOOT, (int64_t)pam_unit_footprint(clen, nchunks));
-	pam_count(s, PAM_C_PUTS, npages);
+	pam_count(s, PAM_C_PUTS, nlive);
+	return 0;
+}
+
+/* Several pages: one unit.  Returns 1, 0 or -errno. */
+static int pam_repack_unit(struct pam *pam, struct pam_slot *s, const void *pages, unsigned map,
+			   unsigned codec, uint64_t old_bytes, unsigned char *buf,
+			   pam_pampd out[PAM_UNIT_PAGES])
+{
+	unsigned npages = pam_popcount(map), nchunks = 0;
+	unsigned char *payload = buf + PAM_UNIT_TABLE_MAX;
+	uint32_t clen;
+	int n;
+
+	n = codec_compress(codec, pages, (size_t)npages * PAM_PAGE_SIZE, payload,
+			   PAM_UNIT_STAGING - PAM_UNIT_TABLE_MAX);
+	if (n == -ENOSPC)
+		return 0;
+	if (n < 0)
+		return n;
+	clen = (uint32_t)n;
+	if (clen >= npages * PAM_PAGE_SIZE)
+		return 0;
+	nchunks = pam_unit_nchunks(clen);
+	if (pam_unit_footprint(clen, nchunks) >= old_bytes)
+		return 0;
+	n = pam_unit_store(pam, s, payload, clen, map, codec_decode_type(codec), map, out);
+	if (n < 0)
+		return n == -EOVERFLOW ? 0 : n;
+	pam_unit_debug_verify(pam, pam_unit_of(out[__builtin_ctz(map)]), pages);
 	pam_count(s, PAM_C_UNITS_MADE, 1);
 	return 1;
 }
@@ -692,4 +712,44 @@ int pam_repack(struct pam *pam, const void *pages, unsigned map, unsigned codec,
 	else if (rc < 0)
 		pam_count(s, PAM_C_REPACK_FAILED, 1);
 	return rc;
+}
+
+/* ---- stored forms (pam.h pam_export, pam_import_unit) ---------------------- */
+
+_Static_assert(PAM_EXPORT_BUF >= PAM_UNIT_STAGING &&
+	       PAM_UNIT_IMPORT_ROOM >= PAM_UNIT_TABLE_MAX &&
+	       PAM_EXPORT_BUF >= PAM_UNIT_IMPORT_ROOM + PAM_UNIT_MAX_CLEN,
+	       "pam.h's export buffer holds a unit's stored bytes");
+
+int _pam_unit_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf,
+		     int payload)
+{
+	const struct pam_unit *u = pam_unit_of(p);
+
+	out->kind = PAM_KIND_UNIT;
+	out->codec_type = u->type;
+	out->slot = pam_unit_slot(p);
+	out->map = u->map;
+	out->unit = u->id;
+	if (!payload)
+		return 0;
+	if (pam_unit_read_stored(pam, u, buf) < 0)
+		return -EIO;
+	out->data = (const unsigned char *)buf + 8u * (u->nchunks - 1u);
+	out->len = u->clen;
+	return 0;
+}
+
+int pam_import_unit(struct pam *pam, unsigned type, unsigned map, unsigned live, void *buf,
+		    uint32_t clen, pam_pampd out[PAM_UNIT_PAGES])
+{
+	int n;
+
+	if ((type != CODEC_LZ4 && type != CODEC_ZSTD) || map == 0 || map > 0xffffu ||
+	    live == 0 || (live & ~map) || clen == 0 || clen > PAM_UNIT_MAX_CLEN ||
+	    clen >= pam_popcount(map) * PAM_PAGE_SIZE)
+		return -EINVAL;
+	n = pam_unit_store(pam, pam_my_slot(pam), (unsigned char *)buf + PAM_UNIT_IMPORT_ROOM,
+			   clen, map, type, live, out);
+	return n == -EOVERFLOW ? -ENOMEM : n;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "compress/codec.h"
 #include "fuse/densify.h"
@@ -128,6 +129,34 @@ static int zd_spill_opt(struct zd_options *o, const char *val, char *err, size_t
 	return 0;
 }
 
+/* snapshot=PATH: kept absolute, since the daemon leaves its working
+ * directory when it goes to the background.  A later snapshot= replaces an
+ * earlier one. */
+static int zd_parse_snapshot(struct zd_options *o, const char *val, char *err, size_t errlen)
+{
+	char cwd[4096];
+	char *path;
+
+	if (!val[0]) {
+		zd_err(err, errlen, "bad value for snapshot: \"\" (expected a file path)");
+		return -EINVAL;
+	}
+	if (val[0] == '/') {
+		path = strdup(val);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		path = malloc(strlen(cwd) + strlen(val) + 2);
+		if (path)
+			sprintf(path, "%s/%s", cwd, val);
+	}
+	if (!path)
+		return -ENOMEM;
+	free(o->snapshot);
+	o->snapshot = path;
+	return 0;
+}
+
 /* Handle one item of a -o list. */
 static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char *err,
 		      size_t errlen)
@@ -204,6 +233,8 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 	}
 	if (!strncmp(opt, "spill=", 6))
 		return zd_spill_opt(o, val, err, errlen);
+	if (!strncmp(opt, "snapshot=", 9))
+		return zd_parse_snapshot(o, val, err, errlen);
 	if (!strcmp(opt, "debug")) {
 		o->debug = 1;
 		o->foreground = 1;
@@ -218,7 +249,8 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 	}
 	if (!strncmp(opt, "mem_limit", 9) || !strncmp(opt, "compressor", 10) ||
 	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7) || !strcmp(opt, "uring") ||
-	    !strncmp(opt, "densify", 7) || !strcmp(opt, "spill"))
+	    !strncmp(opt, "densify", 7) || !strcmp(opt, "spill") ||
+	    !strcmp(opt, "snapshot"))
 		zd_err(err, errlen, "option %s needs a value (%s=...)", opt, opt);
 	else
 		zd_err(err, errlen, "unknown mount option: %s", opt);
@@ -338,9 +370,11 @@ void zd_options_free(struct zd_options *o)
 	free(o->mountpoint);
 	free(o->fuse_opts);
 	free(o->spill);
+	free(o->snapshot);
 	o->mountpoint = NULL;
 	o->fuse_opts = NULL;
 	o->spill = NULL;
+	o->snapshot = NULL;
 }
 
 const char *zd_options_usage(void)
@@ -371,6 +405,8 @@ const char *zd_options_usage(void)
 	       "                      spill evicted files of ephemeral pools to these\n"
 	       "                      memcached servers and fetch them back at open\n"
 	       "                      (no authentication: trusted networks only)\n"
+	       "     snapshot=PATH    keep the filesystem across stops: load PATH before\n"
+	       "                      mounting if it exists, write it at a clean stop\n"
 	       "     allow_other, ro, noatime, ... as for any FUSE filesystem\n"
 	       "  -h, --help          show this text\n"
 	       "  -V, --version       show the version\n"

@@ -15,7 +15,9 @@
  * densify=auto|off|CODEC (what idle files are repacked with, fuse/densify.h;
  * default auto) and densify_idle=SECONDS (how long a closed file must stay
  * unwritten first; default ZFS_DENSIFY_IDLE_DEFAULT, 0 = never in the
- * background).  FUSE's and
+ * background), snapshot=PATH (the state image loaded before mounting
+ * and written at a clean stop, fuse/state.h; a relative PATH is made
+ * absolute against the working directory).  FUSE's and
  * the VFS's own mount options (allow_other, ro, noatime, ...) are checked
  * against a list of the ones we accept and passed on to libfuse in
  * `fuse_opts`; default_permissions is always added.  mount(8)'s bookkeeping
@@ -52,6 +54,7 @@ struct zd_options {
 	unsigned densify_idle;	/* densify_idle=, seconds; 0 = no background densify */
 	char *spill;		/* owned: spill= memcached servers (fuse/spill.h
 				   list, checked), NULL = no far tier */
+	char *snapshot;		/* snapshot=PATH, made absolute; owned; NULL: none */
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

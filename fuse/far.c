@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compress/codec.h"
 #include "fuse/notify.h"
@@ -568,6 +569,59 @@ restored:
 out:
 	if (!locked)
 		pthread_rwlock_unlock(&inode->stripe->io_lock);
+	return ret;
+}
+
+int zfs_far_restore_all(struct zfs_far *f, uint64_t *restored, uint64_t *lost)
+{
+	uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	int ret = 0;
+
+	/* The numbers first (f->lock is not held across a fetch). */
+	pthread_mutex_lock(&f->lock);
+	for (size_t b = 0; b < f->nbuckets && ret == 0; b++)
+		for (struct far_entry *e = f->table[b]; e; e = e->next) {
+			if (n == cap) {
+				size_t c = cap ? 2 * cap : 64;
+				uint64_t *p = realloc(inos, c * sizeof(*p));
+
+				if (!p) {
+					ret = -ENOMEM;
+					break;
+				}
+				inos = p;
+				cap = c;
+			}
+			inos[n++] = e->ino;
+		}
+	pthread_mutex_unlock(&f->lock);
+	for (size_t k = 0; k < n && ret == 0; k++) {
+		struct zfs_inode *inode = zfs_ns_hold(f->cfg.ns, inos[k]);
+
+		if (!inode)
+			continue;
+		if (!zfs_far_spilled(inode)) {
+			zfs_ns_release(f->cfg.ns, inode);
+			continue;
+		}
+		/* A full fetch queue drains: the client's threads run. */
+		for (int t = 0; t < 200; t++) {
+			ret = zfs_far_restore(f, inode, 0);
+			if (ret != -EAGAIN)
+				break;
+			usleep(10000);
+		}
+		zfs_ns_release(f->cfg.ns, inode);
+		if (ret == 0) {
+			(*restored)++;
+		} else if (ret == -ENOENT) {
+			zfs_far_gone(f, inos[k]);
+			(*lost)++;
+			ret = 0;
+		}
+	}
+	free(inos);
 	return ret;
 }
 

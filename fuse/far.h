@@ -163,6 +163,15 @@ void zfs_far_gone(struct zfs_far *f, uint64_t ino);
  * Safe for a file that is not spilled.  May run under ns->lock. */
 void zfs_far_forget(struct zfs_far *f, uint64_t ino);
 
+/* Bring every spilled file back (zfs_far_restore), for a state image
+ * (fuse/state.h) that must hold every file's pages; a file found gone loses
+ * its names (zfs_far_gone), as at an open.  The filesystem must be quiet
+ * (no request in flight); the caller holds no lock.  Adds the files
+ * restored and lost to *restored and *lost.  Returns 0, or -ENOMEM, -EIO
+ * (a file the store refused: it stays spilled) or -EAGAIN (the fetch queue
+ * stayed full). */
+int zfs_far_restore_all(struct zfs_far *f, uint64_t *restored, uint64_t *lost);
+
 /* Everything the statistics print. */
 struct zfs_far_stats {
 	uint64_t counters[ZFS_FAR_NR];		/* ZFS_FAR_COUNTERS */

@@ -100,6 +100,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define ZFS_ROOT_INO 1
 #define ZFS_NAME_MAX 255
@@ -465,5 +466,90 @@ void zfs_ns_stats(struct zfs_ns *ns, struct zfs_ns_stats *out);
  * persistent home).  Returns 0 or -EUCLEAN after printing the
  * first violation to stderr.  Takes ns->lock exclusively. */
 int zfs_ns_check(struct zfs_ns *ns);
+
+/* ---- saved states (fuse/state.h) -------------------------------------------
+ * zfs_ns_export hands the whole namespace to callbacks as records, and the
+ * zfs_ns_import_* calls build it again, with the same inode numbers,
+ * directory cookies (readdir offsets stay valid), times, owners, links,
+ * xattrs, pools and counters, in a namespace fresh from zfs_ns_create.
+ * Only named inodes are recorded (an unlinked file only the kernel still
+ * knows is gone once the mount is), and only live pools.  What the kernel
+ * holds of them (lookup counts, open files) is recorded with
+ * ZFS_NS_EXPORT_KERNEL (for a process that keeps the mount); without it
+ * (a snapshot, written after the unmount) they are recorded as 0. */
+
+struct zfs_ns_rec_pool {
+	uint64_t id, dir_ino;
+	unsigned codec;
+	int ephemeral;
+	uint64_t densify;
+	uint64_t bytes_written, bytes_read;
+	const char *name;		/* "" for the root pool */
+};
+
+struct zfs_ns_rec_inode {
+	uint64_t ino;
+	uint64_t pool;			/* the id of inode->pool */
+	uint64_t size;
+	uint64_t nlookup;		/* 0 unless ZFS_NS_EXPORT_KERNEL */
+	uint64_t parent;		/* directories: ".." */
+	uint64_t next_cookie;		/* directories: the next cookie */
+	struct timespec atime, mtime, ctime;
+	uint32_t mode, uid, gid, nlink, nopen, rdev;
+	unsigned dense;
+	const char *symlink;		/* symlinks: the target, else NULL */
+};
+
+struct zfs_ns_rec_dirent {
+	uint64_t dir, cookie, ino;
+	const char *name;
+};
+
+struct zfs_ns_rec_xattr {
+	uint64_t ino;
+	const char *name;
+	const void *value;
+	size_t size;
+};
+
+/* The callbacks of zfs_ns_export: each returns 0 or a negative errno that
+ * stops the walk. */
+struct zfs_ns_export_ops {
+	int (*pool)(void *arg, const struct zfs_ns_rec_pool *r);
+	int (*inode)(void *arg, const struct zfs_ns_rec_inode *r);
+	int (*xattr)(void *arg, const struct zfs_ns_rec_xattr *r);
+	int (*dirent)(void *arg, const struct zfs_ns_rec_dirent *r);
+};
+
+#define ZFS_NS_EXPORT_KERNEL 1u
+
+/* Walk the namespace under ns->lock (shared): *next_ino and *next_pool_id
+ * first, then every pool, then every inode (ascending table order, each
+ * followed by its xattrs), then every directory entry (each directory's
+ * in cookie order).  The callbacks must not call into ns.  Returns 0 or
+ * the first callback's error. */
+int zfs_ns_export(struct zfs_ns *ns, unsigned flags, uint64_t *next_ino,
+		  uint64_t *next_pool_id, const struct zfs_ns_export_ops *ops, void *arg);
+
+/* Building a saved namespace into `ns`, fresh from zfs_ns_create and used
+ * by nobody else (no lock is taken), in the order zfs_ns_export gives:
+ * pools (the root pool, id 0, updates the existing one and `pool` is NULL;
+ * any other gives a struct the caller allocated with its store pool,
+ * which ns owns on success and leaves to the caller on failure), inodes (number 1
+ * updates the root), xattrs, entries (ascending cookies per directory),
+ * then zfs_ns_import_finish.  Each returns 0, -ENOMEM, or -EINVAL for a
+ * record that contradicts what came before (a number taken, an unknown
+ * inode or pool, a bad mode, name or cookie); the caller then destroys
+ * the namespace.  zfs_ns_import_finish checks the whole (every inode named
+ * from the root up without a cycle, link counts, parents, pools and
+ * homes as zfs_ns_check wants them) and derives the counts; -EINVAL when
+ * it does not hold, with *why set to a short text. */
+int zfs_ns_import_pool(struct zfs_ns *ns, const struct zfs_ns_rec_pool *r,
+		       struct zfs_pool *pool);
+int zfs_ns_import_inode(struct zfs_ns *ns, const struct zfs_ns_rec_inode *r);
+int zfs_ns_import_xattr(struct zfs_ns *ns, const struct zfs_ns_rec_xattr *r);
+int zfs_ns_import_dirent(struct zfs_ns *ns, const struct zfs_ns_rec_dirent *r);
+int zfs_ns_import_finish(struct zfs_ns *ns, uint64_t next_ino, uint64_t next_pool_id,
+			 const char **why);
 
 #endif /* ZC_FUSE_NS_H */

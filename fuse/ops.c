@@ -252,9 +252,11 @@ struct zfs_node_ops {
 
 /* ---- the namespace's nodes ----------------------------------------------- */
 
-static struct zfs_inode *zfs_fh_inode(const struct fuse_file_info *fi)
+/* The open file fi->fh names (fuse/handle.h), or NULL for an fh that names
+ * none (the handlers answer EBADF). */
+static struct zfs_inode *zfs_fh_inode(struct zfs *fs, const struct fuse_file_info *fi)
 {
-	return (struct zfs_inode *)(uintptr_t)fi->fh;
+	return zfs_handle_get(&fs->handles, fi->fh);
 }
 
 static int zfs_ns_node_lookup(const struct zfs_req *q, uint64_t parent, const char *name,
@@ -328,8 +330,10 @@ static int zfs_ns_node_readlink(const struct zfs_req *q, uint64_t ino, char *buf
  * gets the file, so close it. */
 static void zfs_open_done(struct zfs *fs, struct zfs_reply *r, int sent)
 {
-	if (sent == -ENOENT)
+	if (sent == -ENOENT) {
+		zfs_handle_close(&fs->handles, r->fh);
 		zfs_data_close(&fs->data, r->inode);
+	}
 }
 
 /* Open a namespace file for fi (zfs_data_open) and fill fi. */
@@ -340,7 +344,12 @@ static int zfs_ns_open_file(struct zfs *fs, struct zfs_inode *inode, struct fuse
 
 	if (ret < 0)
 		return ret;
-	fi->fh = (uint64_t)(uintptr_t)inode;
+	ret = zfs_handle_open(&fs->handles, inode, &fi->fh);
+	if (ret < 0) {
+		zfs_data_close(&fs->data, inode);
+		return ret;
+	}
+	r->fh = fi->fh;
 	/* O_DIRECT bypasses the kernel's page cache: every read asks the store. */
 	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
 	fi->keep_cache = 1;
@@ -506,7 +515,8 @@ static void zfs_read_done(struct zfs *fs, struct zfs_reply *r, int sent)
 static int zfs_ns_node_read(const struct zfs_req *q, struct fuse_file_info *fi, size_t size,
 			    off_t off, struct zfs_reply *r)
 {
-	int ret = zfs_data_read(&q->fs->data, zfs_fh_inode(fi), size, off, &r->data);
+	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
+	int ret = inode ? zfs_data_read(&q->fs->data, inode, size, off, &r->data) : -EBADF;
 
 	if (ret < 0)
 		return ret;
@@ -522,10 +532,13 @@ static int zfs_ns_node_read(const struct zfs_req *q, struct fuse_file_info *fi, 
 static int zfs_ns_node_write(const struct zfs_req *q, uint64_t ino, struct fuse_file_info *fi,
 			     const char *buf, size_t size, off_t off, struct zfs_reply *r)
 {
+	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
 	ssize_t ret;
 
 	(void)ino;
-	ret = zfs_data_write(&q->fs->data, zfs_fh_inode(fi), buf, size, off,
+	if (!inode)
+		return -EBADF;
+	ret = zfs_data_write(&q->fs->data, inode, buf, size, off,
 			     (fi->flags & O_APPEND) != 0, q->uid);
 	if (ret < 0)
 		return (int)ret;
@@ -536,7 +549,10 @@ static int zfs_ns_node_write(const struct zfs_req *q, uint64_t ino, struct fuse_
 
 static void zfs_ns_node_release(const struct zfs_req *q, struct fuse_file_info *fi)
 {
-	zfs_data_close(&q->fs->data, zfs_fh_inode(fi));
+	struct zfs_inode *inode = zfs_handle_close(&q->fs->handles, fi->fh);
+
+	if (inode)
+		zfs_data_close(&q->fs->data, inode);
 }
 
 static int zfs_ns_node_opendir(const struct zfs_req *q, uint64_t ino, struct fuse_file_info *fi,
@@ -625,13 +641,16 @@ static int zfs_ns_node_removexattr(const struct zfs_req *q, uint64_t ino, const 
 static int zfs_ns_node_fallocate(const struct zfs_req *q, struct fuse_file_info *fi, int mode,
 				 off_t off, off_t len)
 {
-	return zfs_data_fallocate(&q->fs->data, zfs_fh_inode(fi), mode, off, len);
+	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
+
+	return inode ? zfs_data_fallocate(&q->fs->data, inode, mode, off, len) : -EBADF;
 }
 
 static int zfs_ns_node_lseek(const struct zfs_req *q, struct fuse_file_info *fi, off_t off,
 			     int whence, struct zfs_reply *r)
 {
-	int ret = zfs_data_seek(&q->fs->data, zfs_fh_inode(fi), off, whence, &r->off);
+	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
+	int ret = inode ? zfs_data_seek(&q->fs->data, inode, off, whence, &r->off) : -EBADF;
 
 	if (ret < 0)
 		return ret;

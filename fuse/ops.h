@@ -72,12 +72,15 @@
  *                 a new pool, EPERM in /.zcache; EAGAIN, EIO restoring a
  *                 spilled file)
  *   open          open | err (ENOENT, ESTALE: evicted, or spilled and found
- *                 gone, EISDIR, ENOMEM, ENFILE, EAGAIN and EIO restoring a
- *                 spilled file, EIO from the store for O_TRUNC; in /.zcache EACCES for a
+ *                 gone, EISDIR, ENOMEM, ENFILE (pins or handles), EAGAIN and
+ *                 EIO restoring a spilled file, EIO from the store for
+ *                 O_TRUNC; in /.zcache EACCES for a
  *                 write open by other than root or of a read-only file)
- *   read          iov | buf | err (EIO, ENOMEM)
+ *   read          iov | buf | err (EIO, ENOMEM, EBADF: an fh that names no
+ *                 open file, fuse/handle.h)
  *   write         write | err (EINVAL, EFBIG, ENOSPC: the limit or the
- *                 backend, ENOMEM, EIO; in /.zcache EACCES, EPERM, EINVAL)
+ *                 backend, ENOMEM, EIO, EBADF; in /.zcache EACCES, EPERM,
+ *                 EINVAL)
  *   release, releasedir, fsync, fsyncdir
  *                 err (0)
  *   opendir       open | err (ENOENT, ENOTDIR)
@@ -90,9 +93,9 @@
  *                 and /.zcache)
  *   getxattr      buf | xattr | err (ENODATA, ENOENT, ERANGE, EOPNOTSUPP, ENOMEM)
  *   listxattr     buf | xattr | err (ENOENT, ERANGE, ENOMEM)
- *   fallocate     err (0, EOPNOTSUPP, EINVAL, EFBIG, ENOMEM, ENOSPC, EIO, EPERM
- *                 in /.zcache)
- *   lseek         lseek | err (ENXIO, EINVAL)
+ *   fallocate     err (0, EOPNOTSUPP, EINVAL, EFBIG, ENOMEM, ENOSPC, EIO, EBADF,
+ *                 EPERM in /.zcache)
+ *   lseek         lseek | err (ENXIO, EINVAL, EBADF)
  * There is no flush handler: libfuse answers ENOSYS once and the kernel
  * stops sending FLUSH on every close (nothing to flush in RAM).
  *

@@ -149,6 +149,11 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 	err = -zfs_ctl_init(&fs->ctl, &cc);
 	if (err)
 		goto err_densify;
+	err = -zfs_handles_init(&fs->handles);
+	if (err) {
+		zfs_ctl_fini(&fs->ctl);
+		goto err_densify;
+	}
 	return fs;
 err_densify:
 	zfs_densify_fini(&fs->densify);
@@ -185,6 +190,7 @@ void zfs_destroy(struct zfs *fs)
 	zfs_densify_fini(&fs->densify);	/* stops the thread first */
 	/* The far tier before the namespace: its pending stores complete. */
 	zfs_far_destroy(atomic_exchange(&fs->mem.far, NULL));
+	zfs_handles_fini(&fs->handles);
 	zfs_ctl_fini(&fs->ctl);
 	zfs_reqstats_destroy(fs->reqstats);
 	/* Pools still listed (live ones; removed ones were released). */

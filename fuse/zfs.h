@@ -18,12 +18,14 @@
  *   ctl     the /.zcache tree (fuse/ctl.h), rendered by fuse/render.h
  *   reqstats  the FUSE request statistics (fuse/reqstat.h), counted by the
  *           session's transports, shown in /.zcache/fuse
+ *   handles the kernel's file handles of open files: index + generation in a
+ *           table, never a pointer (fuse/handle.h)
  * and the handlers (fuse/ops.h, the table zfs_lowlevel_ops whose userdata
  * is the struct zfs) and the session loop (fuse/session.h) work on it.
  * The parts below zfs know nothing of struct zfs: each gets the pointers it
  * needs when it is set up, so no file of fuse/ includes a header of a part
  * above it (the order, bottom up: ns, notify, uring, densify, far, mem, render, data, ctl,
- * zfs, session, ops; the build checks it, fuse/CMakeLists.txt).
+ * handle, zfs, state, session, ops; the build checks it, fuse/CMakeLists.txt).
  *
  * The root directory is the default pool and always persistent (DESIGN.md
  * §2); config.ephemeral is the kind of the pools made under it.
@@ -51,6 +53,7 @@
 #include "fuse/ctl.h"
 #include "fuse/data.h"
 #include "fuse/densify.h"
+#include "fuse/handle.h"
 #include "fuse/mem.h"
 #include "fuse/notify.h"
 #include "fuse/ns.h"
@@ -105,6 +108,7 @@ struct zfs {
 	struct zfs_ctl ctl;
 	struct zfs_reqstats *reqstats;	/* owned */
 	struct zfs_densify densify;
+	struct zfs_handles handles;	/* fi->fh of open namespace files (fuse/handle.h) */
 	/* The INIT reply's patch (fuse/session.h, "Transport"). */
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */

@@ -27,6 +27,11 @@
  * ranges and SEEK_DATA/SEEK_HOLE meet files whose pages share units, units
  * with pages gone from them, and files repacked again over those.
  *
+ * At the end the daemon is stopped cleanly and started again with
+ * -o snapshot= (the state image of issue 15, fuse/state.h), every file is
+ * verified whole once more against what the load brought back, and the
+ * deletions below run on the loaded store.
+ *
  * ZC_FSX_OPS sets the number of operations (default 100,000); ZC_SEED
  * replays a run (the seed is printed).  At the end the suite prints
  * "fsx: N operations, B bytes verified" (figures for the README), deletes
@@ -347,6 +352,26 @@ static void fsx_make_pool(const char *name, const char *codec)
 	ck_assert(!memcmp(got, codec, strlen(codec)));
 }
 
+/* The snapshot round trip (issue 15): stop the daemon cleanly, which
+ * writes the state image (-o snapshot=), start it again on the same
+ * directory, which loads it, and reopen the files; the final verification
+ * then compares every byte of the model with what came back. */
+static void fsx_restart(struct fsx *x, const char *opts)
+{
+	char dir[sizeof(fs_cur.dir)];
+
+	for (unsigned k = 0; k < FSX_FILES; k++)
+		fsx_close(&x->f[k]);
+	snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
+	fs_finish();
+	ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+	fs_mount_at(dir, opts);
+	for (unsigned k = 0; k < FSX_FILES; k++) {
+		fsx_open(&x->f[k]);
+		fsx_verify(x, k, 0, FSX_MAX + PAGE, 1, "after the snapshot's load");
+	}
+}
+
 START_TEST(test_fsx)
 {
 	static const char *const names[FSX_FILES] = { "a", "b", "zstd/c", "zstd/d", "none/e",
@@ -355,13 +380,15 @@ START_TEST(test_fsx)
 	uint64_t nops = env && *env ? strtoull(env, NULL, 10) : 100000;
 	struct fsx *x = calloc(1, sizeof(*x));
 	unsigned k;
+	char opts[256];
 
 	ck_assert_ptr_nonnull(x);
 	x->rs = zc_test_seed();
 	x->densify_every = denv && *denv ? strtoull(denv, NULL, 10) : 250;
 	x->buf = malloc(FSX_MAX + 2 * PAGE);
 	ck_assert_ptr_nonnull(x->buf);
-	fs_mount("compressor=lz4,mem_limit=1G");
+	snprintf(opts, sizeof(opts), "compressor=lz4,mem_limit=1G,snapshot=%s/fsx.snap", fs_base);
+	fs_mount(opts);
 	fsx_make_pool("zstd", "zstd:1");
 	fsx_make_pool("none", "none");
 	{
@@ -390,6 +417,7 @@ START_TEST(test_fsx)
 	for (k = 0; k < FSX_NOPS; k++)
 		fprintf(stderr, "%s %" PRIu64 "%s", fsx_op_name[k], x->nop[k],
 			k + 1 < FSX_NOPS ? ", " : "\n");
+	fsx_restart(x, opts);
 	/* Everything deleted: the store keeps no page and no object. */
 	for (k = 0; k < FSX_FILES; k++) {
 		fsx_close(&x->f[k]);

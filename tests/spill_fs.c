@@ -17,7 +17,9 @@
  *   persistent  a spilled file renamed or linked into a persistent pool is
  *               brought back first and never spills again;
  *   metrics     metrics and stats.json with spill= pass tests/metrics_check.py;
- *   option      a bad spill= list fails the mount with status 2.
+ *   option      a bad spill= list fails the mount with status 2;
+ *   snapshot    a clean stop with snapshot= fetches spilled files back into
+ *               the image, and the next start (without spill=) serves them.
  *
  * Every mount unmounts through tests/fsutil.h, and fs_finish asserts the
  * daemon's clean exit (under the asan preset: zfs_check, with the far
@@ -412,6 +414,56 @@ START_TEST(test_spill_pool_off)
 }
 END_TEST
 
+/* A clean stop with snapshot= fetches every spilled file back into the
+ * image (fuse/state.h holds pages, not remote copies); the next start
+ * serves them all, locally, with the same inode numbers. */
+START_TEST(test_spill_snapshot)
+{
+	struct mc_cluster c;
+	char list[512], opts[900], snap[256], dir[sizeof(fs_cur.dir)], name[64], p[1024];
+	struct stat st;
+	uint64_t ino[NFILES];
+	int i;
+
+	start_cluster(&c);
+	mc_server_list(&c, list, sizeof(list));
+	snprintf(snap, sizeof(snap), "%s/spill.snap", fs_base);
+	unlink(snap);
+	snprintf(opts, sizeof(opts), "mem_limit=8M,pool=ephemeral,spill=%s,snapshot=%s", list,
+		 snap);
+	fs_mount(opts);
+	snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
+	fs_path(p, sizeof(p), "eph");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (i = 0; i < 24; i++) {
+		write_version(i, 0);
+		file_name(i, name, sizeof(name));
+		fs_path(p, sizeof(p), name);
+		ck_assert_int_eq(stat(p, &st), 0);
+		ino[i] = st.st_ino;
+	}
+	fs_wait_closed("eph");
+	fs_ctl_write("drop_ephemeral", "1");
+	ck_assert_uint_gt(fs_stat_value("spilled_files"), 0);
+	fs_finish();		/* writes the snapshot, fetching first */
+	/* Started again without spill=: every byte must be in the image. */
+	snprintf(opts, sizeof(opts), "mem_limit=64M,snapshot=%s", snap);
+	ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+	fs_mount_at(dir, opts);
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), 0);
+	for (i = 0; i < 24; i++) {
+		file_name(i, name, sizeof(name));
+		fs_path(p, sizeof(p), name);
+		ck_assert_int_eq(stat(p, &st), 0);
+		ck_assert_uint_eq(st.st_ino, ino[i]);
+		ck_assert_msg(check_file(i, 0) == 0, "file %d did not come back", i);
+	}
+	fs_finish();
+	unlink(snap);
+	mc_stop_all(&c);
+}
+END_TEST
+
 /* The metrics and stats.json of a mount with spill= through the real
  * parsers (tests/metrics_check.py). */
 START_TEST(test_spill_metrics)
@@ -463,6 +515,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_spill_metrics);
 	tcase_add_test(tc, test_spill_changes);
 	tcase_add_test(tc, test_spill_roundtrip);
+	tcase_add_test(tc, test_spill_snapshot);
 	tcase_add_test(tc, test_spill_kill);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);

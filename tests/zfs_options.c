@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,35 @@ START_TEST(test_log)
 }
 END_TEST
 
+/* snapshot=PATH (issue 15): kept absolute, the last one wins, a value
+ * is required. */
+START_TEST(test_snapshot)
+{
+	struct zd_options o;
+	char err[256], cwd[4096], want[4200];
+
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "snapshot=/var/lib/zc/s", "/mnt/x",
+			       NULL), 0);
+	ck_assert_str_eq(o.snapshot, "/var/lib/zc/s");
+	zd_options_free(&o);
+	ck_assert_ptr_null(o.snapshot);
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/rel.state", cwd);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "snapshot=/a,snapshot=rel.state",
+			       "/mnt/x", NULL), 0);
+	ck_assert_str_eq(o.snapshot, want);
+	zd_options_free(&o);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "/mnt/x", NULL), 0);
+	ck_assert_ptr_null(o.snapshot);
+	zd_options_free(&o);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "snapshot=", "/mnt/x", NULL), -EINVAL);
+	ck_assert_str_eq(err, "bad value for snapshot: \"\" (expected a file path)");
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "snapshot", "/mnt/x", NULL), -EINVAL);
+	ck_assert_str_eq(err, "option snapshot needs a value (snapshot=...)");
+	ck_assert_ptr_nonnull(strstr(zd_options_usage(), "snapshot=PATH"));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("zfs_options");
@@ -247,6 +277,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_help_version);
 	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_log);
+	tcase_add_test(tc, test_snapshot);
 	suite_add_tcase(s, tc);
 	return s;
 }

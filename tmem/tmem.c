@@ -35,6 +35,20 @@ int tmem_put(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		TMEM_ADD(st->failed_puts, 1);
 		return ret;
 	}
+	return tmem_put_pampd(s, pool, oid, index, np, 0);
+}
+
+int tmem_put_pampd(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_t index,
+		   tmem_pampd np, unsigned flags)
+{
+	struct tmem_pool *p = tmem_pool_of(s, pool);
+	if (unlikely(!p) || unlikely(!np)) {
+		if (np)
+			s->pam->free(s->pam_ctx, np);
+		return -EINVAL;
+	}
+	uint64_t h = tmem_hash(oid);
+	struct tmem_stripe *st = tmem_stripe(p, h);
 
 	struct tmem_bucket *b = tmem_lock_bucket(p, h);
 	struct tmem_obj *o = _tmem_rb_find(b->root, oid), *fresh = NULL;
@@ -42,6 +56,11 @@ int tmem_put(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 	unsigned need = 0;
 	uint64_t *slot;
 	if (likely(o) && (slot = _tmem_radix_slot(o, index)) && *slot) {
+		if (unlikely(flags & TMEM_PUT_NEW)) {
+			tmem_unlock(&b->lock);
+			s->pam->free(s->pam_ctx, np);
+			return -EEXIST;
+		}
 		/* Replace: no allocation. */
 		old = *slot;
 		*slot = np;
@@ -299,4 +318,27 @@ int64_t tmem_object_pages(struct tmem_store *s, int pool, const struct tmem_oid 
 	int64_t pages = o ? (int64_t)o->pages : 0;
 	tmem_unlock(&b->lock);
 	return pages;
+}
+
+int tmem_object_group(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_t from,
+		      tmem_pampd out[TMEM_UNIT_PAGES], uint32_t *first)
+{
+	struct tmem_pool *p = tmem_pool_of(s, pool);
+	uint32_t idx;
+	if (!p || !out || !first)
+		return -EINVAL;
+	uint64_t h = tmem_hash(oid);
+	struct tmem_bucket *b = tmem_lock_bucket(p, h);
+	struct tmem_obj *o = _tmem_rb_find(b->root, oid);
+	if (!o || _tmem_radix_next(o, from, &idx) < 0) {
+		tmem_unlock(&b->lock);
+		return -ENOENT;
+	}
+	*first = idx & ~(TMEM_UNIT_PAGES - 1);
+	for (unsigned i = 0; i < TMEM_UNIT_PAGES; i++) {
+		uint64_t *slot = _tmem_radix_slot(o, *first + i);
+		out[i] = slot ? *slot : 0;
+	}
+	tmem_unlock(&b->lock);
+	return 0;
 }

@@ -386,6 +386,31 @@ int tmem_next_index(struct tmem_store *s, int pool, const struct tmem_oid *oid,
 /* Pages the object stores now (0 when it does not exist), or -EINVAL. */
 int64_t tmem_object_pages(struct tmem_store *s, int pool, const struct tmem_oid *oid);
 
+/* Store a pampd the caller made with the backend (a page brought back
+ * from a saved state, fuse/state.h: nothing is compressed again) under
+ * (pool, oid, index), exactly as tmem_put stores the pampd it makes: the
+ * same replacement, LRU, counters and coherency; with TMEM_PUT_NEW in
+ * flags a page stored there already is kept and -EEXIST returned.  tmem
+ * owns `pampd` from the call on: on failure it is freed through
+ * pamops.free.  Returns 0, -EEXIST, -ENOMEM (the old page, if any,
+ * stays), -EINVAL (a bad pool, pampd 0). */
+#define TMEM_PUT_NEW 0x1u
+int tmem_put_pampd(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+		   uint32_t index, tmem_pampd pampd, unsigned flags);
+
+/* The stored form of an object, one group at a time (what a saved state
+ * writes, see "Enumerating an object's stored blobs" above): finds the
+ * lowest stored index >= from, sets *first to its group's first index
+ * (a multiple of TMEM_UNIT_PAGES) and copies the group's 16 slots into
+ * out (0 where no page is stored), all under the bucket lock.  The pampds
+ * are the store's: they stay valid only while nothing changes those pages
+ * (no put, flush, eviction, densify or pool destruction of this object),
+ * which the caller guarantees - fuse/state.c calls it with every request
+ * finished and the densifier stopped.  Continue at *first + 16.  Returns
+ * 0, -ENOENT (no page at or after `from`, or no such object), -EINVAL. */
+int tmem_object_group(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+		      uint32_t from, tmem_pampd out[TMEM_UNIT_PAGES], uint32_t *first);
+
 /* ---- pins and eviction ---------------------------------------------- */
 
 /* Pin an object (the filesystem pins open files): a pinned object is never
