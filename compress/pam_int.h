@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "alloc/backing.h"
 #include "alloc/buddy.h"
 #include "alloc/sgv.h"
 #include "alloc/slab.h"
@@ -53,6 +54,11 @@
 #define PAM_UNIT_CHECK_BITS 10
 #define PAM_UNIT_ADDR_SHIFT 18		/* bits 63..18: descriptor address >> 3 */
 #define PAM_UNIT_ADDR_LIMIT_BITS 49	/* descriptors must be below 2^49 */
+
+#define PAM_FILL_BACKED 3ull		/* not a fill: a page in the backing file */
+#define PAM_BACKED_CHECK_SHIFT 4	/* bits 7..4: check of the location */
+#define PAM_BACKED_CHECK_BITS 4
+#define PAM_BACKED_LOC_SHIFT 8		/* bits 63..8: the backing location */
 
 _Static_assert(sizeof(uintptr_t) == 8, "the pampd encoding assumes 64-bit addresses");
 _Static_assert(PAM_PAGE_SIZE == BUDDY_PAGE_SIZE && PAM_PAGE_SIZE == XCF_PAGE_SIZE &&
@@ -92,6 +98,8 @@ enum {
 	PAM_C_UNIT_BYTES,	/* their bytes (payloads + chunk tables) */
 	PAM_C_UNIT_CLEN,	/* the units' compressed payload bytes */
 	PAM_C_UNIT_FOOT,	/* the units' footprints (pam_unit_footprint) */
+	PAM_C_BACKED,		/* pages whose stored form is in the backing file */
+	PAM_C_BACKED_BYTES,	/* their stored forms' bytes (pam_backed.c) */
 	PAM_C_PUTS,		/* event counters */
 	PAM_C_FAILED_PUTS,
 	PAM_C_FREES,
@@ -106,9 +114,14 @@ enum {
 	PAM_C_UNIT_DECODES,
 	PAM_C_UNIT_PARTIAL,	/* of those, prefix decodes */
 	PAM_C_UNIT_HITS,
+	PAM_C_WB_PAGES,		/* pages written back to the backing file, ever */
+	PAM_C_WB_FAILED,	/* pages whose writeback failed (left in RAM) */
+	PAM_C_BACKED_READS,	/* backed pages read, ever */
+	PAM_C_BACKED_READ_FAILED,	/* of those, reads that gave -EIO */
+	PAM_C_PROMOTED,		/* backed pages brought back into RAM, ever */
 	PAM_C_NR
 };
-#define PAM_C_LAST_GAUGE PAM_C_UNIT_FOOT
+#define PAM_C_LAST_GAUGE PAM_C_BACKED_BYTES
 
 /* One slot per xcf pool.  Owned by the threads that picked it; the
  * counters take frees from any thread, so they are atomics (relaxed: they
@@ -132,6 +145,9 @@ struct pam {
 	unsigned lz4_unit_pages;	/* pages per LZ4-decoded unit (pam_config) */
 	_Atomic unsigned rr;		/* round-robin slot choice */
 	_Atomic uint64_t unit_ids;	/* the next unit id (see pam_unit.c) */
+	struct backing *backing;	/* pam_set_backing's, then read only; NULL: none */
+	uint64_t backing_tag;		/* the tag of every record (pam_backed.c) */
+	_Atomic int64_t promote;	/* bytes promotion may still take (pam_backing_promote) */
 	struct pam_slot slot[PAM_MAX_POOLS];
 };
 
@@ -230,5 +246,21 @@ int _pam_unit_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out);
 /* The checks a unit pampd's descriptor allows (magic, pool, slot in the
  * map); the descriptor must be alive.  0 or -EIO. */
 int _pam_unit_valid(const struct pam *pam, pam_pampd p);
+
+/* pam_backed.c: the backed kind's share of pam_get_locked, pam_decode and
+ * pam_free (p is a backed pampd whose check bits passed). */
+int _pam_backed_get_locked(struct pam *pam, pam_pampd p);
+int _pam_backed_decode(struct pam *pam, pam_pampd p, void *page);
+void _pam_backed_free(struct pam *pam, pam_pampd p);
+/* The location a backed pampd names. */
+static inline uint64_t pam_backed_loc(pam_pampd p)
+{
+	return p >> PAM_BACKED_LOC_SHIFT;
+}
+
+static inline unsigned pam_backed_check(uint64_t loc)
+{
+	return (unsigned)((loc * 0x9e3779b97f4a7c15ull) >> (64 - PAM_BACKED_CHECK_BITS));
+}
 
 #endif /* ZC_COMPRESS_PAM_INT_H */

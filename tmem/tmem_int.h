@@ -14,6 +14,8 @@
  *   radix.c   the radix tree of pages in an object (objnodes);
  *   evict.c   the LRU of ephemeral pools, pins and eviction;
  *   densify.c repacking a group of an object's pages (tmem_densify);
+ *   writeback.c moving pages to a second tier in batches, promotion,
+ *             coldness stamps;
  *   stats.c   the counters summed for tmem_stats, and tmem_check;
  *   host.c    the hostops: malloc, and slab caches on a buddy allocator.
  * Functions one file gives another carry a leading underscore (`_tmem_`,
@@ -43,6 +45,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMEM_FAN_SHIFT 4
@@ -95,7 +98,10 @@ struct tmem_obj {
 	struct tmem_obj *left, *right;		/* protected by the bucket lock */
 	uintptr_t parent_color;			/* protected by the bucket lock */
 	struct tmem_obj *lru_prev, *lru_next;	/* protected by pool->lru_lock */
-	uint64_t lru_stamp;			/* protected by pool->lru_lock */
+	uint64_t lru_stamp;			/* ephemeral pools: protected by
+						   pool->lru_lock; persistent ones:
+						   by the bucket lock, the last get
+						   or put (_tmem_stamp) */
 	uint64_t root;				/* protected by the bucket lock:
 						   pampd (height 0) or objnode */
 	uint64_t pages;				/* protected by the bucket lock */
@@ -267,6 +273,17 @@ static inline bool tmem_ephemeral(struct tmem_pool *p)
 	return atomic_load_explicit(&p->kind, memory_order_relaxed) == TMEM_POOL_EPHEMERAL;
 }
 
+/* Stamp o with the time of its last get or put (persistent pools: the
+ * writeback's coldness, tmem_object_stamp).  Caller holds o's bucket lock.
+ * CLOCK_MONOTONIC_COARSE: a vDSO read, no store-wide cache line. */
+static inline void _tmem_stamp(struct tmem_obj *o)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	o->lru_stamp = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- red-black tree of objects (rbtree.c) --------------------------- */
 
 /* The parent pointer and the colour share one word: objects are 8-aligned,
@@ -395,5 +412,15 @@ void _tmem_lru_del_locked(struct tmem_pool *p, struct tmem_obj *o);
 /* Make o the most recently used object of its ephemeral pool.  Caller must
  * hold o's bucket lock; o must be unpinned. */
 void _tmem_lru_touch(struct tmem_store *s, struct tmem_pool *p, struct tmem_obj *o);
+
+/* ---- writeback (writeback.c) ---------------------------------------- */
+
+/* After a get of page `pd` (the object's generation was `gen`) decoded
+ * into `page`: if the backend makes an in-RAM pampd of it (pamops.promote),
+ * swap that in while the object is unchanged, and free pd; else free the
+ * new one.  Called with no lock held. */
+void _tmem_promote(struct tmem_store *s, struct tmem_pool *p, uint64_t h,
+		   const struct tmem_oid *oid, uint32_t index, uint64_t gen, tmem_pampd pd,
+		   const void *page);
 
 #endif /* ZC_TMEM_TMEM_INT_H */
