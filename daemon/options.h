@@ -15,7 +15,9 @@
  * densify=auto|off|CODEC (what idle files are repacked with, fuse/densify.h;
  * default auto) and densify_idle=SECONDS (how long a closed file must stay
  * unwritten first; default ZFS_DENSIFY_IDLE_DEFAULT, 0 = never in the
- * background).  FUSE's and
+ * background), and the backing tier's backing=PATH, backing_limit=SIZE,
+ * backing_budget=SIZE, backing_high=PCT and backing_low=PCT (fuse/tier.h;
+ * the path is only checked when the daemon opens it).  FUSE's and
  * the VFS's own mount options (allow_other, ro, noatime, ...) are checked
  * against a list of the ones we accept and passed on to libfuse in
  * `fuse_opts`; default_permissions is always added.  mount(8)'s bookkeeping
@@ -50,6 +52,15 @@ struct zd_options {
 	int uring;		/* uring=auto|on|off: enum zfs_uring_mode */
 	uint64_t densify;	/* densify= (fuse/densify.h zfs_densify_parse) */
 	unsigned densify_idle;	/* densify_idle=, seconds; 0 = no background densify */
+	/* The backing tier (fuse/tier.h): backing=PATH (owned; NULL: none),
+	 * backing_limit=SIZE (0: the disk's), backing_budget=SIZE (bytes
+	 * writeback may write, zram's writeback_limit; 0: no budget),
+	 * backing_high=PCT and backing_low=PCT (watermarks, % of mem_limit;
+	 * 0: ZFS_TIER_HIGH_DEFAULT and ZFS_TIER_LOW_DEFAULT). */
+	char *backing;
+	uint64_t backing_limit;
+	uint64_t backing_budget;
+	unsigned backing_high, backing_low;
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

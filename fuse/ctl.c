@@ -25,6 +25,7 @@
 #include "fuse/mem.h"
 #include "fuse/render.h"
 #include "fuse/reqstat.h"
+#include "fuse/tier.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
 
@@ -431,6 +432,10 @@ int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 #undef ZFS_DZ_SNAP
 	}
 	s->densify_setting = c->cfg.densify->setting;
+	if (c->cfg.tier) {
+		zfs_tier_stats(c->cfg.tier, &s->tier);
+		s->have_tier = 1;
+	}
 	if (c->cfg.pam) {
 		pam_stats(c->cfg.pam, &s->pam);
 		s->have_pam = 1;

@@ -138,6 +138,12 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG(#figure, s->field * (scale), (scale) < 1, 1, help);
 	ZFS_DENSIFY_COUNTERS(ZFS_DZ_FIG)
 #undef ZFS_DZ_FIG
+	/* The backing tier (fuse/tier.h), on mounts with -o backing. */
+	if (s->have_tier) {
+#define ZFS_TIER_FIG(field, counter, help) FIG("backing_" #field, s->tier.field, 0, counter, help);
+		ZFS_TIER_STATS(ZFS_TIER_FIG)
+#undef ZFS_TIER_FIG
+	}
 #undef FIG
 	return n;
 }

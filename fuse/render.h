@@ -42,6 +42,7 @@
 #include "fuse/mem.h"
 #include "fuse/ns.h"
 #include "fuse/reqstat.h"
+#include "fuse/tier.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
 
@@ -103,6 +104,9 @@ struct zfs_snapshot {
 	ZFS_DENSIFY_COUNTERS(ZFS_DZ_FIELD)
 #undef ZFS_DZ_FIELD
 	uint64_t densify_setting;
+	/* The backing tier (fuse/tier.h ZFS_TIER_STATS), when there is one. */
+	struct zfs_tier_stats tier;
+	int have_tier;
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */
@@ -124,7 +128,7 @@ struct zfs_figure {
 	const char *text;	/* a text figure's value, else NULL */
 };
 
-#define ZFS_MAX_FIGURES 64
+#define ZFS_MAX_FIGURES 96
 
 /* Fill out[] (room for ZFS_MAX_FIGURES) with the headline figures in the
  * order of DESIGN.md §2, then the cache lines.  Returns the count. */
