@@ -27,7 +27,10 @@
  * ranges and SEEK_DATA/SEEK_HOLE meet files whose pages share units, units
  * with pages gone from them, and files repacked again over those.
  *
- * ZC_FSX_OPS sets the number of operations (default 100,000); ZC_SEED
+ * ZC_FSX_MOUNT replaces the mount options (default
+ * "compressor=lz4,mem_limit=1G"; CI runs it again with a small mem_limit
+ * and a backing directory, so most pages live in the backing file,
+ * fuse/tier.h).  ZC_FSX_OPS sets the number of operations (default 100,000); ZC_SEED
  * replays a run (the seed is printed).  At the end the suite prints
  * "fsx: N operations, B bytes verified" (figures for the README), deletes
  * everything and checks that the store holds no page any more; the daemon's
@@ -352,6 +355,7 @@ START_TEST(test_fsx)
 	static const char *const names[FSX_FILES] = { "a", "b", "zstd/c", "zstd/d", "none/e",
 						      "none/f" };
 	const char *env = getenv("ZC_FSX_OPS"), *denv = getenv("ZC_FSX_DENSIFY");
+	const char *mount_opts = getenv("ZC_FSX_MOUNT");
 	uint64_t nops = env && *env ? strtoull(env, NULL, 10) : 100000;
 	struct fsx *x = calloc(1, sizeof(*x));
 	unsigned k;
@@ -361,7 +365,7 @@ START_TEST(test_fsx)
 	x->densify_every = denv && *denv ? strtoull(denv, NULL, 10) : 250;
 	x->buf = malloc(FSX_MAX + 2 * PAGE);
 	ck_assert_ptr_nonnull(x->buf);
-	fs_mount("compressor=lz4,mem_limit=1G");
+	fs_mount(mount_opts && *mount_opts ? mount_opts : "compressor=lz4,mem_limit=1G");
 	fsx_make_pool("zstd", "zstd:1");
 	fsx_make_pool("none", "none");
 	{
