@@ -390,6 +390,13 @@ START_TEST(test_fsx)
 		fs_stat_value("densify_conflicts"));
 	if (x->densify_passes)
 		ck_assert_uint_gt(fs_stat_value("densify_units_made"), 0);
+	if (mount_opts && strstr(mount_opts, "backing=")) {
+		/* The backing tier's run: pages went through the file. */
+		fprintf(stderr, "fsx: %" PRIu64 " pages written back, %" PRIu64 " read back\n",
+			fs_stat_value("backing_writes"), fs_stat_value("backing_reads"));
+		ck_assert_uint_gt(fs_stat_value("backing_writes"), 0);
+		ck_assert_uint_gt(fs_stat_value("backing_reads"), 0);
+	}
 	fprintf(stderr, "fsx: ");
 	for (k = 0; k < FSX_NOPS; k++)
 		fprintf(stderr, "%s %" PRIu64 "%s", fsx_op_name[k], x->nop[k],
