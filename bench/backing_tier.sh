@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# bench/backing_tier.sh - the backing tier (fuse/tier.h) on a mounted
+# zcached: the rate of writeback, the rate of reading cold pages back from
+# the backing file against reading the same bytes straight from a file on
+# the same disk, and the RAM the tier holds per GB kept in the file.
+#
+#   flock /work/.bench.lock bash bench/backing_tier.sh [--build DIR]
+#         [--corpus PAGE_IMAGE] [--size MiB]
+#
+# Everything lives in a scratch directory in the build tree (the checkout's
+# disk: the tier refuses tmpfs), removed at exit.  Steps:
+#   1. the peer: --size MiB (default 512) of the page corpus (copies of
+#      pages.img) written to a plain file there, synced;
+#   2. zcached mounted with a memory limit larger than the data
+#      (mem_limit=4G) and backing=the scratch directory; the same bytes
+#      written to one file of the root pool (persistent), synced;
+#   3. writeback: /.zcache/mem_limit set to 64 MiB, and timed until the
+#      thread has brought mem_used_bytes under the high watermark (90%);
+#      the rate is the compressed bytes written to the file per second
+#      (backing_write_bytes), and the pages moved per second as original
+#      bytes;
+#   4. cold reads: the page cache dropped (drop_caches, or
+#      POSIX_FADV_DONTNEED through dd where that is not allowed), then the
+#      plain file and the zcached file each read once with dd bs=1M, the
+#      plain one first; most of the zcached file comes from the backing
+#      file (backing_reads is printed).
+# The machine is shared and noisy: run it 2-3 times and quote the range.
+#
+# Headline figures:
+#   figure backing_writeback_MBps  compressed MB (1e6) written back per second
+#   figure backing_read_vs_disk    cold read rate of the zcached file / the
+#                                  plain file's (aim >= 0.8)
+#   figure backing_ram_MB_per_GB   RAM the backing file's tables take
+#                                  (backing_meta_bytes less its 1 MiB write
+#                                  buffer) per GB (1e9) of records in it
+#   figure backing_mem_used_MB_per_GB  mem_used_bytes (RAM the store still
+#                                  holds: hot pages and all metadata) per GB
+#                                  of original data kept in the file
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=build/release
+corpus=
+size=512
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) build=$2; shift 2 ;;
+	--corpus) corpus=$2; shift 2 ;;
+	--size) size=$2; shift 2 ;;
+	*) echo "usage: $0 [--build DIR] [--corpus PAGE_IMAGE] [--size MiB]" >&2; exit 2 ;;
+	esac
+done
+corpus=${corpus:-$build/corpus/pages.img}
+[ -x "$build/zcached" ] || { echo "no $build/zcached: build first" >&2; exit 1; }
+[ -f "$corpus" ] || { echo "no corpus $corpus (cmake --build $build builds it)" >&2; exit 1; }
+
+work=$(mktemp -d "$PWD/$build/bench-tier.XXXXXX")
+mnt=$work/mnt
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$mnt" "$work/backing"
+
+now() { date +%s.%N; }
+stat_of() { awk -v n="$1" '$1 == n { print $2 }' "$mnt/.zcache/stats"; }
+drop() {
+	sync
+	if ! echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
+		for f in "$@"; do dd if="$f" iflag=nocache count=0 status=none; done
+	fi
+}
+# Write $size MiB of the corpus to $1.
+fill() {
+	local left=$size cmib
+	cmib=$(( $(stat -c %s "$corpus") >> 20 ))
+	: > "$1"
+	while [ "$left" -gt 0 ]; do
+		local n=$(( left < cmib ? left : cmib ))
+		head -c $(( n << 20 )) "$corpus" >> "$1"
+		left=$(( left - n ))
+	done
+	sync "$1"
+}
+
+echo "# backing tier: $size MiB of $(basename "$corpus"), scratch $work"
+fill "$work/plain.img"
+
+"$build/zcached" -f -o "mem_limit=4G,backing=$work/backing" "$mnt" 2>"$work/zcached.log" &
+pid=$!
+for _ in $(seq 100); do
+	mountpoint -q "$mnt" && break
+	sleep 0.1
+done
+mountpoint -q "$mnt" || { cat "$work/zcached.log"; echo "zcached did not mount" >&2; exit 1; }
+t0=$(now)
+fill "$mnt/data"
+t1=$(now)
+echo "write into RAM: $(awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f MiB/s", s / (b - a) }'), mem_used $(( $(stat_of mem_used_bytes) >> 20 )) MiB"
+
+# Writeback: a 64 MiB limit, timed until mem_used is under 90% of it.
+limit=$(( 64 << 20 ))
+wb0=$(stat_of backing_write_bytes)
+t0=$(now)
+echo "$limit" > "$mnt/.zcache/mem_limit"
+while [ "$(stat_of mem_used_bytes)" -gt $(( limit / 10 * 9 )) ]; do
+	sleep 0.05
+done
+t1=$(now)
+wb1=$(stat_of backing_write_bytes)
+pages=$(stat_of backing_pages)
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+echo "writeback: $(( (wb1 - wb0) >> 20 )) MiB of records ($pages pages, $(( pages * 4096 >> 20 )) MiB original) in ${secs}s"
+echo "  original bytes moved: $(awk -v p="$pages" -v s="$secs" 'BEGIN { printf "%.0f MB/s", p * 4096 / s / 1e6 }')"
+echo "figure backing_writeback_MBps $(awk -v b=$(( wb1 - wb0 )) -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }')"
+
+meta=$(stat_of backing_meta_bytes)
+bbytes=$(stat_of backing_bytes)
+used=$(stat_of mem_used_bytes)
+echo "in the file: $(( bbytes >> 20 )) MiB of records; backing_meta_bytes $meta; mem_used_bytes $used"
+echo "figure backing_ram_MB_per_GB $(awk -v m="$meta" -v b="$bbytes" 'BEGIN { printf "%.2f", (m - 1048576) / 1e6 / (b / 1e9) }')"
+echo "figure backing_mem_used_MB_per_GB $(awk -v u="$used" -v p="$pages" 'BEGIN { printf "%.2f", u / 1e6 / (p * 4096 / 1e9) }')"
+
+# Cold reads: the plain file, then the zcached one.
+drop "$work/plain.img" "$mnt/data"
+sleep 1	# the FORGETs that drop_caches sends
+t0=$(now)
+dd if="$work/plain.img" of=/dev/null bs=1M status=none
+t1=$(now)
+plain=$(awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN { print s / (b - a) }')
+r0=$(stat_of backing_reads)
+t0=$(now)
+dd if="$mnt/data" of=/dev/null bs=1M status=none
+t1=$(now)
+tier=$(awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN { print s / (b - a) }')
+r1=$(stat_of backing_reads)
+echo "cold read: plain file $(printf %.0f "$plain") MiB/s, zcached $(printf %.0f "$tier") MiB/s ($(( r1 - r0 )) pages from the backing file, $(stat_of backing_promotions) brought back so far)"
+echo "figure backing_read_vs_disk $(awk -v a="$tier" -v b="$plain" 'BEGIN { printf "%.3f", a / b }')"
+[ "$(stat_of backing_read_failures)" = 0 ] || { echo "backing read failures!" >&2; exit 1; }
