@@ -28,9 +28,9 @@
  * with pages gone from them, and files repacked again over those.
  *
  * ZC_FSX_MOUNT replaces the mount options (default
- * "compressor=lz4,mem_limit=1G"; CI runs it again with a small mem_limit
- * and a backing directory, so most pages live in the backing file,
- * fuse/tier.h).  ZC_FSX_OPS sets the number of operations (default 100,000); ZC_SEED
+ * "compressor=lz4,mem_limit=1G"; CI runs it again with a 512 KiB mem_limit,
+ * low watermarks and a backing directory, so pages keep going to the
+ * backing file and coming back, fuse/tier.h).  ZC_FSX_OPS sets the number of operations (default 100,000); ZC_SEED
  * replays a run (the seed is printed).  At the end the suite prints
  * "fsx: N operations, B bytes verified" (figures for the README), deletes
  * everything and checks that the store holds no page any more; the daemon's
@@ -392,8 +392,10 @@ START_TEST(test_fsx)
 		ck_assert_uint_gt(fs_stat_value("densify_units_made"), 0);
 	if (mount_opts && strstr(mount_opts, "backing=")) {
 		/* The backing tier's run: pages went through the file. */
-		fprintf(stderr, "fsx: %" PRIu64 " pages written back, %" PRIu64 " read back\n",
-			fs_stat_value("backing_writes"), fs_stat_value("backing_reads"));
+		fprintf(stderr, "fsx: %" PRIu64 " pages written back, %" PRIu64 " read back; "
+			"%" PRIu64 " of %" PRIu64 " pages in the file at the end\n",
+			fs_stat_value("backing_writes"), fs_stat_value("backing_reads"),
+			fs_stat_value("backing_pages"), fs_stat_value("pages"));
 		ck_assert_uint_gt(fs_stat_value("backing_writes"), 0);
 		ck_assert_uint_gt(fs_stat_value("backing_reads"), 0);
 	}
