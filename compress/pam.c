@@ -653,6 +653,7 @@ void pam_stats(struct pam *pam, struct pam_stats *out)
 	out->unit_mem_bytes = c[PAM_C_UNIT_FOOT];
 	out->backed_pages = c[PAM_C_BACKED];
 	out->backed_bytes = c[PAM_C_BACKED_BYTES];
+	out->backed_units = c[PAM_C_BACKED_UNITS];
 	out->writeback_pages = c[PAM_C_WB_PAGES];
 	out->writeback_failed = c[PAM_C_WB_FAILED];
 	out->backed_reads = c[PAM_C_BACKED_READS];
@@ -788,8 +789,9 @@ int pam_check(struct pam *pam)
 		struct slab_stats ss;
 
 		slab_stats(pam->units, &ss);
-		PAM_CHECK(c[PAM_C_UNITS] == ss.active_objs, "%llu units but %llu descriptors",
-			  (unsigned long long)c[PAM_C_UNITS],
+		PAM_CHECK(c[PAM_C_UNITS] + c[PAM_C_BACKED_UNITS] == ss.active_objs,
+			  "%llu units (and %llu in the backing file) but %llu descriptors",
+			  (unsigned long long)c[PAM_C_UNITS], (unsigned long long)c[PAM_C_BACKED_UNITS],
 			  (unsigned long long)ss.active_objs);
 	}
 	PAM_CHECK(c[PAM_C_UNIT_PAGES] + c[PAM_C_UNIT_DEAD] <= c[PAM_C_UNITS] * PAM_UNIT_PAGES &&
@@ -822,10 +824,10 @@ int pam_check(struct pam *pam)
 		struct backing_stats bs;
 
 		backing_stats(pam->backing, &bs);
-		PAM_CHECK(bs.objects == c[PAM_C_BACKED] &&
+		PAM_CHECK(bs.objects == c[PAM_C_BACKED_RECS] &&
 			  bs.live_bytes == c[PAM_C_BACKED_BYTES],
-			  "%llu backed pages (%llu bytes) but %llu records (%llu bytes) in the file",
-			  (unsigned long long)c[PAM_C_BACKED],
+			  "%llu backed records (%llu bytes) but %llu records (%llu bytes) in the file",
+			  (unsigned long long)c[PAM_C_BACKED_RECS],
 			  (unsigned long long)c[PAM_C_BACKED_BYTES],
 			  (unsigned long long)bs.objects, (unsigned long long)bs.live_bytes);
 	}

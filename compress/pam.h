@@ -344,8 +344,18 @@ enum pam_kind pam_pampd_kind(const struct pam *pam, pam_pampd p);
  * (alloc/backing.h), and the page gets a "backed" pampd that holds the
  * record's location and nothing in RAM (pam_size 0).  The caller swaps it
  * in for the old pampd and frees the old one.  Same-filled pages cost
- * nothing and are never written back; unit pages stay in RAM too (a unit
- * is shared by its pages and is retired with them).
+ * nothing and are never written back.  A unit goes to the file whole, as
+ * one record (its compressed payload): pam_wb_stage takes a reference to
+ * it for each of its pages staged (a small form naming it), pam_wb_write
+ * reads its payload once, with no lock held, writes it, and gives each
+ * page a unit pampd of a new descriptor whose payload is in the file
+ * (nchunks 0, head the location; struct pam_unit), with one reference per
+ * page, and drops the staging references.  Reading such a page goes
+ * through the thread's unit cache as for any unit, the payload read from
+ * the file instead of xcf (the page's reference keeps the record alive, so
+ * no pin is needed); its pages are not promoted, and densify leaves them
+ * alone (pam_repack_plan).  The record is freed with the descriptor's last
+ * reference.
  *
  * Reading a backed page is pam_get_locked + pam_decode as for any page:
  * get_locked pins the record's segment (backing_pin: b->lock, briefly,
@@ -378,19 +388,24 @@ int pam_set_backing(struct pam *pam, struct backing *b);
 struct backing *pam_backing(struct pam *pam);
 
 /* Copy the stored form of `p` into buf (cap bytes), under the caller's
- * lock that keeps `p` alive (tmem's bucket lock).  Returns its length
- * (> 0), 0 when `p` is not worth writing back (same-filled, unit page,
- * already backed, no backing file), -ENOSPC when cap is too small (nothing
- * copied), -EIO for a corrupt pampd.  Takes at most one xcf pool lock. */
+ * lock that keeps `p` alive (tmem's bucket lock); for a unit page, a
+ * reference to its unit (taken here, dropped by pam_wb_write: every form
+ * staged must be handed to pam_wb_write).  Returns its length (> 0), 0
+ * when `p` is not worth writing back (same-filled, already in the file, no
+ * backing file), -ENOSPC when cap is too small (nothing copied), -EIO for
+ * a corrupt pampd.  Takes at most one xcf pool lock. */
 int pam_wb_stage(struct pam *pam, pam_pampd p, void *buf, size_t cap);
 
 /* Write n stored forms (forms[i], lens[i] bytes, as pam_wb_stage made
- * them) to the backing file in one backing_write, and set out[i] to the
- * backed pampd of each.  Returns 0; or -ENOSPC (the file, its limit or the
- * budget is full), -EIO (a pwrite failed), -ENOMEM, -EINVAL (no backing
- * file, a malformed form): nothing is stored then and the caller keeps its
- * pages in RAM.  No lock of the caller's may be held (it does the I/O).
- * Thread safe. */
+ * them; a unit's payload once for all its pages among them) to the
+ * backing file in one backing_write, and set out[i] to the pampd that
+ * stands for each page now (a backed pampd, or a unit pampd of a unit in
+ * the file).  Drops the references staging took, whatever happens.
+ * Returns 0; or -ENOSPC (the file, its limit or the budget is full), -EIO
+ * (a pwrite failed, a unit's bytes could not be read), -ENOMEM, -EINVAL
+ * (no backing file, a malformed form): nothing is stored then and the
+ * caller keeps its pages in RAM.  No lock of the caller's may be held (it
+ * does the I/O).  Thread safe. */
 int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens[],
 		 unsigned n, pam_pampd out[]);
 
@@ -486,6 +501,7 @@ struct slab_cache *pam_unit_cache(struct pam *pam);
 	X(unit_cache_hits, "unit pages served from a thread's cache, ever") \
 	X(backed_pages, "pages whose stored form is in the backing file now") \
 	X(backed_bytes, "bytes of their records in the file (headers, padding)") \
+	X(backed_units, "units written back whole (their pages among backed_pages)") \
 	X(writeback_pages, "pages written back to the backing file, ever") \
 	X(writeback_failed, "pages whose writeback failed (left in RAM), ever") \
 	X(backed_reads, "backed pages read from the file, ever")	\

@@ -30,6 +30,18 @@
 
 #define PAM_FORM_XCF 0x10u	/* | codec type */
 #define PAM_FORM_RAW 0x20u
+#define PAM_FORM_UNIT 0x30u	/* a page of a unit: a reference, see below */
+
+/* The staged form of a unit page: the header, the slot, the descriptor
+ * (a reference taken at staging, dropped by pam_wb_write) and its id. */
+struct pam_unit_form {
+	unsigned char kind;
+	unsigned char slot;
+	unsigned char pad[6];
+	struct pam_unit *u;
+	uint64_t id;
+};
+#define PAM_UNIT_FORM_SIZE sizeof(struct pam_unit_form)
 /* The largest record payload read back: a raw page's form. */
 #define PAM_FORM_BUF PAM_WB_FORM_MAX
 _Static_assert(PAM_WB_FORM_MAX <= BACKING_OBJ_MAX, "a stored form fits a backing record");
@@ -84,6 +96,23 @@ int pam_wb_stage(struct pam *pam, pam_pampd p, void *buf, size_t cap)
 			return -EIO;
 		out[0] = (unsigned char)(PAM_FORM_XCF | info.codec_type);
 		return 1 + n;
+	case PAM_KIND_UNIT: {
+		/* A reference to the unit: pam_wb_write reads its payload once
+		 * for all its pages of the batch, with no lock held. */
+		struct pam_unit_form f = { .kind = PAM_FORM_UNIT };
+		struct pam_unit *u = pam_unit_of(p);
+
+		if (u->nchunks == 0)
+			return 0;	/* already in the file */
+		if (cap < PAM_UNIT_FORM_SIZE)
+			return -ENOSPC;
+		f.slot = (unsigned char)((p >> PAM_UNIT_SLOT_SHIFT) & (PAM_UNIT_PAGES - 1));
+		f.u = u;
+		f.id = u->id;
+		atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+		memcpy(out, &f, sizeof(f));
+		return (int)PAM_UNIT_FORM_SIZE;
+	}
 	default:
 		return 0;
 	}
@@ -96,57 +125,190 @@ static int pam_form_valid(const unsigned char *f, size_t len)
 		return -EINVAL;
 	if (f[0] == PAM_FORM_RAW)
 		return len == 1 + PAM_PAGE_SIZE ? 0 : -EINVAL;
+	if (f[0] == PAM_FORM_UNIT)
+		return len == PAM_UNIT_FORM_SIZE ? 0 : -EINVAL;
 	if ((f[0] == (PAM_FORM_XCF | CODEC_LZ4) || f[0] == (PAM_FORM_XCF | CODEC_ZSTD)) &&
 	    len - 1 <= XCF_MAX_SIZE)
 		return 0;
 	return -EINVAL;
 }
 
+/* One unit of a batch: its old descriptor, its payload read from xcf, the
+ * new descriptor and how many of the batch's pages are its. */
+struct pam_wb_unit {
+	struct pam_unit *old, *nu;
+	unsigned char *stored;	/* table + payload, malloc */
+	unsigned pages;
+	unsigned obj;		/* its index in objs */
+};
+
+static struct pam_unit_form pam_unit_form_of(const void *form)
+{
+	struct pam_unit_form f;
+
+	memcpy(&f, form, sizeof(f));
+	return f;
+}
+
 int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens[],
 		 unsigned n, pam_pampd out[])
 {
 	struct pam_slot *s = pam_my_slot(pam);
-	struct backing_obj *objs;
-	uint64_t *locs, bytes = 0;
-	int rc;
+	struct pam_wb_unit *wu = NULL;
+	struct backing_obj *objs = NULL;
+	unsigned nu = 0, nobj = 0, *oi = NULL;
+	uint64_t *locs = NULL, bytes = 0;
+	int rc = 0;
 
-	if (!pam->backing)
-		return -EINVAL;
 	if (n == 0)
 		return 0;
-	for (unsigned i = 0; i < n; i++)
-		if (pam_form_valid(forms[i], lens[i]))
-			return -EINVAL;
 	objs = malloc(sizeof(*objs) * n);
 	locs = malloc(sizeof(*locs) * n);
-	if (!objs || !locs) {
+	oi = malloc(sizeof(*oi) * n);
+	wu = calloc(n, sizeof(*wu));
+	if (!objs || !locs || !oi || !wu) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		objs[i].data = forms[i];
-		objs[i].len = lens[i];
-		objs[i].tag = pam->backing_tag;
+	if (!pam->backing)
+		rc = -EINVAL;
+	for (unsigned i = 0; i < n && rc == 0; i++)
+		if (pam_form_valid(forms[i], lens[i]))
+			rc = -EINVAL;
+	/* Objects: each single page's form, each unit's payload once. */
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		const unsigned char *f = forms[i];
+		struct pam_unit_form uf;
+		unsigned k;
+
+		if (f[0] != PAM_FORM_UNIT) {
+			objs[nobj] = (struct backing_obj){ f, lens[i], pam->backing_tag };
+			oi[i] = nobj++;
+			continue;
+		}
+		uf = pam_unit_form_of(f);
+		for (k = 0; k < nu && wu[k].old != uf.u; k++)
+			;
+		if (k == nu) {
+			struct pam_unit *u = uf.u;
+			uint32_t table = 8u * (u->nchunks - 1u);
+
+			wu[nu].old = u;
+			wu[nu].stored = malloc(PAM_UNIT_STAGING_BYTES(u->clen, u->nchunks));
+			if (!wu[nu].stored) {
+				rc = -ENOMEM;
+				break;
+			}
+			nu++;
+			if (_pam_unit_read_stored(pam, u, wu[k].stored) < 0) {
+				rc = -EIO;
+				break;
+			}
+			wu[k].obj = nobj;
+			objs[nobj++] = (struct backing_obj){ wu[k].stored + table, u->clen,
+							     pam->backing_tag };
+		}
+		wu[k].pages++;
+		oi[i] = k;
 	}
-	rc = backing_write(pam->backing, objs, n, locs);
-	if (rc < 0) {
-		pam_count(s, PAM_C_WB_FAILED, n);
-		goto out;
+	if (rc == 0)
+		rc = backing_write(pam->backing, objs, nobj, locs);
+	if (rc < 0)
+		goto fail;
+	/* The new descriptors: the old ones' fields, the payload in the file. */
+	for (unsigned k = 0; k < nu; k++) {
+		struct pam_unit *u = slab_alloc(pam->units);
+
+		if (u && (uint64_t)(uintptr_t)u >> PAM_UNIT_ADDR_LIMIT_BITS) {
+			slab_free(pam->units, u);
+			u = NULL;
+		}
+		if (!u) {
+			for (unsigned j = 0; j < k; j++)
+				slab_free(pam->units, wu[j].nu);
+			for (unsigned j = 0; j < nobj; j++)
+				backing_free(pam->backing, locs[j]);
+			rc = -ENOMEM;
+			goto fail;
+		}
+		memset(u, 0, sizeof(*u));
+		u->map = wu[k].old->map;
+		u->type = wu[k].old->type;
+		u->pool = 0;
+		u->clen = wu[k].old->clen;
+		u->nchunks = 0;
+		u->magic = PAM_UNIT_MAGIC;
+		u->id = atomic_fetch_add_explicit(&pam->unit_ids, 1, memory_order_relaxed);
+		u->head = (xcf_handle)locs[wu[k].obj];
+		atomic_init(&u->refs, wu[k].pages);
+		wu[k].nu = u;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		out[i] = locs[i] << PAM_BACKED_LOC_SHIFT |
-			 (uint64_t)pam_backed_check(locs[i]) << PAM_BACKED_CHECK_SHIFT |
+		const unsigned char *f = forms[i];
+
+		if (f[0] == PAM_FORM_UNIT) {
+			out[i] = _pam_unit_encode(wu[oi[i]].nu, pam_unit_form_of(f).slot);
+			continue;
+		}
+		out[i] = locs[oi[i]] << PAM_BACKED_LOC_SHIFT |
+			 (uint64_t)pam_backed_check(locs[oi[i]]) << PAM_BACKED_CHECK_SHIFT |
 			 PAM_FILL_BACKED << PAM_FILL_MODE_SHIFT | PAM_KIND_FILL;
-		bytes += backing_loc_bytes(locs[i]);
 	}
+	for (unsigned j = 0; j < nobj; j++)
+		bytes += backing_loc_bytes(locs[j]);
 	pam_count(s, PAM_C_BACKED, n);
 	pam_count(s, PAM_C_BACKED_BYTES, (int64_t)bytes);
+	pam_count(s, PAM_C_BACKED_RECS, nobj);
+	pam_count(s, PAM_C_BACKED_UNITS, nu);
 	pam_count(s, PAM_C_WB_PAGES, n);
 	pam_count(s, PAM_C_PUTS, n);
+	goto out;
+fail:
+	pam_count(s, PAM_C_WB_FAILED, n);
 out:
+	/* The references staging took on the old units, whatever happened. */
+	for (unsigned i = 0; i < n && objs; i++) {
+		const unsigned char *f = forms[i];
+
+		if (lens[i] == PAM_UNIT_FORM_SIZE && f[0] == PAM_FORM_UNIT)
+			_pam_unit_unref(pam, pam_unit_form_of(f).u);
+	}
+	for (unsigned k = 0; wu && k < nu; k++)
+		free(wu[k].stored);
+	free(wu);
+	free(oi);
 	free(objs);
 	free(locs);
 	return rc;
+}
+
+/* ---- units in the file ----------------------------------------------------- */
+
+int _pam_backed_unit_read(struct pam *pam, const struct pam_unit *u, void *buf, size_t cap)
+{
+	struct pam_slot *s = pam_my_slot(pam);
+	int n = backing_read(pam->backing, (uint64_t)u->head, pam->backing_tag, buf, cap);
+
+	pam_count(s, PAM_C_BACKED_READS, 1);
+	if (n != (int)u->clen) {
+		pam_count(s, PAM_C_BACKED_READ_FAILED, 1);
+		return n == -ENOMEM ? -ENOMEM : -EIO;
+	}
+	return 0;
+}
+
+void _pam_backed_unit_destroy(struct pam *pam, struct pam_unit *u)
+{
+	struct pam_slot *s = pam_my_slot(pam);
+	uint64_t loc = (uint64_t)u->head;
+
+	if (backing_free(pam->backing, loc) < 0)
+		pam_count(s, PAM_C_BAD_FREES, 1);
+	pam_count(s, PAM_C_BACKED_BYTES, -(int64_t)backing_loc_bytes(loc));
+	pam_count(s, PAM_C_BACKED_RECS, -1);
+	pam_count(s, PAM_C_BACKED_UNITS, -1);
+	u->magic = 0;
+	slab_free(pam->units, u);
 }
 
 _Static_assert(BACKING_LOC_BITS + PAM_BACKED_LOC_SHIFT == 64, "a location fills bits 63..8");
@@ -225,5 +387,6 @@ void _pam_backed_free(struct pam *pam, pam_pampd p)
 		return;
 	}
 	pam_count(s, PAM_C_BACKED, -1);
+	pam_count(s, PAM_C_BACKED_RECS, -1);
 	pam_count(s, PAM_C_BACKED_BYTES, -(int64_t)backing_loc_bytes(loc));
 }

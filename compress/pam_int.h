@@ -99,7 +99,9 @@ enum {
 	PAM_C_UNIT_CLEN,	/* the units' compressed payload bytes */
 	PAM_C_UNIT_FOOT,	/* the units' footprints (pam_unit_footprint) */
 	PAM_C_BACKED,		/* pages whose stored form is in the backing file */
-	PAM_C_BACKED_BYTES,	/* their stored forms' bytes (pam_backed.c) */
+	PAM_C_BACKED_BYTES,	/* their records' bytes in the file (pam_backed.c) */
+	PAM_C_BACKED_UNITS,	/* units whose payload is in the file (descriptors) */
+	PAM_C_BACKED_RECS,	/* records in the file: backed single pages + units */
 	PAM_C_PUTS,		/* event counters */
 	PAM_C_FAILED_PUTS,
 	PAM_C_FREES,
@@ -121,7 +123,7 @@ enum {
 	PAM_C_PROMOTED,		/* backed pages brought back into RAM, ever */
 	PAM_C_NR
 };
-#define PAM_C_LAST_GAUGE PAM_C_BACKED_BYTES
+#define PAM_C_LAST_GAUGE PAM_C_BACKED_RECS
 
 /* One slot per xcf pool.  Owned by the threads that picked it; the
  * counters take frees from any thread, so they are atomics (relaxed: they
@@ -153,7 +155,8 @@ struct pam {
 
 /* A unit: up to PAM_UNIT_PAGES pages of one group compressed together.
  * 32 bytes from the "pam_unit" slab cache; the compressed bytes live in
- * xcf (see pam_unit.c).  Every field but refs is written before the unit
+ * xcf (see pam_unit.c), or, for a unit written back (nchunks 0), in the
+ * backing file as one record whose location is `head` (pam_backed.c).  Every field but refs is written before the unit
  * is published (pam_repack) and never changes after. */
 struct pam_unit {
 	_Atomic uint32_t refs;		/* live pages in it + readers decoding it */
@@ -250,6 +253,16 @@ int _pam_unit_valid(const struct pam *pam, pam_pampd p);
 /* pam_backed.c: the backed kind's share of pam_get_locked, pam_decode and
  * pam_free (p is a backed pampd whose check bits passed). */
 int _pam_backed_get_locked(struct pam *pam, pam_pampd p);
+/* A unit written back: its payload read from the file into buf (cap
+ * bytes), returns 0 or -EIO (counted); freed with its last reference. */
+int _pam_backed_unit_read(struct pam *pam, const struct pam_unit *u, void *buf, size_t cap);
+void _pam_backed_unit_destroy(struct pam *pam, struct pam_unit *u);
+/* pam_unit.c gives pam_backed.c: reading a unit's stored bytes from xcf,
+ * the pampd of a unit's slot, dropping a reference. */
+int _pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsigned char *buf);
+pam_pampd _pam_unit_encode(const struct pam_unit *u, unsigned slot);
+void _pam_unit_unref(struct pam *pam, struct pam_unit *u);
+#define PAM_UNIT_STAGING_BYTES(clen, nchunks) ((clen) + 8u * (nchunks) + XCF_MAX_SIZE)
 int _pam_backed_decode(struct pam *pam, pam_pampd p, void *page);
 void _pam_backed_free(struct pam *pam, pam_pampd p);
 /* The location a backed pampd names. */

@@ -28,8 +28,9 @@
  *   writes each whole file's pages, from its first page, in batches of up
  *   to TMEM_WB_BUF bytes (about 1 MiB: one pwrite a segment).  Ephemeral
  *   pools never go to the file: they keep losing whole closed files
- *   (fuse/mem.h).  Same-filled pages cost nothing and stay; pages of
- *   multi-page units stay in RAM too (compress/pam.h).
+ *   (fuse/mem.h).  Same-filled pages cost nothing and stay; a multi-page
+ *   unit of a densified file goes whole, as one record (compress/pam.h),
+ *   and is read back through the readers' unit caches, not promoted.
  *
  *   Back into RAM.  A read of a backed page brings it back (promotion)
  *   while mem_used stays below the high watermark: every tick and after

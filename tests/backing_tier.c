@@ -7,6 +7,9 @@
  *   root pool (persistent), then read back with O_DIRECT (no page cache:
  *   what is compared comes from the store and the file) and compared by
  *   checksum; most of it must have gone through the file;
+ * - units: files densified into multi-page units, then a small limit: the
+ *   units go to the file whole (one record each) and read back intact,
+ *   with 1 MiB and 4 KiB reads;
  * - fill: the backing directory on a 24 MiB ext4 on a loop device (root
  *   only; skipped otherwise): files written with O_DIRECT until a write
  *   fails with ENOSPC (RAM and disk both full); every file whose writes
@@ -234,6 +237,59 @@ START_TEST(test_corpus_256m)
 }
 END_TEST
 
+/* ---- densified files: units written back whole -------------------------------- */
+
+START_TEST(test_units)
+{
+	char opts[512];
+	size_t clen;
+	unsigned char *corpus = load_corpus(&clen);
+	uint64_t pages = 8 * MiB / PAGE, sums[4], units;
+
+	/* Everything fits at first; densify makes units; then a small limit
+	 * sends them to the file. */
+	snprintf(opts, sizeof(opts), "mem_limit=256M,densify_idle=0,backing=%s", backing_dir());
+	fs_mount(opts);
+	for (uint64_t c = 0; c < 4; c++) {
+		char rel[32];
+
+		snprintf(rel, sizeof(rel), "u%" PRIu64, c);
+		sums[c] = write_copy(rel, corpus, clen, c + 10, pages);
+	}
+	fs_ctl_write("densify", "1");
+	units = fs_ctl_value("compress", "units");
+	ck_assert_uint_gt(units, 0);
+	fs_ctl_write("mem_limit", "4194304");
+	for (int k = 0; k < 12000 && !fs_ctl_value("compress", "backed_units"); k++)
+		usleep(10000);	/* the writeback thread's next tick (the ceiling bounds a failure) */
+	fprintf(stderr, "units: %" PRIu64 " units made, %" PRIu64 " written back whole, %" PRIu64
+		" pages in the file\n", units, fs_ctl_value("compress", "backed_units"),
+		fs_stat_value("backing_pages"));
+	ck_assert_uint_gt(fs_ctl_value("compress", "backed_units"), 0);
+	for (uint64_t c = 0; c < 4; c++) {
+		char rel[32];
+
+		snprintf(rel, sizeof(rel), "u%" PRIu64, c);
+		ck_assert_msg(read_sum(rel, MiB) == sums[c], "file %" PRIu64 " differs", c);
+		ck_assert_msg(read_sum(rel, PAGE) == sums[c], "file %" PRIu64 " differs (4 KiB reads)", c);
+	}
+	ck_assert_uint_eq(fs_stat_value("backing_read_failures"), 0);
+	for (uint64_t c = 0; c < 4; c++) {
+		char rel[32], p[1024];
+
+		snprintf(rel, sizeof(rel), "u%" PRIu64, c);
+		fs_path(p, sizeof(p), rel);
+		ck_assert_int_eq(unlink(p), 0);
+	}
+	for (int k = 0; k < 12000 && fs_stat_value("backing_pages"); k++)
+		usleep(10000);
+	ck_assert_uint_eq(fs_stat_value("backing_pages"), 0);
+	ck_assert_uint_eq(fs_ctl_value("compress", "backed_units"), 0);
+	free(corpus);
+	fs_finish();
+}
+END_TEST
+
 /* ---- a backing filesystem that fills ---------------------------------------- */
 
 /* A 24 MiB ext4 on a loop device, mounted at cur.mnt. */
@@ -432,6 +488,7 @@ static Suite *make_suite(void)
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_corpus_256m);
+	tcase_add_test(tc, test_units);
 	tcase_add_test(tc, test_fill_enospc);
 	if (tier_faults) {
 		tcase_add_test(tc, test_read_fault);
