@@ -238,7 +238,6 @@ uint64_t zfs_tier_make_room(void *tier, uint64_t used, uint64_t bytes)
 	struct zfs_tier *t = tier;
 	uint64_t limit = atomic_load(&t->mem->limit), low = zfs_tier_mark(t, t->cfg.low);
 
-	(void)used;
 	if (!limit)
 		return used;
 	zfs_tier_count(t, ZFS_TC_SYNC_ROUNDS, 1);

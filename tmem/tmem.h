@@ -493,8 +493,9 @@ struct tmem_wb_page {
 	uint32_t off, len;	/* its form in buf */
 };
 
-/* A batch: the caller's memory (about 40 KiB plus buf), reused across
- * commits.  Fields are tmem's but for buf (TMEM_WB_BUF bytes, the
+/* A batch: the caller's memory (about 28 KiB plus buf), reused across
+ * commits; every batch staged must be committed (a backend's staged forms
+ * may hold references, compress/pam.h pam_wb_stage).  Fields are tmem's but for buf (TMEM_WB_BUF bytes, the
  * caller's), which must be set before the first stage. */
 struct tmem_wb_batch {
 	unsigned char *buf;
