@@ -199,10 +199,14 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target)
 					}
 					uint64_t freed = zfs_tier_commit(t, r);
 					est = est > freed ? est - freed : 0;
-					if (!inode)
+					if (!inode) {
+						/* Held again: its home may have
+						 * changed while it was not. */
 						inode = zfs_ns_hold(t->ns, c[i].ino);
-					if (!inode)
-						break;
+						if (!inode)
+							break;
+						pool = zfs_tier_home(t, inode);
+					}
 					staged = 0;
 				}
 			}
