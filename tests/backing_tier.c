@@ -15,6 +15,8 @@
  *   fails with ENOSPC (RAM and disk both full); every file whose writes
  *   were all acknowledged reads back intact, and once files are removed
  *   writes succeed again (freed records, punched segments);
+ * - corrupt: a named backing file damaged behind the daemon's back: every
+ *   page reads back right or answers EIO, never another page's bytes;
  * - faults (debug builds, whose backing files honour
  *   ZC_FAULT_BACKING_READ/WRITE, alloc/backing.h): one failed pread gives
  *   EIO for that one read and nothing else, the page reads back fine
@@ -481,6 +483,64 @@ START_TEST(test_write_fault)
 }
 END_TEST
 
+/* ---- damaged records ------------------------------------------------------------ */
+
+START_TEST(test_corrupt)
+{
+	char opts[600], file[400], p[1024];
+	size_t clen;
+	unsigned char *corpus = load_corpus(&clen), *buf = aligned(PAGE), *want = aligned(PAGE);
+	uint64_t pages = 16 * MiB / PAGE, bad = 0;
+	unsigned char junk[512];
+	struct stat st;
+	int fd, bfd;
+
+	/* A named backing file, so the test can damage it. */
+	snprintf(file, sizeof(file), "%s/file", backing_dir());
+	fd = open(file, O_CREAT | O_RDWR, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(opts, sizeof(opts), "mem_limit=4M,backing=%s", file);
+	fs_mount(opts);
+	write_copy("data", corpus, clen, 3, pages);
+	ck_assert_uint_gt(fs_stat_value("backing_pages"), pages / 4);
+	/* Damage 512 bytes in every MiB of the file (what a bad disk does). */
+	bfd = open(file, O_RDWR);
+	ck_assert_int_ge(bfd, 0);
+	ck_assert_int_eq(fstat(bfd, &st), 0);
+	memset(junk, 0x5a, sizeof(junk));
+	for (off_t off = 300 << 10; off < st.st_size; off += MiB)
+		ck_assert_int_eq(pwrite(bfd, junk, sizeof(junk), off), (ssize_t)sizeof(junk));
+	ck_assert_int_eq(fsync(bfd), 0);
+	close(bfd);
+	/* Every page reads back right or fails with EIO: never other bytes. */
+	fs_path(p, sizeof(p), "data");
+	fd = open(p, O_RDONLY | O_DIRECT);
+	ck_assert_int_ge(fd, 0);
+	for (uint64_t i = 0; i < pages; i++) {
+		ssize_t n = pread(fd, buf, PAGE, (off_t)(i * PAGE));
+
+		if (n < 0) {
+			ck_assert_int_eq(errno, EIO);
+			bad++;
+			continue;
+		}
+		ck_assert_int_eq(n, PAGE);
+		stamp_page(want, corpus, clen, 3, i);
+		ck_assert_msg(!memcmp(buf, want, PAGE), "page %" PRIu64 " differs", i);
+	}
+	close(fd);
+	fprintf(stderr, "corrupt: %" PRIu64 " of %" PRIu64 " pages answered EIO\n", bad, pages);
+	ck_assert_uint_gt(bad, 0);
+	ck_assert_uint_gt(fs_stat_value("backing_read_failures"), 0);
+	free(buf);
+	free(want);
+	free(corpus);
+	fs_finish();
+	unlink(file);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("backing_tier");
@@ -490,6 +550,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_corpus_256m);
 	tcase_add_test(tc, test_units);
 	tcase_add_test(tc, test_fill_enospc);
+	tcase_add_test(tc, test_corrupt);
 	if (tier_faults) {
 		tcase_add_test(tc, test_read_fault);
 		tcase_add_test(tc, test_write_fault);
