@@ -113,9 +113,10 @@
  * and serves the following records from it, each verified as if read from
  * the disk; the window is dropped as soon as any segment is released, so
  * it never serves a reused segment's old bytes.  Reads out of order read
- * their record alone (bench/backing_tier.sh: a cold file read back at
- * 0.5-1.06x the rate of the same bytes read from a plain file on the disk,
- * against 0.3x with one pread a record).
+ * their record alone (bench/backing_tier.sh on a shared VM: a cold file
+ * read back at 0.67-1.39x the rate of the same bytes read from a plain
+ * file on the disk, best of three reads each, against 0.3x with one pread
+ * a record).
  *
  * Readers do their I/O with no lock held: backing_read takes b->lock to
  * pin the location's segment (a reference count), drops it, preads, and

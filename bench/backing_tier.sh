@@ -19,11 +19,14 @@
 #      the rate is the compressed bytes written to the file per second
 #      (backing_write_bytes), and the pages moved per second as original
 #      bytes;
-#   4. cold reads: the page cache dropped (drop_caches, or
-#      POSIX_FADV_DONTNEED through dd where that is not allowed), then the
-#      plain file and the zcached file each read once with dd bs=1M, the
-#      plain one first; most of the zcached file comes from the backing
-#      file (backing_reads is printed).
+#   4. cold reads: the plain file and the zcached file each read with dd
+#      bs=1M, alternately, three times each, the page cache dropped before
+#      each read (drop_caches, or POSIX_FADV_DONTNEED through dd where that
+#      is not allowed); the best rate of each is compared (the host's own
+#      cache of the disk, on a VM, is not ours to drop, and the machine is
+#      shared).  Most of the zcached file comes from the backing file each
+#      time (promotion stops at the high watermark; backing_reads and
+#      backing_promotions are printed).
 # The machine is shared and noisy: run it 2-3 times and quote the range.
 #
 # Headline figures:
@@ -130,19 +133,28 @@ echo "in the file: $(( bbytes >> 20 )) MiB of records; backing_meta_bytes $meta;
 echo "figure backing_ram_MB_per_GB $(awk -v m="$meta" -v b="$bbytes" 'BEGIN { printf "%.2f", (m - 1048576) / 1e6 / (b / 1e9) }')"
 echo "figure backing_held_MB_per_GB $(awk -v m="$meta" -v s="$smeta" -v p="$pages" 'BEGIN { printf "%.2f", (m - 1048576 + s) / 1e6 / (p * 4096 / 1e9) }')"
 
-# Cold reads: the plain file, then the zcached one.
-drop "$work/plain.img" "$mnt/data"
-sleep 1	# the FORGETs that drop_caches sends
-t0=$(now)
-dd if="$work/plain.img" of=/dev/null bs=1M status=none
-t1=$(now)
-plain=$(awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN { print s / (b - a) }')
+# Cold reads, alternately: the plain file, then the zcached one; the best
+# of three each.
+rate() {	# MiB/s of one cold dd of $1
+	local t0 t1
+	drop "$1"
+	sleep 1	# the FORGETs that drop_caches sends
+	t0=$(now)
+	dd if="$1" of=/dev/null bs=1M status=none
+	t1=$(now)
+	awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN { print s / (b - a) }'
+}
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+plain=0 tier=0
 r0=$(stat_of backing_reads)
-t0=$(now)
-dd if="$mnt/data" of=/dev/null bs=1M status=none
-t1=$(now)
-tier=$(awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN { print s / (b - a) }')
+for k in 1 2 3; do
+	p=$(rate "$work/plain.img")
+	z=$(rate "$mnt/data")
+	echo "cold read $k: plain file $(printf %.0f "$p") MiB/s, zcached $(printf %.0f "$z") MiB/s"
+	plain=$(best "$plain" "$p")
+	tier=$(best "$tier" "$z")
+done
 r1=$(stat_of backing_reads)
-echo "cold read: plain file $(printf %.0f "$plain") MiB/s, zcached $(printf %.0f "$tier") MiB/s ($(( r1 - r0 )) pages from the backing file, $(stat_of backing_promotions) brought back so far)"
+echo "cold read, best: plain file $(printf %.0f "$plain") MiB/s, zcached $(printf %.0f "$tier") MiB/s ($(( r1 - r0 )) pages read from the backing file, $(stat_of backing_promotions) brought back)"
 echo "figure backing_read_vs_disk $(awk -v a="$tier" -v b="$plain" 'BEGIN { printf "%.3f", a / b }')"
 [ "$(stat_of backing_read_failures)" = 0 ] || { echo "backing read failures!" >&2; exit 1; }
