@@ -21,6 +21,17 @@
  * Promotion recompresses the page that was just read with the pool's
  * codec (pam_put): the read already paid for the decompression, and the
  * page then takes the form any put would give it.
+ *
+ * Units.  A unit goes whole: staging a page of it writes a small form that
+ * names the descriptor and takes a reference (cheap, under the bucket
+ * lock); pam_wb_write reads each unit named once (its xcf chunks, no lock
+ * held), writes its payload as one record beside the single pages' forms,
+ * and makes a new descriptor for it (nchunks 0, head = the record's
+ * location, one reference per page of the batch), so its pages' new
+ * pampds are ordinary unit pampds and pam_unit.c reads them through its
+ * cache, fetching the payload from the file (_pam_backed_unit_read).  The
+ * old unit keeps its pages until tmem swaps them; the staging references
+ * go at the end of pam_wb_write whatever happened.
  */
 #include "compress/pam_int.h"
 
