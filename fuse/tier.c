@@ -158,13 +158,15 @@ static uint64_t zfs_tier_commit(struct zfs_tier *t, struct zfs_tier_round *r)
 	return r->res.bytes - before;
 }
 
-uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target)
+uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved)
 {
 	struct zfs_tier_round *r;
 	struct zfs_tier_cand *c;
 	uint64_t used;
 	size_t n;
 
+	if (moved)
+		*moved = 0;
 	pthread_mutex_lock(&t->round_lock);
 	used = zfs_mem_used(t->mem);
 	if (used <= target)
@@ -230,6 +232,8 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target)
 		if (r->res.pages == swapped)
 			break;	/* nothing more to move */
 	}
+	if (moved)
+		*moved = r->res.pages;
 	free(r);
 out:
 	zfs_tier_set_promote(t, used);
@@ -247,7 +251,7 @@ uint64_t zfs_tier_make_room(void *tier, uint64_t used, uint64_t bytes)
 	zfs_tier_count(t, ZFS_TC_SYNC_ROUNDS, 1);
 	if (bytes / 4 < limit && low > limit - bytes / 4)
 		low = limit - bytes / 4;
-	return zfs_tier_writeback(t, low);
+	return zfs_tier_writeback(t, low, NULL);
 }
 
 /* ---- the thread -------------------------------------------------------------- */
@@ -255,17 +259,25 @@ uint64_t zfs_tier_make_room(void *tier, uint64_t used, uint64_t bytes)
 static void *zfs_tier_run(void *arg)
 {
 	struct zfs_tier *t = arg;
+	uint64_t futile = 0;	/* mem_used after a round that moved nothing, or 0 */
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
 		struct timespec until;
-		uint64_t used, limit;
+		uint64_t used, limit, moved;
 
 		pthread_mutex_unlock(&t->lock);
 		limit = atomic_load(&t->mem->limit);
 		used = zfs_mem_used(t->mem);
-		if (limit && used > zfs_tier_mark(t, t->cfg.high))
-			used = zfs_tier_writeback(t, zfs_tier_mark(t, t->cfg.low));
+		/* Above the high watermark, a round - unless the last one found
+		 * nothing to move (same-filled pages, ephemeral files, a full
+		 * file) and memory has not grown by a 32nd of the limit since:
+		 * each round walks every file. */
+		if (limit && used > zfs_tier_mark(t, t->cfg.high) &&
+		    (!futile || used > futile + limit / 32)) {
+			used = zfs_tier_writeback(t, zfs_tier_mark(t, t->cfg.low), &moved);
+			futile = moved ? 0 : used;
+		}
 		zfs_tier_set_promote(t, used);
 		backing_trim(t->cfg.backing);
 		pthread_mutex_lock(&t->lock);

@@ -15,7 +15,8 @@
  *   limit: above the high watermark (backing_high, default
  *   ZFS_TIER_HIGH_DEFAULT = 90% of mem_limit) the writeback thread, which
  *   looks every ZFS_TIER_TICK_MS, moves pages until mem_used is at the low
- *   watermark (backing_low, default 80%).  A write that finds the limit
+ *   watermark (backing_low, default 80%); after a round that found
+ *   nothing to move it waits until memory grows by a 32nd of the limit.  A write that finds the limit
  *   reached (zfs_mem_reserve: after compaction and eviction of ephemeral
  *   files) runs a round itself (zfs_tier_make_room) before it may fail:
  *   a write fails with ENOSPC only when RAM and the file (its
@@ -167,8 +168,9 @@ void zfs_tier_fini(struct zfs_tier *t);
 
 /* One writeback round now, until mem_used is at most `target` bytes or
  * nothing more can go (for zfs_mem_reserve's hook and tests).  Returns
- * mem_used at its end.  Caller holds no ns or io lock. */
-uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target);
+ * mem_used at its end; *moved (may be NULL) gets the pages moved to the
+ * file.  Caller holds no ns or io lock. */
+uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved);
 
 /* zfs_mem's room hook (fuse/mem.h, zfs_mem_set_room): a write of `bytes`
  * found mem_used `used` at the limit; write back until it fits under the
