@@ -280,6 +280,7 @@ static void *zfs_tier_run(void *arg)
 		}
 		zfs_tier_set_promote(t, used);
 		backing_trim(t->cfg.backing);
+		tmem_tick(t->store);	/* the clock of the coldness stamps */
 		pthread_mutex_lock(&t->lock);
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += (long)ZFS_TIER_TICK_MS * 1000000L;

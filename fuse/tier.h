@@ -25,7 +25,8 @@
  *
  *   What.  Files of persistent pools, coldest first: a round lists the
  *   regular files (zfs_ns_files), keeps those whose home is a persistent
- *   pool, orders them by tmem_object_stamp (the last get or put) and
+ *   pool, orders them by tmem_object_stamp (the last get or put, in ticks
+ *   of this thread: tmem_tick every ZFS_TIER_TICK_MS) and
  *   writes each whole file's pages, from its first page, in batches of up
  *   to TMEM_WB_BUF bytes (about 1 MiB: one pwrite a segment).  Ephemeral
  *   pools never go to the file: they keep losing whole closed files

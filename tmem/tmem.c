@@ -74,7 +74,7 @@ int tmem_put(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		if (!o->pins)
 			_tmem_lru_touch(s, p, o);
 	} else {
-		_tmem_stamp(o);
+		_tmem_stamp(s, o);
 	}
 	size_t nsize = s->pam->size(s->pam_ctx, np);
 	size_t osize = old ? s->pam->size(s->pam_ctx, old) : 0;
@@ -148,7 +148,7 @@ int tmem_get(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		if (!o->pins)
 			_tmem_lru_touch(s, p, o);
 	} else {
-		_tmem_stamp(o);
+		_tmem_stamp(s, o);
 	}
 	tmem_unlock(&b->lock);
 

@@ -474,8 +474,9 @@ int tmem_densify(struct tmem_store *s, int pool, const struct tmem_oid *oid, uin
  * The old pampds are freed after the swap.  A write that fails leaves
  * every page as it was.
  *
- * Coldness.  Objects of persistent pools carry the time of their last get
- * or put (tmem_object_stamp); the caller writes the coldest first.  A get
+ * Coldness.  Objects of persistent pools carry the epoch of their last get
+ * or put (tmem_object_stamp; the owner advances the epoch with
+ * tmem_tick); the caller writes the coldest first.  A get
  * of a written-back page may bring it back (pamops.promote): swapped in
  * under the bucket lock if the object did not change since the get read
  * it. */
@@ -529,9 +530,13 @@ int tmem_wb_stage(struct tmem_store *s, struct tmem_wb_batch *batch, int pool,
 int tmem_wb_commit(struct tmem_store *s, struct tmem_wb_batch *batch,
 		   struct tmem_wb_result *res);
 
-/* The time (CLOCK_MONOTONIC_COARSE, ns) of the last get or put of an
- * object of a persistent pool: 0 and *stamp, -ENOENT, -EINVAL (a bad or
- * ephemeral pool). */
+/* Advance the store's epoch, the clock of the coldness stamps (the owner
+ * calls it at a steady pace: the backing tier every 100 ms).  Lock-free. */
+void tmem_tick(struct tmem_store *s);
+
+/* The epoch (tmem_tick) of the last get or put of an object of a
+ * persistent pool: 0 and *stamp, -ENOENT, -EINVAL (a bad or ephemeral
+ * pool).  Objects used in the same epoch tie. */
 int tmem_object_stamp(struct tmem_store *s, int pool, const struct tmem_oid *oid,
 		      uint64_t *stamp);
 

@@ -45,7 +45,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TMEM_FAN_SHIFT 4
@@ -100,8 +99,8 @@ struct tmem_obj {
 	struct tmem_obj *lru_prev, *lru_next;	/* protected by pool->lru_lock */
 	uint64_t lru_stamp;			/* ephemeral pools: protected by
 						   pool->lru_lock; persistent ones:
-						   by the bucket lock, the last get
-						   or put (_tmem_stamp) */
+						   by the bucket lock, the epoch of
+						   the last get or put (_tmem_stamp) */
 	uint64_t root;				/* protected by the bucket lock:
 						   pampd (height 0) or objnode */
 	uint64_t pages;				/* protected by the bucket lock */
@@ -190,6 +189,8 @@ struct tmem_store {
 	pthread_cond_t pool_cond;		/* signalled when a pool ref drops */
 	_Atomic uint64_t lru_clock;		/* stamps for global LRU order */
 	_Atomic uint64_t obj_serial;		/* objects created, ever (their gen) */
+	_Atomic uint64_t epoch;			/* tmem_tick's clock: persistent
+						   objects' stamps */
 	_Atomic(struct tmem_pool *) pools[TMEM_MAX_POOLS];	/* written under pool_lock */
 };
 
@@ -274,14 +275,13 @@ static inline bool tmem_ephemeral(struct tmem_pool *p)
 }
 
 /* Stamp o with the time of its last get or put (persistent pools: the
- * writeback's coldness, tmem_object_stamp).  Caller holds o's bucket lock.
- * CLOCK_MONOTONIC_COARSE: a vDSO read, no store-wide cache line. */
-static inline void _tmem_stamp(struct tmem_obj *o)
+ * writeback's coldness, tmem_object_stamp): the store's epoch, which the
+ * owner advances (tmem_tick).  One relaxed load of a line nobody writes
+ * often, so gets and puts stay as cheap as before.  Caller holds o's
+ * bucket lock. */
+static inline void _tmem_stamp(struct tmem_store *s, struct tmem_obj *o)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	o->lru_stamp = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	o->lru_stamp = atomic_load_explicit(&s->epoch, memory_order_relaxed);
 }
 
 /* ---- red-black tree of objects (rbtree.c) --------------------------- */

@@ -173,6 +173,11 @@ void _tmem_promote(struct tmem_store *s, struct tmem_pool *p, uint64_t h,
 	s->pam->free(s->pam_ctx, drop);
 }
 
+void tmem_tick(struct tmem_store *s)
+{
+	atomic_fetch_add_explicit(&s->epoch, 1, memory_order_relaxed);
+}
+
 int tmem_object_stamp(struct tmem_store *s, int pool, const struct tmem_oid *oid,
 		      uint64_t *stamp)
 {
