@@ -129,7 +129,9 @@ struct backing {
 	uint32_t nfree;			/* FREE segments (< nsegs) */
 	int can_punch;			/* cleared when fallocate says EOPNOTSUPP */
 	uint64_t table_bytes;		/* record tables allocated */
+	uint64_t deaths;		/* segments released, ever (readahead's validity) */
 	struct backing_stats st;	/* counters (derived ones filled by backing_stats) */
+	uint64_t id;			/* unique in the process (readahead's key); immutable */
 
 	struct zc_fault rfault, wfault;	/* atomics; debug builds only */
 };
@@ -427,6 +429,7 @@ static void seg_release(struct backing *b, uint32_t i)
 	map_set(b, i);
 	b->used--;
 	b->nfree++;
+	b->deaths++;
 }
 
 static inline void seg_maybe_release(struct backing *b, uint32_t i)
@@ -901,48 +904,141 @@ void backing_unpin(struct backing *b, uint64_t loc)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* ---- sequential readahead ------------------------------------------------------
+ *
+ * A thread that reads records one after the other in a segment (a cold
+ * file read back in order: its pages were written back together) reads a
+ * window of up to BACKING_RA_SIZE bytes at once, into a buffer of its own,
+ * and serves the next records from it.  The window is valid while no
+ * segment was released since it was read (b->deaths, under b->lock): a
+ * segment's records never change until it dies, and its space may hold
+ * other records only after.  It covers only bytes written when it was read
+ * (the segment's wp then).  Every record served from it is verified as a
+ * record read from the disk is.  A read that does not follow the thread's
+ * last one in its segment (within BACKING_RA_GAP) reads its record alone,
+ * so random reads cost what they did.  The buffer is allocated at the
+ * thread's first window and freed when the thread exits (a pthread key:
+ * the key, created once, is process-wide state like the CRC tables). */
+#define BACKING_RA_SIZE (256u << 10)
+#define BACKING_RA_GAP (64u << 10)
+
+struct backing_ra {
+	uint64_t id;		/* the file's b->id; 0: no window */
+	uint64_t deaths;	/* b->deaths when the window was read */
+	uint32_t seg, lo, hi;	/* the window: bytes [lo, hi) of segment seg */
+	uint64_t last_id;	/* the thread's last read: file, segment, end */
+	uint32_t last_seg, last_end;
+	unsigned char *buf;	/* BACKING_RA_SIZE bytes, or NULL */
+};
+
+static _Thread_local struct backing_ra ra_tls;
+static pthread_key_t ra_key;
+static pthread_once_t ra_once = PTHREAD_ONCE_INIT;
+static int ra_key_ok;
+
+static void ra_free(void *p)
+{
+	free(p);
+}
+
+static void ra_key_init(void)
+{
+	ra_key_ok = pthread_key_create(&ra_key, ra_free) == 0;
+}
+
+/* The thread's window buffer, allocated on first use; NULL without. */
+static unsigned char *ra_buf(struct backing_ra *ra)
+{
+	void *p;
+
+	if (ra->buf)
+		return ra->buf;
+	pthread_once(&ra_once, ra_key_init);
+	if (!ra_key_ok || posix_memalign(&p, 4096, BACKING_RA_SIZE) != 0)
+		return NULL;
+	if (pthread_setspecific(ra_key, p) != 0) {
+		free(p);
+		return NULL;
+	}
+	ra->buf = p;
+	return ra->buf;
+}
+
 int backing_read(struct backing *b, uint64_t loc, uint64_t tag, void *buf, size_t cap)
 {
-	uint32_t seg, offu, units, first, span;
-	unsigned char *rb;
+	uint32_t seg, offu, units, first, span, wp, off, end;
+	struct backing_ra *ra = &ra_tls;
+	unsigned char *rb = NULL;
+	const unsigned char *r;
+	uint64_t deaths;
 	struct seg *s;
-	int rc, bad = 0;
+	int rc, bad = 0, seq;
 
 	if (loc_split(b, loc, &seg, &offu, &units))
 		return -EINVAL;
-	first = offu * BACKING_UNIT & ~(b->align - 1);
-	span = align_up((offu + units) * BACKING_UNIT, b->align) - first;
+	off = offu * BACKING_UNIT;
+	end = (offu + units) * BACKING_UNIT;
+	first = off & ~(b->align - 1);
+	span = align_up(end, b->align) - first;
 
 	pthread_mutex_lock(&b->lock);
 	s = seg < b->nsegs ? &b->segs[seg] : NULL;
-	if (!s || (s->state != SEG_OPEN && s->state != SEG_SEALED) ||
-	    (offu + units) * BACKING_UNIT > s->wp) {
+	if (!s || (s->state != SEG_OPEN && s->state != SEG_SEALED) || end > s->wp) {
 		pthread_mutex_unlock(&b->lock);
 		return -ESTALE;
 	}
 	s->pins++;
+	wp = s->wp;
+	deaths = b->deaths;
 	pthread_mutex_unlock(&b->lock);
 
-	rb = buddy_alloc(b->buddy, span);
-	if (!rb) {
-		rc = -ENOMEM;
-		goto unpin;
-	}
-	rc = io_pread(b, rb, span, seg_base(seg) + first);
-	if (rc) {
-		rc = -EIO;
-	} else {
-		const unsigned char *r = rb + (offu * BACKING_UNIT - first);
+	seq = ra->last_id == b->id && ra->last_seg == seg && off >= ra->last_end &&
+	      off - ra->last_end <= BACKING_RA_GAP;
+	ra->last_id = b->id;
+	ra->last_seg = seg;
+	ra->last_end = end;
+	if (ra->id == b->id && ra->seg == seg && ra->deaths == deaths && first >= ra->lo &&
+	    end <= ra->hi) {
+		r = ra->buf + (off - ra->lo);	/* in the thread's window */
+	} else if (seq && ra_buf(ra)) {
+		uint32_t hi = first + BACKING_RA_SIZE < wp ? first + BACKING_RA_SIZE : wp;
 
-		rc = rec_verify(r, seg, offu, units, tag, 0, NULL);
-		if (rc < 0)
-			bad = 1;
-		else if ((size_t)rc > cap)
-			rc = -EOVERFLOW;
-		else
-			memcpy(buf, r + BACKING_HDR_SIZE, (size_t)rc);
+		ra->id = 0;
+		if (io_pread(b, ra->buf, hi - first, seg_base(seg) + first)) {
+			rc = -EIO;
+			goto unpin;
+		}
+		ra->id = b->id;
+		ra->deaths = deaths;
+		ra->seg = seg;
+		ra->lo = first;
+		ra->hi = hi;
+		r = ra->buf;
+		r += off - first;
+	} else {
+		rb = buddy_alloc(b->buddy, span);
+		if (!rb) {
+			rc = -ENOMEM;
+			goto unpin;
+		}
+		if (io_pread(b, rb, span, seg_base(seg) + first)) {
+			rc = -EIO;
+			goto out;
+		}
+		r = rb + (off - first);
 	}
-	buddy_free(b->buddy, rb, span);
+	rc = rec_verify(r, seg, offu, units, tag, 0, NULL);
+	if (rc < 0) {
+		bad = 1;
+		ra->id = 0;	/* never serve from a window that held a bad record */
+	} else if ((size_t)rc > cap) {
+		rc = -EOVERFLOW;
+	} else {
+		memcpy(buf, r + BACKING_HDR_SIZE, (size_t)rc);
+	}
+out:
+	if (rb)
+		buddy_free(b->buddy, rb, span);
 unpin:
 	pthread_mutex_lock(&b->lock);
 	if (rc > 0) {
@@ -1306,6 +1402,14 @@ struct backing *backing_open(const char *path, uint64_t limit_bytes,
 		goto fail;
 	}
 	b->fd = fd;
+	{
+		/* The readahead's key: the monotonic clock, so a file opened at
+		 * the address of a closed one never matches its windows. */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		b->id = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + 1;
+	}
 	b->named = S_ISREG(st.st_mode);
 	b->align = dio_align(fd);
 	b->limit_segs = (uint32_t)(limit_bytes / BACKING_SEG_SIZE < BACKING_MAX_SEGMENTS

@@ -107,6 +107,17 @@
  * Lock order: compact_lock -> wlock -> lock.  buddy->lock (buffers) is
  * taken with at most compact_lock and wlock held, never under b->lock.
  *
+ * Readahead: a thread that reads records of a segment in order (a file's
+ * pages read back as they were written back) reads a window of up to
+ * 256 KiB at once into a buffer of its own (freed when the thread exits)
+ * and serves the following records from it, each verified as if read from
+ * the disk; the window is dropped as soon as any segment is released, so
+ * it never serves a reused segment's old bytes.  Reads out of order read
+ * their record alone (bench/backing_tier.sh on a shared VM: a cold file
+ * read back at 0.67-1.39x the rate of the same bytes read from a plain
+ * file on the disk, best of three reads each, against 0.3x with one pread
+ * a record).
+ *
  * Readers do their I/O with no lock held: backing_read takes b->lock to
  * pin the location's segment (a reference count), drops it, preads, and
  * takes it again to unpin.  A pinned segment is never reused, so its
@@ -293,7 +304,9 @@ int backing_write(struct backing *b, const struct backing_obj *objs, size_t n, u
 /* Read the object at `loc` into buf (cap bytes) after checking that the
  * record there is whole and is the caller's: its magic, position and
  * length must match `loc`, its tag must equal `tag`, its CRC-32C must
- * match.  One pread of the record's aligned span, with no lock held
+ * match.  One pread of the record's aligned span (or, for a read that
+ * follows the thread's last one in the segment, of a readahead window;
+ * none when the record is in the thread's window), with no lock held
  * (b->lock is taken briefly before and after to pin the segment).
  * Returns the payload length (> 0), or
  *   -EINVAL     loc is malformed (zero length, beyond the segment, beyond

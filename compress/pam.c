@@ -84,14 +84,24 @@ static int pam_decode_bits(const struct pam *pam, pam_pampd p, struct pam_pampd_
 			out->slot = (unsigned)(p >> PAM_UNIT_SLOT_SHIFT) & (PAM_UNIT_PAGES - 1);
 			return 0;
 		}
+		if (mode == PAM_FILL_BACKED) {
+			uint64_t loc = pam_backed_loc(p);
+			unsigned check = (unsigned)(p >> PAM_BACKED_CHECK_SHIFT) &
+					 ((1u << PAM_BACKED_CHECK_BITS) - 1);
+
+			if (!pam->backing || loc == 0 || check != pam_backed_check(loc))
+				return -EIO;
+			out->kind = PAM_KIND_BACKED;
+			out->loc = loc;
+			out->size = backing_loc_bytes(loc);
+			return 0;
+		}
 		if (mode == PAM_FILL_WORD32) {
 			if (p & PAM_FILL_WORD32_ZERO_MASK)
 				return -EIO;
 			out->fill = (p >> 32) * 0x100000001ull;
-		} else if (mode == PAM_FILL_SMALL) {
-			out->fill = (uint64_t)((int64_t)p >> 4);
 		} else {
-			return -EIO;
+			out->fill = (uint64_t)((int64_t)p >> 4);
 		}
 		out->kind = PAM_KIND_FILL;
 		return 0;
@@ -485,6 +495,9 @@ int pam_get_locked(struct pam *pam, pam_pampd p, void *page, void *scratch, size
 		return 1;
 	case PAM_KIND_UNIT:
 		return _pam_unit_get_locked(pam, p, page, scratch, len);
+	case PAM_KIND_BACKED:
+		*len = 0;
+		return _pam_backed_get_locked(pam, p);
 	default:
 		n = xcf_read(pam->slot[info.pool].xcf, pam_xcf_handle(p), scratch);
 		if (n != (int)info.size)
@@ -506,6 +519,9 @@ int pam_decode(struct pam *pam, pam_pampd p, const void *scratch, size_t len, vo
 	if ((p & PAM_KIND_MASK) == PAM_KIND_FILL &&
 	    ((p >> PAM_FILL_MODE_SHIFT) & PAM_FILL_MODE_MASK) == PAM_FILL_UNIT)
 		return _pam_unit_decode(pam, p, scratch, len, page);
+	if ((p & PAM_KIND_MASK) == PAM_KIND_FILL &&
+	    ((p >> PAM_FILL_MODE_SHIFT) & PAM_FILL_MODE_MASK) == PAM_FILL_BACKED)
+		return _pam_backed_decode(pam, p, page);
 	if ((p & PAM_KIND_MASK) != PAM_KIND_XCF || len != size ||
 	    (type != CODEC_LZ4 && type != CODEC_ZSTD)) {
 		rc = -EIO;
@@ -562,6 +578,9 @@ void pam_free(struct pam *pam, pam_pampd p)
 		break;
 	case PAM_KIND_UNIT:
 		_pam_unit_page_free(pam, p);
+		break;
+	case PAM_KIND_BACKED:
+		_pam_backed_free(pam, p);
 		break;
 	default:
 		xcf_free(pam->slot[info.pool].xcf, pam_xcf_handle(p));
@@ -633,9 +652,18 @@ void pam_stats(struct pam *pam, struct pam_stats *out)
 	out->unit_dead_pages = c[PAM_C_UNIT_DEAD];
 	out->unit_bytes = c[PAM_C_UNIT_CLEN];
 	out->unit_mem_bytes = c[PAM_C_UNIT_FOOT];
-	out->pages = c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF] + c[PAM_C_UNIT_PAGES];
+	out->backed_pages = c[PAM_C_BACKED];
+	out->backed_bytes = c[PAM_C_BACKED_BYTES];
+	out->backed_units = c[PAM_C_BACKED_UNITS];
+	out->writeback_pages = c[PAM_C_WB_PAGES];
+	out->writeback_failed = c[PAM_C_WB_FAILED];
+	out->backed_reads = c[PAM_C_BACKED_READS];
+	out->backed_read_failed = c[PAM_C_BACKED_READ_FAILED];
+	out->promoted = c[PAM_C_PROMOTED];
+	out->pages = c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF] + c[PAM_C_UNIT_PAGES] +
+		     c[PAM_C_BACKED];
 	out->orig_bytes = out->pages * PAM_PAGE_SIZE;
-	out->compr_bytes = c[PAM_C_XCF_BYTES] + c[PAM_C_UNIT_CLEN] +
+	out->compr_bytes = c[PAM_C_XCF_BYTES] + c[PAM_C_UNIT_CLEN] + c[PAM_C_BACKED_BYTES] +
 			   c[PAM_C_RAW] * PAM_PAGE_SIZE;
 	out->scratch_bytes = c[PAM_C_SPARES] * PAM_PAGE_SIZE;
 	out->puts = c[PAM_C_PUTS];
@@ -763,8 +791,9 @@ int pam_check(struct pam *pam)
 		struct slab_stats ss;
 
 		slab_stats(pam->units, &ss);
-		PAM_CHECK(c[PAM_C_UNITS] == ss.active_objs, "%llu units but %llu descriptors",
-			  (unsigned long long)c[PAM_C_UNITS],
+		PAM_CHECK(c[PAM_C_UNITS] + c[PAM_C_BACKED_UNITS] == ss.active_objs,
+			  "%llu units (and %llu in the backing file) but %llu descriptors",
+			  (unsigned long long)c[PAM_C_UNITS], (unsigned long long)c[PAM_C_BACKED_UNITS],
 			  (unsigned long long)ss.active_objs);
 	}
 	PAM_CHECK(c[PAM_C_UNIT_PAGES] + c[PAM_C_UNIT_DEAD] <= c[PAM_C_UNITS] * PAM_UNIT_PAGES &&
@@ -793,10 +822,22 @@ int pam_check(struct pam *pam)
 		  "compressed bytes %llu exceed %llu pages of at most %u",
 		  (unsigned long long)c[PAM_C_XCF_BYTES], (unsigned long long)c[PAM_C_XCF],
 		  pam->cap);
+	if (pam->backing) {
+		struct backing_stats bs;
+
+		backing_stats(pam->backing, &bs);
+		PAM_CHECK(bs.objects == c[PAM_C_BACKED_RECS] &&
+			  bs.live_bytes == c[PAM_C_BACKED_BYTES],
+			  "%llu backed records (%llu bytes) but %llu records (%llu bytes) in the file",
+			  (unsigned long long)c[PAM_C_BACKED_RECS],
+			  (unsigned long long)c[PAM_C_BACKED_BYTES],
+			  (unsigned long long)bs.objects, (unsigned long long)bs.live_bytes);
+	}
 	PAM_CHECK(c[PAM_C_FREES] <= c[PAM_C_PUTS], "more frees (%llu) than puts (%llu)",
 		  (unsigned long long)c[PAM_C_FREES], (unsigned long long)c[PAM_C_PUTS]);
 	PAM_CHECK(c[PAM_C_PUTS] - c[PAM_C_FREES] ==
-		  c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF] + c[PAM_C_UNIT_PAGES],
+		  c[PAM_C_FILL] + c[PAM_C_RAW] + c[PAM_C_XCF] + c[PAM_C_UNIT_PAGES] +
+			  c[PAM_C_BACKED],
 		  "puts - frees != pages stored");
 	return 0;
 }
@@ -832,6 +873,8 @@ int pam_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf,
 		return 0;
 	case PAM_KIND_UNIT:
 		return _pam_unit_export(pam, p, out, buf, unit_payload);
+	case PAM_KIND_BACKED:
+		return _pam_backed_export(pam, p, out, buf);
 	default:
 		return -EIO;
 	}

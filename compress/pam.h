@@ -102,7 +102,10 @@
  *                     address, bits 63..18 the address >> 3 (descriptors
  *                     below 2^49; one above is freed and the group left
  *                     as it was);
- *                  3  corrupt.
+ *                  3  a page in the backing file, not a fill:
+ *                     bits 7..4 a 4-bit check of the location,
+ *                     bits 63..8 the location (alloc/backing.h: 56
+ *                     bits); see "The backing file" below.
  *                A page filled with any other word (one whose halves differ
  *                and whose top 5 bits are not all equal) does not fit: it
  *                is compressed like any page instead, costing one 64-byte
@@ -195,6 +198,7 @@ enum pam_kind {
 	PAM_KIND_RAW = 2,		/* whole buddy page */
 	PAM_KIND_XCF = 3,		/* compressed, in an xcf pool */
 	PAM_KIND_UNIT = 4,		/* a page of a unit (encoded as kind 1, mode 2) */
+	PAM_KIND_BACKED = 5,		/* in the backing file (kind 1, mode 3) */
 };
 
 struct pam_config {
@@ -315,6 +319,7 @@ struct pam_pampd_info {
 	unsigned slot;		/* unit: the page's slot in its group */
 	unsigned map;		/* unit: its page map */
 	uint64_t unit;		/* unit: its id, the same for all its pages */
+	uint64_t loc;		/* backed: the backing location (alloc/backing.h) */
 };
 
 /* Decode `p` into *out without touching memory - except a unit page's
@@ -330,6 +335,92 @@ int pam_pampd_info(struct pam *pam, pam_pampd p, struct pam_pampd_info *out);
  * stored may be given to the functions that read through it (pam_get,
  * pam_size, pam_free, and pam_pampd_info for a unit page). */
 enum pam_kind pam_pampd_kind(const struct pam *pam, pam_pampd p);
+
+/* ---- the backing file (pam_backed.c) --------------------------------------
+ *
+ * A page may be written back: its stored form (a compressed page's bytes
+ * with a one-byte header naming the codec type, or a raw page's 4096
+ * bytes with its header) goes, still compressed, into the backing file
+ * (alloc/backing.h), and the page gets a "backed" pampd that holds the
+ * record's location and nothing in RAM (pam_size 0).  The caller swaps it
+ * in for the old pampd and frees the old one.  Same-filled pages cost
+ * nothing and are never written back.  A unit goes to the file whole, as
+ * one record (its compressed payload): pam_wb_stage takes a reference to
+ * it for each of its pages staged (a small form naming it), pam_wb_write
+ * reads its payload once, with no lock held, writes it, and gives each
+ * page a unit pampd of a new descriptor whose payload is in the file
+ * (nchunks 0, head the location; struct pam_unit), with one reference per
+ * page, and drops the staging references.  Reading such a page goes
+ * through the thread's unit cache as for any unit, the payload read from
+ * the file instead of xcf (the page's reference keeps the record alive, so
+ * no pin is needed); its pages are not promoted, and densify leaves them
+ * alone (pam_repack_plan).  The record is freed with the descriptor's last
+ * reference.
+ *
+ * Reading a backed page is pam_get_locked + pam_decode as for any page:
+ * get_locked pins the record's segment (backing_pin: b->lock, briefly,
+ * under the caller's lock, so a concurrent free cannot let the space be
+ * reused before the read), and pam_decode reads the record with no lock
+ * held (one pread, checked: length, position, tag, CRC-32C), unpins,
+ * and decompresses.  Any failure of the read is -EIO: never zeros, never
+ * another page's bytes.  pam_promote then makes an in-RAM pampd of the
+ * page that was read, while pam_backing_promote's allowance lasts (the
+ * owner sets it from how far memory is below its mark), for the caller
+ * to swap in.
+ * pam_free of a backed pampd frees its record (backing_free).
+ *
+ * Every record carries the same tag, a number drawn at pam_create from the
+ * monotonic clock: the location check catches a misplaced record, the
+ * CRC a damaged one. */
+
+/* Bytes of the largest stored form pam_wb_stage makes (a raw page). */
+#define PAM_WB_FORM_MAX (1u + PAM_PAGE_SIZE)
+
+/* Give the backend its backing file (NULL: none); call once, before any
+ * page is written back, with no other call running.  `b` must outlive the
+ * backend's pages (every backed pampd must be freed before backing_close).
+ * Promotion starts with no allowance (pam_backing_promote).  Returns 0, or
+ * -EBUSY when a backing file is already set. */
+struct backing;
+int pam_set_backing(struct pam *pam, struct backing *b);
+
+/* The backing file given by pam_set_backing, or NULL. */
+struct backing *pam_backing(struct pam *pam);
+
+/* Copy the stored form of `p` into buf (cap bytes), under the caller's
+ * lock that keeps `p` alive (tmem's bucket lock); for a unit page, a
+ * reference to its unit (taken here, dropped by pam_wb_write: every form
+ * staged must be handed to pam_wb_write).  Returns its length (> 0), 0
+ * when `p` is not worth writing back (same-filled, already in the file, no
+ * backing file), -ENOSPC when cap is too small (nothing copied), -EIO for
+ * a corrupt pampd.  Takes at most one xcf pool lock. */
+int pam_wb_stage(struct pam *pam, pam_pampd p, void *buf, size_t cap);
+
+/* Write n stored forms (forms[i], lens[i] bytes, as pam_wb_stage made
+ * them; a unit's payload once for all its pages among them) to the
+ * backing file in one backing_write, and set out[i] to the pampd that
+ * stands for each page now (a backed pampd, or a unit pampd of a unit in
+ * the file).  Drops the references staging took, whatever happens.
+ * Returns 0; or -ENOSPC (the file, its limit or the budget is full), -EIO
+ * (a pwrite failed, a unit's bytes could not be read), -ENOMEM, -EINVAL
+ * (no backing file, a malformed form): nothing is stored then and the
+ * caller keeps its pages in RAM.  No lock of the caller's may be held (it
+ * does the I/O).  Thread safe. */
+int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens[],
+		 unsigned n, pam_pampd out[]);
+
+/* Bring a backed page back into RAM: when `p` is backed and the allowance
+ * (pam_backing_promote) has a page left, take a page (4096 bytes, whatever
+ * the page will cost) from it, store `page` (its content, just read) again
+ * with `codec`, as pam_put does, and set *out.  Returns 1 (a new pampd: the
+ * caller swaps it in for p and frees p, or frees it), 0 (p is not backed,
+ * or no allowance), or pam_put's error.  No lock. */
+int pam_promote(struct pam *pam, pam_pampd p, const void *page, unsigned codec,
+		pam_pampd *out);
+
+/* Allow promotions of `bytes` from now (0: none), replacing what was left
+ * of the last allowance.  Thread safe (an atomic). */
+void pam_backing_promote(struct pam *pam, uint64_t bytes);
 
 /* ---- repacking groups into units ------------------------------------------ */
 
@@ -388,7 +479,7 @@ struct slab_cache *pam_unit_cache(struct pam *pam);
 	X(unit_mem_bytes, "the units' footprints: chunks in xcf + descriptors") \
 	X(orig_bytes, "original bytes of the stored pages: pages * 4096") \
 	X(compr_bytes, "compressed bytes: xcf payloads + unit payloads"	\
-		       " + 4096 per raw page")				\
+		       " + 4096 per raw page + backed records")	\
 	X(pool_bytes, "pool memory: xcf pages (reserve included) + raw pages") \
 	X(meta_bytes, "metadata: xcf descriptor slabs, page tables and" \
 		      " unit descriptor slabs")				\
@@ -409,6 +500,14 @@ struct slab_cache *pam_unit_cache(struct pam *pam);
 	X(unit_partial_decodes, "of those, lz4 decodes of a prefix only") \
 	X(unit_cache_hits, "unit pages served from a thread's cache, ever") \
 	X(raw_puts, "pages stored raw, ever (zram's huge_pages_since)") \
+	X(backed_pages, "pages whose stored form is in the backing file now") \
+	X(backed_bytes, "bytes of their records in the file (headers, padding)") \
+	X(backed_units, "units written back whole (their pages among backed_pages)") \
+	X(writeback_pages, "pages written back to the backing file, ever") \
+	X(writeback_failed, "pages whose writeback failed (left in RAM), ever") \
+	X(backed_reads, "backed pages read from the file, ever")	\
+	X(backed_read_failed, "of those, reads that failed (EIO), ever") \
+	X(promoted, "backed pages brought back into RAM by a read, ever") \
 	X(pools, "xcf pools")
 
 #define PAM_STATS_DECLARE(name, comment) uint64_t name;
@@ -447,7 +546,8 @@ size_t pam_shrink(struct pam *pam);
  * (sgv_check) and the unit descriptor cache (slab_check); the counters
  * against the pools (compressed pages + unit chunks = live xcf objects,
  * their payload bytes = xcf used bytes, units = live descriptors,
- * per-codec counts add up, no gauge negative).  The cross-checks are exact only while no other
+ * per-codec counts add up, no gauge negative; with a backing file, backed
+ * pages and their bytes = the file's records and their bytes).  The cross-checks are exact only while no other
  * thread uses the backend.  Returns 0 or -EUCLEAN after printing the first
  * violation to stderr. */
 int pam_check(struct pam *pam);
@@ -481,8 +581,11 @@ struct pam_blob {
  * change of its page meanwhile).  For a unit page the payload is read only
  * when `unit_payload` is nonzero (out->len = 0 otherwise).  `buf` is the
  * caller's, PAM_EXPORT_BUF bytes; out->data points into it.  Takes at most
- * one xcf pool lock at a time.  Returns 0, or -EIO for a corrupt pampd or
- * stored object. */
+ * one xcf pool lock at a time.  A page or unit in the backing file is read
+ * from it and handed out in the form it had in RAM (a backed page as RAW
+ * or XCF), so an importer needs no backing file.  Returns 0, or -EIO for a
+ * corrupt pampd or stored object (or a record that fails its checks), or
+ * -ENOMEM. */
 int pam_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf,
 	       int unit_payload);
 

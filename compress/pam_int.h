@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "alloc/backing.h"
 #include "alloc/buddy.h"
 #include "alloc/sgv.h"
 #include "alloc/slab.h"
@@ -53,6 +54,11 @@
 #define PAM_UNIT_CHECK_BITS 10
 #define PAM_UNIT_ADDR_SHIFT 18		/* bits 63..18: descriptor address >> 3 */
 #define PAM_UNIT_ADDR_LIMIT_BITS 49	/* descriptors must be below 2^49 */
+
+#define PAM_FILL_BACKED 3ull		/* not a fill: a page in the backing file */
+#define PAM_BACKED_CHECK_SHIFT 4	/* bits 7..4: check of the location */
+#define PAM_BACKED_CHECK_BITS 4
+#define PAM_BACKED_LOC_SHIFT 8		/* bits 63..8: the backing location */
 
 _Static_assert(sizeof(uintptr_t) == 8, "the pampd encoding assumes 64-bit addresses");
 _Static_assert(PAM_PAGE_SIZE == BUDDY_PAGE_SIZE && PAM_PAGE_SIZE == XCF_PAGE_SIZE &&
@@ -92,6 +98,10 @@ enum {
 	PAM_C_UNIT_BYTES,	/* their bytes (payloads + chunk tables) */
 	PAM_C_UNIT_CLEN,	/* the units' compressed payload bytes */
 	PAM_C_UNIT_FOOT,	/* the units' footprints (pam_unit_footprint) */
+	PAM_C_BACKED,		/* pages whose stored form is in the backing file */
+	PAM_C_BACKED_BYTES,	/* their records' bytes in the file (pam_backed.c) */
+	PAM_C_BACKED_UNITS,	/* units whose payload is in the file (descriptors) */
+	PAM_C_BACKED_RECS,	/* records in the file: backed single pages + units */
 	PAM_C_PUTS,		/* event counters */
 	PAM_C_FAILED_PUTS,
 	PAM_C_FREES,
@@ -107,9 +117,14 @@ enum {
 	PAM_C_UNIT_PARTIAL,	/* of those, prefix decodes */
 	PAM_C_UNIT_HITS,
 	PAM_C_RAW_PUTS,		/* pages stored raw, ever */
+	PAM_C_WB_PAGES,		/* pages written back to the backing file, ever */
+	PAM_C_WB_FAILED,	/* pages whose writeback failed (left in RAM) */
+	PAM_C_BACKED_READS,	/* backed pages read, ever */
+	PAM_C_BACKED_READ_FAILED,	/* of those, reads that gave -EIO */
+	PAM_C_PROMOTED,		/* backed pages brought back into RAM, ever */
 	PAM_C_NR
 };
-#define PAM_C_LAST_GAUGE PAM_C_UNIT_FOOT
+#define PAM_C_LAST_GAUGE PAM_C_BACKED_RECS
 
 /* One slot per xcf pool.  Owned by the threads that picked it; the
  * counters take frees from any thread, so they are atomics (relaxed: they
@@ -133,12 +148,16 @@ struct pam {
 	unsigned lz4_unit_pages;	/* pages per LZ4-decoded unit (pam_config) */
 	_Atomic unsigned rr;		/* round-robin slot choice */
 	_Atomic uint64_t unit_ids;	/* the next unit id (see pam_unit.c) */
+	struct backing *backing;	/* pam_set_backing's, then read only; NULL: none */
+	uint64_t backing_tag;		/* the tag of every record (pam_backed.c) */
+	_Atomic int64_t promote;	/* bytes promotion may still take (pam_backing_promote) */
 	struct pam_slot slot[PAM_MAX_POOLS];
 };
 
 /* A unit: up to PAM_UNIT_PAGES pages of one group compressed together.
  * 32 bytes from the "pam_unit" slab cache; the compressed bytes live in
- * xcf (see pam_unit.c).  Every field but refs is written before the unit
+ * xcf (see pam_unit.c), or, for a unit written back (nchunks 0), in the
+ * backing file as one record whose location is `head` (pam_backed.c).  Every field but refs is written before the unit
  * is published (pam_repack) and never changes after. */
 struct pam_unit {
 	_Atomic uint32_t refs;		/* live pages in it + readers decoding it */
@@ -234,5 +253,35 @@ int _pam_unit_valid(const struct pam *pam, pam_pampd p);
 /* pam_export's unit kind (p a live unit pampd whose checks passed). */
 int _pam_unit_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf,
 		     int payload);
+
+/* pam_backed.c: the backed kind's share of pam_get_locked, pam_decode and
+ * pam_free (p is a backed pampd whose check bits passed). */
+int _pam_backed_get_locked(struct pam *pam, pam_pampd p);
+/* A unit written back: its payload read from the file into buf (cap
+ * bytes), returns 0 or -EIO (counted); freed with its last reference. */
+int _pam_backed_unit_read(struct pam *pam, const struct pam_unit *u, void *buf, size_t cap);
+void _pam_backed_unit_destroy(struct pam *pam, struct pam_unit *u);
+/* pam_unit.c gives pam_backed.c: reading a unit's stored bytes from xcf,
+ * the pampd of a unit's slot, dropping a reference. */
+int _pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsigned char *buf);
+pam_pampd _pam_unit_encode(const struct pam_unit *u, unsigned slot);
+void _pam_unit_unref(struct pam *pam, struct pam_unit *u);
+#define PAM_UNIT_STAGING_BYTES(clen, nchunks) ((clen) + 8u * (nchunks) + XCF_MAX_SIZE)
+int _pam_backed_decode(struct pam *pam, pam_pampd p, void *page);
+/* pam_export of a backed page: its record read (no pin: the caller keeps
+ * p alive and nothing frees pages meanwhile) and handed out in the form it
+ * had in RAM, RAW or XCF, at buf itself.  0, -EIO or -ENOMEM. */
+int _pam_backed_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf);
+void _pam_backed_free(struct pam *pam, pam_pampd p);
+/* The location a backed pampd names. */
+static inline uint64_t pam_backed_loc(pam_pampd p)
+{
+	return p >> PAM_BACKED_LOC_SHIFT;
+}
+
+static inline unsigned pam_backed_check(uint64_t loc)
+{
+	return (unsigned)((loc * 0x9e3779b97f4a7c15ull) >> (64 - PAM_BACKED_CHECK_BITS));
+}
 
 #endif /* ZC_COMPRESS_PAM_INT_H */

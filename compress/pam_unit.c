@@ -201,8 +201,17 @@ static inline struct pam_ucache_entry *pam_ucache_find(struct pam_ucache *c,
 /* ---- freeing -------------------------------------------------------------- */
 
 /* Read the stored bytes of u (table and payload) into buf
- * (PAM_UNIT_STAGING bytes).  u must be alive.  Returns 0 or -EIO. */
+ * (PAM_UNIT_STAGING bytes).  u must be alive.  Returns 0 or -EIO.  A unit
+ * written back (nchunks 0) has no table: its payload is read from the
+ * backing file. */
 static int pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsigned char *buf)
+{
+	if (u->nchunks == 0)
+		return _pam_backed_unit_read(pam, u, buf, PAM_UNIT_STAGING);
+	return _pam_unit_read_stored(pam, u, buf);
+}
+
+int _pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsigned char *buf)
 {
 	struct xcf_pool *x = pam->slot[u->pool].xcf;
 	uint32_t stored = pam_unit_stored(u->clen, u->nchunks);
@@ -236,6 +245,12 @@ static int pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsig
 static void pam_unit_destroy(struct pam *pam, struct pam_unit *u)
 {
 	struct pam_slot *s = pam_my_slot(pam);
+
+	if (u->nchunks == 0) {
+		_pam_backed_unit_destroy(pam, u);
+		return;
+	}
+	{
 	struct xcf_pool *x = pam->slot[u->pool].xcf;
 	unsigned char head[XCF_MAX_SIZE];
 	uint32_t stored = pam_unit_stored(u->clen, u->nchunks);
@@ -262,12 +277,23 @@ static void pam_unit_destroy(struct pam *pam, struct pam_unit *u)
 	pam_count(s, PAM_C_UNIT_FOOT, -(int64_t)pam_unit_footprint(u->clen, n));
 	u->magic = 0;
 	slab_free(pam->units, u);
+	}
 }
 
 static void pam_unit_unref(struct pam *pam, struct pam_unit *u)
 {
 	if (atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) == 1)
 		pam_unit_destroy(pam, u);
+}
+
+void _pam_unit_unref(struct pam *pam, struct pam_unit *u)
+{
+	pam_unit_unref(pam, u);
+}
+
+pam_pampd _pam_unit_encode(const struct pam_unit *u, unsigned slot)
+{
+	return pam_unit_encode(u, slot);
 }
 
 /* ---- the unit kind's share of the page calls -------------------------------- */
@@ -314,7 +340,7 @@ static int pam_unit_load(struct pam *pam, const struct pam_unit *u, unsigned off
 	e->unit = NULL;
 	n = pam_unit_read_stored(pam, u, c->staging);
 	if (n == 0) {
-		uint32_t table = 8u * (u->nchunks - 1u);
+		uint32_t table = u->nchunks ? 8u * (u->nchunks - 1u) : 0;
 
 		n = codec_decompress_prefix(u->type, c->staging + table, u->clen, e->data, want,
 					    size);
@@ -360,15 +386,23 @@ int _pam_unit_decode(struct pam *pam, pam_pampd p, const void *scratch, size_t l
 void _pam_unit_page_free(struct pam *pam, pam_pampd p)
 {
 	struct pam_slot *s = pam_my_slot(pam);
+	struct pam_unit *u = pam_unit_of(p);
 
-	pam_count(s, PAM_C_UNIT_PAGES, -1);
-	pam_count(s, PAM_C_UNIT_DEAD, 1);
-	pam_unit_unref(pam, pam_unit_of(p));
+	if (u->nchunks == 0) {
+		pam_count(s, PAM_C_BACKED, -1);	/* a page of a unit written back */
+	} else {
+		pam_count(s, PAM_C_UNIT_PAGES, -1);
+		pam_count(s, PAM_C_UNIT_DEAD, 1);
+	}
+	pam_unit_unref(pam, u);
 }
 
 size_t _pam_unit_page_size(struct pam *pam, pam_pampd p)
 {
 	const struct pam_unit *u = pam_unit_of(p);
+
+	if (u->nchunks == 0)
+		return 0;	/* in the backing file: no RAM but the descriptor */
 	uint64_t f = pam_unit_footprint(u->clen, u->nchunks);
 	unsigned n = pam_popcount(u->map), r = pam_unit_rank(u->map, pam_unit_slot(p));
 
@@ -460,6 +494,8 @@ unsigned pam_repack_plan(struct pam *pam, const pam_pampd old[PAM_UNIT_PAGES], u
 		if (info.kind != PAM_KIND_UNIT)
 			continue;
 		u = pam_unit_of(old[s]);
+		if (u->nchunks == 0)
+			continue;	/* written back: cold, and repacking would read it in */
 		map |= 1u << s;
 		unit_slots |= 1u << s;
 		for (k = 0; k < nunits && units[k] != u; k++)
@@ -735,7 +771,8 @@ int _pam_unit_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *b
 		return 0;
 	if (pam_unit_read_stored(pam, u, buf) < 0)
 		return -EIO;
-	out->data = (const unsigned char *)buf + 8u * (u->nchunks - 1u);
+	/* A unit in the backing file (nchunks 0) reads as its payload alone. */
+	out->data = (const unsigned char *)buf + (u->nchunks ? 8u * (u->nchunks - 1u) : 0u);
 	out->len = u->clen;
 	return 0;
 }

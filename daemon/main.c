@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc/backing.h"
 #include "daemon/log.h"
 #include "daemon/options.h"
 #include "daemon/policy.h"
@@ -46,6 +47,7 @@ struct zcd {
 	struct zfs *fs;
 	struct fuse_session *se;
 	struct zd_policy *policy;	/* the memory policy thread, while mounted */
+	struct backing *backing;	/* -o backing's file (fuse/tier.h), or NULL */
 	int mounted;
 	int handlers;
 };
@@ -92,6 +94,11 @@ static int zcd_build(struct zcd *d)
 	cfg.uid = getuid();
 	cfg.gid = getgid();
 	cfg.uring = d->opt.uring;
+	cfg.backing = d->backing;
+	cfg.backing_limit = d->opt.backing_limit;
+	cfg.backing_budget = d->opt.backing_budget;
+	cfg.backing_high = d->opt.backing_high;
+	cfg.backing_low = d->opt.backing_low;
 	cfg.log = zcd_session_log;
 	cfg.log_arg = d;
 	d->fs = zfs_create(&cfg);
@@ -206,6 +213,8 @@ static void zcd_teardown(struct zcd *d)
 	/* The stack's teardown checks print any violation; the exit status
 	 * stays zcd_check's (debug builds), as before the stack existed. */
 	(void)zc_stack_destroy(d->stack);
+	/* After the store: its backed pages free their records. */
+	backing_close(d->backing);
 	zd_log_close(&d->log);
 	zd_options_free(&d->opt);
 }
@@ -351,6 +360,27 @@ int main(int argc, char **argv)
 			      : "/sys/module/fuse/parameters/enable_uring is N, see zcached(8)");
 		zd_options_free(&d.opt);
 		return 1;
+	}
+	/* The backing file is opened before anything is built, so a path it
+	 * refuses (tmpfs, FUSE, no O_DIRECT: alloc/backing.h) is one line and
+	 * exit status 2, nothing mounted.  Its I/O buffers come from its own
+	 * allocator: the file outlives the stack's. */
+	if (d.opt.backing) {
+		struct backing_config bc = BACKING_CONFIG_DEFAULT;
+
+		if (d.opt.backing_budget)
+			bc.write_budget = d.opt.backing_budget;
+		err[0] = '\0';
+		d.backing = backing_open(d.opt.backing, d.opt.backing_limit, &bc, err, sizeof(err));
+		if (!d.backing) {
+			if (err[0])
+				fprintf(stderr, "zcached: %s\n", err);
+			else
+				fprintf(stderr, "zcached: backing: %s: %s\n", d.opt.backing,
+					strerror(errno));
+			zd_options_free(&d.opt);
+			return ZD_EXIT_USAGE;
+		}
 	}
 	ret = zcd_build(&d);
 	if (ret < 0) {

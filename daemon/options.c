@@ -20,6 +20,7 @@
 #include "fuse/densify.h"
 #include "fuse/spill.h"
 #include "fuse/mem.h"
+#include "fuse/tier.h"
 #include "fuse/uring.h"
 
 /* Options passed to libfuse unchanged ("name" or "name=" for a value). */
@@ -157,6 +158,56 @@ static int zd_parse_snapshot(struct zd_options *o, const char *val, char *err, s
 	return 0;
 }
 
+/* The backing tier's options (fuse/tier.h): backing=PATH,
+ * backing_limit=SIZE, backing_budget=SIZE, backing_high=PCT,
+ * backing_low=PCT.  `val` is NULL without "=". */
+static int zd_backing_opt(struct zd_options *o, const char *opt, const char *val, char *err,
+			  size_t errlen)
+{
+	char *path;
+
+	if (!val) {
+		zd_err(err, errlen, "option %s needs a value (%s=...)", opt, opt);
+		return -EINVAL;
+	}
+	if (!strncmp(opt, "backing=", 8)) {
+		if (!*val) {
+			zd_err(err, errlen, "bad value for backing: \"\" (expected a directory or "
+			       "file on a disk filesystem)");
+			return -EINVAL;
+		}
+		path = strdup(val);
+		if (!path)
+			return -ENOMEM;
+		free(o->backing);
+		o->backing = path;
+		return 0;
+	}
+	if (!strncmp(opt, "backing_limit=", 14) || !strncmp(opt, "backing_budget=", 15)) {
+		int limit = opt[8] == 'l';
+
+		if (zfs_parse_size(val, 0, limit ? &o->backing_limit : &o->backing_budget) < 0 ||
+		    strchr(val, '%')) {
+			zd_err(err, errlen, "bad value for %s: \"%s\" (expected SIZE[K|M|G|T])",
+			       limit ? "backing_limit" : "backing_budget", val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strncmp(opt, "backing_high=", 13) || !strncmp(opt, "backing_low=", 12)) {
+		int high = opt[8] == 'h';
+
+		if (zd_parse_uint(val, 1, 100, high ? &o->backing_high : &o->backing_low) < 0) {
+			zd_err(err, errlen, "bad value for %s: \"%s\" (expected a percentage of "
+			       "mem_limit, 1..100)", high ? "backing_high" : "backing_low", val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	zd_err(err, errlen, "unknown mount option: %s", opt);
+	return -EINVAL;
+}
+
 /* Handle one item of a -o list. */
 static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char *err,
 		      size_t errlen)
@@ -210,6 +261,8 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 		}
 		return 0;
 	}
+	if (!strncmp(opt, "backing", 7))
+		return zd_backing_opt(o, opt, val, err, errlen);
 	if (!strncmp(opt, "threads=", 8)) {
 		if (zd_parse_uint(val, 1, 1024, &o->threads) < 0) {
 			zd_err(err, errlen, "bad value for threads: \"%s\" (expected 1..1024)", val);
@@ -342,6 +395,17 @@ int zd_options_parse(struct zd_options *o, int argc, char **argv, uint64_t ram_b
 	}
 	if (o->help || o->version)
 		return 0;
+	{
+		unsigned hi = o->backing_high ? o->backing_high : ZFS_TIER_HIGH_DEFAULT;
+		unsigned lo = o->backing_low ? o->backing_low : ZFS_TIER_LOW_DEFAULT;
+
+		if (lo >= hi) {
+			zd_err(err, errlen, "backing_low (%u%%) must be below backing_high (%u%%)",
+			       lo, hi);
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
 	if (npos == 0) {
 		zd_err(err, errlen, "no mount point given");
 		ret = -EINVAL;
@@ -371,10 +435,12 @@ void zd_options_free(struct zd_options *o)
 	free(o->fuse_opts);
 	free(o->spill);
 	free(o->snapshot);
+	free(o->backing);
 	o->mountpoint = NULL;
 	o->fuse_opts = NULL;
 	o->spill = NULL;
 	o->snapshot = NULL;
+	o->backing = NULL;
 }
 
 const char *zd_options_usage(void)
@@ -407,6 +473,12 @@ const char *zd_options_usage(void)
 	       "                      (no authentication: trusted networks only)\n"
 	       "     snapshot=PATH    keep the filesystem across stops: load PATH before\n"
 	       "                      mounting if it exists, write it at a clean stop\n"
+	       "     backing=PATH     write cold pages of persistent pools, compressed, to\n"
+	       "                      a file in directory PATH (or to file PATH) on a\n"
+	       "                      disk filesystem, from 90% of mem_limit down to 80%\n"
+	       "     backing_limit=SIZE  cap the backing file (default: the disk's room)\n"
+	       "     backing_budget=SIZE bytes writeback may write at most (default: no cap)\n"
+	       "     backing_high=PCT, backing_low=PCT  the watermarks, % of mem_limit\n"
 	       "     allow_other, ro, noatime, ... as for any FUSE filesystem\n"
 	       "  -h, --help          show this text\n"
 	       "  -V, --version       show the version\n"

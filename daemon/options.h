@@ -17,7 +17,10 @@
  * unwritten first; default ZFS_DENSIFY_IDLE_DEFAULT, 0 = never in the
  * background), snapshot=PATH (the state image loaded before mounting
  * and written at a clean stop, fuse/state.h; a relative PATH is made
- * absolute against the working directory).  FUSE's and
+ * absolute against the working directory), and the backing tier's
+ * backing=PATH, backing_limit=SIZE, backing_budget=SIZE, backing_high=PCT
+ * and backing_low=PCT (fuse/tier.h; the path is only checked when the
+ * daemon opens it).  FUSE's and
  * the VFS's own mount options (allow_other, ro, noatime, ...) are checked
  * against a list of the ones we accept and passed on to libfuse in
  * `fuse_opts`; default_permissions is always added.  mount(8)'s bookkeeping
@@ -55,6 +58,15 @@ struct zd_options {
 	char *spill;		/* owned: spill= memcached servers (fuse/spill.h
 				   list, checked), NULL = no far tier */
 	char *snapshot;		/* snapshot=PATH, made absolute; owned; NULL: none */
+	/* The backing tier (fuse/tier.h): backing=PATH (owned; NULL: none),
+	 * backing_limit=SIZE (0: the disk's), backing_budget=SIZE (bytes
+	 * writeback may write, zram's writeback_limit; 0: no budget),
+	 * backing_high=PCT and backing_low=PCT (watermarks, % of mem_limit;
+	 * 0: ZFS_TIER_HIGH_DEFAULT and ZFS_TIER_LOW_DEFAULT). */
+	char *backing;
+	uint64_t backing_limit;
+	uint64_t backing_budget;
+	unsigned backing_high, backing_low;
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

@@ -13,7 +13,9 @@
  *   .zcache/compress         "name value" a line; default_compressor
  *   .zcache/pools/NAME/stats "name value" a line, one file per pool
  * Unknown names are kept and shown as they are, so a daemon with more
- * figures than this program knows still prints in full.
+ * figures than this program knows still prints in full.  A mount with a
+ * backing file (zcached -o backing, fuse/tier.h) has its backing_* figures
+ * in the stats command's output, with their units.
  *
  * With no MOUNT, the mounts are found in /proc/self/mountinfo by their
  * filesystem type "fuse.zcached" (the daemon mounts with subtype=zcached
@@ -796,6 +798,17 @@ static const char *zctl_unit(const char *name)
 		{ "fill_fallbacks", "pages" },
 		{ "handle_fallbacks", "pages" },
 		{ "tmem_pool", "" },
+		/* The backing tier (fuse/tier.h). */
+		{ "backing_writes", "pages" },
+		{ "backing_reads", "pages" },
+		{ "backing_promotions", "pages" },
+		{ "backing_read_failures", "reads" },
+		{ "backing_write_failures", "pages" },
+		{ "backing_enospc", "writebacks" },
+		{ "backing_conflicts", "pages" },
+		{ "backing_rounds", "rounds" },
+		{ "backing_sync_rounds", "rounds" },
+		{ "backing_holes_punched", "segments" },
 	};
 	size_t i, n = strlen(name);
 
@@ -843,8 +856,10 @@ static void zctl_stats_text(const struct zctl *c, const struct zctl_mount *m)
 	for (i = 0; i < m->stats.n; i++) {
 		const struct zctl_kv *kv = &m->stats.kv[i];
 
-		/* A limit of 0 means none. */
-		if (!strcmp(kv->name, "mem_limit_bytes") && !strcmp(kv->value, "0"))
+		/* A limit (or the backing file's budget) of 0 means none. */
+		if ((!strcmp(kv->name, "mem_limit_bytes") || !strcmp(kv->name, "backing_limit_bytes") ||
+		     !strcmp(kv->name, "backing_budget_bytes")) &&
+		    !strcmp(kv->value, "0"))
 			printf("  %-22s none\n", kv->name);
 		else
 			zctl_stat_line(c, "  ", kv->name, kv->value);

@@ -26,6 +26,7 @@
 #include "fuse/mem.h"
 #include "fuse/render.h"
 #include "fuse/reqstat.h"
+#include "fuse/tier.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
 
@@ -447,6 +448,10 @@ int zfs_ctl_snapshot(struct zfs_ctl *c, struct zfs_snapshot *s)
 	s->densify_setting = c->cfg.densify->setting;
 	if (zfs_ctl_snap_far(c, s) < 0)
 		goto nomem;
+	if (c->cfg.tier) {
+		zfs_tier_stats(c->cfg.tier, &s->tier);
+		s->have_tier = 1;
+	}
 	if (c->cfg.pam) {
 		pam_stats(c->cfg.pam, &s->pam);
 		s->have_pam = 1;

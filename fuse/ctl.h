@@ -47,6 +47,8 @@
 
 #include "fuse/ns.h"
 
+struct zfs_tier;
+
 #define ZFS_CTL_NAME ".zcache"
 #define ZFS_CTL_INO_BASE ((uint64_t)1 << 60)
 #define ZFS_CTL_INO_ROOT ZFS_CTL_INO_BASE
@@ -85,6 +87,8 @@ struct zfs_ctl_config {
 	_Atomic(struct zfs_uring *) *ring;
 	_Atomic uint64_t *interrupts;
 	struct zfs_densify *densify;	/* required: counters, densify now */
+	struct zfs_tier *tier;		/* optional: the backing tier's figures
+					   (fuse/tier.h); NULL without one */
 };
 
 struct zfs_ctl {

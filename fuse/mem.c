@@ -117,10 +117,20 @@ int zfs_mem_reserve(struct zfs_mem *m, uint64_t bytes)
 		zfs_mem_compact_auto(m, 0, 1);
 		used = zfs_mem_used(m);
 	}
+	if (used + bytes / 4 > limit && m->room)
+		used = m->room(m->room_arg, used, bytes);
 	if (used + bytes / 4 <= limit)
 		return 0;
 	atomic_fetch_add(&m->enospc, 1);
 	return -ENOSPC;
+}
+
+void zfs_mem_set_room(struct zfs_mem *m, uint64_t (*room)(void *arg, uint64_t used,
+							   uint64_t bytes),
+		      void *arg)
+{
+	m->room = room;
+	m->room_arg = arg;
 }
 
 uint64_t zfs_mem_ram_bytes(void)

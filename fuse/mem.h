@@ -19,7 +19,9 @@
  * recently used first, with headroom (a 32nd of the limit), in a few
  * rounds (eviction counts compressed bytes, the limit counts pages; each
  * round compacts the holes the evicted files left); if that does not help
- * the write fails with ENOSPC.  So a write may overshoot the limit by at
+ * the backing tier, when the mount has one, writes cold pages of
+ * persistent pools back to its file (zfs_mem_set_room, fuse/tier.h); if
+ * nothing helps the write fails with ENOSPC.  So a write may overshoot the limit by at
  * most about one request per worker, and bytes stored before stay intact.
  *
  * Compaction pays when the free bytes inside partly used xcf pages - what
@@ -120,6 +122,10 @@ struct zfs_mem {
 	 * drops.  Set by fuse/zfs.c once its threads may start, cleared
 	 * before it is destroyed; NULL without spill=. */
 	_Atomic(struct zfs_far *) far;
+	/* The last resort of zfs_mem_reserve before ENOSPC (the backing
+	 * tier's writeback, fuse/tier.h), or NULL; set before use. */
+	uint64_t (*room)(void *arg, uint64_t used, uint64_t bytes);
+	void *room_arg;
 };
 
 /* Set up the account on the given modules (they must outlive it) with the
@@ -149,6 +155,15 @@ uint64_t zfs_mem_note_used(struct zfs_mem *m, uint64_t used);
  * when neither compaction nor eviction made room (see "The limit").  May
  * evict ephemeral files: the caller must hold no ns or io lock. */
 int zfs_mem_reserve(struct zfs_mem *m, uint64_t bytes);
+
+/* Set the last resort of zfs_mem_reserve: when compaction and eviction
+ * left no room for a write of `bytes`, room(arg, used, bytes) may free
+ * memory (the backing tier writes cold pages back, fuse/tier.h) and
+ * returns mem_used afterwards; the write fails with ENOSPC only if that is
+ * still too much.  Call before the filesystem serves requests. */
+void zfs_mem_set_room(struct zfs_mem *m, uint64_t (*room)(void *arg, uint64_t used,
+							   uint64_t bytes),
+		      void *arg);
 
 /* Reclaimable bytes as zfs_mem_compact_auto judges them: *partly receives
  * the bytes of partly used xcf pages, the return value the free bytes

@@ -161,6 +161,12 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("spill_servers", s->far.nservers, 0, 0, "spill= servers (0: no far tier)");
 	FIG("spill_servers_up", zfs_spill_servers_up(s), 0, 0,
 	    "spill= servers up now (not down after a failure)");
+	/* The backing tier (fuse/tier.h), on mounts with -o backing. */
+	if (s->have_tier) {
+#define ZFS_TIER_FIG(field, counter, help) FIG("backing_" #field, s->tier.field, 0, counter, help);
+		ZFS_TIER_STATS(ZFS_TIER_FIG)
+#undef ZFS_TIER_FIG
+	}
 #undef FIG
 	return n;
 }

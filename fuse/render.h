@@ -44,6 +44,7 @@
 #include "fuse/mem.h"
 #include "fuse/ns.h"
 #include "fuse/reqstat.h"
+#include "fuse/tier.h"
 #include "fuse/uring.h"
 #include "tmem/tmem.h"
 
@@ -109,6 +110,9 @@ struct zfs_snapshot {
 	 * its counters, its client's figures and servers (far.servers owned). */
 	int have_spill;
 	struct zfs_far_stats far;
+	/* The backing tier (fuse/tier.h ZFS_TIER_STATS), when there is one. */
+	struct zfs_tier_stats tier;
+	int have_tier;
 };
 
 /* Free what a snapshot owns (the struct itself is the caller's). */

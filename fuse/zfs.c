@@ -130,6 +130,21 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 					     : zfs_densify_setting(ZFS_DENSIFY_AUTO, 0));
 	if (err)
 		goto err_reqstats;
+	if (cfg->backing) {
+		struct zfs_tier_config tc = {
+			.backing = cfg->backing,
+			.limit_bytes = cfg->backing_limit,
+			.budget_bytes = cfg->backing_budget,
+			.high = cfg->backing_high,
+			.low = cfg->backing_low,
+		};
+
+		err = -zfs_tier_init(&fs->tier, cfg->store, cfg->pam, fs->ns, &fs->mem, &tc);
+		if (err)
+			goto err_densify;
+		fs->have_tier = 1;
+		zfs_mem_set_room(&fs->mem, zfs_tier_make_room, &fs->tier);
+	}
 	cc = (struct zfs_ctl_config){
 		.store = cfg->store,
 		.buddy = cfg->buddy,
@@ -145,16 +160,20 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		.interrupts = &fs->interrupts,
 		.reqstats = fs->reqstats,
 		.densify = &fs->densify,
+		.tier = fs->have_tier ? &fs->tier : NULL,
 	};
 	err = -zfs_ctl_init(&fs->ctl, &cc);
 	if (err)
-		goto err_densify;
+		goto err_tier;
 	err = -zfs_handles_init(&fs->handles);
 	if (err) {
 		zfs_ctl_fini(&fs->ctl);
-		goto err_densify;
+		goto err_tier;
 	}
 	return fs;
+err_tier:
+	if (fs->have_tier)
+		zfs_tier_fini(&fs->tier);
 err_densify:
 	zfs_densify_fini(&fs->densify);
 err_reqstats:
@@ -188,6 +207,8 @@ void zfs_destroy(struct zfs *fs)
 	if (!fs)
 		return;
 	zfs_densify_fini(&fs->densify);	/* stops the thread first */
+	if (fs->have_tier)
+		zfs_tier_fini(&fs->tier);	/* its thread too */
 	/* The far tier before the namespace: its pending stores complete. */
 	zfs_far_destroy(atomic_exchange(&fs->mem.far, NULL));
 	zfs_handles_fini(&fs->handles);
@@ -227,12 +248,18 @@ int zfs_start(struct zfs *fs)
 {
 	int ret = zfs_start_far(fs);
 
-	return ret < 0 ? ret : zfs_densify_start(&fs->densify);
+	if (ret == 0)
+		ret = zfs_densify_start(&fs->densify);
+	if (ret == 0 && fs->have_tier)
+		ret = zfs_tier_start(&fs->tier);
+	return ret;
 }
 
 void zfs_stop(struct zfs *fs)
 {
 	zfs_densify_stop(&fs->densify);
+	if (fs->have_tier)
+		zfs_tier_stop(&fs->tier);
 }
 
 void zfs_set_session(struct zfs *fs, struct fuse_session *se)

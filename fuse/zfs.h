@@ -15,6 +15,9 @@
  *   far     with spill=, the far tier (fuse/far.h): eviction spills closed
  *           ephemeral files to memcached, opens restore them; made by
  *           zfs_start (its client's threads), published in mem.far
+ *   tier    with cfg.backing: the writeback thread that moves cold pages
+ *           of persistent pools to the backing file (fuse/tier.h), from
+ *           zfs_start to zfs_destroy
  *   ctl     the /.zcache tree (fuse/ctl.h), rendered by fuse/render.h
  *   reqstats  the FUSE request statistics (fuse/reqstat.h), counted by the
  *           session's transports, shown in /.zcache/fuse
@@ -24,8 +27,8 @@
  * is the struct zfs) and the session loop (fuse/session.h) work on it.
  * The parts below zfs know nothing of struct zfs: each gets the pointers it
  * needs when it is set up, so no file of fuse/ includes a header of a part
- * above it (the order, bottom up: ns, notify, uring, densify, far, mem, render, data, ctl,
- * handle, zfs, state, session, ops; the build checks it, fuse/CMakeLists.txt).
+ * above it (the order, bottom up: ns, notify, uring, densify, far, mem, tier, render, data,
+ * ctl, handle, zfs, state, session, ops; the build checks it, fuse/CMakeLists.txt).
  *
  * The root directory is the default pool and always persistent (DESIGN.md
  * §2); config.ephemeral is the kind of the pools made under it.
@@ -57,6 +60,7 @@
 #include "fuse/mem.h"
 #include "fuse/notify.h"
 #include "fuse/ns.h"
+#include "fuse/tier.h"
 
 struct buddy;
 struct fuse_session;
@@ -90,6 +94,12 @@ struct zfs_config {
 	const char *spill;		/* spill=: the far tier's memcached servers
 					   (fuse/spill.h list), NULL = none; read
 					   by zfs_create and zfs_start */
+	/* The backing tier (fuse/tier.h): an open backing file (NULL: none;
+	 * needs pam), which must outlive the filesystem, and its settings. */
+	struct backing *backing;
+	uint64_t backing_limit;		/* bytes (the file's own cap), for the stats */
+	uint64_t backing_budget;	/* bytes writeback may write; 0 = no budget */
+	unsigned backing_high, backing_low;	/* % of mem_limit; 0 = defaults */
 	/* Optional: one line about the session (the transport chosen, why
 	 * the ring is not used); level 0 error, 1 warning, 2 info. */
 	void (*log)(void *log_arg, int level, const char *msg);
@@ -109,6 +119,8 @@ struct zfs {
 	struct zfs_reqstats *reqstats;	/* owned */
 	struct zfs_densify densify;
 	struct zfs_handles handles;	/* fi->fh of open namespace files (fuse/handle.h) */
+	struct zfs_tier tier;		/* when have_tier */
+	int have_tier;			/* cfg.backing was given; immutable */
 	/* The INIT reply's patch (fuse/session.h, "Transport"). */
 	_Atomic uint64_t init_unique;	/* the INIT request until answered, else 0 */
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
@@ -148,14 +160,16 @@ struct zfs *zfs_create(const struct zfs_config *cfg);
  * zfs_destroy(NULL) does nothing. */
 void zfs_destroy(struct zfs *fs);
 
-/* Start the filesystem's own thread, the densifier (fuse/densify.h), after
- * the daemon forked to the background (a thread does not survive a fork),
- * and with spill= the far tier (fuse/far.h: its client's threads).
- * Until then /.zcache/densify answers EIO and eviction drops files.
- * Returns 0, -EAGAIN, or the far tier's error (-ENOMEM, -EINVAL). */
+/* Start the filesystem's own threads, the densifier (fuse/densify.h) and,
+ * with a backing file, the writeback thread (fuse/tier.h), after the
+ * daemon forked to the background (a thread does not survive a fork), and
+ * with spill= the far tier (fuse/far.h: its client's threads).  Until then
+ * /.zcache/densify answers EIO, eviction drops files (and the write path
+ * still writes back at the limit itself).  Returns 0, -EAGAIN, or the far
+ * tier's error (-ENOMEM, -EINVAL). */
 int zfs_start(struct zfs *fs);
 
-/* Stop and join that thread (a pass in progress stops after its group),
+/* Stop and join those threads (a pass in progress stops after its group),
  * e.g. before zfs_check; zfs_destroy does it too.  Safe when not started. */
 void zfs_stop(struct zfs *fs);
 

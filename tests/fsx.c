@@ -32,6 +32,10 @@
  * verified whole once more against what the load brought back, and the
  * deletions below run on the loaded store.
  *
+ * ZC_FSX_MOUNT replaces the mount options (default
+ * "compressor=lz4,mem_limit=1G"; CI runs it again with a 512 KiB mem_limit,
+ * low watermarks and a backing directory, so pages keep going to the
+ * backing file and coming back, fuse/tier.h; snapshot= is always added).
  * ZC_FSX_OPS sets the number of operations (default 100,000); ZC_SEED
  * replays a run (the seed is printed).  At the end the suite prints
  * "fsx: N operations, B bytes verified" (figures for the README), deletes
@@ -377,17 +381,19 @@ START_TEST(test_fsx)
 	static const char *const names[FSX_FILES] = { "a", "b", "zstd/c", "zstd/d", "none/e",
 						      "none/f" };
 	const char *env = getenv("ZC_FSX_OPS"), *denv = getenv("ZC_FSX_DENSIFY");
+	const char *mount_opts = getenv("ZC_FSX_MOUNT");
 	uint64_t nops = env && *env ? strtoull(env, NULL, 10) : 100000;
 	struct fsx *x = calloc(1, sizeof(*x));
 	unsigned k;
-	char opts[256];
+	char opts[1024];
 
 	ck_assert_ptr_nonnull(x);
 	x->rs = zc_test_seed();
 	x->densify_every = denv && *denv ? strtoull(denv, NULL, 10) : 250;
 	x->buf = malloc(FSX_MAX + 2 * PAGE);
 	ck_assert_ptr_nonnull(x->buf);
-	snprintf(opts, sizeof(opts), "compressor=lz4,mem_limit=1G,snapshot=%s/fsx.snap", fs_base);
+	snprintf(opts, sizeof(opts), "%s,snapshot=%s/fsx.snap",
+		 mount_opts && *mount_opts ? mount_opts : "compressor=lz4,mem_limit=1G", fs_base);
 	fs_mount(opts);
 	fsx_make_pool("zstd", "zstd:1");
 	fsx_make_pool("none", "none");
@@ -413,6 +419,15 @@ START_TEST(test_fsx)
 		fs_stat_value("densify_conflicts"));
 	if (x->densify_passes)
 		ck_assert_uint_gt(fs_stat_value("densify_units_made"), 0);
+	if (mount_opts && strstr(mount_opts, "backing=")) {
+		/* The backing tier's run: pages went through the file. */
+		fprintf(stderr, "fsx: %" PRIu64 " pages written back, %" PRIu64 " read back; "
+			"%" PRIu64 " of %" PRIu64 " pages in the file at the end\n",
+			fs_stat_value("backing_writes"), fs_stat_value("backing_reads"),
+			fs_stat_value("backing_pages"), fs_stat_value("pages"));
+		ck_assert_uint_gt(fs_stat_value("backing_writes"), 0);
+		ck_assert_uint_gt(fs_stat_value("backing_reads"), 0);
+	}
 	fprintf(stderr, "fsx: ");
 	for (k = 0; k < FSX_NOPS; k++)
 		fprintf(stderr, "%s %" PRIu64 "%s", fsx_op_name[k], x->nop[k],

@@ -132,6 +132,15 @@ START_TEST(test_bad)
 		{ "threads=4x", "threads" },
 		{ "nonsense", "nonsense" },
 		{ "threads", "threads" },
+		{ "backing=", "backing" },
+		{ "backing", "backing" },
+		{ "backing_limit=5%", "backing_limit" },
+		{ "backing_budget=lots", "backing_budget" },
+		{ "backing_high=0", "backing_high" },
+		{ "backing_low=101", "backing_low" },
+		{ "backing_high=50,backing_low=60", "below" },
+		{ "backing_low=90", "below" },
+		{ "backing_nonsense=1", "backing_nonsense" },
 	};
 	struct zd_options o;
 	char err[256];
@@ -155,6 +164,36 @@ START_TEST(test_bad)
 	ck_assert_int_eq(parse(&o, err, 4, 0, "-o", "nonsense", "/m", NULL), -EINVAL);
 	ck_assert_uint_eq(strlen(err), 3);
 	ck_assert_int_eq(parse(&o, NULL, 0, 0, "-o", "nonsense", "/m", NULL), -EINVAL);
+}
+END_TEST
+
+/* The backing tier's options (fuse/tier.h); the path is checked when the
+ * daemon opens it, not here. */
+START_TEST(test_backing)
+{
+	struct zd_options o;
+	char err[256];
+
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "/m", NULL), 0);
+	ck_assert_ptr_null(o.backing);
+	ck_assert_uint_eq(o.backing_limit, 0);
+	ck_assert_uint_eq(o.backing_budget, 0);
+	ck_assert_uint_eq(o.backing_high, 0);
+	ck_assert_uint_eq(o.backing_low, 0);
+	zd_options_free(&o);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o",
+			       "backing=/var/tmp/a\\,b,backing_limit=2G,backing_budget=10G,"
+			       "backing_high=70,backing_low=60",
+			       "/m", NULL),
+			 0);
+	ck_assert_str_eq(o.backing, "/var/tmp/a,b");
+	ck_assert_uint_eq(o.backing_limit, 2ull << 30);
+	ck_assert_uint_eq(o.backing_budget, 10ull << 30);
+	ck_assert_uint_eq(o.backing_high, 70);
+	ck_assert_uint_eq(o.backing_low, 60);
+	ck_assert_ptr_null(strstr(o.fuse_opts, "backing"));
+	zd_options_free(&o);
+	ck_assert_ptr_null(o.backing);
 }
 END_TEST
 
@@ -274,6 +313,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_all_options);
 	tcase_add_test(tc, test_mount_helper_form);
 	tcase_add_test(tc, test_bad);
+	tcase_add_test(tc, test_backing);
 	tcase_add_test(tc, test_help_version);
 	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_log);

@@ -68,6 +68,23 @@ static int zc_stack_op_repack(void *ctx, const void *pages, unsigned map, unsign
 	return pam_repack(ctx, pages, map, codec, old_bytes, out);
 }
 
+static int zc_stack_op_wb_stage(void *ctx, tmem_pampd p, void *buf, size_t cap)
+{
+	return pam_wb_stage(ctx, p, buf, cap);
+}
+
+static int zc_stack_op_wb_write(void *ctx, const void *const forms[], const uint32_t lens[],
+				unsigned n, tmem_pampd out[])
+{
+	return pam_wb_write(ctx, forms, lens, n, out);
+}
+
+static int zc_stack_op_promote(void *ctx, tmem_pampd p, const void *page, unsigned codec,
+			       tmem_pampd *out)
+{
+	return pam_promote(ctx, p, page, codec, out);
+}
+
 const struct tmem_pamops zc_stack_pamops = {
 	.create = zc_stack_op_create,
 	.get_locked = zc_stack_op_get_locked,
@@ -76,6 +93,9 @@ const struct tmem_pamops zc_stack_pamops = {
 	.size = zc_stack_op_size,
 	.repack_plan = zc_stack_op_repack_plan,
 	.repack = zc_stack_op_repack,
+	.wb_stage = zc_stack_op_wb_stage,
+	.wb_write = zc_stack_op_wb_write,
+	.promote = zc_stack_op_promote,
 };
 
 /* ---- building and tearing down ------------------------------------------------ */

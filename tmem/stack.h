@@ -58,9 +58,10 @@ struct slab_cache;
 
 /* The pamops table that makes PAM a tmem backend: tmem_store_create(
  * &zc_stack_pamops, pam, host, host_ctx), with the struct pam * as pam_ctx.
- * Its seven entries are pam_put, pam_get_locked, pam_decode, pam_free,
- * pam_size, pam_repack_plan and pam_repack (compress/pam.h says what each
- * does and under which lock). */
+ * Its ten entries are pam_put, pam_get_locked, pam_decode, pam_free,
+ * pam_size, pam_repack_plan, pam_repack, pam_wb_stage, pam_wb_write and
+ * pam_promote (compress/pam.h says what each does and under which lock;
+ * the last three do nothing until pam_set_backing gave PAM a file). */
 extern const struct tmem_pamops zc_stack_pamops;
 
 /* What may differ from the daemon's stack.  A zeroed struct (or NULL) is

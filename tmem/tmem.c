@@ -89,8 +89,12 @@ int tmem_put_pampd(struct tmem_store *s, int pool, const struct tmem_oid *oid, u
 		assert(npre == 0);
 	}
 	tmem_obj_changed(o);
-	if (tmem_ephemeral(p) && !o->pins)
-		_tmem_lru_touch(s, p, o);
+	if (tmem_ephemeral(p)) {
+		if (!o->pins)
+			_tmem_lru_touch(s, p, o);
+	} else {
+		_tmem_stamp(s, o);
+	}
 	size_t nsize = s->pam->size(s->pam_ctx, np);
 	size_t osize = old ? s->pam->size(s->pam_ctx, old) : 0;
 	TMEM_ADD(st->puts, 1);
@@ -143,6 +147,7 @@ int tmem_get(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		TMEM_ADD(st->failed_gets, 1);
 		return ret;
 	}
+	uint64_t gen = o->gen;	/* for a promotion: unchanged unless TMEM_GET_FREE */
 	if (flags & TMEM_GET_FREE) {
 		uint64_t nodes = 0;
 		size_t sz = s->pam->size(s->pam_ctx, pd);
@@ -158,8 +163,11 @@ int tmem_get(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		} else if (tmem_ephemeral(p) && !o->pins) {
 			_tmem_lru_touch(s, p, o);
 		}
-	} else if (tmem_ephemeral(p) && !o->pins) {
-		_tmem_lru_touch(s, p, o);
+	} else if (tmem_ephemeral(p)) {
+		if (!o->pins)
+			_tmem_lru_touch(s, p, o);
+	} else {
+		_tmem_stamp(s, o);
 	}
 	tmem_unlock(&b->lock);
 
@@ -172,6 +180,8 @@ int tmem_get(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_
 		return ret;
 	}
 	TMEM_ADD(st->gets, 1);
+	if (!(flags & TMEM_GET_FREE) && s->pam->promote)
+		_tmem_promote(s, p, h, oid, index, gen, pd, page);
 	return 0;
 }
 

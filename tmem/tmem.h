@@ -116,9 +116,10 @@
  *   bucket of each of two pools, the lower pool id's first, then one lru
  *   lock at a time.
  * Under a bucket lock tmem calls only pamops.get_locked, pamops.size,
- * pamops.repack_plan and the hostops allocators (which must not call
- * tmem).  pamops.create, pamops.decode, pamops.repack and pamops.free are
- * called with no tmem lock held.  No
+ * pamops.repack_plan, pamops.wb_stage and the hostops allocators (which
+ * must not call tmem).  pamops.create, pamops.decode, pamops.repack,
+ * pamops.wb_write, pamops.promote and pamops.free are called with no tmem
+ * lock held.  No
  * tmem lock is held while an eviction callback runs.  Seen from outside,
  * with the daemon's backends: bucket lock -> slab cache lock -> buddy lock
  * (tmem_slab_hostops), bucket lock -> xcf pool lock (pam get_locked).
@@ -212,6 +213,21 @@ struct tmem_pamops {
 	 * made), or -errno. */
 	int (*repack)(void *ctx, const void *pages, unsigned map, unsigned codec,
 		      uint64_t old_bytes, tmem_pampd out[TMEM_UNIT_PAGES]);
+	/* Optional, both or neither (tmem_wb_stage returns -EOPNOTSUPP
+	 * without them): writeback to a second tier.  wb_stage, under the
+	 * bucket lock: copy p's stored form into buf (cap bytes); returns its
+	 * length, 0 when p is not to be written back, -ENOSPC when cap is too
+	 * small, or -errno.  Must take no tmem lock. */
+	int (*wb_stage)(void *ctx, tmem_pampd p, void *buf, size_t cap);
+	/* With no lock held: store the n staged forms and set out[i] to the
+	 * pampd (of size 0) that now stands for each.  0, or -errno with
+	 * nothing stored. */
+	int (*wb_write)(void *ctx, const void *const forms[], const uint32_t lens[], unsigned n,
+			tmem_pampd out[]);
+	/* Optional: after a get decoded written-back page p into `page`,
+	 * make an in-RAM pampd of it with `codec`.  1 and *out, 0 when p is
+	 * not written back (or the backend declines), or -errno.  No lock. */
+	int (*promote)(void *ctx, tmem_pampd p, const void *page, unsigned codec, tmem_pampd *out);
 };
 
 /* The host's allocator for tmem's own metadata.  `ctx` is the host_ctx
@@ -482,6 +498,89 @@ struct tmem_densify_result {
  * end (a unit is made only when old_bytes is larger). */
 int tmem_densify(struct tmem_store *s, int pool, const struct tmem_oid *oid, uint32_t from,
 		 unsigned codec, void *buf, struct tmem_densify_result *res);
+
+/* ---- writeback to a second tier -------------------------------------
+ *
+ * A backend with wb_stage/wb_write can keep pages outside RAM (the backing
+ * file, compress/pam.h): their pampds then hold no memory (size 0) and
+ * read back through get_locked and decode like any page, the I/O in
+ * decode, with no tmem lock held.  tmem moves pages there in batches: the
+ * caller stages pages of one or more objects into a batch
+ * (tmem_wb_stage: under each object's bucket lock, the backend copies
+ * each page's stored form into the batch's buffer and tmem records the
+ * object's generation), then commits it (tmem_wb_commit: the backend
+ * writes every form at once with no lock held, then tmem swaps each new
+ * pampd in under the bucket lock, object by object, only where the
+ * object's generation is the one recorded - as tmem_densify does, so a
+ * write, flush or move meanwhile wins and its pages' copies are freed).
+ * The old pampds are freed after the swap.  A write that fails leaves
+ * every page as it was.
+ *
+ * Coldness.  Objects of persistent pools carry the epoch of their last get
+ * or put (tmem_object_stamp; the owner advances the epoch with
+ * tmem_tick); the caller writes the coldest first.  A get
+ * of a written-back page may bring it back (pamops.promote): swapped in
+ * under the bucket lock if the object did not change since the get read
+ * it. */
+
+/* Bytes of a batch's buffer, and pages at most in a batch. */
+#define TMEM_WB_BUF ((size_t)1 << 20)
+#define TMEM_WB_PAGES 512u
+
+struct tmem_wb_page {
+	struct tmem_oid oid;
+	uint32_t pool;
+	uint32_t index;
+	uint64_t gen;		/* the object's generation when staged */
+	tmem_pampd old;		/* the pampd staged */
+	uint32_t off, len;	/* its form in buf */
+};
+
+/* A batch: the caller's memory (about 28 KiB plus buf), reused across
+ * commits; every batch staged must be committed (a backend's staged forms
+ * may hold references, compress/pam.h pam_wb_stage).  Fields are tmem's but for buf (TMEM_WB_BUF bytes, the
+ * caller's), which must be set before the first stage. */
+struct tmem_wb_batch {
+	unsigned char *buf;
+	size_t used;
+	unsigned n;
+	struct tmem_wb_page page[TMEM_WB_PAGES];
+};
+
+/* What commits did (added to by tmem_wb_commit). */
+struct tmem_wb_result {
+	uint64_t pages;		/* pages swapped out of RAM */
+	uint64_t bytes;		/* the memory their old pampds held (pamops.size) */
+	uint64_t conflicts;	/* staged pages left as they were: changed meanwhile */
+};
+
+/* Stage the pages of object `oid` in `pool` at indices >= *from, in index
+ * order, until the batch is full or the object ends; pages the backend
+ * declines (wb_stage 0) are skipped.  *from is set to the index where to
+ * continue: 2^32 once the object's last page was looked at.
+ * Returns the number of pages staged (>= 0), -ENOENT when the object does
+ * not exist, -EOPNOTSUPP without wb ops, -EINVAL; a backend error stops
+ * the object (returned when nothing was staged). */
+int tmem_wb_stage(struct tmem_store *s, struct tmem_wb_batch *batch, int pool,
+		  const struct tmem_oid *oid, uint64_t *from);
+
+/* Write the batch (pamops.wb_write) and swap its pages (see above); the
+ * batch is empty afterwards whatever happens.  Adds to *res.  Returns the
+ * number of pages swapped, or the backend's error (-ENOSPC, -EIO, ...:
+ * nothing changed).  Call with no lock held.  Pools named by the batch
+ * must not be destroyed meanwhile (the rule of the "Threads" note). */
+int tmem_wb_commit(struct tmem_store *s, struct tmem_wb_batch *batch,
+		   struct tmem_wb_result *res);
+
+/* Advance the store's epoch, the clock of the coldness stamps (the owner
+ * calls it at a steady pace: the backing tier every 100 ms).  Lock-free. */
+void tmem_tick(struct tmem_store *s);
+
+/* The epoch (tmem_tick) of the last get or put of an object of a
+ * persistent pool: 0 and *stamp, -ENOENT, -EINVAL (a bad or ephemeral
+ * pool).  Objects used in the same epoch tie. */
+int tmem_object_stamp(struct tmem_store *s, int pool, const struct tmem_oid *oid,
+		      uint64_t *stamp);
 
 /* ---- moving objects between pools ------------------------------------ */
 

@@ -14,6 +14,8 @@
  *   radix.c   the radix tree of pages in an object (objnodes);
  *   evict.c   the LRU of ephemeral pools, pins and eviction;
  *   densify.c repacking a group of an object's pages (tmem_densify);
+ *   writeback.c moving pages to a second tier in batches, promotion,
+ *             coldness stamps;
  *   stats.c   the counters summed for tmem_stats, and tmem_check;
  *   host.c    the hostops: malloc, and slab caches on a buddy allocator.
  * Functions one file gives another carry a leading underscore (`_tmem_`,
@@ -95,7 +97,10 @@ struct tmem_obj {
 	struct tmem_obj *left, *right;		/* protected by the bucket lock */
 	uintptr_t parent_color;			/* protected by the bucket lock */
 	struct tmem_obj *lru_prev, *lru_next;	/* protected by pool->lru_lock */
-	uint64_t lru_stamp;			/* protected by pool->lru_lock */
+	uint64_t lru_stamp;			/* ephemeral pools: protected by
+						   pool->lru_lock; persistent ones:
+						   by the bucket lock, the epoch of
+						   the last get or put (_tmem_stamp) */
 	uint64_t root;				/* protected by the bucket lock:
 						   pampd (height 0) or objnode */
 	uint64_t pages;				/* protected by the bucket lock */
@@ -184,6 +189,8 @@ struct tmem_store {
 	pthread_cond_t pool_cond;		/* signalled when a pool ref drops */
 	_Atomic uint64_t lru_clock;		/* stamps for global LRU order */
 	_Atomic uint64_t obj_serial;		/* objects created, ever (their gen) */
+	_Atomic uint64_t epoch;			/* tmem_tick's clock: persistent
+						   objects' stamps */
 	_Atomic(struct tmem_pool *) pools[TMEM_MAX_POOLS];	/* written under pool_lock */
 };
 
@@ -265,6 +272,16 @@ static inline void tmem_obj_changed(struct tmem_obj *o)
 static inline bool tmem_ephemeral(struct tmem_pool *p)
 {
 	return atomic_load_explicit(&p->kind, memory_order_relaxed) == TMEM_POOL_EPHEMERAL;
+}
+
+/* Stamp o with the time of its last get or put (persistent pools: the
+ * writeback's coldness, tmem_object_stamp): the store's epoch, which the
+ * owner advances (tmem_tick).  One relaxed load of a line nobody writes
+ * often, so gets and puts stay as cheap as before.  Caller holds o's
+ * bucket lock. */
+static inline void _tmem_stamp(struct tmem_store *s, struct tmem_obj *o)
+{
+	o->lru_stamp = atomic_load_explicit(&s->epoch, memory_order_relaxed);
 }
 
 /* ---- red-black tree of objects (rbtree.c) --------------------------- */
@@ -395,5 +412,15 @@ void _tmem_lru_del_locked(struct tmem_pool *p, struct tmem_obj *o);
 /* Make o the most recently used object of its ephemeral pool.  Caller must
  * hold o's bucket lock; o must be unpinned. */
 void _tmem_lru_touch(struct tmem_store *s, struct tmem_pool *p, struct tmem_obj *o);
+
+/* ---- writeback (writeback.c) ---------------------------------------- */
+
+/* After a get of page `pd` (the object's generation was `gen`) decoded
+ * into `page`: if the backend makes an in-RAM pampd of it (pamops.promote),
+ * swap that in while the object is unchanged, and free pd; else free the
+ * new one.  Called with no lock held. */
+void _tmem_promote(struct tmem_store *s, struct tmem_pool *p, uint64_t h,
+		   const struct tmem_oid *oid, uint32_t index, uint64_t gen, tmem_pampd pd,
+		   const void *page);
 
 #endif /* ZC_TMEM_TMEM_INT_H */
