@@ -240,9 +240,12 @@ again:
 	return 0;
 }
 
-int zfs_data_lock_local(struct zfs_data *d, struct zfs_inode *a, struct zfs_inode *b)
+int zfs_data_lock_local(struct zfs_data *d, struct zfs_inode *a, struct zfs_inode *b,
+			const int pools[2])
 {
+	struct zfs_far *far = atomic_load(&d->mem->far);
 	struct zfs_inode *files[2] = { a, b };
+	uint64_t restored = 0, lost = 0;
 	int ret;
 
 	for (int tries = 0; tries < ZFS_OPEN_UNSPILL_TRIES; tries++) {
@@ -257,10 +260,20 @@ int zfs_data_lock_local(struct zfs_data *d, struct zfs_inode *a, struct zfs_inod
 			if (ret < 0)
 				return ret;
 		}
+		for (int k = 0; far && pools && k < 2; k++) {
+			if (pools[k] < 0)
+				continue;
+			ret = zfs_far_restore_pool(far, pools[k], &restored, &lost);
+			if (ret < 0)
+				return ret;
+		}
 		/* Under evict_lock (read) a file can be restored, never spilled. */
 		pthread_rwlock_rdlock(&d->mem->evict_lock);
 		for (int k = 0; k < 2; k++)
 			spilled |= files[k] && zfs_far_spilled(files[k]);
+		for (int k = 0; far && pools && k < 2 && !spilled; k++)
+			if (pools[k] >= 0)
+				spilled = zfs_far_pool_spilled(far, pools[k]) != 0;
 		if (!spilled)
 			return 0;
 		pthread_rwlock_unlock(&d->mem->evict_lock);

@@ -113,9 +113,14 @@ int zfs_data_open(struct zfs_data *d, struct zfs_inode *inode);
  * move (a persistent home must hold its data).  Returns 0 with evict_lock
  * held (the caller drops it), or without it -ENOENT (a file was gone: its
  * names are removed now), -EAGAIN (spilled again and again meanwhile),
- * -ENOMEM or -EIO.  A spilled file below a directory that moves to a
- * persistent pool is not brought back here: it is restored when opened. */
-int zfs_data_lock_local(struct zfs_data *d, struct zfs_inode *a, struct zfs_inode *b);
+ * -ENOMEM or -EIO.  `pools` (NULL, or two store pool ids, -1 for none):
+ * pools of directories the rename moves to another pool, whose spilled
+ * files all come back too (the far tier does not know which of them are
+ * below the directory: every one at home in its pool comes back), so a
+ * directory moved into a persistent pool brings no file that lives only
+ * remotely. */
+int zfs_data_lock_local(struct zfs_data *d, struct zfs_inode *a, struct zfs_inode *b,
+			const int pools[2]);
 
 /* Undo zfs_data_open: unpin where the object is now, count the open out. */
 void zfs_data_close(struct zfs_data *d, struct zfs_inode *inode);

@@ -572,13 +572,15 @@ out:
 	return ret;
 }
 
-int zfs_far_restore_all(struct zfs_far *f, uint64_t *restored, uint64_t *lost)
+/* The numbers of the spilled files, malloc()ed, in *n (f->lock is not
+ * held across a fetch, nor while their inodes are looked at).  NULL with
+ * *n 0 when there are none; NULL with *n SIZE_MAX when out of memory. */
+static uint64_t *far_spilled_inos(struct zfs_far *f, size_t *count)
 {
 	uint64_t *inos = NULL;
 	size_t n = 0, cap = 0;
 	int ret = 0;
 
-	/* The numbers first (f->lock is not held across a fetch). */
 	pthread_mutex_lock(&f->lock);
 	for (size_t b = 0; b < f->nbuckets && ret == 0; b++)
 		for (struct far_entry *e = f->table[b]; e; e = e->next) {
@@ -596,12 +598,57 @@ int zfs_far_restore_all(struct zfs_far *f, uint64_t *restored, uint64_t *lost)
 			inos[n++] = e->ino;
 		}
 	pthread_mutex_unlock(&f->lock);
+	if (ret < 0) {
+		free(inos);
+		*count = SIZE_MAX;
+		return NULL;
+	}
+	*count = n;
+	return inos;
+}
+
+/* Is `inode` spilled with its home in store pool `pool` (-1: any)?  Its
+ * home is read under its io_lock (a move holds it exclusively). */
+static int far_spilled_in(struct zfs_inode *inode, int pool)
+{
+	int in;
+
+	pthread_rwlock_rdlock(&inode->stripe->io_lock);
+	in = zfs_far_spilled(inode) && (pool < 0 || inode->pool->store_id == pool);
+	pthread_rwlock_unlock(&inode->stripe->io_lock);
+	return in;
+}
+
+int zfs_far_pool_spilled(struct zfs_far *f, int pool)
+{
+	size_t n;
+	uint64_t *inos = far_spilled_inos(f, &n);
+	int found = n == SIZE_MAX ? -ENOMEM : 0;
+
+	for (size_t k = 0; k < n && !found && inos; k++) {
+		struct zfs_inode *inode = zfs_ns_hold(f->cfg.ns, inos[k]);
+
+		if (inode) {
+			found = far_spilled_in(inode, pool);
+			zfs_ns_release(f->cfg.ns, inode);
+		}
+	}
+	free(inos);
+	return found;
+}
+
+int zfs_far_restore_pool(struct zfs_far *f, int pool, uint64_t *restored, uint64_t *lost)
+{
+	size_t n;
+	uint64_t *inos = far_spilled_inos(f, &n);
+	int ret = n == SIZE_MAX ? -ENOMEM : 0;
+
 	for (size_t k = 0; k < n && ret == 0; k++) {
 		struct zfs_inode *inode = zfs_ns_hold(f->cfg.ns, inos[k]);
 
 		if (!inode)
 			continue;
-		if (!zfs_far_spilled(inode)) {
+		if (!far_spilled_in(inode, pool)) {
 			zfs_ns_release(f->cfg.ns, inode);
 			continue;
 		}
@@ -623,6 +670,11 @@ int zfs_far_restore_all(struct zfs_far *f, uint64_t *restored, uint64_t *lost)
 	}
 	free(inos);
 	return ret;
+}
+
+int zfs_far_restore_all(struct zfs_far *f, uint64_t *restored, uint64_t *lost)
+{
+	return zfs_far_restore_pool(f, -1, restored, lost);
 }
 
 void zfs_far_gone(struct zfs_far *f, uint64_t ino)

@@ -45,10 +45,11 @@
  * Only ephemeral pools spill: a file whose home is persistent is never a
  * candidate (tmem keeps no LRU for persistent pools), and a spilled file
  * linked or renamed (into any pool) is restored before the namespace moves
- * it (fuse/data.h zfs_data_lock_local), so persistent data never lives
- * only remotely - with one exception left: a spilled file below a
- * directory renamed into a persistent pool moves while spilled, and is
- * restored at its next open.  A pool may opt out with the pool attribute
+ * it (fuse/data.h zfs_data_lock_local), and so is every spilled file of
+ * the pool a directory leaves when a rename moves it to another pool
+ * (zfs_far_restore_pool: the table does not know which files are below
+ * the directory), so persistent data never lives only remotely.  A pool
+ * may opt out with the pool attribute
  * user.zcache.spill ("on", the default with spill=, or "off").
  *
  * Locks.  Order: evict_lock -> ns->lock -> io_lock -> f->lock -> the
@@ -171,6 +172,16 @@ void zfs_far_forget(struct zfs_far *f, uint64_t ino);
  * (a file the store refused: it stays spilled) or -EAGAIN (the fetch queue
  * stayed full). */
 int zfs_far_restore_all(struct zfs_far *f, uint64_t *restored, uint64_t *lost);
+
+/* zfs_far_restore_all for the files at home in the store pool `pool` only,
+ * e.g. before a directory of that pool moves to another (fuse/data.h
+ * zfs_data_lock_local); the filesystem need not be quiet.  Same returns. */
+int zfs_far_restore_pool(struct zfs_far *f, int pool, uint64_t *restored, uint64_t *lost);
+
+/* Is any file at home in the store pool `pool` spilled now?  1, 0 or
+ * -ENOMEM.  The caller holds no ns or io lock (evict_lock for reading is
+ * fine, and keeps the answer true until it is dropped). */
+int zfs_far_pool_spilled(struct zfs_far *f, int pool);
 
 /* Everything the statistics print. */
 struct zfs_far_stats {

@@ -409,7 +409,7 @@ static int zfs_ns_node_link(const struct zfs_req *q, uint64_t ino, uint64_t newp
 
 	/* A link may move the file (ns.h, "Homes"): not while it is being
 	 * evicted, and not while spilled. */
-	ret = zfs_data_lock_local(&fs->data, zfs_ns_get(fs->ns, ino), NULL);
+	ret = zfs_data_lock_local(&fs->data, zfs_ns_get(fs->ns, ino), NULL, NULL);
 	if (ret < 0)
 		return ret;
 	ret = zfs_ns_link(fs->ns, ino, newparent, newname, &r->st);
@@ -449,12 +449,30 @@ static struct zfs_inode *zfs_ops_regular(struct zfs *fs, uint64_t parent, const 
 	return i;
 }
 
+/* The store pool of the directory `name` in `parent` when a rename takes it
+ * into directory `to` of another pool (its subtree moves along: ns.h), or
+ * -1 (not a directory, the same pool, or gone). */
+static int zfs_ops_moving_pool(struct zfs *fs, uint64_t parent, const char *name, uint64_t to)
+{
+	struct zfs_inode *dir, *dest = zfs_ns_get(fs->ns, to);
+	struct stat st;
+	int pool = -1;
+
+	if (!dest || zfs_ns_lookup(fs->ns, parent, name, &st) < 0)
+		return -1;
+	if (S_ISDIR(st.st_mode) && (dir = zfs_ns_get(fs->ns, st.st_ino)) != NULL &&
+	    dir->pool != dest->pool)
+		pool = dir->pool->store_id;
+	zfs_ns_forget(fs->ns, st.st_ino, 1);
+	return pool;
+}
+
 static int zfs_ns_node_rename(const struct zfs_req *q, uint64_t parent, const char *name,
 			      uint64_t newparent, const char *newname, unsigned flags)
 {
 	struct zfs *fs = q->fs;
 	struct zfs_pool *pool = NULL;
-	int ret, pool_err = 0;
+	int ret, pool_err = 0, moving[2] = { -1, -1 };
 
 	/* A directory moved to the top level becomes a pool: have one ready
 	 * (ns takes it, with its kind and codec, only if that happens). */
@@ -465,10 +483,17 @@ static int zfs_ns_node_rename(const struct zfs_req *q, uint64_t parent, const ch
 	}
 	/* Files and subtrees may move between pools (ns.h): not while
 	 * eviction is between the store and the namespace, and not while the
-	 * files renamed are spilled. */
+	 * files renamed, or any below a directory that changes pool, are
+	 * spilled. */
+	if (atomic_load(&fs->mem.far)) {
+		moving[0] = zfs_ops_moving_pool(fs, parent, name, newparent);
+		if (flags & RENAME_EXCHANGE)
+			moving[1] = zfs_ops_moving_pool(fs, newparent, newname, parent);
+	}
 	ret = zfs_data_lock_local(&fs->data, zfs_ops_regular(fs, parent, name),
 				  (flags & RENAME_EXCHANGE) ? zfs_ops_regular(fs, newparent, newname)
-							    : NULL);
+							    : NULL,
+				  moving);
 	if (ret < 0) {
 		zfs_data_pool_discard(fs->cfg.store, pool);
 		return ret;

@@ -15,7 +15,8 @@
  *   pool_off    user.zcache.spill "off": the pool's files are evicted, not
  *               spilled;
  *   persistent  a spilled file renamed or linked into a persistent pool is
- *               brought back first and never spills again;
+ *               brought back first and never spills again, and so are the
+ *               spilled files of a directory renamed into one;
  *   metrics     metrics and stats.json with spill= pass tests/metrics_check.py;
  *   option      a bad spill= list fails the mount with status 2;
  *   snapshot    a clean stop with snapshot= fetches spilled files back into
@@ -376,6 +377,35 @@ START_TEST(test_spill_to_persistent)
 	free(got);
 	free(want);
 	ck_assert_int_eq(check_file(6, 0), 0);
+	/* A directory of spilled files renamed into the persistent pool:
+	 * they come back before it moves. */
+	fs_path(p, sizeof(p), "eph/sub");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (int i = 0; i < 3; i++) {
+		char rel[64];
+		unsigned char b[5000];
+
+		snprintf(rel, sizeof(rel), "eph/sub/s%d", i);
+		file_bytes(40 + i, 0, b, sizeof(b));
+		fs_write_file(rel, b, sizeof(b));
+	}
+	fs_wait_closed("eph");
+	fs_ctl_write("drop_ephemeral", "1");
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), 3);
+	fs_path(q, sizeof(q), "keep/sub");
+	ck_assert_int_eq(rename(p, q), 0);
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), 0);
+	for (int i = 0; i < 3; i++) {
+		char rel[64];
+		unsigned char b[5000];
+
+		snprintf(rel, sizeof(rel), "keep/sub/s%d", i);
+		file_bytes(40 + i, 0, b, sizeof(b));
+		got = fs_read_file(rel, &n);
+		ck_assert_uint_eq(n, sizeof(b));
+		ck_assert_int_eq(memcmp(got, b, n), 0);
+		free(got);
+	}
 	fs_finish();
 	mc_stop_all(&c);
 }
