@@ -264,7 +264,6 @@ void fs_write_file(const char *rel, const void *data, size_t len)
 	ck_assert_int_eq(close(fd), 0);
 }
 
-/* Read a whole file (malloc'ed, NUL-terminated); *len gets its size. */
 /* The words of fs_fill_random's stream, in place. */
 static void fs_random_words(uint64_t *state, unsigned char *buf, size_t len)
 {
@@ -316,6 +315,7 @@ void fs_check_random(int fd, uint64_t seed, off_t len)
 	free(got);
 }
 
+/* Read a whole file (malloc'ed, NUL-terminated); *len gets its size. */
 char *fs_read_file(const char *rel, size_t *len)
 {
 	char p[1024];
