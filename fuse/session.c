@@ -61,11 +61,21 @@ static void zfs_session_log(struct zfs *fs, int level, const char *fmt, ...)
 	fs->cfg.log(fs->cfg.log_arg, level, msg);
 }
 
+/* The length of the last read of the calling worker (0 for none or an
+ * error).  libfuse 3.14's fuse_session_receive_buf returns 0 and drops a
+ * request it read once the session is marked exited (a signal between the
+ * read and its check); the worker then serves it itself from this length
+ * (zfs_worker_run), since after a SIGHUP reload nobody else would and its
+ * caller would wait forever. */
+static _Thread_local ssize_t zfs_last_read;
+
 static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct zfs *fs = userdata;
 	ssize_t n = read(fd, buf, len);
 	const struct fuse_in_header *in = buf;
+
+	zfs_last_read = n > 0 ? n : 0;
 
 	if (n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, flags2)) &&
 	    in->opcode == FUSE_INIT) {
@@ -603,8 +613,17 @@ static void *zfs_worker_run(void *arg)
 	}
 	stats = zfs_session_stats_get(w->fs);
 	while (!fuse_session_exited(w->se)) {
-		int res = fuse_session_receive_buf(w->se, &buf);
+		int res;
 
+		zfs_last_read = 0;
+		res = fuse_session_receive_buf(w->se, &buf);
+		if (res == 0 && zfs_last_read >= (ssize_t)sizeof(struct fuse_in_header)) {
+			/* Read, then dropped by libfuse as the session ended
+			 * (see zfs_last_read): answer it before stopping. */
+			buf.size = (size_t)zfs_last_read;
+			zfs_session_dispatch(w->fs, stats, &buf);
+			break;
+		}
 		if (res == -EINTR)
 			continue;
 		if (res <= 0) {
