@@ -12,6 +12,9 @@
  *              mem_used_max) are unchanged, and the daemon keeps its pid;
  *   refused    a SIGHUP while a /.zcache file or an unlinked file is open
  *              is refused with one line and the old process serves on;
+ *   uring      (when the kernel offers FUSE over io_uring) a SIGHUP to a
+ *              mount served by the io_uring transport is refused with one
+ *              line and the process serves on, files intact;
  *   version    (debug builds: ZC_FAULT_RELOAD_VERSION) a binary that does
  *              not read the image refuses it, the old process serves on,
  *              every file as it was, and a later stop is clean;
@@ -435,6 +438,43 @@ START_TEST(test_refused)
 }
 END_TEST
 
+/* Whether the kernel offers FUSE over io_uring to new mounts. */
+static int uring_offered(void)
+{
+	char c = 0;
+	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "r");
+
+	if (f) {
+		if (fread(&c, 1, 1, f) != 1)
+			c = 0;
+		fclose(f);
+	}
+	return c == 'Y';
+}
+
+START_TEST(test_uring)
+{
+	uint64_t rs = zc_test_seed();
+	struct tree *t = calloc(1, sizeof(*t));
+
+	if (!uring_offered()) {
+		fprintf(stderr, "reload: enable_uring is not Y, the io_uring refusal is not tested\n");
+		free(t);
+		return;
+	}
+	fs_mount("uring=on");
+	build(t, &rs);
+	for (unsigned r = 1; r <= 2; r++) {
+		ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
+		wait_log("SIGHUP refused: the io_uring transport", r);
+		verify(t);
+	}
+	ck_assert_uint_eq(log_count(adopted), 0);
+	free(t);
+	fs_finish();
+}
+END_TEST
+
 #ifdef ZC_DEBUG
 START_TEST(test_version)
 {
@@ -526,6 +566,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_refused);
+	tcase_add_test(tc, test_uring);
 	add_debug_tests(tc);
 	suite_add_tcase(s, tc);
 	return s;
