@@ -20,7 +20,9 @@
 #include "daemon/log.h"
 #include "daemon/options.h"
 #include "daemon/policy.h"
+#include "daemon/reload.h"
 #include "fuse/ops.h"
+#include "fuse/reload.h"
 #include "fuse/session.h"
 #include "fuse/state.h"
 #include "fuse/uring.h"
@@ -50,6 +52,8 @@ struct zcd {
 	struct backing *backing;	/* -o backing's file (fuse/tier.h), or NULL */
 	int mounted;
 	int handlers;
+	struct zd_reload reload;	/* SIGHUP reload (daemon/reload.h) */
+	int adopted;			/* the mount came from the process before us */
 };
 
 static uint64_t zcd_ram_bytes(void)
@@ -198,15 +202,20 @@ static int zcd_snapshot_save(struct zcd *d)
 	return 0;
 }
 
+static void zcd_adopted_unmount(struct zcd *d);
+
 /* Tear down in reverse order; safe on a partly built context. */
 static void zcd_teardown(struct zcd *d)
 {
 	zd_policy_stop(d->policy);
 	d->policy = NULL;
+	zd_reload_signals_fini(&d->reload);
 	if (d->handlers)
 		fuse_remove_signal_handlers(d->se);
 	if (d->mounted)
 		fuse_session_unmount(d->se);
+	if (d->se)
+		zcd_adopted_unmount(d);
 	if (d->se)
 		fuse_session_destroy(d->se);
 	zfs_destroy(d->fs);
@@ -250,15 +259,33 @@ static int zcd_session(struct zcd *d, const char *prog)
 	return 0;
 }
 
+/* A mount adopted in a reload has no mount point in libfuse: unmount it
+ * ourselves (daemon/reload.h zd_reload_unmount). */
+static void zcd_adopted_unmount(struct zcd *d)
+{
+	int ret;
+
+	if (!d->adopted)
+		return;
+	d->adopted = 0;
+	ret = zd_reload_unmount(d->opt.mountpoint, fuse_session_fd(d->se));
+	if (ret < 0)
+		zd_log_printf(&d->log, ZD_LOG_WARN, "cannot unmount %s: %s", d->opt.mountpoint,
+			      strerror(-ret));
+}
+
 /* Called by the session loop once the main worker stops. */
 static void zcd_unmount(void *arg)
 {
 	struct zcd *d = arg;
 
+	if (d->reload.requested)	/* the mount goes on (daemon/reload.h) */
+		return;
 	if (d->mounted) {
 		fuse_session_unmount(d->se);
 		d->mounted = 0;
 	}
+	zcd_adopted_unmount(d);
 }
 
 /* Start the memory policy thread (daemon/policy.h) with its defaults. */
@@ -320,6 +347,30 @@ static int zcd_mount(struct zcd *d)
 	return 0;
 }
 
+/* Take the mount over from the process before us (daemon/reload.h): the
+ * session on the inherited /dev/fuse descriptor, the kernel's INIT
+ * replayed into it.  Returns 0 or -1 (logged). */
+static int zcd_adopt(struct zcd *d, const void *init_in, size_t init_len)
+{
+	char dev[32];
+	int ret;
+
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", d->reload.fuse_fd);
+	if (fuse_session_mount(d->se, dev) != 0) {
+		zd_log_printf(&d->log, ZD_LOG_ERR, "reload: cannot adopt %s", dev);
+		return -1;
+	}
+	d->reload.fuse_fd = -1;		/* the session's now */
+	d->adopted = 1;
+	ret = zfs_session_adopt(d->fs, d->se, init_in, init_len);
+	if (ret < 0) {
+		zd_log_printf(&d->log, ZD_LOG_ERR, "reload: the INIT replay failed: %s",
+			      strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct zcd d;
@@ -327,6 +378,14 @@ int main(int argc, char **argv)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int ret;
 
+	uint8_t init_in[ZFS_RELOAD_INIT_MAX];
+	size_t init_len = 0;
+	int adopt;
+
+	/* A reload's probe of a new image (daemon/reload.h) ends here. */
+	ret = zd_reload_probe_main();
+	if (ret >= 0)
+		return ret;
 	memset(&d, 0, sizeof(d));
 	zd_log_init(&d.log, "zcached", ZD_LOG_INFO);
 	ret = zd_options_parse(&d.opt, argc, argv, zcd_ram_bytes(), ncpu > 0 ? (unsigned)ncpu : 1,
@@ -351,6 +410,17 @@ int main(int argc, char **argv)
 	}
 	if (d.opt.debug)
 		d.log.level = ZD_LOG_DEBUG;
+	ret = zd_reload_init(&d.reload, argv);
+	if (ret < 0)
+		zd_log_printf(&d.log, ZD_LOG_WARN, "cannot find this binary (%s): SIGHUP will not reload",
+			      strerror(-ret));
+	adopt = zd_reload_from_env(&d.reload);
+	if (adopt < 0) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "%s is malformed or names closed descriptors",
+			      ZD_RELOAD_ENV);
+		zd_options_free(&d.opt);
+		return 1;
+	}
 	/* uring=on refuses to mount when the kernel will not offer the ring
 	 * (the INIT reply checks again); zcached never changes the setting. */
 	if (d.opt.uring == ZFS_URING_ON && zfs_uring_available() != 1) {
@@ -387,7 +457,8 @@ int main(int argc, char **argv)
 		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot build the store: %s", strerror(-ret));
 		goto fail;
 	}
-	if (zcd_snapshot_load(&d) < 0)
+	if (adopt ? zd_reload_load(&d.reload, d.fs, &d.log, init_in, &init_len) < 0
+		  : zcd_snapshot_load(&d) < 0)
 		goto fail;
 	ret = zcd_session(&d, argv[0]);
 	if (ret == -ENOMEM) {
@@ -404,9 +475,18 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	d.handlers = 1;
-	if (zcd_mount(&d) < 0)
+	if (zd_reload_signals(&d.reload, d.fs) < 0) {
+		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot install the SIGHUP handler");
 		goto fail;
-	if (!d.opt.foreground) {
+	}
+	if (adopt) {
+		if (zcd_adopt(&d, init_in, init_len) < 0)
+			goto fail;
+		if (!d.opt.foreground)
+			zd_log_detach(&d.log);
+	} else if (zcd_mount(&d) < 0) {
+		goto fail;
+	} else if (!d.opt.foreground) {
 		if (fuse_daemonize(0) != 0)
 			goto fail;
 		zd_log_detach(&d.log);
@@ -420,8 +500,25 @@ int main(int argc, char **argv)
 		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot start the densifier thread");
 		goto fail;
 	}
-	zcd_notify("READY=1");
-	ret = zcd_run(&d);
+	for (;;) {
+		zcd_notify("READY=1");
+		ret = zcd_run(&d);
+		if (!d.reload.requested)
+			break;
+		/* SIGHUP: hand over and execve; back here only if that failed
+		 * (logged), to serve on (daemon/reload.h). */
+		zcd_notify("RELOADING=1");
+		zd_policy_stop(d.policy);
+		d.policy = NULL;
+		zfs_stop(d.fs);
+		zd_reload_exec(&d.reload, d.fs, d.se, &d.log);
+		fuse_session_reset(d.se);
+		d.policy = zcd_policy(&d);
+		if (!d.policy || zfs_start(d.fs) < 0) {
+			zd_log_printf(&d.log, ZD_LOG_ERR, "cannot restart after the failed reload");
+			goto fail;
+		}
+	}
 	zcd_notify("STOPPING=1");
 	zd_policy_stop(d.policy);
 	d.policy = NULL;

@@ -116,3 +116,71 @@ struct zfs_inode *zfs_handle_close(struct zfs_handles *h, uint64_t fh)
 		atomic_fetch_sub_explicit(&h->open, 1, memory_order_relaxed);
 	return inode;
 }
+
+int zfs_handle_each(struct zfs_handles *h, int (*fn)(void *arg, uint64_t fh,
+						     struct zfs_inode *inode), void *arg)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (uint32_t idx = 0; idx < h->nslots && ret == 0; idx++) {
+		struct zfs_handle_slot *s = zfs_handle_slot(h, idx);
+		uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed);
+
+		if (gen & 1)
+			ret = fn(arg, (uint64_t)gen << 32 | (idx + 1),
+				 atomic_load_explicit(&s->inode, memory_order_relaxed));
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+int zfs_handle_adopt(struct zfs_handles *h, uint64_t fh, struct zfs_inode *inode)
+{
+	uint32_t idx = (uint32_t)fh, gen = (uint32_t)(fh >> 32);
+	struct zfs_handle_slot *s;
+	int ret = 0;
+
+	if (idx == 0 || !(gen & 1) || idx > ZFS_HANDLE_CHUNK * ZFS_HANDLE_CHUNKS || !inode)
+		return -EINVAL;
+	idx--;
+	pthread_mutex_lock(&h->lock);
+	for (uint32_t c = 0; c <= idx / ZFS_HANDLE_CHUNK; c++) {
+		if (atomic_load_explicit(&h->chunks[c], memory_order_relaxed))
+			continue;
+		s = calloc(ZFS_HANDLE_CHUNK, sizeof(*s));
+		if (!s) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		atomic_store_explicit(&h->chunks[c], s, memory_order_release);
+	}
+	s = zfs_handle_slot(h, idx);
+	if (atomic_load_explicit(&s->gen, memory_order_relaxed) & 1) {
+		ret = -EEXIST;
+		goto out;
+	}
+	atomic_store_explicit(&s->inode, inode, memory_order_relaxed);
+	atomic_store_explicit(&s->gen, gen, memory_order_release);
+	if (idx >= h->nslots)
+		h->nslots = idx + 1;
+	atomic_fetch_add_explicit(&h->open, 1, memory_order_relaxed);
+out:
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+void zfs_handle_adopt_done(struct zfs_handles *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->free_head = 0;
+	for (uint32_t idx = h->nslots; idx-- > 0; ) {
+		struct zfs_handle_slot *s = zfs_handle_slot(h, idx);
+
+		if (atomic_load_explicit(&s->gen, memory_order_relaxed) & 1)
+			continue;
+		s->next_free = h->free_head;
+		h->free_head = idx + 1;
+	}
+	pthread_mutex_unlock(&h->lock);
+}

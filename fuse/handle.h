@@ -70,4 +70,23 @@ struct zfs_inode *zfs_handle_get(struct zfs_handles *h, uint64_t fh);
  * names no open slot (nothing changes). */
 struct zfs_inode *zfs_handle_close(struct zfs_handles *h, uint64_t fh);
 
+/* ---- the SIGHUP reload (fuse/reload.h) ------------------------------------ */
+
+/* Call fn for every open handle, in index order, under the table's lock
+ * (fn must not call into the table); stops at fn's first nonzero return,
+ * which it returns (else 0).  For a quiet filesystem. */
+int zfs_handle_each(struct zfs_handles *h, int (*fn)(void *arg, uint64_t fh,
+						     struct zfs_inode *inode), void *arg);
+
+/* Put an open handle back exactly as another process handed it out: slot
+ * index and generation from `fh`, naming `inode` (the caller opened it).
+ * Slots below it that nobody adopts stay free (generation 0).  Call
+ * zfs_handle_adopt_done once every handle is in, before any open.
+ * Returns 0, -EINVAL (not an open handle's fh, or inode NULL), -EEXIST
+ * (the slot is taken) or -ENOMEM. */
+int zfs_handle_adopt(struct zfs_handles *h, uint64_t fh, struct zfs_inode *inode);
+
+/* Rebuild the free list after adoptions (lowest free index first). */
+void zfs_handle_adopt_done(struct zfs_handles *h);
+
 #endif /* ZC_FUSE_HANDLE_H */

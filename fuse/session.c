@@ -61,11 +61,21 @@ static void zfs_session_log(struct zfs *fs, int level, const char *fmt, ...)
 	fs->cfg.log(fs->cfg.log_arg, level, msg);
 }
 
+/* The length of the last read of the calling worker (0 for none or an
+ * error).  libfuse 3.14's fuse_session_receive_buf returns 0 and drops a
+ * request it read once the session is marked exited (a signal between the
+ * read and its check); the worker then serves it itself from this length
+ * (zfs_worker_run), since after a SIGHUP reload nobody else would and its
+ * caller would wait forever. */
+static _Thread_local ssize_t zfs_last_read;
+
 static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct zfs *fs = userdata;
 	ssize_t n = read(fd, buf, len);
 	const struct fuse_in_header *in = buf;
+
+	zfs_last_read = n > 0 ? n : 0;
 
 	if (n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, flags2)) &&
 	    in->opcode == FUSE_INIT) {
@@ -78,6 +88,9 @@ static ssize_t zfs_io_read(int fd, void *buf, size_t len, void *userdata)
 			flags2 = arg->flags2;
 		atomic_store(&fs->init_offer, arg->flags);
 		atomic_store(&fs->init_offer2, flags2);
+		fs->init_in_len = (uint32_t)((size_t)n - sizeof(*in) < sizeof(fs->init_in)
+					     ? (size_t)n - sizeof(*in) : sizeof(fs->init_in));
+		memcpy(fs->init_in, arg, fs->init_in_len);
 		atomic_store(&fs->init_unique, in->unique);
 	}
 	return n;
@@ -181,12 +194,23 @@ static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdat
 			return -1;
 		}
 	}
+	if (unique && atomic_load(&fs->init_replay) && out->unique == unique && out->error) {
+		atomic_store(&fs->init_replay, 0);	/* refused: never to the device */
+		return (ssize_t)iov[0].iov_len;
+	}
 	if (!unique || count != 2 || iov[0].iov_len != sizeof(*out) || out->unique != unique ||
 	    out->error || iov[1].iov_len < offsetof(struct fuse_init_out, max_background) ||
 	    iov[1].iov_len > sizeof(init))
 		return writev(fd, iov, count);
 	memcpy(&init, iov[1].iov_base, iov[1].iov_len);
 	init.flags |= atomic_load(&fs->init_offer) & ZFS_INIT_ADD;
+	if (atomic_load(&fs->init_replay)) {
+		/* The kernel has had its INIT reply from the process before us
+		 * (zfs_session_adopt): this one stays here. */
+		atomic_store(&fs->init_flags, init.flags);
+		atomic_store(&fs->init_unique, 0);
+		return (ssize_t)(iov[0].iov_len + iov[1].iov_len);
+	}
 	offer2 = atomic_load(&fs->init_offer2);
 	if (fs->cfg.uring != ZFS_URING_OFF && (offer2 & FUK_INIT_FLAGS2_OVER_IO_URING) &&
 	    (init.flags & FUSE_INIT_EXT) &&
@@ -211,6 +235,63 @@ static ssize_t zfs_io_writev(int fd, struct iovec *iov, int count, void *userdat
 	if (ret > 0 && ring)
 		zfs_ring_begin(fs, fd, &init);
 	return ret;
+}
+
+/* Install the custom I/O (see "Transport") once per session. */
+static void zfs_session_io(struct zfs *fs, struct fuse_session *se)
+{
+	static const struct fuse_custom_io io = { .read = zfs_io_read, .writev = zfs_io_writev };
+
+	if (!fs->io_set && fuse_session_fd(se) >= 0 &&
+	    fuse_session_custom_io(se, &io, fuse_session_fd(se)) == 0)
+		fs->io_set = 1;
+}
+
+_Static_assert(sizeof(((struct zfs *)0)->init_in) >= sizeof(struct fuse_init_in),
+	       "init_in holds the kernel's INIT argument");
+
+int zfs_session_adopt(struct zfs *fs, struct fuse_session *se, const void *init_in, size_t len)
+{
+	struct {
+		struct fuse_in_header h;
+		unsigned char arg[sizeof(fs->init_in)];
+	} msg;
+	struct fuse_buf buf;
+	const struct fuse_init_in *arg = init_in;
+	uint32_t flags2 = 0;
+
+	if (len < offsetof(struct fuse_init_in, flags2) || len > sizeof(msg.arg))
+		return -EINVAL;
+	fs->se = se;
+	zfs_session_io(fs, se);
+	if (!fs->io_set)
+		return -EBADF;
+	memset(&msg, 0, sizeof(msg));
+	msg.h.len = (uint32_t)(sizeof(msg.h) + len);
+	msg.h.opcode = FUSE_INIT;
+	msg.h.unique = 1;	/* any: the reply is kept here */
+	msg.h.nodeid = 0;
+	memcpy(msg.arg, init_in, len);
+	if ((arg->flags & FUSE_INIT_EXT) && len >= offsetof(struct fuse_init_in, flags2) + 4)
+		memcpy(&flags2, msg.arg + offsetof(struct fuse_init_in, flags2), 4);
+	memcpy(fs->init_in, init_in, len);
+	fs->init_in_len = (uint32_t)len;
+	atomic_store(&fs->init_offer, arg->flags);
+	atomic_store(&fs->init_offer2, flags2);
+	atomic_store(&fs->init_flags, 0);
+	atomic_store(&fs->init_unique, msg.h.unique);
+	atomic_store(&fs->init_replay, 1);
+	memset(&buf, 0, sizeof(buf));
+	buf.mem = &msg;
+	buf.size = msg.h.len;
+	fuse_session_process_buf(se, &buf);
+	atomic_store(&fs->init_replay, 0);
+	fs->se = NULL;
+	/* libfuse answered with its INIT reply (init_flags set) unless it
+	 * refused the replayed INIT (an error reply, also kept here). */
+	if (atomic_load(&fs->init_unique) != 0 || fuse_session_exited(se))
+		return -EPROTO;
+	return 0;
 }
 
 /* ---- interrupts ---------------------------------------------------------------- */
@@ -532,8 +613,17 @@ static void *zfs_worker_run(void *arg)
 	}
 	stats = zfs_session_stats_get(w->fs);
 	while (!fuse_session_exited(w->se)) {
-		int res = fuse_session_receive_buf(w->se, &buf);
+		int res;
 
+		zfs_last_read = 0;
+		res = fuse_session_receive_buf(w->se, &buf);
+		if (res == 0 && zfs_last_read >= (ssize_t)sizeof(struct fuse_in_header)) {
+			/* Read, then dropped by libfuse as the session ended
+			 * (see zfs_last_read): answer it before stopping. */
+			buf.size = (size_t)zfs_last_read;
+			zfs_session_dispatch(w->fs, stats, &buf);
+			break;
+		}
 		if (res == -EINTR)
 			continue;
 		if (res <= 0) {
@@ -582,13 +672,7 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	if (zfs_intr_init(fs) < 0)
 		return -ENOMEM;
 	atomic_store(&fs->session_err, 0);
-	{
-		static const struct fuse_custom_io io = { .read = zfs_io_read,
-							  .writev = zfs_io_writev };
-
-		if (fuse_session_fd(se) >= 0)
-			fuse_session_custom_io(se, &io, fuse_session_fd(se));
-	}
+	zfs_session_io(fs, se);
 	w = calloc(threads, sizeof(*w));
 	if (!w) {
 		ret = -ENOMEM;

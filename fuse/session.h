@@ -93,6 +93,19 @@ struct zfs_reqstat_thread;
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
 
+/* Adopt a mount whose INIT another process answered (the SIGHUP reload,
+ * fuse/reload.h): `se` is mounted on the inherited /dev/fuse descriptor
+ * (fuse_session_mount of "/dev/fd/N").  Installs the session's custom I/O
+ * (see "Transport") and replays the kernel's INIT argument (`init_in`,
+ * `len` bytes, as zfs_io_read kept it in fs->init_in) through libfuse's
+ * own INIT handling, so libfuse negotiates exactly what it did the first
+ * time (same offer, same handlers, same options) and marks the session
+ * initialised; its reply is kept back from the device (the kernel had its
+ * reply long ago).  The io_uring transport is never started here.  Call
+ * before zfs_session_loop.  Returns 0, -EINVAL (a short argument), -EBADF
+ * (no device) or -EPROTO (libfuse refused the INIT). */
+int zfs_session_adopt(struct zfs *fs, struct fuse_session *se, const void *init_in, size_t len);
+
 /* ---- the mount's readahead ---------------------------------------------------- */
 
 /* The readahead zcached asks for on its mount, KiB: one READ of ZFS_MAX_IO

@@ -468,7 +468,7 @@ static int zfs_state_export_object(struct zst_writer *w, int pool, uint64_t ino)
 	return ret == -ENOENT || from > UINT32_MAX ? 0 : ret;
 }
 
-int zfs_state_save(struct zfs *fs, int fd, struct zfs_state_figures *fig)
+static int zst_save(struct zfs *fs, int fd, unsigned flags, struct zfs_state_figures *fig)
 {
 	static const struct zfs_ns_export_ops ops = {
 		.pool = zst_w_pool, .inode = zst_w_inode,
@@ -500,6 +500,7 @@ int zfs_state_save(struct zfs *fs, int fd, struct zfs_state_figures *fig)
 	v = ZST_HEADER;
 	memcpy(w.buf + 12, &v, 4);
 	memset(w.buf + 16, 0, 12);
+	w.buf[16] = (unsigned char)(flags & ZFS_STATE_KERNEL);
 	crc = zfs_state_crc32c(0, w.buf, 28);
 	memcpy(w.buf + 28, &crc, 4);
 	w.len = ZST_HEADER;
@@ -516,7 +517,7 @@ int zfs_state_save(struct zfs *fs, int fd, struct zfs_state_figures *fig)
 	zst_u64(&w, atomic_load(&fs->mem.compactions));
 	zst_u64(&w, atomic_load(&fs->mem.pages_compacted));
 	zst_end(&w);
-	ret = zfs_ns_export(fs->ns, 0, &next_ino, &next_pool_id, &ops, &w);
+	ret = zfs_ns_export(fs->ns, (flags & ZFS_STATE_KERNEL) ? ZFS_NS_EXPORT_KERNEL : 0, &next_ino, &next_pool_id, &ops, &w);
 	if (ret == 0 && w.err)
 		ret = w.err;
 	if (ret < 0)
@@ -553,6 +554,16 @@ out:
 	free(w.xbuf);
 	free(w.files);
 	return ret;
+}
+
+int zfs_state_save(struct zfs *fs, int fd, struct zfs_state_figures *fig)
+{
+	return zst_save(fs, fd, 0, fig);
+}
+
+int zfs_state_save_kernel(struct zfs *fs, int fd, struct zfs_state_figures *fig)
+{
+	return zst_save(fs, fd, ZFS_STATE_KERNEL, fig);
 }
 
 int zfs_state_save_file(struct zfs *fs, const char *path, struct zfs_state_figures *fig,
@@ -620,6 +631,7 @@ struct zst_reader {
 	uint64_t file_pages;		/* ... and its size in pages */
 	struct zfs_state_figures fig;
 	unsigned char *xbuf;		/* PAM_EXPORT_BUF bytes for units */
+	int kernel;			/* header flag ZFS_STATE_KERNEL */
 };
 
 static int zst_fail(struct zst_reader *r, int ret, const char *fmt, ...)
@@ -808,7 +820,7 @@ static int zst_r_inode(struct zst_reader *r)
 	i.symlink = n ? zst_rstr(r, n, target, sizeof(target)) : NULL;
 	if (r->bad || r->p != r->end)
 		return zst_fail(r, -EINVAL, "an inode record of the wrong length");
-	if (i.nlookup || i.nopen)
+	if (!r->kernel && (i.nlookup || i.nopen))
 		return zst_fail(r, -EINVAL, "inode %llu: kernel references in a snapshot",
 				(unsigned long long)i.ino);
 	ret = zfs_ns_import_inode(r->fs->ns, &i);
@@ -1034,8 +1046,9 @@ int zfs_state_load(struct zfs *fs, const void *buf, size_t len, const char *name
 	memcpy(&v, r.img + 12, 4);
 	if (v != ZST_HEADER)
 		return zst_fail(&r, -EINVAL, "header size %u, expected %u", v, ZST_HEADER);
+	r.kernel = r.img[16] & ZFS_STATE_KERNEL;
 	for (off = 16; off < 28; off++)
-		if (r.img[off])
+		if (r.img[off] & (off == 16 ? ~ZFS_STATE_KERNEL : 0xffu))
 			return zst_fail(&r, -EINVAL, "unknown flags in the header");
 	r.xbuf = malloc(PAM_EXPORT_BUF);
 	if (!r.xbuf)

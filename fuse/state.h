@@ -116,6 +116,18 @@ struct zfs_state_figures {
  * error. */
 int zfs_state_save(struct zfs *fs, int fd, struct zfs_state_figures *fig);
 
+/* Header flag bit 0: the image records the kernel's lookup and open counts
+ * of every inode (INODE nlookup and nopen); a snapshot never does. */
+#define ZFS_STATE_KERNEL 1u
+
+/* zfs_state_save for a process that keeps the mount (the SIGHUP reload,
+ * fuse/reload.h): the header has ZFS_STATE_KERNEL and every INODE record
+ * the kernel's nlookup and nopen, which zfs_state_load then restores.
+ * Inodes only the kernel knows (unlinked, still looked up or open) are
+ * not written, as in a snapshot: the reload refuses while one is open.
+ * Returns as zfs_state_save. */
+int zfs_state_save_kernel(struct zfs *fs, int fd, struct zfs_state_figures *fig);
+
 /* Write the state to `path` safely: into "PATH.tmp" beside it (created
  * 0600, replaced if left over), fsync, rename over PATH, fsync of the
  * directory; a crash at any point leaves the previous PATH whole.  On

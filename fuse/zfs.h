@@ -126,6 +126,14 @@ struct zfs {
 	_Atomic uint32_t init_offer;	/* INIT flags the kernel offered */
 	_Atomic uint32_t init_flags;	/* INIT flags granted (after our additions) */
 	_Atomic uint32_t init_offer2;	/* INIT flags2 the kernel offered */
+	/* The INIT request's argument as the kernel sent it (the SIGHUP
+	 * reload hands it to the next process, fuse/reload.h), written by
+	 * the worker that read it before it is processed. */
+	unsigned char init_in[64];
+	uint32_t init_in_len;		/* 0 until INIT came */
+	_Atomic int init_replay;	/* an INIT replayed by zfs_session_adopt: its
+					   reply is never written to the device */
+	int io_set;			/* the custom I/O is installed (session.c) */
 	/* The session's transport (fuse/session.h, "Transport"): the io_uring
 	 * transport (fuse/uring.h), made at INIT when the kernel offers it and
 	 * cfg.uring allows, NULL before and without; the data path and the

@@ -1,8 +1,10 @@
 /* tests/zfs_handle.c - the file handle table (fuse/handle.h): handles are
  * never 0, name their inode until closed, are refused once closed or when
  * forged, are reused with a new generation, and the table grows across
- * chunks; several threads open and close at once. */
+ * chunks; several threads open and close at once; handles walked and
+ * adopted by a second table (the SIGHUP reload) mean the same there. */
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,6 +101,54 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
+static int collect(void *arg, uint64_t fh, struct zfs_inode *inode)
+{
+	struct zfs_handles *to = arg;
+
+	return zfs_handle_adopt(to, fh, inode);
+}
+
+START_TEST(test_adopt)
+{
+	struct zfs_handles h, g;
+	uint64_t fh[6000], x;
+	unsigned n = 6000;
+
+	ck_assert_int_eq(zfs_handles_init(&h), 0);
+	ck_assert_int_eq(zfs_handles_init(&g), 0);
+	for (unsigned k = 0; k < n; k++)
+		ck_assert_int_eq(zfs_handle_open(&h, INODE(k), &fh[k]), 0);
+	/* Holes, and slots reopened with later generations. */
+	for (unsigned k = 0; k < n; k += 3)
+		ck_assert_ptr_eq(zfs_handle_close(&h, fh[k]), INODE(k));
+	for (unsigned k = 0; k < n; k += 9)
+		ck_assert_int_eq(zfs_handle_open(&h, INODE(k), &fh[k]), 0);
+	ck_assert_int_eq(zfs_handle_each(&h, collect, &g), 0);
+	zfs_handle_adopt_done(&g);
+	ck_assert_uint_eq(atomic_load(&g.open), atomic_load(&h.open));
+	for (unsigned k = 0; k < n; k++) {
+		int open = k % 3 != 0 || k % 9 == 0;
+
+		ck_assert_ptr_eq(zfs_handle_get(&g, fh[k]), open ? INODE(k) : NULL);
+	}
+	/* Refused: taken slot, free generation, 0, NULL inode. */
+	ck_assert_int_eq(zfs_handle_adopt(&g, fh[1], INODE(1)), -EEXIST);
+	ck_assert_int_eq(zfs_handle_adopt(&g, fh[1] + ((uint64_t)1 << 32), INODE(1)), -EINVAL);
+	ck_assert_int_eq(zfs_handle_adopt(&g, 0, INODE(1)), -EINVAL);
+	ck_assert_int_eq(zfs_handle_adopt(&g, fh[1], NULL), -EINVAL);
+	/* New opens take the free slots, never an adopted one. */
+	for (unsigned k = 0; k < n / 3; k++) {
+		ck_assert_int_eq(zfs_handle_open(&g, INODE(n + k), &x), 0);
+		ck_assert_ptr_eq(zfs_handle_get(&g, x), INODE(n + k));
+	}
+	for (unsigned k = 0; k < n; k++)
+		if (k % 3 != 0 || k % 9 == 0)
+			ck_assert_ptr_eq(zfs_handle_get(&g, fh[k]), INODE(k));
+	zfs_handles_fini(&h);
+	zfs_handles_fini(&g);
+}
+END_TEST
+
 START_TEST(test_threads)
 {
 	struct zfs_handles h;
@@ -127,6 +177,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_basic);
 	tcase_add_test(tc, test_many);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_adopt);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,119 @@
+/* reload.h - the SIGHUP reload of the daemon: the mount stays, the process
+ * image is replaced by the zcached binary on disk (so an upgrade takes
+ * effect), and every file, inode number, lookup count and open handle the
+ * kernel holds means the same afterwards.
+ *
+ * Design.  SIGHUP (what `systemctl reload` sends, ExecReload= in the unit)
+ * is caught by zd_reload_handler on the main thread (another thread that
+ * catches it forwards it there): it ends the session the way SIGTERM does
+ * (libfuse's handler), but marks it a reload, so the session loop stops
+ * its workers - every request read has been answered, the rest wait in
+ * the kernel's queue - without unmounting.  The daemon then stops its
+ * threads and calls zd_reload_exec:
+ *   1. the reload image (fuse/reload.h) is written into a memfd, which is
+ *      sealed (F_SEAL_SHRINK, GROW, WRITE, SEAL);
+ *   2. the binary is asked whether it reads that image: it runs as a
+ *      short-lived child with ZCACHED_RELOAD_PROBE=FD (zd_reload_probe_main,
+ *      fuse/reload.h zfs_reload_probe: headers and versions), and its one
+ *      line of refusal is logged;
+ *   3. the memfd and the /dev/fuse descriptor lose FD_CLOEXEC, SIGHUP is
+ *      blocked (the mask survives execve, so a SIGHUP in the gap waits for
+ *      the new process instead of killing it), ZCACHED_RELOAD_FDS=FUSE,STATE
+ *      is set, and the binary is execve'd by the absolute path it was
+ *      started from (/proc/self/exe read at start) with the same argv.
+ * If any step fails the old process logs one line and goes on serving
+ * (main.c restarts its threads and the session loop).  The new process
+ * finds ZCACHED_RELOAD_FDS (zd_reload_from_env), loads the image in place
+ * of a snapshot (zd_reload_load), mounts its session on "/dev/fd/FUSE"
+ * (libfuse 3.14 takes that descriptor without mounting) and replays the
+ * INIT (fuse/session.h zfs_session_adopt), then serves.  A new process
+ * that cannot load the image after all exits with status 1, which closes
+ * the last /dev/fuse descriptor: the kernel aborts the connection and
+ * every access to the mount fails with ENOTCONN until it is unmounted -
+ * never a hung mount.
+ *
+ * Refused reloads, one line each and the old process serves on: the
+ * io_uring transport running (the handler refuses before the session
+ * stops), a /.zcache file or an unlinked file open, a binary that does
+ * not read the image, memfd or execve failures.
+ *
+ * Unmounting.  A session adopted by "/dev/fd/N" has no mount point in
+ * libfuse, so a stop of the new process unmounts itself
+ * (zd_reload_unmount: lazily, unless the kernel already dropped the
+ * connection).
+ *
+ * Globals: the handler needs to find its context, so one static pointer
+ * (set by zd_reload_signals, cleared by zd_reload_signals_fini) is the
+ * file's only mutable global, as libfuse's own fuse_instance is.
+ */
+#ifndef ZC_DAEMON_RELOAD_H
+#define ZC_DAEMON_RELOAD_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+
+struct zfs;
+struct fuse_session;
+struct zd_log;
+
+#define ZD_RELOAD_ENV "ZCACHED_RELOAD_FDS"
+#define ZD_RELOAD_PROBE_ENV "ZCACHED_RELOAD_PROBE"
+
+struct zd_reload {
+	char exe[PATH_MAX];		/* the binary, absolute ("" if unknown) */
+	char **argv;			/* main's argv, kept for execve */
+	struct zfs *fs;			/* for the handler's transport check */
+	pthread_t main;			/* the thread whose read a signal interrupts */
+	volatile sig_atomic_t requested;	/* a SIGHUP asked for a reload */
+	volatile sig_atomic_t refused;		/* SIGHUPs refused by the handler */
+	struct sigaction old;		/* libfuse's SIGHUP handler */
+	int installed;
+	/* Inherited by an adopting process (zd_reload_from_env), else -1. */
+	int fuse_fd;
+	int state_fd;
+};
+
+/* If ZCACHED_RELOAD_PROBE is set, this process is a probe: check the
+ * image on that descriptor, print a refusal line to stderr, and return
+ * the exit status (0 reads it, 1 does not).  Otherwise -1. */
+int zd_reload_probe_main(void);
+
+/* Remember the binary and argv (call at start).  Returns 0 or -errno
+ * (reloads then fail, logged, and the process serves on). */
+int zd_reload_init(struct zd_reload *r, char **argv);
+
+/* An inherited hand-over: parses and removes ZCACHED_RELOAD_FDS.  Returns
+ * 1 (r->fuse_fd, r->state_fd set), 0 (none) or -EINVAL (a malformed
+ * value, or descriptors that are not open). */
+int zd_reload_from_env(struct zd_reload *r);
+
+/* Load the inherited image into the fresh `fs` (fuse/reload.h), close the
+ * state descriptor; init_in (ZFS_RELOAD_INIT_MAX bytes) and *init_len get
+ * the INIT argument.  Returns 0 or -1 (logged: one line why). */
+int zd_reload_load(struct zd_reload *r, struct zfs *fs, struct zd_log *log, void *init_in,
+		   size_t *init_len);
+
+/* Catch SIGHUP (after fuse_set_signal_handlers, whose handler it chains)
+ * and unblock it.  Returns 0 or -errno. */
+int zd_reload_signals(struct zd_reload *r, struct zfs *fs);
+
+/* Put libfuse's SIGHUP handler back.  Safe when not installed. */
+void zd_reload_signals_fini(struct zd_reload *r);
+
+/* Hand over and execve (see Design).  Call with the session stopped
+ * (zfs_session_loop returned, the mount kept), the densifier and policy
+ * threads stopped.  Returns only on failure: -1, logged, everything as
+ * before (the descriptors keep FD_CLOEXEC, SIGHUP unblocked, the request
+ * cleared). */
+int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
+		   struct zd_log *log);
+
+/* Unmount the mount of an adopted session (`fd` its /dev/fuse descriptor,
+ * `mountpoint` as the options give it): nothing if the kernel already
+ * aborted the connection, else umount2(MNT_DETACH), or fusermount3 -u -z
+ * without the privilege.  Returns 0 or -errno. */
+int zd_reload_unmount(const char *mountpoint, int fd);
+
+#endif /* ZC_DAEMON_RELOAD_H */
