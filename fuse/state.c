@@ -4,13 +4,13 @@
  * Design.  The writer fills a 1 MiB buffer record by record (each record's
  * header is written once its payload is complete, then the checksum) and
  * writes it out when the next record might not fit; the namespace comes
- * from zfs_ns_export's callbacks, the pages from zfs_state_export_object,
- * one group of 16 slots at a time (tmem_object_group, pam_export).  The
+ * from zfs_ns_export's callbacks, the pages from zfs_state_export_object
+ * in their stored forms (fuse/objimg.h zfs_objimg_export).  The
  * reader is one pass over the mapped image: a cursor that checks each
  * record's bounds and checksum, then its payload with a bounds-checked
  * field reader, then its place in the order, and builds the namespace
- * (zfs_ns_import_*) and the store (pam_import, pam_import_unit,
- * tmem_put_pampd) as it goes.  Errors carry the record's offset.
+ * (zfs_ns_import_*) and the store (fuse/objimg.h zfs_objimg_import_page
+ * and _unit) as it goes.  Errors carry the record's offset.
  *
  * CRC32C is computed with the SSE4.2 instruction where the CPU has it
  * (8 bytes a step), else with a slice-by-8 table.
@@ -34,6 +34,7 @@
 #include "fuse/densify.h"
 #include "fuse/far.h"
 #include "fuse/ns.h"
+#include "fuse/objimg.h"
 #include "fuse/zfs.h"
 #include "tmem/tmem.h"
 
@@ -384,88 +385,60 @@ static int zst_pool_store(void *arg, struct zfs_pool *pool)
 	return 0;
 }
 
+/* One stored form as a PAGE or UNIT record (zfs_objimg_export's callback). */
+struct zst_obj {
+	struct zst_writer *w;
+	uint64_t ino;
+};
+
+static int zst_w_form(void *arg, const struct zfs_objimg_form *f)
+{
+	struct zst_obj *o = arg;
+	struct zst_writer *w = o->w;
+
+	if (f->kind != PAM_KIND_UNIT) {
+		if (!zst_begin(w, ZST_PAGE, 16 + PAM_PAGE_SIZE))
+			return w->err;
+		zst_u64(w, o->ino);
+		zst_u32(w, f->index);
+		zst_u8(w, (uint8_t)f->kind);
+		zst_u8(w, (uint8_t)f->codec_type);
+		zst_u16(w, 0);
+		if (f->kind == PAM_KIND_FILL)
+			zst_u64(w, f->fill);
+		else
+			zst_bytes(w, f->data, f->len);
+		zst_end(w);
+		w->fig.pages++;
+		w->fig.stored_bytes += f->kind == PAM_KIND_FILL ? 8 : f->len;
+		return 0;
+	}
+	if (!zst_begin(w, ZST_UNIT, 24 + f->len))
+		return w->err;
+	zst_u64(w, o->ino);
+	zst_u32(w, f->index);
+	zst_u8(w, (uint8_t)f->codec_type);
+	zst_u8(w, 0);
+	zst_u16(w, (uint16_t)f->map);
+	zst_u16(w, (uint16_t)f->live);
+	zst_u16(w, 0);
+	zst_bytes(w, f->data, f->len);
+	zst_end(w);
+	w->fig.pages += (uint64_t)__builtin_popcount(f->live);
+	w->fig.units++;
+	w->fig.stored_bytes += f->len;
+	return 0;
+}
+
 /* Write every page of the regular file `ino` whose home is the store pool
- * `pool`: the one function pages leave by (state.h).  Returns 0 or a
- * negative errno. */
+ * `pool` in its stored form (fuse/objimg.h): the one function pages leave
+ * by (state.h).  Returns 0 or a negative errno. */
 static int zfs_state_export_object(struct zst_writer *w, int pool, uint64_t ino)
 {
-	struct tmem_store *store = w->fs->cfg.store;
-	struct pam *pam = w->fs->cfg.pam;
-	struct tmem_oid oid = { { ino, 0, 0 } };
-	tmem_pampd g[TMEM_UNIT_PAGES];
-	uint64_t from = 0;
-	uint32_t first;
-	int ret;
+	struct zst_obj o = { .w = w, .ino = ino };
 
-	while (from <= UINT32_MAX &&
-	       (ret = tmem_object_group(store, pool, &oid, (uint32_t)from, g, &first)) == 0) {
-		struct pam_blob b[TMEM_UNIT_PAGES];
-		unsigned done = 0;
-
-		for (unsigned s = 0; s < TMEM_UNIT_PAGES; s++) {
-			if (!g[s] || (done & (1u << s)))
-				continue;
-			/* The record is begun first, so a raw or compressed
-			 * page is exported straight into it (the 16-byte
-			 * header is written in front afterwards); a unit's
-			 * record is begun again below. */
-			if (!zst_begin(w, ZST_PAGE, 16 + PAM_PAGE_SIZE))
-				return w->err;
-			ret = pam_export(pam, g[s], &b[s], w->pos + 16, 0);
-			if (ret < 0)
-				return ret;
-			if (b[s].kind != PAM_KIND_UNIT) {
-				zst_u64(w, ino);
-				zst_u32(w, first + s);
-				zst_u8(w, (uint8_t)b[s].kind);
-				zst_u8(w, (uint8_t)(b[s].kind == PAM_KIND_XCF ? b[s].codec_type : 0));
-				zst_u16(w, 0);
-				if (b[s].kind == PAM_KIND_FILL)
-					zst_u64(w, b[s].fill);
-				else
-					w->pos += b[s].len;	/* already there */
-				zst_end(w);
-				w->fig.pages++;
-				w->fig.stored_bytes += b[s].kind == PAM_KIND_FILL ? 8 : b[s].len;
-				done |= 1u << s;
-				continue;
-			}
-			/* A unit: every slot of this group in it, then its
-			 * payload once. */
-			unsigned live = 0;
-
-			for (unsigned t = s; t < TMEM_UNIT_PAGES; t++) {
-				struct pam_blob o;
-
-				if (!g[t] || (done & (1u << t)))
-					continue;
-				if (pam_pampd_kind(pam, g[t]) != PAM_KIND_UNIT ||
-				    pam_export(pam, g[t], &o, w->xbuf, 0) < 0 || o.unit != b[s].unit)
-					continue;
-				live |= 1u << t;
-			}
-			ret = pam_export(pam, g[s], &b[s], w->xbuf, 1);
-			if (ret < 0)
-				return ret;
-			if (!zst_begin(w, ZST_UNIT, 24 + b[s].len))
-				return w->err;
-			zst_u64(w, ino);
-			zst_u32(w, first);
-			zst_u8(w, (uint8_t)b[s].codec_type);
-			zst_u8(w, 0);
-			zst_u16(w, (uint16_t)b[s].map);
-			zst_u16(w, (uint16_t)live);
-			zst_u16(w, 0);
-			zst_bytes(w, b[s].data, b[s].len);
-			zst_end(w);
-			w->fig.pages += (uint64_t)__builtin_popcount(live);
-			w->fig.units++;
-			w->fig.stored_bytes += b[s].len;
-			done |= live;
-		}
-		from = (uint64_t)first + TMEM_UNIT_PAGES;
-	}
-	return ret == -ENOENT || from > UINT32_MAX ? 0 : ret;
+	return zfs_objimg_export(w->fs->cfg.store, w->fs->cfg.pam, pool, ino, w->xbuf,
+				 zst_w_form, &o);
 }
 
 static int zst_save(struct zfs *fs, int fd, unsigned flags, struct zfs_state_figures *fig)
@@ -897,7 +870,6 @@ static int zst_r_page(struct zst_reader *r)
 	struct pam_blob b;
 	uint64_t pages;
 	uint32_t index;
-	pam_pampd p;
 	int pool, ret;
 
 	memset(&b, 0, sizeof(b));
@@ -923,13 +895,13 @@ static int zst_r_page(struct zst_reader *r)
 	if (index >= pages)
 		return zst_fail(r, -EINVAL, "page %u of %llu: beyond its size", index,
 				(unsigned long long)oid.oid[0]);
-	ret = pam_import(r->fs->cfg.pam, &b, &p);
-	if (ret < 0)
-		return zst_import_err(r, ret, "a page in a form this store does not keep");
-	ret = tmem_put_pampd(r->fs->cfg.store, pool, &oid, index, p, TMEM_PUT_NEW);
+	ret = zfs_objimg_import_page(r->fs->cfg.store, r->fs->cfg.pam, pool, oid.oid[0], index,
+				     &b);
 	if (ret == -EEXIST)
 		return zst_fail(r, -EINVAL, "page %u of %llu: repeated", index,
 				(unsigned long long)oid.oid[0]);
+	if (ret == -EINVAL)
+		return zst_fail(r, -EINVAL, "a page in a form this store does not keep");
 	if (ret < 0)
 		return zst_import_err(r, ret, "cannot store a page");
 	r->fig.pages++;
@@ -940,7 +912,6 @@ static int zst_r_page(struct zst_reader *r)
 static int zst_r_unit(struct zst_reader *r)
 {
 	struct tmem_oid oid = { { 0, 0, 0 } };
-	pam_pampd out[PAM_UNIT_PAGES];
 	unsigned type, map, live;
 	const unsigned char *payload;
 	uint64_t pages;
@@ -971,27 +942,14 @@ static int zst_r_unit(struct zst_reader *r)
 	if (clen > PAM_EXPORT_BUF - PAM_UNIT_IMPORT_ROOM)
 		return zst_fail(r, -EINVAL, "a unit payload too long");
 	memcpy(r->xbuf + PAM_UNIT_IMPORT_ROOM, payload, clen);
-	ret = pam_import_unit(r->fs->cfg.pam, type, map, live, r->xbuf, clen, out);
+	ret = zfs_objimg_import_unit(r->fs->cfg.store, r->fs->cfg.pam, pool, oid.oid[0], first,
+				     type, map, live, r->xbuf, clen);
+	if (ret == -EEXIST)
+		return zst_fail(r, -EINVAL, "a unit page of %llu at %u..%u: repeated",
+				(unsigned long long)oid.oid[0], first, first + PAM_UNIT_PAGES - 1);
 	if (ret < 0)
-		return zst_import_err(r, ret, "a unit in a form this store does not keep");
-	for (unsigned s = 0; s < PAM_UNIT_PAGES; s++) {
-		if (!(live & (1u << s)))
-			continue;
-		ret = tmem_put_pampd(r->fs->cfg.store, pool, &oid, first + s, out[s],
-				     TMEM_PUT_NEW);
-		if (ret < 0) {
-			/* tmem freed this one; free the unit's other pages. */
-			for (unsigned t = s + 1; t < PAM_UNIT_PAGES; t++)
-				if (live & (1u << t))
-					pam_free(r->fs->cfg.pam, out[t]);
-			if (ret == -EEXIST)
-				return zst_fail(r, -EINVAL, "unit page %llu of %llu: repeated",
-						(unsigned long long)first + s,
-						(unsigned long long)oid.oid[0]);
-			return zst_import_err(r, ret, "cannot store a unit");
-		}
-		r->fig.pages++;
-	}
+		return zst_import_err(r, ret, "a unit this store does not keep or cannot store");
+	r->fig.pages += (uint64_t)__builtin_popcount(live);
 	r->fig.units++;
 	r->fig.stored_bytes += clen;
 	return 0;
