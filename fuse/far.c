@@ -18,15 +18,17 @@
 #include <unistd.h>
 
 #include "compress/codec.h"
+#include "compress/pam.h"
 #include "fuse/notify.h"
 #include "fuse/ns.h"
+#include "fuse/objimg.h"
 #include "tmem/tmem.h"
 
 #define FAR_PAGE 4096u
 #define FAR_MAGIC 0x4946435au		/* "ZCFI" read as little endian */
-#define FAR_VERSION 1u
-#define FAR_HEADER 24u			/* magic, version, codec, pages, size */
-#define FAR_RECORD 8u			/* index, stored length */
+#define FAR_VERSION 2u
+#define FAR_HEADER 24u			/* magic, version, 0, records, size */
+#define FAR_RECORD 16u			/* index, kind, codec, map, live, 0, length */
 #define FAR_CANDIDATES 32		/* LRU objects looked at per round */
 /* Stores waiting in the client's queue: small files make many small
  * requests, so the count is set high and the bytes (queue_bytes) are what
@@ -59,6 +61,9 @@ struct far_store {
 struct zfs_far {
 	struct zfs_far_config cfg;	/* immutable (servers not kept) */
 	struct zfs_spill *sp;		/* owned */
+	int pool;			/* the store pool (persistent, owned) a
+					   file's object moves to while its image
+					   is built: nothing else looks there */
 	pthread_mutex_t lock;		/* after io_lock: the table */
 	struct far_entry **table;	/* protected by lock */
 	size_t nbuckets;		/* power of two; protected by lock */
@@ -89,6 +94,17 @@ static void put64(unsigned char *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
 		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static uint16_t get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
 }
 
 static uint32_t get32(const unsigned char *p)
@@ -175,7 +191,8 @@ struct zfs_far *zfs_far_create(const struct zfs_far_config *cfg, char *err, size
 	struct zfs_far *f;
 	int e;
 
-	if (!cfg->store || !cfg->ns || !cfg->notify || !cfg->evict_lock || !cfg->servers) {
+	if (!cfg->store || !cfg->pam || !cfg->ns || !cfg->notify || !cfg->evict_lock ||
+	    !cfg->servers) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -194,9 +211,21 @@ struct zfs_far *zfs_far_create(const struct zfs_far_config *cfg, char *err, size
 		errno = ENOMEM;
 		return NULL;
 	}
+	f->pool = tmem_new_pool(cfg->store, TMEM_POOL_PERSISTENT);
+	if (f->pool < 0) {
+		e = f->pool == -ENOMEM ? ENOMEM : ENOSPC;
+		if (err && errlen)
+			snprintf(err, errlen, "spill: no store pool left for the far tier");
+		pthread_mutex_destroy(&f->lock);
+		free(f->table);
+		free(f);
+		errno = e;
+		return NULL;
+	}
 	f->sp = zfs_spill_create(&sc, err, errlen);
 	if (!f->sp) {
 		e = errno;
+		tmem_destroy_pool(cfg->store, f->pool);
 		pthread_mutex_destroy(&f->lock);
 		free(f->table);
 		free(f);
@@ -220,6 +249,7 @@ void zfs_far_destroy(struct zfs_far *f)
 			free(e);
 		}
 	free(f->table);
+	tmem_destroy_pool(f->cfg.store, f->pool);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -231,127 +261,212 @@ int zfs_far_spilled(const struct zfs_inode *inode)
 
 /* ---- images ---------------------------------------------------------------- */
 
-/* Build the image of the file (caller holds its io_lock): every stored
- * page, compressed with `codec` when that shrinks it.  Returns the image
- * (malloc) and its length in *len, or NULL (*len 0: nothing stored;
- * otherwise out of memory, a page unreadable, or larger than `max`). */
-static void *far_image(struct zfs_far *f, int pool, uint64_t ino, uint64_t size,
-		       unsigned codec, size_t max, size_t *len)
+/* The image being built (zfs_objimg_export's callback appends a record). */
+struct far_build {
+	unsigned char *img;
+	size_t cap, n, max;
+	uint32_t records;
+};
+
+static int far_add(void *arg, const struct zfs_objimg_form *form)
 {
-	struct tmem_oid oid = far_oid(ino);
-	unsigned char page[FAR_PAGE];
-	unsigned char *img = NULL;
-	size_t cap = 0, n = FAR_HEADER;
-	uint32_t idx = 0, pages = 0;
-	uint32_t from = 0;
-	int ret;
+	struct far_build *b = arg;
+	size_t need = FAR_RECORD + (form->kind == PAM_KIND_FILL ? 8u : form->len);
 
-	*len = 0;
-	for (;;) {
-		ret = tmem_next_index(f->cfg.store, pool, &oid, from, &idx);
-		if (ret == -ENOENT)
-			break;
-		if (ret < 0)
-			goto fail;
-		if (tmem_get(f->cfg.store, pool, &oid, idx, page, 0) < 0)
-			goto fail;
-		if (cap - n < FAR_RECORD + FAR_PAGE || !img) {
-			size_t nc = cap ? cap * 2 : 64 * 1024;
-			unsigned char *g;
+	if (b->n + need > b->max)
+		return -EFBIG;
+	if (!b->img || b->cap - b->n < need) {
+		size_t nc = b->cap ? b->cap * 2 : 64 * 1024;
+		unsigned char *g;
 
-			while (nc - n < FAR_RECORD + FAR_PAGE)
-				nc *= 2;
-			if (nc > max + FAR_RECORD + FAR_PAGE)
-				nc = max + FAR_RECORD + FAR_PAGE;
-			if (nc - n < FAR_RECORD + FAR_PAGE)
-				goto fail;	/* larger than max */
-			g = realloc(img, nc);
-			if (!g)
-				goto fail;
-			img = g;
-			cap = nc;
-		}
-		ret = codec_compress(codec, page, FAR_PAGE, img + n + FAR_RECORD, FAR_PAGE - 1);
-		if (ret <= 0) {
-			memcpy(img + n + FAR_RECORD, page, FAR_PAGE);
-			ret = FAR_PAGE;
-		}
-		put32(img + n, idx);
-		put32(img + n + 4, (uint32_t)ret);
-		n += FAR_RECORD + (size_t)ret;
-		if (n > max)
-			goto fail;
-		pages++;
-		if (idx == UINT32_MAX)
-			break;
-		from = idx + 1;
+		while (nc - b->n < need)
+			nc *= 2;
+		if (nc > b->max)
+			nc = b->max;
+		g = realloc(b->img, nc);
+		if (!g)
+			return -ENOMEM;
+		b->img = g;
+		b->cap = nc;
 	}
-	if (!pages)
-		goto fail;
-	put32(img, FAR_MAGIC);
-	put32(img + 4, FAR_VERSION);
-	put32(img + 8, codec);
-	put32(img + 12, pages);
-	put64(img + 16, size);
-	*len = n;
-	return img;
-fail:
-	free(img);
-	return NULL;
+	unsigned char *r = b->img + b->n;
+
+	put32(r, form->index);
+	r[4] = (unsigned char)form->kind;
+	r[5] = (unsigned char)form->codec_type;
+	put16(r + 6, (uint16_t)form->map);
+	put16(r + 8, (uint16_t)form->live);
+	put16(r + 10, 0);
+	if (form->kind == PAM_KIND_FILL) {
+		put32(r + 12, 8);
+		put64(r + FAR_RECORD, form->fill);
+	} else {
+		put32(r + 12, form->len);
+		memcpy(r + FAR_RECORD, form->data, form->len);
+	}
+	b->n += need;
+	b->records++;
+	return 0;
 }
 
-/* Put the image's pages back into the file's home (caller holds io_lock
- * exclusively).  Checks every record; on any failure removes what it put
- * and returns -EIO (a malformed image) or the store's error. */
+/* Build the image of the object `ino` of store pool `pool` (the tier's own
+ * pool: nothing else changes it meanwhile): every page or unit in its
+ * stored form (fuse/objimg.h), nothing decoded.  Returns the image (malloc)
+ * and its length in *len, or NULL (nothing stored, out of memory, a page
+ * unreadable, or larger than `max`). */
+static void *far_image(struct zfs_far *f, int pool, uint64_t ino, uint64_t size, size_t max,
+		       size_t *len)
+{
+	struct far_build b = { .n = FAR_HEADER, .max = max };
+	void *xbuf = malloc(PAM_EXPORT_BUF);
+	int ret = -ENOMEM;
+
+	*len = 0;
+	if (xbuf && max > FAR_HEADER)
+		ret = zfs_objimg_export(f->cfg.store, f->cfg.pam, pool, ino, xbuf, far_add, &b);
+	free(xbuf);
+	if (ret != 0 || !b.records) {
+		free(b.img);
+		return NULL;
+	}
+	put32(b.img, FAR_MAGIC);
+	put32(b.img + 4, FAR_VERSION);
+	put32(b.img + 8, 0);
+	put32(b.img + 12, b.records);
+	put64(b.img + 16, size);
+	*len = b.n;
+	return b.img;
+}
+
+/* Check one record at img + n (len bytes in all) for a file of `pages`
+ * pages whose last index so far is *last; sets *next to the next record's
+ * offset.  Returns 0 or -EIO. */
+static int far_check_record(const unsigned char *img, size_t len, size_t n, uint64_t pages,
+			    int64_t *last, size_t *next)
+{
+	uint32_t idx, clen;
+	unsigned kind, type, map, live;
+	uint64_t low, top;
+
+	if (len - n < FAR_RECORD)
+		return -EIO;
+	idx = get32(img + n);
+	kind = img[n + 4];
+	type = img[n + 5];
+	map = get16(img + n + 6);
+	live = get16(img + n + 8);
+	clen = get32(img + n + 12);
+	if (get16(img + n + 10) != 0 || len - n - FAR_RECORD < clen)
+		return -EIO;
+	switch (kind) {
+	case PAM_KIND_FILL:
+		if (type || map || live || clen != 8)
+			return -EIO;
+		low = top = idx;
+		break;
+	case PAM_KIND_RAW:
+		if (type || map || live || clen != FAR_PAGE)
+			return -EIO;
+		low = top = idx;
+		break;
+	case PAM_KIND_XCF:
+		if ((type != CODEC_LZ4 && type != CODEC_ZSTD) || map || live || clen == 0 ||
+		    clen >= FAR_PAGE)
+			return -EIO;
+		low = top = idx;
+		break;
+	case PAM_KIND_UNIT:
+		if ((type != CODEC_LZ4 && type != CODEC_ZSTD) || idx % PAM_UNIT_PAGES ||
+		    live == 0 || (live & ~map) || clen == 0 ||
+		    clen > PAM_EXPORT_BUF - PAM_UNIT_IMPORT_ROOM)
+			return -EIO;
+		/* A group may hold two units (of 8 pages, compress/pam.h):
+		 * both name its first index; their pages ascend. */
+		low = (uint64_t)idx + (unsigned)__builtin_ctz(live);
+		top = (uint64_t)idx + 31u - (unsigned)__builtin_clz(live);
+		break;
+	default:
+		return -EIO;
+	}
+	if ((int64_t)low <= *last || top >= pages)
+		return -EIO;
+	*last = (int64_t)top;
+	*next = n + FAR_RECORD + clen;
+	return 0;
+}
+
+/* Put the image's pages and units back into the file's home in their
+ * stored forms (caller holds io_lock exclusively).  Every record is checked
+ * before anything is stored (indices ascending and within the file's size,
+ * kinds, codec types, maps, lengths, the record count and the length
+ * exact); on any failure what was stored is removed and -EIO (a malformed
+ * image or a form the store refuses) or the store's error is returned. */
 static int far_unpack(struct zfs_far *f, struct zfs_inode *inode, const unsigned char *img,
 		      size_t len)
 {
 	struct tmem_oid oid = far_oid(inode->ino);
 	int pool = inode->pool->store_id;
-	unsigned char page[FAR_PAGE];
-	uint32_t pages, codec;
+	unsigned char *xbuf = NULL;
+	uint64_t size, pages;
+	uint32_t records;
 	size_t n = FAR_HEADER;
 	int64_t last = -1;
 	int ret = 0;
 
-	if (len < FAR_HEADER || get32(img) != FAR_MAGIC || get32(img + 4) != FAR_VERSION)
+	if (len < FAR_HEADER || get32(img) != FAR_MAGIC || get32(img + 4) != FAR_VERSION ||
+	    get32(img + 8) != 0)
 		return -EIO;
-	codec = get32(img + 8);
-	pages = get32(img + 12);
-	for (uint32_t k = 0; k < pages && ret == 0; k++) {
-		uint32_t idx, clen;
+	records = get32(img + 12);
+	pthread_mutex_lock(&inode->stripe->lock);
+	size = inode->size;
+	pthread_mutex_unlock(&inode->stripe->lock);
+	pages = (size + FAR_PAGE - 1) / FAR_PAGE;
+	for (uint32_t k = 0; k < records; k++)
+		if (far_check_record(img, len, n, pages, &last, &n) < 0)
+			return -EIO;
+	if (n != len || !records)
+		return -EIO;
+	xbuf = malloc(PAM_EXPORT_BUF);
+	if (!xbuf)
+		return -ENOMEM;
+	n = FAR_HEADER;
+	for (uint32_t k = 0; k < records && ret == 0; k++) {
+		const unsigned char *r = img + n;
+		uint32_t idx = get32(r), clen = get32(r + 12);
+		struct pam_blob b;
 
-		if (len - n < FAR_RECORD) {
-			ret = -EIO;
-			break;
+		memset(&b, 0, sizeof(b));
+		b.kind = (enum pam_kind)r[4];
+		if (b.kind == PAM_KIND_UNIT) {
+			memcpy(xbuf + PAM_UNIT_IMPORT_ROOM, r + FAR_RECORD, clen);
+			ret = zfs_objimg_import_unit(f->cfg.store, f->cfg.pam, pool, inode->ino, idx,
+						     r[5], get16(r + 6), get16(r + 8), xbuf, clen);
+		} else {
+			b.codec_type = r[5];
+			if (b.kind == PAM_KIND_FILL) {
+				uint64_t w = 0;
+
+				for (int i = 7; i >= 0; i--)
+					w = w << 8 | r[FAR_RECORD + i];
+				b.fill = w;
+			} else {
+				b.len = clen;
+				b.data = r + FAR_RECORD;
+			}
+			ret = zfs_objimg_import_page(f->cfg.store, f->cfg.pam, pool, inode->ino, idx,
+						     &b);
 		}
-		idx = get32(img + n);
-		clen = get32(img + n + 4);
-		n += FAR_RECORD;
-		if ((int64_t)idx <= last || clen == 0 || clen > FAR_PAGE || len - n < clen) {
+		if (ret == -EEXIST || ret == -EINVAL)
 			ret = -EIO;
-			break;
-		}
-		if (clen == FAR_PAGE)
-			memcpy(page, img + n, FAR_PAGE);
-		else if (codec_decompress(codec, img + n, clen, page, FAR_PAGE) < 0)
-			ret = -EIO;
-		if (ret == 0)
-			ret = tmem_put(f->cfg.store, pool, &oid, idx, page);
-		n += clen;
-		last = idx;
+		n += FAR_RECORD + clen;
 	}
-	if (ret == 0 && n != len)
-		ret = -EIO;
+	free(xbuf);
 	if (ret < 0) {
 		tmem_flush_object(f->cfg.store, pool, &oid);
 		return ret;
 	}
-	/* Its pages came back one by one, not as the units the densifier
-	 * made: let it take the file again (fuse/densify.h). */
-	pthread_mutex_lock(&inode->stripe->lock);
-	inode->dense = 0;
-	pthread_mutex_unlock(&inode->stripe->lock);
+	/* The pages came back in the forms they spilled in, units as units:
+	 * the file's dense mark (fuse/densify.h) stays as true as it was. */
 	return 0;
 }
 
@@ -408,6 +523,7 @@ static int64_t far_spill_one(struct zfs_far *f, const struct tmem_lru_entry *c, 
 	struct far_store *s = NULL;
 	struct far_entry *e = NULL;
 	int64_t got = 0;
+	int moved = 0, home = (int)c->pool;
 	uint64_t size;
 	size_t len;
 	int ret;
@@ -425,8 +541,14 @@ static int64_t far_spill_one(struct zfs_far *f, const struct tmem_lru_entry *c, 
 	e = calloc(1, sizeof(*e));
 	if (!s || !e)
 		goto out;
-	s->image = far_image(f, inode->pool->store_id, inode->ino, size,
-			     atomic_load(&inode->pool->codec), max, &len);
+	/* The object goes to the tier's own pool while its image is built:
+	 * the pampds are read without a lock, and there no densify (which
+	 * repacks files with no lock of ours held), write or eviction can
+	 * free them (an eviction could not anyway: evict_lock is held). */
+	if (tmem_move_object(f->cfg.store, home, f->pool, &oid) < 0)
+		goto out;
+	moved = 1;
+	s->image = far_image(f, f->pool, inode->ino, size, max, &len);
 	if (!s->image) {
 		far_count(f, ZFS_FAR_SPILL_SKIPPED, 1);	/* too large, or no memory */
 		goto out;
@@ -455,10 +577,18 @@ static int64_t far_spill_one(struct zfs_far *f, const struct tmem_lru_entry *c, 
 	/* Queued: the image is the local copy now, the pages can go. */
 	e = NULL;
 	s = NULL;
-	tmem_flush_object(f->cfg.store, (int)c->pool, &oid);
+	tmem_flush_object(f->cfg.store, f->pool, &oid);
+	moved = 0;
 	atomic_store_explicit(&inode->spilled, 1, memory_order_relaxed);
 	got = (int64_t)len;
 out:
+	/* Not spilled: the object goes home (nothing can have made one there
+	 * meanwhile: io_lock and evict_lock are held, so no write or open). */
+	if (moved && tmem_move_object(f->cfg.store, f->pool, home, &oid) < 0) {
+		fprintf(stderr, "far: inode %llu could not move home; its pages are dropped\n",
+			(unsigned long long)inode->ino);
+		tmem_flush_object(f->cfg.store, f->pool, &oid);
+	}
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	zfs_ns_release(f->cfg.ns, inode);
 	if (s)

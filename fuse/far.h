@@ -33,14 +33,39 @@
  * supersede the remote copy; every store takes a new generation, so a
  * stale image is never fetched.
  *
- * Images.  An image is the file's stored pages, each compressed with its
- * pool's codec (or kept raw when that does not shrink it): a 24-byte
- * header (magic "ZCFI", version, codec id, page count, file size at the
- * spill) then per page its index, its stored length and the bytes.  The
- * pages are read through tmem_get (a multi-page unit comes back as its
- * pages), so an image does not depend on the backend's in-memory layout.
- * The cluster's items carry their own CRCs (fuse/spill.h); a decoded image
- * is checked again (indices ascending and in range, lengths exact).
+ * Images.  An image carries the file's pages in the forms they are stored
+ * in (fuse/objimg.h: pam_export), so nothing is decompressed or compressed
+ * again on either side, and a densified file's units come back as units
+ * (its dense mark, fuse/densify.h, stays true).  While it is built the
+ * file's object sits in a store pool of the tier's own (persistent, moved
+ * there with tmem_move_object and back if the spill does not happen): the
+ * stored forms are read without a lock, and the densifier, which repacks
+ * with no lock of ours held, finds no object to swap into there.
+ * Format, version 2, little endian: a 24-byte header (u32 magic "ZCFI",
+ * u32 version 2, u32 0, u32 record count, u64 file size at the spill),
+ * then per record a 16-byte head and its bytes:
+ *   u32 index, u8 kind, u8 codec type, u16 map, u16 live, u16 0, u32 length
+ *   FILL (kind 1)  the page at index is one 8-byte word repeated: length 8,
+ *                  the word; codec, map, live 0
+ *   RAW (kind 2)   the page's 4096 bytes; codec, map, live 0
+ *   XCF (kind 3)   the page compressed: codec type CODEC_LZ4 or CODEC_ZSTD
+ *                  (compress/codec.h), 1..4095 bytes; map, live 0
+ *   UNIT (kind 4)  a multi-page unit: index is its group's first index (a
+ *                  multiple of 16; a group may hold two units of 8, both
+ *                  naming it), codec the decode type, map the unit's page
+ *                  map (dead slots included), live the slots of the group
+ *                  still in it (nonzero, within map), then the payload
+ *                  (1 .. PAM_EXPORT_BUF - PAM_UNIT_IMPORT_ROOM bytes).
+ * Pages ascend over the records (a unit's lowest live page follows the
+ * previous record's highest).  The cluster's items carry their own CRCs
+ * (fuse/spill.h); a decoded image is checked again in full before anything
+ * is stored (magic, version, every record's kind, codec type, map, live and
+ * length, pages ascending and within the file's size, the count and the
+ * length exact), and whatever a failed restore stored is flushed: a bad
+ * image makes the file gone (-ENOENT), never wrong bytes.  Compressed bytes
+ * are not decoded at the restore: bytes that do not decode (which the
+ * checksums make a matter of a bug, not of the network) make reads of
+ * those pages fail with EIO, as for any corrupt page.
  *
  * Only ephemeral pools spill: a file whose home is persistent is never a
  * candidate (tmem keeps no LRU for persistent pools), and a spilled file
@@ -71,6 +96,7 @@
 
 #include "fuse/spill.h"
 
+struct pam;
 struct tmem_store;
 struct zfs_inode;
 struct zfs_notify;
@@ -112,6 +138,8 @@ enum zfs_far_counter {
 struct zfs_far_config {
 	const char *servers;		/* spill=: "HOST:PORT[+HOST:PORT...]" */
 	struct tmem_store *store;
+	struct pam *pam;		/* the store's backend: images carry its
+					   stored forms (fuse/objimg.h) */
 	struct zfs_ns *ns;
 	struct zfs_notify *notify;	/* a lost file's invalidations */
 	pthread_rwlock_t *evict_lock;	/* the memory account's (fuse/mem.h) */

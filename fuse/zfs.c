@@ -229,6 +229,7 @@ static int zfs_start_far(struct zfs *fs)
 	struct zfs_far_config fc = {
 		.servers = fs->cfg.spill,
 		.store = fs->cfg.store,
+		.pam = fs->cfg.pam,
 		.ns = fs->ns,
 		.notify = &fs->notify,
 		.evict_lock = &fs->mem.evict_lock,

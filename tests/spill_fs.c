@@ -496,6 +496,73 @@ END_TEST
 
 /* The metrics and stats.json of a mount with spill= through the real
  * parsers (tests/metrics_check.py). */
+/* Densified files spill in their stored forms and come back as units. */
+#define NDENSE 6
+
+static void dense_bytes(int i, unsigned char *buf, size_t len)
+{
+	size_t n = 0;
+
+	/* Text lines that repeat across pages, so a unit of 16 pages beats
+	 * 16 pages compressed alone. */
+	for (unsigned line = 0; n < len; line++) {
+		char l[96];
+		int k = snprintf(l, sizeof(l), "file %d line %u: the quick brown fox %u jumps\n", i,
+				 line, (line * 2654435761u) % 97u);
+
+		for (int j = 0; j < k && n < len; j++)
+			buf[n++] = (unsigned char)l[j];
+	}
+}
+
+START_TEST(test_spill_units)
+{
+	struct mc_cluster c;
+	char list[512], opts[700], p[1024], name[64];
+	size_t len = 256 * KIB + 1000;
+	unsigned char *want = malloc(len), *got;
+	uint64_t units;
+
+	ck_assert_ptr_nonnull(want);
+	start_cluster(&c);
+	mc_server_list(&c, list, sizeof(list));
+	snprintf(opts, sizeof(opts), "mem_limit=64M,pool=ephemeral,densify_idle=0,spill=%s", list);
+	fs_mount(opts);
+	fs_path(p, sizeof(p), "eph");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (int i = 0; i < NDENSE; i++) {
+		dense_bytes(i, want, len);
+		snprintf(name, sizeof(name), "eph/d%d", i);
+		fs_write_file(name, want, len);
+	}
+	fs_wait_closed("eph");
+	fs_ctl_write("densify", "1");
+	units = fs_ctl_value("compress", "units");
+	ck_assert_uint_gt(units, 0);
+	fs_ctl_write("drop_ephemeral", "1");
+	ck_assert_uint_eq(fs_stat_value("spilled_files"), NDENSE);
+	ck_assert_uint_eq(fs_ctl_value("compress", "units"), 0);
+	for (int i = 0; i < NDENSE; i++) {
+		size_t n;
+
+		snprintf(name, sizeof(name), "eph/d%d", i);
+		got = (unsigned char *)fs_read_file(name, &n);
+		ck_assert_ptr_nonnull(got);
+		dense_bytes(i, want, len);
+		ck_assert_uint_eq(n, len);
+		ck_assert_msg(memcmp(got, want, len) == 0, "file %d: other bytes", i);
+		free(got);
+	}
+	/* Restored as the units they spilled as, not as single pages. */
+	ck_assert_uint_eq(fs_ctl_value("compress", "units"), units);
+	ck_assert_uint_eq(fs_stat_value("spill_fetch_hits"), NDENSE);
+	ck_assert_uint_eq(fs_stat_value("spill_lost_files"), 0);
+	free(want);
+	fs_finish();
+	mc_stop_all(&c);
+}
+END_TEST
+
 START_TEST(test_spill_metrics)
 {
 	struct mc_cluster c;
@@ -543,6 +610,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_spill_pool_off);
 	tcase_add_test(tc, test_spill_to_persistent);
 	tcase_add_test(tc, test_spill_metrics);
+	tcase_add_test(tc, test_spill_units);
 	tcase_add_test(tc, test_spill_changes);
 	tcase_add_test(tc, test_spill_roundtrip);
 	tcase_add_test(tc, test_spill_snapshot);
