@@ -79,8 +79,8 @@
  *
  * Locks.  Order: evict_lock -> ns->lock -> io_lock -> f->lock -> the
  * client's.  zfs_far_spill runs with evict_lock held for writing (so no
- * open checks and pins a file meanwhile; opens wait while it reads and
- * compresses the images, as they wait for an eviction) and takes each
+ * open checks and pins a file meanwhile; opens wait while it reads the
+ * images' stored forms, as they wait for an eviction) and takes each
  * file's io_lock exclusively; zfs_far_restore takes io_lock exclusively (or runs under
  * it) and f->lock only briefly, never across the network; the store's
  * completion runs on a client thread with no lock and takes evict_lock for
@@ -147,9 +147,11 @@ struct zfs_far_config {
 					   client's default (64 MiB) */
 };
 
-/* Create the tier and its client (zfs_spill_create: its threads start
- * now, so call it after the daemon forked).  Returns NULL with errno set
- * (EINVAL: a bad server list, worded into err; ENOMEM; pthread_create's). */
+/* Create the tier, its store pool (persistent, where a file's object sits
+ * while its image is built) and its client (zfs_spill_create: its threads
+ * start now, so call it after the daemon forked).  Returns NULL with errno
+ * set (EINVAL: a bad server list, worded into err, or a pointer missing;
+ * ENOSPC: no store pool left; ENOMEM; pthread_create's). */
 struct zfs_far *zfs_far_create(const struct zfs_far_config *cfg, char *err, size_t errlen);
 
 /* Stop the client (stores still pending end with -ESHUTDOWN: their files
