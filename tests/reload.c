@@ -38,31 +38,9 @@
 
 #include "fsutil.h"
 #include "testutil.h"
+#include "treeutil.h"
 
 #define NFILES 24
-
-struct entry {
-	char rel[64];
-	ino_t ino;
-	nlink_t nlink;
-	off_t size;
-	mode_t mode;
-	uint64_t sum;
-};
-
-struct tree {
-	struct entry e[NFILES + 8];
-	unsigned n;
-};
-
-static uint64_t fnv(const unsigned char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (n--)
-		h = (h ^ *p++) * 0x100000001b3ull;
-	return h;
-}
 
 static unsigned char *content(unsigned k, size_t *len, uint64_t *rs)
 {
@@ -79,64 +57,6 @@ static unsigned char *content(unsigned k, size_t *len, uint64_t *rs)
 	return b;
 }
 
-static void record(struct tree *t, const char *rel)
-{
-	struct entry *e = &t->e[t->n++];
-	char p[1024];
-	struct stat st;
-
-	snprintf(e->rel, sizeof(e->rel), "%s", rel);
-	fs_path(p, sizeof(p), rel);
-	ck_assert_int_eq(lstat(p, &st), 0);
-	e->ino = st.st_ino;
-	e->nlink = st.st_nlink;
-	e->size = st.st_size;
-	e->mode = st.st_mode;
-	e->sum = 0;
-	if (S_ISREG(st.st_mode)) {
-		size_t len;
-		char *b = fs_read_file(rel, &len);
-
-		e->sum = fnv((unsigned char *)b, len);
-		free(b);
-	}
-}
-
-static void verify(const struct tree *t)
-{
-	for (unsigned k = 0; k < t->n; k++) {
-		const struct entry *e = &t->e[k];
-		char p[1024];
-		struct stat st;
-
-		fs_path(p, sizeof(p), e->rel);
-		ck_assert_msg(lstat(p, &st) == 0, "%s: %s", e->rel, strerror(errno));
-		ck_assert_msg(st.st_ino == e->ino, "%s: inode %llu, was %llu", e->rel,
-			      (unsigned long long)st.st_ino, (unsigned long long)e->ino);
-		ck_assert_uint_eq(st.st_nlink, e->nlink);
-		ck_assert_int_eq(st.st_size, e->size);
-		ck_assert_uint_eq(st.st_mode, e->mode);
-		if (S_ISREG(st.st_mode)) {
-			size_t len;
-			char *b = fs_read_file(e->rel, &len);
-
-			ck_assert_msg(fnv((unsigned char *)b, len) == e->sum, "%s: bytes differ",
-				      e->rel);
-			free(b);
-		}
-	}
-}
-
-static void mkpool(const char *name, const char *kind, const char *codec)
-{
-	char p[1024];
-
-	fs_path(p, sizeof(p), name);
-	ck_assert_int_eq(mkdir(p, 0755), 0);
-	ck_assert_int_eq(setxattr(p, "user.zcache.kind", kind, strlen(kind), 0), 0);
-	ck_assert_int_eq(setxattr(p, "user.zcache.compressor", codec, strlen(codec), 0), 0);
-}
-
 static const char *frel(unsigned k)
 {
 	static char rel[64];
@@ -146,12 +66,12 @@ static const char *frel(unsigned k)
 	return rel;
 }
 
-static void build(struct tree *t, uint64_t *rs)
+static void build(struct fs_tree *t, uint64_t *rs)
 {
 	char p[1024], q[1024];
 
-	mkpool("keep", "persistent", "zstd:1");
-	mkpool("tmp", "ephemeral", "lz4");
+	fs_make_pool("keep", "persistent", "zstd:1");
+	fs_make_pool("tmp", "ephemeral", "lz4");
 	fs_path(p, sizeof(p), "keep/sub");
 	ck_assert_int_eq(mkdir(p, 0750), 0);
 	for (unsigned k = 0; k < NFILES; k++) {
@@ -169,11 +89,11 @@ static void build(struct tree *t, uint64_t *rs)
 	ck_assert_int_eq(setxattr(p, "user.note", "kept", 4, 0), 0);
 	t->n = 0;
 	for (unsigned k = 0; k < NFILES; k++)
-		record(t, frel(k));
-	record(t, "tmp/link-to-f0");
-	record(t, "sym");
-	record(t, "keep");
-	record(t, "keep/sub");
+		fs_tree_record(t, frel(k));
+	fs_tree_record(t, "tmp/link-to-f0");
+	fs_tree_record(t, "sym");
+	fs_tree_record(t, "keep");
+	fs_tree_record(t, "keep/sub");
 }
 
 /* How many lines of the daemon's log contain `what`. */
@@ -221,7 +141,7 @@ static void figures(uint64_t *v)
 /* A child that reads every file of the tree in a loop until `stop` can be
  * read from; exits 0 if every read matched, else 1; writes its round count
  * to `out`. */
-static pid_t reader(const struct tree *t, int stop, int out)
+static pid_t reader(const struct fs_tree *t, int stop, int out)
 {
 	pid_t pid = fork();
 
@@ -244,7 +164,7 @@ static pid_t reader(const struct tree *t, int stop, int out)
 				_exit(1);
 			n = read(fd, b, (size_t)t->e[k].size + 1);
 			close(fd);
-			if (n != t->e[k].size || fnv(b, (size_t)n) != t->e[k].sum)
+			if (n != t->e[k].size || fs_fnv(b, (size_t)n) != t->e[k].sum)
 				_exit(1);
 			free(b);
 		}
@@ -259,7 +179,7 @@ static pid_t reader(const struct tree *t, int stop, int out)
 
 /* A child whose cwd is keep/sub: on a byte from `go` it opens f1 by its
  * relative name and checks its bytes and getcwd; exits 0 when all held. */
-static pid_t cwd_child(const struct entry *f1, int go)
+static pid_t cwd_child(const struct fs_tree_entry *f1, int go)
 {
 	pid_t pid = fork();
 	char p[1024];
@@ -289,7 +209,7 @@ static pid_t cwd_child(const struct entry *f1, int go)
 		b = malloc((size_t)f1->size + 1);
 		n = read(fd, b, (size_t)f1->size + 1);
 		close(fd);
-		if (n != f1->size || fnv(b, (size_t)n) != f1->sum)
+		if (n != f1->size || fs_fnv(b, (size_t)n) != f1->sum)
 			_exit(6);
 		free(b);
 	}
@@ -298,10 +218,10 @@ static pid_t cwd_child(const struct entry *f1, int go)
 START_TEST(test_reload)
 {
 	uint64_t rs = zc_test_seed();
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	uint64_t before[NFIG], after[NFIG];
 	int stop[2], out[2], go[2], rfd, wfd, st;
-	const struct entry *big = NULL;
+	const struct fs_tree_entry *big = NULL;
 	unsigned char *want, *got;
 	pid_t rd, cw, daemon;
 	unsigned rounds = 0;
@@ -342,7 +262,7 @@ START_TEST(test_reload)
 		ck_assert_int_eq(kill(daemon, SIGHUP), 0);
 		wait_log(adopted, r);
 		ck_assert_int_eq(write(go[1], "c", 1), 1);
-		verify(t);
+		fs_tree_verify(t, 0);
 		ck_assert_int_eq(fs_cur.pid, daemon);
 		ck_assert_int_eq(waitpid(daemon, &st, WNOHANG), 0);
 	}
@@ -396,7 +316,7 @@ END_TEST
 START_TEST(test_refused)
 {
 	uint64_t rs = zc_test_seed();
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	char p[1024];
 	int fd;
 
@@ -409,7 +329,7 @@ START_TEST(test_refused)
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
 	wait_log(refused, 1);
 	close(fd);
-	verify(t);
+	fs_tree_verify(t, 0);
 	/* An unlinked file open. */
 	fs_path(p, sizeof(p), "keep/gone");
 	fd = open(p, O_RDWR | O_CREAT, 0600);
@@ -426,13 +346,13 @@ START_TEST(test_refused)
 		ck_assert_str_eq(b, "xyz");
 	}
 	close(fd);
-	verify(t);
+	fs_tree_verify(t, 0);
 	ck_assert_uint_eq(log_count(adopted), 0);
 	/* Nothing open any more: it reloads. */
 	fs_wait_closed("keep");
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
 	wait_log(adopted, 1);
-	verify(t);
+	fs_tree_verify(t, 0);
 	free(t);
 	fs_finish();
 }
@@ -455,7 +375,7 @@ static int uring_offered(void)
 START_TEST(test_uring)
 {
 	uint64_t rs = zc_test_seed();
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 
 	if (!uring_offered()) {
 		fprintf(stderr, "reload: enable_uring is not Y, the io_uring refusal is not tested\n");
@@ -467,7 +387,7 @@ START_TEST(test_uring)
 	for (unsigned r = 1; r <= 2; r++) {
 		ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
 		wait_log("SIGHUP refused: the io_uring transport", r);
-		verify(t);
+		fs_tree_verify(t, 0);
 	}
 	ck_assert_uint_eq(log_count(adopted), 0);
 	free(t);
@@ -479,7 +399,7 @@ END_TEST
 START_TEST(test_version)
 {
 	uint64_t rs = zc_test_seed();
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	pid_t daemon;
 
 	setenv("ZC_FAULT_RELOAD_VERSION", "1", 1);
@@ -490,7 +410,7 @@ START_TEST(test_version)
 	for (unsigned r = 1; r <= 2; r++) {
 		ck_assert_int_eq(kill(daemon, SIGHUP), 0);
 		wait_log("reload refused by", r);
-		verify(t);
+		fs_tree_verify(t, 0);
 	}
 	ck_assert_uint_eq(log_count("this zcached reads version"), 2);
 	ck_assert_uint_eq(log_count(adopted), 0);
@@ -504,7 +424,7 @@ START_TEST(test_killreload)
 {
 	static const unsigned at[] = { 1, 3, 30 };
 	uint64_t rs = zc_test_seed();
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	char snap[300], opts[400], dir[sizeof(fs_cur.dir)], cmd[700], p[1024], n[24];
 	struct stat sb;
 
@@ -522,7 +442,7 @@ START_TEST(test_killreload)
 		ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
 		fs_mount_at(dir, opts);
 		unsetenv("ZC_FAULT_STATE");
-		verify(t);
+		fs_tree_verify(t, 0);
 		fs_write_file("lost", "not in the snapshot\n", 20);
 		ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
 		st = fs_wait(fs_cur.pid, 60000);
@@ -537,7 +457,7 @@ START_TEST(test_killreload)
 		/* A start from the last snapshot serves it. */
 		ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
 		fs_mount_at(dir, opts);
-		verify(t);
+		fs_tree_verify(t, 0);
 		ck_assert(!fs_daemon_has("lost"));
 		fs_finish();
 	}

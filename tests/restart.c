@@ -37,32 +37,9 @@
 
 #include "fsutil.h"
 #include "testutil.h"
+#include "treeutil.h"
 
 #define NFILES 60
-
-struct entry {
-	char rel[64];
-	ino_t ino;
-	nlink_t nlink;
-	off_t size;
-	mode_t mode;
-	struct timespec mtime;
-	uint64_t sum;		/* FNV-1a of the bytes (regular files) */
-};
-
-struct tree {
-	struct entry e[NFILES + 16];
-	unsigned n;
-};
-
-static uint64_t fnv(const unsigned char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (n--)
-		h = (h ^ *p++) * 0x100000001b3ull;
-	return h;
-}
 
 static void snap_path(char *buf, size_t len, const char *name)
 {
@@ -93,69 +70,6 @@ static unsigned char *content(unsigned k, size_t *len, uint64_t *rs)
 	return b;
 }
 
-static void record(struct tree *t, const char *rel)
-{
-	struct entry *e = &t->e[t->n++];
-	char p[1024];
-	struct stat st;
-
-	snprintf(e->rel, sizeof(e->rel), "%s", rel);
-	fs_path(p, sizeof(p), rel);
-	ck_assert_int_eq(lstat(p, &st), 0);
-	e->ino = st.st_ino;
-	e->nlink = st.st_nlink;
-	e->size = st.st_size;
-	e->mode = st.st_mode;
-	e->mtime = st.st_mtim;
-	e->sum = 0;
-	if (S_ISREG(st.st_mode)) {
-		size_t len;
-		char *b = fs_read_file(rel, &len);
-
-		ck_assert_uint_eq(len, (size_t)st.st_size);
-		e->sum = fnv((unsigned char *)b, len);
-		free(b);
-	}
-}
-
-/* Every recorded entry is there with its number, attributes and bytes. */
-static void verify(const struct tree *t)
-{
-	for (unsigned k = 0; k < t->n; k++) {
-		const struct entry *e = &t->e[k];
-		char p[1024];
-		struct stat st;
-
-		fs_path(p, sizeof(p), e->rel);
-		ck_assert_msg(lstat(p, &st) == 0, "%s: %s", e->rel, strerror(errno));
-		ck_assert_msg(st.st_ino == e->ino, "%s: inode %llu, was %llu", e->rel,
-			      (unsigned long long)st.st_ino, (unsigned long long)e->ino);
-		ck_assert_uint_eq(st.st_nlink, e->nlink);
-		ck_assert_int_eq(st.st_size, e->size);
-		ck_assert_uint_eq(st.st_mode, e->mode);
-		ck_assert_int_eq(st.st_mtim.tv_sec, e->mtime.tv_sec);
-		ck_assert_int_eq(st.st_mtim.tv_nsec, e->mtime.tv_nsec);
-		if (S_ISREG(st.st_mode)) {
-			size_t len;
-			char *b = fs_read_file(e->rel, &len);
-
-			ck_assert_msg(fnv((unsigned char *)b, len) == e->sum, "%s: bytes differ",
-				      e->rel);
-			free(b);
-		}
-	}
-}
-
-static void mkpool(const char *name, const char *kind, const char *codec)
-{
-	char p[1024];
-
-	fs_path(p, sizeof(p), name);
-	ck_assert_int_eq(mkdir(p, 0755), 0);
-	ck_assert_int_eq(setxattr(p, "user.zcache.kind", kind, strlen(kind), 0), 0);
-	ck_assert_int_eq(setxattr(p, "user.zcache.compressor", codec, strlen(codec), 0), 0);
-}
-
 /* The figures that must come back as they were. */
 struct figures {
 	uint64_t v[7];
@@ -176,8 +90,8 @@ static void build(uint64_t *rs)
 {
 	char rel[64], p[1024], q[1024];
 
-	mkpool("keep", "persistent", "zstd:1");
-	mkpool("tmp", "ephemeral", "lz4");
+	fs_make_pool("keep", "persistent", "zstd:1");
+	fs_make_pool("tmp", "ephemeral", "lz4");
 	fs_path(p, sizeof(p), "keep/sub");
 	ck_assert_int_eq(mkdir(p, 0750), 0);
 	for (unsigned k = 0; k < NFILES; k++) {
@@ -203,7 +117,7 @@ static void build(uint64_t *rs)
 	fs_ctl_write("densify", "1");
 }
 
-static void record_all(struct tree *t)
+static void record_all(struct fs_tree *t)
 {
 	static const char *const extra[] = { "top", "keep", "tmp", "keep/sub", "tmp/link-to-f0",
 					     "sym", "keep/fifo" };
@@ -213,10 +127,10 @@ static void record_all(struct tree *t)
 	for (unsigned k = 0; k < NFILES; k++) {
 		snprintf(rel, sizeof(rel), "%s/f%u", k % 3 == 0 ? "keep" : k % 3 == 1 ? "keep/sub"
 						    : "tmp", k);
-		record(t, rel);
+		fs_tree_record(t, rel);
 	}
 	for (unsigned k = 0; k < sizeof(extra) / sizeof(extra[0]); k++)
-		record(t, extra[k]);
+		fs_tree_record(t, extra[k]);
 }
 
 /* Stop cleanly (the snapshot is written) and start again on `dir`. */
@@ -237,7 +151,7 @@ static void cycle(const char *dir, const char *opts, const char *snap)
 START_TEST(test_cycles)
 {
 	uint64_t rs = zc_test_seed();
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	struct figures f0, f1;
 	char snap[256], opts[300], dir[sizeof(fs_cur.dir)], p[1024];
 	char v[16];
@@ -253,7 +167,7 @@ START_TEST(test_cycles)
 	figures(&f0);
 	for (int round = 0; round < 3; round++) {
 		cycle(dir, opts, snap);
-		verify(t);
+		fs_tree_verify(t, 1);
 		figures(&f1);
 		/* mem_used_max may only grow: the load packs pages afresh. */
 		ck_assert_uint_ge(f1.v[6], f0.v[6]);
@@ -283,7 +197,7 @@ START_TEST(test_cycles)
 			/* The directory changed too: record everything again. */
 			record_all(t);
 			for (int r = 0; r <= round; r++)
-				record(t, added[r]);
+				fs_tree_record(t, added[r]);
 		}
 		figures(&f0);
 	}
@@ -346,7 +260,7 @@ static void spill(const char *path, const unsigned char *b, size_t len)
 }
 
 /* A snapshot of a few files, written by a clean stop. */
-static void make_snapshot(const char *snap, struct tree *t)
+static void make_snapshot(const char *snap, struct fs_tree *t)
 {
 	char opts[300];
 
@@ -355,14 +269,14 @@ static void make_snapshot(const char *snap, struct tree *t)
 	fs_write_file("a", "alpha\n", 6);
 	fs_write_file("b", "bravo bravo bravo\n", 18);
 	t->n = 0;
-	record(t, "a");
-	record(t, "b");
+	fs_tree_record(t, "a");
+	fs_tree_record(t, "b");
 	fs_finish();
 }
 
 START_TEST(test_bad)
 {
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	char snap[256], opts[300], want[300];
 	unsigned char *good, *bad, *after;
 	size_t len, alen;
@@ -395,7 +309,7 @@ START_TEST(test_bad)
 	/* The good image still loads. */
 	spill(snap, good, len);
 	fs_mount(opts);
-	verify(t);
+	fs_tree_verify(t, 1);
 	fs_finish();
 	free(good);
 	free(bad);
@@ -406,7 +320,7 @@ END_TEST
 
 START_TEST(test_version)
 {
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	char snap[256], opts[300];
 	unsigned char *img;
 	size_t len;
@@ -443,7 +357,7 @@ END_TEST
 
 START_TEST(test_crash)
 {
-	struct tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t = calloc(1, sizeof(*t));
 	char snap[256], opts[300], tmp[300], dir[sizeof(fs_cur.dir)];
 	int st;
 
@@ -452,7 +366,7 @@ START_TEST(test_crash)
 	opts_for(opts, sizeof(opts), snap);
 	fs_mount(opts);
 	snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
-	verify(t);
+	fs_tree_verify(t, 1);
 	fs_write_file("lost", "written after the last clean stop\n", 34);
 	/* A leftover of a save that died midway. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", snap);
@@ -470,7 +384,7 @@ START_TEST(test_crash)
 	}
 	ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
 	fs_mount_at(dir, opts);
-	verify(t);
+	fs_tree_verify(t, 1);
 	ck_assert(!fs_daemon_has("lost"));
 	fs_finish();
 	/* The clean stop replaced the leftover. */
@@ -484,7 +398,7 @@ END_TEST
 START_TEST(test_killsave)
 {
 	static const unsigned at[] = { 1, 2, 3, 6, 40, 200, 1000000 };
-	struct tree *t = calloc(1, sizeof(*t)), *t2 = calloc(1, sizeof(*t2));
+	struct fs_tree *t = calloc(1, sizeof(*t)), *t2 = calloc(1, sizeof(*t2));
 	char snap[256], opts[300], dir[sizeof(fs_cur.dir)], cmd[600], n[24];
 	unsigned char *before, *after;
 	size_t blen, alen;
@@ -503,7 +417,7 @@ START_TEST(test_killsave)
 		fs_mount(opts);
 		unsetenv("ZC_FAULT_STATE");
 		snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
-		verify(t);
+		fs_tree_verify(t, 1);
 		/* Something to lose: a file of 40 pages and a directory. */
 		{
 			size_t len;
@@ -522,9 +436,9 @@ START_TEST(test_killsave)
 			char rel[32];
 
 			snprintf(rel, sizeof(rel), "more%u", k);
-			record(t2, rel);
+			fs_tree_record(t2, rel);
 			snprintf(rel, sizeof(rel), "dir%u", k);
-			record(t2, rel);
+			fs_tree_record(t2, rel);
 		}
 		snprintf(cmd, sizeof(cmd), "fusermount3 -u '%s'", dir);
 		ck_assert_int_eq(fs_run(cmd), 0);
@@ -548,7 +462,7 @@ START_TEST(test_killsave)
 		free(after);
 		ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
 		fs_mount_at(dir, opts);
-		verify(t);
+		fs_tree_verify(t, 1);
 		if (WIFSIGNALED(st)) {
 			char rel[32];
 
