@@ -6,10 +6,11 @@
  * request on the open file (read, write, fallocate, lseek, release) turns
  * the fh back into the inode with zfs_handle_get.  A value is meaningful
  * on its own - an index and a generation, no address - so handles can be
- * written down and given to another process (the restart of issue 15,
- * fuse/state.h, will need it: today a snapshot is taken after the unmount,
- * when no handle is left), and an fh that names a closed slot (a stale or
- * forged one) is refused instead of dereferenced.  0 is never a handle.
+ * written down and given to another process (the SIGHUP reload hands
+ * every open handle over in its image, fuse/reload.h, and the new process
+ * puts each back in its slot with its generation), and an fh that names a
+ * closed slot (a stale or forged one) is refused instead of dereferenced.
+ * 0 is never a handle.
  *
  * Memory: slots live in chunks of ZFS_HANDLE_CHUNK (4096 slots, 64 KiB)
  * allocated as the table grows and never moved or freed before the table
