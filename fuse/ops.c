@@ -359,6 +359,20 @@ static int zfs_ns_open_file(struct zfs *fs, struct zfs_inode *inode, struct fuse
 	return 0;
 }
 
+/* Remove the name `name` in `parent` if it still names `ino` (a create
+ * whose open failed; the VFS holds the parent locked across the request,
+ * so only eviction could have taken the name meanwhile). */
+static void zfs_ops_unmake(struct zfs *fs, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct stat st;
+
+	if (zfs_ns_lookup(fs->ns, parent, name, &st) < 0)
+		return;
+	zfs_ns_forget(fs->ns, st.st_ino, 1);
+	if (st.st_ino == ino)
+		zfs_ns_unlink(fs->ns, parent, name);
+}
+
 static int zfs_ns_node_make(const struct zfs_req *q, uint64_t parent, const char *name,
 			    mode_t mode, dev_t rdev, const char *link, struct fuse_file_info *fi,
 			    struct zfs_reply *r)
@@ -389,12 +403,16 @@ static int zfs_ns_node_make(const struct zfs_req *q, uint64_t parent, const char
 	zfs_r_entry(r, ZFS_TIMEOUT);
 	if (!fi)
 		return 0;
-	/* Fails only if another request unlinked the new file meanwhile: the
-	 * kernel never hears of it, so drop the lookup it was given. */
+	/* The open fails if the new file was unlinked meanwhile, or for
+	 * memory (a pin, a handle).  The kernel never hears of the file, so
+	 * drop the lookup it was given, and take the name back: a failed
+	 * create changes nothing, and the CREATE the kernel sends again (its
+	 * dentry is still negative) must not meet the name (EEXIST). */
 	inode = zfs_ns_get(fs->ns, r->st.st_ino);
-	ret = zfs_ns_open_file(fs, inode, fi, r);
+	ret = inode ? zfs_ns_open_file(fs, inode, fi, r) : -ENOENT;
 	if (ret < 0) {
 		zfs_ns_forget(fs->ns, r->st.st_ino, 1);
+		zfs_ops_unmake(fs, parent, name, r->st.st_ino);
 		return ret;
 	}
 	r->kind = ZFS_R_CREATE;
