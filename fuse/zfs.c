@@ -2,10 +2,12 @@
  *
  * zfs_create sets the parts up bottom first (the root pool, the namespace,
  * the notifier, the memory account, the data path, the request
- * statistics, the densifier, the /.zcache tree) and unwinds in reverse
- * on failure; zfs_start starts the densifier's thread and, with spill=,
- * the far tier (after the daemon's fork, which threads would not
- * survive); zfs_destroy stops them and tears the parts down in reverse.
+ * statistics, the densifier, with a backing file the tier, the /.zcache
+ * tree, the table of open handles) and unwinds in reverse on failure;
+ * zfs_start starts the densifier's thread, the tier's writeback thread
+ * and, with spill=, the far tier (after the daemon's fork, which threads
+ * would not survive); zfs_destroy stops them and tears the parts down in
+ * reverse.
  * The namespace's callbacks are the data path's (fuse/data.h), wrapped
  * here so a released file's spilled image is forgotten too (fuse/far.h).
  */
