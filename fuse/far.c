@@ -583,11 +583,17 @@ static int64_t far_spill_one(struct zfs_far *f, const struct tmem_lru_entry *c, 
 	got = (int64_t)len;
 out:
 	/* Not spilled: the object goes home (nothing can have made one there
-	 * meanwhile: io_lock and evict_lock are held, so no write or open). */
+	 * meanwhile: io_lock and evict_lock are held, so no write or open).
+	 * If even that fails (no memory for the object), the pages go and the
+	 * file is marked spilled with no image: its next open finds it gone
+	 * (ENOENT, its names removed, as a lost spill) - never a file that
+	 * reads as zeros. */
 	if (moved && tmem_move_object(f->cfg.store, f->pool, home, &oid) < 0) {
-		fprintf(stderr, "far: inode %llu could not move home; its pages are dropped\n",
+		fprintf(stderr, "far: inode %llu could not move home; the file is lost\n",
 			(unsigned long long)inode->ino);
 		tmem_flush_object(f->cfg.store, f->pool, &oid);
+		atomic_store_explicit(&inode->spilled, 1, memory_order_relaxed);
+		far_count(f, ZFS_FAR_SPILL_FAILED, 1);
 	}
 	pthread_rwlock_unlock(&inode->stripe->io_lock);
 	zfs_ns_release(f->cfg.ns, inode);
