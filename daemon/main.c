@@ -319,6 +319,18 @@ static struct zd_policy *zcd_policy(struct zcd *d)
 	return p;
 }
 
+/* LeakSanitizer's suppressions (read by the sanitizer runtime in the asan
+ * preset; an unused function elsewhere).  libfuse 3.14 frees the mount
+ * point it copies in fuse_session_mount only in fuse_session_unmount,
+ * which unmounts: a process that hands its mount to the fd store
+ * (zcd_fdstore) must not call it, so those bytes stay allocated at its
+ * exit - libfuse's, once per process, not a leak of ours. */
+const char *__lsan_default_suppressions(void);
+__attribute__((used)) const char *__lsan_default_suppressions(void)
+{
+	return "leak:fuse_session_mount\n";
+}
+
 /* The restart signal (daemon/fdstore.h): hand the mount to systemd's fd
  * store and end with ZD_FDSTORE_EXIT, the mount kept; or, when that cannot
  * be (logged), go on as a stop: unmounted here, the caller writes the
