@@ -20,6 +20,7 @@
  *   plain      SIGTERM with a store at hand stores nothing and unmounts;
  *   nonotify   the restart signal without $NOTIFY_SOCKET is a plain stop:
  *              unmounted, status 0, the snapshot= written, one line why;
+ *   nolistener the same when the manager is gone (sending the state fails);
  *   badstate   a next start given a state memfd it cannot read exits 1
  *              with one line, removes nothing from the store, and the
  *              mount is still there; a start given the stored state
@@ -269,9 +270,17 @@ static void mgr_start(struct mgr *m, const char *opts, int notify, int nfds, con
 			usleep(10000);
 }
 
+/* After a failed assertion too: stop the daemon and unmount; a mount
+ * handed over (no daemon) is unmounted lazily. */
 static void at_exit(void)
 {
+	char cmd[300];
+
 	fs_unmount_now();
+	if (fs_cur.dir[0] && fs_is_mounted(fs_cur.dir)) {
+		snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null", fs_cur.dir);
+		fs_run(cmd);
+	}
 }
 
 /* A fresh mount point under the base (fs_cur.dir). */
@@ -630,7 +639,33 @@ START_TEST(test_nonotify)
 }
 END_TEST
 
-/* A sealed memfd holding `len` bytes that are no reload image. */
+START_TEST(test_nolistener)
+{
+	uint64_t rs = zc_test_seed();
+	struct fs_tree *t = calloc(1, sizeof(*t));
+	struct mgr m;
+	int st;
+
+	new_dir();
+	mgr_init(&m);
+	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
+	build(t, &rs);
+	/* The manager is gone: the daemon's FDSTORE=1 cannot be sent. */
+	close(m.sock);
+	unlink(m.path);
+	ck_assert_int_eq(kill(m.pid, SIGUSR2), 0);
+	st = fs_wait(m.pid, 60000);
+	fs_cur.pid = m.pid = 0;
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+	ck_assert(!fs_is_mounted(fs_cur.dir));
+	ck_assert_uint_eq(log_count("refused, stopping as SIGTERM does (unmounting): storing the state"), 1);
+	rmdir(fs_cur.dir);
+	free(t);
+}
+END_TEST
+
+/* A memfd holding `len` bytes that are no reload image (its magic, then
+ * nonsense). */
 static int bad_state(size_t len)
 {
 	int fd = memfd_create("bad-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -763,6 +798,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_plain);
 	tcase_add_test(tc, test_nonotify);
+	tcase_add_test(tc, test_nolistener);
 	tcase_add_test(tc, test_badstate);
 	tcase_add_test(tc, test_lone);
 	tcase_add_test(tc, test_uring);
