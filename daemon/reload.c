@@ -376,6 +376,7 @@ int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
 	snprintf(val, sizeof(val), "%d,%d", ffd, mfd);
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
+	sigaddset(&hup, ZD_RESTART_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &hup, &old);
 	if (setenv(ZD_RELOAD_ENV, val, 1) == 0 && fcntl(mfd, F_SETFD, 0) == 0 &&
 	    fcntl(ffd, F_SETFD, 0) == 0)

@@ -16,9 +16,9 @@
  *      short-lived child with ZCACHED_RELOAD_PROBE=FD (zd_reload_probe_main,
  *      fuse/reload.h zfs_reload_probe: headers and versions), and its one
  *      line of refusal is logged;
- *   3. the memfd and the /dev/fuse descriptor lose FD_CLOEXEC, SIGHUP is
- *      blocked (the mask survives execve, so a SIGHUP in the gap waits for
- *      the new process instead of killing it), ZCACHED_RELOAD_FDS=FUSE,STATE
+ *   3. the memfd and the /dev/fuse descriptor lose FD_CLOEXEC, SIGHUP and
+ *      ZD_RESTART_SIGNAL are blocked (the mask survives execve, so one in
+ *      the gap waits for the new process instead of killing it), ZCACHED_RELOAD_FDS=FUSE,STATE
  *      is set, and the binary is execve'd by the absolute path it was
  *      started from (/proc/self/exe read at start) with the same argv.
  * If any step fails the old process logs one line and goes on serving
