@@ -21,6 +21,7 @@
  *   nonotify   the restart signal without $NOTIFY_SOCKET is a plain stop:
  *              unmounted, status 0, the snapshot= written, one line why;
  *   nolistener the same when the manager is gone (sending the state fails);
+ *   refusedstop the same when the image is refused (a /.zcache file open);
  *   badstate   a next start given a state memfd it cannot read exits 1
  *              with one line, removes nothing from the store, and the
  *              mount is still there; a start given the stored state
@@ -639,6 +640,35 @@ START_TEST(test_nonotify)
 }
 END_TEST
 
+START_TEST(test_refusedstop)
+{
+	uint64_t rs = zc_test_seed();
+	struct fs_tree *t = calloc(1, sizeof(*t));
+	struct mgr m;
+	char p[1024];
+	int fd;
+
+	new_dir();
+	mgr_init(&m);
+	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
+	build(t, &rs);
+	/* A /.zcache file open refuses the image, as it refuses a reload. */
+	fs_path(p, sizeof(p), ".zcache/stats");
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kill(m.pid, SIGUSR2), 0);
+	mgr_run(&m, NULL);
+	close(fd);
+	ck_assert_msg(WIFEXITED(m.status) && WEXITSTATUS(m.status) == 0, "status %d", m.status);
+	ck_assert_uint_eq(m.stored, 0);
+	ck_assert(!fs_is_mounted(fs_cur.dir));
+	ck_assert_uint_eq(log_count("refused, stopping as SIGTERM does (unmounting): a /.zcache file is open"), 1);
+	rmdir(fs_cur.dir);
+	close(m.sock);
+	free(t);
+}
+END_TEST
+
 START_TEST(test_nolistener)
 {
 	uint64_t rs = zc_test_seed();
@@ -799,6 +829,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_plain);
 	tcase_add_test(tc, test_nonotify);
 	tcase_add_test(tc, test_nolistener);
+	tcase_add_test(tc, test_refusedstop);
 	tcase_add_test(tc, test_badstate);
 	tcase_add_test(tc, test_lone);
 	tcase_add_test(tc, test_uring);
