@@ -13,12 +13,15 @@
 # dropped, fio 4 KiB O_DIRECT random reads (psync, one job, --readonly) for
 # S seconds; the file removed, written again, densified (/.zcache/densify),
 # caches dropped, the same fio.  It prints per round the IOPS of both
-# sides, the daemon's CPU time per read (user + system, from /proc) and
+# sides, the daemon's CPU time per read (user + system, from /proc), the
+# mean service time of a READ (/.zcache/fuse: receive to reply; steadier
+# than IOPS on a shared machine, where the round trip swings) and
 #   figure randread_dense_vs_plain R   densified IOPS / plain IOPS
-# (figure randread_dense_vs_plain_zstd with --compressor zstd), and the
-# pam counters of unit reads (unit_decodes, unit_partial_decodes,
-# unit_hits) of the last round.  --perf FILE records the daemon with
-# perf (call graphs) during the last round's densified reads.
+# (figure randread_dense_vs_plain_zstd with --compressor zstd), and at the
+# end the pam counters of unit reads (/.zcache/compress: unit_decodes,
+# unit_partial_decodes, unit_cache_hits, unit_short_copies).  --perf FILE
+# records the daemon (perf record -g) during the last round's densified
+# reads.
 # Needs root (mounts); the mount lives in a temporary directory and is
 # always unmounted on exit.  Wrap it in flock /work/.bench.lock.
 set -euo pipefail
@@ -83,14 +86,21 @@ rand() {
 		--direct=1 --readonly --runtime="$seconds" --time_based --output-format=terse \
 		--terse-version=3 2>/dev/null | awk -F';' '{ print $8 }'
 }
-# measure FILE: fio on FILE; prints "IOPS us-of-daemon-CPU-per-read".
+# The READ line of /.zcache/fuse: "count total_us".
+reads() { awk '$1 == "read" { print $2, $3 }' "$work/mnt/.zcache/fuse"; }
+# measure FILE: fio on FILE; prints "IOPS us-of-daemon-CPU-per-read
+# mean-READ-service-us" (service: the daemon's receive to reply).
 measure() {
-	local c0 c1 n
+	local c0 c1 n r0 r1
+	r0=$(reads)
 	c0=$(cpu_ticks "$zc_pid")
 	n=$(rand "$1")
 	c1=$(cpu_ticks "$zc_pid")
-	awk -v n="$n" -v c=$((c1 - c0)) -v t="$clk_tck" -v s="$seconds" \
-		'BEGIN { printf "%d %.1f", n, (n > 0 ? c / t / (n * s) * 1e6 : 0) }'
+	r1=$(reads)
+	awk -v n="$n" -v c=$((c1 - c0)) -v t="$clk_tck" -v s="$seconds" -v a="$r0" -v b="$r1" \
+		'BEGIN { split(a, x, " "); split(b, y, " ");
+			 printf "%d %.1f %.2f", n, (n > 0 ? c / t / (n * s) * 1e6 : 0),
+				(y[1] > x[1] ? (y[2] - x[2]) / (y[1] - x[1]) : 0) }'
 }
 
 "$zcached" -f -o "compressor=$comp,mem_limit=2G$uring_opt" "$work/mnt" 2>"$work/zcached.log" &
@@ -103,7 +113,7 @@ suffix=""
 for r in $(seq "$rounds"); do
 	head -c 64M "$corpus" > "$f"
 	drop
-	read -r pi pc <<< "$(measure "$f")"
+	read -r pi pc ps <<< "$(measure "$f")"
 	rm -f "$f"
 	head -c 64M "$corpus" > "$f"
 	echo 1 > "$work/mnt/.zcache/densify"
@@ -111,14 +121,15 @@ for r in $(seq "$rounds"); do
 	if [ -n "$perf_out" ] && [ "$r" = "$rounds" ]; then
 		perf record -q -g -p "$zc_pid" -o "$perf_out" -- sleep "$seconds" 2>/dev/null &
 		perf_pid=$!
-		read -r di dc <<< "$(measure "$f")"
+		read -r di dc ds <<< "$(measure "$f")"
 		wait "$perf_pid" || true
 	else
-		read -r di dc <<< "$(measure "$f")"
+		read -r di dc ds <<< "$(measure "$f")"
 	fi
 	rm -f "$f"
-	echo "round $r: plain $pi IOPS ($pc us daemon CPU/read), dense $di IOPS ($dc us daemon CPU/read)"
+	echo "round $r: plain $pi IOPS ($pc us daemon CPU/read, READ service $ps us)," \
+		"dense $di IOPS ($dc us daemon CPU/read, READ service $ds us)"
 	echo "figure randread_dense_vs_plain$suffix $(awk -v a="$di" -v b="$pi" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')"
 done
-grep -E '^(unit_decodes|unit_partial_decodes|unit_hits|units|unit_pages) ' "$work/mnt/.zcache/stats" |
+grep -E '^unit_(decodes|partial_decodes|cache_hits|short_copies) ' "$work/mnt/.zcache/compress" |
 	sed 's/^/    /'
