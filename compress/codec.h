@@ -172,7 +172,11 @@ int codec_decompress(unsigned id, const void *src, size_t srclen, void *dst, siz
  * dstlen), or -EIO (corrupt input, or it ends before `want` bytes),
  * -EINVAL, -ENOMEM as codec_decompress.  A prefix decode checks less than
  * a whole one: corrupt bytes past the prefix go unnoticed until a decode
- * reaches them.  Thread safe. */
+ * reaches them.  For lz4, `src` may also be only the first srclen bytes of
+ * the compressed block (the caller copied out no more): what comes out is
+ * still exact, and -EIO then also means "not enough input for `want`
+ * bytes" - the caller tries again with the whole block, whose answer is
+ * the one that counts.  Thread safe. */
 int codec_decompress_prefix(unsigned id, const void *src, size_t srclen, void *dst,
 			    size_t want, size_t dstlen);
 

@@ -680,6 +680,7 @@ void pam_stats(struct pam *pam, struct pam_stats *out)
 	out->unit_decodes = c[PAM_C_UNIT_DECODES];
 	out->unit_partial_decodes = c[PAM_C_UNIT_PARTIAL];
 	out->unit_cache_hits = c[PAM_C_UNIT_HITS];
+	out->unit_short_copies = c[PAM_C_UNIT_SHORT_COPIES];
 	out->raw_puts = c[PAM_C_RAW_PUTS];
 	out->pools = pam->npools;
 	out->pool_bytes = c[PAM_C_RAW] * PAM_PAGE_SIZE;

@@ -75,9 +75,15 @@
  * lock, no reference taken), so a sequential read decompresses each unit
  * once.  On a miss the reader copies the chunks out (xcf_read, one pool
  * lock at a time) and decodes outside every lock.  lz4 units are decoded
- * only up to the page asked for when it is not the unit's first and the
- * thread has not read this unit before (a random 4 KiB read costs half a
- * unit on average); the next miss on the same unit decodes it whole.
+ * only up to the page asked for when the thread has not read this unit
+ * before - unless that page is the unit's first and the last unit page
+ * the thread served was the last of its unit (or it served none yet): a
+ * sequential reader, which gets the whole unit at once - so a random
+ * 4 KiB read costs half a unit on average; the next miss on the same unit
+ * decodes it whole.  A prefix decode copies out only the leading chunks
+ * it is likely to need (the payload's share of the prefix, plus one
+ * page's share) and lets lz4 stop where they end; when they fall short
+ * (counted in unit_short_copies) it copies the rest and decodes again.
  * Unit ids are unique in the process: each backend starts its ids at the
  * monotonic clock in nanoseconds, so a backend created after another
  * starts beyond every id the first could have given (it would have to
@@ -499,6 +505,7 @@ struct slab_cache *pam_unit_cache(struct pam *pam);
 	X(unit_decodes, "units decoded for a read, ever")		\
 	X(unit_partial_decodes, "of those, lz4 decodes of a prefix only") \
 	X(unit_cache_hits, "unit pages served from a thread's cache, ever") \
+	X(unit_short_copies, "prefix decodes whose first chunks fell short (all copied)") \
 	X(raw_puts, "pages stored raw, ever (zram's huge_pages_since)") \
 	X(backed_pages, "pages whose stored form is in the backing file now") \
 	X(backed_bytes, "bytes of their records in the file (headers, padding)") \

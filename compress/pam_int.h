@@ -116,6 +116,7 @@ enum {
 	PAM_C_UNIT_DECODES,
 	PAM_C_UNIT_PARTIAL,	/* of those, prefix decodes */
 	PAM_C_UNIT_HITS,
+	PAM_C_UNIT_SHORT_COPIES,	/* prefix decodes that had to copy the rest */
 	PAM_C_RAW_PUTS,		/* pages stored raw, ever */
 	PAM_C_WB_PAGES,		/* pages written back to the backing file, ever */
 	PAM_C_WB_FAILED,	/* pages whose writeback failed (left in RAM) */

@@ -26,9 +26,15 @@
  * never changes: this file's only process-wide state.
  *
  * lz4 units are decoded up to the page asked for when a thread meets the
- * unit for the first time at a page other than its first: a random 4 KiB
- * read then costs half a unit on average, and a reader that goes on within
- * the unit decodes it whole at its next miss (pam.h, Reading).
+ * unit for the first time, unless it meets it at its first page and the
+ * last unit page it served was the last of its unit (or it served none:
+ * a sequential reader, whose next unit is decoded whole at once).  So a
+ * random 4 KiB read costs half a unit on average, page 0 included (it
+ * used to decode the whole unit: 1/8 of the random reads of an 8-page
+ * unit), and a reader that goes on within the unit decodes it whole at
+ * its next miss (pam.h, Reading).  A prefix decode copies out only the
+ * chunks it is likely to read (lz4 stops where its input ends and what it
+ * gave is exact), and the rest when they fell short.
  */
 #include "compress/pam_int.h"
 
@@ -123,6 +129,7 @@ struct pam_ucache_entry {
 struct pam_ucache {
 	struct pam_ucache_entry e[PAM_UNIT_CACHE];
 	unsigned victim;		/* the entry to replace next */
+	int mid_unit;			/* the last unit page served was not its unit's last */
 	unsigned char *mem;		/* every buffer, one allocation */
 	unsigned char *staging;		/* PAM_UNIT_STAGING bytes */
 	int registered;			/* the pthread key points at this block */
@@ -141,6 +148,7 @@ static void pam_ucache_free(struct pam_ucache *c)
 	c->mem = NULL;
 	c->staging = NULL;
 	c->victim = 0;
+	c->mid_unit = 0;
 }
 
 static void pam_ucache_destructor(void *arg)
@@ -211,13 +219,17 @@ static int pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsig
 	return _pam_unit_read_stored(pam, u, buf);
 }
 
-int _pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsigned char *buf)
+/* Read chunks from .. to-1 of u (in xcf, alive) to their places in buf
+ * (PAM_UNIT_STAGING bytes); chunk 0 must be there already when from > 0
+ * (its table names the others).  Returns 0 or -EIO. */
+static int pam_unit_read_chunks(struct pam *pam, const struct pam_unit *u, unsigned char *buf,
+				unsigned from, unsigned to)
 {
 	struct xcf_pool *x = pam->slot[u->pool].xcf;
 	uint32_t stored = pam_unit_stored(u->clen, u->nchunks);
-	uint32_t off = 0;
+	uint32_t off = from * XCF_MAX_SIZE;
 
-	for (unsigned i = 0; i < u->nchunks; i++) {
+	for (unsigned i = from; i < to; i++) {
 		uint32_t want = pam_unit_chunk_size(stored, i);
 		xcf_handle h;
 		int n;
@@ -238,6 +250,24 @@ int _pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsigned ch
 		off += want;
 	}
 	return 0;
+}
+
+int _pam_unit_read_stored(struct pam *pam, const struct pam_unit *u, unsigned char *buf)
+{
+	return pam_unit_read_chunks(pam, u, buf, 0, u->nchunks);
+}
+
+/* How many leading chunks of u a decode of its first `want` bytes (of
+ * `size`) should copy out first: its share of the payload in proportion,
+ * plus one page's share as slack for a page that compresses worse than
+ * the unit.  A guess: pam_unit_load reads the rest when it falls short. */
+static unsigned pam_unit_chunks_for(const struct pam_unit *u, uint32_t want, uint32_t size)
+{
+	uint64_t need = 8u * (u->nchunks - 1u) +
+			(uint64_t)u->clen * (want + PAM_PAGE_SIZE) / size;
+	uint64_t n = need / XCF_MAX_SIZE + 1;
+
+	return n < u->nchunks ? (unsigned)n : u->nchunks;
 }
 
 /* Free u's chunks and descriptor and take it off the counters.  Called by
@@ -307,6 +337,7 @@ int _pam_unit_get_locked(struct pam *pam, pam_pampd p, void *page, void *scratch
 
 	if (c->mem && (e = pam_ucache_find(c, u, u->id)) && e->valid >= off + PAM_PAGE_SIZE) {
 		memcpy(page, e->data + off, PAM_PAGE_SIZE);
+		c->mid_unit = off + PAM_PAGE_SIZE < pam_popcount(u->map) * PAM_PAGE_SIZE;
 		pam_count(pam_my_slot(pam), PAM_C_UNIT_HITS, 1);
 		return 1;
 	}
@@ -335,15 +366,41 @@ static int pam_unit_load(struct pam *pam, const struct pam_unit *u, unsigned off
 	} else {
 		e = &c->e[c->victim];
 		c->victim = (c->victim + 1) % PAM_UNIT_CACHE;
-		want = off == 0 || u->type != CODEC_LZ4 ? size : off + PAM_PAGE_SIZE;
+		want = (off == 0 && !c->mid_unit) || u->type != CODEC_LZ4 ? size
+									   : off + PAM_PAGE_SIZE;
 	}
+	c->mid_unit = off + PAM_PAGE_SIZE < size;
 	e->unit = NULL;
-	n = pam_unit_read_stored(pam, u, c->staging);
-	if (n == 0) {
-		uint32_t table = u->nchunks ? 8u * (u->nchunks - 1u) : 0;
+	if (want < size && u->nchunks > 1) {
+		/* A prefix decode needs only the payload's start: copy out
+		 * the chunks it will likely read, decode from them (lz4 stops
+		 * where they end), and only when that falls short the rest. */
+		unsigned have = pam_unit_chunks_for(u, (uint32_t)want, size);
+		uint32_t table = 8u * (u->nchunks - 1u);
+		uint32_t stored = pam_unit_stored(u->clen, u->nchunks);
+		uint32_t got = have * XCF_MAX_SIZE < stored ? have * XCF_MAX_SIZE : stored;
 
-		n = codec_decompress_prefix(u->type, c->staging + table, u->clen, e->data, want,
-					    size);
+		n = pam_unit_read_chunks(pam, u, c->staging, 0, have);
+		if (n == 0 && have < u->nchunks) {
+			n = codec_decompress_prefix(u->type, c->staging + table, got - table,
+						    e->data, want, size);
+			if (n == -EIO) {
+				pam_count(s, PAM_C_UNIT_SHORT_COPIES, 1);
+				n = pam_unit_read_chunks(pam, u, c->staging, have, u->nchunks);
+				have = u->nchunks;
+			}
+		}
+		if (n == 0 && have == u->nchunks)
+			n = codec_decompress_prefix(u->type, c->staging + table, u->clen, e->data,
+						    want, size);
+	} else {
+		n = pam_unit_read_stored(pam, u, c->staging);
+		if (n == 0) {
+			uint32_t table = u->nchunks ? 8u * (u->nchunks - 1u) : 0;
+
+			n = codec_decompress_prefix(u->type, c->staging + table, u->clen, e->data,
+						    want, size);
+		}
 	}
 	if (n < 0) {
 		if (n == -EIO)

@@ -1278,6 +1278,140 @@ START_TEST(test_unit_partial_decode)
 }
 END_TEST
 
+/* A thread that jumps about (its last unit page was not its unit's last)
+ * decodes only a prefix of a unit met at page 0; one that read a unit
+ * through to its end (a sequential reader) decodes the next one whole. */
+START_TEST(test_unit_first_page_random)
+{
+	struct env e;
+	pam_pampd a[PAM_UNIT_PAGES], b[PAM_UNIT_PAGES], c[PAM_UNIT_PAGES];
+	struct pam_stats s0, s1;
+	unsigned char out[PAGE];
+	unsigned map;
+
+	corpus_load();
+	env_open(&e, NULL);
+	group_put(&e, TEXT_PAGES, 0xffff, a);
+	group_put(&e, TEXT_PAGES + 16, 0xffff, b);
+	group_put(&e, TEXT_PAGES + 32, 0xffff, c);
+	ck_assert_int_eq(group_repack(&e, a, TEXT_PAGES, codec_make(CODEC_LZ4HC, 9), &map), 1);
+	ck_assert_int_eq(group_repack(&e, b, TEXT_PAGES + 16, codec_make(CODEC_LZ4HC, 9), &map), 1);
+	ck_assert_int_eq(group_repack(&e, c, TEXT_PAGES + 32, codec_make(CODEC_LZ4HC, 9), &map), 1);
+	pam_thread_release();
+	pam_stats(e.pam, &s0);
+	ck_assert_int_eq(pam_get(e.pam, a[5], out), 0);	/* mid-unit: a prefix */
+	ck_assert_mem_eq(out, cpage(TEXT_PAGES + 5), PAGE);
+	ck_assert_int_eq(pam_get(e.pam, b[0], out), 0);	/* after a jump: page 0 alone */
+	ck_assert_mem_eq(out, cpage(TEXT_PAGES + 16), PAGE);
+	pam_stats(e.pam, &s1);
+	ck_assert_uint_eq(s1.unit_decodes - s0.unit_decodes, 2);
+	ck_assert_uint_eq(s1.unit_partial_decodes - s0.unit_partial_decodes, 2);
+	/* b read on to its end (one more decode, whole), then c from page 0:
+	 * a sequential reader, c decoded whole at once. */
+	for (unsigned i = 1; i < PAM_UNIT_PAGES; i++) {
+		ck_assert_int_eq(pam_get(e.pam, b[i], out), 0);
+		ck_assert_mem_eq(out, cpage(TEXT_PAGES + 16 + i), PAGE);
+	}
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		ck_assert_int_eq(pam_get(e.pam, c[i], out), 0);
+		ck_assert_mem_eq(out, cpage(TEXT_PAGES + 32 + i), PAGE);
+	}
+	pam_stats(e.pam, &s1);
+	ck_assert_uint_eq(s1.unit_decodes - s0.unit_decodes, 4);
+	ck_assert_uint_eq(s1.unit_partial_decodes - s0.unit_partial_decodes, 2);
+	ck_assert_uint_eq(s1.unit_cache_hits - s0.unit_cache_hits, 14 + 15);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		pam_free(e.pam, a[i]);
+		pam_free(e.pam, b[i]);
+		pam_free(e.pam, c[i]);
+	}
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
+/* A prefix decode copies out only the first chunks of a unit; when the
+ * page asked for lies beyond them (here: two pages of random bytes that
+ * fill more than the first chunk, then pages that compress to almost
+ * nothing, so the proportional guess falls short) it copies the rest and
+ * decodes again.  Every page reads back exactly either way. */
+START_TEST(test_unit_short_copy)
+{
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES], h[PAM_UNIT_PAGES], out[PAM_UNIT_PAGES];
+	unsigned char *pages = malloc(PAM_UNIT_PAGES * PAGE), got[PAGE];
+	struct pam_stats s0, s1;
+	struct pam_pampd_info info;
+	uint64_t old_bytes = 0, x = 0x9e3779b97f4a7c15ull;
+	unsigned map;
+
+	ck_assert_ptr_nonnull(pages);
+	corpus_load();
+	memset(pages, 0, PAM_UNIT_PAGES * PAGE);
+	for (unsigned p = 0; p < PAM_UNIT_PAGES; p++) {
+		unsigned char *pg = pages + (size_t)p * PAGE;
+
+		if (p < 2) {	/* half random: compresses alone, not in a unit */
+			for (unsigned i = 0; i < PAGE / 2; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				pg[i] = (unsigned char)x;
+			}
+		} else {	/* a counter and a pattern: tiny, not same-filled */
+			for (unsigned i = 0; i < PAGE; i += 16)
+				memcpy(pg + i, "zcached-unit-pg", 15);
+			pg[0] = (unsigned char)p;
+		}
+	}
+	env_open(&e, NULL);
+	for (unsigned p = 0; p < PAM_UNIT_PAGES; p++) {
+		ck_assert_int_eq(pam_put(e.pam, pages + (size_t)p * PAGE, CODEC_DEFAULT, &g[p]), 0);
+		ck_assert_int_eq(pam_pampd_info(e.pam, g[p], &info), 0);
+		ck_assert_int_eq(info.kind, PAM_KIND_XCF);
+	}
+	map = pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes);
+	ck_assert_uint_eq(map, 0xffff);
+	ck_assert_int_eq(pam_repack(e.pam, pages, map, CODEC_DEFAULT, old_bytes, out), 1);
+	for (unsigned p = 0; p < PAM_UNIT_PAGES; p++) {
+		pam_free(e.pam, g[p]);
+		g[p] = out[p];
+	}
+	ck_assert_int_eq(pam_pampd_info(e.pam, g[1], &info), 0);
+	ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
+	ck_assert_uint_gt(info.size, XCF_MAX_SIZE);	/* two chunks at least */
+	/* Page 1 met first: a prefix, from chunk 0 alone, falls short. */
+	pam_thread_release();
+	pam_stats(e.pam, &s0);
+	ck_assert_int_eq(pam_get(e.pam, g[1], got), 0);
+	ck_assert_mem_eq(got, pages + PAGE, PAGE);
+	pam_stats(e.pam, &s1);
+	ck_assert_uint_eq(s1.unit_partial_decodes - s0.unit_partial_decodes, 1);
+	ck_assert_uint_eq(s1.unit_short_copies - s0.unit_short_copies, 1);
+	/* Every page, met first by a thread that just jumped about in
+	 * another unit: a prefix decode each, exact bytes. */
+	group_put(&e, TEXT_PAGES, 0xffff, h);
+	ck_assert_int_eq(group_repack(&e, h, TEXT_PAGES, CODEC_DEFAULT, &map), 1);
+	for (unsigned p = 0; p < PAM_UNIT_PAGES; p++) {
+		pam_thread_release();
+		ck_assert_int_eq(pam_get(e.pam, h[5], got), 0);
+		ck_assert_mem_eq(got, cpage(TEXT_PAGES + 5), PAGE);
+		pam_stats(e.pam, &s0);
+		ck_assert_int_eq(pam_get(e.pam, g[p], got), 0);
+		ck_assert_mem_eq(got, pages + (size_t)p * PAGE, PAGE);
+		pam_stats(e.pam, &s1);
+		ck_assert_uint_eq(s1.unit_partial_decodes - s0.unit_partial_decodes,
+				  p < PAM_UNIT_PAGES - 1 ? 1 : 0);
+	}
+	for (unsigned p = 0; p < PAM_UNIT_PAGES; p++)
+		pam_free(e.pam, h[p]);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	for (unsigned p = 0; p < PAM_UNIT_PAGES; p++)
+		pam_free(e.pam, g[p]);
+	free(pages);
+	env_close(&e);
+	pam_thread_release();
+}
+END_TEST
+
 /* Corrupt unit pampds: bad check bits, a slot outside the map. */
 START_TEST(test_unit_corrupt)
 {
@@ -1670,6 +1804,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_unit_single_page);
 	tcase_add_test(tc, test_unit_reader_reference);
 	tcase_add_test(tc, test_unit_partial_decode);
+	tcase_add_test(tc, test_unit_first_page_random);
+	tcase_add_test(tc, test_unit_short_copy);
 	tcase_add_test(tc, test_unit_corrupt);
 	tcase_add_test(tc, test_unit_compaction);
 	suite_add_tcase(s, tc);
