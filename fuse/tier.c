@@ -10,12 +10,18 @@
  * pampds held.  Freed xcf space is only given back to buddy by compaction,
  * so when the estimate reaches the target the round compacts the xcf pools
  * and measures mem_used again; a few passes at most.  A commit that fails
- * leaves its pages in RAM; the file full (ENOSPC) ends the round, a pwrite
- * error only the fourth in a row (ZFS_TIER_EIO_MAX).
+ * leaves its pages in RAM; the file full (ENOSPC) ends the round (after
+ * one compaction that gave nothing back), a pwrite error only the fourth
+ * in a row (ZFS_TIER_EIO_MAX).  Compaction (backing_compact) runs on the
+ * thread's tick, on a full file and on /.zcache/backing_compact; its
+ * owner side is zfs_tier_relocate, which needs nothing but the key every
+ * record carries (compress/pam.h, "Owner keys and compaction").
  */
 #include "fuse/tier.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -127,6 +133,7 @@ struct zfs_tier_round {
 	unsigned nheld;
 	struct tmem_wb_result res;
 	unsigned failed;			/* commits failed in a row */
+	int compacted;				/* compacted for a full file already */
 	int err;				/* ends the round: the file is full,
 						   or ZFS_TIER_EIO_MAX failures */
 };
@@ -146,10 +153,18 @@ static uint64_t zfs_tier_commit(struct zfs_tier *t, struct zfs_tier_round *r)
 	zfs_tier_release_all(t, r);
 	zfs_tier_count(t, ZFS_TC_CONFLICTS, r->res.conflicts - conflicts);
 	if (rc < 0) {
-		/* The pages stay in RAM.  A full file ends the round; an I/O
-		 * error only after a few in a row (the next batch may go). */
-		if (rc == -ENOSPC)
+		/* The pages stay in RAM.  A full file ends the round - unless
+		 * compacting its sparse segments gave space back (once a
+		 * round: the next batch may then fit); an I/O error only after
+		 * a few in a row (the next batch may go). */
+		if (rc == -ENOSPC) {
 			zfs_tier_count(t, ZFS_TC_ENOSPC, 1);
+			if (!r->compacted) {
+				r->compacted = 1;
+				if (zfs_tier_compact(t, SIZE_MAX) > 0)
+					return 0;
+			}
+		}
 		if (rc == -ENOSPC || ++r->failed >= ZFS_TIER_EIO_MAX)
 			r->err = rc;
 		return 0;
@@ -254,6 +269,50 @@ uint64_t zfs_tier_make_room(void *tier, uint64_t used, uint64_t bytes)
 	return zfs_tier_writeback(t, low, NULL);
 }
 
+/* ---- compaction ---------------------------------------------------------------- */
+
+/* backing_compact's owner side: the record's key (pam_wb_key) names the
+ * page, tmem_relocate swaps its pampd under the bucket lock if it still
+ * stands for old_loc. */
+static bool zfs_tier_relocate(void *arg, uint64_t tag, const void *data, uint32_t len,
+			      uint64_t old_loc, uint64_t new_loc)
+{
+	struct zfs_tier *t = arg;
+	const void *k = pam_wb_key(data, len);
+	struct tmem_key key;
+
+	(void)tag;
+	if (!k)
+		return false;
+	memcpy(&key, k, sizeof(key));
+	return tmem_relocate(t->store, &key, old_loc, new_loc) == 1;
+}
+
+int zfs_tier_compact(struct zfs_tier *t, size_t budget)
+{
+	int rc = backing_compact(t->cfg.backing, budget, zfs_tier_relocate, t);
+
+	zfs_tier_count(t, ZFS_TC_COMPACT_RUNS, 1);
+	if (rc < 0)
+		zfs_tier_count(t, ZFS_TC_COMPACT_FAILURES, 1);
+	return rc;
+}
+
+/* The thread's compaction: when the sparse segments hold enough dead
+ * space (tier.h, "Space"), move up to ZFS_TIER_COMPACT_BUDGET a tick. */
+static void zfs_tier_compact_auto(struct zfs_tier *t)
+{
+	struct backing_stats bs;
+
+	if (t->cfg.compact_min == ZFS_TIER_COMPACT_OFF)
+		return;
+	backing_stats(t->cfg.backing, &bs);
+	if (t->cfg.compact_min ? bs.sparse_bytes >= t->cfg.compact_min
+			       : bs.sparse_bytes >= ZFS_TIER_COMPACT_MIN &&
+				 bs.sparse_bytes >= bs.disk_bytes / 8)
+		zfs_tier_compact(t, ZFS_TIER_COMPACT_BUDGET);
+}
+
 /* ---- the thread -------------------------------------------------------------- */
 
 static void *zfs_tier_run(void *arg)
@@ -279,6 +338,7 @@ static void *zfs_tier_run(void *arg)
 			futile = moved ? 0 : used;
 		}
 		zfs_tier_set_promote(t, used);
+		zfs_tier_compact_auto(t);
 		backing_trim(t->cfg.backing);
 		tmem_tick(t->store);	/* the clock of the coldness stamps */
 		pthread_mutex_lock(&t->lock);
@@ -430,4 +490,10 @@ void zfs_tier_stats(struct zfs_tier *t, struct zfs_tier_stats *out)
 	out->rounds = atomic_load(&t->c[ZFS_TC_ROUNDS]);
 	out->sync_rounds = atomic_load(&t->c[ZFS_TC_SYNC_ROUNDS]);
 	out->holes_punched = bs.holes_punched;
+	out->compactions = bs.compactions;
+	out->compact_bytes = bs.compact_bytes;
+	out->compact_reclaimed_bytes = bs.compact_reclaimed;
+	out->sparse_bytes = bs.sparse_bytes;
+	out->compact_runs = atomic_load(&t->c[ZFS_TC_COMPACT_RUNS]);
+	out->compact_failures = atomic_load(&t->c[ZFS_TC_COMPACT_FAILURES]);
 }

@@ -44,9 +44,23 @@
  *
  *   Space.  A page brought back, overwritten or removed frees its record;
  *   a segment left empty is punched out of the file by the next write or
- *   by the thread's backing_trim every tick.  Sparse segments are not
- *   compacted (backing_compact needs a way from a record to its page,
- *   which the records do not carry): they die when their pages go.
+ *   by the thread's backing_trim every tick.  Sparse segments - sealed,
+ *   at most half live (BACKING_COMPACT_LIVE_MAX: moving a victim never
+ *   writes more than it frees) - are compacted (backing_compact): their
+ *   live records are read with one pread, written still compressed into
+ *   the open segment with the ordinary O_DIRECT path, and each owner is
+ *   switched by tmem_relocate, found by the key every record ends with
+ *   (compress/pam.h, "Owner keys and compaction"; no table in RAM); only
+ *   then is the old segment released and punched, so a failure or a crash
+ *   midway leaves every page readable where it was.  A write, flush or
+ *   promotion that races a relocation wins (the copy is freed).  The
+ *   thread compacts on its tick when the sparse segments' dead bytes
+ *   (backing_sparse_bytes) reach ZFS_TIER_COMPACT_MIN and an eighth of the
+ *   file's disk bytes, moving at most ZFS_TIER_COMPACT_BUDGET of live
+ *   records a tick (40 MB/s at most, so reads are not starved); a round
+ *   whose write finds the file full compacts everything it can once
+ *   before it gives up; root may ask for a full compaction by writing 1
+ *   to /.zcache/backing_compact.  The I/O runs with no store lock held.
  *
  * Errors.  A failed writeback (a pwrite error, the file full) leaves its
  * pages in RAM and is counted; a backed page that cannot be read back
@@ -71,6 +85,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fuse/mem.h"
@@ -84,6 +99,9 @@ struct tmem_wb_batch;
 #define ZFS_TIER_HIGH_DEFAULT 90u	/* % of mem_limit: writeback starts */
 #define ZFS_TIER_LOW_DEFAULT 80u	/* % of mem_limit: writeback stops */
 #define ZFS_TIER_TICK_MS 100u		/* the thread looks this often */
+#define ZFS_TIER_COMPACT_MIN (8u << 20)	/* sparse dead bytes before compacting */
+#define ZFS_TIER_COMPACT_BUDGET ((size_t)4 << 20)	/* live bytes moved a tick, at most */
+#define ZFS_TIER_COMPACT_OFF UINT64_MAX	/* compact_min: only when asked or full */
 
 /* The figures, declared once: X(field, counter, help); counter 1 for
  * "ever" figures, 0 for gauges.  Printed as "backing_<field>". */
@@ -106,7 +124,13 @@ struct tmem_wb_batch;
 	X(conflicts, 1, "pages written back but kept in RAM: written meanwhile, ever") \
 	X(rounds, 1, "writeback rounds (the thread's and the write path's), ever") \
 	X(sync_rounds, 1, "of those, rounds run by a write at the limit, ever")	\
-	X(holes_punched, 1, "dead segments punched out of the file, ever")
+	X(holes_punched, 1, "dead segments punched out of the file, ever")	\
+	X(sparse_bytes, 0, "dead bytes in sparse segments (at most half live) compaction would take") \
+	X(compactions, 1, "sparse segments emptied by compaction, ever")	\
+	X(compact_bytes, 1, "record bytes compaction moved, ever")		\
+	X(compact_reclaimed_bytes, 1, "file bytes compaction gave back (emptied less moved), ever") \
+	X(compact_runs, 1, "compaction passes (tick, full file, /.zcache/backing_compact), ever") \
+	X(compact_failures, 1, "compaction passes stopped by an error (the pages stay where they were), ever")
 
 #define ZFS_TIER_DECLARE(field, counter, help) uint64_t field;
 struct zfs_tier_stats {
@@ -120,6 +144,8 @@ enum zfs_tier_counter {
 	ZFS_TC_CONFLICTS,
 	ZFS_TC_ROUNDS,
 	ZFS_TC_SYNC_ROUNDS,
+	ZFS_TC_COMPACT_RUNS,
+	ZFS_TC_COMPACT_FAILURES,
 	ZFS_TC_NR
 };
 
@@ -129,6 +155,11 @@ struct zfs_tier_config {
 	uint64_t limit_bytes;		/* backing_limit, for the stats; 0 = none */
 	uint64_t budget_bytes;		/* backing_budget; 0 = none */
 	unsigned high, low;		/* watermarks, % of mem_limit; 0 = defaults */
+	uint64_t compact_min;		/* sparse dead bytes that start the thread's
+					   compaction (backing_compact=); 0: the
+					   default rule, ZFS_TIER_COMPACT_MIN and an
+					   eighth of the file's disk bytes;
+					   ZFS_TIER_COMPACT_OFF: never on its own */
 };
 
 /* The tier.  Fields are for fuse/ only. */
@@ -177,6 +208,14 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
  * found mem_used `used` at the limit; write back until it fits under the
  * low watermark.  Returns mem_used afterwards. */
 uint64_t zfs_tier_make_room(void *tier, uint64_t used, uint64_t bytes);
+
+/* Compact the backing file's sparse segments now, moving at most `budget`
+ * bytes of live records (SIZE_MAX: every sparse segment); see "Space".
+ * Returns the segments emptied, or backing_compact's error (-ENOSPC, -EIO,
+ * -ENOMEM: the segments not emptied keep their records, every page stays
+ * readable).  Caller holds no ns, io or store lock; thread safe (one
+ * compaction at a time). */
+int zfs_tier_compact(struct zfs_tier *t, size_t budget);
 
 /* Fill *out (gathered from the backing file, PAM and the counters). */
 void zfs_tier_stats(struct zfs_tier *t, struct zfs_tier_stats *out);
