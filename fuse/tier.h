@@ -78,7 +78,13 @@
  * the backing file's.  It holds the files of the batch (zfs_ns_hold) until
  * the batch is committed, so their pools cannot be destroyed meanwhile.
  * Lock order: round_lock -> (ns, io, store locks); zfs_tier_make_room is
- * called by zfs_mem_reserve with no ns or io lock held.
+ * called by zfs_mem_reserve with no ns or io lock held.  Compaction
+ * (zfs_tier_compact: the thread's tick, a round's full file with
+ * round_lock held, a /.zcache write with none) takes the backing file's
+ * compact_lock and, for each record it moved, store->pool_lock (a pool
+ * reference) and one bucket lock at a time (tmem_relocate), never an ns or
+ * io lock: round_lock -> compact_lock -> (pool_lock, bucket lock) ->
+ * the backing file's lock.
  */
 #ifndef ZC_FUSE_TIER_H
 #define ZC_FUSE_TIER_H
