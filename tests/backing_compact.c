@@ -519,7 +519,7 @@ START_TEST(test_fault)
 	/* Every third pwrite of the backing file fails: writebacks and
 	 * compactions alike (a failed writeback keeps its pages in RAM). */
 	ck_assert_int_eq(setenv("ZC_FAULT_BACKING_WRITE", "3/3", 1), 0);
-	snprintf(opts, sizeof(opts), "mem_limit=16M,backing_compact=off,backing=%s", bfile);
+	snprintf(opts, sizeof(opts), "mem_limit=4M,backing_compact=off,backing=%s", bfile);
 	fs_mount(opts);
 	unsetenv("ZC_FAULT_BACKING_WRITE");
 	fragment(v, FRAG_FILES / 2);
