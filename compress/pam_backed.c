@@ -192,10 +192,9 @@ int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens
 	/* Objects: each single page's form, each unit's payload once. */
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		const unsigned char *f = forms[i];
+		const unsigned char *key = (const unsigned char *)keys + (size_t)i * PAM_WB_KEY_SIZE;
 		struct pam_unit_form uf;
 		unsigned k;
-
-		const unsigned char *key = (const unsigned char *)keys + (size_t)i * PAM_WB_KEY_SIZE;
 
 		if (f[0] != PAM_FORM_UNIT) {
 			objs[nobj] = (struct backing_obj){ f, lens[i], pam->backing_tag, key,

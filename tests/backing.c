@@ -326,6 +326,12 @@ START_TEST(test_errors_change_nothing)
 	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
 	bad[1] = (struct backing_obj){ .data = NULL, .len = 5, .tag = 2 };
 	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
+	/* A tail with no bytes behind it, and data and tail over the largest. */
+	bad[1] = (struct backing_obj){ .data = small, .len = 5, .tag = 2, .tail_len = 3 };
+	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
+	bad[1] = (struct backing_obj){ .data = big, .len = BACKING_OBJ_MAX, .tag = 2, .tail = small,
+				       .tail_len = 1 };
+	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
 	ck_assert_uint_eq(locs[0] | locs[1] | locs[2], 0);
 	ck_assert_int_eq(backing_write(b, bad, 0, locs), 0);
 	st1 = stats_of(b);
@@ -1146,7 +1152,7 @@ static void *thr_writer(void *arg)
 	for (int i = 0; i < 16; i++)
 		bufs[i] = malloc(BACKING_OBJ_MAX);
 	for (int round = 0; round < 1500; round++) {
-		struct backing_obj o[16];
+		struct backing_obj o[16] = { { 0 } };	/* no tails */
 		uint64_t locs[16];
 		uint32_t idx[16];
 		int k = 0;
