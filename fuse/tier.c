@@ -2,7 +2,12 @@
  * the policy, the locks and the contract).
  *
  * Design note.  A round: list the files of persistent pools with their
- * coldness stamps, sort them coldest first, and stage their pages into
+ * coldness stamps, sort them coldest first (the listing is kept for
+ * ZFS_TIER_LIST_MS with the position the last pass stopped at, so the
+ * passes and rounds of a sustained writeback do not list every file each
+ * time: with 40,000 files the stamp lookups of a listing cost more CPU
+ * than staging the pages; a pass that moved nothing from a kept listing
+ * lists again before it gives up), and stage their pages into
  * the batch file by file (tmem_wb_stage) while holding each file
  * (zfs_ns_hold: its pool cannot be destroyed under the batch); a full
  * batch is committed (tmem_wb_commit: one backing_write, then the swaps),
@@ -124,6 +129,26 @@ out:
 	return c;
 }
 
+/* The candidates of this pass: the list kept from the last one (and the
+ * position it stopped at) while it is younger than ZFS_TIER_LIST_MS and
+ * not used up, else a new one.  Returns 1 for a new list.  Caller holds
+ * round_lock. */
+static int zfs_tier_cands(struct zfs_tier *t)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (t->cand && t->next < t->ncand && now - t->cand_ms < ZFS_TIER_LIST_MS)
+		return 0;
+	free(t->cand);
+	t->cand = zfs_tier_list(t, &t->ncand);
+	t->next = 0;
+	t->cand_ms = now;
+	return 1;
+}
+
 /* ---- a round ----------------------------------------------------------------- */
 
 #define ZFS_TIER_EIO_MAX 4	/* failed commits in a row that end a round */
@@ -192,9 +217,12 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
 	zfs_tier_count(t, ZFS_TC_ROUNDS, 1);
 	for (int pass = 0; pass < ZFS_TIER_PASSES && used > target && !r->err; pass++) {
 		uint64_t est = used, swapped = r->res.pages;
+		size_t i;
+		int fresh = zfs_tier_cands(t);
 
-		c = zfs_tier_list(t, &n);
-		for (size_t i = 0; i < n && est > target && !r->err; i++) {
+		c = t->cand;
+		n = t->ncand;
+		for (i = t->next; i < n && est > target && !r->err; i++) {
 			struct tmem_oid oid = { { c[i].ino, 0, 0 } };
 			struct zfs_inode *inode = zfs_ns_hold(t->ns, c[i].ino);
 			uint64_t from = 0;
@@ -236,7 +264,9 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
 				est = est > freed ? est - freed : 0;
 			}
 		}
-		free(c);
+		/* The next pass or round goes on after the last file looked at
+		 * (it may have pages left: a full batch, or the target met). */
+		t->next = i < n && i > 0 ? i - 1 : i;
 		if (t->batch->n) {
 			uint64_t freed = zfs_tier_commit(t, r);
 			est = est > freed ? est - freed : 0;
@@ -244,8 +274,11 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
 		zfs_tier_release_all(t, r);
 		zfs_mem_compact_auto(t->mem, 0, 1);
 		used = zfs_mem_used(t->mem);
-		if (r->res.pages == swapped)
-			break;	/* nothing more to move */
+		if (r->res.pages == swapped) {
+			if (fresh)
+				break;	/* nothing more to move */
+			t->ncand = 0;	/* a kept list may miss what changed: list again */
+		}
 	}
 	if (moved)
 		*moved = r->res.pages;
@@ -461,6 +494,8 @@ void zfs_tier_fini(struct zfs_tier *t)
 	free(t->batch->buf);
 	free(t->batch);
 	t->batch = NULL;
+	free(t->cand);
+	t->cand = NULL;
 }
 
 void zfs_tier_stats(struct zfs_tier *t, struct zfs_tier_stats *out)

@@ -26,7 +26,9 @@
  *   What.  Files of persistent pools, coldest first: a round lists the
  *   regular files (zfs_ns_files), keeps those whose home is a persistent
  *   pool, orders them by tmem_object_stamp (the last get or put, in ticks
- *   of this thread: tmem_tick every ZFS_TIER_TICK_MS) and
+ *   of this thread: tmem_tick every ZFS_TIER_TICK_MS; the listing is kept
+ *   for ZFS_TIER_LIST_MS, the next pass or round going on where the last
+ *   stopped) and
  *   writes each whole file's pages, from its first page, in batches of up
  *   to TMEM_WB_BUF bytes (about 1 MiB: one pwrite a segment).  Ephemeral
  *   pools never go to the file: they keep losing whole closed files
@@ -108,6 +110,7 @@ struct tmem_wb_batch;
 #define ZFS_TIER_COMPACT_MIN (8u << 20)	/* sparse dead bytes before compacting */
 #define ZFS_TIER_COMPACT_BUDGET ((size_t)4 << 20)	/* live bytes moved a tick, at most */
 #define ZFS_TIER_COMPACT_OFF UINT64_MAX	/* compact_min: only when asked or full */
+#define ZFS_TIER_LIST_MS 1000u		/* a listing of cold files is kept this long */
 
 /* The figures, declared once: X(field, counter, help); counter 1 for
  * "ever" figures, 0 for gauges.  Printed as "backing_<field>". */
@@ -139,6 +142,8 @@ struct tmem_wb_batch;
 	X(compact_failures, 1, "compaction passes stopped by an error (the pages stay where they were), ever")
 
 #define ZFS_TIER_DECLARE(field, counter, help) uint64_t field;
+struct zfs_tier_cand;
+
 struct zfs_tier_stats {
 	ZFS_TIER_STATS(ZFS_TIER_DECLARE)
 };
@@ -182,6 +187,12 @@ struct zfs_tier {
 	pthread_t thread;
 	pthread_mutex_t round_lock;	/* one round at a time; the batch */
 	struct tmem_wb_batch *batch;	/* protected by round_lock */
+	struct zfs_tier_cand *cand;	/* protected by round_lock: the files of the
+					   last listing, coldest first (malloc) */
+	size_t ncand, next;		/* protected by round_lock: their number,
+					   where the next pass starts */
+	uint64_t cand_ms;		/* protected by round_lock: when listed
+					   (CLOCK_MONOTONIC, ms) */
 	_Atomic uint64_t c[ZFS_TC_NR];
 };
 
