@@ -332,7 +332,9 @@ int zfs_tier_compact(struct zfs_tier *t, size_t budget)
 }
 
 /* The thread's compaction: when the sparse segments hold enough dead
- * space (tier.h, "Space"), move up to ZFS_TIER_COMPACT_BUDGET a tick. */
+ * space (tier.h, "Space"), move up to ZFS_TIER_COMPACT_BUDGET.  Called
+ * every ZFS_TIER_COMPACT_TICKS ticks, or every tick with backing_compact=
+ * set. */
 static void zfs_tier_compact_auto(struct zfs_tier *t)
 {
 	struct backing_stats bs;
@@ -352,6 +354,7 @@ static void *zfs_tier_run(void *arg)
 {
 	struct zfs_tier *t = arg;
 	uint64_t futile = 0;	/* mem_used after a round that moved nothing, or 0 */
+	unsigned ticks = 0;
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
@@ -371,7 +374,8 @@ static void *zfs_tier_run(void *arg)
 			futile = moved ? 0 : used;
 		}
 		zfs_tier_set_promote(t, used);
-		zfs_tier_compact_auto(t);
+		if (t->cfg.compact_min || ++ticks % ZFS_TIER_COMPACT_TICKS == 0)
+			zfs_tier_compact_auto(t);
 		backing_trim(t->cfg.backing);
 		tmem_tick(t->store);	/* the clock of the coldness stamps */
 		pthread_mutex_lock(&t->lock);

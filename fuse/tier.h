@@ -56,10 +56,13 @@
  *   then is the old segment released and punched, so a failure or a crash
  *   midway leaves every page readable where it was.  A write, flush or
  *   promotion that races a relocation wins (the copy is freed).  The
- *   thread compacts on its tick when the sparse segments' dead bytes
+ *   thread compacts when the sparse segments' dead bytes
  *   (backing_sparse_bytes) reach ZFS_TIER_COMPACT_MIN and an eighth of the
- *   file's disk bytes, moving at most ZFS_TIER_COMPACT_BUDGET of live
- *   records a tick (40 MB/s at most, so reads are not starved); a round
+ *   file's disk bytes, looking once every ZFS_TIER_COMPACT_TICKS ticks
+ *   (a look walks the segment table: about 1 ms per TB of file; every
+ *   tick when backing_compact= sets the threshold) and
+ *   moving at most ZFS_TIER_COMPACT_BUDGET of live records each time
+ *   (16 MB/s at most, so reads are not starved); a round
  *   whose write finds the file full compacts everything it can once
  *   before it gives up; root may ask for a full compaction by writing 1
  *   to /.zcache/backing_compact.  The I/O runs with no store lock held.
@@ -108,7 +111,8 @@ struct tmem_wb_batch;
 #define ZFS_TIER_LOW_DEFAULT 80u	/* % of mem_limit: writeback stops */
 #define ZFS_TIER_TICK_MS 100u		/* the thread looks this often */
 #define ZFS_TIER_COMPACT_MIN (8u << 20)	/* sparse dead bytes before compacting */
-#define ZFS_TIER_COMPACT_BUDGET ((size_t)4 << 20)	/* live bytes moved a tick, at most */
+#define ZFS_TIER_COMPACT_TICKS 10u	/* the thread looks for sparse segments this often */
+#define ZFS_TIER_COMPACT_BUDGET ((size_t)16 << 20)	/* live bytes moved a look, at most */
 #define ZFS_TIER_COMPACT_OFF UINT64_MAX	/* compact_min: only when asked or full */
 #define ZFS_TIER_LIST_MS 1000u		/* a listing of cold files is kept this long */
 
