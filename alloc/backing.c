@@ -230,6 +230,12 @@ static inline uint32_t rec_units(uint32_t len)
 	return (BACKING_HDR_SIZE + len + BACKING_UNIT - 1) / BACKING_UNIT;
 }
 
+/* An object's payload bytes: its data and its tail. */
+static inline uint32_t obj_len(const struct backing_obj *o)
+{
+	return o->len + o->tail_len;
+}
+
 static inline uint64_t loc_make(uint32_t seg, uint32_t off_units, uint32_t units)
 {
 	return (uint64_t)seg << (BACKING_LOC_UNITS_BITS + BACKING_LOC_OFF_BITS) |
@@ -564,20 +570,22 @@ static int chunk_write(struct backing *b, const struct chunk *c, const struct ba
 
 	for (uint32_t k = c->first; k < c->first + c->count; k++) {
 		const struct backing_obj *o = &objs[order[k]];
-		uint32_t p = pos[order[k]], bytes = rec_units(o->len) * BACKING_UNIT;
+		uint32_t len = obj_len(o), p = pos[order[k]], bytes = rec_units(len) * BACKING_UNIT;
 		unsigned char *r = buf + (p - c->start);
 		struct rec_hdr h = {
 			.magic = BACKING_MAGIC,
-			.len = o->len,
+			.len = len,
 			.tag = o->tag,
 			.pos = rec_pos(c->seg, p / BACKING_UNIT),
 		};
 
 		memset(buf + (at - c->start), 0, p - at);	/* none today: records touch */
 		memcpy(r + BACKING_HDR_SIZE, o->data, o->len);
-		memset(r + BACKING_HDR_SIZE + o->len, 0, bytes - BACKING_HDR_SIZE - o->len);
+		if (o->tail_len)
+			memcpy(r + BACKING_HDR_SIZE + o->len, o->tail, o->tail_len);
+		memset(r + BACKING_HDR_SIZE + len, 0, bytes - BACKING_HDR_SIZE - len);
 		h.crc = backing_crc32c(backing_crc32c(0, &h, offsetof(struct rec_hdr, crc)),
-				       r + BACKING_HDR_SIZE, o->len);
+				       r + BACKING_HDR_SIZE, len);
 		memcpy(r, &h, sizeof(h));
 		at = p + bytes;
 	}
@@ -604,7 +612,8 @@ static int write_locked(struct backing *b, const struct backing_obj *objs, size_
 	if (n >= UINT32_MAX)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (!objs[i].data || objs[i].len == 0 || objs[i].len > BACKING_OBJ_MAX)
+		if (!objs[i].data || objs[i].len == 0 || obj_len(&objs[i]) > BACKING_OBJ_MAX ||
+		    objs[i].tail_len > BACKING_OBJ_MAX || (objs[i].tail_len && !objs[i].tail))
 			return -EINVAL;
 	order = malloc(n * sizeof(*order));
 	pos = malloc(n * sizeof(*pos));
@@ -635,7 +644,7 @@ static int write_locked(struct backing *b, const struct backing_obj *objs, size_
 		c->first = placed;
 		at = c->start;
 		for (uint32_t i = 0; i < npend; i++) {
-			uint32_t o = pend[i], sz = rec_units(objs[o].len) * BACKING_UNIT;
+			uint32_t o = pend[i], sz = rec_units(obj_len(&objs[o])) * BACKING_UNIT;
 
 			if (at + sz <= BACKING_SEG_SIZE) {
 				pos[o] = at;
@@ -737,7 +746,7 @@ static int write_locked(struct backing *b, const struct backing_obj *objs, size_
 			b->table_bytes += (uint64_t)c->tcap * sizeof(struct rec);
 		}
 		for (uint32_t j = c->first; j < c->first + c->count; j++) {
-			uint32_t o = order[j], units = rec_units(objs[o].len);
+			uint32_t o = order[j], units = rec_units(obj_len(&objs[o]));
 
 			s->rec[s->nrec].off = (uint16_t)(pos[o] / BACKING_UNIT);
 			s->rec[s->nrec].units = (uint16_t)(units | REC_LIVE);
@@ -1189,7 +1198,7 @@ static int compact_one(struct backing *b, uint32_t seg, backing_relocate_fn relo
 	if (rc)
 		goto out;
 	for (uint32_t k = 0; k < m; k++) {
-		int took = relocate(arg, objs[k].tag, olds[k], news[k]);
+		int took = relocate(arg, objs[k].tag, objs[k].data, objs[k].len, olds[k], news[k]);
 
 		/* The owner took the copy: the old record is ours to free; else
 		 * the copy is.  Either was live a moment ago and only we hold it. */
@@ -1203,6 +1212,10 @@ out:
 		pthread_mutex_lock(&b->lock);
 		rc = b->segs[seg].live == 0;
 		b->st.compactions += (uint64_t)rc;
+		/* Emptied: its written bytes go (punched once unpinned), and
+		 * what its records took again is at most `moved`. */
+		if (rc && wp > moved)
+			b->st.compact_reclaimed += wp - moved;
 		pthread_mutex_unlock(&b->lock);
 	}
 	free(news);
@@ -1527,8 +1540,15 @@ void backing_stats(struct backing *b, struct backing_stats *out)
 
 	pthread_mutex_lock(&b->lock);
 	*out = b->st;
-	for (uint32_t i = 0; i < b->nsegs; i++)
-		disk += b->segs[i].wp;
+	out->sparse_bytes = 0;
+	for (uint32_t i = 0; i < b->nsegs; i++) {
+		const struct seg *s = &b->segs[i];
+
+		disk += s->wp;
+		if (s->state == SEG_SEALED && !(s->flags & (SEG_BAD | SEG_VICTIM)) && s->live > 0 &&
+		    s->live <= BACKING_COMPACT_LIVE_MAX)
+			out->sparse_bytes += s->wp - s->live;
+	}
 	out->segments_used = b->used;
 	out->segments_free = b->nfree;
 	out->segments_open = b->open != NO_SEG;

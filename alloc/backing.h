@@ -193,11 +193,15 @@ struct backing_config {
 #define BACKING_BUDGET_NONE UINT64_MAX
 #define BACKING_CONFIG_DEFAULT { .buddy = NULL, .write_budget = BACKING_BUDGET_NONE }
 
-/* One object for backing_write. */
+/* One object for backing_write.  Its payload is data's len bytes followed
+ * by tail's tail_len bytes (an owner's key after its form, with no copy to
+ * join them); a reader gets the payload back as one run of bytes. */
 struct backing_obj {
 	const void *data;	/* len bytes, any alignment */
-	uint32_t len;		/* 1 .. BACKING_OBJ_MAX */
+	uint32_t len;		/* 1 .. BACKING_OBJ_MAX (with tail_len) */
 	uint64_t tag;		/* stored beside it; backing_read checks it */
+	const void *tail;	/* tail_len bytes appended to data (NULL: none) */
+	uint32_t tail_len;	/* 0 .. BACKING_OBJ_MAX - len */
 };
 
 /* ---- statistics -----------------------------------------------------------
@@ -228,6 +232,8 @@ struct backing_obj {
 	X(holes_punched, "dead segments punched out of the file, ever")	\
 	X(compactions, "segments emptied by backing_compact, ever")		\
 	X(compact_bytes, "record bytes moved by compaction, ever")		\
+	X(compact_reclaimed, "file bytes compaction gave back, ever: the emptied segments' written bytes less what their records took again") \
+	X(sparse_bytes, "dead bytes in sealed segments compaction would take now (live at most BACKING_COMPACT_LIVE_MAX)") \
 	X(budget_left, "bytes writes may still put in the file (UINT64_MAX: no budget)")
 
 #define BACKING_STATS_DECLARE(name, comment) uint64_t name;
@@ -347,7 +353,10 @@ int backing_free(struct backing *b, uint64_t loc);
 /* ---- space -------------------------------------------------------------- */
 
 /* The owner's side of a relocation: the object `tag` that the owner held at
- * old_loc has been copied to new_loc.  Under its own lock, the owner takes
+ * old_loc has been copied to new_loc; `data` is its payload (len bytes,
+ * valid for the call only: a key the owner wrote into it tells it where the
+ * object belongs, so no table in RAM maps records to owners).  Under its
+ * own lock, the owner takes
  * new_loc (returns true) if it still holds old_loc for `tag`, and then
  * forgets old_loc, which backing_compact frees; otherwise (the object was
  * freed or rewritten meanwhile) it returns false and backing_compact frees
@@ -355,11 +364,16 @@ int backing_free(struct backing *b, uint64_t loc);
  * module: it may call backing_read, _pin, _unpin, _free (of other
  * locations, or of old_loc before returning false), _write, _stats and
  * _check, never backing_compact or backing_close. */
-typedef bool (*backing_relocate_fn)(void *arg, uint64_t tag, uint64_t old_loc, uint64_t new_loc);
+typedef bool (*backing_relocate_fn)(void *arg, uint64_t tag, const void *data, uint32_t len,
+				    uint64_t old_loc, uint64_t new_loc);
 
 /* Live bytes at or under which a sealed segment is a compaction victim:
- * moving its live half costs as many bytes written as it frees (write
- * amplification 1); a denser segment would cost more than it gains. */
+ * half a segment.  Moving a victim's live half costs as many bytes written
+ * as it frees (write amplification at most 1: each MiB given back costs at
+ * most a MiB read and a MiB written); a denser segment would cost more
+ * than it gains, and the segments that stay above half live waste at most
+ * half the file.  A sparser threshold would leave more dead space for less
+ * I/O; a denser one would rewrite mostly live data to win little. */
 #define BACKING_COMPACT_LIVE_MAX (BACKING_SEG_SIZE / 2)
 
 /* Rewrite the live records of sparse segments into the open segment and

@@ -243,8 +243,11 @@ struct relo {
 	uint64_t taken;
 };
 
-static bool relocate(void *arg, uint64_t tag, uint64_t old_loc, uint64_t new_loc)
+static bool relocate(void *arg, uint64_t tag, const void *data, uint32_t len,
+			   uint64_t old_loc, uint64_t new_loc)
 {
+	(void)data;
+	(void)len;
 	struct relo *r = arg;
 
 	if (r->locs[tag] != old_loc)

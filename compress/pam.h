@@ -358,10 +358,13 @@ enum pam_kind pam_pampd_kind(const struct pam *pam, pam_pampd p);
  * (nchunks 0, head the location; struct pam_unit), with one reference per
  * page, and drops the staging references.  Reading such a page goes
  * through the thread's unit cache as for any unit, the payload read from
- * the file instead of xcf (the page's reference keeps the record alive, so
- * no pin is needed); its pages are not promoted, and densify leaves them
- * alone (pam_repack_plan).  The record is freed with the descriptor's last
- * reference.
+ * the file instead of xcf (pinned as it is read: compaction may move the
+ * record, see below); densify leaves them alone (pam_repack_plan).  The
+ * record is freed with the descriptor's last reference.  A page of such a
+ * unit that is read is promoted alone (pam_promote): stored again as a
+ * single page, its unit page freed; the unit stays in the file for its
+ * other pages, and the next densify of the group packs the promoted pages
+ * together again.
  *
  * Reading a backed page is pam_get_locked + pam_decode as for any page:
  * get_locked pins the record's segment (backing_pin: b->lock, briefly,
@@ -377,7 +380,23 @@ enum pam_kind pam_pampd_kind(const struct pam *pam, pam_pampd p);
  *
  * Every record carries the same tag, a number drawn at pam_create from the
  * monotonic clock: the location check catches a misplaced record, the
- * CRC a damaged one. */
+ * CRC a damaged one.
+ *
+ * Owner keys and compaction.  Each record's payload ends with the caller's
+ * key for it, PAM_WB_KEY_SIZE bytes given to pam_wb_write (tmem writes the
+ * page's pool, object and index; a unit's record the key of one of its
+ * pages), opaque to PAM.  Compaction (backing_compact) reads a sparse
+ * segment's records anyway, so the key costs no RAM: the relocate callback
+ * finds it with pam_wb_key, the owner looks the page up by it, and under
+ * its own lock asks pam_relocate whether that page's pampd still stands
+ * for the record (a concurrent write, flush or promotion wins: the answer
+ * is then no, and the copy is dropped).  The key costs PAM_WB_KEY_SIZE
+ * bytes of disk per record (1.4% of an lz4 page's ~2.3 KiB record, 0.05%
+ * of a unit's), where a table in RAM would cost as much per record in
+ * memory, which is what the tier saves. */
+
+/* Bytes of the owner key at the end of every record. */
+#define PAM_WB_KEY_SIZE 32u
 
 /* Bytes of the largest stored form pam_wb_stage makes (a raw page). */
 #define PAM_WB_FORM_MAX (1u + PAM_PAGE_SIZE)
@@ -404,7 +423,9 @@ int pam_wb_stage(struct pam *pam, pam_pampd p, void *buf, size_t cap);
 
 /* Write n stored forms (forms[i], lens[i] bytes, as pam_wb_stage made
  * them; a unit's payload once for all its pages among them) to the
- * backing file in one backing_write, and set out[i] to the pampd that
+ * backing file in one backing_write, each record ending with its owner
+ * key (keys + i * PAM_WB_KEY_SIZE for page i; a unit's record gets the key
+ * of its first page among them), and set out[i] to the pampd that
  * stands for each page now (a backed pampd, or a unit pampd of a unit in
  * the file).  Drops the references staging took, whatever happens.
  * Returns 0; or -ENOSPC (the file, its limit or the budget is full), -EIO
@@ -413,9 +434,32 @@ int pam_wb_stage(struct pam *pam, pam_pampd p, void *buf, size_t cap);
  * caller keeps its pages in RAM.  No lock of the caller's may be held (it
  * does the I/O).  Thread safe. */
 int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens[],
-		 unsigned n, pam_pampd out[]);
+		 const void *keys, unsigned n, pam_pampd out[]);
 
-/* Bring a backed page back into RAM: when `p` is backed and the allowance
+/* The owner key at the end of a record's payload (`data`, len bytes, as
+ * backing_compact hands it to its relocate callback), or NULL when len is
+ * too short to hold one.  No lock; touches only data. */
+const void *pam_wb_key(const void *data, uint32_t len);
+
+/* The relocation of a record by compaction, meant to run under the
+ * caller's lock that keeps `p` alive (tmem's bucket lock): when `p` stands
+ * for the record at old_loc - a backed page whose location it is, or a
+ * page of a unit in the file whose payload is there - make it stand for
+ * the copy at new_loc and return 1 with *out set to the pampd the caller
+ * must now keep in p's place (a new backed pampd; for a unit page p
+ * itself: the unit's descriptor now names new_loc, for all its pages).
+ * Returns 0 (and leaves everything alone) for any other pampd.  The old
+ * record is then the compactor's to free; readers that pinned it still
+ * read it, and unit readers pin the location they read (and read again
+ * where the descriptor moved), so nobody reads a freed record's reused
+ * space.  Cheap; takes no lock.  (pamops.relocate) */
+int pam_relocate(struct pam *pam, pam_pampd p, uint64_t old_loc, uint64_t new_loc,
+		 pam_pampd *out);
+
+/* Bring a backed page back into RAM: when `p` is backed (a backed page,
+ * or a page of a unit in the file that this thread has just read: the
+ * last pam_get_locked or pam_decode of the thread served exactly p from
+ * such a unit, so nothing of p is dereferenced here) and the allowance
  * (pam_backing_promote) has a page left, take a page (4096 bytes, whatever
  * the page will cost) from it, store `page` (its content, just read) again
  * with `codec`, as pam_put does, and set *out.  Returns 1 (a new pampd: the

@@ -53,9 +53,12 @@ struct pam_unit_form {
 	uint64_t id;
 };
 #define PAM_UNIT_FORM_SIZE sizeof(struct pam_unit_form)
-/* The largest record payload read back: a raw page's form. */
-#define PAM_FORM_BUF PAM_WB_FORM_MAX
-_Static_assert(PAM_WB_FORM_MAX <= BACKING_OBJ_MAX, "a stored form fits a backing record");
+/* The largest record payload read back: a raw page's form and its key. */
+#define PAM_FORM_BUF (PAM_WB_FORM_MAX + PAM_WB_KEY_SIZE)
+_Static_assert(PAM_FORM_BUF <= BACKING_OBJ_MAX, "a stored form fits a backing record");
+_Static_assert(PAM_UNIT_MAX_CLEN + PAM_WB_KEY_SIZE <= BACKING_OBJ_MAX,
+	       "a unit's payload and its key fit a backing record");
+_Static_assert(PAM_FORM_BUF <= PAM_EXPORT_BUF, "pam_export's buffer holds a record");
 
 int pam_set_backing(struct pam *pam, struct backing *b)
 {
@@ -162,7 +165,7 @@ static struct pam_unit_form pam_unit_form_of(const void *form)
 }
 
 int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens[],
-		 unsigned n, pam_pampd out[])
+		 const void *keys, unsigned n, pam_pampd out[])
 {
 	struct pam_slot *s = pam_my_slot(pam);
 	struct pam_wb_unit *wu = NULL;
@@ -181,7 +184,7 @@ int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (!pam->backing)
+	if (!pam->backing || !keys)
 		rc = -EINVAL;
 	for (unsigned i = 0; i < n && rc == 0; i++)
 		if (pam_form_valid(forms[i], lens[i]))
@@ -189,11 +192,13 @@ int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens
 	/* Objects: each single page's form, each unit's payload once. */
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		const unsigned char *f = forms[i];
+		const unsigned char *key = (const unsigned char *)keys + (size_t)i * PAM_WB_KEY_SIZE;
 		struct pam_unit_form uf;
 		unsigned k;
 
 		if (f[0] != PAM_FORM_UNIT) {
-			objs[nobj] = (struct backing_obj){ f, lens[i], pam->backing_tag };
+			objs[nobj] = (struct backing_obj){ f, lens[i], pam->backing_tag, key,
+							   PAM_WB_KEY_SIZE };
 			oi[i] = nobj++;
 			continue;
 		}
@@ -217,7 +222,8 @@ int pam_wb_write(struct pam *pam, const void *const forms[], const uint32_t lens
 			}
 			wu[k].obj = nobj;
 			objs[nobj++] = (struct backing_obj){ wu[k].stored + table, u->clen,
-							     pam->backing_tag };
+							     pam->backing_tag, key,
+							     PAM_WB_KEY_SIZE };
 		}
 		wu[k].pages++;
 		oi[i] = k;
@@ -298,10 +304,33 @@ out:
 int _pam_backed_unit_read(struct pam *pam, const struct pam_unit *u, void *buf, size_t cap)
 {
 	struct pam_slot *s = pam_my_slot(pam);
-	int n = backing_read(pam->backing, (uint64_t)u->head, pam->backing_tag, buf, cap);
+	uint64_t loc = pam_backed_unit_loc(u);
+	int n;
 
+	/* Compaction may move the record meanwhile (pam_relocate sets the new
+	 * head before the old record is freed): pin the location read, and
+	 * read it only if the head still names it then - the pinned record
+	 * is the unit's and stays readable even if it is freed after.  A pin
+	 * that fails, or a head that moved, means a newer location. */
+	for (;;) {
+		uint64_t now;
+
+		n = backing_pin(pam->backing, loc);
+		now = pam_backed_unit_loc(u);
+		if (n == 0 && now == loc)
+			break;
+		if (n == 0)
+			backing_unpin(pam->backing, loc);
+		else if (now == loc)
+			break;	/* not live, and not moved: a bad location (EIO below) */
+		loc = now;
+	}
 	pam_count(s, PAM_C_BACKED_READS, 1);
-	if (n != (int)u->clen) {
+	if (n == 0) {
+		n = backing_read(pam->backing, loc, pam->backing_tag, buf, cap);
+		backing_unpin(pam->backing, loc);
+	}
+	if (n != (int)(u->clen + PAM_WB_KEY_SIZE)) {
 		pam_count(s, PAM_C_BACKED_READ_FAILED, 1);
 		return n == -ENOMEM ? -ENOMEM : -EIO;
 	}
@@ -311,7 +340,7 @@ int _pam_backed_unit_read(struct pam *pam, const struct pam_unit *u, void *buf, 
 void _pam_backed_unit_destroy(struct pam *pam, struct pam_unit *u)
 {
 	struct pam_slot *s = pam_my_slot(pam);
-	uint64_t loc = (uint64_t)u->head;
+	uint64_t loc = pam_backed_unit_loc(u);
 
 	if (backing_free(pam->backing, loc) < 0)
 		pam_count(s, PAM_C_BAD_FREES, 1);
@@ -350,6 +379,8 @@ int _pam_backed_decode(struct pam *pam, pam_pampd p, void *page)
 	n = backing_read(pam->backing, info.loc, pam->backing_tag, buf, sizeof(buf));
 	backing_unpin(pam->backing, info.loc);
 	pam_count(s, PAM_C_BACKED_READS, 1);
+	if (n >= 0)	/* the form, less the owner's key after it */
+		n = n > (int)PAM_WB_KEY_SIZE ? n - (int)PAM_WB_KEY_SIZE : -EIO;
 	if (n < 0 || pam_form_valid(buf, (size_t)n)) {
 		pam_count(s, PAM_C_BACKED_READ_FAILED, 1);
 		return n == -ENOMEM ? -ENOMEM : -EIO;
@@ -377,6 +408,8 @@ int _pam_backed_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void 
 		return -EIO;
 	n = backing_read(pam->backing, info.loc, pam->backing_tag, buf, PAM_FORM_BUF);
 	pam_count(s, PAM_C_BACKED_READS, 1);
+	if (n >= 0)	/* the form, less the owner's key after it */
+		n = n > (int)PAM_WB_KEY_SIZE ? n - (int)PAM_WB_KEY_SIZE : -EIO;
 	if (n < 0 || pam_form_valid(f, (size_t)n) || f[0] == PAM_FORM_UNIT) {
 		pam_count(s, PAM_C_BACKED_READ_FAILED, 1);
 		return n == -ENOMEM ? -ENOMEM : -EIO;
@@ -397,11 +430,20 @@ int _pam_backed_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void 
 int pam_promote(struct pam *pam, pam_pampd p, const void *page, unsigned codec,
 		pam_pampd *out)
 {
+	unsigned mode = (unsigned)((p >> PAM_FILL_MODE_SHIFT) & PAM_FILL_MODE_MASK);
 	int rc;
 
-	if ((p & PAM_KIND_MASK) != PAM_KIND_FILL ||
-	    ((p >> PAM_FILL_MODE_SHIFT) & PAM_FILL_MODE_MASK) != PAM_FILL_BACKED)
+	if ((p & PAM_KIND_MASK) != PAM_KIND_FILL || mode < PAM_FILL_UNIT)
 		return 0;
+	if (mode == PAM_FILL_UNIT) {
+		/* A unit page: only the one this thread just read from a unit
+		 * in the file (pam_note_unit_read), once. */
+		struct pam_tls *t = &_pam_tls;
+
+		if (!t->backed_unit_page || t->backed_unit_page != p)
+			return 0;
+		t->backed_unit_page = 0;
+	}
 	/* A page counts as a whole page against the allowance (it may be
 	 * stored raw). */
 	if (atomic_fetch_sub_explicit(&pam->promote, PAM_PAGE_SIZE, memory_order_relaxed) <
@@ -411,6 +453,43 @@ int pam_promote(struct pam *pam, pam_pampd p, const void *page, unsigned codec,
 	if (rc < 0)
 		return rc;
 	pam_count(pam_my_slot(pam), PAM_C_PROMOTED, 1);
+	return 1;
+}
+
+/* ---- compaction ------------------------------------------------------------ */
+
+const void *pam_wb_key(const void *data, uint32_t len)
+{
+	if (!data || len < PAM_WB_KEY_SIZE + 1)
+		return NULL;
+	return (const unsigned char *)data + len - PAM_WB_KEY_SIZE;
+}
+
+int pam_relocate(struct pam *pam, pam_pampd p, uint64_t old_loc, uint64_t new_loc,
+		 pam_pampd *out)
+{
+	struct pam_pampd_info info;
+	struct pam_unit *u;
+
+	if (!pam->backing || old_loc == new_loc || _pam_decode_pampd(pam, p, &info))
+		return 0;
+	if (info.kind == PAM_KIND_BACKED) {
+		if (info.loc != old_loc)
+			return 0;
+		*out = new_loc << PAM_BACKED_LOC_SHIFT |
+		       (uint64_t)pam_backed_check(new_loc) << PAM_BACKED_CHECK_SHIFT |
+		       PAM_FILL_BACKED << PAM_FILL_MODE_SHIFT | PAM_KIND_FILL;
+		return 1;
+	}
+	if (info.kind != PAM_KIND_UNIT)
+		return 0;
+	u = pam_unit_of(p);	/* alive: the caller's lock keeps p's reference */
+	if (u->nchunks != 0 || pam_backed_unit_loc(u) != old_loc)
+		return 0;
+	/* Every page of the unit sees the new record at once; a reader that
+	 * pinned the old one still reads it (_pam_backed_unit_read). */
+	__atomic_store_n(&u->head, (xcf_handle)new_loc, __ATOMIC_RELEASE);
+	*out = p;
 	return 1;
 }
 

@@ -162,6 +162,10 @@ struct pam {
  * is published (pam_repack) and never changes after. */
 struct pam_unit {
 	_Atomic uint32_t refs;		/* live pages in it + readers decoding it */
+	/* head, of a unit in the backing file (nchunks 0), is its record's
+	 * location and is moved by compaction (pam_relocate, under the bucket
+	 * lock of its group; __atomic loads and stores) - the one field
+	 * besides refs that changes after publication. */
 	uint16_t map;			/* the page map: bit s = slot s is in it */
 	uint8_t type;			/* decode type: CODEC_LZ4 or CODEC_ZSTD */
 	uint8_t pool;			/* xcf pool (slot) of its chunks */
@@ -186,6 +190,9 @@ _Static_assert(PAM_UNIT_MAX_CHUNKS * XCF_MAX_SIZE >= PAM_UNIT_MAX_STORED,
 struct pam_tls {
 	const struct pam *pam;
 	unsigned slot;
+	pam_pampd backed_unit_page;	/* the last page this thread read from a
+					   unit in the backing file (for
+					   pam_promote), or 0 */
 };
 
 extern _Thread_local struct pam_tls _pam_tls;
@@ -274,6 +281,27 @@ int _pam_backed_decode(struct pam *pam, pam_pampd p, void *page);
  * had in RAM, RAW or XCF, at buf itself.  0, -EIO or -ENOMEM. */
 int _pam_backed_export(struct pam *pam, pam_pampd p, struct pam_blob *out, void *buf);
 void _pam_backed_free(struct pam *pam, pam_pampd p);
+/* A unit page was just read by this thread (get_locked's cache hit or
+ * decode; u alive): remember it when its unit is in the backing file, so
+ * pam_promote may bring it back without touching u (pam_backed.c). */
+static inline void pam_note_unit_read(const struct pam *pam, const struct pam_unit *u,
+				      pam_pampd p)
+{
+	struct pam_tls *t = &_pam_tls;
+
+	(void)pam;
+	if (__builtin_expect(u->nchunks == 0, 0) || t->backed_unit_page)
+		t->backed_unit_page = u->nchunks == 0 ? p : 0;
+}
+
+/* The location of a unit's record in the backing file (nchunks 0): its
+ * head, which compaction may change under the bucket lock of its group
+ * (pam_relocate), hence an atomic load. */
+static inline uint64_t pam_backed_unit_loc(const struct pam_unit *u)
+{
+	return (uint64_t)__atomic_load_n(&u->head, __ATOMIC_ACQUIRE);
+}
+
 /* The location a backed pampd names. */
 static inline uint64_t pam_backed_loc(pam_pampd p)
 {

@@ -339,6 +339,7 @@ int _pam_unit_get_locked(struct pam *pam, pam_pampd p, void *page, void *scratch
 		memcpy(page, e->data + off, PAM_PAGE_SIZE);
 		c->mid_unit = off + PAM_PAGE_SIZE < pam_popcount(u->map) * PAM_PAGE_SIZE;
 		pam_count(pam_my_slot(pam), PAM_C_UNIT_HITS, 1);
+		pam_note_unit_read(pam, u, p);
 		return 1;
 	}
 	atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
@@ -435,6 +436,8 @@ int _pam_unit_decode(struct pam *pam, pam_pampd p, const void *scratch, size_t l
 	} else {
 		rc = pam_unit_load(pam, u, pam_unit_rank(u->map, pam_unit_slot(p)) * PAM_PAGE_SIZE,
 				   page);
+		if (rc == 0)
+			pam_note_unit_read(pam, u, p);
 	}
 	pam_unit_unref(pam, u);
 	return rc;

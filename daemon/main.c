@@ -105,6 +105,7 @@ static int zcd_build(struct zcd *d)
 	cfg.backing_budget = d->opt.backing_budget;
 	cfg.backing_high = d->opt.backing_high;
 	cfg.backing_low = d->opt.backing_low;
+	cfg.backing_compact = d->opt.backing_compact;
 	cfg.log = zcd_session_log;
 	cfg.log_arg = d;
 	d->fs = zfs_create(&cfg);

@@ -160,7 +160,7 @@ static int zd_parse_snapshot(struct zd_options *o, const char *val, char *err, s
 
 /* The backing tier's options (fuse/tier.h): backing=PATH,
  * backing_limit=SIZE, backing_budget=SIZE, backing_high=PCT,
- * backing_low=PCT.  `val` is NULL without "=". */
+ * backing_low=PCT, backing_compact=SIZE|off.  `val` is NULL without "=". */
 static int zd_backing_opt(struct zd_options *o, const char *opt, const char *val, char *err,
 			  size_t errlen)
 {
@@ -192,6 +192,21 @@ static int zd_backing_opt(struct zd_options *o, const char *opt, const char *val
 			       limit ? "backing_limit" : "backing_budget", val);
 			return -EINVAL;
 		}
+		return 0;
+	}
+	if (!strncmp(opt, "backing_compact=", 16)) {
+		uint64_t v;
+
+		if (!strcmp(val, "off")) {
+			o->backing_compact = ZFS_TIER_COMPACT_OFF;
+			return 0;
+		}
+		if (zfs_parse_size(val, 0, &v) < 0 || strchr(val, '%')) {
+			zd_err(err, errlen, "bad value for backing_compact: \"%s\" (expected SIZE[K|M|G|T] "
+			       "or off)", val);
+			return -EINVAL;
+		}
+		o->backing_compact = v ? v : 1;	/* 0: any dead byte */
 		return 0;
 	}
 	if (!strncmp(opt, "backing_high=", 13) || !strncmp(opt, "backing_low=", 12)) {
@@ -479,6 +494,9 @@ const char *zd_options_usage(void)
 	       "     backing_limit=SIZE  cap the backing file (default: the disk's room)\n"
 	       "     backing_budget=SIZE bytes writeback may write at most (default: no cap)\n"
 	       "     backing_high=PCT, backing_low=PCT  the watermarks, % of mem_limit\n"
+	       "     backing_compact=SIZE|off  compact the backing file's sparse segments\n"
+	       "                      once they hold SIZE dead bytes (default: 8M and an\n"
+	       "                      eighth of the file)\n"
 	       "     allow_other, ro, noatime, ... as for any FUSE filesystem\n"
 	       "  -h, --help          show this text\n"
 	       "  -V, --version       show the version\n"

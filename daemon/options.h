@@ -18,8 +18,8 @@
  * background), snapshot=PATH (the state image loaded before mounting
  * and written at a clean stop, fuse/state.h; a relative PATH is made
  * absolute against the working directory), and the backing tier's
- * backing=PATH, backing_limit=SIZE, backing_budget=SIZE, backing_high=PCT
- * and backing_low=PCT (fuse/tier.h; the path is only checked when the
+ * backing=PATH, backing_limit=SIZE, backing_budget=SIZE, backing_high=PCT,
+ * backing_low=PCT and backing_compact=SIZE|off (fuse/tier.h; the path is only checked when the
  * daemon opens it).  FUSE's and
  * the VFS's own mount options (allow_other, ro, noatime, ...) are checked
  * against a list of the ones we accept and passed on to libfuse in
@@ -67,6 +67,9 @@ struct zd_options {
 	uint64_t backing_limit;
 	uint64_t backing_budget;
 	unsigned backing_high, backing_low;
+	/* backing_compact=SIZE|off: sparse dead bytes that start compaction
+	 * (fuse/tier.h zfs_tier_config.compact_min; 0: the default). */
+	uint64_t backing_compact;
 };
 
 /* Fill *o with the defaults for a machine with `ram_bytes` of physical RAM

@@ -809,6 +809,9 @@ static const char *zctl_unit(const char *name)
 		{ "backing_rounds", "rounds" },
 		{ "backing_sync_rounds", "rounds" },
 		{ "backing_holes_punched", "segments" },
+		{ "backing_compactions", "segments" },
+		{ "backing_compact_runs", "runs" },
+		{ "backing_compact_failures", "runs" },
 	};
 	size_t i, n = strlen(name);
 

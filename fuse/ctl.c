@@ -50,6 +50,7 @@ enum zfs_ctl_node_id {
 	CTL_FUSE,
 	CTL_DENSIFY,
 	CTL_SPILL,
+	CTL_BACKING_COMPACT,
 	CTL_NFIXED
 };
 
@@ -79,6 +80,7 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
 	[CTL_FUSE] = { "fuse", CTL_ROOT, S_IFREG | 0444 },
 	[CTL_DENSIFY] = { "densify", CTL_ROOT, S_IFREG | 0600 },
 	[CTL_SPILL] = { "spill", CTL_ROOT, S_IFREG | 0444 },
+	[CTL_BACKING_COMPACT] = { "backing_compact", CTL_ROOT, S_IFREG | 0600 },
 };
 
 #define ZFS_CTL_POOL_BASE (ZFS_CTL_INO_BASE + 0x10000)
@@ -682,6 +684,15 @@ ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char 
 		if (strcmp(val, "1"))
 			return -EINVAL;
 		sgv_ctx_flush(c->cfg.sgv);
+		break;
+	case CTL_BACKING_COMPACT:
+		if (strcmp(val, "1"))
+			return -EINVAL;
+		if (!c->cfg.tier)
+			return -EOPNOTSUPP;	/* no backing file */
+		ret = zfs_tier_compact(c->cfg.tier, SIZE_MAX);
+		if (ret < 0)
+			return ret;
 		break;
 	case CTL_DENSIFY:
 		if (strcmp(val, "1"))

@@ -5,6 +5,7 @@
  *     fuse                                          0444: FUSE requests by opcode
  *     spill                                         0444: the far tier (spill=)
  *     compact drop_ephemeral sgv_flush densify      0600: write 1 to act
+ *     backing_compact                               0600: write 1 to act
  *     mem_limit                                     0644: read, write (root)
  *     pools/NAME/stats            per pool ("default" is the root pool)
  *     alloc/buddy alloc/sgv alloc/xcf alloc/slabinfo
@@ -23,6 +24,9 @@
  * (zfs_densify_now, then zfs_mem_compact to hand back the space the old
  * pages held: the write returns when every file was densified, so tests
  * and benchmarks can rely on it; -EIO when the densifier is not running),
+ * backing_compact (zfs_tier_compact of every sparse segment of the
+ * backing file; returns when it is done; EOPNOTSUPP without a backing
+ * file, and compaction's own -ENOSPC, -EIO or -ENOMEM),
  * mem_limit (a size
  * as the mount option takes it, fuse/mem.h zfs_parse_size).  Only
  * root may write (the kernel checks the modes with default_permissions; a

@@ -2,7 +2,12 @@
  * the policy, the locks and the contract).
  *
  * Design note.  A round: list the files of persistent pools with their
- * coldness stamps, sort them coldest first, and stage their pages into
+ * coldness stamps, sort them coldest first (the listing is kept for
+ * ZFS_TIER_LIST_MS with the position the last pass stopped at, so the
+ * passes and rounds of a sustained writeback do not list every file each
+ * time: with 40,000 files the stamp lookups of a listing cost more CPU
+ * than staging the pages; a pass that moved nothing from a kept listing
+ * lists again before it gives up), and stage their pages into
  * the batch file by file (tmem_wb_stage) while holding each file
  * (zfs_ns_hold: its pool cannot be destroyed under the batch); a full
  * batch is committed (tmem_wb_commit: one backing_write, then the swaps),
@@ -10,12 +15,18 @@
  * pampds held.  Freed xcf space is only given back to buddy by compaction,
  * so when the estimate reaches the target the round compacts the xcf pools
  * and measures mem_used again; a few passes at most.  A commit that fails
- * leaves its pages in RAM; the file full (ENOSPC) ends the round, a pwrite
- * error only the fourth in a row (ZFS_TIER_EIO_MAX).
+ * leaves its pages in RAM; the file full (ENOSPC) ends the round (after
+ * one compaction that gave nothing back), a pwrite error only the fourth
+ * in a row (ZFS_TIER_EIO_MAX).  Compaction (backing_compact) runs on the
+ * thread's tick, on a full file and on /.zcache/backing_compact; its
+ * owner side is zfs_tier_relocate, which needs nothing but the key every
+ * record carries (compress/pam.h, "Owner keys and compaction").
  */
 #include "fuse/tier.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -118,6 +129,26 @@ out:
 	return c;
 }
 
+/* The candidates of this pass: the list kept from the last one (and the
+ * position it stopped at) while it is younger than ZFS_TIER_LIST_MS and
+ * not used up, else a new one.  Returns 1 for a new list.  Caller holds
+ * round_lock. */
+static int zfs_tier_cands(struct zfs_tier *t)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (t->cand && t->next < t->ncand && now - t->cand_ms < ZFS_TIER_LIST_MS)
+		return 0;
+	free(t->cand);
+	t->cand = zfs_tier_list(t, &t->ncand);
+	t->next = 0;
+	t->cand_ms = now;
+	return 1;
+}
+
 /* ---- a round ----------------------------------------------------------------- */
 
 #define ZFS_TIER_EIO_MAX 4	/* failed commits in a row that end a round */
@@ -127,6 +158,7 @@ struct zfs_tier_round {
 	unsigned nheld;
 	struct tmem_wb_result res;
 	unsigned failed;			/* commits failed in a row */
+	int compacted;				/* compacted for a full file already */
 	int err;				/* ends the round: the file is full,
 						   or ZFS_TIER_EIO_MAX failures */
 };
@@ -146,10 +178,18 @@ static uint64_t zfs_tier_commit(struct zfs_tier *t, struct zfs_tier_round *r)
 	zfs_tier_release_all(t, r);
 	zfs_tier_count(t, ZFS_TC_CONFLICTS, r->res.conflicts - conflicts);
 	if (rc < 0) {
-		/* The pages stay in RAM.  A full file ends the round; an I/O
-		 * error only after a few in a row (the next batch may go). */
-		if (rc == -ENOSPC)
+		/* The pages stay in RAM.  A full file ends the round - unless
+		 * compacting its sparse segments gave space back (once a
+		 * round: the next batch may then fit); an I/O error only after
+		 * a few in a row (the next batch may go). */
+		if (rc == -ENOSPC) {
 			zfs_tier_count(t, ZFS_TC_ENOSPC, 1);
+			if (!r->compacted) {
+				r->compacted = 1;
+				if (zfs_tier_compact(t, SIZE_MAX) > 0)
+					return 0;
+			}
+		}
 		if (rc == -ENOSPC || ++r->failed >= ZFS_TIER_EIO_MAX)
 			r->err = rc;
 		return 0;
@@ -177,9 +217,12 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
 	zfs_tier_count(t, ZFS_TC_ROUNDS, 1);
 	for (int pass = 0; pass < ZFS_TIER_PASSES && used > target && !r->err; pass++) {
 		uint64_t est = used, swapped = r->res.pages;
+		size_t i;
+		int fresh = zfs_tier_cands(t);
 
-		c = zfs_tier_list(t, &n);
-		for (size_t i = 0; i < n && est > target && !r->err; i++) {
+		c = t->cand;
+		n = t->ncand;
+		for (i = t->next; i < n && est > target && !r->err; i++) {
 			struct tmem_oid oid = { { c[i].ino, 0, 0 } };
 			struct zfs_inode *inode = zfs_ns_hold(t->ns, c[i].ino);
 			uint64_t from = 0;
@@ -221,7 +264,9 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
 				est = est > freed ? est - freed : 0;
 			}
 		}
-		free(c);
+		/* The next pass or round goes on after the last file looked at
+		 * (it may have pages left: a full batch, or the target met). */
+		t->next = i < n && i > 0 ? i - 1 : i;
 		if (t->batch->n) {
 			uint64_t freed = zfs_tier_commit(t, r);
 			est = est > freed ? est - freed : 0;
@@ -229,8 +274,11 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
 		zfs_tier_release_all(t, r);
 		zfs_mem_compact_auto(t->mem, 0, 1);
 		used = zfs_mem_used(t->mem);
-		if (r->res.pages == swapped)
-			break;	/* nothing more to move */
+		if (r->res.pages == swapped) {
+			if (fresh)
+				break;	/* nothing more to move */
+			t->ncand = 0;	/* a kept list may miss what changed: list again */
+		}
 	}
 	if (moved)
 		*moved = r->res.pages;
@@ -254,12 +302,59 @@ uint64_t zfs_tier_make_room(void *tier, uint64_t used, uint64_t bytes)
 	return zfs_tier_writeback(t, low, NULL);
 }
 
+/* ---- compaction ---------------------------------------------------------------- */
+
+/* backing_compact's owner side: the record's key (pam_wb_key) names the
+ * page, tmem_relocate swaps its pampd under the bucket lock if it still
+ * stands for old_loc. */
+static bool zfs_tier_relocate(void *arg, uint64_t tag, const void *data, uint32_t len,
+			      uint64_t old_loc, uint64_t new_loc)
+{
+	struct zfs_tier *t = arg;
+	const void *k = pam_wb_key(data, len);
+	struct tmem_key key;
+
+	(void)tag;
+	if (!k)
+		return false;
+	memcpy(&key, k, sizeof(key));
+	return tmem_relocate(t->store, &key, old_loc, new_loc) == 1;
+}
+
+int zfs_tier_compact(struct zfs_tier *t, size_t budget)
+{
+	int rc = backing_compact(t->cfg.backing, budget, zfs_tier_relocate, t);
+
+	zfs_tier_count(t, ZFS_TC_COMPACT_RUNS, 1);
+	if (rc < 0)
+		zfs_tier_count(t, ZFS_TC_COMPACT_FAILURES, 1);
+	return rc;
+}
+
+/* The thread's compaction: when the sparse segments hold enough dead
+ * space (tier.h, "Space"), move up to ZFS_TIER_COMPACT_BUDGET.  Called
+ * every ZFS_TIER_COMPACT_TICKS ticks, or every tick with backing_compact=
+ * set. */
+static void zfs_tier_compact_auto(struct zfs_tier *t)
+{
+	struct backing_stats bs;
+
+	if (t->cfg.compact_min == ZFS_TIER_COMPACT_OFF)
+		return;
+	backing_stats(t->cfg.backing, &bs);
+	if (t->cfg.compact_min ? bs.sparse_bytes >= t->cfg.compact_min
+			       : bs.sparse_bytes >= ZFS_TIER_COMPACT_MIN &&
+				 bs.sparse_bytes >= bs.disk_bytes / 8)
+		zfs_tier_compact(t, ZFS_TIER_COMPACT_BUDGET);
+}
+
 /* ---- the thread -------------------------------------------------------------- */
 
 static void *zfs_tier_run(void *arg)
 {
 	struct zfs_tier *t = arg;
 	uint64_t futile = 0;	/* mem_used after a round that moved nothing, or 0 */
+	unsigned ticks = 0;
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
@@ -279,6 +374,8 @@ static void *zfs_tier_run(void *arg)
 			futile = moved ? 0 : used;
 		}
 		zfs_tier_set_promote(t, used);
+		if (t->cfg.compact_min || ++ticks % ZFS_TIER_COMPACT_TICKS == 0)
+			zfs_tier_compact_auto(t);
 		backing_trim(t->cfg.backing);
 		tmem_tick(t->store);	/* the clock of the coldness stamps */
 		pthread_mutex_lock(&t->lock);
@@ -401,6 +498,8 @@ void zfs_tier_fini(struct zfs_tier *t)
 	free(t->batch->buf);
 	free(t->batch);
 	t->batch = NULL;
+	free(t->cand);
+	t->cand = NULL;
 }
 
 void zfs_tier_stats(struct zfs_tier *t, struct zfs_tier_stats *out)
@@ -430,4 +529,10 @@ void zfs_tier_stats(struct zfs_tier *t, struct zfs_tier_stats *out)
 	out->rounds = atomic_load(&t->c[ZFS_TC_ROUNDS]);
 	out->sync_rounds = atomic_load(&t->c[ZFS_TC_SYNC_ROUNDS]);
 	out->holes_punched = bs.holes_punched;
+	out->compactions = bs.compactions;
+	out->compact_bytes = bs.compact_bytes;
+	out->compact_reclaimed_bytes = bs.compact_reclaimed;
+	out->sparse_bytes = bs.sparse_bytes;
+	out->compact_runs = atomic_load(&t->c[ZFS_TC_COMPACT_RUNS]);
+	out->compact_failures = atomic_load(&t->c[ZFS_TC_COMPACT_FAILURES]);
 }

@@ -26,7 +26,9 @@
  *   What.  Files of persistent pools, coldest first: a round lists the
  *   regular files (zfs_ns_files), keeps those whose home is a persistent
  *   pool, orders them by tmem_object_stamp (the last get or put, in ticks
- *   of this thread: tmem_tick every ZFS_TIER_TICK_MS) and
+ *   of this thread: tmem_tick every ZFS_TIER_TICK_MS; the listing is kept
+ *   for ZFS_TIER_LIST_MS, the next pass or round going on where the last
+ *   stopped) and
  *   writes each whole file's pages, from its first page, in batches of up
  *   to TMEM_WB_BUF bytes (about 1 MiB: one pwrite a segment).  Ephemeral
  *   pools never go to the file: they keep losing whole closed files
@@ -44,9 +46,26 @@
  *
  *   Space.  A page brought back, overwritten or removed frees its record;
  *   a segment left empty is punched out of the file by the next write or
- *   by the thread's backing_trim every tick.  Sparse segments are not
- *   compacted (backing_compact needs a way from a record to its page,
- *   which the records do not carry): they die when their pages go.
+ *   by the thread's backing_trim every tick.  Sparse segments - sealed,
+ *   at most half live (BACKING_COMPACT_LIVE_MAX: moving a victim never
+ *   writes more than it frees) - are compacted (backing_compact): their
+ *   live records are read with one pread, written still compressed into
+ *   the open segment with the ordinary O_DIRECT path, and each owner is
+ *   switched by tmem_relocate, found by the key every record ends with
+ *   (compress/pam.h, "Owner keys and compaction"; no table in RAM); only
+ *   then is the old segment released and punched, so a failure or a crash
+ *   midway leaves every page readable where it was.  A write, flush or
+ *   promotion that races a relocation wins (the copy is freed).  The
+ *   thread compacts when the sparse segments' dead bytes
+ *   (backing_sparse_bytes) reach ZFS_TIER_COMPACT_MIN and an eighth of the
+ *   file's disk bytes, looking once every ZFS_TIER_COMPACT_TICKS ticks
+ *   (a look walks the segment table: about 1 ms per TB of file; every
+ *   tick when backing_compact= sets the threshold) and
+ *   moving at most ZFS_TIER_COMPACT_BUDGET of live records each time
+ *   (16 MB/s at most, so reads are not starved); a round
+ *   whose write finds the file full compacts everything it can once
+ *   before it gives up; root may ask for a full compaction by writing 1
+ *   to /.zcache/backing_compact.  The I/O runs with no store lock held.
  *
  * Errors.  A failed writeback (a pwrite error, the file full) leaves its
  * pages in RAM and is counted; a backed page that cannot be read back
@@ -64,13 +83,20 @@
  * the backing file's.  It holds the files of the batch (zfs_ns_hold) until
  * the batch is committed, so their pools cannot be destroyed meanwhile.
  * Lock order: round_lock -> (ns, io, store locks); zfs_tier_make_room is
- * called by zfs_mem_reserve with no ns or io lock held.
+ * called by zfs_mem_reserve with no ns or io lock held.  Compaction
+ * (zfs_tier_compact: the thread's tick, a round's full file with
+ * round_lock held, a /.zcache write with none) takes the backing file's
+ * compact_lock and, for each record it moved, store->pool_lock (a pool
+ * reference) and one bucket lock at a time (tmem_relocate), never an ns or
+ * io lock: round_lock -> compact_lock -> (pool_lock, bucket lock) ->
+ * the backing file's lock.
  */
 #ifndef ZC_FUSE_TIER_H
 #define ZC_FUSE_TIER_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fuse/mem.h"
@@ -84,6 +110,11 @@ struct tmem_wb_batch;
 #define ZFS_TIER_HIGH_DEFAULT 90u	/* % of mem_limit: writeback starts */
 #define ZFS_TIER_LOW_DEFAULT 80u	/* % of mem_limit: writeback stops */
 #define ZFS_TIER_TICK_MS 100u		/* the thread looks this often */
+#define ZFS_TIER_COMPACT_MIN (8u << 20)	/* sparse dead bytes before compacting */
+#define ZFS_TIER_COMPACT_TICKS 10u	/* the thread looks for sparse segments this often */
+#define ZFS_TIER_COMPACT_BUDGET ((size_t)16 << 20)	/* live bytes moved a look, at most */
+#define ZFS_TIER_COMPACT_OFF UINT64_MAX	/* compact_min: only when asked or full */
+#define ZFS_TIER_LIST_MS 1000u		/* a listing of cold files is kept this long */
 
 /* The figures, declared once: X(field, counter, help); counter 1 for
  * "ever" figures, 0 for gauges.  Printed as "backing_<field>". */
@@ -106,9 +137,17 @@ struct tmem_wb_batch;
 	X(conflicts, 1, "pages written back but kept in RAM: written meanwhile, ever") \
 	X(rounds, 1, "writeback rounds (the thread's and the write path's), ever") \
 	X(sync_rounds, 1, "of those, rounds run by a write at the limit, ever")	\
-	X(holes_punched, 1, "dead segments punched out of the file, ever")
+	X(holes_punched, 1, "dead segments punched out of the file, ever")	\
+	X(sparse_bytes, 0, "dead bytes in sparse segments (at most half live) compaction would take") \
+	X(compactions, 1, "sparse segments emptied by compaction, ever")	\
+	X(compact_bytes, 1, "record bytes compaction moved, ever")		\
+	X(compact_reclaimed_bytes, 1, "file bytes compaction gave back (emptied less moved), ever") \
+	X(compact_runs, 1, "compaction passes (tick, full file, /.zcache/backing_compact), ever") \
+	X(compact_failures, 1, "compaction passes stopped by an error (the pages stay where they were), ever")
 
 #define ZFS_TIER_DECLARE(field, counter, help) uint64_t field;
+struct zfs_tier_cand;
+
 struct zfs_tier_stats {
 	ZFS_TIER_STATS(ZFS_TIER_DECLARE)
 };
@@ -120,6 +159,8 @@ enum zfs_tier_counter {
 	ZFS_TC_CONFLICTS,
 	ZFS_TC_ROUNDS,
 	ZFS_TC_SYNC_ROUNDS,
+	ZFS_TC_COMPACT_RUNS,
+	ZFS_TC_COMPACT_FAILURES,
 	ZFS_TC_NR
 };
 
@@ -129,6 +170,11 @@ struct zfs_tier_config {
 	uint64_t limit_bytes;		/* backing_limit, for the stats; 0 = none */
 	uint64_t budget_bytes;		/* backing_budget; 0 = none */
 	unsigned high, low;		/* watermarks, % of mem_limit; 0 = defaults */
+	uint64_t compact_min;		/* sparse dead bytes that start the thread's
+					   compaction (backing_compact=); 0: the
+					   default rule, ZFS_TIER_COMPACT_MIN and an
+					   eighth of the file's disk bytes;
+					   ZFS_TIER_COMPACT_OFF: never on its own */
 };
 
 /* The tier.  Fields are for fuse/ only. */
@@ -145,6 +191,12 @@ struct zfs_tier {
 	pthread_t thread;
 	pthread_mutex_t round_lock;	/* one round at a time; the batch */
 	struct tmem_wb_batch *batch;	/* protected by round_lock */
+	struct zfs_tier_cand *cand;	/* protected by round_lock: the files of the
+					   last listing, coldest first (malloc) */
+	size_t ncand, next;		/* protected by round_lock: their number,
+					   where the next pass starts */
+	uint64_t cand_ms;		/* protected by round_lock: when listed
+					   (CLOCK_MONOTONIC, ms) */
 	_Atomic uint64_t c[ZFS_TC_NR];
 };
 
@@ -177,6 +229,14 @@ uint64_t zfs_tier_writeback(struct zfs_tier *t, uint64_t target, uint64_t *moved
  * found mem_used `used` at the limit; write back until it fits under the
  * low watermark.  Returns mem_used afterwards. */
 uint64_t zfs_tier_make_room(void *tier, uint64_t used, uint64_t bytes);
+
+/* Compact the backing file's sparse segments now, moving at most `budget`
+ * bytes of live records (SIZE_MAX: every sparse segment); see "Space".
+ * Returns the segments emptied, or backing_compact's error (-ENOSPC, -EIO,
+ * -ENOMEM: the segments not emptied keep their records, every page stays
+ * readable).  Caller holds no ns, io or store lock; thread safe (one
+ * compaction at a time). */
+int zfs_tier_compact(struct zfs_tier *t, size_t budget);
 
 /* Fill *out (gathered from the backing file, PAM and the counters). */
 void zfs_tier_stats(struct zfs_tier *t, struct zfs_tier_stats *out);

@@ -139,6 +139,7 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 			.budget_bytes = cfg->backing_budget,
 			.high = cfg->backing_high,
 			.low = cfg->backing_low,
+			.compact_min = cfg->backing_compact,
 		};
 
 		err = -zfs_tier_init(&fs->tier, cfg->store, cfg->pam, fs->ns, &fs->mem, &tc);

@@ -100,6 +100,7 @@ struct zfs_config {
 	uint64_t backing_limit;		/* bytes (the file's own cap), for the stats */
 	uint64_t backing_budget;	/* bytes writeback may write; 0 = no budget */
 	unsigned backing_high, backing_low;	/* % of mem_limit; 0 = defaults */
+	uint64_t backing_compact;	/* zfs_tier_config.compact_min; 0 = default */
 	/* Optional: one line about the session (the transport chosen, why
 	 * the ring is not used); level 0 error, 1 warning, 2 info. */
 	void (*log)(void *log_arg, int level, const char *msg);

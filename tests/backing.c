@@ -163,8 +163,11 @@ static int put_batch(struct backing *b, uint64_t first, const uint32_t *lens, si
 		unsigned char *buf = malloc(lens[i]);
 
 		ck_assert_ptr_nonnull(buf);
+		uint32_t t = (first + i) % 3 == 0 ? lens[i] / 2 : 0;	/* a tail for every third */
+
 		fill(buf, lens[i], first + i);
-		o[i] = (struct backing_obj){ .data = buf, .len = lens[i], .tag = first + i };
+		o[i] = (struct backing_obj){ .data = buf, .len = lens[i] - t, .tag = first + i,
+					     .tail = t ? buf + lens[i] - t : NULL, .tail_len = t };
 	}
 	rc = backing_write(b, o, n, locs);
 	for (size_t i = 0; i < n; i++)
@@ -322,6 +325,12 @@ START_TEST(test_errors_change_nothing)
 	bad[1] = (struct backing_obj){ .data = big, .len = BACKING_OBJ_MAX + 1, .tag = 2 };
 	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
 	bad[1] = (struct backing_obj){ .data = NULL, .len = 5, .tag = 2 };
+	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
+	/* A tail with no bytes behind it, and data and tail over the largest. */
+	bad[1] = (struct backing_obj){ .data = small, .len = 5, .tag = 2, .tail_len = 3 };
+	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
+	bad[1] = (struct backing_obj){ .data = big, .len = BACKING_OBJ_MAX, .tag = 2, .tail = small,
+				       .tail_len = 1 };
 	ck_assert_int_eq(backing_write(b, bad, 3, locs), -EINVAL);
 	ck_assert_uint_eq(locs[0] | locs[1] | locs[2], 0);
 	ck_assert_int_eq(backing_write(b, bad, 0, locs), 0);
@@ -575,13 +584,21 @@ static uint64_t model_new_tag(struct model *m, uint32_t len)
 }
 
 /* The owner's side of a relocation, with every behaviour an owner has. */
-static bool model_relocate(void *arg, uint64_t tag, uint64_t old_loc, uint64_t new_loc)
+static bool model_relocate(void *arg, uint64_t tag, const void *data, uint32_t len,
+			   uint64_t old_loc, uint64_t new_loc)
 {
 	struct model *m = arg;
 	uint64_t r = zc_rand_below(&m->rng, 100);
 
 	ck_assert_uint_lt(tag, m->ntags);
 	ck_assert_uint_eq(m->loc[tag], old_loc);	/* only live records move */
+	ck_assert_uint_eq(len, m->len[tag]);		/* the payload comes along, */
+	{
+		static _Thread_local unsigned char want[BACKING_OBJ_MAX];
+
+		fill(want, len, tag);			/* tail and all */
+		ck_assert(memcmp(data, want, len) == 0);
+	}
 	ck_assert_uint_ne(backing_loc_seg(old_loc), backing_loc_seg(new_loc));
 	verify(m->b, new_loc, tag, m->len[tag]);
 	if (r < 10) {
@@ -732,8 +749,11 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Corruption.                                                        */
 
-static bool take_all(void *arg, uint64_t tag, uint64_t old_loc, uint64_t new_loc)
+static bool take_all(void *arg, uint64_t tag, const void *data, uint32_t len,
+			   uint64_t old_loc, uint64_t new_loc)
 {
+	(void)data;
+	(void)len;
 	uint64_t *locs = arg;
 
 	ck_assert_uint_eq(locs[tag], old_loc);
@@ -1069,8 +1089,11 @@ struct shared {
 	uint64_t seed;
 };
 
-static bool thr_relocate(void *arg, uint64_t tag, uint64_t old_loc, uint64_t new_loc)
+static bool thr_relocate(void *arg, uint64_t tag, const void *data, uint32_t len,
+			   uint64_t old_loc, uint64_t new_loc)
 {
+	(void)data;
+	(void)len;
 	struct shared *sh = arg;
 	struct slot *s = &sh->slot[tag >> 32];
 	bool took = false;
@@ -1129,7 +1152,7 @@ static void *thr_writer(void *arg)
 	for (int i = 0; i < 16; i++)
 		bufs[i] = malloc(BACKING_OBJ_MAX);
 	for (int round = 0; round < 1500; round++) {
-		struct backing_obj o[16];
+		struct backing_obj o[16] = { { 0 } };	/* no tails */
 		uint64_t locs[16];
 		uint32_t idx[16];
 		int k = 0;

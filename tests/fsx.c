@@ -428,6 +428,14 @@ START_TEST(test_fsx)
 		ck_assert_uint_gt(fs_stat_value("backing_writes"), 0);
 		ck_assert_uint_gt(fs_stat_value("backing_reads"), 0);
 	}
+	if (mount_opts && strstr(mount_opts, "backing_compact=0")) {
+		/* Compaction on every tick that found a sparse segment. */
+		fprintf(stderr, "fsx: %" PRIu64 " compaction passes, %" PRIu64 " segments emptied, "
+			"%" PRIu64 " bytes moved\n", fs_stat_value("backing_compact_runs"),
+			fs_stat_value("backing_compactions"), fs_stat_value("backing_compact_bytes"));
+		ck_assert_uint_gt(fs_stat_value("backing_compact_runs"), 0);
+		ck_assert_uint_eq(fs_stat_value("backing_compact_failures"), 0);
+	}
 	fprintf(stderr, "fsx: ");
 	for (k = 0; k < FSX_NOPS; k++)
 		fprintf(stderr, "%s %" PRIu64 "%s", fsx_op_name[k], x->nop[k],

@@ -141,6 +141,8 @@ START_TEST(test_bad)
 		{ "backing_high=50,backing_low=60", "below" },
 		{ "backing_low=90", "below" },
 		{ "backing_nonsense=1", "backing_nonsense" },
+		{ "backing_compact=some", "backing_compact" },
+		{ "backing_compact=10%", "backing_compact" },
 	};
 	struct zd_options o;
 	char err[256];
@@ -191,9 +193,20 @@ START_TEST(test_backing)
 	ck_assert_uint_eq(o.backing_budget, 10ull << 30);
 	ck_assert_uint_eq(o.backing_high, 70);
 	ck_assert_uint_eq(o.backing_low, 60);
+	ck_assert_uint_eq(o.backing_compact, 0);	/* the default rule */
 	ck_assert_ptr_null(strstr(o.fuse_opts, "backing"));
 	zd_options_free(&o);
 	ck_assert_ptr_null(o.backing);
+	/* backing_compact: a size, 0 (any dead byte) or off. */
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "backing_compact=16M", "/m", NULL), 0);
+	ck_assert_uint_eq(o.backing_compact, 16ull << 20);
+	zd_options_free(&o);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "backing_compact=0", "/m", NULL), 0);
+	ck_assert_uint_eq(o.backing_compact, 1);
+	zd_options_free(&o);
+	ck_assert_int_eq(parse(&o, err, sizeof(err), 0, "-o", "backing_compact=off", "/m", NULL), 0);
+	ck_assert_uint_eq(o.backing_compact, UINT64_MAX);	/* ZFS_TIER_COMPACT_OFF */
+	zd_options_free(&o);
 }
 END_TEST
 

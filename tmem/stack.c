@@ -73,10 +73,19 @@ static int zc_stack_op_wb_stage(void *ctx, tmem_pampd p, void *buf, size_t cap)
 	return pam_wb_stage(ctx, p, buf, cap);
 }
 
+_Static_assert(sizeof(struct tmem_key) == PAM_WB_KEY_SIZE,
+	       "tmem's page key is PAM's owner key, written beside each record");
+
 static int zc_stack_op_wb_write(void *ctx, const void *const forms[], const uint32_t lens[],
-				unsigned n, tmem_pampd out[])
+				const struct tmem_key keys[], unsigned n, tmem_pampd out[])
 {
-	return pam_wb_write(ctx, forms, lens, n, out);
+	return pam_wb_write(ctx, forms, lens, keys, n, out);
+}
+
+static int zc_stack_op_relocate(void *ctx, tmem_pampd p, uint64_t old, uint64_t new,
+				tmem_pampd *out)
+{
+	return pam_relocate(ctx, p, old, new, out);
 }
 
 static int zc_stack_op_promote(void *ctx, tmem_pampd p, const void *page, unsigned codec,
@@ -96,6 +105,7 @@ const struct tmem_pamops zc_stack_pamops = {
 	.wb_stage = zc_stack_op_wb_stage,
 	.wb_write = zc_stack_op_wb_write,
 	.promote = zc_stack_op_promote,
+	.relocate = zc_stack_op_relocate,
 };
 
 /* ---- building and tearing down ------------------------------------------------ */

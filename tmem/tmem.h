@@ -169,6 +169,15 @@ struct tmem_oid {
 	uint64_t oid[3];
 };
 
+/* A page's key as the second tier keeps it beside each written-back form
+ * (pamops.wb_write) and hands it back to tmem_relocate: 32 bytes, native
+ * byte order (the backing file never outlives the process). */
+struct tmem_key {
+	struct tmem_oid oid;
+	uint32_t pool;
+	uint32_t index;
+};
+
 typedef uint64_t tmem_pampd;	/* opaque to tmem; 0 = no page */
 
 /* The backend (compress/pam, through zc_stack_pamops).  `ctx` is the
@@ -219,15 +228,23 @@ struct tmem_pamops {
 	 * length, 0 when p is not to be written back, -ENOSPC when cap is too
 	 * small, or -errno.  Must take no tmem lock. */
 	int (*wb_stage)(void *ctx, tmem_pampd p, void *buf, size_t cap);
-	/* With no lock held: store the n staged forms and set out[i] to the
-	 * pampd (of size 0) that now stands for each.  0, or -errno with
-	 * nothing stored. */
-	int (*wb_write)(void *ctx, const void *const forms[], const uint32_t lens[], unsigned n,
-			tmem_pampd out[]);
+	/* With no lock held: store the n staged forms, each with its page's
+	 * key (keys[i], struct tmem_key: written beside the form, handed back
+	 * by the second tier when it moves the form, see tmem_relocate), and
+	 * set out[i] to the pampd (of size 0) that now stands for each.  0,
+	 * or -errno with nothing stored. */
+	int (*wb_write)(void *ctx, const void *const forms[], const uint32_t lens[],
+			const struct tmem_key keys[], unsigned n, tmem_pampd out[]);
 	/* Optional: after a get decoded written-back page p into `page`,
 	 * make an in-RAM pampd of it with `codec`.  1 and *out, 0 when p is
 	 * not written back (or the backend declines), or -errno.  No lock. */
 	int (*promote)(void *ctx, tmem_pampd p, const void *page, unsigned codec, tmem_pampd *out);
+	/* Optional (tmem_relocate returns -EOPNOTSUPP without it): under the
+	 * bucket lock, if p stands for the second tier's record at `old`
+	 * (an opaque 64-bit place), make it stand for the copy at `new`:
+	 * 1 and *out (the pampd the slot holds from now on; p itself when
+	 * the backend changed what p names), else 0.  Cheap, no tmem lock. */
+	int (*relocate)(void *ctx, tmem_pampd p, uint64_t old, uint64_t new, tmem_pampd *out);
 };
 
 /* The host's allocator for tmem's own metadata.  `ctx` is the host_ctx
@@ -571,6 +588,24 @@ int tmem_wb_stage(struct tmem_store *s, struct tmem_wb_batch *batch, int pool,
  * must not be destroyed meanwhile (the rule of the "Threads" note). */
 int tmem_wb_commit(struct tmem_store *s, struct tmem_wb_batch *batch,
 		   struct tmem_wb_result *res);
+
+/* The second tier moved a record (its compaction): the record at `old`
+ * (opaque to tmem), written for the page `key` names, has been copied to
+ * `new`.  Finds the page - in key->pool, or, when the object moved to
+ * another pool since (tmem_move_object), in any pool holding key->oid -
+ * and, under its bucket lock, asks the backend (pamops.relocate) whether
+ * a pampd of the key's group (the 16 slots around key->index: a unit's
+ * record carries one of its pages' keys) stands for `old`; if so the slot
+ * takes the pampd for `new` and the object's generation moves (a
+ * writeback, densify or promotion that read the object before then fails
+ * its check and leaves the page alone).  The caller then frees `old`;
+ * when 0 is returned it frees `new` instead.  Pools are held by a
+ * reference while searched (as tmem_evict holds them), so a concurrent
+ * tmem_destroy_pool waits; nothing else waits.  Returns 1 (relocated), 0
+ * (no page stands for `old`: flushed, rewritten, promoted meanwhile),
+ * -EOPNOTSUPP (no pamops.relocate), -EINVAL (old == new or 0).  Thread
+ * safe; call with no tmem lock held. */
+int tmem_relocate(struct tmem_store *s, const struct tmem_key *key, uint64_t old, uint64_t new);
 
 /* Advance the store's epoch, the clock of the coldness stamps (the owner
  * calls it at a steady pace: the backing tier every 100 ms).  Lock-free. */

@@ -1,6 +1,7 @@
 /* writeback.c - moving pages of the store to a second tier in batches
  * (tmem_wb_stage, tmem_wb_commit), bringing them back on a get
- * (_tmem_promote), and the coldness stamp of persistent objects.
+ * (_tmem_promote), following the second tier's compaction
+ * (tmem_relocate), and the coldness stamp of persistent objects.
  *
  * Design note.  The contract is tmem.h ("writeback to a second tier").
  * The backend's stored forms are copied under the bucket lock (the pampd
@@ -15,6 +16,14 @@
  * lock for at most TMEM_RANGE_BATCH pages at a time, so a large file never
  * holds its bucket long; pages staged in different holds may carry
  * different generations, and only those of the latest one can swap.
+ *
+ * Relocation.  Each form goes out with its page's key (struct tmem_key);
+ * when the second tier compacts, it hands the key back with the old and
+ * new places, and tmem_relocate finds the page by it.  The pampd a slot
+ * holds is compared by value here, unlike densify's rule, and that is
+ * safe because the tier keeps the old place from being reused while it
+ * relocates (the victim segment is pinned): no other record can be at
+ * `old`, so a slot standing for `old` stands for that very record.
  */
 #include "tmem/tmem_int.h"
 
@@ -121,6 +130,7 @@ int tmem_wb_commit(struct tmem_store *s, struct tmem_wb_batch *batch,
 {
 	const void *forms[TMEM_WB_PAGES];
 	uint32_t lens[TMEM_WB_PAGES];
+	struct tmem_key keys[TMEM_WB_PAGES];
 	tmem_pampd nw[TMEM_WB_PAGES];
 	unsigned n = batch->n;
 	uint64_t swapped = 0;
@@ -131,12 +141,14 @@ int tmem_wb_commit(struct tmem_store *s, struct tmem_wb_batch *batch,
 	for (unsigned i = 0; i < n; i++) {
 		forms[i] = batch->buf + batch->page[i].off;
 		lens[i] = batch->page[i].len;
+		keys[i] = (struct tmem_key){ .oid = batch->page[i].oid, .pool = batch->page[i].pool,
+					     .index = batch->page[i].index };
 	}
 	batch->n = 0;
 	batch->used = 0;
 	if (n == 0)
 		return 0;
-	rc = s->pam->wb_write(s->pam_ctx, forms, lens, n, nw);
+	rc = s->pam->wb_write(s->pam_ctx, forms, lens, keys, n, nw);
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0, j; i < n; i = j) {
@@ -171,6 +183,87 @@ void _tmem_promote(struct tmem_store *s, struct tmem_pool *p, uint64_t h,
 	}
 	tmem_unlock(&b->lock);
 	s->pam->free(s->pam_ctx, drop);
+}
+
+/* Take a reference on pool `id` (tmem_destroy_pool waits for it), or
+ * return NULL when there is none. */
+static struct tmem_pool *reloc_pool_get(struct tmem_store *s, int id)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	struct tmem_pool *p = tmem_pool_of(s, id);
+	if (p)
+		p->refs++;
+	pthread_mutex_unlock(&s->pool_lock);
+	return p;
+}
+
+static void reloc_pool_put(struct tmem_store *s, struct tmem_pool *p)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	if (--p->refs == 0)
+		pthread_cond_broadcast(&s->pool_cond);
+	pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* tmem_relocate in one pool: 1 relocated, 0 not found there, -ENOENT no
+ * such object there. */
+static int reloc_in_pool(struct tmem_store *s, struct tmem_pool *p, const struct tmem_key *key,
+			 uint64_t old, uint64_t new)
+{
+	uint64_t h = tmem_hash(&key->oid);
+	struct tmem_bucket *b = tmem_lock_bucket(p, h);
+	struct tmem_obj *o = _tmem_rb_find(b->root, &key->oid);
+	uint32_t first = key->index & ~(TMEM_UNIT_PAGES - 1);
+	int found = o ? 0 : -ENOENT;
+
+	for (uint32_t i = 0; o && i < TMEM_UNIT_PAGES && !found; i++) {
+		/* The key's own index first: a single page's record names it. */
+		uint32_t idx = i == 0 ? key->index : first + i - (first + i <= key->index);
+		uint64_t *slot = _tmem_radix_slot(o, idx);
+		tmem_pampd np;
+
+		if (!slot || !*slot || s->pam->relocate(s->pam_ctx, *slot, old, new, &np) != 1)
+			continue;
+		if (np != *slot) {
+			/* Both stand for the same bytes: sizes match (0). */
+			*slot = np;
+			tmem_obj_changed(o);
+		}
+		found = 1;
+	}
+	tmem_unlock(&b->lock);
+	return found;
+}
+
+int tmem_relocate(struct tmem_store *s, const struct tmem_key *key, uint64_t old, uint64_t new)
+{
+	struct tmem_pool *p;
+	int r = 0;
+
+	if (!s->pam->relocate)
+		return -EOPNOTSUPP;
+	if (!key || old == new || !old || !new)
+		return -EINVAL;
+	p = reloc_pool_get(s, (int)key->pool);
+	if (p) {
+		r = reloc_in_pool(s, p, key, old, new);
+		reloc_pool_put(s, p);
+		if (r >= 0)
+			return r;	/* the object is there: its page or nothing */
+	}
+	/* No such object in the key's pool: it may have moved to another. */
+	for (int id = 0; id < TMEM_MAX_POOLS; id++) {
+		if (id == (int)key->pool || !atomic_load_explicit(&s->pools[id], memory_order_relaxed))
+			continue;
+		p = reloc_pool_get(s, id);
+		if (!p)
+			continue;
+		r = reloc_in_pool(s, p, key, old, new);
+		reloc_pool_put(s, p);
+		if (r >= 0)
+			return r;
+	}
+	return 0;
 }
 
 void tmem_tick(struct tmem_store *s)
