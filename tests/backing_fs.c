@@ -38,38 +38,30 @@
 
 /* What the running test set up, for its atexit cleanup. */
 static struct {
-	char mnt[300];		/* mounted here (tmpfs, ramfs, the loop's ext4) */
-	char loopdev[128];	/* attached loop device */
+	struct fs_loop m;	/* mounted here (tmpfs, ramfs, the loop's ext4) */
 	int atexit_done;
 } cur;
 
 static void cleanup_cur(void)
 {
-	char cmd[400];
+	fs_loop_release(&cur.m);
+}
 
-	if (cur.mnt[0]) {
-		if (umount(cur.mnt) != 0)
-			umount2(cur.mnt, MNT_DETACH);
-		rmdir(cur.mnt);
-		cur.mnt[0] = '\0';
-	}
-	if (cur.loopdev[0]) {
-		snprintf(cmd, sizeof(cmd), "losetup -d %s 2>/dev/null", cur.loopdev);
-		fs_run(cmd);
-		cur.loopdev[0] = '\0';
+static void at_exit_cleanup(void)
+{
+	if (!cur.atexit_done) {
+		atexit(cleanup_cur);
+		cur.atexit_done = 1;
 	}
 }
 
 static void mount_fs(const char *type, const char *src, const char *opts)
 {
-	snprintf(cur.mnt, sizeof(cur.mnt), "%s/%s.XXXXXX", fs_base, type);
-	ck_assert_ptr_nonnull(mkdtemp(cur.mnt));
-	if (!cur.atexit_done) {
-		atexit(cleanup_cur);
-		cur.atexit_done = 1;
-	}
-	ck_assert_msg(mount(src, cur.mnt, type, 0, opts) == 0, "mount -t %s on %s: %s", type,
-		      cur.mnt, strerror(errno));
+	snprintf(cur.m.mnt, sizeof(cur.m.mnt), "%s/%s.XXXXXX", fs_base, type);
+	ck_assert_ptr_nonnull(mkdtemp(cur.m.mnt));
+	at_exit_cleanup();
+	ck_assert_msg(mount(src, cur.m.mnt, type, 0, opts) == 0, "mount -t %s on %s: %s", type,
+		      cur.m.mnt, strerror(errno));
 }
 
 /* backing_open must refuse `path` with errno `e` and a one-line message
@@ -108,8 +100,8 @@ START_TEST(test_refuse_tmpfs)
 	struct stat st;
 
 	mount_fs("tmpfs", "zc-backing-test", "size=8m");
-	refused(cur.mnt, EINVAL, "tmpfs");
-	make_file(file, sizeof(file), cur.mnt, "file");
+	refused(cur.m.mnt, EINVAL, "tmpfs");
+	make_file(file, sizeof(file), cur.m.mnt, "file");
 	refused(file, EINVAL, "tmpfs");
 	/* Refused before it was touched. */
 	ck_assert_int_eq(stat(file, &st), 0);
@@ -126,13 +118,13 @@ START_TEST(test_refuse_no_odirect)
 	struct stat st;
 
 	mount_fs("ramfs", "zc-backing-test", NULL);
-	make_file(file, sizeof(file), cur.mnt, "file");
+	make_file(file, sizeof(file), cur.m.mnt, "file");
 	refused(file, EINVAL, "O_DIRECT");
 	ck_assert_int_eq(stat(file, &st), 0);
 	ck_assert_int_eq(st.st_size, 7);
 	/* A directory: no unnamed O_DIRECT file there either (whichever of
 	 * O_TMPFILE and O_DIRECT fails first is named). */
-	refused(cur.mnt, 0, "O_");
+	refused(cur.m.mnt, 0, "O_");
 	cleanup_cur();
 }
 END_TEST
@@ -161,7 +153,6 @@ static uint64_t stats_of_objects(struct backing *b)
 
 START_TEST(test_enospc_loop)
 {
-	char img[300], cmd[800], line[128];
 	enum { CAP = 20000, BATCH = 32 };
 	uint64_t *locs = calloc(CAP, sizeof(*locs)), rng = zc_test_seed();
 	uint32_t *lens = calloc(CAP, sizeof(*lens));
@@ -171,32 +162,15 @@ START_TEST(test_enospc_loop)
 	struct backing *b;
 	char err[512];
 	size_t n = 0, freed = 0;
-	FILE *p;
 	int rc;
 
 	ck_assert(locs && lens && data && got);
 	for (size_t i = 0; i < BACKING_OBJ_MAX; i++)
 		data[i] = (unsigned char)zc_rand(&rng);
-	snprintf(img, sizeof(img), "%s/ext4.img", fs_base);
-	snprintf(cmd, sizeof(cmd), "truncate -s 16M '%s' && mkfs.ext4 -q -F '%s' >/dev/null 2>&1",
-		 img, img);
-	ck_assert_int_eq(fs_run(cmd), 0);
-	if (!cur.atexit_done) {
-		atexit(cleanup_cur);
-		cur.atexit_done = 1;
-	}
-	snprintf(cmd, sizeof(cmd), "losetup -f --show '%s'", img);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	if (!fgets(line, sizeof(line), p))
-		line[0] = '\0';
-	pclose(p);
-	line[strcspn(line, "\n")] = '\0';
-	ck_assert_msg(strncmp(line, "/dev/loop", 9) == 0, "losetup gave \"%s\"", line);
-	snprintf(cur.loopdev, sizeof(cur.loopdev), "%s", line);
-	mount_fs("ext4", cur.loopdev, NULL);
+	at_exit_cleanup();
+	fs_loop_ext4(&cur.m, 16);
 
-	b = backing_open(cur.mnt, 0, NULL, err, sizeof(err));
+	b = backing_open(cur.m.mnt, 0, NULL, err, sizeof(err));
 	ck_assert_msg(b != NULL, "%s", err);
 	/* Batches of objects (each a slice of `data` tagged with its index)
 	 * until the filesystem is full. */

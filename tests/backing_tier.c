@@ -55,28 +55,15 @@ static const int tier_faults = 0;
 /* What the running test set up, for its atexit cleanup. */
 static struct {
 	char bdir[300];		/* a backing directory made in the build tree */
-	char mnt[300];		/* the loop's ext4, mounted */
-	char loopdev[128];
+	struct fs_loop loop;	/* the loop's ext4 */
 	int atexit_done;
 } cur;
 
 static void cleanup_cur(void)
 {
-	char cmd[400];
-
 	/* Registered before the mount's own handler, so this runs after the
 	 * daemon is gone (atexit runs handlers in reverse order). */
-	if (cur.mnt[0]) {
-		if (umount(cur.mnt) != 0)
-			umount2(cur.mnt, MNT_DETACH);
-		rmdir(cur.mnt);
-		cur.mnt[0] = '\0';
-	}
-	if (cur.loopdev[0]) {
-		snprintf(cmd, sizeof(cmd), "losetup -d %s 2>/dev/null", cur.loopdev);
-		fs_run(cmd);
-		cur.loopdev[0] = '\0';
-	}
+	fs_loop_release(&cur.loop);
 	if (cur.bdir[0]) {
 		rmdir(cur.bdir);
 		cur.bdir[0] = '\0';
@@ -346,30 +333,11 @@ END_TEST
 
 /* ---- a backing filesystem that fills ---------------------------------------- */
 
-/* A 24 MiB ext4 on a loop device, mounted at cur.mnt. */
+/* A 24 MiB ext4 on a loop device, mounted at cur.loop.mnt. */
 static void loop_ext4(void)
 {
-	char img[300], cmd[800], line[120];
-	FILE *p;
-
 	at_exit_cleanup();
-	snprintf(img, sizeof(img), "%s/ext4.img", fs_base);
-	snprintf(cmd, sizeof(cmd), "truncate -s 24M '%s' && mkfs.ext4 -q -F '%s' >/dev/null 2>&1",
-		 img, img);
-	ck_assert_int_eq(fs_run(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "losetup -f --show '%s'", img);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	if (!fgets(line, sizeof(line), p))
-		line[0] = '\0';
-	pclose(p);
-	line[strcspn(line, "\n")] = '\0';
-	ck_assert_msg(strncmp(line, "/dev/loop", 9) == 0, "losetup gave \"%s\"", line);
-	snprintf(cur.loopdev, sizeof(cur.loopdev), "%s", line);
-	snprintf(cur.mnt, sizeof(cur.mnt), "%s/ext4.XXXXXX", fs_base);
-	ck_assert_ptr_nonnull(mkdtemp(cur.mnt));
-	ck_assert_msg(mount(cur.loopdev, cur.mnt, "ext4", 0, NULL) == 0, "mount %s: %s",
-		      cur.loopdev, strerror(errno));
+	fs_loop_ext4(&cur.loop, 24);
 }
 
 #define FILL_FILES 400
@@ -425,7 +393,7 @@ START_TEST(test_fill_enospc)
 	corpus = load_corpus(&clen);
 	buf = aligned((size_t)FILL_PAGES * PAGE);
 	loop_ext4();
-	snprintf(opts, sizeof(opts), "mem_limit=8M,backing=%s", cur.mnt);
+	snprintf(opts, sizeof(opts), "mem_limit=8M,backing=%s", cur.loop.mnt);
 	fs_mount(opts);
 	for (f = 0; f < FILL_FILES && !e; f++) {
 		e = fill_write(f, corpus, clen, buf);

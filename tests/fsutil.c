@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -435,6 +436,47 @@ int fs_as_nobody(int (*fn)(void *), void *arg)
 
 /* After the suite: unmount anything left under the base, stop recorded
  * daemons, remove the directories. */
+void fs_loop_ext4(struct fs_loop *l, unsigned mib)
+{
+	char img[300], cmd[800], line[120];
+	FILE *p;
+
+	snprintf(img, sizeof(img), "%s/ext4.img", fs_base);
+	snprintf(cmd, sizeof(cmd), "truncate -s %uM '%s' && mkfs.ext4 -q -F '%s' >/dev/null 2>&1",
+		 mib, img, img);
+	ck_assert_msg(fs_run(cmd) == 0, "mkfs.ext4 on %s failed", img);
+	snprintf(cmd, sizeof(cmd), "losetup -f --show '%s'", img);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	if (!fgets(line, sizeof(line), p))
+		line[0] = '\0';
+	pclose(p);
+	line[strcspn(line, "\n")] = '\0';
+	ck_assert_msg(strncmp(line, "/dev/loop", 9) == 0, "losetup gave \"%s\"", line);
+	snprintf(l->dev, sizeof(l->dev), "%s", line);
+	snprintf(l->mnt, sizeof(l->mnt), "%s/ext4.XXXXXX", fs_base);
+	ck_assert_ptr_nonnull(mkdtemp(l->mnt));
+	ck_assert_msg(mount(l->dev, l->mnt, "ext4", 0, NULL) == 0, "mount %s on %s: %s", l->dev,
+		      l->mnt, strerror(errno));
+}
+
+void fs_loop_release(struct fs_loop *l)
+{
+	char cmd[400];
+
+	if (l->mnt[0]) {
+		if (umount(l->mnt) != 0)
+			umount2(l->mnt, MNT_DETACH);
+		rmdir(l->mnt);
+		l->mnt[0] = '\0';
+	}
+	if (l->dev[0]) {
+		snprintf(cmd, sizeof(cmd), "losetup -d %s 2>/dev/null", l->dev);
+		fs_run(cmd);
+		l->dev[0] = '\0';
+	}
+}
+
 void fs_cleanup_base(void)
 {
 	char cmd[1024];

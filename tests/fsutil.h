@@ -116,6 +116,17 @@ void fs_wait_closed(const char *pool);
 /* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status
  * (fn returns an errno, 0 for success). */
 int fs_as_nobody(int (*fn)(void *), void *arg);
+/* A small ext4 on a loop device under the base, for a backing disk that
+ * fills: fs_loop_ext4 makes BASE/ext4.img of `mib` MiB, attaches it and
+ * mounts it on a fresh directory (l->mnt), asserting each step;
+ * fs_loop_release unmounts, detaches and removes the directory, and does
+ * nothing for what was not set up (safe from an atexit handler). */
+struct fs_loop {
+	char dev[128];		/* the attached loop device, "" when none */
+	char mnt[300];		/* where its ext4 is mounted, "" when not */
+};
+void fs_loop_ext4(struct fs_loop *l, unsigned mib);
+void fs_loop_release(struct fs_loop *l);
 /* After a suite: unmount anything left under the base, stop recorded
  * daemons, remove the directories (kept when $ZC_FS_KEEP is set). */
 void fs_cleanup_base(void);
