@@ -35,6 +35,7 @@
 #include "alloc/backing.h"
 
 #include "alloc/buddy.h"
+#include "alloc/crc32c.h"
 #include "alloc/fault.h"
 
 #include <errno.h>
@@ -50,10 +51,6 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #define BACKING_MAGIC 0x6b62637au		/* "zcbk" read as little-endian bytes */
 #define SEG_UNITS (BACKING_SEG_SIZE / BACKING_UNIT)
@@ -135,93 +132,6 @@ struct backing {
 
 	struct zc_fault rfault, wfault;	/* atomics; debug builds only */
 };
-
-/* ---- CRC-32C ---------------------------------------------------------------- */
-
-/* The slicing-by-8 tables of the software CRC: computed once per process
- * (pthread_once) and never written again - the module's only process-wide
- * state, a constant. */
-static uint32_t crc_tab[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_tab_init(void)
-{
-	for (unsigned i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc_tab[0][i] = c;
-	}
-	for (unsigned i = 0; i < 256; i++)
-		for (unsigned t = 1; t < 8; t++)
-			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
-uint32_t backing_crc32c_sw(uint32_t crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	uint32_t c = ~crc;
-
-	pthread_once(&crc_once, crc_tab_init);
-	for (; len && ((uintptr_t)p & 7); len--)
-		c = (c >> 8) ^ crc_tab[0][(c ^ *p++) & 0xff];
-	for (; len >= 8; len -= 8, p += 8) {
-		uint32_t lo, hi;
-
-		memcpy(&lo, p, 4);
-		memcpy(&hi, p + 4, 4);
-		lo ^= c;
-		c = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-		    crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^
-		    crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
-		    crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
-	}
-	for (; len; len--)
-		c = (c >> 8) ^ crc_tab[0][(c ^ *p++) & 0xff];
-	return ~c;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2")))
-static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	uint64_t c = ~crc;
-
-	for (; len && ((uintptr_t)p & 7); len--)
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-	for (; len >= 8; len -= 8, p += 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		c = _mm_crc32_u64(c, v);
-	}
-	for (; len; len--)
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-	return ~(uint32_t)c;
-}
-
-static int crc32c_have_hw(void)
-{
-	return __builtin_cpu_supports("sse4.2");
-}
-#else
-static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
-{
-	return backing_crc32c_sw(crc, buf, len);
-}
-
-static int crc32c_have_hw(void)
-{
-	return 0;
-}
-#endif
-
-uint32_t backing_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	return crc32c_have_hw() ? crc32c_hw(crc, buf, len) : backing_crc32c_sw(crc, buf, len);
-}
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -584,7 +494,7 @@ static int chunk_write(struct backing *b, const struct chunk *c, const struct ba
 		if (o->tail_len)
 			memcpy(r + BACKING_HDR_SIZE + o->len, o->tail, o->tail_len);
 		memset(r + BACKING_HDR_SIZE + len, 0, bytes - BACKING_HDR_SIZE - len);
-		h.crc = backing_crc32c(backing_crc32c(0, &h, offsetof(struct rec_hdr, crc)),
+		h.crc = crc32c(crc32c(0, &h, offsetof(struct rec_hdr, crc)),
 				       r + BACKING_HDR_SIZE, len);
 		memcpy(r, &h, sizeof(h));
 		at = p + bytes;
@@ -870,7 +780,7 @@ static int rec_verify(const unsigned char *r, uint32_t seg, uint32_t offu, uint3
 	if (h.magic != BACKING_MAGIC || h.len == 0 || h.len > BACKING_OBJ_MAX ||
 	    rec_units(h.len) != units || h.pos != rec_pos(seg, offu) || (!any_tag && h.tag != tag))
 		return -EIO;
-	if (backing_crc32c(backing_crc32c(0, &h, offsetof(struct rec_hdr, crc)),
+	if (crc32c(crc32c(0, &h, offsetof(struct rec_hdr, crc)),
 			   r + BACKING_HDR_SIZE, h.len) != h.crc)
 		return -EIO;
 	if (tag_out)

@@ -426,13 +426,6 @@ void backing_stats(struct backing *b, struct backing_stats *out);
  * O(segments + records). */
 int backing_check(struct backing *b);
 
-/* CRC-32C (Castagnoli, reflected, as iSCSI and ext4 use) of len bytes,
- * continuing from `crc` (0 to start): the SSE4.2 crc32 instruction where
- * the CPU has it, else backing_crc32c_sw.  Both give the same values
- * (backing_crc32c(0, "123456789", 9) == 0xe3069283); exposed for the tests. */
-uint32_t backing_crc32c(uint32_t crc, const void *buf, size_t len);
-uint32_t backing_crc32c_sw(uint32_t crc, const void *buf, size_t len);
-
 /* ---- fault injection (test builds) --------------------------------------
  *
  * Builds with ZC_DEBUG can make chosen preads and pwrites of a backing file

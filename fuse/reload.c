@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc/crc32c.h"
 #include "fuse/state.h"
 #include "fuse/zfs.h"
 
@@ -154,7 +155,7 @@ int zfs_reload_save(struct zfs *fs, int fd, struct zfs_reload_figures *fig,
 	memcpy(hdr + 16 + ZFS_RELOAD_INIT_MAX, &v, 4);
 	if (c.n)
 		memcpy(hdr + ZRL_FIXED, c.buf, 16 * c.n);
-	crc = zfs_state_crc32c(0, hdr, len - 4);
+	crc = crc32c(0, hdr, len - 4);
 	memcpy(hdr + len - 4, &crc, 4);
 	free(c.buf);
 	ret = zrl_write_all(fd, hdr, len);
@@ -192,7 +193,7 @@ static size_t zrl_header(const unsigned char *b, size_t len, char *err, size_t e
 		return (size_t)zrl_fail(err, errlen, 0, "reload image: offset 12: bad lengths");
 	hl = ZRL_FIXED + 16 * (size_t)n + 4;
 	memcpy(&crc, b + hl - 4, 4);
-	if (crc != zfs_state_crc32c(0, b, hl - 4))
+	if (crc != crc32c(0, b, hl - 4))
 		return (size_t)zrl_fail(err, errlen, 0, "reload image: header checksum mismatch");
 	return hl;
 }

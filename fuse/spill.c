@@ -33,6 +33,8 @@
 #include "fuse/spill.h"
 #include "fuse/spill_int.h"
 
+#include "alloc/crc32c.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -467,7 +469,7 @@ static int spill_store_items(struct spill_worker *w, struct spill_req *r, uint32
 	*nset = 0;
 	if (!spill_srv_begin(w, srv))
 		return -EHOSTDOWN;
-	h.image_crc = zfs_spill_crc32c(0, image, r->len);
+	h.image_crc = crc32c(0, image, r->len);
 	for (uint32_t k = 0; k < n; k++) {
 		size_t off = (size_t)k * sp->item_size;
 		size_t plen = r->len - off < sp->item_size ? r->len - off : sp->item_size;
@@ -478,7 +480,7 @@ static int spill_store_items(struct spill_worker *w, struct spill_req *r, uint32
 			return -ECANCELED;
 		h.index = k;
 		h.payload_len = (uint32_t)plen;
-		h.payload_crc = zfs_spill_crc32c(0, image + off, plen);
+		h.payload_crc = crc32c(0, image + off, plen);
 		zfs_spill_encode_header(&h, w->buf);
 		if (plen)
 			memcpy(w->buf + ZFS_SPILL_HEADER_SIZE, image + off, plen);
@@ -563,7 +565,7 @@ static bool spill_item_ok(struct zfs_spill *sp, const struct spill_req *r, uint3
 	zfs_spill_decode_header(val, &h);
 	if (h.magic != ZFS_SPILL_MAGIC || h.version != ZFS_SPILL_VERSION ||
 	    h.header_size != ZFS_SPILL_HEADER_SIZE ||
-	    h.header_crc != zfs_spill_crc32c(0, val, ZFS_SPILL_HEADER_SIZE - 4))
+	    h.header_crc != crc32c(0, val, ZFS_SPILL_HEADER_SIZE - 4))
 		return false;
 	if (h.mount_id != sp->mount_id || h.ino != r->ino || h.gen != r->gen ||
 	    h.index != k || h.count != n || h.total_len != r->len ||
@@ -571,7 +573,7 @@ static bool spill_item_ok(struct zfs_spill *sp, const struct spill_req *r, uint3
 		return false;
 	if (*have_crc && h.image_crc != *image_crc)
 		return false;
-	if (h.payload_crc != zfs_spill_crc32c(0, val + ZFS_SPILL_HEADER_SIZE, plen))
+	if (h.payload_crc != crc32c(0, val + ZFS_SPILL_HEADER_SIZE, plen))
 		return false;
 	*image_crc = h.image_crc;
 	*have_crc = true;
@@ -683,7 +685,7 @@ static int spill_fetch_items(struct spill_worker *w, struct spill_req *r, void *
 	for (uint32_t k = 0; !bad && k < n; k++)
 		if (!got[k])
 			bad = true;
-	if (!bad && zfs_spill_crc32c(0, img, r->len) != image_crc) {
+	if (!bad && crc32c(0, img, r->len) != image_crc) {
 		CNT_ADD(sp, corrupt_items, 1);
 		bad = true;
 	}

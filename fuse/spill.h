@@ -392,9 +392,4 @@ _Static_assert(sizeof(struct zfs_spill_item_header) == ZFS_SPILL_HEADER_SIZE,
 void zfs_spill_encode_header(const struct zfs_spill_item_header *h, void *wire);
 void zfs_spill_decode_header(const void *wire, struct zfs_spill_item_header *h);
 
-/* CRC-32C (Castagnoli), chained like zlib's crc32: start with crc = 0;
- * zfs_spill_crc32c(zfs_spill_crc32c(0, a, n), b, m) is the CRC of a then b.
- * Uses SSE4.2's crc32 instruction where the CPU has it.  Thread safe. */
-uint32_t zfs_spill_crc32c(uint32_t crc, const void *buf, size_t len);
-
 #endif /* ZC_FUSE_SPILL_H */

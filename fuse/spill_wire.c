@@ -1,12 +1,9 @@
-/* spill_wire.c - the far tier's wire format: CRC-32C, the item header's
- * encoding, and the server lists of the spill= option (see spill.h for the
- * contract and the format).
+/* spill_wire.c - the far tier's wire format: the item header's encoding
+ * (checked with CRC-32C, alloc/crc32c.h) and the server lists of the
+ * spill= option (see spill.h for the contract and the format).
  *
  * Design.  Everything here is a pure function of its arguments, shared by
- * the client (spill.c), its suite and its benchmark.  CRC-32C (Castagnoli,
- * as iSCSI and ext4 use it) runs on SSE4.2's crc32 instruction where the
- * CPU has it and on slice-by-8 tables otherwise, the tables built once per
- * process (pthread_once) and never changed afterwards.  The header is
+ * the client (spill.c), its suite and its benchmark.  The header is
  * written field by field in little-endian order, so its layout does not
  * depend on the compiler's.  A server list is parsed completely before it
  * is used: every entry checked (host name or address, port), the first
@@ -15,103 +12,14 @@
 #include "fuse/spill.h"
 #include "fuse/spill_int.h"
 
+#include "alloc/crc32c.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- CRC-32C --------------------------------------------------------------- */
-
-/* Software: slice-by-8 tables, built once per process (pthread_once) and
- * never changed afterwards; hardware: SSE4.2's crc32 instruction. */
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_table_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
-		crc_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
-					  crc_table[0][crc_table[t - 1][i] & 0xff];
-}
-
-static uint32_t crc32c_sw(uint32_t c, const unsigned char *p, size_t len)
-{
-	pthread_once(&crc_once, crc_table_init);
-	while (len >= 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		w ^= c;		/* little endian: the low 32 bits meet the CRC */
-		c = crc_table[7][w & 0xff] ^ crc_table[6][(w >> 8) & 0xff] ^
-		    crc_table[5][(w >> 16) & 0xff] ^ crc_table[4][(w >> 24) & 0xff] ^
-		    crc_table[3][(w >> 32) & 0xff] ^ crc_table[2][(w >> 40) & 0xff] ^
-		    crc_table[1][(w >> 48) & 0xff] ^ crc_table[0][w >> 56];
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xff];
-	return c;
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <nmmintrin.h>
-
-__attribute__((target("sse4.2")))
-static uint32_t crc32c_hw(uint32_t c, const unsigned char *p, size_t len)
-{
-	uint64_t c64 = c;
-
-	while (len >= 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		c64 = _mm_crc32_u64(c64, w);
-		p += 8;
-		len -= 8;
-	}
-	c = (uint32_t)c64;
-	while (len--)
-		c = _mm_crc32_u8(c, *p++);
-	return c;
-}
-
-static bool crc32c_hw_ok(void)
-{
-	return __builtin_cpu_supports("sse4.2");
-}
-#else
-static uint32_t crc32c_hw(uint32_t c, const unsigned char *p, size_t len)
-{
-	return crc32c_sw(c, p, len);
-}
-
-static bool crc32c_hw_ok(void)
-{
-	return false;
-}
-#endif
-
-uint32_t zfs_spill_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	uint32_t c = ~crc;
-
-	c = crc32c_hw_ok() ? crc32c_hw(c, p, len) : crc32c_sw(c, p, len);
-	return ~c;
-}
 
 /* ---- wire format ----------------------------------------------------------- */
 
@@ -172,7 +80,7 @@ void zfs_spill_encode_header(const struct zfs_spill_item_header *h, void *wire)
 	put32(p + 48, h->payload_len);
 	put32(p + 52, h->payload_crc);
 	put32(p + 56, h->image_crc);
-	put32(p + 60, zfs_spill_crc32c(0, p, 60));
+	put32(p + 60, crc32c(0, p, 60));
 }
 
 void zfs_spill_decode_header(const void *wire, struct zfs_spill_item_header *h)

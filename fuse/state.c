@@ -12,8 +12,7 @@
  * (zfs_ns_import_*) and the store (fuse/objimg.h zfs_objimg_import_page
  * and _unit) as it goes.  Errors carry the record's offset.
  *
- * CRC32C is computed with the SSE4.2 instruction where the CPU has it
- * (8 bytes a step), else with a slice-by-8 table.
+ * Records are checked with CRC-32C (alloc/crc32c.h).
  */
 #include "fuse/state.h"
 
@@ -28,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc/crc32c.h"
 #include "compress/codec.h"
 #include "compress/pam.h"
 #include "fuse/data.h"
@@ -55,89 +55,6 @@ enum {
 static const char zst_magic[8] = { 'Z', 'C', 'S', 'T', 'A', 'T', 'E', '\n' };
 #define ZST_HEADER 32u
 #define ZST_WBUF ((size_t)1 << 20)
-
-/* ---- CRC32C ------------------------------------------------------------------ */
-
-static uint32_t zst_table[8][256];
-static pthread_once_t zst_table_once = PTHREAD_ONCE_INIT;
-
-static void zst_table_init(void)
-{
-	for (uint32_t n = 0; n < 256; n++) {
-		uint32_t c = n;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		zst_table[0][n] = c;
-	}
-	for (uint32_t n = 0; n < 256; n++)
-		for (int k = 1; k < 8; k++)
-			zst_table[k][n] = (zst_table[k - 1][n] >> 8) ^
-					  zst_table[0][zst_table[k - 1][n] & 0xff];
-}
-
-static uint32_t zst_crc_soft(uint32_t crc, const unsigned char *p, size_t n)
-{
-	pthread_once(&zst_table_once, zst_table_init);
-	while (n >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		v ^= crc;
-		crc = zst_table[7][v & 0xff] ^ zst_table[6][(v >> 8) & 0xff] ^
-		      zst_table[5][(v >> 16) & 0xff] ^ zst_table[4][(v >> 24) & 0xff] ^
-		      zst_table[3][(v >> 32) & 0xff] ^ zst_table[2][(v >> 40) & 0xff] ^
-		      zst_table[1][(v >> 48) & 0xff] ^ zst_table[0][v >> 56];
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		crc = (crc >> 8) ^ zst_table[0][(crc ^ *p++) & 0xff];
-	return crc;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t zst_crc_hw(uint32_t crc,
-							    const unsigned char *p, size_t n)
-{
-	uint64_t c = crc;
-
-	while (n >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-		p += 8;
-		n -= 8;
-	}
-	crc = (uint32_t)c;
-	while (n--)
-		crc = __builtin_ia32_crc32qi(crc, *p++);
-	return crc;
-}
-
-static int zst_have_hw(void)
-{
-	return __builtin_cpu_supports("sse4.2");
-}
-#else
-static uint32_t zst_crc_hw(uint32_t crc, const unsigned char *p, size_t n)
-{
-	return zst_crc_soft(crc, p, n);
-}
-
-static int zst_have_hw(void)
-{
-	return 0;
-}
-#endif
-
-uint32_t zfs_state_crc32c(uint32_t crc, const void *buf, size_t n)
-{
-	crc = ~crc;
-	crc = zst_have_hw() ? zst_crc_hw(crc, buf, n) : zst_crc_soft(crc, buf, n);
-	return ~crc;
-}
 
 /* ---- the writer ------------------------------------------------------------ */
 
@@ -229,7 +146,7 @@ static void zst_end(struct zst_writer *w)
 	uint32_t n = (uint32_t)(w->pos - w->rec - 8), crc;
 
 	memcpy(w->rec + 4, &n, 4);
-	crc = zfs_state_crc32c(0, w->rec, 8 + (size_t)n);
+	crc = crc32c(0, w->rec, 8 + (size_t)n);
 	memcpy(w->pos, &crc, 4);
 	w->len += 12 + (size_t)n;
 	w->fig.records++;
@@ -474,7 +391,7 @@ static int zst_save(struct zfs *fs, int fd, unsigned flags, struct zfs_state_fig
 	memcpy(w.buf + 12, &v, 4);
 	memset(w.buf + 16, 0, 12);
 	w.buf[16] = (unsigned char)(flags & ZFS_STATE_KERNEL);
-	crc = zfs_state_crc32c(0, w.buf, 28);
+	crc = crc32c(0, w.buf, 28);
 	memcpy(w.buf + 28, &crc, 4);
 	w.len = ZST_HEADER;
 
@@ -995,7 +912,7 @@ int zfs_state_load(struct zfs *fs, const void *buf, size_t len, const char *name
 	if (len < ZST_HEADER || memcmp(buf, zst_magic, 8))
 		return zst_fail(&r, -EINVAL, "not a zcached state image");
 	memcpy(&crc, r.img + 28, 4);
-	if (crc != zfs_state_crc32c(0, r.img, 28))
+	if (crc != crc32c(0, r.img, 28))
 		return zst_fail(&r, -EINVAL, "header checksum mismatch");
 	memcpy(&v, r.img + 8, 4);
 	if (v != ZFS_STATE_VERSION)
@@ -1031,7 +948,7 @@ int zfs_state_load(struct zfs *fs, const void *buf, size_t len, const char *name
 			break;
 		}
 		memcpy(&crc, r.img + off + 8 + n, 4);
-		if (crc != zfs_state_crc32c(0, r.img + off, 8 + (size_t)n)) {
+		if (crc != crc32c(0, r.img + off, 8 + (size_t)n)) {
 			ret = zst_fail(&r, -EINVAL, "record checksum mismatch");
 			break;
 		}

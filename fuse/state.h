@@ -151,8 +151,4 @@ int zfs_state_load(struct zfs *fs, const void *buf, size_t len, const char *name
 int zfs_state_load_file(struct zfs *fs, const char *path, struct zfs_state_figures *fig,
 			char *err, size_t errlen);
 
-/* CRC32C (Castagnoli) of n bytes, continuing from crc (0 to start); the
- * checksum of the image's records.  Pure. */
-uint32_t zfs_state_crc32c(uint32_t crc, const void *buf, size_t n);
-
 #endif /* ZC_FUSE_STATE_H */

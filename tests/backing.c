@@ -199,30 +199,6 @@ static uint64_t file_off(uint64_t loc)
 /* ------------------------------------------------------------------ */
 /* API.                                                               */
 
-START_TEST(test_crc32c)
-{
-	uint64_t rng = zc_test_seed();
-	unsigned char buf[5000];
-
-	ck_assert_uint_eq(backing_crc32c(0, "123456789", 9), 0xe3069283u);
-	ck_assert_uint_eq(backing_crc32c_sw(0, "123456789", 9), 0xe3069283u);
-	ck_assert_uint_eq(backing_crc32c(0, "", 0), 0);
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = (unsigned char)zc_rand(&rng);
-	for (int k = 0; k < 2000; k++) {
-		size_t off = zc_rand_below(&rng, 64), len = zc_rand_below(&rng, sizeof(buf) - 64);
-		size_t cut = len ? zc_rand_below(&rng, len) : 0;
-		uint32_t whole = backing_crc32c(0, buf + off, len);
-
-		ck_assert_uint_eq(whole, backing_crc32c_sw(0, buf + off, len));
-		ck_assert_uint_eq(whole, backing_crc32c(backing_crc32c(0, buf + off, cut),
-							buf + off + cut, len - cut));
-		ck_assert_uint_eq(whole, backing_crc32c_sw(backing_crc32c_sw(0, buf + off, cut),
-							   buf + off + cut, len - cut));
-	}
-}
-END_TEST
-
 START_TEST(test_locations)
 {
 	struct backing *b = open_dir(0, NULL);
@@ -1278,7 +1254,6 @@ static Suite *make_suite(void)
 	TCase *limits = tcase_create("limits");
 	TCase *threads = tcase_create("threads");
 
-	tcase_add_test(api, test_crc32c);
 	tcase_add_test(api, test_locations);
 	tcase_add_test(api, test_open_refusals);
 	tcase_add_test(api, test_errors_change_nothing);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc/crc32c.h"
 #include "fuse/state.h"
 #include "fuse/zfs.h"
 #include "fuzz.h"
@@ -32,7 +33,7 @@ static void reseal(uint8_t *b, size_t n)
 
 	if (n < 32)
 		return;
-	crc = zfs_state_crc32c(0, b, 28);
+	crc = crc32c(0, b, 28);
 	memcpy(b + 28, &crc, 4);
 	while (n - off >= 12) {
 		uint32_t len;
@@ -40,7 +41,7 @@ static void reseal(uint8_t *b, size_t n)
 		memcpy(&len, b + off + 4, 4);
 		if (len > n - off - 12)
 			break;
-		crc = zfs_state_crc32c(0, b + off, 8 + (size_t)len);
+		crc = crc32c(0, b + off, 8 + (size_t)len);
 		memcpy(b + off + 8 + len, &crc, 4);
 		off += 12 + (size_t)len;
 	}
