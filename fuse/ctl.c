@@ -89,6 +89,11 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
  * the reply has been written). */
 struct zfs_ctl_file {
 	uint64_t ino;
+	/* A snapshot (no-open mode): its own inode number, its mode and the
+	 * kernel's lookups of it (under c->lock); snap 0 for an open file. */
+	uint64_t snap;
+	mode_t mode;
+	uint64_t nlookup;
 	_Atomic unsigned refs;
 	struct zfs_ctl_file *prev, *next;	/* c->files; protected by c->lock */
 	struct zfs_text text;
@@ -118,6 +123,7 @@ int zfs_ctl_init(struct zfs_ctl *c, const struct zfs_ctl_config *cfg)
 {
 	memset(c, 0, sizeof(*c));
 	c->cfg = *cfg;
+	c->snap_next = ZFS_CTL_SNAP_BASE;
 	return pthread_mutex_init(&c->lock, NULL) ? -ENOMEM : 0;
 }
 
@@ -187,8 +193,33 @@ static int zfs_pool_exists_cb(void *arg, struct zfs_pool *p)
 	return 1;
 }
 
+/* The snapshot numbered `snap`, or NULL.  Caller holds c->lock. */
+static struct zfs_ctl_file *zfs_ctl_snap_find(struct zfs_ctl *c, uint64_t snap)
+{
+	struct zfs_ctl_file *f;
+
+	for (f = c->files; f; f = f->next)
+		if (f->snap == snap)
+			return f;
+	return NULL;
+}
+
 int zfs_ctl_getattr(struct zfs_ctl *c, uint64_t ino, struct stat *st)
 {
+	if (ino >= ZFS_CTL_SNAP_BASE) {
+		struct zfs_ctl_file *f;
+		int ret = -ENOENT;
+
+		pthread_mutex_lock(&c->lock);
+		f = zfs_ctl_snap_find(c, ino);
+		if (f) {
+			zfs_ctl_stat(ino, f->mode, st);
+			st->st_size = (off_t)f->text.len;
+			ret = 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+		return ret;
+	}
 	if (ino >= ZFS_CTL_POOL_BASE) {
 		uint64_t rel = ino - ZFS_CTL_POOL_BASE;
 
@@ -208,9 +239,100 @@ int zfs_ctl_owns(uint64_t parent, const char *name)
 	return zfs_ctl_is(parent) || (parent == ZFS_ROOT_INO && !strcmp(name, ZFS_CTL_NAME));
 }
 
+static int zfs_ctl_render(struct zfs_ctl *c, uint64_t ino, struct zfs_text *t);
+
+/* List snapshot f (one reference, the list's) in c->files, numbered. */
+static void zfs_ctl_list(struct zfs_ctl *c, struct zfs_ctl_file *f)
+{
+	pthread_mutex_lock(&c->lock);
+	f->snap = c->snap_next++;
+	f->next = c->files;
+	if (f->next)
+		f->next->prev = f;
+	c->files = f;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* No-open mode: the lookup of file *st renders its snapshot, whose number
+ * and size replace the file's in *st. */
+static int zfs_ctl_snap_new(struct zfs_ctl *c, struct stat *st)
+{
+	struct zfs_ctl_file *f = calloc(1, sizeof(*f));
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	f->ino = st->st_ino;
+	f->mode = st->st_mode;
+	f->nlookup = 1;
+	atomic_init(&f->refs, 1);
+	ret = zfs_ctl_render(c, f->ino, &f->text);
+	if (ret < 0) {
+		free(f->text.buf);
+		free(f);
+		return ret;
+	}
+	zfs_ctl_list(c, f);
+	st->st_ino = f->snap;
+	st->st_size = (off_t)f->text.len;
+	return 0;
+}
+
+static int zfs_ctl_lookup_node(struct zfs_ctl *c, uint64_t parent, const char *name,
+			       struct stat *st);
+
 int zfs_ctl_lookup(struct zfs_ctl *c, uint64_t parent, const char *name, struct stat *st)
 {
+	int ret = zfs_ctl_lookup_node(c, parent, name, st);
+
+	if (ret < 0 || !c->cfg.no_open || S_ISDIR(st->st_mode))
+		return ret;
+	return zfs_ctl_snap_new(c, st);
+}
+
+uint64_t zfs_ctl_snap(struct zfs_ctl *c, uint64_t ino)
+{
+	struct zfs_ctl_file *f;
+
+	if (ino < ZFS_CTL_SNAP_BASE)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	f = zfs_ctl_snap_find(c, ino);
+	pthread_mutex_unlock(&c->lock);
+	return (uint64_t)(uintptr_t)f;
+}
+
+void zfs_ctl_forget(struct zfs_ctl *c, uint64_t ino, uint64_t nlookup)
+{
+	struct zfs_ctl_file *f;
+
+	if (ino < ZFS_CTL_SNAP_BASE)
+		return;
+	pthread_mutex_lock(&c->lock);
+	f = zfs_ctl_snap_find(c, ino);
+	if (f && f->nlookup > nlookup) {
+		f->nlookup -= nlookup;
+		f = NULL;
+	} else if (f) {
+		if (f->prev)
+			f->prev->next = f->next;
+		else
+			c->files = f->next;
+		if (f->next)
+			f->next->prev = f->prev;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (f)
+		zfs_ctl_put(f);
+}
+
+static int zfs_ctl_lookup_node(struct zfs_ctl *c, uint64_t parent, const char *name,
+			       struct stat *st)
+{
 	int k;
+
+	if (parent >= ZFS_CTL_SNAP_BASE)
+		return -ENOTDIR;
 
 	if (!zfs_ctl_is(parent))	/* ".zcache" in the root */
 		return zfs_ctl_getattr(c, zfs_ctl_ino(CTL_ROOT), st);
@@ -648,9 +770,18 @@ ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char 
 		      size_t size)
 {
 	char val[64];
-	int node = (int)(ino - ZFS_CTL_INO_BASE);
+	int node;
 	int ret;
 
+	if (ino >= ZFS_CTL_SNAP_BASE) {	/* no-open mode: the snapshot's file */
+		struct zfs_ctl_file *f;
+
+		pthread_mutex_lock(&c->lock);
+		f = zfs_ctl_snap_find(c, ino);
+		ino = f ? f->ino : 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	node = (int)(ino - ZFS_CTL_INO_BASE);
 	if (caller != 0)
 		return -EACCES;
 	if (ino >= ZFS_CTL_POOL_BASE || node < 0 || node >= CTL_NFIXED ||
