@@ -298,6 +298,8 @@ uint64_t zfs_ctl_snap(struct zfs_ctl *c, uint64_t ino)
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	f = zfs_ctl_snap_find(c, ino);
+	if (f)
+		atomic_fetch_add(&f->refs, 1);
 	pthread_mutex_unlock(&c->lock);
 	return (uint64_t)(uintptr_t)f;
 }

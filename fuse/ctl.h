@@ -167,9 +167,10 @@ void zfs_ctl_read_done(struct zfs_ctl *c, uint64_t fh);
 ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char *buf,
 		      size_t size);
 
-/* No-open mode: the handle of snapshot `ino` for zfs_ctl_read (the kernel
- * holds the snapshot's inode across the request), or 0 for a number that
- * names none. */
+/* No-open mode: the handle of snapshot `ino` for zfs_ctl_read, or 0 for a
+ * number that names none.  It holds a reference, as zfs_ctl_read does (a
+ * FORGET on another thread cannot free it meanwhile): drop it with
+ * zfs_ctl_read_done. */
 uint64_t zfs_ctl_snap(struct zfs_ctl *c, uint64_t ino);
 
 /* The kernel forgot `nlookup` lookups of `ino`: a snapshot whose last one

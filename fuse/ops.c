@@ -864,13 +864,17 @@ static int zfs_ctl_node_read(const struct zfs_req *q, struct fuse_file_info *fi,
 	size_t len;
 	uint64_t fh = fi->fh;
 
-	/* No-open mode: the inode is the snapshot (ctl.h zfs_ctl_snap). */
+	/* No-open mode: the inode is the snapshot (ctl.h zfs_ctl_snap, which
+	 * holds it until zfs_ctl_read took the reply's reference). */
 	if (fh == 0 && q->fs->cfg.no_open) {
 		fh = zfs_ctl_snap(&q->fs->ctl, q->ino);
 		if (!fh)
 			return -EBADF;
+		zfs_ctl_read(&q->fs->ctl, fh, size, off, &buf, &len);
+		zfs_ctl_read_done(&q->fs->ctl, fh);
+	} else {
+		zfs_ctl_read(&q->fs->ctl, fh, size, off, &buf, &len);
 	}
-	zfs_ctl_read(&q->fs->ctl, fh, size, off, &buf, &len);
 	r->fh = fh;
 	r->done = zfs_ctl_read_reply_done;
 	return zfs_r_buf(r, buf, len);
