@@ -94,6 +94,7 @@ struct zfs_ctl_file {
 	uint64_t snap;
 	mode_t mode;
 	uint64_t nlookup;
+	int read;	/* a read began: the content is the reader's now */
 	_Atomic unsigned refs;
 	struct zfs_ctl_file *prev, *next;	/* c->files; protected by c->lock */
 	struct zfs_text text;
@@ -253,28 +254,51 @@ static void zfs_ctl_list(struct zfs_ctl *c, struct zfs_ctl_file *f)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* No-open mode: the lookup of file *st renders its snapshot, whose number
- * and size replace the file's in *st. */
+/* No-open mode: the lookup of file *st renders its content, whose
+ * snapshot's number and size replace the file's in *st.  The file's newest
+ * snapshot that no read has begun on takes the new rendering under its
+ * own number (the kernel has cached none of its pages), so a stat(2) and
+ * the open(2) after it - each a LOOKUP, the entry is not cached - name the
+ * same inode (cp(1) compares them); once a read began, the next lookup
+ * makes a new snapshot. */
 static int zfs_ctl_snap_new(struct zfs_ctl *c, struct stat *st)
 {
-	struct zfs_ctl_file *f = calloc(1, sizeof(*f));
-	int ret;
+	struct zfs_ctl_file *f, *g;
+	struct zfs_text t = { 0 };
+	int ret = zfs_ctl_render(c, (uint64_t)st->st_ino, &t);
 
-	if (!f)
+	if (ret < 0) {
+		free(t.buf);
+		return ret;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (g = c->files; g && !(g->snap && g->ino == (uint64_t)st->st_ino); g = g->next)
+		;
+	if (g && !g->read) {
+		struct zfs_text old = g->text;
+
+		g->text = t;
+		g->nlookup++;
+		st->st_ino = g->snap;
+		st->st_size = (off_t)t.len;
+		pthread_mutex_unlock(&c->lock);
+		free(old.buf);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		free(t.buf);
 		return -ENOMEM;
+	}
 	f->ino = st->st_ino;
 	f->mode = st->st_mode;
 	f->nlookup = 1;
+	f->text = t;
 	atomic_init(&f->refs, 1);
-	ret = zfs_ctl_render(c, f->ino, &f->text);
-	if (ret < 0) {
-		free(f->text.buf);
-		free(f);
-		return ret;
-	}
 	zfs_ctl_list(c, f);
 	st->st_ino = f->snap;
-	st->st_size = (off_t)f->text.len;
+	st->st_size = (off_t)t.len;
 	return 0;
 }
 
@@ -298,8 +322,10 @@ uint64_t zfs_ctl_snap(struct zfs_ctl *c, uint64_t ino)
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	f = zfs_ctl_snap_find(c, ino);
-	if (f)
+	if (f) {
 		atomic_fetch_add(&f->refs, 1);
+		f->read = 1;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return (uint64_t)(uintptr_t)f;
 }

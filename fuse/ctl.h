@@ -32,12 +32,15 @@
  * No-open mode (cfg.no_open, fuse/ops.h): the kernel sends no OPEN, so a
  * file's content is rendered when its name is looked up, into a snapshot
  * with an inode number of its own (ZFS_CTL_SNAP_BASE and up, never
- * reused) and its exact size; the snapshot never changes, so the kernel
- * reads it through its page cache and a reader still sees one consistent
- * rendering however it reads.  The entry is not cached (timeout 0), so
- * every path walk looks the name up again and gets a fresh snapshot (the
- * kernel forgets the old one when its dentry goes); a snapshot lives until
- * the kernel forgets its last lookup (zfs_ctl_forget).  Writes to a
+ * reused) and its exact size; once a read began on it the snapshot never
+ * changes, so the kernel reads it through its page cache and a reader
+ * still sees one consistent rendering however it reads.  The entry is not
+ * cached (timeout 0), so every path walk looks the name up again: it
+ * renders again into the file's newest snapshot while no read has begun on
+ * that one (same number: a stat(2) and the open(2) after it see one inode,
+ * as cp(1) wants), else into a new snapshot (the kernel forgets the old one
+ * when its dentry goes); a snapshot lives until the kernel forgets its
+ * last lookup (zfs_ctl_forget).  Writes to a
  * snapshot act on its file.  readdirplus gives files bare (no entry), so
  * only a LOOKUP names a file.
  *
@@ -168,7 +171,7 @@ ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char 
 		      size_t size);
 
 /* No-open mode: the handle of snapshot `ino` for zfs_ctl_read, or 0 for a
- * number that names none.  It holds a reference, as zfs_ctl_read does (a
+ * number that names none; marks the snapshot read (its content is final).  It holds a reference, as zfs_ctl_read does (a
  * FORGET on another thread cannot free it meanwhile): drop it with
  * zfs_ctl_read_done. */
 uint64_t zfs_ctl_snap(struct zfs_ctl *c, uint64_t ino);

@@ -240,6 +240,27 @@ START_TEST(test_noopen_ctl)
 	free(b);
 	/* A new lookup sees the new file. */
 	ck_assert_uint_eq(fs_stat_value("files"), 1);
+	/* stat(2) then open(2) (two LOOKUPs) name one inode while nothing was
+	 * read (cp(1) compares them); after a read, a lookup renders anew. */
+	{
+		struct stat s1, s2, s3;
+		char cmd[4096], base[1024];
+
+		fs_path(p, sizeof(p), ".zcache/stats");
+		ck_assert_int_eq(stat(p, &s1), 0);
+		fd = open(p, O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(fstat(fd, &s2), 0);
+		ck_assert_uint_eq(s1.st_ino, s2.st_ino);
+		ck_assert_int_eq(read(fd, cmd, 1), 1);
+		ck_assert_int_eq(stat(p, &s3), 0);
+		ck_assert_uint_ne(s3.st_ino, s2.st_ino);
+		ck_assert_int_eq(close(fd), 0);
+		fs_path(base, sizeof(base), "");
+		snprintf(cmd, sizeof(cmd), "cp %s/.zcache/stats %s/copied && grep -q '^files ' %s/copied",
+			 base, base, base);
+		ck_assert_int_eq(fs_run(cmd), 0);
+	}
 	/* Writes act on the file behind the snapshot. */
 	fs_ctl_write("mem_limit", "64M");
 	a = fs_read_file(".zcache/mem_limit", &na);
