@@ -7,7 +7,8 @@
  * is no mutable global.  Exit status: 0 after a clean unmount (also on
  * SIGTERM/SIGINT/SIGHUP, which libfuse's handlers turn into a session
  * exit), 2 for a bad command line (nothing mounted), 1 for any other
- * failure.
+ * failure, ZD_FDSTORE_EXIT (75) after handing the mount to systemd's fd
+ * store (daemon/fdstore.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc/backing.h"
+#include "daemon/fdstore.h"
 #include "daemon/log.h"
 #include "daemon/options.h"
 #include "daemon/policy.h"
@@ -324,6 +326,39 @@ static struct zd_policy *zcd_policy(struct zcd *d)
 	return p;
 }
 
+/* LeakSanitizer's suppressions (read by the sanitizer runtime in the asan
+ * preset; an unused function elsewhere).  libfuse 3.14 frees the mount
+ * point it copies in fuse_session_mount only in fuse_session_unmount,
+ * which unmounts: a process that hands its mount to the fd store
+ * (zcd_fdstore) must not call it, so those bytes stay allocated at its
+ * exit - libfuse's, once per process, not a leak of ours. */
+const char *__lsan_default_suppressions(void);
+__attribute__((used)) const char *__lsan_default_suppressions(void)
+{
+	return "leak:fuse_session_mount\n";
+}
+
+/* The restart signal (daemon/fdstore.h): hand the mount to systemd's fd
+ * store and end with ZD_FDSTORE_EXIT, the mount kept; or, when that cannot
+ * be (logged), go on as a stop: unmounted here, the caller writes the
+ * snapshot and tears down.  Call with the session, the policy thread and
+ * the densifier stopped.  Returns the exit status, or -1 for "stop". */
+static int zcd_fdstore(struct zcd *d)
+{
+	int ret = ZD_FDSTORE_EXIT;
+
+	if (zd_fdstore_hand(&d->reload, d->fs, d->se, &d->log) < 0) {
+		zcd_unmount(d);
+		return -1;
+	}
+	d->mounted = 0;		/* systemd holds the mount now */
+	d->adopted = 0;
+	if (zcd_check(d) < 0)
+		ret = 1;
+	zcd_teardown(d);
+	return ret;
+}
+
 static int zcd_run(struct zcd *d)
 {
 	return zfs_session_loop(d->fs, d->se, d->opt.threads, zcd_unmount, d);
@@ -428,6 +463,8 @@ int main(int argc, char **argv)
 		zd_options_free(&d.opt);
 		return 1;
 	}
+	if (adopt == 0)	/* a restart through the fd store (daemon/fdstore.h)? */
+		adopt = zd_fdstore_take(&d.reload, &d.log, d.opt.mountpoint);
 	/* uring=on refuses to mount when the kernel will not offer the ring
 	 * (the INIT reply checks again); zcached never changes the setting. */
 	if (d.opt.uring == ZFS_URING_ON && zfs_uring_available() != 1) {
@@ -489,6 +526,7 @@ int main(int argc, char **argv)
 	if (adopt) {
 		if (zcd_adopt(&d, init_in, init_len) < 0)
 			goto fail;
+		zd_fdstore_adopted(&d.reload, &d.log);
 		if (!d.opt.foreground)
 			zd_log_detach(&d.log);
 	} else if (zcd_mount(&d) < 0) {
@@ -510,7 +548,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		zcd_notify("READY=1");
 		ret = zcd_run(&d);
-		if (!d.reload.requested)
+		if (d.reload.requested != ZD_RELOAD_EXEC)
 			break;
 		/* SIGHUP: hand over and execve; back here only if that failed
 		 * (logged), to serve on (daemon/reload.h). */
@@ -530,6 +568,12 @@ int main(int argc, char **argv)
 	zd_policy_stop(d.policy);
 	d.policy = NULL;
 	zfs_stop(d.fs);
+	if (d.reload.requested == ZD_RELOAD_STORE) {
+		int st = zcd_fdstore(&d);
+
+		if (st >= 0)
+			return st;
+	}
 	if (ret < 0)
 		zd_log_printf(&d.log, ZD_LOG_WARN, "session ended: %s", strerror(-ret));
 	zd_log_printf(&d.log, ZD_LOG_INFO, "unmounted %s", d.opt.mountpoint);

@@ -34,6 +34,23 @@ extern char **environ;
 /* The handler's context (see "Globals" in reload.h). */
 static struct zd_reload *zd_reload_self;
 
+/* The restart signal (ZD_RESTART_SIGNAL): a stop that hands the mount to
+ * systemd's fd store (daemon/fdstore.h), or, over io_uring, a plain stop;
+ * either way libfuse's SIGTERM handler ends the session. */
+static void zd_reload_restart(struct zd_reload *r)
+{
+	static const char plain[] =
+		"zcached: restart signal: the io_uring transport cannot be handed over;"
+		" stopping as SIGTERM does (unmounting)\n";
+
+	if (atomic_load(&r->fs->uring))
+		(void)!write(STDERR_FILENO, plain, sizeof(plain) - 1);
+	else
+		r->requested = ZD_RELOAD_STORE;
+	if (r->term.sa_handler != SIG_DFL && r->term.sa_handler != SIG_IGN)
+		r->term.sa_handler(SIGTERM);
+}
+
 static void zd_reload_handler(int sig)
 {
 	static const char refused[] =
@@ -49,13 +66,18 @@ static void zd_reload_handler(int sig)
 		errno = saved;
 		return;
 	}
+	if (sig == ZD_RESTART_SIGNAL) {
+		zd_reload_restart(r);
+		errno = saved;
+		return;
+	}
 	if (atomic_load(&r->fs->uring)) {
 		r->refused++;
 		(void)!write(STDERR_FILENO, refused, sizeof(refused) - 1);
 		errno = saved;
 		return;
 	}
-	r->requested = 1;
+	r->requested = ZD_RELOAD_EXEC;
 	if (r->old.sa_handler != SIG_DFL && r->old.sa_handler != SIG_IGN)
 		r->old.sa_handler(sig);
 	errno = saved;
@@ -166,21 +188,30 @@ int zd_reload_load(struct zd_reload *r, struct zfs *fs, struct zd_log *log, void
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = zd_reload_map(r->state_fd, &p, &len);
 	if (ret < 0) {
-		zd_log_printf(log, ZD_LOG_ERR, "reload: cannot map the state: %s", strerror(-ret));
+		zd_log_printf(log, ZD_LOG_ERR, "%s: cannot map the state: %s",
+			      r->from_store ? "restart: state refused, exiting" : "reload",
+			      strerror(-ret));
 		return -1;
 	}
 	ret = zfs_reload_load(fs, p, len, init_in, init_len, &fig, &sfig, err, sizeof(err));
 	munmap(p, len);
 	close(r->state_fd);
 	r->state_fd = -1;
+	if (ret < 0 && r->from_store) {
+		zd_log_printf(log, ZD_LOG_ERR, "restart: state refused, exiting; the mount and its "
+			      "state stay in systemd's fd store (accesses wait) until a zcached that "
+			      "reads them starts or the unit stops: %s", err);
+		return -1;
+	}
 	if (ret < 0) {
 		zd_log_printf(log, ZD_LOG_ERR, "reload: state refused, exiting (the mount fails with "
 			      "ENOTCONN until unmounted): %s", err);
 		return -1;
 	}
 	zd_log_printf(log, ZD_LOG_INFO,
-		      "reload: adopted the mount (/dev/fuse fd %d): %llu inodes, %llu pages, "
-		      "%llu open handles in %.1f ms",
+		      "%s: adopted the mount%s (/dev/fuse fd %d): %llu inodes, %llu pages, "
+		      "%llu open handles in %.1f ms", r->from_store ? "restart" : "reload",
+		      r->from_store ? " from the fd store" : "",
 		      r->fuse_fd, (unsigned long long)sfig.inodes, (unsigned long long)sfig.pages,
 		      (unsigned long long)fig.handles, zd_reload_ms(&t0));
 	return 0;
@@ -197,13 +228,22 @@ int zd_reload_signals(struct zd_reload *r, struct zfs *fs)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = zd_reload_handler;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGHUP, &sa, &r->old) < 0) {
+	/* libfuse's SIGTERM handler, which the restart signal calls. */
+	if (sigaction(SIGTERM, NULL, &r->term) < 0 || sigaction(SIGHUP, &sa, &r->old) < 0) {
 		zd_reload_self = NULL;
 		return -errno;
+	}
+	if (sigaction(ZD_RESTART_SIGNAL, &sa, &r->old_restart) < 0) {
+		int ret = -errno;
+
+		sigaction(SIGHUP, &r->old, NULL);
+		zd_reload_self = NULL;
+		return ret;
 	}
 	r->installed = 1;
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
+	sigaddset(&hup, ZD_RESTART_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
 	return 0;
 }
@@ -212,6 +252,7 @@ void zd_reload_signals_fini(struct zd_reload *r)
 {
 	if (!r->installed)
 		return;
+	sigaction(ZD_RESTART_SIGNAL, &r->old_restart, NULL);
 	sigaction(SIGHUP, &r->old, NULL);
 	r->installed = 0;
 	zd_reload_self = NULL;
@@ -266,59 +307,79 @@ static int zd_reload_probe(struct zd_reload *r, int fd, char *err, size_t errlen
 	return -1;
 }
 
-int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
-		   struct zd_log *log)
+int zd_reload_image(struct zd_reload *r, struct zfs *fs, struct zd_log *log, const char *what,
+		    const char *after, struct zd_reload_image *img)
 {
-	struct zfs_state_figures sfig;
-	struct zfs_reload_figures fig;
-	struct timespec t0;
-	char err[512], val[64];
-	int ffd = fuse_session_fd(se);
+	char err[512];
 	int mfd, ret;
-	sigset_t hup, old;
 
-	r->requested = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(img, 0, sizeof(*img));
+	clock_gettime(CLOCK_MONOTONIC, &img->t0);
 	if (!r->exe[0]) {
-		zd_log_printf(log, ZD_LOG_ERR, "reload refused, still serving: the binary's path is unknown");
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: the binary's path is unknown", what, after);
 		return -1;
 	}
 	mfd = memfd_create("zcached-reload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0) {
-		zd_log_printf(log, ZD_LOG_ERR, "reload refused, still serving: memfd_create: %s",
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: memfd_create: %s", what, after,
 			      strerror(errno));
 		return -1;
 	}
-	ret = zfs_reload_save(fs, mfd, &fig, &sfig, err, sizeof(err));
+	ret = zfs_reload_save(fs, mfd, &img->fig, &img->sfig, err, sizeof(err));
 	if (ret < 0) {
-		zd_log_printf(log, ZD_LOG_ERR, "reload refused, still serving: %s", err);
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: %s", what, after, err);
 		close(mfd);
 		return -1;
 	}
 	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
 	    fcntl(mfd, F_SETFD, 0) < 0) {
-		zd_log_printf(log, ZD_LOG_ERR, "reload refused, still serving: sealing the state: %s",
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: sealing the state: %s", what, after,
 			      strerror(errno));
 		close(mfd);
 		return -1;
 	}
 	if (zd_reload_probe(r, mfd, err, sizeof(err)) < 0) {
-		zd_log_printf(log, ZD_LOG_ERR, "reload refused by %s, still serving: %s", r->exe, err);
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused by %s, %s: %s", what, r->exe, after, err);
 		close(mfd);
 		return -1;
 	}
+	fcntl(mfd, F_SETFD, FD_CLOEXEC);
+	img->fd = mfd;
+	return mfd;
+}
+
+double zd_reload_image_ms(const struct zd_reload_image *img)
+{
+	return zd_reload_ms(&img->t0);
+}
+
+int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
+		   struct zd_log *log)
+{
+	struct zd_reload_image img;
+	char val[64];
+	int ffd = fuse_session_fd(se);
+	int mfd, ret;
+	sigset_t hup, old;
+
+	r->requested = 0;
+	mfd = zd_reload_image(r, fs, log, "reload", "still serving", &img);
+	if (mfd < 0)
+		return -1;
 	zd_log_printf(log, ZD_LOG_INFO,
 		      "reload: %llu inodes, %llu pages, %llu open handles (%llu bytes) handed over in "
 		      "%.1f ms; executing %s",
-		      (unsigned long long)sfig.inodes, (unsigned long long)sfig.pages,
-		      (unsigned long long)fig.handles,
-		      (unsigned long long)(sfig.file_bytes + fig.header_bytes), zd_reload_ms(&t0),
-		      r->exe);
+		      (unsigned long long)img.sfig.inodes, (unsigned long long)img.sfig.pages,
+		      (unsigned long long)img.fig.handles,
+		      (unsigned long long)(img.sfig.file_bytes + img.fig.header_bytes),
+		      zd_reload_image_ms(&img), r->exe);
 	snprintf(val, sizeof(val), "%d,%d", ffd, mfd);
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
+	sigaddset(&hup, ZD_RESTART_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &hup, &old);
-	if (setenv(ZD_RELOAD_ENV, val, 1) == 0 && fcntl(ffd, F_SETFD, 0) == 0)
+	if (setenv(ZD_RELOAD_ENV, val, 1) == 0 && fcntl(mfd, F_SETFD, 0) == 0 &&
+	    fcntl(ffd, F_SETFD, 0) == 0)
 		execv(r->exe, r->argv);
 	ret = errno;
 	fcntl(ffd, F_SETFD, FD_CLOEXEC);

@@ -16,9 +16,9 @@
  *      short-lived child with ZCACHED_RELOAD_PROBE=FD (zd_reload_probe_main,
  *      fuse/reload.h zfs_reload_probe: headers and versions), and its one
  *      line of refusal is logged;
- *   3. the memfd and the /dev/fuse descriptor lose FD_CLOEXEC, SIGHUP is
- *      blocked (the mask survives execve, so a SIGHUP in the gap waits for
- *      the new process instead of killing it), ZCACHED_RELOAD_FDS=FUSE,STATE
+ *   3. the memfd and the /dev/fuse descriptor lose FD_CLOEXEC, SIGHUP and
+ *      ZD_RESTART_SIGNAL are blocked (the mask survives execve, so one in
+ *      the gap waits for the new process instead of killing it), ZCACHED_RELOAD_FDS=FUSE,STATE
  *      is set, and the binary is execve'd by the absolute path it was
  *      started from (/proc/self/exe read at start) with the same argv.
  * If any step fails the old process logs one line and goes on serving
@@ -42,6 +42,15 @@
  * (zd_reload_unmount: lazily, unless the kernel already dropped the
  * connection).
  *
+ * The restart signal.  ZD_RESTART_SIGNAL (SIGUSR2; the unit's
+ * RestartKillSignal=) is caught by the same handler: it ends the session
+ * as SIGTERM does (it calls libfuse's SIGTERM handler) but marks the stop
+ * ZD_RELOAD_STORE, so the session stops its workers without unmounting,
+ * and main.c hands the mount and the image (zd_reload_image, the same
+ * image, seal and probe as a reload's) to systemd's fd store
+ * (daemon/fdstore.h).  Over the io_uring transport the mark is not set
+ * (one line on stderr): the restart signal is then a plain stop.
+ *
  * Globals: the handler needs to find its context, so one static pointer
  * (set by zd_reload_signals, cleared by zd_reload_signals_fini) is the
  * file's only mutable global, as libfuse's own fuse_instance is.
@@ -53,6 +62,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <time.h>
+
+#include "fuse/reload.h"
+#include "fuse/state.h"
 
 struct zfs;
 struct fuse_session;
@@ -61,18 +74,39 @@ struct zd_log;
 #define ZD_RELOAD_ENV "ZCACHED_RELOAD_FDS"
 #define ZD_RELOAD_PROBE_ENV "ZCACHED_RELOAD_PROBE"
 
+/* The signal of a stop that is part of a restart (daemon/fdstore.h). */
+#define ZD_RESTART_SIGNAL SIGUSR2
+
+/* What a signal asked for (zd_reload.requested). */
+enum {
+	ZD_RELOAD_EXEC = 1,		/* SIGHUP: reload in place */
+	ZD_RELOAD_STORE = 2,		/* ZD_RESTART_SIGNAL: hand over to the fd store */
+};
+
 struct zd_reload {
 	char exe[PATH_MAX];		/* the binary, absolute ("" if unknown) */
 	char **argv;			/* main's argv, kept for execve */
 	struct zfs *fs;			/* for the handler's transport check */
 	pthread_t main;			/* the thread whose read a signal interrupts */
-	volatile sig_atomic_t requested;	/* a SIGHUP asked for a reload */
+	volatile sig_atomic_t requested;	/* 0 or ZD_RELOAD_EXEC, ZD_RELOAD_STORE */
 	volatile sig_atomic_t refused;		/* SIGHUPs refused by the handler */
 	struct sigaction old;		/* libfuse's SIGHUP handler */
+	struct sigaction old_restart;	/* ZD_RESTART_SIGNAL's before ours */
+	struct sigaction term;		/* libfuse's SIGTERM handler */
 	int installed;
-	/* Inherited by an adopting process (zd_reload_from_env), else -1. */
+	/* Inherited by an adopting process (zd_reload_from_env, or
+	 * daemon/fdstore.h zd_fdstore_take), else -1. */
 	int fuse_fd;
 	int state_fd;
+	int from_store;			/* they came from systemd's fd store */
+};
+
+/* A written, sealed and probed image (zd_reload_image). */
+struct zd_reload_image {
+	int fd;				/* the sealed memfd, FD_CLOEXEC */
+	struct zfs_reload_figures fig;
+	struct zfs_state_figures sfig;
+	struct timespec t0;		/* when the writing began */
 };
 
 /* If ZCACHED_RELOAD_PROBE is set, this process is a probe: check the
@@ -95,12 +129,26 @@ int zd_reload_from_env(struct zd_reload *r);
 int zd_reload_load(struct zd_reload *r, struct zfs *fs, struct zd_log *log, void *init_in,
 		   size_t *init_len);
 
-/* Catch SIGHUP (after fuse_set_signal_handlers, whose handler it chains)
- * and unblock it.  Returns 0 or -errno. */
+/* Catch SIGHUP and ZD_RESTART_SIGNAL (after fuse_set_signal_handlers,
+ * whose SIGHUP and SIGTERM handlers they chain) and unblock them.
+ * Returns 0 or -errno. */
 int zd_reload_signals(struct zd_reload *r, struct zfs *fs);
 
-/* Put libfuse's SIGHUP handler back.  Safe when not installed. */
+/* Put libfuse's SIGHUP handler (and ZD_RESTART_SIGNAL's) back.  Safe
+ * when not installed. */
 void zd_reload_signals_fini(struct zd_reload *r);
+
+/* Steps 1 and 2 of the Design, for a reload and for a restart through the
+ * fd store alike: write the image of the quiet `fs` into a memfd, seal it
+ * and ask the binary on disk whether it reads it.  Returns the memfd
+ * (img->fd, FD_CLOEXEC; the caller closes it) or -1 with one line logged,
+ * "WHAT refused, AFTER: why" (e.g. "reload refused, still serving: ..."),
+ * nothing left open. */
+int zd_reload_image(struct zd_reload *r, struct zfs *fs, struct zd_log *log, const char *what,
+		    const char *after, struct zd_reload_image *img);
+
+/* Milliseconds since the image's writing began. */
+double zd_reload_image_ms(const struct zd_reload_image *img);
 
 /* Hand over and execve (see Design).  Call with the session stopped
  * (zfs_session_loop returned, the mount kept), the densifier and policy

@@ -24,8 +24,9 @@
  * What refuses a reload (zfs_reload_save answers -EBUSY or -EOPNOTSUPP
  * with one line, and the old process goes on serving): the io_uring
  * transport running (its ring entries are cancelled with their io_uring
- * descriptors at execve; that the kernel takes a new process's
- * registrations on the same connection is not established, zcached(8)); a /.zcache file open (its handle
+ * descriptors at execve; the kernel takes a new process's registrations
+ * on the same connection, but requests queued meanwhile wait for later
+ * traffic on their queue, zcached(8) RELOAD); a /.zcache file open (its handle
  * is the address of a rendered text); an open file that has been unlinked
  * (the state image holds only named inodes); no INIT seen yet; no-open
  * mode (open=off, fuse/ops.h: the daemon does not know which files are

@@ -139,8 +139,9 @@ static void figures(uint64_t *v)
 }
 
 /* A child that reads every file of the tree in a loop until `stop` can be
- * read from; exits 0 if every read matched, else 1; writes its round count
- * to `out`. */
+ * read from; exits 0 if every read matched, else 1; writes the number of
+ * passes it finished to `out` (at least 1: it started before the first
+ * reload and checks for `stop` only after a whole pass). */
 static pid_t reader(const struct fs_tree *t, int stop, int out)
 {
 	pid_t pid = fork();
@@ -171,7 +172,9 @@ static pid_t reader(const struct fs_tree *t, int stop, int out)
 		FD_ZERO(&s);
 		FD_SET(stop, &s);
 		if (select(stop + 1, &s, NULL, NULL, &tv) == 1) {
-			(void)!write(out, &rounds, sizeof(rounds));
+			unsigned done = rounds + 1;
+
+			(void)!write(out, &done, sizeof(done));
 			_exit(0);
 		}
 	}
