@@ -8,13 +8,15 @@
  * keeps its data while the kernel still holds it open and loses it at the
  * FORGET; ENOSPC at write with nothing stored before lost; the /.zcache
  * files as snapshots (exact size, one rendering per lookup, writes act);
- * what open=off refuses (pool=ephemeral, spill=, an ephemeral pool kind).
+ * what open=off refuses (pool=ephemeral, spill=, an ephemeral pool kind,
+ * a SIGHUP reload).
  * Mounting and the cleanup that survives failed assertions are in
  * fsutil.c.  Runs once per transport, like fs.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +314,46 @@ START_TEST(test_noopen_refusals)
 }
 END_TEST
 
+/* Lines of the daemon's log (fs_mount's DIR.log) that contain `what`. */
+static unsigned nofs_log_count(const char *what)
+{
+	char path[300], line[2048];
+	unsigned n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.log", fs_cur.dir);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A SIGHUP reload needs the open files: refused, the mount serves on. */
+START_TEST(test_noopen_reload_refused)
+{
+	char *got;
+	size_t n;
+
+	fs_mount("open=off,uring=off");
+	fs_write_file("kept", "kept", 4);
+	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
+	/* An event (the log line); the ceiling only bounds a failure. */
+	for (int t = 0; t < 6000 && nofs_log_count("reload refused") < 1; t++)
+		usleep(10000);
+	ck_assert_uint_ge(nofs_log_count("reload refused"), 1);
+	ck_assert_uint_ge(nofs_log_count("open=off"), 1);
+	ck_assert_uint_eq(nofs_log_count("reload: adopted the mount"), 0);
+	got = fs_read_file("kept", &n);
+	ck_assert_uint_eq(n, 4);
+	ck_assert(!memcmp(got, "kept", 4));
+	free(got);
+	fs_finish();
+}
+END_TEST
+
 /* Test cases can be run alone with CK_RUN_CASE=NAME. */
 static Suite *make_suite(void)
 {
@@ -326,6 +368,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_noopen_enospc);
 	tcase_add_test(tc, test_noopen_ctl);
 	tcase_add_test(tc, test_noopen_refusals);
+	tcase_add_test(tc, test_noopen_reload_refused);
 	return s;
 }
 
