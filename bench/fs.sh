@@ -59,6 +59,8 @@
 #   figure randread_dense_vs_plain R 4 KiB O_DIRECT random reads of one
 #                                    64 MiB file (the corpus' head), IOPS
 #                                    densified / plain, lz4 (>= 0.7)
+# ZC_BENCH_OPTS (environment): more mount options for every zcached mount,
+# e.g. ZC_BENCH_OPTS=open=off (the no-open mode, fuse/ops.h).
 # Needs root (mounts, zram); mounts live in a temporary directory and are
 # always unmounted on exit.
 set -euo pipefail
@@ -296,7 +298,8 @@ bench_one() {
 		local comp=lz4 tr=$uring_opt
 		[ "$kind" = zcached_zstd ] && comp=zstd
 		[ "$kind" = zcached_lz4_dev ] && tr=",uring=off"
-		"$zcached" -f -o "compressor=$comp,mem_limit=8G$tr" "$work/mnt" 2>"$work/$kind.log" &
+		"$zcached" -f -o "compressor=$comp,mem_limit=8G$tr${ZC_BENCH_OPTS:+,$ZC_BENCH_OPTS}" \
+			"$work/mnt" 2>"$work/$kind.log" &
 		zc_pid=$!
 		for _ in $(seq 200); do mountpoint -q "$work/mnt" && break; sleep 0.05; done
 		mountpoint -q "$work/mnt" || { echo "fs.sh: zcached did not mount" >&2; cat "$work/$kind.log" >&2; exit 1; }

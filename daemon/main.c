@@ -100,6 +100,7 @@ static int zcd_build(struct zcd *d)
 	cfg.uid = getuid();
 	cfg.gid = getgid();
 	cfg.uring = d->opt.uring;
+	cfg.no_open = d->opt.no_open;
 	cfg.backing = d->backing;
 	cfg.backing_limit = d->opt.backing_limit;
 	cfg.backing_budget = d->opt.backing_budget;
@@ -168,6 +169,12 @@ static int zcd_snapshot_load(struct zcd *d)
 	}
 	if (ret < 0) {
 		zd_log_printf(&d->log, ZD_LOG_ERR, "snapshot not loaded, not mounting: %s", err);
+		return -1;
+	}
+	if (d->opt.no_open && zfs_ephemeral_pools(d->fs)) {
+		zd_log_printf(&d->log, ZD_LOG_ERR, "snapshot %s has ephemeral pools, which open=off "
+			      "cannot serve (eviction must know the open files); not mounting",
+			      d->opt.snapshot);
 		return -1;
 	}
 	zd_log_printf(&d->log, ZD_LOG_INFO,

@@ -223,6 +223,41 @@ static int zd_backing_opt(struct zd_options *o, const char *opt, const char *val
 	return -EINVAL;
 }
 
+/* open=on|off: whether OPEN and RELEASE reach the daemon (fuse/ops.h,
+ * "No-open mode"). */
+static int zd_open_opt(struct zd_options *o, const char *val, char *err, size_t errlen)
+{
+	if (!strcmp(val, "on")) {
+		o->no_open = 0;
+	} else if (!strcmp(val, "off")) {
+		o->no_open = 1;
+	} else {
+		zd_err(err, errlen, "bad value for open: \"%s\" (expected on or off)", val);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* open=off keeps no count of open files, so nothing may need one: no
+ * ephemeral pools (eviction takes closed files only) and no far tier
+ * (it spills and restores whole files at open). */
+static int zd_open_check(const struct zd_options *o, char *err, size_t errlen)
+{
+	if (!o->no_open)
+		return 0;
+	if (o->ephemeral) {
+		zd_err(err, errlen, "open=off cannot go with pool=ephemeral (eviction must know "
+		       "which files are open)");
+		return -EINVAL;
+	}
+	if (o->spill) {
+		zd_err(err, errlen, "open=off cannot go with spill= (spilled files come back "
+		       "when they are opened)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Handle one item of a -o list. */
 static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char *err,
 		      size_t errlen)
@@ -299,6 +334,8 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 		}
 		return 0;
 	}
+	if (!strncmp(opt, "open=", 5))
+		return zd_open_opt(o, val, err, errlen);
 	if (!strncmp(opt, "spill=", 6))
 		return zd_spill_opt(o, val, err, errlen);
 	if (!strncmp(opt, "snapshot=", 9))
@@ -317,7 +354,7 @@ static int zd_one_opt(struct zd_options *o, const char *opt, uint64_t ram, char 
 	}
 	if (!strncmp(opt, "mem_limit", 9) || !strncmp(opt, "compressor", 10) ||
 	    !strncmp(opt, "pool", 4) || !strncmp(opt, "threads", 7) || !strcmp(opt, "uring") ||
-	    !strncmp(opt, "densify", 7) || !strcmp(opt, "spill") ||
+	    !strncmp(opt, "densify", 7) || !strcmp(opt, "spill") || !strcmp(opt, "open") ||
 	    !strcmp(opt, "snapshot"))
 		zd_err(err, errlen, "option %s needs a value (%s=...)", opt, opt);
 	else
@@ -421,6 +458,9 @@ int zd_options_parse(struct zd_options *o, int argc, char **argv, uint64_t ram_b
 			goto fail;
 		}
 	}
+	ret = zd_open_check(o, err, errlen);
+	if (ret < 0)
+		goto fail;
 	if (npos == 0) {
 		zd_err(err, errlen, "no mount point given");
 		ret = -EINVAL;
@@ -486,6 +526,10 @@ const char *zd_options_usage(void)
 	       "                      spill evicted files of ephemeral pools to these\n"
 	       "                      memcached servers and fetch them back at open\n"
 	       "                      (no authentication: trusted networks only)\n"
+	       "     open=on|off      on (default): every open(2) and close(2) reaches the\n"
+	       "                      daemon (OPEN, RELEASE); off: the kernel opens alone,\n"
+	       "                      two requests fewer per file read (not with\n"
+	       "                      pool=ephemeral or spill=, no SIGHUP reload)\n"
 	       "     snapshot=PATH    keep the filesystem across stops: load PATH before\n"
 	       "                      mounting if it exists, write it at a clean stop\n"
 	       "     backing=PATH     write cold pages of persistent pools, compressed, to\n"

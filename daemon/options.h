@@ -57,6 +57,7 @@ struct zd_options {
 	unsigned densify_idle;	/* densify_idle=, seconds; 0 = no background densify */
 	char *spill;		/* owned: spill= memcached servers (fuse/spill.h
 				   list, checked), NULL = no far tier */
+	int no_open;		/* open=off: OPEN answered ENOSYS (fuse/ops.h) */
 	char *snapshot;		/* snapshot=PATH, made absolute; owned; NULL: none */
 	/* The backing tier (fuse/tier.h): backing=PATH (owned; NULL: none),
 	 * backing_limit=SIZE (0: the disk's), backing_budget=SIZE (bytes

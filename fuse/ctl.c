@@ -91,6 +91,12 @@ static const struct zfs_ctl_node zfs_ctl_nodes[CTL_NFIXED] = {
  * the reply has been written). */
 struct zfs_ctl_file {
 	uint64_t ino;
+	/* A snapshot (no-open mode): its own inode number, its mode and the
+	 * kernel's lookups of it (under c->lock); snap 0 for an open file. */
+	uint64_t snap;
+	mode_t mode;
+	uint64_t nlookup;
+	int read;	/* a read began: the content is the reader's now */
 	_Atomic unsigned refs;
 	struct zfs_ctl_file *prev, *next;	/* c->files; protected by c->lock */
 	struct zfs_text text;
@@ -120,6 +126,7 @@ int zfs_ctl_init(struct zfs_ctl *c, const struct zfs_ctl_config *cfg)
 {
 	memset(c, 0, sizeof(*c));
 	c->cfg = *cfg;
+	c->snap_next = ZFS_CTL_SNAP_BASE;
 	return pthread_mutex_init(&c->lock, NULL) ? -ENOMEM : 0;
 }
 
@@ -189,8 +196,33 @@ static int zfs_pool_exists_cb(void *arg, struct zfs_pool *p)
 	return 1;
 }
 
+/* The snapshot numbered `snap`, or NULL.  Caller holds c->lock. */
+static struct zfs_ctl_file *zfs_ctl_snap_find(struct zfs_ctl *c, uint64_t snap)
+{
+	struct zfs_ctl_file *f;
+
+	for (f = c->files; f; f = f->next)
+		if (f->snap == snap)
+			return f;
+	return NULL;
+}
+
 int zfs_ctl_getattr(struct zfs_ctl *c, uint64_t ino, struct stat *st)
 {
+	if (ino >= ZFS_CTL_SNAP_BASE) {
+		struct zfs_ctl_file *f;
+		int ret = -ENOENT;
+
+		pthread_mutex_lock(&c->lock);
+		f = zfs_ctl_snap_find(c, ino);
+		if (f) {
+			zfs_ctl_stat(ino, f->mode, st);
+			st->st_size = (off_t)f->text.len;
+			ret = 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+		return ret;
+	}
 	if (ino >= ZFS_CTL_POOL_BASE) {
 		uint64_t rel = ino - ZFS_CTL_POOL_BASE;
 
@@ -210,9 +242,127 @@ int zfs_ctl_owns(uint64_t parent, const char *name)
 	return zfs_ctl_is(parent) || (parent == ZFS_ROOT_INO && !strcmp(name, ZFS_CTL_NAME));
 }
 
+static int zfs_ctl_render(struct zfs_ctl *c, uint64_t ino, struct zfs_text *t);
+
+/* List snapshot f (one reference, the list's) in c->files, numbered. */
+static void zfs_ctl_list(struct zfs_ctl *c, struct zfs_ctl_file *f)
+{
+	pthread_mutex_lock(&c->lock);
+	f->snap = c->snap_next++;
+	f->next = c->files;
+	if (f->next)
+		f->next->prev = f;
+	c->files = f;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* No-open mode: the lookup of file *st renders its content, whose
+ * snapshot's number and size replace the file's in *st.  The file's newest
+ * snapshot that no read has begun on takes the new rendering under its
+ * own number (the kernel has cached none of its pages), so a stat(2) and
+ * the open(2) after it - each a LOOKUP, the entry is not cached - name the
+ * same inode (cp(1) compares them); once a read began, the next lookup
+ * makes a new snapshot. */
+static int zfs_ctl_snap_new(struct zfs_ctl *c, struct stat *st)
+{
+	struct zfs_ctl_file *f, *g;
+	struct zfs_text t = { 0 };
+	int ret = zfs_ctl_render(c, (uint64_t)st->st_ino, &t);
+
+	if (ret < 0) {
+		free(t.buf);
+		return ret;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (g = c->files; g && !(g->snap && g->ino == (uint64_t)st->st_ino); g = g->next)
+		;
+	if (g && !g->read) {
+		struct zfs_text old = g->text;
+
+		g->text = t;
+		g->nlookup++;
+		st->st_ino = g->snap;
+		st->st_size = (off_t)t.len;
+		pthread_mutex_unlock(&c->lock);
+		free(old.buf);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		free(t.buf);
+		return -ENOMEM;
+	}
+	f->ino = st->st_ino;
+	f->mode = st->st_mode;
+	f->nlookup = 1;
+	f->text = t;
+	atomic_init(&f->refs, 1);
+	zfs_ctl_list(c, f);
+	st->st_ino = f->snap;
+	st->st_size = (off_t)t.len;
+	return 0;
+}
+
+static int zfs_ctl_lookup_node(struct zfs_ctl *c, uint64_t parent, const char *name,
+			       struct stat *st);
+
 int zfs_ctl_lookup(struct zfs_ctl *c, uint64_t parent, const char *name, struct stat *st)
 {
+	int ret = zfs_ctl_lookup_node(c, parent, name, st);
+
+	if (ret < 0 || !c->cfg.no_open || S_ISDIR(st->st_mode))
+		return ret;
+	return zfs_ctl_snap_new(c, st);
+}
+
+uint64_t zfs_ctl_snap(struct zfs_ctl *c, uint64_t ino)
+{
+	struct zfs_ctl_file *f;
+
+	if (ino < ZFS_CTL_SNAP_BASE)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	f = zfs_ctl_snap_find(c, ino);
+	if (f) {
+		atomic_fetch_add(&f->refs, 1);
+		f->read = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return (uint64_t)(uintptr_t)f;
+}
+
+void zfs_ctl_forget(struct zfs_ctl *c, uint64_t ino, uint64_t nlookup)
+{
+	struct zfs_ctl_file *f;
+
+	if (ino < ZFS_CTL_SNAP_BASE)
+		return;
+	pthread_mutex_lock(&c->lock);
+	f = zfs_ctl_snap_find(c, ino);
+	if (f && f->nlookup > nlookup) {
+		f->nlookup -= nlookup;
+		f = NULL;
+	} else if (f) {
+		if (f->prev)
+			f->prev->next = f->next;
+		else
+			c->files = f->next;
+		if (f->next)
+			f->next->prev = f->prev;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (f)
+		zfs_ctl_put(f);
+}
+
+static int zfs_ctl_lookup_node(struct zfs_ctl *c, uint64_t parent, const char *name,
+			       struct stat *st)
+{
 	int k;
+
+	if (parent >= ZFS_CTL_SNAP_BASE)
+		return -ENOTDIR;
 
 	if (!zfs_ctl_is(parent))	/* ".zcache" in the root */
 		return zfs_ctl_getattr(c, zfs_ctl_ino(CTL_ROOT), st);
@@ -650,9 +800,18 @@ ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char 
 		      size_t size)
 {
 	char val[64];
-	int node = (int)(ino - ZFS_CTL_INO_BASE);
+	int node;
 	int ret;
 
+	if (ino >= ZFS_CTL_SNAP_BASE) {	/* no-open mode: the snapshot's file */
+		struct zfs_ctl_file *f;
+
+		pthread_mutex_lock(&c->lock);
+		f = zfs_ctl_snap_find(c, ino);
+		ino = f ? f->ino : 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	node = (int)(ino - ZFS_CTL_INO_BASE);
 	if (caller != 0)
 		return -EACCES;
 	if (ino >= ZFS_CTL_POOL_BASE || node < 0 || node >= CTL_NFIXED ||

@@ -33,12 +33,28 @@
  * write from any other uid is refused with EACCES here as well).  Nothing
  * in the tree can be created, removed, renamed or linked (EPERM).
  *
+ * No-open mode (cfg.no_open, fuse/ops.h): the kernel sends no OPEN, so a
+ * file's content is rendered when its name is looked up, into a snapshot
+ * with an inode number of its own (ZFS_CTL_SNAP_BASE and up, never
+ * reused) and its exact size; once a read began on it the snapshot never
+ * changes, so the kernel reads it through its page cache and a reader
+ * still sees one consistent rendering however it reads.  The entry is not
+ * cached (timeout 0), so every path walk looks the name up again: it
+ * renders again into the file's newest snapshot while no read has begun on
+ * that one (same number: a stat(2) and the open(2) after it see one inode,
+ * as cp(1) wants), else into a new snapshot (the kernel forgets the old one
+ * when its dentry goes); a snapshot lives until the kernel forgets its
+ * last lookup (zfs_ctl_forget).  Writes to a
+ * snapshot act on its file.  readdirplus gives files bare (no entry), so
+ * only a LOOKUP names a file.
+ *
  * The tree reads the modules through struct zfs_ctl_config (the pointers
  * the filesystem hands it) and keeps one list of its own: the open files,
  * so that files the kernel never released are freed with the tree.
  *
  * Threads: every function is thread safe; c->lock (a leaf) protects the
- * list of open files, whose buffers belong to their file handles.
+ * list of open files and snapshots, whose buffers belong to their file
+ * handles (snapshots: to the list).
  */
 #ifndef ZC_FUSE_CTL_H
 #define ZC_FUSE_CTL_H
@@ -56,6 +72,7 @@ struct zfs_tier;
 #define ZFS_CTL_NAME ".zcache"
 #define ZFS_CTL_INO_BASE ((uint64_t)1 << 60)
 #define ZFS_CTL_INO_ROOT ZFS_CTL_INO_BASE
+#define ZFS_CTL_SNAP_BASE (ZFS_CTL_INO_BASE + ((uint64_t)1 << 59))	/* no-open mode */
 
 struct buddy;
 struct pam;
@@ -93,12 +110,14 @@ struct zfs_ctl_config {
 	struct zfs_densify *densify;	/* required: counters, densify now */
 	struct zfs_tier *tier;		/* optional: the backing tier's figures
 					   (fuse/tier.h); NULL without one */
+	int no_open;			/* no-open mode: files are snapshots */
 };
 
 struct zfs_ctl {
 	struct zfs_ctl_config cfg;	/* immutable after init */
 	pthread_mutex_t lock;		/* leaf: files */
-	struct zfs_ctl_file *files;	/* open files; protected by lock */
+	struct zfs_ctl_file *files;	/* open files and snapshots; protected by lock */
+	uint64_t snap_next;		/* the next snapshot's number; protected by lock */
 };
 
 /* Set up the tree.  Returns 0 or -ENOMEM (nothing to undo). */
@@ -119,7 +138,9 @@ static inline int zfs_ctl_is(uint64_t ino)
 int zfs_ctl_owns(uint64_t parent, const char *name);
 
 /* Look `name` up in the ctl directory `parent` (or ".zcache" in the root).
- * Fills *st.  Returns 0, -ENOENT or -ENOTDIR. */
+ * Fills *st; in no-open mode a file's lookup renders a snapshot and *st is
+ * the snapshot's (the kernel then owns one lookup of it).  Returns 0,
+ * -ENOENT, -ENOTDIR or (no-open mode) -ENOMEM. */
 int zfs_ctl_lookup(struct zfs_ctl *c, uint64_t parent, const char *name, struct stat *st);
 
 /* Attributes of a ctl inode; -ENOENT for a number that names nothing (a
@@ -152,6 +173,16 @@ void zfs_ctl_read_done(struct zfs_ctl *c, uint64_t fh);
  * file does not take, -EPERM for a read-only file. */
 ssize_t zfs_ctl_write(struct zfs_ctl *c, uint64_t ino, uid_t caller, const char *buf,
 		      size_t size);
+
+/* No-open mode: the handle of snapshot `ino` for zfs_ctl_read, or 0 for a
+ * number that names none; marks the snapshot read (its content is final).  It holds a reference, as zfs_ctl_read does (a
+ * FORGET on another thread cannot free it meanwhile): drop it with
+ * zfs_ctl_read_done. */
+uint64_t zfs_ctl_snap(struct zfs_ctl *c, uint64_t ino);
+
+/* The kernel forgot `nlookup` lookups of `ino`: a snapshot whose last one
+ * goes is freed (after the reads still replying).  Other numbers: nothing. */
+void zfs_ctl_forget(struct zfs_ctl *c, uint64_t ino, uint64_t nlookup);
 
 /* Free an open ctl file's buffer. */
 void zfs_ctl_release(struct zfs_ctl *c, uint64_t fh);

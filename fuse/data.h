@@ -30,7 +30,9 @@
  * open files.  A pin is taken and dropped under the file's io_lock
  * (shared), which orders it against a move, and a pin is taken under the
  * memory account's evict_lock (shared), so no eviction runs between the
- * check that the file still exists and the pin.
+ * check that the file still exists and the pin.  In no-open mode
+ * (fuse/ops.h) nothing is opened here: no pins, and none is needed, since
+ * that mode has no ephemeral pool and no far tier.
  *
  * Pools on the store: each pool of the namespace owns one tmem pool of its
  * kind (persistent or ephemeral) and codec.  zfs_data_pool_new makes both;

@@ -10,7 +10,8 @@
  * every open handle over in its image, fuse/reload.h, and the new process
  * puts each back in its slot with its generation), and an fh that names a
  * closed slot (a stale or forged one) is refused instead of dereferenced.
- * 0 is never a handle.
+ * 0 is never a handle (in no-open mode, fuse/ops.h, the kernel sends fh 0
+ * and the table stays empty).
  *
  * Memory: slots live in chunks of ZFS_HANDLE_CHUNK (4096 slots, 64 KiB)
  * allocated as the table grows and never moved or freed before the table

@@ -248,11 +248,18 @@ void _zfs_ns_inode_free(struct zfs_inode *i)
 	free(i);
 }
 
+void zfs_ns_keep_known(struct zfs_ns *ns)
+{
+	ns->keep_known = 1;
+}
+
 /* Caller must hold ns->lock exclusively. */
 void _zfs_ns_maybe_reap(struct zfs_ns *ns, struct zfs_inode *i, struct zfs_reap *r)
 {
 	if (i->nlink || atomic_load(&i->nopen))
 		return;
+	if (atomic_load(&i->nlookup) && ns->keep_known)
+		return;	/* maybe open: its data stays until the FORGET */
 	if (atomic_load(&i->nlookup)) {
 		/* Unreachable but still known to the kernel: drop the data now. */
 		if (S_ISREG(i->mode) && !i->data_released) {

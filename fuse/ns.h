@@ -66,7 +66,8 @@
  * Inode lifetime follows the kernel's: an inode lives while it has a name
  * (nlink > 0), a lookup reference the kernel holds (nlookup > 0, raised by
  * every successful lookup/create reply, lowered by forget) or an open file
- * (nopen > 0).  A pointer returned by zfs_ns_get stays valid while the
+ * (nopen > 0).  A regular file with no name keeps its data only while it
+ * is open (or, zfs_ns_keep_known, while the kernel knows it).  A pointer returned by zfs_ns_get stays valid while the
  * caller's request is in flight, because the kernel cannot forget an inode
  * it is using.
  *
@@ -269,6 +270,12 @@ struct zfs_ns_stats {
 struct zfs_ns *zfs_ns_create(struct zfs_pool *root_pool, uid_t uid, gid_t gid,
 			     const struct zfs_ns_ops *ops, void *priv,
 			     const char *virt_name, uint64_t virt_ino);
+
+/* No-open mode (fuse/ops.h): the daemon hears of no open file, so an
+ * inode without names keeps its data while the kernel holds a lookup of it
+ * (it may be open) and loses it with the inode at the last FORGET, instead
+ * of at once.  Call before serving. */
+void zfs_ns_keep_known(struct zfs_ns *ns);
 
 /* Free every inode and pool (calling no callbacks).  NULL is fine. */
 void zfs_ns_destroy(struct zfs_ns *ns);

@@ -55,6 +55,7 @@ struct zfs_ns {
 	struct zfs_ns_ops ops;		/* immutable */
 	void *priv;			/* immutable */
 	char *virt_name;		/* immutable */
+	int keep_known;			/* zfs_ns_keep_known; set before serving */
 	uint64_t virt_ino;		/* immutable */
 };
 

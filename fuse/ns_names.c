@@ -608,7 +608,8 @@ int zfs_ns_link(struct zfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 		ret = -EEXIST;
 		goto out;
 	}
-	if (i->nlink == 0 && atomic_load(&i->nopen) == 0) {
+	if (i->nlink == 0 && atomic_load(&i->nopen) == 0 &&
+	    !(ns->keep_known && atomic_load(&i->nlookup))) {
 		ret = -ENOENT;
 		goto out;
 	}

@@ -72,13 +72,14 @@ struct zfs_req {
 	struct zfs *fs;
 	uid_t uid;
 	gid_t gid;
+	uint64_t ino;	/* read, fallocate, lseek: the file (no-open mode: fh 0) */
 };
 
 static struct zfs_req zfs_req_of(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
-	return (struct zfs_req){ fuse_req_userdata(req), ctx->uid, ctx->gid };
+	return (struct zfs_req){ fuse_req_userdata(req), ctx->uid, ctx->gid, 0 };
 }
 
 static void zfs_entry_param(struct fuse_entry_param *e, const struct stat *st, double timeout)
@@ -253,10 +254,15 @@ struct zfs_node_ops {
 /* ---- the namespace's nodes ----------------------------------------------- */
 
 /* The open file fi->fh names (fuse/handle.h), or NULL for an fh that names
- * none (the handlers answer EBADF). */
-static struct zfs_inode *zfs_fh_inode(struct zfs *fs, const struct fuse_file_info *fi)
+ * none (the handlers answer EBADF).  In no-open mode the kernel sends fh 0
+ * and the request's inode is the file: the kernel holds a lookup of it
+ * while the file is open, so the inode lives (and keeps its data, ns.h
+ * zfs_ns_keep_known) until its FORGET. */
+static struct zfs_inode *zfs_fh_inode(const struct zfs_req *q, const struct fuse_file_info *fi)
 {
-	return zfs_handle_get(&fs->handles, fi->fh);
+	if (fi->fh == 0 && q->fs->cfg.no_open)
+		return zfs_ns_get(q->fs->ns, q->ino);
+	return zfs_handle_get(&q->fs->handles, fi->fh);
 }
 
 static int zfs_ns_node_lookup(const struct zfs_req *q, uint64_t parent, const char *name,
@@ -383,6 +389,10 @@ static int zfs_ns_node_make(const struct zfs_req *q, uint64_t parent, const char
 	gid_t gid = q->gid;
 	int ret;
 
+	/* No-open mode: the kernel sets no_create and makes the file with
+	 * MKNOD (a CREATE would hand it an open file it never releases). */
+	if (fi && fs->cfg.no_open)
+		return -ENOSYS;
 	/* setgid directories pass their group (and, to subdirectories, the bit). */
 	inode = zfs_ns_get(fs->ns, parent);
 	if (inode && (inode->mode & S_ISGID)) {
@@ -531,6 +541,8 @@ static int zfs_ns_node_open(const struct zfs_req *q, uint64_t ino, struct fuse_f
 	struct zfs_inode *inode = zfs_ns_get(fs->ns, ino);
 	int ret;
 
+	if (fs->cfg.no_open)
+		return -ENOSYS;	/* the kernel sets no_open: no OPEN, no RELEASE again */
 	if (!inode)
 		return -ENOENT;
 	if (S_ISDIR(inode->mode))
@@ -558,7 +570,7 @@ static void zfs_read_done(struct zfs *fs, struct zfs_reply *r, int sent)
 static int zfs_ns_node_read(const struct zfs_req *q, struct fuse_file_info *fi, size_t size,
 			    off_t off, struct zfs_reply *r)
 {
-	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
+	struct zfs_inode *inode = zfs_fh_inode(q, fi);
 	int ret = inode ? zfs_data_read(&q->fs->data, inode, size, off, &r->data) : -EBADF;
 
 	if (ret < 0)
@@ -575,10 +587,12 @@ static int zfs_ns_node_read(const struct zfs_req *q, struct fuse_file_info *fi, 
 static int zfs_ns_node_write(const struct zfs_req *q, uint64_t ino, struct fuse_file_info *fi,
 			     const char *buf, size_t size, off_t off, struct zfs_reply *r)
 {
-	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
+	struct zfs_req qi = *q;
+	struct zfs_inode *inode;
 	ssize_t ret;
 
-	(void)ino;
+	qi.ino = ino;
+	inode = zfs_fh_inode(&qi, fi);
 	if (!inode)
 		return -EBADF;
 	ret = zfs_data_write(&q->fs->data, inode, buf, size, off,
@@ -623,6 +637,10 @@ static int zfs_ns_node_setxattr(const struct zfs_req *q, uint64_t ino, const cha
 	struct zfs *fs = q->fs;
 	struct zfs_pool *pool = zfs_ns_pool_of_dir(fs->ns, ino);
 
+	/* No-open mode keeps no open counts, which eviction needs. */
+	if (pool && fs->cfg.no_open && !strcmp(name, ZFS_XATTR_KIND) && size >= 9 &&
+	    !memcmp(value, "ephemeral", 9))
+		return -EOPNOTSUPP;
 	if (pool && zfs_data_pool_xattr(name))
 		return zfs_data_pool_setxattr(&fs->data, ino, pool, name, value, size, flags,
 					      q->uid);
@@ -684,7 +702,7 @@ static int zfs_ns_node_removexattr(const struct zfs_req *q, uint64_t ino, const 
 static int zfs_ns_node_fallocate(const struct zfs_req *q, struct fuse_file_info *fi, int mode,
 				 off_t off, off_t len)
 {
-	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
+	struct zfs_inode *inode = zfs_fh_inode(q, fi);
 
 	return inode ? zfs_data_fallocate(&q->fs->data, inode, mode, off, len) : -EBADF;
 }
@@ -692,7 +710,7 @@ static int zfs_ns_node_fallocate(const struct zfs_req *q, struct fuse_file_info 
 static int zfs_ns_node_lseek(const struct zfs_req *q, struct fuse_file_info *fi, off_t off,
 			     int whence, struct zfs_reply *r)
 {
-	struct zfs_inode *inode = zfs_fh_inode(q->fs, fi);
+	struct zfs_inode *inode = zfs_fh_inode(q, fi);
 	int ret = inode ? zfs_data_seek(&q->fs->data, inode, off, whence, &r->off) : -EBADF;
 
 	if (ret < 0)
@@ -739,9 +757,8 @@ static int zfs_ctl_node_lookup(const struct zfs_req *q, uint64_t parent, const c
 
 static void zfs_ctl_node_forget(const struct zfs_req *q, uint64_t ino, uint64_t nlookup)
 {
-	(void)q;
-	(void)ino;
-	(void)nlookup;	/* the tree keeps no lookup counts */
+	/* The tree keeps lookup counts of its snapshots only (no-open mode). */
+	zfs_ctl_forget(&q->fs->ctl, ino, nlookup);
 }
 
 static int zfs_ctl_node_getattr(const struct zfs_req *q, uint64_t ino, struct zfs_reply *r)
@@ -822,8 +839,11 @@ static int zfs_ctl_node_rename(const struct zfs_req *q, uint64_t parent, const c
 static int zfs_ctl_node_open(const struct zfs_req *q, uint64_t ino, struct fuse_file_info *fi,
 			     struct zfs_reply *r)
 {
-	int ret = zfs_ctl_open(&q->fs->ctl, ino, fi->flags, q->uid, &fi->fh);
+	int ret;
 
+	if (q->fs->cfg.no_open)
+		return -ENOSYS;	/* as zfs_ns_node_open */
+	ret = zfs_ctl_open(&q->fs->ctl, ino, fi->flags, q->uid, &fi->fh);
 	if (ret < 0)
 		return ret;
 	fi->direct_io = 1;
@@ -842,9 +862,20 @@ static int zfs_ctl_node_read(const struct zfs_req *q, struct fuse_file_info *fi,
 {
 	const char *buf;
 	size_t len;
+	uint64_t fh = fi->fh;
 
-	zfs_ctl_read(&q->fs->ctl, fi->fh, size, off, &buf, &len);
-	r->fh = fi->fh;
+	/* No-open mode: the inode is the snapshot (ctl.h zfs_ctl_snap, which
+	 * holds it until zfs_ctl_read took the reply's reference). */
+	if (fh == 0 && q->fs->cfg.no_open) {
+		fh = zfs_ctl_snap(&q->fs->ctl, q->ino);
+		if (!fh)
+			return -EBADF;
+		zfs_ctl_read(&q->fs->ctl, fh, size, off, &buf, &len);
+		zfs_ctl_read_done(&q->fs->ctl, fh);
+	} else {
+		zfs_ctl_read(&q->fs->ctl, fh, size, off, &buf, &len);
+	}
+	r->fh = fh;
 	r->done = zfs_ctl_read_reply_done;
 	return zfs_r_buf(r, buf, len);
 }
@@ -891,7 +922,16 @@ static int zfs_ctl_node_readdir(const struct zfs_req *q, uint64_t ino, uint64_t 
 
 static void zfs_ctl_node_entry_attr(const struct zfs_req *q, uint64_t ino, struct stat *st)
 {
-	zfs_ctl_getattr(&q->fs->ctl, ino, st);	/* a pool gone meanwhile: bare */
+	struct stat a;
+
+	if (zfs_ctl_getattr(&q->fs->ctl, ino, &a) < 0)
+		return;	/* a pool gone meanwhile: bare */
+	/* No-open mode: a file's entry comes from a LOOKUP only, which renders
+	 * its snapshot (ctl.h); a readdirplus entry would name the file
+	 * itself, whose size is 0. */
+	if (q->fs->cfg.no_open && !S_ISDIR(a.st_mode))
+		return;
+	*st = a;
 }
 
 static int zfs_ctl_node_setxattr(const struct zfs_req *q, uint64_t ino, const char *name,
@@ -1182,6 +1222,8 @@ static void zfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct zfs_req q = zfs_req_of(req);
 	struct zfs_reply r = { 0 };
 
+	q.ino = ino;
+
 	zfs_reply(req, q.fs, zfs_node(ino)->read(&q, fi, size, off, &r), &r);
 }
 
@@ -1345,6 +1387,8 @@ static void zfs_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off
 	struct zfs_req q = zfs_req_of(req);
 	struct zfs_reply r = { 0 };
 
+	q.ino = ino;
+
 	zfs_reply(req, q.fs, zfs_node(ino)->fallocate(&q, fi, mode, off, len), &r);
 }
 
@@ -1353,6 +1397,8 @@ static void zfs_ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 {
 	struct zfs_req q = zfs_req_of(req);
 	struct zfs_reply r = { 0 };
+
+	q.ino = ino;
 
 	zfs_reply(req, q.fs, zfs_node(ino)->lseek(&q, fi, off, whence, &r), &r);
 }

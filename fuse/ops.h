@@ -38,6 +38,29 @@
  * GETATTR again for every path it walked after the expiry.)  The /.zcache
  * tree's entries and attributes are not cached (timeout 0) and its files
  * are opened with direct_io, their size being unknown until rendered.
+ *
+ * No-open mode (cfg.no_open, -o open=off).  OPEN (of files and of /.zcache
+ * files) and CREATE are answered ENOSYS: the kernel then sets no_open and
+ * no_create for the connection (fs/fuse/file.c fuse_file_open, dir.c
+ * fuse_atomic_open), makes new files with MKNOD, opens files without a
+ * request, never sends RELEASE (fuse_file_put skips it once no_open is set,
+ * for created files too), and sends fh 0 with every request on an open
+ * file, whose inode number then names the file (a file the kernel holds
+ * open, it holds a lookup of).  The kernel's default open flags apply:
+ * keep_cache (as ours), no direct_io (an O_DIRECT open still goes around
+ * the page cache through the kernel's direct-I/O path), no FOPEN_NOFLUSH
+ * (FLUSH is ENOSYS anyway).  What it costs: the daemon no longer knows
+ * which files are open, so nothing may depend on it - a file without names
+ * keeps its data while the kernel knows the inode (ns.h
+ * zfs_ns_keep_known), the /.zcache files are snapshots made at lookup
+ * (ctl.h), and open=off is refused with ephemeral pools (eviction takes
+ * closed files only: pool=ephemeral, a loaded snapshot's ephemeral pools,
+ * user.zcache.kind=ephemeral answers EOPNOTSUPP), the far tier (spill=: it
+ * restores files at open) and the SIGHUP reload (fuse/reload.h).  Pools'
+ * open_files stay 0.  OPENDIR is still answered (no_opendir would make the
+ * kernel cache directory listings, which eviction changes behind its back).
+ * Saves per file read the OPEN and the RELEASE, per file made the RELEASE.
+ *
  * INIT asks for asynchronous reads, FUSE_CAP_HANDLE_KILLPRIV (the
  * filesystem clears set-user-ID itself; fuse/session.h adds the flags
  * libfuse cannot ask for), always READDIRPLUS, no splicing, requests of
@@ -61,7 +84,8 @@
  *                 entry | err (EEXIST, ENOENT, ENOTDIR, ENAMETOOLONG, EINVAL,
  *                 EMLINK, ENOMEM, ENOSPC: no tmem pool left for a new pool,
  *                 EPERM in /.zcache, EEXIST for .zcache in the root)
- *   create        create | err (as mknod, and ESTALE, ENFILE: open's)
+ *   create        create | err (as mknod, and ESTALE, ENFILE: open's; ENOSYS
+ *                 in no-open mode)
  *   link          entry | err (EPERM: a directory or /.zcache, EEXIST, ENOENT,
  *                 ENOTDIR, ENAMETOOLONG, EMLINK, ENOMEM; EAGAIN, EIO
  *                 restoring a spilled file)
@@ -75,9 +99,11 @@
  *                 gone, EISDIR, ENOMEM, ENFILE (pins or handles), EAGAIN and
  *                 EIO restoring a spilled file, EIO from the store for
  *                 O_TRUNC; in /.zcache EACCES for a
- *                 write open by other than root or of a read-only file)
+ *                 write open by other than root or of a read-only file;
+ *                 ENOSYS in no-open mode)
  *   read          iov | buf | err (EIO, ENOMEM, EBADF: an fh that names no
- *                 open file, fuse/handle.h)
+ *                 open file, fuse/handle.h, or in no-open mode an inode or
+ *                 /.zcache snapshot that is gone)
  *   write         write | err (EINVAL, EFBIG, ENOSPC: the limit or the
  *                 backend, ENOMEM, EIO, EBADF; in /.zcache EACCES, EPERM,
  *                 EINVAL)
@@ -87,7 +113,8 @@
  *   readdir, readdirplus
  *                 buf | err (ENOENT, ENOTDIR, ENOMEM)
  *   statfs        statfs
- *   setxattr      err (0, EEXIST, ENODATA, ENOENT, EOPNOTSUPP, EINVAL, ERANGE,
+ *   setxattr      err (0, EEXIST, ENODATA, ENOENT, EOPNOTSUPP (also an
+ *                 ephemeral user.zcache.kind in no-open mode), EINVAL, ERANGE,
  *                 E2BIG, ENOMEM, EBUSY and EPERM: pool attributes, EPERM in /.zcache)
  *   removexattr   err (0, ENODATA, ENOENT, EOPNOTSUPP, EPERM: pool attributes
  *                 and /.zcache)

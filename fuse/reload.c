@@ -119,6 +119,9 @@ int zfs_reload_save(struct zfs *fs, int fd, struct zfs_reload_figures *fig,
 	uint32_t v, crc;
 	int busy, ret;
 
+	if (fs->cfg.no_open)
+		return zrl_fail(err, errlen, -EOPNOTSUPP,
+				"open=off: the open files are not known (no handles to hand over)");
 	if (atomic_load(&fs->uring))
 		return zrl_fail(err, errlen, -EOPNOTSUPP,
 				"the io_uring transport is running (its ring cannot pass to a new process)");

@@ -28,7 +28,9 @@
  * on the same connection, but requests queued meanwhile wait for later
  * traffic on their queue, zcached(8) RELOAD); a /.zcache file open (its handle
  * is the address of a rendered text); an open file that has been unlinked
- * (the state image holds only named inodes); no INIT seen yet.
+ * (the state image holds only named inodes); no INIT seen yet; no-open
+ * mode (open=off, fuse/ops.h: the daemon does not know which files are
+ * open, nor which /.zcache snapshots the kernel holds).
  *
  * Faults (debug builds): ZC_FAULT_RELOAD_VERSION=1 in the environment of
  * the process that reads an image makes it see a format version it does

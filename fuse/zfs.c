@@ -93,7 +93,8 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (codec_valid(cfg->codec) < 0 || zfs_check_spill(cfg) < 0) {
+	if (codec_valid(cfg->codec) < 0 || zfs_check_spill(cfg) < 0 ||
+	    (cfg->no_open && (cfg->ephemeral || cfg->spill))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -114,6 +115,8 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		zfs_data_pool_discard(cfg->store, root);
 		goto err_free;
 	}
+	if (cfg->no_open)
+		zfs_ns_keep_known(fs->ns);
 	if (zfs_notify_init(&fs->notify) < 0)
 		goto err_ns;
 	if (zfs_mem_init(&fs->mem, cfg->store, cfg->pam, fs->ns, &fs->notify, cfg->mem_limit) < 0)
@@ -164,6 +167,7 @@ struct zfs *zfs_create(const struct zfs_config *cfg)
 		.reqstats = fs->reqstats,
 		.densify = &fs->densify,
 		.tier = fs->have_tier ? &fs->tier : NULL,
+		.no_open = cfg->no_open,
 	};
 	err = -zfs_ctl_init(&fs->ctl, &cc);
 	if (err)
@@ -264,6 +268,21 @@ void zfs_stop(struct zfs *fs)
 	zfs_densify_stop(&fs->densify);
 	if (fs->have_tier)
 		zfs_tier_stop(&fs->tier);
+}
+
+static int zfs_ephemeral_cb(void *arg, struct zfs_pool *p)
+{
+	if (p->ephemeral)
+		(*(unsigned *)arg)++;
+	return 0;
+}
+
+unsigned zfs_ephemeral_pools(struct zfs *fs)
+{
+	unsigned n = 0;
+
+	zfs_ns_pools_foreach(fs->ns, zfs_ephemeral_cb, &n);
+	return n;
 }
 
 void zfs_set_session(struct zfs *fs, struct fuse_session *se)

@@ -91,6 +91,9 @@ struct zfs_config {
 	uid_t uid;			/* owner of the root directory */
 	gid_t gid;
 	int uring;			/* enum zfs_uring_mode (fuse/uring.h) */
+	int no_open;			/* open=off: OPEN and CREATE answered ENOSYS
+					   (fuse/ops.h, "No-open mode"); needs no
+					   ephemeral pool and no spill */
 	const char *spill;		/* spill=: the far tier's memcached servers
 					   (fuse/spill.h list), NULL = none; read
 					   by zfs_create and zfs_start */
@@ -183,6 +186,10 @@ int zfs_start(struct zfs *fs);
 void zfs_stop(struct zfs *fs);
 
 /* Tell the filesystem its session (for the notifier's invalidations). */
+/* The number of ephemeral pools (a loaded snapshot may bring some: no-open
+ * mode refuses them, daemon/main.c). */
+unsigned zfs_ephemeral_pools(struct zfs *fs);
+
 void zfs_set_session(struct zfs *fs, struct fuse_session *se);
 
 /* Walk the namespace and the store: zfs_ns_check, tmem_check and, with
