@@ -3,7 +3,14 @@
  *
  * Design.  The writer fills a 1 MiB buffer record by record (each record's
  * header is written once its payload is complete, then the checksum) and
- * writes it out when the next record might not fit; the namespace comes
+ * hands it out when the next record might not fit.  A thread of the save's
+ * own (zst_out) writes the buffers out while the next one fills: two
+ * buffers take turns, so the kernel's copy into the file (for a tmpfs or
+ * page-cache file about half of a save: a page allocated and filled per
+ * 4 KiB) overlaps the export instead of following it.  The thread writes
+ * the buffers in the order they come, one at a time; its first error is
+ * returned at the next hand-over or at the end.  Without the thread
+ * (pthread_create failed) the buffers are written in place.  The namespace comes
  * from zfs_ns_export's callbacks, the pages from zfs_state_export_object
  * in their stored forms (fuse/objimg.h zfs_objimg_export).  The
  * reader is one pass over the mapped image: a cursor that checks each
@@ -18,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,11 +66,26 @@ static const char zst_magic[8] = { 'Z', 'C', 'S', 'T', 'A', 'T', 'E', '\n' };
 
 /* ---- the writer ------------------------------------------------------------ */
 
+/* The thread that writes full buffers out (see Design).  Lock order: lock
+ * is a leaf, taken by the saving thread and the writer only. */
+struct zst_out {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* pending taken or done, or stop */
+	int fd;
+	const unsigned char *pending;	/* the buffer to write; NULL: idle */
+	size_t pending_len;
+	int err;			/* the first write error, sticky */
+	int stop;
+};
+
 struct zst_writer {
 	struct zfs *fs;
 	int fd;
 	int err;			/* the first error, sticky */
-	unsigned char *buf;		/* ZST_WBUF bytes */
+	unsigned char *bufs[2];		/* ZST_WBUF bytes each, taking turns */
+	struct zst_out *out;		/* the writing thread (NULL: none) */
+	unsigned char *buf;		/* the one filling (bufs[0] or [1]) */
 	size_t len;			/* bytes in buf */
 	unsigned char *rec;		/* the open record's header */
 	unsigned char *pos;		/* where its payload goes on */
@@ -74,7 +97,7 @@ struct zst_writer {
 	uint64_t fault_at;		/* debug builds: see zst_fault */
 };
 
-static int zst_flush(struct zst_writer *w);
+static int zst_drain(struct zst_writer *w);
 
 #ifdef ZC_DEBUG
 /* Debug builds: with ZC_FAULT_STATE=N in the environment a save writes
@@ -91,7 +114,7 @@ static uint64_t zst_fault_at(void)
 static void zst_fault(struct zst_writer *w)
 {
 	if (w->fault_at && w->fig.records == w->fault_at) {
-		(void)zst_flush(w);
+		(void)zst_drain(w);
 		raise(SIGKILL);
 	}
 }
@@ -107,12 +130,13 @@ static void zst_fault(struct zst_writer *w)
 }
 #endif
 
-static int zst_flush(struct zst_writer *w)
+/* Write len bytes at p to fd.  Returns 0 or a negative errno. */
+static int zst_write_all(int fd, const unsigned char *p, size_t len)
 {
 	size_t off = 0;
 
-	while (off < w->len) {
-		ssize_t n = write(w->fd, w->buf + off, w->len - off);
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -120,9 +144,136 @@ static int zst_flush(struct zst_writer *w)
 			return -(n < 0 ? errno : EIO);
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+static void *zst_out_main(void *arg)
+{
+	struct zst_out *o = arg;
+
+	pthread_mutex_lock(&o->lock);
+	for (;;) {
+		const unsigned char *p;
+		size_t n;
+		int ret;
+
+		while (!o->pending && !o->stop)
+			pthread_cond_wait(&o->cond, &o->lock);
+		if (!o->pending)
+			break;
+		p = o->pending;
+		n = o->pending_len;
+		pthread_mutex_unlock(&o->lock);
+		ret = o->err ? 0 : zst_write_all(o->fd, p, n);
+		pthread_mutex_lock(&o->lock);
+		if (ret < 0)
+			o->err = ret;
+		o->pending = NULL;
+		pthread_cond_broadcast(&o->cond);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return NULL;
+}
+
+/* Start the writing thread; without one the buffers are written in
+ * place (zst_flush). */
+static void zst_out_start(struct zst_writer *w)
+{
+	struct zst_out *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return;
+	o->fd = w->fd;
+	if (pthread_mutex_init(&o->lock, NULL)) {
+		free(o);
+		return;
+	}
+	if (pthread_cond_init(&o->cond, NULL)) {
+		pthread_mutex_destroy(&o->lock);
+		free(o);
+		return;
+	}
+	if (pthread_create(&o->thread, NULL, zst_out_main, o)) {
+		pthread_cond_destroy(&o->cond);
+		pthread_mutex_destroy(&o->lock);
+		free(o);
+		return;
+	}
+	w->out = o;
+}
+
+/* Wait for the buffer being written; its error, or the first one. */
+static int zst_out_wait(struct zst_out *o)
+{
+	int ret;
+
+	pthread_mutex_lock(&o->lock);
+	while (o->pending)
+		pthread_cond_wait(&o->cond, &o->lock);
+	ret = o->err;
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+/* Stop the writing thread (after the buffer it writes, if any). */
+static void zst_out_stop(struct zst_writer *w)
+{
+	struct zst_out *o = w->out;
+
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->stop = 1;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+	pthread_join(o->thread, NULL);
+	pthread_cond_destroy(&o->cond);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+	w->out = NULL;
+}
+
+/* Hand the filled buffer out (to the writing thread once the previous one
+ * is written, or write it here) and go on in the other. */
+static int zst_flush(struct zst_writer *w)
+{
+	struct zst_out *o = w->out;
+	int ret;
+
+	if (w->len == 0)
+		return 0;
+	if (!o) {
+		ret = zst_write_all(w->fd, w->buf, w->len);
+		if (ret < 0)
+			return ret;
+	} else {
+		pthread_mutex_lock(&o->lock);
+		while (o->pending)
+			pthread_cond_wait(&o->cond, &o->lock);
+		ret = o->err;
+		if (ret == 0) {
+			o->pending = w->buf;
+			o->pending_len = w->len;
+			pthread_cond_broadcast(&o->cond);
+		}
+		pthread_mutex_unlock(&o->lock);
+		if (ret < 0)
+			return ret;
+		w->buf = w->buf == w->bufs[0] ? w->bufs[1] : w->bufs[0];
+	}
 	w->fig.file_bytes += w->len;
 	w->len = 0;
 	return 0;
+}
+
+/* Everything buffered written out: the image so far is in the file. */
+static int zst_drain(struct zst_writer *w)
+{
+	int ret = zst_flush(w);
+
+	if (ret == 0 && w->out)
+		ret = zst_out_wait(w->out);
+	return ret;
 }
 
 /* Open a record of at most `max` payload bytes.  NULL after an error. */
@@ -371,9 +522,11 @@ static int zst_save(struct zfs *fs, int fd, unsigned flags, struct zfs_state_fig
 
 	if (!fs->cfg.pam)
 		return -EOPNOTSUPP;
-	w.buf = malloc(ZST_WBUF);
+	w.bufs[0] = malloc(ZST_WBUF);
+	w.bufs[1] = malloc(ZST_WBUF);
+	w.buf = w.bufs[0];
 	w.xbuf = malloc(PAM_EXPORT_BUF);
-	if (!w.buf || !w.xbuf) {
+	if (!w.bufs[0] || !w.bufs[1] || !w.xbuf) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -394,6 +547,7 @@ static int zst_save(struct zfs *fs, int fd, unsigned flags, struct zfs_state_fig
 	crc = crc32c(0, w.buf, 28);
 	memcpy(w.buf + 28, &crc, 4);
 	w.len = ZST_HEADER;
+	zst_out_start(&w);
 
 	if (!zst_begin(&w, ZST_META, 40)) {
 		ret = w.err;
@@ -436,11 +590,13 @@ static int zst_save(struct zfs *fs, int fd, unsigned flags, struct zfs_state_fig
 	zst_u64(&w, w.fig.pages);
 	zst_u64(&w, w.fig.stored_bytes);
 	zst_end(&w);
-	ret = zst_flush(&w);
+	ret = zst_drain(&w);
 out:
+	zst_out_stop(&w);
 	if (ret == 0 && fig)
 		*fig = w.fig;
-	free(w.buf);
+	free(w.bufs[0]);
+	free(w.bufs[1]);
 	free(w.xbuf);
 	free(w.files);
 	return ret;
