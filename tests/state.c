@@ -5,7 +5,9 @@
  * forms (no page compressed again: the backend's compressed byte counts
  * match), and pass every invariant check; a damaged image - any byte
  * flipped, cut anywhere, a wrong version - is refused with one line naming
- * the offset.
+ * the offset.  An image of several write buffers goes through the save's
+ * writing thread hand-over by hand-over, and a write error reaches the
+ * caller from it.
  */
 #include <check.h>
 #include <errno.h>
@@ -481,6 +483,81 @@ START_TEST(test_save_file)
 }
 END_TEST
 
+/* Many files of mostly raw and text pages: an image of several of the
+ * writer's 1 MiB buffers.  Returns the highest inode number + 1. */
+static uint64_t populate_big(struct zfs *fs)
+{
+	uint64_t d = mkdir_(fs, ZFS_ROOT_INO, "big", 0, 0), last = d;
+
+	for (int k = 0; k < 120; k++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "b%d", k);
+		last = mkfile(fs, d, name, 32 * PAM_PAGE_SIZE - (uint64_t)k, 1000 + (uint64_t)k);
+	}
+	return last + 1;
+}
+
+START_TEST(test_big_image)
+{
+	struct tfs a, b;
+	struct zfs_state_figures fs_save, fs_load;
+	char err[256] = "";
+	uint64_t upto;
+	size_t len;
+	void *img;
+	int fd;
+
+	tfs_open(&a);
+	upto = populate_big(a.fs);
+	fd = save(a.fs, &len, &fs_save);
+	ck_assert_uint_gt(len, 3u << 20);	/* more than three buffers */
+	img = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	ck_assert_ptr_ne(img, MAP_FAILED);
+	tfs_open(&b);
+	ck_assert_msg(zfs_state_load(b.fs, img, len, "big.img", &fs_load, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_uint_eq(fs_load.pages, fs_save.pages);
+	ck_assert_uint_eq(fs_load.stored_bytes, fs_save.stored_bytes);
+	ck_assert_int_eq(zfs_check(b.fs), 0);
+	compare(a.fs, b.fs, upto);
+	/* Saved again: an image of the same size and pages. */
+	{
+		struct zfs_state_figures f2;
+		size_t len2;
+		int fd2 = save(b.fs, &len2, &f2);
+
+		ck_assert_uint_eq(len2, len);
+		ck_assert_uint_eq(f2.pages, fs_save.pages);
+		close(fd2);
+	}
+	munmap(img, len);
+	close(fd);
+	tfs_close(&b);
+	tfs_close(&a);
+}
+END_TEST
+
+/* A descriptor that cannot be written: the writing thread's error comes
+ * back from the save, for an image of one buffer and of several. */
+START_TEST(test_write_error)
+{
+	struct tfs a;
+	struct zfs_state_figures fig;
+	int fd;
+
+	tfs_open(&a);
+	populate(a.fs);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(zfs_state_save(a.fs, fd, &fig), -EBADF);
+	populate_big(a.fs);
+	ck_assert_int_eq(zfs_state_save(a.fs, fd, &fig), -EBADF);
+	close(fd);
+	tfs_close(&a);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("state");
@@ -489,6 +566,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_damage);
 	tcase_add_test(tc, test_save_file);
+	tcase_add_test(tc, test_big_image);
+	tcase_add_test(tc, test_write_error);
 	suite_add_tcase(s, tc);
 	return s;
 }
