@@ -700,6 +700,15 @@ static int zfs_ctl_render(struct zfs_ctl *c, uint64_t ino, struct zfs_text *t)
 			break;
 		case CTL_DENSIFY: zfs_render_densify(&s, t); break;
 		case CTL_SPILL: zfs_render_spill(&s, t); break;
+		case CTL_BACKING_COMPACT:	/* zeros without a backing file */
+			zfs_text_printf(t,
+					"backing_sparse_bytes %llu\nbacking_compactions %llu\n"
+					"backing_compact_bytes %llu\nbacking_compact_reclaimed_bytes %llu\n",
+					(unsigned long long)s.tier.sparse_bytes,
+					(unsigned long long)s.tier.compactions,
+					(unsigned long long)s.tier.compact_bytes,
+					(unsigned long long)s.tier.compact_reclaimed_bytes);
+			break;
 		default: ret = -EISDIR; break;
 		}
 	}

@@ -280,6 +280,12 @@ START_TEST(test_fragment)
 	ck_assert_uint_gt(fs_stat_value("backing_compact_reclaimed_bytes"), 2 * MiB);
 	ck_assert_uint_eq(fs_stat_value("backing_compact_failures"), 0);
 	ck_assert_uint_lt(fs_stat_value("backing_sparse_bytes"), sparse0 / 2);
+	/* The control file reads as the same figures (backing_compact=off:
+	 * nothing compacts between the reads). */
+	ck_assert_uint_eq(fs_ctl_value("backing_compact", "backing_compactions"),
+			  fs_stat_value("backing_compactions"));
+	ck_assert_uint_eq(fs_ctl_value("backing_compact", "backing_compact_reclaimed_bytes"),
+			  fs_stat_value("backing_compact_reclaimed_bytes"));
 	/* The file gave the space back: at least half what was dead. */
 	ck_assert_uint_lt(blk1 + sparse0 / 2, blk0);
 	ck_assert_uint_lt(data1 + sparse0 / 2, data0);
