@@ -85,7 +85,10 @@
  * Threads: zfs_state_save needs the filesystem quiet - no request in
  * flight and the densifier stopped (zfs_stop) - since it reads the
  * store's pampds without holding them; zfs_state_load needs a filesystem
- * fresh from zfs_create that nobody else uses yet.
+ * fresh from zfs_create that nobody else uses yet.  A save writes its
+ * buffers from a thread of its own (state.c), which touches only the
+ * descriptor and the buffers and has ended when the save returns; with
+ * no thread to be had it writes them itself.
  */
 #ifndef ZC_FUSE_STATE_H
 #define ZC_FUSE_STATE_H
