@@ -299,68 +299,6 @@ static void new_dir(void)
 
 /* ---- the tree ----------------------------------------------------------------- */
 
-static const char *frel(unsigned k)
-{
-	static char rel[64];
-
-	snprintf(rel, sizeof(rel), "%s/f%u", k % 3 == 0 ? "keep" : k % 3 == 1 ? "keep/sub" : "tmp",
-		 k);
-	return rel;
-}
-
-static void build(struct fs_tree *t, uint64_t *rs)
-{
-	char p[1024], q[1024];
-
-	fs_make_pool("keep", "persistent", "zstd:1");
-	fs_make_pool("tmp", "ephemeral", "lz4");
-	fs_path(p, sizeof(p), "keep/sub");
-	ck_assert_int_eq(mkdir(p, 0750), 0);
-	for (unsigned k = 0; k < NFILES; k++) {
-		size_t n = (size_t)(zc_rand(rs) % (16 * PAGE)) + (k % 4 == 0 ? 48 * PAGE : 1);
-		unsigned char *b = malloc(n);
-
-		for (size_t i = 0; i < n; i++) {
-			unsigned kind = (unsigned)((k + i / PAGE) % 3);
-
-			b[i] = kind == 0 ? (unsigned char)"zcached fd store test "[(i + k) % 22]
-			     : kind == 1 ? (unsigned char)zc_rand(rs) : (unsigned char)k;
-		}
-		fs_write_file(frel(k), b, n);
-		free(b);
-	}
-	fs_path(p, sizeof(p), "keep/f0");
-	fs_path(q, sizeof(q), "tmp/link-to-f0");
-	ck_assert_int_eq(link(p, q), 0);
-	fs_path(q, sizeof(q), "sym");
-	ck_assert_int_eq(symlink("keep/f0", q), 0);
-	ck_assert_int_eq(setxattr(p, "user.note", "kept", 4, 0), 0);
-	t->n = 0;
-	for (unsigned k = 0; k < NFILES; k++)
-		fs_tree_record(t, frel(k));
-	fs_tree_record(t, "tmp/link-to-f0");
-	fs_tree_record(t, "sym");
-	fs_tree_record(t, "keep");
-	fs_tree_record(t, "keep/sub");
-}
-
-/* How many lines of the daemon's log contain `what`. */
-static unsigned log_count(const char *what)
-{
-	char path[300], line[2048];
-	unsigned n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s.log", fs_cur.dir);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, what) != NULL;
-	fclose(f);
-	return n;
-}
-
 static const char adopted[] = "restart: adopted the mount from the fd store";
 static const char handed[] = "handed to the fd store";
 static const char refused[] = "restart through the fd store refused";
@@ -478,7 +416,7 @@ static void restart_in(struct mgr *m, unsigned nth)
 	mgr_start(m, "uring=off", 1, 2, fds, NAME_FUSE ":" NAME_STATE);
 	ck_assert_msg(m->pid, "the next start exited with status %d, see %s.log", m->status,
 		      fs_cur.dir);
-	ck_assert_uint_eq(log_count(adopted), nth);
+	ck_assert_uint_eq(fs_log_count(adopted), nth);
 	ck_assert_uint_eq(m->removed, removed + 2);
 	ck_assert_int_eq(m->fuse, -1);
 	ck_assert_int_eq(m->state, -1);
@@ -513,7 +451,7 @@ START_TEST(test_restart)
 	mgr_init(&m);
 	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
 	ck_assert(fs_is_mounted(fs_cur.dir));
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	figures(before);
 	for (unsigned k = 0; k < NFILES && !big; k++)
 		if (t->e[k].size > 32 * PAGE)
@@ -544,8 +482,8 @@ START_TEST(test_restart)
 		ck_assert_int_eq(write(go[1], "c", 1), 1);
 		fs_tree_verify(t, 0);
 	}
-	ck_assert_uint_eq(log_count(handed), 3);
-	ck_assert_uint_eq(log_count(refused), 0);
+	ck_assert_uint_eq(fs_log_count(handed), 3);
+	ck_assert_uint_eq(fs_log_count(refused), 0);
 	/* The held descriptors carry on where they were. */
 	ck_assert_int_eq(read(rfd, got + half, (size_t)big->size), (ssize_t)((size_t)big->size - half));
 	ck_assert_int_eq(pread(rfd, got, half, 0), (ssize_t)half);
@@ -596,7 +534,7 @@ START_TEST(test_plain)
 	new_dir();
 	mgr_init(&m);
 	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	plain_stop(&m);
 	ck_assert_uint_eq(m.stored, 0);
 	ck_assert_int_eq(m.fuse, -1);
@@ -621,14 +559,14 @@ START_TEST(test_nonotify)
 	mgr_init(&m);
 	mgr_start(&m, opts, 0, 0, NULL, NULL);
 	ck_assert(fs_is_mounted(fs_cur.dir));
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	ck_assert_int_eq(kill(m.pid, SIGUSR2), 0);
 	st = fs_wait(m.pid, 60000);
 	fs_cur.pid = m.pid = 0;
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 	ck_assert(!fs_is_mounted(fs_cur.dir));
-	ck_assert_uint_eq(log_count("$NOTIFY_SOCKET is not set"), 1);
-	ck_assert_uint_eq(log_count("wrote snapshot"), 1);
+	ck_assert_uint_eq(fs_log_count("$NOTIFY_SOCKET is not set"), 1);
+	ck_assert_uint_eq(fs_log_count("wrote snapshot"), 1);
 	/* Nothing lost: the snapshot brings every file back. */
 	mgr_start(&m, opts, 0, 0, NULL, NULL);
 	ck_assert(fs_is_mounted(fs_cur.dir));
@@ -651,7 +589,7 @@ START_TEST(test_refusedstop)
 	new_dir();
 	mgr_init(&m);
 	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	/* A /.zcache file open refuses the image, as it refuses a reload. */
 	fs_path(p, sizeof(p), ".zcache/stats");
 	fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -662,7 +600,7 @@ START_TEST(test_refusedstop)
 	ck_assert_msg(WIFEXITED(m.status) && WEXITSTATUS(m.status) == 0, "status %d", m.status);
 	ck_assert_uint_eq(m.stored, 0);
 	ck_assert(!fs_is_mounted(fs_cur.dir));
-	ck_assert_uint_eq(log_count("refused, stopping as SIGTERM does (unmounting): a /.zcache file is open"), 1);
+	ck_assert_uint_eq(fs_log_count("refused, stopping as SIGTERM does (unmounting): a /.zcache file is open"), 1);
 	rmdir(fs_cur.dir);
 	close(m.sock);
 	free(t);
@@ -679,7 +617,7 @@ START_TEST(test_nolistener)
 	new_dir();
 	mgr_init(&m);
 	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	/* The manager is gone: the daemon's FDSTORE=1 cannot be sent. */
 	close(m.sock);
 	unlink(m.path);
@@ -688,7 +626,7 @@ START_TEST(test_nolistener)
 	fs_cur.pid = m.pid = 0;
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 	ck_assert(!fs_is_mounted(fs_cur.dir));
-	ck_assert_uint_eq(log_count("refused, stopping as SIGTERM does (unmounting): storing the state"), 1);
+	ck_assert_uint_eq(fs_log_count("refused, stopping as SIGTERM does (unmounting): storing the state"), 1);
 	rmdir(fs_cur.dir);
 	free(t);
 }
@@ -719,7 +657,7 @@ START_TEST(test_badstate)
 	new_dir();
 	mgr_init(&m);
 	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	restart_out(&m);
 	/* A start that cannot read the state: one line, status 1, the
 	 * store left as it was, the mount still there. */
@@ -732,7 +670,7 @@ START_TEST(test_badstate)
 	close(bad);
 	ck_assert_int_eq(m.pid, 0);
 	ck_assert_msg(WIFEXITED(m.status) && WEXITSTATUS(m.status) == 1, "status %d", m.status);
-	ck_assert_uint_eq(log_count("restart: state refused, exiting"), 1);
+	ck_assert_uint_eq(fs_log_count("restart: state refused, exiting"), 1);
 	ck_assert_uint_eq(m.removed, 0);
 	ck_assert_int_ge(m.fuse, 0);
 	ck_assert_int_ge(m.state, 0);
@@ -756,7 +694,7 @@ START_TEST(test_lone)
 	new_dir();
 	mgr_init(&m);
 	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	restart_out(&m);
 	/* The state gone from the store (as if its FDSTORE had failed, or
 	 * the mount alone were left): the start drops the mount and mounts
@@ -765,8 +703,8 @@ START_TEST(test_lone)
 	m.state = -1;
 	mgr_start(&m, "uring=off", 1, 1, &m.fuse, NAME_FUSE);
 	ck_assert_msg(m.pid, "status %d, see %s.log", m.status, fs_cur.dir);
-	ck_assert_uint_eq(log_count("restart: the fd store holds"), 1);
-	ck_assert_uint_eq(log_count(adopted), 0);
+	ck_assert_uint_eq(fs_log_count("restart: the fd store holds"), 1);
+	ck_assert_uint_eq(fs_log_count(adopted), 0);
 	ck_assert(fs_is_mounted(fs_cur.dir));
 	ck_assert(!fs_daemon_has("keep/f0"));
 	ck_assert_int_eq(m.fuse, -1);	/* removed from the store */
@@ -806,13 +744,13 @@ START_TEST(test_uring)
 	new_dir();
 	mgr_init(&m);
 	mgr_start(&m, "uring=on", 1, 0, NULL, NULL);
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	ck_assert_int_eq(kill(m.pid, SIGUSR2), 0);
 	mgr_run(&m, NULL);
 	ck_assert_msg(WIFEXITED(m.status) && WEXITSTATUS(m.status) == 0, "status %d", m.status);
 	ck_assert_uint_eq(m.stored, 0);
 	ck_assert(!fs_is_mounted(fs_cur.dir));
-	ck_assert_uint_eq(log_count("restart signal: the io_uring transport"), 1);
+	ck_assert_uint_eq(fs_log_count("restart signal: the io_uring transport"), 1);
 	rmdir(fs_cur.dir);
 	close(m.sock);
 	free(t);

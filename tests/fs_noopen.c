@@ -314,23 +314,6 @@ START_TEST(test_noopen_refusals)
 }
 END_TEST
 
-/* Lines of the daemon's log (fs_mount's DIR.log) that contain `what`. */
-static unsigned nofs_log_count(const char *what)
-{
-	char path[300], line[2048];
-	unsigned n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s.log", fs_cur.dir);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, what) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* A SIGHUP reload needs the open files: refused, the mount serves on. */
 START_TEST(test_noopen_reload_refused)
 {
@@ -341,11 +324,9 @@ START_TEST(test_noopen_reload_refused)
 	fs_write_file("kept", "kept", 4);
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
 	/* An event (the log line); the ceiling only bounds a failure. */
-	for (int t = 0; t < 6000 && nofs_log_count("reload refused") < 1; t++)
-		usleep(10000);
-	ck_assert_uint_ge(nofs_log_count("reload refused"), 1);
-	ck_assert_uint_ge(nofs_log_count("open=off"), 1);
-	ck_assert_uint_eq(nofs_log_count("reload: adopted the mount"), 0);
+	fs_wait_log("reload refused", 1);
+	ck_assert_uint_ge(fs_log_count("open=off"), 1);
+	ck_assert_uint_eq(fs_log_count("reload: adopted the mount"), 0);
 	got = fs_read_file("kept", &n);
 	ck_assert_uint_eq(n, 4);
 	ck_assert(!memcmp(got, "kept", 4));

@@ -436,6 +436,29 @@ int fs_as_nobody(int (*fn)(void *), void *arg)
 
 /* After the suite: unmount anything left under the base, stop recorded
  * daemons, remove the directories. */
+unsigned fs_log_count(const char *what)
+{
+	char path[300], line[2048];
+	unsigned n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.log", fs_cur.dir);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+void fs_wait_log(const char *what, unsigned n)
+{
+	for (int t = 0; t < 6000 && fs_log_count(what) < n; t++)
+		usleep(10000);
+	ck_assert_msg(fs_log_count(what) >= n, "no %u-th \"%s\" in %s.log", n, what, fs_cur.dir);
+}
+
 void fs_loop_ext4(struct fs_loop *l, unsigned mib)
 {
 	char img[300], cmd[800], line[120];

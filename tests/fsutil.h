@@ -116,6 +116,12 @@ void fs_wait_closed(const char *pool);
 /* Run fn(arg) in a child as uid/gid 65534; returns the child's exit status
  * (fn returns an errno, 0 for success). */
 int fs_as_nobody(int (*fn)(void *), void *arg);
+/* Lines of the current daemon's log (fs_mount's DIR.log) that contain
+ * `what` (0 when there is no log yet). */
+unsigned fs_log_count(const char *what);
+/* Wait (bounded, not timed: 60 s is only against a hang) until that log
+ * has `n` lines containing `what`; asserts it has. */
+void fs_wait_log(const char *what, unsigned n);
 /* A small ext4 on a loop device under the base, for a backing disk that
  * fills: fs_loop_ext4 makes BASE/ext4.img of `mib` MiB, attaches it and
  * mounts it on a fresh directory (l->mnt), asserting each step;

@@ -42,86 +42,6 @@
 
 #define NFILES 24
 
-static unsigned char *content(unsigned k, size_t *len, uint64_t *rs)
-{
-	size_t n = (size_t)(zc_rand(rs) % (20 * PAGE)) + (k % 4 == 0 ? 64 * PAGE : 1);
-	unsigned char *b = malloc(n);
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned kind = (unsigned)((k + i / PAGE) % 3);
-
-		b[i] = kind == 0 ? (unsigned char)"zcached reload test "[(i + k) % 20]
-		     : kind == 1 ? (unsigned char)zc_rand(rs) : (unsigned char)k;
-	}
-	*len = n;
-	return b;
-}
-
-static const char *frel(unsigned k)
-{
-	static char rel[64];
-
-	snprintf(rel, sizeof(rel), "%s/f%u", k % 3 == 0 ? "keep" : k % 3 == 1 ? "keep/sub" : "tmp",
-		 k);
-	return rel;
-}
-
-static void build(struct fs_tree *t, uint64_t *rs)
-{
-	char p[1024], q[1024];
-
-	fs_make_pool("keep", "persistent", "zstd:1");
-	fs_make_pool("tmp", "ephemeral", "lz4");
-	fs_path(p, sizeof(p), "keep/sub");
-	ck_assert_int_eq(mkdir(p, 0750), 0);
-	for (unsigned k = 0; k < NFILES; k++) {
-		size_t len;
-		unsigned char *b = content(k, &len, rs);
-
-		fs_write_file(frel(k), b, len);
-		free(b);
-	}
-	fs_path(p, sizeof(p), "keep/f0");
-	fs_path(q, sizeof(q), "tmp/link-to-f0");
-	ck_assert_int_eq(link(p, q), 0);
-	fs_path(q, sizeof(q), "sym");
-	ck_assert_int_eq(symlink("keep/f0", q), 0);
-	ck_assert_int_eq(setxattr(p, "user.note", "kept", 4, 0), 0);
-	t->n = 0;
-	for (unsigned k = 0; k < NFILES; k++)
-		fs_tree_record(t, frel(k));
-	fs_tree_record(t, "tmp/link-to-f0");
-	fs_tree_record(t, "sym");
-	fs_tree_record(t, "keep");
-	fs_tree_record(t, "keep/sub");
-}
-
-/* How many lines of the daemon's log contain `what`. */
-static unsigned log_count(const char *what)
-{
-	char path[300], line[2048];
-	unsigned n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s.log", fs_cur.dir);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, what) != NULL;
-	fclose(f);
-	return n;
-}
-
-/* Wait (bounded, not timed: 60 s is only against a hang) until the log
- * has `n` lines with `what`. */
-static void wait_log(const char *what, unsigned n)
-{
-	for (int t = 0; t < 6000 && log_count(what) < n; t++)
-		usleep(10000);
-	ck_assert_msg(log_count(what) >= n, "no %u-th \"%s\" in %s.log", n, what, fs_cur.dir);
-}
-
 static const char adopted[] = "reload: adopted the mount";
 static const char refused[] = "reload refused";
 
@@ -233,7 +153,7 @@ START_TEST(test_reload)
 
 	fs_mount("uring=off");
 	daemon = fs_cur.pid;
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	for (unsigned k = 0; k < NFILES && !big; k++)
 		if (t->e[k].size > 32 * PAGE)
 			big = &t->e[k];
@@ -263,7 +183,7 @@ START_TEST(test_reload)
 	cw = cwd_child(&t->e[1], go[0]);
 	for (unsigned r = 1; r <= 3; r++) {
 		ck_assert_int_eq(kill(daemon, SIGHUP), 0);
-		wait_log(adopted, r);
+		fs_wait_log(adopted, r);
 		ck_assert_int_eq(write(go[1], "c", 1), 1);
 		fs_tree_verify(t, 0);
 		ck_assert_int_eq(fs_cur.pid, daemon);
@@ -308,7 +228,7 @@ START_TEST(test_reload)
 			ck_assert_msg(after[k] == before[k], "%s: %llu, was %llu", fig_names[k],
 				      (unsigned long long)after[k], (unsigned long long)before[k]);
 	}
-	ck_assert_uint_eq(log_count(refused), 0);
+	ck_assert_uint_eq(fs_log_count(refused), 0);
 	free(want);
 	free(got);
 	free(t);
@@ -324,13 +244,13 @@ START_TEST(test_refused)
 	int fd;
 
 	fs_mount("uring=off");
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	/* A /.zcache file open. */
 	fs_path(p, sizeof(p), ".zcache/stats");
 	fd = open(p, O_RDONLY);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
-	wait_log(refused, 1);
+	fs_wait_log(refused, 1);
 	close(fd);
 	fs_tree_verify(t, 0);
 	/* An unlinked file open. */
@@ -340,7 +260,7 @@ START_TEST(test_refused)
 	ck_assert_int_eq(write(fd, "x", 1), 1);
 	ck_assert_int_eq(unlink(p), 0);
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
-	wait_log(refused, 2);
+	fs_wait_log(refused, 2);
 	ck_assert_int_eq(pwrite(fd, "yz", 2, 1), 2);
 	{
 		char b[4] = { 0 };
@@ -350,11 +270,11 @@ START_TEST(test_refused)
 	}
 	close(fd);
 	fs_tree_verify(t, 0);
-	ck_assert_uint_eq(log_count(adopted), 0);
+	ck_assert_uint_eq(fs_log_count(adopted), 0);
 	/* Nothing open any more: it reloads. */
 	fs_wait_closed("keep");
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
-	wait_log(adopted, 1);
+	fs_wait_log(adopted, 1);
 	fs_tree_verify(t, 0);
 	free(t);
 	fs_finish();
@@ -386,13 +306,13 @@ START_TEST(test_uring)
 		return;
 	}
 	fs_mount("uring=on");
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	for (unsigned r = 1; r <= 2; r++) {
 		ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
-		wait_log("SIGHUP refused: the io_uring transport", r);
+		fs_wait_log("SIGHUP refused: the io_uring transport", r);
 		fs_tree_verify(t, 0);
 	}
-	ck_assert_uint_eq(log_count(adopted), 0);
+	ck_assert_uint_eq(fs_log_count(adopted), 0);
 	free(t);
 	fs_finish();
 }
@@ -409,14 +329,14 @@ START_TEST(test_version)
 	fs_mount("uring=off");
 	unsetenv("ZC_FAULT_RELOAD_VERSION");
 	daemon = fs_cur.pid;
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	for (unsigned r = 1; r <= 2; r++) {
 		ck_assert_int_eq(kill(daemon, SIGHUP), 0);
-		wait_log("reload refused by", r);
+		fs_wait_log("reload refused by", r);
 		fs_tree_verify(t, 0);
 	}
-	ck_assert_uint_eq(log_count("this zcached reads version"), 2);
-	ck_assert_uint_eq(log_count(adopted), 0);
+	ck_assert_uint_eq(fs_log_count("this zcached reads version"), 2);
+	ck_assert_uint_eq(fs_log_count(adopted), 0);
 	fs_write_file("after", "still serving\n", 14);
 	free(t);
 	fs_finish();
@@ -435,7 +355,7 @@ START_TEST(test_killreload)
 	snprintf(opts, sizeof(opts), "uring=off,snapshot=%s", snap);
 	fs_mount(opts);
 	snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
-	build(t, &rs);
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	fs_finish();	/* the snapshot: the state to come back to */
 	for (unsigned k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
 		int st;

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fsutil.h"
+#include "testutil.h"
 
 uint64_t fs_fnv(const void *p, size_t n)
 {
@@ -84,4 +86,54 @@ void fs_make_pool(const char *name, const char *kind, const char *codec)
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	ck_assert_int_eq(setxattr(p, "user.zcache.kind", kind, strlen(kind), 0), 0);
 	ck_assert_int_eq(setxattr(p, "user.zcache.compressor", codec, strlen(codec), 0), 0);
+}
+
+const char *fs_tree_file(unsigned k)
+{
+	static char rel[64];
+
+	snprintf(rel, sizeof(rel), "%s/f%u", k % 3 == 0 ? "keep" : k % 3 == 1 ? "keep/sub" : "tmp",
+		 k);
+	return rel;
+}
+
+void fs_tree_build_mixed(struct fs_tree *t, unsigned nfiles, unsigned max_pages,
+			 unsigned big_pages, const char *text, uint64_t *rs)
+{
+	const size_t tlen = strlen(text);
+	char p[1024], q[1024];
+
+	ck_assert_uint_le(nfiles + 4, FS_TREE_MAX);
+	fs_make_pool("keep", "persistent", "zstd:1");
+	fs_make_pool("tmp", "ephemeral", "lz4");
+	fs_path(p, sizeof(p), "keep/sub");
+	ck_assert_int_eq(mkdir(p, 0750), 0);
+	for (unsigned k = 0; k < nfiles; k++) {
+		size_t n = (size_t)(zc_rand(rs) % ((size_t)max_pages * PAGE)) +
+			   (k % 4 == 0 ? (size_t)big_pages * PAGE : 1);
+		unsigned char *b = malloc(n);
+
+		ck_assert_ptr_nonnull(b);
+		for (size_t i = 0; i < n; i++) {
+			unsigned kind = (unsigned)((k + i / PAGE) % 3);
+
+			b[i] = kind == 0 ? (unsigned char)text[(i + k) % tlen]
+			     : kind == 1 ? (unsigned char)zc_rand(rs) : (unsigned char)k;
+		}
+		fs_write_file(fs_tree_file(k), b, n);
+		free(b);
+	}
+	fs_path(p, sizeof(p), "keep/f0");
+	fs_path(q, sizeof(q), "tmp/link-to-f0");
+	ck_assert_int_eq(link(p, q), 0);
+	fs_path(q, sizeof(q), "sym");
+	ck_assert_int_eq(symlink("keep/f0", q), 0);
+	ck_assert_int_eq(setxattr(p, "user.note", "kept", 4, 0), 0);
+	t->n = 0;
+	for (unsigned k = 0; k < nfiles; k++)
+		fs_tree_record(t, fs_tree_file(k));
+	fs_tree_record(t, "tmp/link-to-f0");
+	fs_tree_record(t, "sym");
+	fs_tree_record(t, "keep");
+	fs_tree_record(t, "keep/sub");
 }

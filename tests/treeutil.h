@@ -42,4 +42,17 @@ void fs_tree_verify(const struct fs_tree *t, int mtimes);
  * "ephemeral") and compressor `codec`. */
 void fs_make_pool(const char *name, const char *kind, const char *codec);
 
+/* The mixed tree the reload and fd-store suites replace the daemon under:
+ * pools keep (persistent, zstd:1, with a directory keep/sub) and tmp
+ * (ephemeral, lz4); `nfiles` (at most FS_TREE_MAX - 4) files
+ * fs_tree_file(k), whose pages are in turn text (`text`, repeated),
+ * random and same-filled: 1 to max_pages pages long, every 4th one
+ * big_pages more; a hard link tmp/link-to-f0, a symlink sym and an xattr
+ * on keep/f0; everything recorded in t (files first, in order). */
+void fs_tree_build_mixed(struct fs_tree *t, unsigned nfiles, unsigned max_pages,
+			 unsigned big_pages, const char *text, uint64_t *rs);
+/* File k of that tree, relative to the mount: keep/fK, keep/sub/fK or
+ * tmp/fK (a static buffer, overwritten by the next call). */
+const char *fs_tree_file(unsigned k);
+
 #endif /* ZC_TESTS_TREEUTIL_H */
