@@ -520,7 +520,7 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	d.handlers = 1;
-	if (zd_reload_signals(&d.reload, d.fs) < 0) {
+	if (zd_reload_signals(&d.reload, d.fs, d.se) < 0) {
 		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot install the SIGHUP handler");
 		goto fail;
 	}

@@ -37,6 +37,17 @@ static struct zd_reload *zd_reload_self;
 /* The restart signal (ZD_RESTART_SIGNAL): a stop that hands the mount to
  * systemd's fd store (daemon/fdstore.h), or, over io_uring, a plain stop;
  * either way libfuse's SIGTERM handler ends the session. */
+/* End the session's loop as libfuse's handler for `sig` would: through
+ * that handler when libfuse installed one (it also records the signal),
+ * else directly (the signal was ignored when libfuse looked). */
+static void zd_reload_end_loop(struct zd_reload *r, const struct sigaction *lib, int sig)
+{
+	if (lib->sa_handler != SIG_DFL && lib->sa_handler != SIG_IGN)
+		lib->sa_handler(sig);
+	else
+		fuse_session_exit(r->se);
+}
+
 static void zd_reload_restart(struct zd_reload *r)
 {
 	static const char plain[] =
@@ -47,8 +58,7 @@ static void zd_reload_restart(struct zd_reload *r)
 		(void)!write(STDERR_FILENO, plain, sizeof(plain) - 1);
 	else
 		r->requested = ZD_RELOAD_STORE;
-	if (r->term.sa_handler != SIG_DFL && r->term.sa_handler != SIG_IGN)
-		r->term.sa_handler(SIGTERM);
+	zd_reload_end_loop(r, &r->term, SIGTERM);
 }
 
 static void zd_reload_handler(int sig)
@@ -78,8 +88,7 @@ static void zd_reload_handler(int sig)
 		return;
 	}
 	r->requested = ZD_RELOAD_EXEC;
-	if (r->old.sa_handler != SIG_DFL && r->old.sa_handler != SIG_IGN)
-		r->old.sa_handler(sig);
+	zd_reload_end_loop(r, &r->old, sig);
 	errno = saved;
 }
 
@@ -217,12 +226,13 @@ int zd_reload_load(struct zd_reload *r, struct zfs *fs, struct zd_log *log, void
 	return 0;
 }
 
-int zd_reload_signals(struct zd_reload *r, struct zfs *fs)
+int zd_reload_signals(struct zd_reload *r, struct zfs *fs, struct fuse_session *se)
 {
 	struct sigaction sa;
 	sigset_t hup;
 
 	r->fs = fs;
+	r->se = se;
 	r->main = pthread_self();
 	zd_reload_self = r;
 	memset(&sa, 0, sizeof(sa));

@@ -87,6 +87,7 @@ struct zd_reload {
 	char exe[PATH_MAX];		/* the binary, absolute ("" if unknown) */
 	char **argv;			/* main's argv, kept for execve */
 	struct zfs *fs;			/* for the handler's transport check */
+	struct fuse_session *se;	/* whose loop the handler ends */
 	pthread_t main;			/* the thread whose read a signal interrupts */
 	volatile sig_atomic_t requested;	/* 0 or ZD_RELOAD_EXEC, ZD_RELOAD_STORE */
 	volatile sig_atomic_t refused;		/* SIGHUPs refused by the handler */
@@ -130,9 +131,12 @@ int zd_reload_load(struct zd_reload *r, struct zfs *fs, struct zd_log *log, void
 		   size_t *init_len);
 
 /* Catch SIGHUP and ZD_RESTART_SIGNAL (after fuse_set_signal_handlers,
- * whose SIGHUP and SIGTERM handlers they chain) and unblock them.
- * Returns 0 or -errno. */
-int zd_reload_signals(struct zd_reload *r, struct zfs *fs);
+ * whose SIGHUP and SIGTERM handlers they chain) and unblock them.  libfuse
+ * leaves a signal alone that was ignored when the daemon started (nohup,
+ * a supervisor that ignores SIGHUP); then there is no handler to chain and
+ * ours ends `se`'s loop itself (fuse_session_exit), so a reload or a
+ * restart never waits for the next stop to happen.  Returns 0 or -errno. */
+int zd_reload_signals(struct zd_reload *r, struct zfs *fs, struct fuse_session *se);
 
 /* Put libfuse's SIGHUP handler (and ZD_RESTART_SIGNAL's) back.  Safe
  * when not installed. */

@@ -318,6 +318,32 @@ START_TEST(test_uring)
 }
 END_TEST
 
+/* Started with SIGHUP ignored (nohup, a supervisor that ignores it): libfuse
+ * then installs no SIGHUP handler for ours to chain, and a SIGHUP must
+ * still reload at once; the stop after it must still be a stop. */
+START_TEST(test_sighup_ignored)
+{
+	uint64_t rs = zc_test_seed();
+	struct fs_tree *t = calloc(1, sizeof(*t));
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+	pid_t daemon;
+
+	ck_assert_int_eq(sigaction(SIGHUP, &ign, &old), 0);
+	fs_mount("uring=off");
+	ck_assert_int_eq(sigaction(SIGHUP, &old, NULL), 0);
+	daemon = fs_cur.pid;
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
+	for (unsigned r = 1; r <= 2; r++) {
+		ck_assert_int_eq(kill(daemon, SIGHUP), 0);
+		fs_wait_log(adopted, r);
+		fs_tree_verify(t, 0);
+	}
+	free(t);
+	fs_finish();	/* asserts a clean exit, not a third reload */
+	ck_assert_uint_eq(fs_log_count(adopted), 2);
+}
+END_TEST
+
 #ifdef ZC_DEBUG
 START_TEST(test_version)
 {
@@ -410,6 +436,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_uring);
+	tcase_add_test(tc, test_sighup_ignored);
 	add_debug_tests(tc);
 	suite_add_tcase(s, tc);
 	return s;
