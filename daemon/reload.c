@@ -34,9 +34,6 @@ extern char **environ;
 /* The handler's context (see "Globals" in reload.h). */
 static struct zd_reload *zd_reload_self;
 
-/* The restart signal (ZD_RESTART_SIGNAL): a stop that hands the mount to
- * systemd's fd store (daemon/fdstore.h), or, over io_uring, a plain stop;
- * either way libfuse's SIGTERM handler ends the session. */
 /* End the session's loop as libfuse's handler for `sig` would: through
  * that handler when libfuse installed one (it also records the signal),
  * else directly (the signal was ignored when libfuse looked). */
@@ -48,6 +45,9 @@ static void zd_reload_end_loop(struct zd_reload *r, const struct sigaction *lib,
 		fuse_session_exit(r->se);
 }
 
+/* The restart signal (ZD_RESTART_SIGNAL): a stop that hands the mount to
+ * systemd's fd store (daemon/fdstore.h), or, over io_uring, a plain stop;
+ * either way the session ends as for SIGTERM (zd_reload_end_loop). */
 static void zd_reload_restart(struct zd_reload *r)
 {
 	static const char plain[] =
