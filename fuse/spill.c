@@ -801,6 +801,43 @@ static struct spill_req *req_new(enum spill_op op, uint64_t ino, uint64_t gen, s
 	return r;
 }
 
+/* Count a store or fetch refused at once: queue full, too large, shut down. */
+static void req_rejected(struct zfs_spill *sp, enum spill_op op)
+{
+	if (op == SPILL_STORE)
+		CNT_ADD(sp, store_rejected, 1);
+	else
+		CNT_ADD(sp, fetch_rejected, 1);
+}
+
+/* A store's or a fetch's request of len bytes, or NULL with *err set
+ * (-EFBIG past the queue's byte limit, -ENOMEM), counted as refused. */
+static struct spill_req *req_admit(struct zfs_spill *sp, enum spill_op op, uint64_t ino,
+				   uint64_t gen, size_t len, int *err)
+{
+	struct spill_req *r = NULL;
+
+	if (len > sp->queue_bytes)
+		*err = -EFBIG;
+	else if (!(r = req_new(op, ino, gen, len)))
+		*err = -ENOMEM;
+	if (!r)
+		req_rejected(sp, op);
+	return r;
+}
+
+/* Queue an admitted request; on refusal it is counted and freed. */
+static int req_queue(struct zfs_spill *sp, struct spill_queue *q, struct spill_req *r)
+{
+	int ret = spill_submit(sp, q, r);
+
+	if (ret) {
+		req_rejected(sp, r->op);
+		free(r);
+	}
+	return ret;
+}
+
 int zfs_spill_store(struct zfs_spill *sp, uint64_t ino, uint64_t gen, const void *image,
 		    size_t len, zfs_spill_store_fn done, void *arg)
 {
@@ -809,24 +846,13 @@ int zfs_spill_store(struct zfs_spill *sp, uint64_t ino, uint64_t gen, const void
 
 	if (!done)
 		return -EINVAL;
-	if (len > sp->queue_bytes) {
-		CNT_ADD(sp, store_rejected, 1);
-		return -EFBIG;
-	}
-	r = req_new(SPILL_STORE, ino, gen, len);
-	if (!r) {
-		CNT_ADD(sp, store_rejected, 1);
-		return -ENOMEM;
-	}
+	r = req_admit(sp, SPILL_STORE, ino, gen, len, &ret);
+	if (!r)
+		return ret;
 	r->image = image;
 	r->store_done = done;
 	r->arg = arg;
-	ret = spill_submit(sp, &sp->sq, r);
-	if (ret) {
-		CNT_ADD(sp, store_rejected, 1);
-		free(r);
-	}
-	return ret;
+	return req_queue(sp, &sp->sq, r);
 }
 
 int zfs_spill_fetch(struct zfs_spill *sp, uint64_t ino, uint64_t gen, size_t len,
@@ -837,23 +863,12 @@ int zfs_spill_fetch(struct zfs_spill *sp, uint64_t ino, uint64_t gen, size_t len
 
 	if (!done)
 		return -EINVAL;
-	if (len > sp->queue_bytes) {
-		CNT_ADD(sp, fetch_rejected, 1);
-		return -EFBIG;
-	}
-	r = req_new(SPILL_FETCH, ino, gen, len);
-	if (!r) {
-		CNT_ADD(sp, fetch_rejected, 1);
-		return -ENOMEM;
-	}
+	r = req_admit(sp, SPILL_FETCH, ino, gen, len, &ret);
+	if (!r)
+		return ret;
 	r->fetch_done = done;
 	r->arg = arg;
-	ret = spill_submit(sp, &sp->fq, r);
-	if (ret) {
-		CNT_ADD(sp, fetch_rejected, 1);
-		free(r);
-	}
-	return ret;
+	return req_queue(sp, &sp->fq, r);
 }
 
 /* Cancel a queued or running store of (ino, gen); true if one was found.
