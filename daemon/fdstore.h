@@ -60,6 +60,7 @@ struct zd_log;
 
 #define ZD_FDSTORE_FUSE "zcached-fuse"
 #define ZD_FDSTORE_STATE "zcached-state"
+#define ZD_FDSTORE_RING "zcached-ring"	/* the io_uring ring region, over io_uring */
 
 /* The exit status of a process that handed its mount to the fd store
  * (the unit lists it in SuccessExitStatus=; ExecStopPost= tests it). */
