@@ -742,7 +742,6 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	 * serve what it holds.  If they cannot, nobody would serve the ring:
 	 * the session ends (and its process with it, which aborts the
 	 * connection). */
-	atomic_store(&fs->uring_keep, 0);
 	u = atomic_load(&fs->uring);
 	if (u && !zfs_uring_running(u)) {
 		ret = zfs_uring_start(u);
@@ -815,7 +814,7 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	 * is to be handed over (fs->uring_keep): then it serves on, for the
 	 * caller's hold (fuse/uring.h zfs_uring_hold). */
 	u = atomic_load(&fs->uring);
-	keep = u && atomic_load(&fs->uring_keep);
+	keep = atomic_exchange(&fs->uring_keep, 0) && u;
 	if (!keep)
 		zfs_uring_stop(u);
 	/* The notifier exits at once unless the kernel holds it inside an

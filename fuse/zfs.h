@@ -145,7 +145,8 @@ struct zfs {
 	_Atomic(struct zfs_uring *) uring;
 	/* Set (by a signal handler) before a session end that hands the ring
 	 * over: zfs_session_loop then leaves it running and published, for
-	 * the hold (fuse/session.h zfs_session_loop); cleared at its start. */
+	 * the hold (fuse/session.h zfs_session_loop), and clears it as it
+	 * ends (a signal before the loop even started counts). */
 	_Atomic int uring_keep;
 	struct fuse_session *se;	/* the running session's (zfs_session_loop) */
 	_Atomic int session_err;	/* a negative errno that ends the session */
