@@ -22,7 +22,9 @@
  *              which serves on over io_uring and reloads once it is closed;
  *   version    (debug builds: ZC_FAULT_RELOAD_VERSION) a binary that does
  *              not read the image refuses it, the old process serves on,
- *              every file as it was, and a later stop is clean;
+ *              every file as it was, and a later stop is clean; over
+ *              io_uring too (when offered), where the refusal comes after
+ *              the hold and the old process serves what it held;
  *   killreload (debug builds: ZC_FAULT_STATE) a daemon killed at chosen
  *              records while it writes its reload image leaves no hung
  *              mount: the mount answers ENOTCONN, and a start with
@@ -476,14 +478,17 @@ START_TEST(test_sighup_ignored)
 END_TEST
 
 #ifdef ZC_DEBUG
-START_TEST(test_version)
+/* A binary that does not read the image refuses it, on a transport; over
+ * io_uring the refusal comes after the hold, and the requests held are
+ * served by the old process, which serves on over io_uring. */
+static void version_case(const char *opts, int uring)
 {
 	uint64_t rs = zc_test_seed();
 	struct fs_tree *t = calloc(1, sizeof(*t));
 	pid_t daemon;
 
 	setenv("ZC_FAULT_RELOAD_VERSION", "1", 1);
-	fs_mount("uring=off");
+	fs_mount(opts);
 	unsetenv("ZC_FAULT_RELOAD_VERSION");
 	daemon = fs_cur.pid;
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
@@ -495,8 +500,23 @@ START_TEST(test_version)
 	ck_assert_uint_eq(fs_log_count("this zcached reads version"), 2);
 	ck_assert_uint_eq(fs_log_count(adopted), 0);
 	fs_write_file("after", "still serving\n", 14);
+	if (uring) {
+		ck_assert_uint_eq(fs_log_count("requests wait in their ring buffers"), 2);
+		ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
+		ck_assert_uint_eq(fs_stat_value("uring_revived"), 2 * fs_stat_value("uring_held"));
+		no_pokers();
+	}
 	free(t);
 	fs_finish();
+}
+
+START_TEST(test_version)
+{
+	version_case("uring=off", 0);
+	if (uring_offered())
+		version_case("uring=on", 1);
+	else
+		fprintf(stderr, "reload: enable_uring is not Y, the io_uring refusal is not tested\n");
 }
 END_TEST
 
