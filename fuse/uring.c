@@ -32,6 +32,18 @@
  * never asked for) are acknowledged empty if one ever comes through the
  * ring, so an entry is never lost.
  *
+ * Hand-over (uring.h).  Every block lies in the region (struct
+ * zfs_uring_region: the memfd, its mapping, the table at its start).  In
+ * hold mode (u->hold) a completed command's request is not served: the
+ * entry becomes ZU_HELD and its table line says so (zu_hold_ent); each
+ * queue of an online CPU tells the holder once all its entries are held
+ * (zu_hold_check, u->full under u->lock).  A queue thread serves every
+ * held entry of its queue when it starts (an adopted region, a resumed
+ * hold) and whenever hold mode ends with entries still held (a hold given
+ * up): zu_revive_all, which commits each one's reply with
+ * COMMIT_AND_FETCH on this thread's ring; its setup registers only the
+ * entries that are not held.
+ *
  * Failure after the INIT reply accepted the ring is the dangerous case: the
  * kernel holds every request until each queue has an entry.  So whenever
  * zfs_uring_start fails, it sends one REGISTER with an impossible queue
