@@ -11,6 +11,7 @@
  * store (daemon/fdstore.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ struct zcd {
 	int mounted;
 	int handlers;
 	struct zd_reload reload;	/* SIGHUP reload (daemon/reload.h) */
+	char *mount_abs;		/* the mount point, absolute (for the io_uring hold) */
 	int adopted;			/* the mount came from the process before us */
 };
 
@@ -242,7 +244,24 @@ static void zcd_teardown(struct zcd *d)
 	/* After the store: its backed pages free their records. */
 	backing_close(d->backing);
 	zd_log_close(&d->log);
+	free(d->mount_abs);
+	d->mount_abs = NULL;
 	zd_options_free(&d->opt);
+}
+
+/* The mount point made absolute against the start's working directory
+ * (a daemon in the background works in /), without resolving it: that
+ * would ask an adopted mount, which nobody serves yet.  NULL on ENOMEM. */
+static char *zcd_mount_abs(const char *mp)
+{
+	char cwd[PATH_MAX], *p;
+
+	if (mp[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(mp);
+	p = malloc(strlen(cwd) + strlen(mp) + 2);
+	if (p)
+		sprintf(p, "%s/%s", cwd, mp);
+	return p;
 }
 
 /* Create the session from our options (argv for libfuse's parser). */
@@ -486,7 +505,6 @@ int main(int argc, char **argv)
 		zd_log_printf(&d.log, ZD_LOG_WARN, "cannot find this binary (%s): SIGHUP will not reload",
 			      strerror(-ret));
 	d.reload.ring = ring;
-	d.reload.mountpoint = d.opt.mountpoint;
 	adopt = zd_reload_from_env(&d.reload);
 	if (adopt < 0) {
 		zd_log_printf(&d.log, ZD_LOG_ERR, "%s is malformed or names closed descriptors",
@@ -555,6 +573,9 @@ int main(int argc, char **argv)
 		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot install the SIGHUP handler");
 		goto fail;
 	}
+	/* Before fuse_daemonize leaves the working directory. */
+	d.mount_abs = zcd_mount_abs(d.opt.mountpoint);
+	d.reload.mountpoint = d.mount_abs;
 	if (adopt) {
 		if (zcd_adopt(&d, init_in, init_len) < 0)
 			goto fail;

@@ -362,14 +362,17 @@ int zd_reload_hold(struct zd_reload *r, struct zfs *fs, struct zd_log *log, cons
 
 	if (!u)
 		return 0;
-	if (!r->exe[0] || !r->mountpoint) {
-		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: the binary's path is unknown", what,
+	if (!r->mountpoint) {
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: the mount point is unknown", what,
 			      after);
 		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	zfs_uring_stats(u, &st);
-	poke.exe = r->exe;
+	/* The running image, not the binary on disk: an older one there
+	 * may have no poker mode (the reload's new binary is another's
+	 * business: the probe asks it). */
+	poke.exe = "/proc/self/exe";
 	poke.depth = (unsigned)st.depth;
 	/* While the ring serves: the walk to the root asks nothing anyway. */
 	poke.root = open(r->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);

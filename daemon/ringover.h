@@ -6,7 +6,9 @@
  *
  * Design.  The hold waits until every entry of every online CPU's queue
  * holds a request; queues nobody uses get none.  So the old process runs
- * a poker: the zcached binary itself, spawned with ZCACHED_URING_POKE set
+ * a poker: the zcached binary itself (the running image,
+ * /proc/self/exe, even if an upgrade replaced the file), spawned with
+ * ZCACHED_URING_POKE set
  * (zd_ringover_poke_main), which forks once and lets its parent exit at
  * once (the daemon reaps that parent: the poker is then nobody's child to
  * wait for) and in the grandchild starts, for every online CPU, `depth`
@@ -43,7 +45,7 @@ struct zfs_uring_region;
 
 /* What the poker needs (zd_ringover_poke's argument). */
 struct zd_poke {
-	const char *exe;		/* the zcached binary */
+	const char *exe;		/* the zcached binary ("/proc/self/exe") */
 	int root;			/* an O_PATH descriptor of the mount's root */
 	unsigned depth;			/* entries per queue */
 };
