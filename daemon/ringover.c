@@ -42,6 +42,23 @@ static void *zd_poke_one(void *arg)
 	return NULL;
 }
 
+#ifdef ZC_DEBUG
+/* ZC_FAULT_POKE_OFF=1 (debug builds): the poker makes no request, so a
+ * hold on an idle mount never completes (tests/reload.c: the hold's
+ * timeout refuses the reload and the held requests are served in place). */
+static int zd_poke_off(void)
+{
+	const char *s = getenv("ZC_FAULT_POKE_OFF");
+
+	return s && *s == '1';
+}
+#else
+static int zd_poke_off(void)
+{
+	return 0;
+}
+#endif
+
 int zd_ringover_poke_main(void)
 {
 	const char *s = getenv(ZD_RINGOVER_POKE_ENV);
@@ -61,6 +78,8 @@ int zd_ringover_poke_main(void)
 	if (pid != 0)
 		return pid < 0 ? 1 : 0;
 	unsetenv(ZD_RINGOVER_POKE_ENV);
+	if (zd_poke_off())
+		_exit(0);
 	zfs_uring_online(&online);
 	t = calloc((size_t)CPU_COUNT(&online) * depth, sizeof(*t));
 	if (!t)

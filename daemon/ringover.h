@@ -30,6 +30,9 @@
  * up after ZD_RINGOVER_TRIES with one line and exit status 1, which
  * aborts the connection: never a hung mount.
  *
+ * Faults (debug builds): ZC_FAULT_POKE_OFF=1 in the daemon's environment
+ * makes its pokers ask nothing (tests/reload.c: a hold that times out).
+ *
  * No threads of the daemon's own here; the poker's are its own process's.
  */
 #ifndef ZC_DAEMON_RINGOVER_H

@@ -25,6 +25,10 @@
  *              every file as it was, and a later stop is clean; over
  *              io_uring too (when offered), where the refusal comes after
  *              the hold and the old process serves what it held;
+ *   holdtimeout (debug builds: ZC_FAULT_POKE_OFF, io_uring when offered) a
+ *              hold that does not complete refuses the reload with one
+ *              line naming a queue; the requests it held are served by the
+ *              old process, which serves on over io_uring;
  *   killreload (debug builds: ZC_FAULT_STATE) a daemon killed at chosen
  *              records while it writes its reload image leaves no hung
  *              mount: the mount answers ENOTCONN, and a start with
@@ -566,8 +570,52 @@ START_TEST(test_killreload)
 }
 END_TEST
 
+/* Over io_uring, a hold that never completes (ZC_FAULT_POKE_OFF: the
+ * poker asks nothing, so idle queues get no request) refuses the reload
+ * with one line naming a queue; the request a reader pinned to CPU 0
+ * makes during the hold is held, then served by the old process (the
+ * reader sees no error), which serves on over io_uring. */
+START_TEST(test_holdtimeout)
+{
+	uint64_t rs = zc_test_seed();
+	struct fs_tree *t;
+	int stop[2], out[2];
+	unsigned rounds = 0;
+	pid_t daemon, rd;
+
+	if (!uring_offered()) {
+		fprintf(stderr, "reload: enable_uring is not Y, the hold's timeout is not tested\n");
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	setenv("ZC_FAULT_POKE_OFF", "1", 1);
+	fs_mount("uring=on");
+	unsetenv("ZC_FAULT_POKE_OFF");
+	daemon = fs_cur.pid;
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
+	ck_assert(pipe(stop) == 0 && pipe(out) == 0);
+	rd = reader(t, stop[0], out[1], 0);
+	ck_assert_int_eq(kill(daemon, SIGHUP), 0);
+	fs_wait_log("io_uring hold: io_uring queue", 1);
+	ck_assert_uint_eq(fs_log_count("did not fill its"), 1);
+	fs_tree_verify(t, 0);
+	ck_assert_int_eq(write(stop[1], "x", 1), 1);
+	ck_assert_int_eq(fs_wait(rd, 60000), 0);
+	ck_assert_int_eq(read(out[0], &rounds, sizeof(rounds)), (ssize_t)sizeof(rounds));
+	ck_assert_uint_gt(rounds, 0);
+	ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
+	ck_assert_uint_eq(fs_stat_value("uring_held"), 0);
+	ck_assert_uint_gt(fs_stat_value("uring_revived"), 0);
+	ck_assert_uint_eq(fs_log_count(adopted), 0);
+	no_pokers();
+	free(t);
+	fs_finish();
+}
+END_TEST
+
 static void add_debug_tests(TCase *tc)
 {
+	tcase_add_test(tc, test_holdtimeout);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_killreload);
 }
