@@ -106,7 +106,6 @@ struct zd_reload {
 	struct fuse_session *se;	/* whose loop the handler ends */
 	pthread_t main;			/* the thread whose read a signal interrupts */
 	volatile sig_atomic_t requested;	/* 0 or ZD_RELOAD_EXEC, ZD_RELOAD_STORE */
-	volatile sig_atomic_t refused;		/* SIGHUPs refused by the handler */
 	struct sigaction old;		/* libfuse's SIGHUP handler */
 	struct sigaction old_restart;	/* ZD_RESTART_SIGNAL's before ours */
 	struct sigaction term;		/* libfuse's SIGTERM handler */
