@@ -125,7 +125,7 @@ int zd_fdstore_hand(struct zd_reload *r, struct zfs *fs, struct fuse_session *se
 			      ret ? strerror(-ret) : "no $NOTIFY_SOCKET");
 		return -1;
 	}
-	rfd = zfs_uring_fd(atomic_load(&fs->uring));
+	rfd = zfs_uring_held(atomic_load(&fs->uring)) ? zfs_uring_fd(atomic_load(&fs->uring)) : -1;
 	if (rfd >= 0) {
 		ret = zfds_sd_store(rfd, ZD_FDSTORE_RING);
 		if (ret <= 0) {

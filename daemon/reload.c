@@ -360,7 +360,9 @@ int zd_reload_hold(struct zd_reload *r, struct zfs *fs, struct zd_log *log, cons
 	char err[512];
 	int ret;
 
-	if (!u)
+	/* No ring serving (none, or one whose start failed: the kernel
+	 * serves the connection over /dev/fuse): nothing to hold. */
+	if (!zfs_uring_running(u))
 		return 0;
 	if (!r->mountpoint) {
 		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: the mount point is unknown", what,
@@ -401,8 +403,7 @@ int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
 	struct zd_reload_image img;
 	char val[64];
 	int ffd = fuse_session_fd(se);
-	int rfd = zfs_uring_fd(atomic_load(&fs->uring));
-	int mfd, ret;
+	int mfd, rfd, ret;
 	sigset_t hup, old;
 
 	r->requested = 0;
@@ -411,6 +412,8 @@ int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
 	mfd = zd_reload_image(r, fs, log, "reload", "still serving", &img);
 	if (mfd < 0)
 		return -1;
+	/* The ring passes only held (zd_reload_hold). */
+	rfd = zfs_uring_held(atomic_load(&fs->uring)) ? zfs_uring_fd(atomic_load(&fs->uring)) : -1;
 	zd_log_printf(log, ZD_LOG_INFO,
 		      "reload: %llu inodes, %llu pages, %llu open handles (%llu bytes) handed over in "
 		      "%.1f ms; executing %s",

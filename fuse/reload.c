@@ -123,7 +123,7 @@ int zfs_reload_save(struct zfs *fs, int fd, struct zfs_reload_figures *fig,
 	if (fs->cfg.no_open)
 		return zrl_fail(err, errlen, -EOPNOTSUPP,
 				"open=off: the open files are not known (no handles to hand over)");
-	if (atomic_load(&fs->uring) && !zfs_uring_held(atomic_load(&fs->uring)))
+	if (zfs_uring_running(atomic_load(&fs->uring)))
 		return zrl_fail(err, errlen, -EOPNOTSUPP,
 				"the io_uring transport is running, not held (fuse/uring.h zfs_uring_hold)");
 	if (fs->init_in_len < 8)

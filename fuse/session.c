@@ -743,7 +743,7 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	 * the session ends (and its process with it, which aborts the
 	 * connection). */
 	u = atomic_load(&fs->uring);
-	if (u && !zfs_uring_running(u)) {
+	if (zfs_uring_pending(u)) {
 		ret = zfs_uring_start(u);
 		if (ret < 0) {
 			zfs_session_log(fs, 0, "io_uring: the ring's threads did not start: %s",

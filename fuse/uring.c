@@ -1163,6 +1163,11 @@ int zfs_uring_held(const struct zfs_uring *u)
 	return u && atomic_load(&u->held);
 }
 
+int zfs_uring_pending(const struct zfs_uring *u)
+{
+	return u && !u->started && (atomic_load(&u->held) || (u->handed && !u->ever));
+}
+
 int zfs_uring_fd(const struct zfs_uring *u)
 {
 	return u ? u->reg->fd : -1;

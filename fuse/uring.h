@@ -212,8 +212,9 @@ int zfs_uring_available(void);
 /* Whether the ring serves the mount: from the start of zfs_uring_start
  * (the kernel holds requests for the ring from the INIT reply on, and
  * serves one as soon as every queue has an entry, which may be before
- * zfs_uring_start returns) until it fails or zfs_uring_stop is called.  A
- * relaxed read, for statistics. */
+ * zfs_uring_start returns) until it fails or zfs_uring_stop is called (a
+ * completed hold stops it).  A relaxed read: for statistics, and exact
+ * for the thread that starts and stops the transport. */
 int zfs_uring_running(const struct zfs_uring *u);
 
 /* Commit a reply if it answers a ring request.  iov[0] holds the
@@ -255,6 +256,12 @@ int zfs_uring_hold(struct zfs_uring *u, unsigned timeout_ms, int (*poke)(void *a
 /* Whether a completed hold left the transport stopped, its held entries
  * waiting in the region (until zfs_uring_start). */
 int zfs_uring_held(const struct zfs_uring *u);
+
+/* Whether the transport waits for zfs_uring_start to serve: held (a
+ * completed hold whose hand-over did not happen) or adopted and not yet
+ * started.  Not a transport whose start failed (the kernel then serves
+ * the connection over /dev/fuse).  Starter's thread only. */
+int zfs_uring_pending(const struct zfs_uring *u);
 
 /* The region's memfd (FD_CLOEXEC; the transport's), or -1. */
 int zfs_uring_fd(const struct zfs_uring *u);
