@@ -59,6 +59,24 @@ static int zd_poke_off(void)
 }
 #endif
 
+#ifdef ZC_DEBUG
+/* ZC_FAULT_RING_TAKEN=N (debug builds): the first N tries to map a ring
+ * handed over find its address taken (tests/reload.c: the new process
+ * executes itself again, or gives up). */
+static int zd_ring_taken(int tries)
+{
+	const char *s = getenv("ZC_FAULT_RING_TAKEN");
+
+	return s && tries < atoi(s);
+}
+#else
+static int zd_ring_taken(int tries)
+{
+	(void)tries;
+	return 0;
+}
+#endif
+
 int zd_ringover_poke_main(void)
 {
 	const char *s = getenv(ZD_RINGOVER_POKE_ENV);
@@ -186,7 +204,12 @@ int zd_ringover_early(char **argv, struct zfs_uring_region **reg)
 		unsetenv(ZD_RINGOVER_TRIES_ENV);
 		return 0;
 	}
-	*reg = zfs_uring_region_adopt(fd);
+	if (zd_ring_taken(tries)) {
+		errno = EEXIST;
+		*reg = NULL;
+	} else {
+		*reg = zfs_uring_region_adopt(fd);
+	}
 	if (*reg) {
 		unsetenv(ZD_RINGOVER_TRIES_ENV);
 		return 0;
@@ -203,6 +226,8 @@ int zd_ringover_early(char **argv, struct zfs_uring_region **reg)
 		return -1;
 	}
 	/* Another layout of the address space may leave it free. */
+	fprintf(stderr, "zcached: the address of the io_uring ring handed over is taken: executing "
+		"again (try %d of %d)\n", tries + 2, ZD_RINGOVER_TRIES);
 	snprintf(val, sizeof(val), "%d", tries + 1);
 	setenv(ZD_RINGOVER_TRIES_ENV, val, 1);
 	execv("/proc/self/exe", argv);

@@ -31,7 +31,10 @@
  * aborts the connection: never a hung mount.
  *
  * Faults (debug builds): ZC_FAULT_POKE_OFF=1 in the daemon's environment
- * makes its pokers ask nothing (tests/reload.c: a hold that times out).
+ * makes its pokers ask nothing (tests/reload.c: a hold that times out);
+ * ZC_FAULT_RING_TAKEN=N makes the first N tries to map a ring handed over
+ * find its address taken (the new process executes itself again, or
+ * gives up after ZD_RINGOVER_TRIES).
  *
  * No threads of the daemon's own here; the poker's are its own process's.
  */

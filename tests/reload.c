@@ -29,6 +29,10 @@
  *              hold that does not complete refuses the reload with one
  *              line naming a queue; the requests it held are served by the
  *              old process, which serves on over io_uring;
+ *   ringtaken  (debug builds: ZC_FAULT_RING_TAKEN, io_uring when offered)
+ *              a new process that finds the ring's address taken executes
+ *              itself again and adopts; taken on every try, it exits 1
+ *              and the mount answers ENOTCONN, never hangs;
  *   killreload (debug builds: ZC_FAULT_STATE) a daemon killed at chosen
  *              records while it writes its reload image leaves no hung
  *              mount: the mount answers ENOTCONN, and a start with
@@ -613,8 +617,57 @@ START_TEST(test_holdtimeout)
 }
 END_TEST
 
+/* Over io_uring, a new process that finds the ring's address taken
+ * (ZC_FAULT_RING_TAKEN=N) executes itself again and adopts on a later try;
+ * one that finds it taken on every try exits 1: the connection aborts,
+ * the mount answers ENOTCONN, never hangs, and no poker is left. */
+START_TEST(test_ringtaken)
+{
+	uint64_t rs = zc_test_seed();
+	struct fs_tree *t;
+	char cmd[700], p[1024], dir[sizeof(fs_cur.dir)];
+	int st;
+
+	if (!uring_offered()) {
+		fprintf(stderr, "reload: enable_uring is not Y, a taken ring address is not tested\n");
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	setenv("ZC_FAULT_RING_TAKEN", "2", 1);
+	fs_mount("uring=on");
+	unsetenv("ZC_FAULT_RING_TAKEN");
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
+	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
+	fs_wait_log(adopted, 1);
+	ck_assert_uint_eq(fs_log_count("taken: executing again"), 2);
+	fs_tree_verify(t, 0);
+	no_pokers();
+	fs_finish();
+	/* Taken on every try. */
+	setenv("ZC_FAULT_RING_TAKEN", "99", 1);
+	fs_mount("uring=on");
+	unsetenv("ZC_FAULT_RING_TAKEN");
+	snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
+	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
+	st = fs_wait(fs_cur.pid, 60000);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+	fs_cur.pid = 0;
+	ck_assert_uint_eq(fs_log_count("taken in this process"), 1);
+	/* open(2) always asks (stat(2) may answer from the kernel's cache). */
+	fs_path(p, sizeof(p), "keep/f0");
+	ck_assert_int_eq(open(p, O_RDONLY), -1);
+	ck_assert_int_eq(errno, ENOTCONN);
+	no_pokers();
+	snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s'", dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	free(t);
+}
+END_TEST
+
 static void add_debug_tests(TCase *tc)
 {
+	tcase_add_test(tc, test_ringtaken);
 	tcase_add_test(tc, test_holdtimeout);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_killreload);
