@@ -21,8 +21,14 @@
 # the two is not in it).
 #
 # Figures:
-#   figure fdstore_gap_ms N   best of the runs
-# and every run's gap on a line of its own.
+#   figure fdstore_gap_ms N         best of the runs
+#   figure fdstore_gap_ms_uring N   the same over the io_uring transport
+#                                   (three descriptors stored: the ring's too)
+# and every run's gap on a line of its own.  For the io_uring runs the
+# script sets the fuse module's enable_uring to Y under the kernel-settings
+# lock (ZC_KERNEL_LOCK, default ../.kernel.lock beside the checkout) and
+# puts the old value back; without a writable parameter they are skipped
+# (said on a line, no figure).
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +50,8 @@ zcached="$build/zcached"
 
 work=$(mktemp -d /tmp/zc-fdstore-bench.XXXXXX)
 mnt="$work/mnt"
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_old=""
 cleanup() {
 	if mountpoint -q "$mnt" 2>/dev/null; then fusermount3 -uz "$mnt" || true; fi
 	if [ -f "$work/pid" ]; then
@@ -54,14 +62,22 @@ cleanup() {
 		esac
 	fi
 	rm -rf "$work"
+	[ -n "$uring_old" ] && echo "$uring_old" > "$uring_param"
+	true
 }
 trap cleanup EXIT
 mkdir -p "$mnt"
 
-python3 - "$zcached" "$mnt" "$corpus" "$runs" "$work" <<'PY'
+# One transport's runs: $1 its -o (uring=off, uring=on), $2 the figure's
+# suffix, $3 how many descriptors a hand-over stores.
+bench() {
+python3 - "$zcached" "$mnt" "$corpus" "$runs" "$work" "$1" "$2" "$3" <<'PY'
 import array, os, signal, socket, subprocess, sys, threading, time
 
 zcached, mnt, corpus, runs, work = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+opts, suffix, nstored = sys.argv[6], sys.argv[7], int(sys.argv[8])
+if os.path.exists(os.path.join(work, "notify")):
+    os.unlink(os.path.join(work, "notify"))
 log = open(os.path.join(work, "zcached.log"), "ab")
 path = os.path.join(work, "notify")
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -88,7 +104,7 @@ def start(fds):
         env.pop(k, None)
     os.environ.clear()
     os.environ.update(env)
-    proc = subprocess.Popen([zcached, "-f", "-o", "uring=off,compressor=lz4", mnt],
+    proc = subprocess.Popen([zcached, "-f", "-o", opts + ",compressor=lz4", mnt],
                             stdout=log, stderr=log, close_fds=False, preexec_fn=child)
     with open(os.path.join(work, "pid"), "w") as f:
         f.write("%d\n" % proc.pid)
@@ -161,7 +177,7 @@ for r in range(1, runs + 1):
     time.sleep(0.3)
     proc.send_signal(signal.SIGUSR2)
     messages(exited, idle=True)
-    if proc.returncode != 75 or len(store) != 2:
+    if proc.returncode != 75 or len(store) != nstored:
         done.set()
         t.join()
         sys.exit("the hand-over failed: status %d, %d stored, see %s/zcached.log"
@@ -179,5 +195,20 @@ for r in range(1, runs + 1):
     best = gap if best is None else min(best, gap)
 proc.send_signal(signal.SIGTERM)
 proc.wait()
-print("figure fdstore_gap_ms %.1f" % best)
+print("figure fdstore_gap_ms%s %.1f" % (suffix, best))
 PY
+}
+bench uring=off "" 2
+if [ -w "$uring_param" ]; then
+	exec 9>>"${ZC_KERNEL_LOCK:-$here/../.kernel.lock}"
+	flock 9
+	uring_old=$(cat "$uring_param")
+	echo Y > "$uring_param"
+	echo "over io_uring:"
+	bench uring=on _uring 3
+	echo "$uring_old" > "$uring_param"
+	uring_old=""
+	flock -u 9
+else
+	echo "note: no writable $uring_param: no io_uring restart figure"
+fi

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "fuse/uring.h"
+#include "fuse/zfs.h"
 
 /* How long the hand-over waits for the manager to read its messages. */
 #define ZFDS_BARRIER_USEC (10ull * 1000 * 1000)
@@ -94,7 +96,7 @@ int zd_fdstore_hand(struct zd_reload *r, struct zfs *fs, struct fuse_session *se
 {
 	struct zd_reload_image img;
 	const char *ns = getenv("NOTIFY_SOCKET");
-	int mfd, ret;
+	int mfd, rfd, ret;
 
 	r->requested = 0;
 	if (!ns || !*ns) {
@@ -102,6 +104,8 @@ int zd_fdstore_hand(struct zd_reload *r, struct zfs *fs, struct fuse_session *se
 			      "$NOTIFY_SOCKET is not set (not started by systemd)", zfds_after);
 		return -1;
 	}
+	if (zd_reload_hold(r, fs, log, "restart through the fd store", zfds_after) < 0)
+		return -1;
 	mfd = zd_reload_image(r, fs, log, "restart through the fd store", zfds_after, &img);
 	if (mfd < 0)
 		return -1;
@@ -120,6 +124,18 @@ int zd_fdstore_hand(struct zd_reload *r, struct zfs *fs, struct fuse_session *se
 			      "storing /dev/fuse: %s", zfds_after,
 			      ret ? strerror(-ret) : "no $NOTIFY_SOCKET");
 		return -1;
+	}
+	rfd = zfs_uring_held(atomic_load(&fs->uring)) ? zfs_uring_fd(atomic_load(&fs->uring)) : -1;
+	if (rfd >= 0) {
+		ret = zfds_sd_store(rfd, ZD_FDSTORE_RING);
+		if (ret <= 0) {
+			zfds_sd_remove(ZD_FDSTORE_STATE);
+			zfds_sd_remove(ZD_FDSTORE_FUSE);
+			zd_log_printf(log, ZD_LOG_ERR, "restart through the fd store refused, %s: "
+				      "storing the io_uring ring: %s", zfds_after,
+				      ret ? strerror(-ret) : "no $NOTIFY_SOCKET");
+			return -1;
+		}
 	}
 	ret = zfds_sd_barrier();
 	if (ret < 0)
@@ -161,6 +177,10 @@ int zd_fdstore_take(struct zd_reload *r, struct zd_log *log, const char *mountpo
 			fuse = fd;
 		} else if (!strcmp(name, ZD_FDSTORE_STATE) && state < 0) {
 			state = fd;
+		} else if (!strcmp(name, ZD_FDSTORE_RING) && r->ring) {
+			/* Mapped already (daemon/ringover.h zd_ringover_early),
+			 * the region's own descriptor. */
+			r->ring_stored = 1;
 		} else {
 			zd_log_printf(log, ZD_LOG_WARN, "restart: closing passed descriptor %d "
 				      "(\"%s\"): not one of ours", fd, name);
@@ -170,7 +190,7 @@ int zd_fdstore_take(struct zd_reload *r, struct zd_log *log, const char *mountpo
 	for (int k = 0; names && names[k]; k++)
 		free(names[k]);
 	free(names);
-	if (fuse < 0 && state < 0)
+	if (fuse < 0 && state < 0 && !r->ring)
 		return 0;
 	if (fuse >= 0 && state >= 0 && zfds_alive(fuse)) {
 		r->fuse_fd = fuse;
@@ -178,7 +198,8 @@ int zd_fdstore_take(struct zd_reload *r, struct zd_log *log, const char *mountpo
 		r->from_store = 1;
 		return 1;
 	}
-	what = fuse < 0 ? "a state without its mount" : state < 0 ? "a mount without its state"
+	what = fuse < 0 && state < 0 ? "an io_uring ring without its mount"
+	     : fuse < 0 ? "a state without its mount" : state < 0 ? "a mount without its state"
 	     : "a mount whose connection is gone";
 	zd_log_printf(log, ZD_LOG_ERR, "restart: the fd store holds %s: dropped (unmounted), "
 		      "starting empty", what);
@@ -191,6 +212,11 @@ int zd_fdstore_take(struct zd_reload *r, struct zd_log *log, const char *mountpo
 		close(state);
 		zfds_sd_remove(ZD_FDSTORE_STATE);
 	}
+	if (r->ring) {
+		zfs_uring_region_free(r->ring);
+		r->ring = NULL;
+		zfds_sd_remove(ZD_FDSTORE_RING);
+	}
 	return 0;
 }
 
@@ -202,6 +228,8 @@ void zd_fdstore_adopted(struct zd_reload *r, struct zd_log *log)
 		return;
 	a = zfds_sd_remove(ZD_FDSTORE_STATE);
 	b = zfds_sd_remove(ZD_FDSTORE_FUSE);
+	if (r->ring_stored && zfds_sd_remove(ZD_FDSTORE_RING) <= 0 && a > 0)
+		a = -EIO;
 	if (a <= 0 || b <= 0)
 		zd_log_printf(log, ZD_LOG_WARN, "restart: cannot remove the adopted descriptors "
 			      "from the fd store: %s", a < 0 ? strerror(-a) : b < 0 ? strerror(-b)

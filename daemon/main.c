@@ -11,6 +11,7 @@
  * store (daemon/fdstore.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "daemon/options.h"
 #include "daemon/policy.h"
 #include "daemon/reload.h"
+#include "daemon/ringover.h"
 #include "fuse/ops.h"
 #include "fuse/reload.h"
 #include "fuse/session.h"
@@ -55,6 +57,7 @@ struct zcd {
 	int mounted;
 	int handlers;
 	struct zd_reload reload;	/* SIGHUP reload (daemon/reload.h) */
+	char *mount_abs;		/* the mount point, absolute (for the io_uring hold) */
 	int adopted;			/* the mount came from the process before us */
 };
 
@@ -220,6 +223,12 @@ static void zcd_teardown(struct zcd *d)
 	zd_policy_stop(d->policy);
 	d->policy = NULL;
 	zd_reload_signals_fini(&d->reload);
+	/* A ring kept for a hand-over that did not happen serves what it
+	 * held, then stops (fuse/session.h). */
+	if (d->fs && d->se)
+		zfs_session_ring_end(d->fs, d->se);
+	zfs_uring_region_free(d->reload.ring);
+	d->reload.ring = NULL;
 	if (d->handlers)
 		fuse_remove_signal_handlers(d->se);
 	if (d->mounted)
@@ -235,7 +244,24 @@ static void zcd_teardown(struct zcd *d)
 	/* After the store: its backed pages free their records. */
 	backing_close(d->backing);
 	zd_log_close(&d->log);
+	free(d->mount_abs);
+	d->mount_abs = NULL;
 	zd_options_free(&d->opt);
+}
+
+/* The mount point made absolute against the start's working directory
+ * (a daemon in the background works in /), without resolving it: that
+ * would ask an adopted mount, which nobody serves yet.  NULL on ENOMEM. */
+static char *zcd_mount_abs(const char *mp)
+{
+	char cwd[PATH_MAX], *p;
+
+	if (mp[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(mp);
+	p = malloc(strlen(cwd) + strlen(mp) + 2);
+	if (p)
+		sprintf(p, "%s/%s", cwd, mp);
+	return p;
 }
 
 /* Create the session from our options (argv for libfuse's parser). */
@@ -349,11 +375,13 @@ static int zcd_fdstore(struct zcd *d)
 	int ret = ZD_FDSTORE_EXIT;
 
 	if (zd_fdstore_hand(&d->reload, d->fs, d->se, &d->log) < 0) {
+		zfs_session_ring_end(d->fs, d->se);
 		zcd_unmount(d);
 		return -1;
 	}
 	d->mounted = 0;		/* systemd holds the mount now */
 	d->adopted = 0;
+	zfs_session_ring_end(d->fs, NULL);	/* its held requests are the next start's */
 	if (zcd_check(d) < 0)
 		ret = 1;
 	zcd_teardown(d);
@@ -411,6 +439,16 @@ static int zcd_adopt(struct zcd *d, const void *init_in, size_t init_len)
 			      strerror(-ret));
 		return -1;
 	}
+	/* Served over io_uring before us: the ring is ours now. */
+	if (d->reload.ring) {
+		ret = zfs_session_adopt_ring(d->fs, d->se, d->reload.ring);
+		if (ret < 0) {
+			zd_log_printf(&d->log, ZD_LOG_ERR, "reload: cannot adopt the io_uring ring: "
+				      "%s", strerror(-ret));
+			return -1;
+		}
+		d->reload.ring = NULL;
+	}
 	return 0;
 }
 
@@ -423,12 +461,21 @@ int main(int argc, char **argv)
 
 	uint8_t init_in[ZFS_RELOAD_INIT_MAX];
 	size_t init_len = 0;
+	struct zfs_uring_region *ring;
 	int adopt;
 
-	/* A reload's probe of a new image (daemon/reload.h) ends here. */
+	/* A reload's probe of a new image (daemon/reload.h) ends here, and
+	 * so does the poker of an io_uring hold (daemon/ringover.h). */
 	ret = zd_reload_probe_main();
 	if (ret >= 0)
 		return ret;
+	ret = zd_ringover_poke_main();
+	if (ret >= 0)
+		return ret;
+	/* A ring handed over is mapped at its address before anything else
+	 * takes address space (daemon/ringover.h). */
+	if (zd_ringover_early(argv, &ring) < 0)
+		return 1;
 	memset(&d, 0, sizeof(d));
 	zd_log_init(&d.log, "zcached", ZD_LOG_INFO);
 	ret = zd_options_parse(&d.opt, argc, argv, zcd_ram_bytes(), ncpu > 0 ? (unsigned)ncpu : 1,
@@ -457,10 +504,12 @@ int main(int argc, char **argv)
 	if (ret < 0)
 		zd_log_printf(&d.log, ZD_LOG_WARN, "cannot find this binary (%s): SIGHUP will not reload",
 			      strerror(-ret));
+	d.reload.ring = ring;
 	adopt = zd_reload_from_env(&d.reload);
 	if (adopt < 0) {
 		zd_log_printf(&d.log, ZD_LOG_ERR, "%s is malformed or names closed descriptors",
 			      ZD_RELOAD_ENV);
+		zfs_uring_region_free(d.reload.ring);
 		zd_options_free(&d.opt);
 		return 1;
 	}
@@ -468,7 +517,7 @@ int main(int argc, char **argv)
 		adopt = zd_fdstore_take(&d.reload, &d.log, d.opt.mountpoint);
 	/* uring=on refuses to mount when the kernel will not offer the ring
 	 * (the INIT reply checks again); zcached never changes the setting. */
-	if (d.opt.uring == ZFS_URING_ON && zfs_uring_available() != 1) {
+	if (!adopt && d.opt.uring == ZFS_URING_ON && zfs_uring_available() != 1) {
 		zd_log_printf(&d.log, ZD_LOG_ERR,
 			      "uring=on: the kernel does not offer FUSE over io_uring (%s); not mounting",
 			      zfs_uring_available() < 0 ? "no /sys/module/fuse/parameters/enable_uring"
@@ -524,6 +573,9 @@ int main(int argc, char **argv)
 		zd_log_printf(&d.log, ZD_LOG_ERR, "cannot install the SIGHUP handler");
 		goto fail;
 	}
+	/* Before fuse_daemonize leaves the working directory. */
+	d.mount_abs = zcd_mount_abs(d.opt.mountpoint);
+	d.reload.mountpoint = d.mount_abs;
 	if (adopt) {
 		if (zcd_adopt(&d, init_in, init_len) < 0)
 			goto fail;

@@ -25,8 +25,10 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "daemon/ringover.h"
 #include "fuse/reload.h"
 #include "fuse/state.h"
+#include "fuse/uring.h"
 #include "fuse/zfs.h"
 
 extern char **environ;
@@ -46,26 +48,17 @@ static void zd_reload_end_loop(struct zd_reload *r, const struct sigaction *lib,
 }
 
 /* The restart signal (ZD_RESTART_SIGNAL): a stop that hands the mount to
- * systemd's fd store (daemon/fdstore.h), or, over io_uring, a plain stop;
- * either way the session ends as for SIGTERM (zd_reload_end_loop). */
+ * systemd's fd store (daemon/fdstore.h); the session ends as for SIGTERM
+ * (zd_reload_end_loop), its io_uring transport kept for the hold. */
 static void zd_reload_restart(struct zd_reload *r)
 {
-	static const char plain[] =
-		"zcached: restart signal: the io_uring transport cannot be handed over;"
-		" stopping as SIGTERM does (unmounting)\n";
-
-	if (atomic_load(&r->fs->uring))
-		(void)!write(STDERR_FILENO, plain, sizeof(plain) - 1);
-	else
-		r->requested = ZD_RELOAD_STORE;
+	atomic_store(&r->fs->uring_keep, 1);
+	r->requested = ZD_RELOAD_STORE;
 	zd_reload_end_loop(r, &r->term, SIGTERM);
 }
 
 static void zd_reload_handler(int sig)
 {
-	static const char refused[] =
-		"zcached: SIGHUP refused: the io_uring transport cannot be handed to a new process;"
-		" still serving\n";
 	struct zd_reload *r = zd_reload_self;
 	int saved = errno;
 
@@ -81,12 +74,7 @@ static void zd_reload_handler(int sig)
 		errno = saved;
 		return;
 	}
-	if (atomic_load(&r->fs->uring)) {
-		r->refused++;
-		(void)!write(STDERR_FILENO, refused, sizeof(refused) - 1);
-		errno = saved;
-		return;
-	}
+	atomic_store(&r->fs->uring_keep, 1);
 	r->requested = ZD_RELOAD_EXEC;
 	zd_reload_end_loop(r, &r->old, sig);
 	errno = saved;
@@ -157,12 +145,16 @@ int zd_reload_init(struct zd_reload *r, char **argv)
 int zd_reload_from_env(struct zd_reload *r)
 {
 	const char *s = getenv(ZD_RELOAD_ENV);
-	int f, st, n = 0;
+	int f, st, ring, n = 0;
 
 	if (!s)
 		return 0;
-	if (sscanf(s, "%d,%d%n", &f, &st, &n) != 2 || s[n] || f < 0 || st < 0 ||
-	    fcntl(f, F_GETFD) < 0 || fcntl(st, F_GETFD) < 0) {
+	/* FUSE,STATE or FUSE,STATE,RING (the ring is mapped already:
+	 * daemon/ringover.h zd_ringover_early). */
+	if ((sscanf(s, "%d,%d%n", &f, &st, &n) != 2 || s[n]) &&
+	    (sscanf(s, "%d,%d,%d%n", &f, &st, &ring, &n) != 3 || s[n] || !r->ring))
+		n = -1;
+	if (n < 0 || f < 0 || st < 0 || fcntl(f, F_GETFD) < 0 || fcntl(st, F_GETFD) < 0) {
 		unsetenv(ZD_RELOAD_ENV);
 		return -EINVAL;
 	}
@@ -358,6 +350,48 @@ int zd_reload_image(struct zd_reload *r, struct zfs *fs, struct zd_log *log, con
 	return mfd;
 }
 
+int zd_reload_hold(struct zd_reload *r, struct zfs *fs, struct zd_log *log, const char *what,
+		   const char *after)
+{
+	struct zfs_uring *u = atomic_load(&fs->uring);
+	struct zfs_uring_stats st;
+	struct timespec t0;
+	struct zd_poke poke;
+	char err[512];
+	int ret;
+
+	/* No ring serving (none, or one whose start failed: the kernel
+	 * serves the connection over /dev/fuse): nothing to hold. */
+	if (!zfs_uring_running(u))
+		return 0;
+	if (!r->mountpoint) {
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: the mount point is unknown", what,
+			      after);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	zfs_uring_stats(u, &st);
+	/* The running image, not the binary on disk: an older one there
+	 * may have no poker mode (the reload's new binary is another's
+	 * business: the probe asks it). */
+	poke.exe = "/proc/self/exe";
+	poke.depth = (unsigned)st.depth;
+	/* While the ring serves: the walk to the root asks nothing anyway. */
+	poke.root = open(r->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ret = zfs_uring_hold(u, ZD_RINGOVER_HOLD_MS, zd_ringover_poke, &poke, err, sizeof(err));
+	if (poke.root >= 0)
+		close(poke.root);
+	if (ret < 0) {
+		zd_log_printf(log, ZD_LOG_ERR, "%s refused, %s: io_uring hold: %s", what, after, err);
+		return -1;
+	}
+	zfs_uring_stats(u, &st);
+	zd_log_printf(log, ZD_LOG_INFO, "%s: io_uring held in %.1f ms: %llu requests wait in their "
+		      "ring buffers for the next process", what, zd_reload_ms(&t0),
+		      (unsigned long long)st.held);
+	return 0;
+}
+
 double zd_reload_image_ms(const struct zd_reload_image *img)
 {
 	return zd_reload_ms(&img->t0);
@@ -369,13 +403,17 @@ int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
 	struct zd_reload_image img;
 	char val[64];
 	int ffd = fuse_session_fd(se);
-	int mfd, ret;
+	int mfd, rfd, ret;
 	sigset_t hup, old;
 
 	r->requested = 0;
+	if (zd_reload_hold(r, fs, log, "reload", "still serving") < 0)
+		return -1;
 	mfd = zd_reload_image(r, fs, log, "reload", "still serving", &img);
 	if (mfd < 0)
 		return -1;
+	/* The ring passes only held (zd_reload_hold). */
+	rfd = zfs_uring_held(atomic_load(&fs->uring)) ? zfs_uring_fd(atomic_load(&fs->uring)) : -1;
 	zd_log_printf(log, ZD_LOG_INFO,
 		      "reload: %llu inodes, %llu pages, %llu open handles (%llu bytes) handed over in "
 		      "%.1f ms; executing %s",
@@ -383,16 +421,21 @@ int zd_reload_exec(struct zd_reload *r, struct zfs *fs, struct fuse_session *se,
 		      (unsigned long long)img.fig.handles,
 		      (unsigned long long)(img.sfig.file_bytes + img.fig.header_bytes),
 		      zd_reload_image_ms(&img), r->exe);
-	snprintf(val, sizeof(val), "%d,%d", ffd, mfd);
+	if (rfd >= 0)
+		snprintf(val, sizeof(val), "%d,%d,%d", ffd, mfd, rfd);
+	else
+		snprintf(val, sizeof(val), "%d,%d", ffd, mfd);
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
 	sigaddset(&hup, ZD_RESTART_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &hup, &old);
 	if (setenv(ZD_RELOAD_ENV, val, 1) == 0 && fcntl(mfd, F_SETFD, 0) == 0 &&
-	    fcntl(ffd, F_SETFD, 0) == 0)
+	    fcntl(ffd, F_SETFD, 0) == 0 && (rfd < 0 || fcntl(rfd, F_SETFD, 0) == 0))
 		execv(r->exe, r->argv);
 	ret = errno;
 	fcntl(ffd, F_SETFD, FD_CLOEXEC);
+	if (rfd >= 0)
+		fcntl(rfd, F_SETFD, FD_CLOEXEC);
 	unsetenv(ZD_RELOAD_ENV);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(mfd);

@@ -21,6 +21,21 @@
  *      the gap waits for the new process instead of killing it), ZCACHED_RELOAD_FDS=FUSE,STATE
  *      is set, and the binary is execve'd by the absolute path it was
  *      started from (/proc/self/exe read at start) with the same argv.
+ * Over the io_uring transport the handler marks the session's ring to be
+ * kept (fs->uring_keep: the session loop leaves it serving), and before
+ * step 1 the ring is held (zd_reload_hold; fuse/uring.h "Hand-over",
+ * daemon/ringover.h): every entry of every online CPU's queue gets a
+ * request that stays unanswered in its buffers (a poker process makes
+ * requests arrive on idle queues), then the queue threads stop; the ring
+ * region's memfd is handed over as a third number, ZCACHED_RELOAD_FDS=
+ * FUSE,STATE,RING.  The new process maps it at the same address first
+ * thing in main (zd_ringover_early), and its session serves the held
+ * requests from their buffers (fuse/session.h zfs_session_adopt_ring).
+ * The requests made during the gap wait in the kernel's queues and are
+ * served as each held one is committed.  A hold that does not complete
+ * within ZD_RINGOVER_HOLD_MS (a CPU the daemon may not run on) refuses
+ * the reload; a reload refused after the hold serves the held requests in
+ * the old process (the session loop starts the ring again).
  * If any step fails the old process logs one line and goes on serving
  * (main.c restarts its threads and the session loop).  The new process
  * finds ZCACHED_RELOAD_FDS (zd_reload_from_env), loads the image in place
@@ -32,10 +47,10 @@
  * every access to the mount fails with ENOTCONN until it is unmounted -
  * never a hung mount.
  *
- * Refused reloads, one line each and the old process serves on: the
- * io_uring transport running (the handler refuses before the session
- * stops), a /.zcache file or an unlinked file open, a binary that does
- * not read the image, memfd or execve failures.
+ * Refused reloads, one line each and the old process serves on: a hold
+ * of the io_uring transport that does not complete, a /.zcache file or
+ * an unlinked file open, a binary that does not read the image, memfd or
+ * execve failures.
  *
  * Unmounting.  A session adopted by "/dev/fd/N" has no mount point in
  * libfuse, so a stop of the new process unmounts itself
@@ -48,8 +63,8 @@
  * ZD_RELOAD_STORE, so the session stops its workers without unmounting,
  * and main.c hands the mount and the image (zd_reload_image, the same
  * image, seal and probe as a reload's) to systemd's fd store
- * (daemon/fdstore.h).  Over the io_uring transport the mark is not set
- * (one line on stderr): the restart signal is then a plain stop.
+ * (daemon/fdstore.h), over either transport (the ring held as for a
+ * reload).
  *
  * Globals: the handler needs to find its context, so one static pointer
  * (set by zd_reload_signals, cleared by zd_reload_signals_fini) is the
@@ -70,6 +85,7 @@
 struct zfs;
 struct fuse_session;
 struct zd_log;
+struct zfs_uring_region;
 
 #define ZD_RELOAD_ENV "ZCACHED_RELOAD_FDS"
 #define ZD_RELOAD_PROBE_ENV "ZCACHED_RELOAD_PROBE"
@@ -90,7 +106,6 @@ struct zd_reload {
 	struct fuse_session *se;	/* whose loop the handler ends */
 	pthread_t main;			/* the thread whose read a signal interrupts */
 	volatile sig_atomic_t requested;	/* 0 or ZD_RELOAD_EXEC, ZD_RELOAD_STORE */
-	volatile sig_atomic_t refused;		/* SIGHUPs refused by the handler */
 	struct sigaction old;		/* libfuse's SIGHUP handler */
 	struct sigaction old_restart;	/* ZD_RESTART_SIGNAL's before ours */
 	struct sigaction term;		/* libfuse's SIGTERM handler */
@@ -100,6 +115,12 @@ struct zd_reload {
 	int fuse_fd;
 	int state_fd;
 	int from_store;			/* they came from systemd's fd store */
+	/* The io_uring ring region handed over with them, mapped at its
+	 * address (daemon/ringover.h zd_ringover_early) until the session
+	 * takes it (fuse/session.h zfs_session_adopt_ring), else NULL. */
+	struct zfs_uring_region *ring;
+	int ring_stored;		/* the ring came from the fd store too */
+	const char *mountpoint;		/* as the options give it: for the poker */
 };
 
 /* A written, sealed and probed image (zd_reload_image). */
@@ -150,6 +171,14 @@ void zd_reload_signals_fini(struct zd_reload *r);
  * nothing left open. */
 int zd_reload_image(struct zd_reload *r, struct zfs *fs, struct zd_log *log, const char *what,
 		    const char *after, struct zd_reload_image *img);
+
+/* Over io_uring, before the image (zd_reload_image): hold the ring for the
+ * hand-over (fuse/uring.h zfs_uring_hold, with daemon/ringover.h's
+ * poker).  Returns 0 (no ring, or held: its threads stopped, every
+ * request of an online CPU's queue waiting in its buffers) or -1 with one
+ * line logged, "WHAT refused, AFTER: why", the ring serving again. */
+int zd_reload_hold(struct zd_reload *r, struct zfs *fs, struct zd_log *log, const char *what,
+		   const char *after);
 
 /* Milliseconds since the image's writing began. */
 double zd_reload_image_ms(const struct zd_reload_image *img);

@@ -21,6 +21,7 @@
 
 #include "alloc/crc32c.h"
 #include "fuse/state.h"
+#include "fuse/uring.h"
 #include "fuse/zfs.h"
 
 static const char zrl_magic[8] = { 'Z', 'C', 'R', 'E', 'L', 'O', 'A', 'D' };
@@ -122,9 +123,9 @@ int zfs_reload_save(struct zfs *fs, int fd, struct zfs_reload_figures *fig,
 	if (fs->cfg.no_open)
 		return zrl_fail(err, errlen, -EOPNOTSUPP,
 				"open=off: the open files are not known (no handles to hand over)");
-	if (atomic_load(&fs->uring))
+	if (zfs_uring_running(atomic_load(&fs->uring)))
 		return zrl_fail(err, errlen, -EOPNOTSUPP,
-				"the io_uring transport is running (its ring cannot pass to a new process)");
+				"the io_uring transport is running, not held (fuse/uring.h zfs_uring_hold)");
 	if (fs->init_in_len < 8)
 		return zrl_fail(err, errlen, -EAGAIN, "the kernel has not sent INIT yet");
 	pthread_mutex_lock(&fs->ctl.lock);

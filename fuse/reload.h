@@ -23,10 +23,9 @@
  *
  * What refuses a reload (zfs_reload_save answers -EBUSY or -EOPNOTSUPP
  * with one line, and the old process goes on serving): the io_uring
- * transport running (its ring entries are cancelled with their io_uring
- * descriptors at execve; the kernel takes a new process's registrations
- * on the same connection, but requests queued meanwhile wait for later
- * traffic on their queue, zcached(8) RELOAD); a /.zcache file open (its handle
+ * transport running and not held (the daemon holds it first,
+ * fuse/uring.h "Hand-over": its region passes beside the image, not in
+ * it); a /.zcache file open (its handle
  * is the address of a rendered text); an open file that has been unlinked
  * (the state image holds only named inodes); no INIT seen yet; no-open
  * mode (open=off, fuse/ops.h: the daemon does not know which files are
@@ -58,7 +57,7 @@ struct zfs_reload_figures {
 };
 
 /* Write the reload image of the quiet `fs` to `fd` (from its position).
- * Returns 0; -EOPNOTSUPP (the io_uring transport runs), -EBUSY (a
+ * Returns 0; -EOPNOTSUPP (the io_uring transport runs, not held), -EBUSY (a
  * /.zcache file or an unlinked file is open), -EAGAIN (no INIT seen) or
  * -ENOMEM, with err saying why, nothing written; or zfs_state_save's
  * error (err says so; fd holds part of an image).  fig and sfig may be

@@ -143,6 +143,10 @@ int zfs_render_figures(const struct zfs_snapshot *s, struct zfs_figure *out)
 	FIG("uring_requests", s->ring.requests, 0, 1, "requests served through io_uring, ever");
 	FIG("uring_remote_replies", s->ring.remote_replies, 0, 1,
 	    "io_uring replies made on a thread other than the request's queue, ever");
+	FIG("uring_held", s->ring.held, 0, 0,
+	    "io_uring requests held in their buffers across the last hand-over (reload, restart)");
+	FIG("uring_revived", s->ring.revived, 0, 1,
+	    "held io_uring requests served from their buffers (after a hand-over), ever");
 	FIG("interrupts", s->interrupts, 0, 1, "INTERRUPT requests received, ever");
 	/* Multi-page units (compress/pam.h) and the densifier (fuse/densify.h). */
 	FIG("units", s->pam.units, 0, 0, "multi-page units stored now (made by densify)");

@@ -140,7 +140,6 @@ static void zfs_ring_begin(struct zfs *fs, int fd, const struct fuse_init_out *i
 	if ((init->flags & FUSE_MAX_PAGES) && (size_t)init->max_pages * 4096 > max_payload)
 		max_payload = (size_t)init->max_pages * 4096;
 	memset(&c, 0, sizeof(c));
-	c.buddy = fs->cfg.buddy;
 	c.fd = fd;
 	c.depth = zfs_ring_depth();
 	c.max_payload = max_payload;
@@ -292,6 +291,64 @@ int zfs_session_adopt(struct zfs *fs, struct fuse_session *se, const void *init_
 	if (atomic_load(&fs->init_unique) != 0 || fuse_session_exited(se))
 		return -EPROTO;
 	return 0;
+}
+
+int zfs_session_adopt_ring(struct zfs *fs, struct fuse_session *se,
+			   struct zfs_uring_region *reg)
+{
+	struct zfs_uring_config c;
+	struct zfs_uring_stats st;
+	struct zfs_uring *u;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = fuse_session_fd(se);
+	c.adopt = reg;
+	c.process = zfs_ring_process;
+	c.thread_begin = zfs_ring_thread_begin;
+	c.thread_end = zfs_ring_thread_end;
+	c.arg = fs;
+	u = zfs_uring_create(&c);
+	if (!u)
+		return -errno;
+	atomic_store(&fs->uring, u);
+	zfs_uring_stats(u, &st);
+	zfs_session_log(fs, 2, "transport: io_uring, adopted: %u queues of %llu entries, %llu requests "
+			"held by the process before", zfs_uring_nr_queues(),
+			(unsigned long long)st.depth, (unsigned long long)st.held);
+	return 0;
+}
+
+/* Stop and free the ring at the session's end; a held one (a hand-over
+ * that did not happen) first serves what it held, so no request waits
+ * for a process that will not come. */
+static void zfs_ring_end(struct zfs *fs, struct fuse_session *se)
+{
+	struct zfs_uring *u = atomic_load(&fs->uring);
+	struct zfs_uring_stats us;
+
+	if (!u)
+		return;
+	if (zfs_uring_held(u) && se) {
+		struct fuse_session *old = fs->se;
+
+		fs->se = se;
+		if (zfs_uring_start(u) < 0)
+			zfs_session_log(fs, 0, "io_uring: the held requests could not be served");
+		zfs_uring_stop(u);
+		fs->se = old;
+	}
+	zfs_uring_stop(u);
+	atomic_store(&fs->uring, NULL);
+	zfs_uring_stats(u, &us);
+	zfs_session_log(fs, 2, "io_uring: %llu requests, %llu remote replies, %llu copied, %llu errors",
+			(unsigned long long)us.requests, (unsigned long long)us.remote_replies,
+			(unsigned long long)us.copied_replies, (unsigned long long)us.errors);
+	zfs_uring_destroy(u);
+}
+
+void zfs_session_ring_end(struct zfs *fs, struct fuse_session *se)
+{
+	zfs_ring_end(fs, se);
 }
 
 /* ---- interrupts ---------------------------------------------------------------- */
@@ -645,14 +702,21 @@ static void zfs_wake_handler(int sig)
 	(void)sig;
 }
 
+/* The interrupt state, fresh; its lock made anew unless a ring kept
+ * serving since the last session (then the lock lives on). */
 static int zfs_intr_init(struct zfs *fs)
 {
+	if (!fs->intr_kept && pthread_mutex_init(&fs->intr_lock, NULL))
+		return -ENOMEM;
+	fs->intr_kept = 0;
+	pthread_mutex_lock(&fs->intr_lock);
 	memset(fs->intr_recent, 0, sizeof(fs->intr_recent));
 	memset(fs->parked, 0, sizeof(fs->parked));
 	atomic_store(&fs->nparked, 0);
 	fs->intr_next = 0;
 	fs->intr_stop = 0;
-	return pthread_mutex_init(&fs->intr_lock, NULL) ? -ENOMEM : 0;
+	pthread_mutex_unlock(&fs->intr_lock);
+	return 0;
 }
 
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
@@ -662,7 +726,7 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 	struct zfs_worker *w;
 	struct zfs_uring *u;
 	sigset_t block, old;
-	int notifier_joined;
+	int notifier_joined, keep = 0;
 	unsigned k;
 	int ret = 0;
 
@@ -673,6 +737,20 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		return -ENOMEM;
 	atomic_store(&fs->session_err, 0);
 	zfs_session_io(fs, se);
+	/* A ring handed over by the process before (zfs_session_adopt_ring),
+	 * or held for a hand-over that did not happen: its threads start and
+	 * serve what it holds.  If they cannot, nobody would serve the ring:
+	 * the session ends (and its process with it, which aborts the
+	 * connection). */
+	u = atomic_load(&fs->uring);
+	if (zfs_uring_pending(u)) {
+		ret = zfs_uring_start(u);
+		if (ret < 0) {
+			zfs_session_log(fs, 0, "io_uring: the ring's threads did not start: %s",
+					strerror(-ret));
+			goto out_intr;
+		}
+	}
 	w = calloc(threads, sizeof(*w));
 	if (!w) {
 		ret = -ENOMEM;
@@ -732,9 +810,13 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		}
 	}
 	sigaction(ZFS_WAKE_SIGNAL, &old_sa, NULL);
-	/* The ring's threads commit what they hold and leave. */
+	/* The ring's threads commit what they hold and leave; unless the ring
+	 * is to be handed over (fs->uring_keep): then it serves on, for the
+	 * caller's hold (fuse/uring.h zfs_uring_hold). */
 	u = atomic_load(&fs->uring);
-	zfs_uring_stop(u);
+	keep = atomic_exchange(&fs->uring_keep, 0) && u;
+	if (!keep)
+		zfs_uring_stop(u);
 	/* The notifier exits at once unless the kernel holds it inside an
 	 * invalidation; then the unmount aborts the connection and frees it. */
 	notifier_joined = zfs_notify_stop(&fs->notify, 200);
@@ -742,16 +824,8 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		stop(arg);
 	if (!notifier_joined)
 		zfs_notify_join(&fs->notify);
-	atomic_store(&fs->uring, NULL);
-	if (u) {
-		struct zfs_uring_stats us;
-
-		zfs_uring_stats(u, &us);
-		zfs_session_log(fs, 2, "io_uring: %llu requests, %llu remote replies, %llu copied, %llu errors",
-				(unsigned long long)us.requests, (unsigned long long)us.remote_replies,
-				(unsigned long long)us.copied_replies, (unsigned long long)us.errors);
-	}
-	zfs_uring_destroy(u);
+	if (!keep)
+		zfs_ring_end(fs, NULL);
 	for (k = 0; k < threads; k++)
 		if (w[k].ret < 0 && !ret)
 			ret = w[k].ret;
@@ -759,6 +833,12 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		ret = atomic_load(&fs->session_err);
 	free(w);
 out_intr:
+	if (keep) {
+		/* The ring serves on until the hold: its handlers need the
+		 * session and the interrupt state (zfs_intr_init keeps it). */
+		fs->intr_kept = 1;
+		return ret;
+	}
 	pthread_mutex_destroy(&fs->intr_lock);
 	fs->se = NULL;
 	return ret;

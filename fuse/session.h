@@ -78,6 +78,7 @@
 struct zfs;
 struct fuse_session;
 struct zfs_reqstat_thread;
+struct zfs_uring_region;
 
 /* Run the session on `threads` workers (the calling thread is one of them)
  * until it ends: a termination signal caught by libfuse's handlers on the
@@ -86,10 +87,15 @@ struct zfs_reqstat_thread;
  * stopped and stop(arg) is called (to unmount; the device is never closed
  * under a worker's read); a notifier the kernel holds inside an
  * invalidation is joined after stop(arg) instead; the io_uring transport,
- * if it ran, is stopped after the workers and freed at the end.  Returns
- * 0, -ENOMEM, -EAGAIN when the notifier cannot be started, -EOPNOTSUPP or
- * the ring's error when uring=on could not be honoured, or the first
- * negative errno a worker met. */
+ * if it ran, is stopped after the workers and freed at the end - unless
+ * fs->uring_keep was set (a hand-over, daemon/reload.h): then it is left
+ * serving and published, for the caller's zfs_uring_hold.  A ring that is
+ * published but not running when the loop starts (adopted by
+ * zfs_session_adopt_ring, or held for a hand-over that did not happen)
+ * is started first and serves what it holds.  Returns 0, -ENOMEM,
+ * -EAGAIN when the notifier cannot be started, -EOPNOTSUPP or the ring's
+ * error when uring=on could not be honoured or a published ring's
+ * threads could not start, or the first negative errno a worker met. */
 int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
 		     void (*stop)(void *arg), void *arg);
 
@@ -105,6 +111,23 @@ int zfs_session_loop(struct zfs *fs, struct fuse_session *se, unsigned threads,
  * before zfs_session_loop.  Returns 0, -EINVAL (a short argument), -EBADF
  * (no device) or -EPROTO (libfuse refused the INIT). */
 int zfs_session_adopt(struct zfs *fs, struct fuse_session *se, const void *init_in, size_t len);
+
+/* After zfs_session_adopt, when the process before served the mount over
+ * io_uring and handed its ring region over (fuse/uring.h "Hand-over";
+ * `reg` mapped by zfs_uring_region_adopt): the connection is io_uring for
+ * good, whatever cfg.uring says.  Creates the transport on the region and
+ * publishes it in fs->uring; zfs_session_loop starts it (its threads
+ * serve the held requests first).  Returns 0 (the region is the
+ * transport's) or a negative errno (the caller frees the region). */
+int zfs_session_adopt_ring(struct zfs *fs, struct fuse_session *se,
+			   struct zfs_uring_region *reg);
+
+/* The end of a ring left published (fs->uring_keep) by a session that
+ * will not run again: after a hand-over refused, then a stop, a held ring
+ * first serves its held requests through `se`; with `se` NULL (handed
+ * over: they are the next process's) it does not.  Then it is stopped
+ * and freed.  Nothing without a ring.  Main thread, no session running. */
+void zfs_session_ring_end(struct zfs *fs, struct fuse_session *se);
 
 /* ---- the mount's readahead ---------------------------------------------------- */
 

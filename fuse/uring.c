@@ -32,6 +32,18 @@
  * never asked for) are acknowledged empty if one ever comes through the
  * ring, so an entry is never lost.
  *
+ * Hand-over (uring.h).  Every block lies in the region (struct
+ * zfs_uring_region: the memfd, its mapping, the table at its start).  In
+ * hold mode (u->hold) a completed command's request is not served: the
+ * entry becomes ZU_HELD and its table line says so (zu_hold_ent); each
+ * queue of an online CPU tells the holder once all its entries are held
+ * (zu_hold_check, u->full under u->lock).  A queue thread serves every
+ * held entry of its queue when it starts (an adopted region, a resumed
+ * hold) and whenever hold mode ends with entries still held (a hold given
+ * up): zu_revive_all, which commits each one's reply with
+ * COMMIT_AND_FETCH on this thread's ring; its setup registers only the
+ * entries that are not held.
+ *
  * Failure after the INIT reply accepted the ring is the dangerous case: the
  * kernel holds every request until each queue has an entry.  So whenever
  * zfs_uring_start fails, it sends one REGISTER with an impossible queue
@@ -42,6 +54,7 @@
 #include "fuse/uring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <liburing.h>
 #include <pthread.h>
@@ -52,10 +65,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "alloc/buddy.h"
 #include "fuse/fuse_uring_kernel.h"
 
 #define ZU_HDR_PAGE 4096u			/* the header page of a block */
@@ -67,14 +82,54 @@ static_assert(sizeof(struct fuk_req_header) + sizeof(struct fuse_in_header) + FU
 enum zu_state {
 	ZU_PARKED,		/* a command of ours waits in the kernel */
 	ZU_USER,		/* a request is with the session */
-	ZU_DEAD,		/* its command ended (unmount, error) */
+	ZU_DEAD,		/* its command ended (unmount, error), or never registered */
+	ZU_HELD,		/* a request is in its buffers, kept for a hand-over */
+};
+
+/* ---- the region's table (see "Hand-over" in uring.h) ---------------------- */
+
+#define ZU_TABLE_MAGIC "ZCRING\0\1"
+#define ZU_TABLE_VERSION 1u
+#define ZU_TBL_HELD 1u
+/* Where a fresh region asks to be mapped: far from the heap, the
+ * libraries and the stacks (and from ASan's shadow), so that the next
+ * process finds the address free; only a hint. */
+#define ZU_REGION_HINT ((uintptr_t)0x300000000000ull)
+
+struct zu_tbl_ent {
+	uint32_t state;			/* ZU_TBL_HELD or 0 */
+	uint32_t pad;
+	uint64_t commit_id;		/* the held request's unique */
+};
+
+struct zu_table {
+	char magic[8];
+	uint32_t version;
+	uint32_t table_bytes;		/* this table, page aligned: blocks follow */
+	uint64_t base;			/* the mapping's address */
+	uint64_t size;			/* the whole region */
+	uint64_t block_size;		/* header page + payload, page aligned */
+	uint64_t max_payload;
+	uint32_t nq;
+	uint32_t depth;
+	uint32_t held;			/* entries held at the last hand-over */
+	uint32_t pad;
+	struct zu_tbl_ent ents[];	/* nq * depth, queue by queue */
+};
+
+struct zfs_uring_region {
+	int fd;				/* the memfd */
+	char *base;
+	size_t size;
+	struct zu_table *t;		/* = base */
 };
 
 struct zu_queue;
 
 struct zu_ent {
 	struct zu_queue *q;
-	char *block;			/* buddy block: header page + payload */
+	struct zu_tbl_ent *tbl;		/* its line in the region's table */
+	char *block;			/* in the region: header page + payload */
 	struct fuk_req_header *hdr;	/* = block */
 	char *payload;			/* = block + ZU_HDR_PAGE */
 	struct iovec iov[2];		/* what REGISTER names */
@@ -98,63 +153,97 @@ struct zu_queue {
 	struct zu_ent *cur;		/* entry being processed (thread only) */
 	void *tctx;			/* cfg.thread_begin's (thread only) */
 	struct zu_ent *ents;		/* depth entries */
+	unsigned nheld;			/* entries ZU_HELD (thread only) */
+	_Atomic int must_hold;		/* the hold waits for this queue (set by the holder) */
+	_Atomic int hold_reported;	/* told the holder it is full */
 	_Atomic(struct zu_ent *) handoff;	/* replies made on other threads */
 	_Atomic uint64_t requests;
 	_Atomic uint64_t remote_replies;
 	_Atomic uint64_t copied;
 	_Atomic uint64_t errors;
+	_Atomic uint64_t revived;
 };
 
 struct zfs_uring {
 	struct zfs_uring_config cfg;
 	unsigned nq;
 	struct zu_queue *q;
-	size_t block_size;		/* ZU_HDR_PAGE + max_payload */
+	struct zfs_uring_region *reg;	/* every entry's block, and the table */
+	size_t block_size;		/* ZU_HDR_PAGE + max_payload, page aligned */
 	pthread_key_t key;		/* the calling thread's queue */
 	pthread_mutex_t lock;		/* leaf: the start handshake below */
 	pthread_cond_t cond;
 	unsigned reported;		/* queues done with setup; protected by lock */
+	unsigned full;			/* queues all held (a hold); protected by lock */
 	int start_err;			/* first setup error; protected by lock */
-	int started;			/* zfs_uring_start was called (starter only) */
+	int started;			/* threads run (starter only) */
+	int ever;			/* zfs_uring_start succeeded once (starter only) */
+	int handed;			/* entries came from a hand-over (starter only) */
 	_Atomic int live;		/* replies are taken (threads may serve) */
 	_Atomic int running;		/* the ring serves: started, not failed or stopped */
 	_Atomic int stop;
+	_Atomic int hold;		/* queue threads hold new requests */
+	_Atomic int held;		/* held and stopped: ready to hand over */
+	_Atomic uint64_t held_count;	/* requests held at the last hand-over */
 };
 
 /* ---- possible CPUs ----------------------------------------------------------- */
 
-unsigned zfs_uring_nr_queues(void)
+/* Parse a kernel CPU list ("0-3,5,7-8") from `path` into *set (CPUs past
+ * CPU_SETSIZE are counted, not set).  Returns how many CPUs it names, 0
+ * when it cannot be read. */
+static unsigned zu_cpulist(const char *path, cpu_set_t *set)
 {
 	char line[256], *p;
 	unsigned n = 0;
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	FILE *f = fopen(path, "re");
 
-	if (f) {
-		if (fgets(line, sizeof(line), f)) {
-			/* "0-3,5,7-8": count the CPUs of every range. */
-			for (p = line; *p && *p != '\n';) {
-				char *end;
-				unsigned long a = strtoul(p, &end, 10), b = a;
+	if (set)
+		CPU_ZERO(set);
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f)) {
+		for (p = line; *p && *p != '\n';) {
+			char *end;
+			unsigned long a = strtoul(p, &end, 10), b = a;
 
-				if (end == p)
-					break;
-				if (*end == '-')
-					b = strtoul(end + 1, &end, 10);
-				if (b >= a)
-					n += (unsigned)(b - a + 1);
-				p = *end == ',' ? end + 1 : end;
-				if (end == p && *p != ',')
-					break;
-			}
+			if (end == p)
+				break;
+			if (*end == '-')
+				b = strtoul(end + 1, &end, 10);
+			if (b >= a)
+				n += (unsigned)(b - a + 1);
+			for (unsigned long c = a; set && c <= b && c < CPU_SETSIZE; c++)
+				CPU_SET(c, set);
+			p = *end == ',' ? end + 1 : end;
+			if (end == p && *p != ',')
+				break;
 		}
-		fclose(f);
 	}
+	fclose(f);
+	return n;
+}
+
+unsigned zfs_uring_nr_queues(void)
+{
+	unsigned n = zu_cpulist("/sys/devices/system/cpu/possible", NULL);
+
 	if (n == 0) {
 		int c = get_nprocs_conf();
 
 		n = c > 0 ? (unsigned)c : 1;
 	}
 	return n;
+}
+
+void zfs_uring_online(cpu_set_t *set)
+{
+	if (zu_cpulist("/sys/devices/system/cpu/online", set) == 0) {
+		int c = get_nprocs();
+
+		for (int k = 0; k < c && k < CPU_SETSIZE; k++)
+			CPU_SET(k, set);
+	}
 }
 
 int zfs_uring_available(void)
@@ -421,6 +510,51 @@ static void zu_serve(struct zu_queue *q, struct zu_ent *e)
 	}
 }
 
+/* Hold mode (zfs_uring_hold): e's request stays in its buffers, unserved,
+ * for the next process (or for this one, if the hold is given up). */
+static void zu_hold_ent(struct zu_queue *q, struct zu_ent *e)
+{
+	e->commit_id = e->hdr->ring_ent_in_out.commit_id;
+	e->state = ZU_HELD;
+	e->tbl->commit_id = e->commit_id;
+	e->tbl->state = ZU_TBL_HELD;
+	q->nheld++;
+}
+
+/* Serve every held entry of q from its buffers: after a hand-over, after
+ * a hand-over refused late, after a hold given up. */
+static void zu_revive_all(struct zu_queue *q)
+{
+	unsigned i;
+
+	for (i = 0; i < q->u->cfg.depth; i++) {
+		struct zu_ent *e = &q->ents[i];
+
+		if (e->state != ZU_HELD)
+			continue;
+		e->tbl->state = 0;
+		q->nheld--;
+		atomic_fetch_add_explicit(&q->revived, 1, memory_order_relaxed);
+		zu_serve(q, e);
+	}
+	atomic_store_explicit(&q->hold_reported, 0, memory_order_relaxed);
+}
+
+/* In hold mode: tell the holder once every entry of q is held. */
+static void zu_hold_check(struct zu_queue *q)
+{
+	struct zfs_uring *u = q->u;
+
+	if (!atomic_load_explicit(&q->must_hold, memory_order_relaxed) || q->nheld < u->cfg.depth ||
+	    atomic_load_explicit(&q->hold_reported, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&q->hold_reported, 1, memory_order_relaxed);
+	pthread_mutex_lock(&u->lock);
+	u->full++;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+}
+
 /* Prepare the commits of every reply handed over by other threads. */
 static void zu_drain(struct zu_queue *q)
 {
@@ -457,7 +591,10 @@ static void zu_reap(struct zu_queue *q)
 			continue;
 		}
 		if (res == 0) {
-			zu_serve(q, e);
+			if (atomic_load_explicit(&q->u->hold, memory_order_acquire))
+				zu_hold_ent(q, e);
+			else
+				zu_serve(q, e);
 		} else if (res == -EAGAIN || res == -EINTR) {
 			zu_submit_cmd(q, e, e->last_cmd);
 		} else {
@@ -472,6 +609,10 @@ static void zu_reap(struct zu_queue *q)
 		if (!atomic_load(&q->u->stop))
 			zu_arm_eventfd(q);
 	}
+	if (atomic_load_explicit(&q->u->hold, memory_order_acquire))
+		zu_hold_check(q);
+	else if (q->nheld && !atomic_load(&q->u->stop))
+		zu_revive_all(q);	/* the hold was given up */
 }
 
 static void zu_loop(struct zu_queue *q)
@@ -501,7 +642,7 @@ static int zu_queue_setup(struct zu_queue *q)
 	struct zfs_uring *u = q->u;
 	struct io_uring_params p;
 	struct io_uring_cqe *cqe;
-	unsigned i, head, n = u->cfg.depth + 2;
+	unsigned i, head, n = u->cfg.depth + 2, nreg = 0;
 	int fd = u->cfg.fd, ret;
 
 	memset(&p, 0, sizeof(p));
@@ -516,15 +657,21 @@ static int zu_queue_setup(struct zu_queue *q)
 	if (ret < 0)
 		return ret;
 	zu_arm_eventfd(q);
+	/* Held entries (a hand-over) are committed once served; the others
+	 * are registered, anew after a hand-over (the kernel's entries of a
+	 * ring that exited are dead: a REGISTER makes a new one). */
 	for (i = 0; i < u->cfg.depth; i++) {
+		if (q->ents[i].state == ZU_HELD)
+			continue;
 		ret = zu_submit_cmd(q, &q->ents[i], FUK_CMD_REGISTER);
 		if (ret < 0)
 			return ret;
+		nreg++;
 	}
 	ret = io_uring_submit(&q->ring);
 	if (ret < 0)
 		return ret;
-	if ((unsigned)ret != u->cfg.depth + 1)
+	if ((unsigned)ret != nreg + 1)
 		return -EIO;
 	/* Completions posted by the submission itself are refusals (a
 	 * request's completion needs this thread's task work, which runs
@@ -565,11 +712,13 @@ static void *zu_thread(void *arg)
 		atomic_store(&q->pinned,
 			     pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0);
 	}
+	atomic_store_explicit(&q->hold_reported, 0, memory_order_relaxed);
 	err = zu_queue_setup(q);
 	zu_report(u, err);
 	if (err == 0) {
 		if (u->cfg.thread_begin)
 			q->tctx = u->cfg.thread_begin(u->cfg.arg);
+		zu_revive_all(q);
 		zu_loop(q);
 		if (u->cfg.thread_end)
 			u->cfg.thread_end(u->cfg.arg, q->tctx);
@@ -581,12 +730,124 @@ static void *zu_thread(void *arg)
 	return NULL;
 }
 
+/* ---- the region ------------------------------------------------------------ */
+
+static size_t zu_page_up(size_t n)
+{
+	return (n + ZU_HDR_PAGE - 1) & ~(size_t)(ZU_HDR_PAGE - 1);
+}
+
+static size_t zu_table_bytes(unsigned nq, unsigned depth)
+{
+	return zu_page_up(sizeof(struct zu_table) + (size_t)nq * depth * sizeof(struct zu_tbl_ent));
+}
+
+void zfs_uring_region_free(struct zfs_uring_region *r)
+{
+	if (!r)
+		return;
+	munmap(r->base, r->size);
+	close(r->fd);
+	free(r);
+}
+
+/* A fresh region for nq queues of `depth` blocks: memfd, size, mapping,
+ * table.  Returns NULL with errno set. */
+static struct zfs_uring_region *zu_region_new(unsigned nq, unsigned depth, size_t block,
+					      size_t max_payload)
+{
+	struct zfs_uring_region *r = calloc(1, sizeof(*r));
+	size_t tb = zu_table_bytes(nq, depth);
+	int saved;
+
+	if (!r)
+		return NULL;
+	r->size = tb + (size_t)nq * depth * block;
+	r->fd = memfd_create("zcached-ring", MFD_CLOEXEC);
+	if (r->fd < 0)
+		goto err_free;
+	if (ftruncate(r->fd, (off_t)r->size) < 0)
+		goto err_close;
+	r->base = mmap((void *)ZU_REGION_HINT, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (r->base == MAP_FAILED)
+		goto err_close;
+	r->t = (struct zu_table *)(void *)r->base;
+	memcpy(r->t->magic, ZU_TABLE_MAGIC, sizeof(r->t->magic));
+	r->t->version = ZU_TABLE_VERSION;
+	r->t->table_bytes = (uint32_t)tb;
+	r->t->base = (uint64_t)(uintptr_t)r->base;
+	r->t->size = r->size;
+	r->t->block_size = block;
+	r->t->max_payload = max_payload;
+	r->t->nq = nq;
+	r->t->depth = depth;
+	return r;
+err_close:
+	saved = errno;
+	close(r->fd);
+	errno = saved;
+err_free:
+	saved = errno;
+	free(r);
+	errno = saved;
+	return NULL;
+}
+
+struct zfs_uring_region *zfs_uring_region_adopt(int fd)
+{
+	struct zfs_uring_region *r;
+	struct zu_table t;
+	struct stat st;
+	uint64_t n;
+	void *p;
+
+	if (pread(fd, &t, sizeof(t), 0) != (ssize_t)sizeof(t) || fstat(fd, &st) < 0)
+		goto bad;
+	n = (uint64_t)t.nq * t.depth;
+	if (memcmp(t.magic, ZU_TABLE_MAGIC, sizeof(t.magic)) || t.version != ZU_TABLE_VERSION ||
+	    t.nq == 0 || t.depth == 0 || t.depth > ZFS_URING_MAX_DEPTH || t.max_payload < 8192 ||
+	    t.block_size != zu_page_up(ZU_HDR_PAGE + t.max_payload) ||
+	    t.table_bytes != zu_table_bytes(t.nq, t.depth) || t.base == 0 ||
+	    t.base % ZU_HDR_PAGE || t.size != t.table_bytes + n * t.block_size ||
+	    (uint64_t)st.st_size != t.size)
+		goto bad;
+	p = mmap((void *)(uintptr_t)t.base, t.size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;	/* EEXIST: the address is taken */
+	if (p != (void *)(uintptr_t)t.base) {
+		munmap(p, t.size);	/* a kernel that took it as a hint */
+		errno = EEXIST;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		munmap(p, t.size);
+		errno = ENOMEM;
+		return NULL;
+	}
+	r->fd = fd;
+	r->base = p;
+	r->size = t.size;
+	r->t = p;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return r;
+bad:
+	errno = EINVAL;
+	return NULL;
+}
+
+unsigned zfs_uring_region_held(const struct zfs_uring_region *r)
+{
+	return r ? r->t->held : 0;
+}
+
 /* ---- create, start, stop ------------------------------------------------------ */
 
-/* Free the queues: blocks, eventfds, entries (threads stopped). */
+/* Free the queues: eventfds, entries (threads stopped). */
 static void zu_free_queues(struct zfs_uring *u)
 {
-	unsigned qi, i;
+	unsigned qi;
 
 	if (!u->q)
 		return;
@@ -595,22 +856,19 @@ static void zu_free_queues(struct zfs_uring *u)
 
 		if (q->efd >= 0)
 			close(q->efd);
-		if (!q->ents)
-			continue;
-		for (i = 0; i < u->cfg.depth; i++)
-			if (q->ents[i].block)
-				buddy_free(u->cfg.buddy, q->ents[i].block, u->block_size);
 		free(q->ents);
 	}
 	free(u->q);
 	u->q = NULL;
 }
 
-/* The queues and their entries, without blocks: fixed for the
- * transport's life, so zu_find reads them without a lock. */
+/* The queues and their entries: fixed for the transport's life, so
+ * zu_find reads them without a lock.  Each entry's block lies in the
+ * region, queue by queue; an entry the table says is held is ZU_HELD. */
 static int zu_alloc_queues(struct zfs_uring *u)
 {
 	unsigned qi, i;
+	char *blocks = u->reg->base + u->reg->t->table_bytes;
 
 	u->q = calloc(u->nq, sizeof(*u->q));
 	if (!u->q)
@@ -629,31 +887,23 @@ static int zu_alloc_queues(struct zfs_uring *u)
 		if (q->efd < 0 || !q->ents)
 			return -ENOMEM;
 		for (i = 0; i < u->cfg.depth; i++) {
-			q->ents[i].q = q;
-			q->ents[i].state = ZU_DEAD;
-		}
-	}
-	return 0;
-}
+			struct zu_ent *e = &q->ents[i];
+			size_t k = (size_t)qi * u->cfg.depth + i;
 
-/* Every entry's block: header page and payload buffer. */
-static int zu_alloc_blocks(struct zfs_uring *u)
-{
-	unsigned qi, i;
-
-	for (qi = 0; qi < u->nq; qi++) {
-		for (i = 0; i < u->cfg.depth; i++) {
-			struct zu_ent *e = &u->q[qi].ents[i];
-
-			e->block = buddy_alloc(u->cfg.buddy, u->block_size);
-			if (!e->block)
-				return -ENOMEM;
+			e->q = q;
+			e->tbl = &u->reg->t->ents[k];
+			e->block = blocks + k * u->block_size;
 			e->hdr = (struct fuk_req_header *)(void *)e->block;
 			e->payload = e->block + ZU_HDR_PAGE;
 			e->iov[0].iov_base = e->hdr;
 			e->iov[0].iov_len = sizeof(*e->hdr);
 			e->iov[1].iov_base = e->payload;
 			e->iov[1].iov_len = u->cfg.max_payload;
+			e->state = ZU_DEAD;
+			if (e->tbl->state == ZU_TBL_HELD) {
+				e->state = ZU_HELD;
+				q->nheld++;
+			}
 		}
 	}
 	return 0;
@@ -662,9 +912,12 @@ static int zu_alloc_blocks(struct zfs_uring *u)
 struct zfs_uring *zfs_uring_create(const struct zfs_uring_config *cfg)
 {
 	struct zfs_uring *u;
+	int err = ENOMEM;
 
-	if (!cfg || !cfg->buddy || cfg->fd < 0 || !cfg->process || cfg->depth < 1 ||
-	    cfg->depth > ZFS_URING_MAX_DEPTH || cfg->max_payload < 8192) {
+	if (!cfg || cfg->fd < 0 || !cfg->process ||
+	    (!cfg->adopt && (cfg->depth < 1 || cfg->depth > ZFS_URING_MAX_DEPTH ||
+			     cfg->max_payload < 8192)) ||
+	    (cfg->adopt && cfg->adopt->t->nq != zfs_uring_nr_queues())) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -673,18 +926,36 @@ struct zfs_uring *zfs_uring_create(const struct zfs_uring_config *cfg)
 		return NULL;
 	u->cfg = *cfg;
 	u->nq = zfs_uring_nr_queues();
-	u->block_size = ZU_HDR_PAGE + cfg->max_payload;
+	if (cfg->adopt) {
+		u->cfg.depth = cfg->adopt->t->depth;
+		u->cfg.max_payload = cfg->adopt->t->max_payload;
+		u->block_size = cfg->adopt->t->block_size;
+		u->handed = 1;
+	} else {
+		u->block_size = zu_page_up(ZU_HDR_PAGE + cfg->max_payload);
+	}
+	u->cfg.adopt = NULL;
 	if (pthread_key_create(&u->key, NULL) != 0)
 		goto err_free;
 	if (pthread_mutex_init(&u->lock, NULL) != 0)
 		goto err_key;
 	if (pthread_cond_init(&u->cond, NULL) != 0)
 		goto err_lock;
+	u->reg = cfg->adopt ? cfg->adopt
+	       : zu_region_new(u->nq, u->cfg.depth, u->block_size, u->cfg.max_payload);
+	if (!u->reg) {
+		err = errno;
+		goto err_cond;
+	}
+	atomic_store(&u->held_count, u->reg->t->held);
 	if (zu_alloc_queues(u) < 0)
 		goto err_queues;
 	return u;
 err_queues:
 	zu_free_queues(u);
+	if (!cfg->adopt)
+		zfs_uring_region_free(u->reg);
+err_cond:
 	pthread_cond_destroy(&u->cond);
 err_lock:
 	pthread_mutex_destroy(&u->lock);
@@ -692,7 +963,7 @@ err_key:
 	pthread_key_delete(u->key);
 err_free:
 	free(u);
-	errno = ENOMEM;
+	errno = err;
 	return NULL;
 }
 
@@ -739,14 +1010,18 @@ int zfs_uring_start(struct zfs_uring *u)
 {
 	sigset_t all, old;
 	unsigned qi, created = 0;
-	int ret;
+	int ret = 0;
 
 	if (!u || u->started)
 		return -EINVAL;
 	u->started = 1;
-	ret = zu_alloc_blocks(u);
-	if (ret < 0)
-		goto err;
+	atomic_store(&u->stop, 0);
+	atomic_store(&u->hold, 0);
+	atomic_store(&u->held, 0);
+	pthread_mutex_lock(&u->lock);
+	u->reported = 0;
+	u->start_err = 0;
+	pthread_mutex_unlock(&u->lock);
 	atomic_store(&u->live, 1);
 	/* Running from now on: the INIT reply committed the kernel to the
 	 * ring, which serves the first request as soon as every queue has
@@ -774,10 +1049,14 @@ int zfs_uring_start(struct zfs_uring *u)
 	pthread_mutex_unlock(&u->lock);
 	if (ret < 0)
 		goto err;
+	u->ever = 1;
 	return 0;
 err:
 	zfs_uring_stop(u);
-	zfs_uring_disable(u->cfg.fd);
+	/* A ring that served once (or was handed over) cannot be given up:
+	 * the kernel uses it; the caller ends the session instead. */
+	if (!u->ever && !u->handed)
+		zfs_uring_disable(u->cfg.fd);
 	return ret;
 }
 
@@ -804,6 +1083,94 @@ void zfs_uring_stop(struct zfs_uring *u)
 	}
 	atomic_store(&u->running, 0);
 	atomic_store(&u->live, 0);
+	u->started = 0;
+}
+
+int zfs_uring_hold(struct zfs_uring *u, unsigned timeout_ms, int (*poke)(void *arg), void *arg,
+		   char *err, size_t errlen)
+{
+	struct timespec dl;
+	cpu_set_t online;
+	unsigned qi, need = 0, full;
+	uint64_t held = 0;
+	int ret = 0;
+
+	if (!u || !u->started || !atomic_load(&u->running)) {
+		snprintf(err, errlen, "the io_uring transport is not running");
+		return -EINVAL;
+	}
+	zfs_uring_online(&online);
+	for (qi = 0; qi < u->nq; qi++) {
+		int must = qi < CPU_SETSIZE && CPU_ISSET(qi, &online);
+
+		atomic_store(&u->q[qi].must_hold, must);
+		need += (unsigned)must;
+	}
+	pthread_mutex_lock(&u->lock);
+	u->full = 0;
+	pthread_mutex_unlock(&u->lock);
+	atomic_store(&u->hold, 1);
+	if (poke)
+		ret = poke(arg);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot start the process that fills the queues: %s",
+			 strerror(-ret));
+		goto resume;
+	}
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&u->lock);
+	while (u->full < need && ret == 0)
+		ret = -pthread_cond_timedwait(&u->cond, &u->lock, &dl);
+	full = u->full;
+	pthread_mutex_unlock(&u->lock);
+	if (full < need) {
+		for (qi = 0; qi < u->nq; qi++)
+			if (atomic_load(&u->q[qi].must_hold) && !atomic_load(&u->q[qi].hold_reported))
+				break;
+		snprintf(err, errlen, "io_uring queue %u (CPU %u) did not fill its %u entries "
+			 "within %u ms (can the daemon run on that CPU?)", qi, qi, u->cfg.depth,
+			 timeout_ms);
+		ret = -ETIMEDOUT;
+		goto resume;
+	}
+	/* Every entry of every online queue holds a request: none can take
+	 * one any more, so the threads leave with nothing the kernel could
+	 * give them but their eventfd read. */
+	zfs_uring_stop(u);
+	for (qi = 0; qi < u->nq; qi++)
+		held += u->q[qi].nheld;
+	u->reg->t->held = (uint32_t)held;
+	atomic_store(&u->held_count, held);
+	atomic_store(&u->hold, 0);
+	atomic_store(&u->held, 1);
+	return 0;
+resume:
+	/* Serve on: each queue's thread serves what it held. */
+	atomic_store(&u->hold, 0);
+	for (qi = 0; qi < u->nq; qi++)
+		zu_kick(&u->q[qi]);
+	return ret;
+}
+
+int zfs_uring_held(const struct zfs_uring *u)
+{
+	return u && atomic_load(&u->held);
+}
+
+int zfs_uring_pending(const struct zfs_uring *u)
+{
+	return u && !u->started && (atomic_load(&u->held) || (u->handed && !u->ever));
+}
+
+int zfs_uring_fd(const struct zfs_uring *u)
+{
+	return u ? u->reg->fd : -1;
 }
 
 void zfs_uring_destroy(struct zfs_uring *u)
@@ -812,6 +1179,7 @@ void zfs_uring_destroy(struct zfs_uring *u)
 		return;
 	zfs_uring_stop(u);
 	zu_free_queues(u);
+	zfs_uring_region_free(u->reg);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->lock);
 	pthread_key_delete(u->key);
@@ -828,6 +1196,7 @@ void zfs_uring_stats(const struct zfs_uring *u, struct zfs_uring_stats *out)
 	out->depth = u->cfg.depth;
 	if (atomic_load_explicit(&u->running, memory_order_relaxed))
 		out->queues = u->nq;
+	out->held = atomic_load_explicit(&u->held_count, memory_order_relaxed);
 	for (qi = 0; qi < u->nq; qi++) {
 		const struct zu_queue *q = &u->q[qi];
 
@@ -837,5 +1206,6 @@ void zfs_uring_stats(const struct zfs_uring *u, struct zfs_uring_stats *out)
 							    memory_order_relaxed);
 		out->copied_replies += atomic_load_explicit(&q->copied, memory_order_relaxed);
 		out->errors += atomic_load_explicit(&q->errors, memory_order_relaxed);
+		out->revived += atomic_load_explicit(&q->revived, memory_order_relaxed);
 	}
 }

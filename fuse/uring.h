@@ -20,12 +20,18 @@
  * notification (the ring refuses unique 0).  So the session keeps reading
  * /dev/fuse while the ring runs.
  *
- * Memory.  Each entry is one block from the buddy allocator: a header page
- * (the 288-byte struct fuk_req_header at its start) followed by the
- * payload buffer of `max_payload` bytes (the kernel asks for at least
- * max(8192, max_write, max_pages * 4096): 1 MiB for zcached).  The kernel
- * copies only what a request or reply holds, so pages of a payload buffer
- * that no request reached are never touched.  A request is laid out for
+ * Memory.  Every entry's block lies in one region: a memfd
+ * ("zcached-ring", MAP_SHARED), so that it can pass to the next process
+ * (see "Hand-over").  Its first page(s) hold a self-describing table
+ * (magic, version, the mapping's address, block size, queues, depth, and
+ * per entry whether it holds a request for the next process and that
+ * request's commit_id); then one block per entry, queue by queue: a
+ * header page (the 288-byte struct fuk_req_header at its start) followed
+ * by the payload buffer of `max_payload` bytes (the kernel asks for at
+ * least max(8192, max_write, max_pages * 4096): 1 MiB for zcached).  The
+ * kernel copies only what a request or reply holds, so pages of a payload
+ * buffer that no request reached are never touched (nor allocated: the
+ * memfd is sparse).  A request is laid out for
  * libfuse without copying its payload: the fuse_in_header and the opcode's
  * fixed argument are copied into the end of the header page, just before
  * the payload, so [in header][op argument][payload] is one buffer and a
@@ -54,6 +60,33 @@
  * kernel completes them with -ENOTCONN, as at unmount).  Requests still
  * queued in the kernel then wait for the unmount, which ends them.
  *
+ * Hand-over (a SIGHUP reload or a restart through the fd store,
+ * daemon/reload.h).  The kernel's ring entry keeps the user addresses of
+ * its buffers from REGISTER and copies a request into them as task work
+ * of the thread whose command it holds; it takes a COMMIT_AND_FETCH for a
+ * request from any io_uring of any process, copying the reply from the
+ * same addresses in the committing process.  An entry waiting for a
+ * request when its thread dies (execve kills every other thread) may get
+ * one that is never copied nor answered: the requester would hang.  So
+ * the only safe hand-over is one where no entry waits: zfs_uring_hold
+ * puts every queue thread in hold mode, where a request that arrives is
+ * not served but kept in its entry's buffers (the table marks it held,
+ * with its commit_id), while replies to requests being served are still
+ * committed (and the request each commit fetches is held too); a caller's
+ * `poke` (daemon/reload.h: a process with `depth` lookups pinned to each
+ * online CPU) makes requests arrive on idle queues.  Once every entry of
+ * every queue of an online CPU is held, the threads exit with nothing the
+ * kernel could give them (queues of offline CPUs get no requests; their
+ * cancelled entries are registered anew by the next process).  The next
+ * process maps the region at the same address (zfs_uring_region_adopt,
+ * early, before the address space fills) and creates its transport on it
+ * (cfg.adopt): each queue thread serves every held entry from its
+ * buffers and commits it with COMMIT_AND_FETCH on its own ring, which
+ * revives the kernel's entry and takes whatever queued meanwhile, and
+ * registers every other entry anew.  A hand-over refused after the hold
+ * resumes the same way in the same process (zfs_uring_start again); a
+ * hold that does not complete in time serves its held entries in place.
+ *
  * Errors: negative errno; nothing is left running or allocated on failure.
  */
 #ifndef ZC_FUSE_URING_H
@@ -61,12 +94,13 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
-struct buddy;
 struct zfs_uring;
+struct zfs_uring_region;		/* a ring memfd, mapped (see "Memory") */
 
 /* -o uring=auto|on|off: whether the session uses this transport (auto:
  * when the kernel offers it in INIT; on: the mount fails without it). */
@@ -84,7 +118,9 @@ enum zfs_uring_mode {
 	X(requests, "requests received through the ring, ever")	\
 	X(remote_replies, "replies committed for a thread other than the queue's, ever") \
 	X(copied_replies, "replies gathered into the entry's payload buffer, ever") \
-	X(errors, "ring commands that failed (other than at unmount), ever")
+	X(errors, "ring commands that failed (other than at unmount), ever") \
+	X(held, "requests held in their buffers at the last hand-over (this process's, or the one before it)") \
+	X(revived, "held requests served from their buffers, ever")
 
 #define ZFS_URING_STATS_DECLARE(name, help) uint64_t name;
 struct zfs_uring_stats {
@@ -94,10 +130,13 @@ struct zfs_uring_stats {
 
 /* What the session hands to zfs_uring_create. */
 struct zfs_uring_config {
-	struct buddy *buddy;		/* required: the entries' blocks */
 	int fd;				/* required: the session's /dev/fuse */
 	unsigned depth;			/* entries per queue, 1..ZFS_URING_MAX_DEPTH */
 	size_t max_payload;		/* payload bytes an entry must hold */
+	/* NULL: a fresh region.  Else the region of the process before
+	 * (zfs_uring_region_adopt), whose depth and payload size replace the
+	 * two above; the transport owns it once created. */
+	struct zfs_uring_region *adopt;
 	/* Called on a queue's thread for every request, with one buffer
 	 * holding the fuse_in_header, the op argument and the payload, and
 	 * the thread's context (thread_begin's, or NULL): the session
@@ -119,8 +158,27 @@ struct zfs_uring_config {
  * /sys/devices/system/cpu/possible): the number of queues.  At least 1. */
 unsigned zfs_uring_nr_queues(void);
 
-/* Allocate a transport: its queues and entries, no thread, ring or buffer
- * yet.  Returns NULL with errno EINVAL (bad config) or ENOMEM. */
+/* The online CPUs (/sys/devices/system/cpu/online) in *set. */
+void zfs_uring_online(cpu_set_t *set);
+
+/* Map a ring memfd handed over by the process before at the address its
+ * table records (MAP_FIXED_NOREPLACE), as early as possible in the
+ * process.  Returns the region (the descriptor is then its own, set
+ * FD_CLOEXEC), or NULL with errno EEXIST (the address is taken: execute
+ * the binary again), EINVAL (not a ring table of this version), or
+ * mmap's error. */
+struct zfs_uring_region *zfs_uring_region_adopt(int fd);
+
+/* How many entries the region's table says are held. */
+unsigned zfs_uring_region_held(const struct zfs_uring_region *r);
+
+/* Unmap and close a region no transport took.  NULL does nothing. */
+void zfs_uring_region_free(struct zfs_uring_region *r);
+
+/* Allocate a transport: its queues, entries and their region (a fresh
+ * one, or cfg.adopt), no thread or ring yet.  Returns NULL with errno
+ * EINVAL (bad config; an adopted region made for another number of
+ * queues) or ENOMEM, or memfd/mmap's error. */
 struct zfs_uring *zfs_uring_create(const struct zfs_uring_config *cfg);
 
 /* Start the queues: after the INIT reply that accepted FUSE_OVER_IO_URING
@@ -131,7 +189,12 @@ struct zfs_uring *zfs_uring_create(const struct zfs_uring_config *cfg);
  * the registration met, e.g. -EOPNOTSUPP when enable_uring went N
  * meanwhile, -EINVAL) with every thread stopped again: the kernel then
  * serves the session over /dev/fuse (a failed registration turns the ring
- * off for the connection).  Call once. */
+ * off for the connection).  Held entries (an adopted region, or a hold
+ * whose hand-over was refused) are served from their buffers and
+ * committed, every other entry is registered; a transport that ran once
+ * or was handed over is not given up on failure (the kernel uses its
+ * ring: the caller must end the session).  Call again only after
+ * zfs_uring_stop or a completed zfs_uring_hold. */
 int zfs_uring_start(struct zfs_uring *u);
 
 /* After an INIT reply that accepted FUSE_OVER_IO_URING, when no transport
@@ -149,8 +212,9 @@ int zfs_uring_available(void);
 /* Whether the ring serves the mount: from the start of zfs_uring_start
  * (the kernel holds requests for the ring from the INIT reply on, and
  * serves one as soon as every queue has an entry, which may be before
- * zfs_uring_start returns) until it fails or zfs_uring_stop is called.  A
- * relaxed read, for statistics. */
+ * zfs_uring_start returns) until it fails or zfs_uring_stop is called (a
+ * completed hold stops it).  A relaxed read: for statistics, and exact
+ * for the thread that starts and stops the transport. */
 int zfs_uring_running(const struct zfs_uring *u);
 
 /* Commit a reply if it answers a ring request.  iov[0] holds the
@@ -178,7 +242,31 @@ void *zfs_uring_payload(struct zfs_uring *u, size_t *len);
  * Idempotent; no-op on a transport never started. */
 void zfs_uring_stop(struct zfs_uring *u);
 
-/* Stop, then free the buffers and the transport.  zfs_uring_destroy(NULL)
+/* Hold every queue for a hand-over (see "Hand-over"): hold mode, then
+ * poke(arg) (may be NULL; a negative errno from it gives up), then wait
+ * up to timeout_ms until every entry of every online CPU's queue holds a
+ * request; then the queue threads are stopped and the region
+ * (zfs_uring_fd) is ready to pass.  Returns 0; or -ETIMEDOUT, poke's
+ * error, -EINVAL (not running), with one line in err naming the queue
+ * that did not fill, and the transport serving again (its threads serve
+ * what they held).  Main thread only. */
+int zfs_uring_hold(struct zfs_uring *u, unsigned timeout_ms, int (*poke)(void *arg), void *arg,
+		   char *err, size_t errlen);
+
+/* Whether a completed hold left the transport stopped, its held entries
+ * waiting in the region (until zfs_uring_start). */
+int zfs_uring_held(const struct zfs_uring *u);
+
+/* Whether the transport waits for zfs_uring_start to serve: held (a
+ * completed hold whose hand-over did not happen) or adopted and not yet
+ * started.  Not a transport whose start failed (the kernel then serves
+ * the connection over /dev/fuse).  Starter's thread only. */
+int zfs_uring_pending(const struct zfs_uring *u);
+
+/* The region's memfd (FD_CLOEXEC; the transport's), or -1. */
+int zfs_uring_fd(const struct zfs_uring *u);
+
+/* Stop, then unmap the region and free the transport.  zfs_uring_destroy(NULL)
  * does nothing. */
 void zfs_uring_destroy(struct zfs_uring *u);
 

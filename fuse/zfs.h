@@ -143,6 +143,11 @@ struct zfs {
 	 * cfg.uring allows, NULL before and without; the data path and the
 	 * /.zcache tree read it through their configs. */
 	_Atomic(struct zfs_uring *) uring;
+	/* Set (by a signal handler) before a session end that hands the ring
+	 * over: zfs_session_loop then leaves it running and published, for
+	 * the hold (fuse/session.h zfs_session_loop), and clears it as it
+	 * ends (a signal before the loop even started counts). */
+	_Atomic int uring_keep;
 	struct fuse_session *se;	/* the running session's (zfs_session_loop) */
 	_Atomic int session_err;	/* a negative errno that ends the session */
 	/* INTERRUPTs (never handed to libfuse: it cannot find ring requests)
@@ -153,6 +158,7 @@ struct zfs {
 	unsigned intr_next;		/* protected by intr_lock */
 	uint64_t parked[16];		/* parked requests' uniques, 0 = free; intr_lock */
 	int intr_stop;			/* the session is ending; protected by intr_lock */
+	int intr_kept;			/* intr_lock lives on: a ring kept serving (session.c) */
 	_Atomic unsigned nparked;	/* requests parked now */
 	_Atomic uint64_t interrupts;	/* INTERRUPT requests received, ever */
 };

@@ -29,7 +29,10 @@
  *   lone       a store holding the mount without its state: the next start
  *              says so, unmounts it, drops it and mounts empty;
  *   uring      (when the kernel offers FUSE over io_uring) the restart
- *              signal is a plain stop: unmounted, nothing stored.
+ *              case over io_uring: the ring region is stored as a third
+ *              descriptor (zcached-ring, given back first on the next
+ *              start), the requests held across each gap are served by
+ *              the next start; and the refused stop over io_uring.
  * Every mount is unmounted at the end, also on a failed assertion (the
  * atexit handler and the suite's pid files, tests/fsutil.h).
  */
@@ -58,6 +61,7 @@
 #define HANDOVER_EXIT 75	/* daemon/fdstore.h ZD_FDSTORE_EXIT */
 #define NAME_FUSE "zcached-fuse"
 #define NAME_STATE "zcached-state"
+#define NAME_RING "zcached-ring"	/* over io_uring */
 
 /* ---- systemd's side -------------------------------------------------------- */
 
@@ -67,7 +71,9 @@ struct mgr {
 	pid_t pid;			/* the service's main process, 0 when gone */
 	int status;			/* its exit status once reaped */
 	int ready;			/* READY=1 seen since the last start */
-	int fuse, state;		/* the fd store, -1 when empty */
+	int fuse, state, ring;		/* the fd store, -1 when empty */
+	const char *opts;		/* the daemon's -o (its transport) */
+	int uring;			/* it is "uring=on": the ring is stored too */
 	unsigned stored, removed;	/* FDSTORE=1 and FDSTOREREMOVE=1 messages */
 	pid_t sender;			/* the credentials of the last message */
 };
@@ -78,7 +84,8 @@ static void mgr_init(struct mgr *m)
 	int one = 1;
 
 	memset(m, 0, sizeof(*m));
-	m->fuse = m->state = -1;
+	m->fuse = m->state = m->ring = -1;
+	m->opts = "uring=off";
 	ck_assert_uint_lt(strlen(fs_base) + 8, sizeof(m->path));
 	memcpy(m->path, fs_base, strlen(fs_base));
 	memcpy(m->path + strlen(fs_base), "/notify", 8);
@@ -108,7 +115,8 @@ static int field(const char *msg, const char *key, char *out, size_t len)
 
 static int *slot(struct mgr *m, const char *name)
 {
-	return !strcmp(name, NAME_FUSE) ? &m->fuse : !strcmp(name, NAME_STATE) ? &m->state : NULL;
+	return !strcmp(name, NAME_FUSE) ? &m->fuse : !strcmp(name, NAME_STATE) ? &m->state
+	     : !strcmp(name, NAME_RING) ? &m->ring : NULL;
 }
 
 /* Act on one message as systemd would. */
@@ -398,10 +406,12 @@ static void restart_out(struct mgr *m)
 	mgr_run(m, NULL);
 	ck_assert_msg(WIFEXITED(m->status) && WEXITSTATUS(m->status) == HANDOVER_EXIT,
 		      "status %d, see %s.log", m->status, fs_cur.dir);
-	ck_assert_uint_eq(m->stored, stored + 2);
+	ck_assert_uint_eq(m->stored, stored + (m->uring ? 3 : 2));
 	ck_assert_int_eq(m->sender, old);
 	ck_assert_int_ge(m->fuse, 0);
 	ck_assert_int_ge(m->state, 0);
+	if (m->uring)
+		ck_assert_int_ge(m->ring, 0);
 	ck_assert(fs_is_mounted(fs_cur.dir));
 }
 
@@ -411,15 +421,24 @@ static void restart_in(struct mgr *m, unsigned nth)
 {
 	unsigned removed = m->removed;
 
-	int fds[2] = { m->fuse, m->state };
+	int fds[3] = { m->fuse, m->state, m->ring };
 
-	mgr_start(m, "uring=off", 1, 2, fds, NAME_FUSE ":" NAME_STATE);
+	/* The ring first over io_uring: its number differs from the old
+	 * process's, as systemd's order may. */
+	if (m->uring) {
+		int rfds[3] = { m->ring, m->fuse, m->state };
+
+		mgr_start(m, m->opts, 1, 3, rfds, NAME_RING ":" NAME_FUSE ":" NAME_STATE);
+	} else {
+		mgr_start(m, m->opts, 1, 2, fds, NAME_FUSE ":" NAME_STATE);
+	}
 	ck_assert_msg(m->pid, "the next start exited with status %d, see %s.log", m->status,
 		      fs_cur.dir);
 	ck_assert_uint_eq(fs_log_count(adopted), nth);
-	ck_assert_uint_eq(m->removed, removed + 2);
+	ck_assert_uint_eq(m->removed, removed + (m->uring ? 3 : 2));
 	ck_assert_int_eq(m->fuse, -1);
 	ck_assert_int_eq(m->state, -1);
+	ck_assert_int_eq(m->ring, -1);
 }
 
 /* SIGTERM: unmounted, status 0, nothing stored. */
@@ -434,7 +453,8 @@ static void plain_stop(struct mgr *m)
 	ck_assert(!fs_is_mounted(fs_cur.dir));
 }
 
-START_TEST(test_restart)
+/* The restart case on a transport ("uring=off" or "uring=on"). */
+static void restart_case(const char *opts)
 {
 	uint64_t rs = zc_test_seed();
 	struct fs_tree *t = calloc(1, sizeof(*t));
@@ -449,7 +469,9 @@ START_TEST(test_restart)
 
 	new_dir();
 	mgr_init(&m);
-	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
+	m.opts = opts;
+	m.uring = !strcmp(opts, "uring=on");
+	mgr_start(&m, m.opts, 1, 0, NULL, NULL);
 	ck_assert(fs_is_mounted(fs_cur.dir));
 	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	figures(before);
@@ -515,6 +537,14 @@ START_TEST(test_restart)
 			ck_assert_msg(after[k] == before[k], "%s: %llu, was %llu", fig_names[k],
 				      (unsigned long long)after[k], (unsigned long long)before[k]);
 	}
+	if (m.uring) {
+		/* Requests crossed each gap in the ring's buffers. */
+		ck_assert_uint_eq(fs_log_count("requests wait in their ring buffers"), 3);
+		ck_assert_uint_eq(fs_log_count("transport: io_uring, adopted"), 3);
+		ck_assert_uint_gt(fs_stat_value("uring_held"), 0);
+		ck_assert_uint_eq(fs_stat_value("uring_revived"), fs_stat_value("uring_held"));
+		ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
+	}
 	plain_stop(&m);
 	rmdir(fs_cur.dir);
 	close(m.sock);
@@ -522,6 +552,11 @@ START_TEST(test_restart)
 	free(got);
 	free(w);
 	free(t);
+}
+
+START_TEST(test_restart)
+{
+	restart_case("uring=off");
 }
 END_TEST
 
@@ -578,7 +613,8 @@ START_TEST(test_nonotify)
 }
 END_TEST
 
-START_TEST(test_refusedstop)
+/* The refused-stop case on a transport ("uring=off" or "uring=on"). */
+static void refusedstop_case(const char *opts)
 {
 	uint64_t rs = zc_test_seed();
 	struct fs_tree *t = calloc(1, sizeof(*t));
@@ -588,7 +624,7 @@ START_TEST(test_refusedstop)
 
 	new_dir();
 	mgr_init(&m);
-	mgr_start(&m, "uring=off", 1, 0, NULL, NULL);
+	mgr_start(&m, opts, 1, 0, NULL, NULL);
 	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
 	/* A /.zcache file open refuses the image, as it refuses a reload. */
 	fs_path(p, sizeof(p), ".zcache/stats");
@@ -604,6 +640,11 @@ START_TEST(test_refusedstop)
 	rmdir(fs_cur.dir);
 	close(m.sock);
 	free(t);
+}
+
+START_TEST(test_refusedstop)
+{
+	refusedstop_case("uring=off");
 }
 END_TEST
 
@@ -730,30 +771,18 @@ static int uring_offered(void)
 	return c == 'Y';
 }
 
+/* Over io_uring: the restart case (the ring region stored as a third
+ * descriptor, held requests served by the next start), and a restart
+ * refused after the hold: a plain stop. */
 START_TEST(test_uring)
 {
-	uint64_t rs = zc_test_seed();
-	struct fs_tree *t = calloc(1, sizeof(*t));
-	struct mgr m;
-
 	if (!uring_offered()) {
 		fprintf(stderr, "fdstore: enable_uring is not Y, the io_uring case is not tested\n");
-		free(t);
 		return;
 	}
-	new_dir();
-	mgr_init(&m);
-	mgr_start(&m, "uring=on", 1, 0, NULL, NULL);
-	fs_tree_build_mixed(t, NFILES, 16, 48, "zcached fd store test ", &rs);
-	ck_assert_int_eq(kill(m.pid, SIGUSR2), 0);
-	mgr_run(&m, NULL);
-	ck_assert_msg(WIFEXITED(m.status) && WEXITSTATUS(m.status) == 0, "status %d", m.status);
-	ck_assert_uint_eq(m.stored, 0);
-	ck_assert(!fs_is_mounted(fs_cur.dir));
-	ck_assert_uint_eq(fs_log_count("restart signal: the io_uring transport"), 1);
-	rmdir(fs_cur.dir);
-	close(m.sock);
-	free(t);
+	restart_case("uring=on");
+	refusedstop_case("uring=on");
+	ck_assert_uint_eq(fs_log_count("requests wait in their ring buffers"), 1);
 }
 END_TEST
 

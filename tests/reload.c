@@ -12,19 +12,36 @@
  *              mem_used_max) are unchanged, and the daemon keeps its pid;
  *   refused    a SIGHUP while a /.zcache file or an unlinked file is open
  *              is refused with one line and the old process serves on;
- *   uring      (when the kernel offers FUSE over io_uring) a SIGHUP to a
- *              mount served by the io_uring transport is refused with one
- *              line and the process serves on, files intact;
+ *   uring      (when the kernel offers FUSE over io_uring) the reload case
+ *              over io_uring, with readers pinned to every online CPU so
+ *              that requests are in flight on every queue across each gap:
+ *              the old process holds requests in the ring's buffers, the
+ *              new one serves them (uring_held, uring_revived), no poker
+ *              is left; then a reload refused after the hold (a /.zcache
+ *              file open) serves the held requests in the old process,
+ *              which serves on over io_uring and reloads once it is closed;
  *   version    (debug builds: ZC_FAULT_RELOAD_VERSION) a binary that does
  *              not read the image refuses it, the old process serves on,
- *              every file as it was, and a later stop is clean;
+ *              every file as it was, and a later stop is clean; over
+ *              io_uring too (when offered), where the refusal comes after
+ *              the hold and the old process serves what it held;
+ *   holdtimeout (debug builds: ZC_FAULT_POKE_OFF, io_uring when offered) a
+ *              hold that does not complete refuses the reload with one
+ *              line naming a queue; the requests it held are served by the
+ *              old process, which serves on over io_uring;
+ *   ringtaken  (debug builds: ZC_FAULT_RING_TAKEN, io_uring when offered)
+ *              a new process that finds the ring's address taken executes
+ *              itself again and adopts; taken on every try, it exits 1
+ *              and the mount answers ENOTCONN, never hangs;
  *   killreload (debug builds: ZC_FAULT_STATE) a daemon killed at chosen
  *              records while it writes its reload image leaves no hung
  *              mount: the mount answers ENOTCONN, and a start with
  *              snapshot= on the same directory serves the last snapshot.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,13 +79,22 @@ static void figures(uint64_t *v)
  * read from; exits 0 if every read matched, else 1; writes the number of
  * passes it finished to `out` (at least 1: it started before the first
  * reload and checks for `stop` only after a whole pass). */
-static pid_t reader(const struct fs_tree *t, int stop, int out)
+static pid_t reader(const struct fs_tree *t, int stop, int out, int cpu)
 {
 	pid_t pid = fork();
 
 	ck_assert_int_ge(pid, 0);
 	if (pid)
 		return pid;
+	if (cpu >= 0) {
+		cpu_set_t one;
+
+		/* Its requests go to that CPU's io_uring queue. */
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+			_exit(7);
+	}
 	for (unsigned rounds = 0;; rounds++) {
 		struct timeval tv = { 0, 0 };
 		fd_set s;
@@ -138,7 +164,61 @@ static pid_t cwd_child(const struct fs_tree_entry *f1, int go)
 	}
 }
 
-START_TEST(test_reload)
+/* Pokers of an io_uring hold (daemon/ringover.h) still alive for this
+ * mount: processes with ZCACHED_URING_POKE in their environment whose
+ * descriptor 3 is the mount's root. */
+static unsigned pokers(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		char p[300], env[8192], link[1024];
+		ssize_t len;
+		int fd;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/fd/3", de->d_name);
+		len = readlink(p, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = 0;
+		if (strcmp(link, fs_cur.dir))
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/environ", de->d_name);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		len = read(fd, env, sizeof(env) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < len; i += (ssize_t)strlen(env + i) + 1)
+			if (!strncmp(env + i, "ZCACHED_URING_POKE=", 19))
+				n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Wait until no poker of this mount is left (they end once answered);
+ * bounded only against a hang. */
+static void no_pokers(void)
+{
+	unsigned n = 0;
+
+	for (int t = 0; t < 6000 && (n = pokers()) > 0; t++)
+		usleep(10000);
+	ck_assert_msg(n == 0, "%u pokers of the io_uring hold are left", n);
+}
+
+/* The reload case on a transport ("uring=off" or "uring=on").  Over
+ * io_uring, readers pinned to every online CPU keep requests in flight on
+ * every queue across each gap, and the figures of the hand-over are
+ * checked: requests held by the old process and served from their
+ * buffers by the new one, no poker left. */
+static void reload_case(const char *opts, int uring)
 {
 	uint64_t rs = zc_test_seed();
 	struct fs_tree *t = calloc(1, sizeof(*t));
@@ -146,13 +226,15 @@ START_TEST(test_reload)
 	int stop[2], out[2], go[2], rfd, wfd, st;
 	const struct fs_tree_entry *big = NULL;
 	unsigned char *want, *got;
-	pid_t rd, cw, daemon;
-	unsigned rounds = 0;
+	pid_t rd, cw, daemon, pinned[2 * CPU_SETSIZE / 64];
+	unsigned rounds = 0, npinned = 0;
 	size_t half, wlen = 9 * PAGE + 123;
 	char p[1024];
 
-	fs_mount("uring=off");
+	fs_mount(opts);
 	daemon = fs_cur.pid;
+	if (uring)
+		ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	for (unsigned k = 0; k < NFILES && !big; k++)
 		if (t->e[k].size > 32 * PAGE)
@@ -179,8 +261,20 @@ START_TEST(test_reload)
 		free(w);
 	}
 	ck_assert(pipe(stop) == 0 && pipe(out) == 0 && pipe(go) == 0);
-	rd = reader(t, stop[0], out[1]);
+	rd = reader(t, stop[0], out[1], -1);
 	cw = cwd_child(&t->e[1], go[0]);
+	if (uring) {
+		cpu_set_t online;
+
+		ck_assert_int_eq(sched_getaffinity(0, sizeof(online), &online), 0);
+		for (int c = 0; c < CPU_SETSIZE && npinned + 2 <= sizeof(pinned) / sizeof(pinned[0]);
+		     c++) {
+			if (!CPU_ISSET(c, &online))
+				continue;
+			pinned[npinned++] = reader(t, stop[0], out[1], c);
+			pinned[npinned++] = reader(t, stop[0], out[1], c);
+		}
+	}
 	for (unsigned r = 1; r <= 3; r++) {
 		ck_assert_int_eq(kill(daemon, SIGHUP), 0);
 		fs_wait_log(adopted, r);
@@ -216,6 +310,21 @@ START_TEST(test_reload)
 	ck_assert_int_eq(fs_wait(rd, 60000), 0);
 	ck_assert_int_eq(read(out[0], &rounds, sizeof(rounds)), (ssize_t)sizeof(rounds));
 	ck_assert_uint_gt(rounds, 0);
+	for (unsigned k = 0; k < npinned; k++) {
+		ck_assert_int_eq(fs_wait(pinned[k], 60000), 0);
+		ck_assert_int_eq(read(out[0], &rounds, sizeof(rounds)), (ssize_t)sizeof(rounds));
+		ck_assert_uint_gt(rounds, 0);
+	}
+	if (uring) {
+		/* Requests crossed each gap in the ring's buffers, and the
+		 * last process served those it was handed. */
+		ck_assert_uint_eq(fs_log_count("requests wait in their ring buffers"), 3);
+		ck_assert_uint_eq(fs_log_count("transport: io_uring, adopted"), 3);
+		ck_assert_uint_gt(fs_stat_value("uring_held"), 0);
+		ck_assert_uint_eq(fs_stat_value("uring_revived"), fs_stat_value("uring_held"));
+		ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
+		no_pokers();
+	}
 	/* The store's figures (measured before the written file existed). */
 	fs_path(p, sizeof(p), "written");
 	ck_assert_int_eq(unlink(p), 0);
@@ -233,6 +342,11 @@ START_TEST(test_reload)
 	free(got);
 	free(t);
 	fs_finish();
+}
+
+START_TEST(test_reload)
+{
+	reload_case("uring=off", 0);
 }
 END_TEST
 
@@ -295,24 +409,51 @@ static int uring_offered(void)
 	return c == 'Y';
 }
 
+/* Over io_uring: the reload case, then a reload refused after the hold
+ * (a /.zcache file open makes the image refuse): the held requests are
+ * served by the old process, which serves on over io_uring; once the file
+ * is closed it reloads. */
 START_TEST(test_uring)
 {
 	uint64_t rs = zc_test_seed();
-	struct fs_tree *t = calloc(1, sizeof(*t));
+	struct fs_tree *t;
+	pid_t daemon;
+	char p[1024];
+	int fd;
 
 	if (!uring_offered()) {
-		fprintf(stderr, "reload: enable_uring is not Y, the io_uring refusal is not tested\n");
-		free(t);
+		fprintf(stderr, "reload: enable_uring is not Y, the io_uring reload is not tested\n");
 		return;
 	}
+	reload_case("uring=on", 1);
+	t = calloc(1, sizeof(*t));
 	fs_mount("uring=on");
+	daemon = fs_cur.pid;
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
-	for (unsigned r = 1; r <= 2; r++) {
-		ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
-		fs_wait_log("SIGHUP refused: the io_uring transport", r);
-		fs_tree_verify(t, 0);
+	fs_path(p, sizeof(p), ".zcache/stats");
+	fd = open(p, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kill(daemon, SIGHUP), 0);
+	fs_wait_log(refused, 1);
+	ck_assert_uint_eq(fs_log_count("requests wait in their ring buffers"), 1);
+	close(fd);
+	fs_tree_verify(t, 0);
+	ck_assert_uint_gt(fs_stat_value("uring_held"), 0);
+	ck_assert_uint_eq(fs_stat_value("uring_revived"), fs_stat_value("uring_held"));
+	ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
+	no_pokers();
+	/* The kernel's RELEASE of the /.zcache files read above reaches the
+	 * daemon asynchronously: a SIGHUP refused for one is sent again. */
+	for (unsigned k = 2; fs_log_count(adopted) == 0; k++) {
+		ck_assert_uint_lt(k, 100);
+		ck_assert_int_eq(kill(daemon, SIGHUP), 0);
+		for (int w = 0; w < 6000 && fs_log_count(adopted) == 0 &&
+				fs_log_count(refused) < k; w++)
+			usleep(10000);
 	}
-	ck_assert_uint_eq(fs_log_count(adopted), 0);
+	fs_tree_verify(t, 0);
+	ck_assert_int_eq(fs_cur.pid, daemon);
+	no_pokers();
 	free(t);
 	fs_finish();
 }
@@ -345,14 +486,17 @@ START_TEST(test_sighup_ignored)
 END_TEST
 
 #ifdef ZC_DEBUG
-START_TEST(test_version)
+/* A binary that does not read the image refuses it, on a transport; over
+ * io_uring the refusal comes after the hold, and the requests held are
+ * served by the old process, which serves on over io_uring. */
+static void version_case(const char *opts, int uring)
 {
 	uint64_t rs = zc_test_seed();
 	struct fs_tree *t = calloc(1, sizeof(*t));
 	pid_t daemon;
 
 	setenv("ZC_FAULT_RELOAD_VERSION", "1", 1);
-	fs_mount("uring=off");
+	fs_mount(opts);
 	unsetenv("ZC_FAULT_RELOAD_VERSION");
 	daemon = fs_cur.pid;
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
@@ -364,8 +508,23 @@ START_TEST(test_version)
 	ck_assert_uint_eq(fs_log_count("this zcached reads version"), 2);
 	ck_assert_uint_eq(fs_log_count(adopted), 0);
 	fs_write_file("after", "still serving\n", 14);
+	if (uring) {
+		ck_assert_uint_eq(fs_log_count("requests wait in their ring buffers"), 2);
+		ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
+		ck_assert_uint_eq(fs_stat_value("uring_revived"), 2 * fs_stat_value("uring_held"));
+		no_pokers();
+	}
 	free(t);
 	fs_finish();
+}
+
+START_TEST(test_version)
+{
+	version_case("uring=off", 0);
+	if (uring_offered())
+		version_case("uring=on", 1);
+	else
+		fprintf(stderr, "reload: enable_uring is not Y, the io_uring refusal is not tested\n");
 }
 END_TEST
 
@@ -415,8 +574,101 @@ START_TEST(test_killreload)
 }
 END_TEST
 
+/* Over io_uring, a hold that never completes (ZC_FAULT_POKE_OFF: the
+ * poker asks nothing, so idle queues get no request) refuses the reload
+ * with one line naming a queue; the request a reader pinned to CPU 0
+ * makes during the hold is held, then served by the old process (the
+ * reader sees no error), which serves on over io_uring. */
+START_TEST(test_holdtimeout)
+{
+	uint64_t rs = zc_test_seed();
+	struct fs_tree *t;
+	int stop[2], out[2];
+	unsigned rounds = 0;
+	pid_t daemon, rd;
+
+	if (!uring_offered()) {
+		fprintf(stderr, "reload: enable_uring is not Y, the hold's timeout is not tested\n");
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	setenv("ZC_FAULT_POKE_OFF", "1", 1);
+	fs_mount("uring=on");
+	unsetenv("ZC_FAULT_POKE_OFF");
+	daemon = fs_cur.pid;
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
+	ck_assert(pipe(stop) == 0 && pipe(out) == 0);
+	rd = reader(t, stop[0], out[1], 0);
+	ck_assert_int_eq(kill(daemon, SIGHUP), 0);
+	fs_wait_log("io_uring hold: io_uring queue", 1);
+	ck_assert_uint_eq(fs_log_count("did not fill its"), 1);
+	fs_tree_verify(t, 0);
+	ck_assert_int_eq(write(stop[1], "x", 1), 1);
+	ck_assert_int_eq(fs_wait(rd, 60000), 0);
+	ck_assert_int_eq(read(out[0], &rounds, sizeof(rounds)), (ssize_t)sizeof(rounds));
+	ck_assert_uint_gt(rounds, 0);
+	ck_assert_uint_gt(fs_stat_value("uring_queues"), 0);
+	ck_assert_uint_eq(fs_stat_value("uring_held"), 0);
+	ck_assert_uint_gt(fs_stat_value("uring_revived"), 0);
+	ck_assert_uint_eq(fs_log_count(adopted), 0);
+	no_pokers();
+	free(t);
+	fs_finish();
+}
+END_TEST
+
+/* Over io_uring, a new process that finds the ring's address taken
+ * (ZC_FAULT_RING_TAKEN=N) executes itself again and adopts on a later try;
+ * one that finds it taken on every try exits 1: the connection aborts,
+ * the mount answers ENOTCONN, never hangs, and no poker is left. */
+START_TEST(test_ringtaken)
+{
+	uint64_t rs = zc_test_seed();
+	struct fs_tree *t;
+	char cmd[700], p[1024], dir[sizeof(fs_cur.dir)];
+	int st;
+
+	if (!uring_offered()) {
+		fprintf(stderr, "reload: enable_uring is not Y, a taken ring address is not tested\n");
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	setenv("ZC_FAULT_RING_TAKEN", "2", 1);
+	fs_mount("uring=on");
+	unsetenv("ZC_FAULT_RING_TAKEN");
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
+	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
+	fs_wait_log(adopted, 1);
+	ck_assert_uint_eq(fs_log_count("taken: executing again"), 2);
+	fs_tree_verify(t, 0);
+	no_pokers();
+	fs_finish();
+	/* Taken on every try. */
+	setenv("ZC_FAULT_RING_TAKEN", "99", 1);
+	fs_mount("uring=on");
+	unsetenv("ZC_FAULT_RING_TAKEN");
+	snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
+	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
+	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
+	st = fs_wait(fs_cur.pid, 60000);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+	fs_cur.pid = 0;
+	ck_assert_uint_eq(fs_log_count("taken in this process"), 1);
+	/* open(2) always asks (stat(2) may answer from the kernel's cache). */
+	fs_path(p, sizeof(p), "keep/f0");
+	ck_assert_int_eq(open(p, O_RDONLY), -1);
+	ck_assert_int_eq(errno, ENOTCONN);
+	no_pokers();
+	snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s'", dir);
+	ck_assert_int_eq(fs_run(cmd), 0);
+	free(t);
+}
+END_TEST
+
 static void add_debug_tests(TCase *tc)
 {
+	tcase_add_test(tc, test_ringtaken);
+	tcase_add_test(tc, test_holdtimeout);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_killreload);
 }
