@@ -682,7 +682,8 @@ int zfs_state_save_file(struct zfs *fs, const char *path, struct zfs_state_figur
  *   still in the cache when the reader writes into them.
  *
  * The image comes first; with nothing to do it waits for a kick, which
- * the reader gives each ZST_PRE_STEP bytes of image it goes through.  A
+ * the reader gives each ZST_PRE_STEP bytes of image it goes through (a
+ * helper behind the reader - a busy machine - skips to it).  A
  * failing madvise or buddy_prefault ends that half of the work; the load
  * goes on without (the reader faults itself).  Only images of ZST_PRE_MIN
  * bytes or more get a helper (a small one is over before the thread would
@@ -715,6 +716,10 @@ static int zst_pre_step(struct zst_pre *pr, size_t at)
 {
 	struct buddy_stats st;
 
+	/* A helper that fell behind the reader skips what the reader has
+	 * faulted in itself. */
+	if (pr->img_done + ZST_PRE_STEP <= at)
+		pr->img_done = at / ZST_PRE_STEP * ZST_PRE_STEP;
 	if (!pr->img_failed && pr->img_done < pr->len && pr->img_done < at + ZST_PRE_IMG) {
 		size_t n = pr->len - pr->img_done < ZST_PRE_STEP ? pr->len - pr->img_done : ZST_PRE_STEP;
 
