@@ -676,10 +676,11 @@ int zfs_state_save_file(struct zfs *fs, const char *path, struct zfs_state_figur
  *   MAP_POPULATE for that reason);
  * - the store's: it maps and faults in buddy chunks (alloc/buddy.h
  *   buddy_prefault) while fewer than ZST_PRE_CHUNKS are wholly free and
- *   the load may still need them (the chunks mapped since the load began
- *   stay below the image's size in chunks: the stored forms take about as
- *   many bytes as the image).  Few chunks ahead, so the zeroed pages are
- *   still in the cache when the reader writes into them.
+ *   the free ones hold less than what is left of the image (zst_pre_step).
+ *   Few chunks ahead, so the zeroed pages are still in the cache when the
+ *   reader writes into them, and at most that many left over at the end.
+ *   (The reader still faults in its own malloc'ed memory: the namespace,
+ *   about a sixth of the faults on tree.tar.)
  *
  * The image comes first; with nothing to do it waits for a kick, which
  * the reader gives each ZST_PRE_STEP bytes of image it goes through (a
@@ -701,8 +702,6 @@ struct zst_pre {
 	struct buddy *buddy;
 	const unsigned char *img;	/* the image, page aligned down */
 	size_t len;			/* its length from there */
-	uint64_t mapped0;		/* the buddy's chunks_mapped at the start */
-	uint64_t chunks;		/* the image's size in chunks */
 	size_t at;			/* the reader's offset: protected by lock */
 	int stop;			/* protected by lock */
 	/* The thread's until joined: */
@@ -715,6 +714,7 @@ struct zst_pre {
 static int zst_pre_step(struct zst_pre *pr, size_t at)
 {
 	struct buddy_stats st;
+	size_t left;
 
 	/* A helper that fell behind the reader skips what the reader has
 	 * faulted in itself. */
@@ -730,8 +730,13 @@ static int zst_pre_step(struct zst_pre *pr, size_t at)
 	}
 	if (pr->buddy_failed)
 		return 0;
+	/* Enough chunks free for what is left of the image (its stored forms
+	 * take about as many bytes, and an eighth more for the store's own
+	 * overhead): near the end no more, so the helper is idle when the
+	 * reader stops it. */
+	left = pr->len > at ? pr->len - at : 0;
 	buddy_stats(pr->buddy, &st);
-	if (st.chunks_mapped - pr->mapped0 >= pr->chunks)
+	if (st.free_chunks * BUDDY_CHUNK_SIZE >= left + left / 8)
 		return 0;
 	switch (buddy_prefault(pr->buddy, ZST_PRE_CHUNKS)) {
 	case 1:
@@ -770,7 +775,6 @@ static void *zst_pre_main(void *arg)
 static struct zst_pre *zst_pre_start(struct zfs *fs, const unsigned char *img, size_t len)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	struct buddy_stats st;
 	struct zst_pre *pr;
 
 	if (len < ZST_PRE_MIN || !fs->cfg.buddy)
@@ -781,9 +785,6 @@ static struct zst_pre *zst_pre_start(struct zfs *fs, const unsigned char *img, s
 	pr->buddy = fs->cfg.buddy;
 	pr->img = (const unsigned char *)((uintptr_t)img & ~(page - 1));
 	pr->len = len + (size_t)(img - pr->img);
-	buddy_stats(pr->buddy, &st);
-	pr->mapped0 = st.chunks_mapped;
-	pr->chunks = len / BUDDY_CHUNK_SIZE;
 	if (pthread_mutex_init(&pr->lock, NULL))
 		goto err_free;
 	if (pthread_cond_init(&pr->cond, NULL))
