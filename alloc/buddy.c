@@ -92,6 +92,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14; older headers lack it */
+#endif
+
 #define BUDDY_CHUNK_PAGES (1u << BUDDY_MAX_ORDER)	/* 1024 */
 #define BUDDY_TREE_NODES (2u * BUDDY_CHUNK_PAGES)	/* 2048: 2047 nodes + unused [0] */
 #define BUDDY_CHUNK_SHIFT (BUDDY_PAGE_SHIFT + BUDDY_MAX_ORDER)	/* 22 */
@@ -847,6 +851,46 @@ size_t buddy_trim(struct buddy *b, unsigned keep)
 		buddy_chunk_release(c);
 	}
 	return bytes;
+}
+
+int buddy_prefault(struct buddy *b, unsigned max_free)
+{
+	struct buddy_chunk *c;
+	int ret = 1;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->st.free_chunks >= buddy_keep(b) || b->st.free_chunks >= max_free)
+		ret = 0;
+	pthread_mutex_unlock(&b->lock);
+	if (ret == 0)
+		return 0;
+	c = buddy_chunk_new();
+	if (!c)
+		return -ENOMEM;
+	/* The kernel writes nothing the program sees (the pages are zero),
+	 * so the chunk's ASan poison stays as it is. */
+	if (madvise(c->r.base, BUDDY_CHUNK_SIZE, MADV_POPULATE_WRITE) < 0) {
+		ret = errno == ENOMEM ? -ENOMEM : -EOPNOTSUPP;
+		buddy_chunk_release(c);
+		return ret;
+	}
+	pthread_mutex_lock(&b->lock);
+	/* Another thread may have filled the reserve meanwhile. */
+	if (b->st.free_chunks >= buddy_keep(b) || b->st.free_chunks >= max_free)
+		ret = 0;
+	else if (buddy_reserve_slot(b) < 0 || buddy_reserve_chunk(b) < 0)
+		ret = -ENOMEM;
+	if (ret == 1) {
+		buddy_insert(b, &c->r);
+		buddy_chunk_append(b, c);
+		b->st.chunks++;
+		b->st.free_chunks++;
+		b->st.chunks_mapped++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (ret != 1)
+		buddy_chunk_release(c);
+	return ret;
 }
 
 void buddy_stats(struct buddy *b, struct buddy_stats *out)

@@ -126,6 +126,23 @@ size_t buddy_block_size(size_t size);
  * Returns the number of bytes given back to the OS (0 if none). */
 size_t buddy_trim(struct buddy *b, unsigned keep);
 
+/* Map one more wholly free chunk and fault all its pages in, writable,
+ * before it joins the list (so no allocation races the faults), when
+ * fewer than `max_free` chunks are wholly free and the reserve has room
+ * for one more (buddy_create: with the adaptive reserve, three quarters of
+ * the chunks in use, at least 2, at most 16).  For a caller that knows a
+ * burst of allocations is coming and has a thread to spare (the state
+ * image's load, fuse/state.c): the page faults - allocating, zeroing and
+ * charging each page, about half of a load - are paid on that thread
+ * while the allocating one goes on; a small max_free keeps the zeroed
+ * pages few enough to still be in the cache when they are written.  The
+ * chunk is an ordinary free chunk afterwards (the reserve's rules and
+ * buddy_trim apply).  Uses madvise(MADV_POPULATE_WRITE) (Linux 5.14).
+ * Thread safe; the faults are taken without the lock.  Returns 1 (a chunk
+ * added), 0 (enough chunks are free: nothing changed), -ENOMEM, or
+ * -EOPNOTSUPP (the kernel cannot populate: nothing changed). */
+int buddy_prefault(struct buddy *b, unsigned max_free);
+
 /* Fill *out with the current counters (a consistent snapshot, taken under
  * the lock). */
 void buddy_stats(struct buddy *b, struct buddy_stats *out);

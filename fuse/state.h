@@ -88,7 +88,13 @@
  * fresh from zfs_create that nobody else uses yet.  A save writes its
  * buffers from a thread of its own (state.c), which touches only the
  * descriptor and the buffers and has ended when the save returns; with
- * no thread to be had it writes them itself.
+ * no thread to be had it writes them itself.  A load of an image of 4 MiB
+ * or more likewise has a helper thread (state.c), which faults the image
+ * and the store's new memory (alloc/buddy.h buddy_prefault) in ahead of
+ * the reader, so the page faults - about half of a load done alone - run
+ * beside the import; it touches only the image's mapping and the buddy
+ * allocator and has ended when the load returns; with no thread to be had
+ * the reader takes the faults itself.
  */
 #ifndef ZC_FUSE_STATE_H
 #define ZC_FUSE_STATE_H
@@ -111,6 +117,7 @@ struct zfs_state_figures {
 	uint64_t file_bytes;		/* the image's size */
 	uint64_t fetched;		/* save: spilled files fetched back first */
 	uint64_t lost;			/* save: spilled files found gone (dropped) */
+	uint64_t prefaulted;		/* load: 4 MiB chunks faulted in ahead (state.c) */
 };
 
 /* Write the state of `fs` (quiet, see Threads) to `fd` from its current
@@ -148,7 +155,9 @@ int zfs_state_save_file(struct zfs *fs, const char *path, struct zfs_state_figur
 int zfs_state_load(struct zfs *fs, const void *buf, size_t len, const char *name,
 		   struct zfs_state_figures *fig, char *err, size_t errlen);
 
-/* zfs_state_load of the file at `path` (mapped read-only; never changed).
+/* zfs_state_load of the file at `path` (mapped read-only and never
+ * changed; faulted in at once, or by the load's helper when it is 4 MiB
+ * or more).
  * Returns as zfs_state_load, or the errno of opening or mapping it
  * (-ENOENT when there is none; err says so too). */
 int zfs_state_load_file(struct zfs *fs, const char *path, struct zfs_state_figures *fig,

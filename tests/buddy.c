@@ -2,7 +2,7 @@
  *
  * Covers every documented behaviour of buddy.h: sizes and rounding,
  * alignment, leftmost fit, merging, the chunk list order, the reserve,
- * buddy_trim, direct maps, the error paths, invalid frees (abort in
+ * buddy_trim, buddy_prefault, direct maps, the error paths, invalid frees (abort in
  * ZC_DEBUG builds, ignored otherwise), a randomized model-based test and a
  * multi-threaded stress test.  buddy_check() runs after every step.
  */
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -595,6 +596,65 @@ START_TEST(test_reserve)
 		assert_check(b);
 		buddy_destroy(b);
 	}
+}
+END_TEST
+
+/* buddy_prefault: a chunk mapped and faulted in ahead, within max_free
+ * and the reserve; allocations then come from it, resident, with no new
+ * mapping; it is an ordinary free chunk for buddy_trim. */
+START_TEST(test_prefault)
+{
+	struct buddy *b = buddy_create(3);
+	static unsigned char vec[CHUNK / PAGE];
+	struct buddy_stats st;
+	unsigned n;
+	char *p;
+
+	ck_assert_int_eq(buddy_prefault(b, 2), 1);
+	ck_assert_int_eq(buddy_prefault(b, 2), 1);
+	ck_assert_int_eq(buddy_prefault(b, 2), 0);	/* max_free */
+	st = stats_of(b);
+	ck_assert_uint_eq(st.chunks, 2);
+	ck_assert_uint_eq(st.free_chunks, 2);
+	ck_assert_uint_eq(st.chunks_mapped, 2);
+	assert_check(b);
+	ck_assert_int_eq(buddy_prefault(b, 8), 1);
+	ck_assert_int_eq(buddy_prefault(b, 8), 0);	/* the reserve, 3 */
+	ck_assert_uint_eq(stats_of(b).free_chunks, 3);
+	assert_check(b);
+	/* The first chunk serves, every page of it already in memory. */
+	ck_assert_ptr_nonnull(p = buddy_alloc(b, PAGE));
+	ck_assert_ptr_eq(p, chunk_of(p));
+	st = stats_of(b);
+	ck_assert_uint_eq(st.chunks_mapped, 3);
+	ck_assert_uint_eq(st.free_chunks, 2);
+	ck_assert_int_eq(mincore(p, CHUNK, vec), 0);
+	for (size_t i = 0; i < CHUNK / PAGE; i++)
+		ck_assert_msg(vec[i] & 1, "page %zu of a prefaulted chunk not resident", i);
+	memset(p, 0x5a, PAGE);
+	/* With one chunk in use, the reserve has room again. */
+	ck_assert_int_eq(buddy_prefault(b, 8), 1);
+	ck_assert_int_eq(buddy_prefault(b, 8), 0);
+	assert_check(b);
+	buddy_free(b, p, PAGE);
+	assert_check(b);
+	ck_assert_uint_eq(buddy_trim(b, 0), 3 * CHUNK);
+	ck_assert_uint_eq(stats_of(b).chunks, 0);
+	assert_check(b);
+	buddy_destroy(b);
+
+	/* No reserve: nothing ahead. */
+	b = buddy_create(0);
+	ck_assert_int_eq(buddy_prefault(b, 8), 0);
+	ck_assert_uint_eq(stats_of(b).chunks_mapped, 0);
+	buddy_destroy(b);
+	/* The adaptive reserve of an empty allocator: its minimum. */
+	b = buddy_create(BUDDY_RESERVE_ADAPTIVE);
+	for (n = 0; buddy_prefault(b, 100) == 1; n++)
+		;
+	ck_assert_uint_eq(n, BUDDY_RESERVE_MIN);
+	assert_check(b);
+	buddy_destroy(b);
 }
 END_TEST
 
@@ -1235,6 +1295,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_adaptive_reserve);
 	tcase_add_test(tc, test_trim);
+	tcase_add_test(tc, test_prefault);
 	tcase_add_test(tc, test_asan_poison);
 	tcase_add_test(tc, test_free_null_destroy_null);
 	tcase_add_test(tc, test_destroy_live);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc/buddy.h"
 #include "alloc/crc32c.h"
 #include "compress/codec.h"
 #include "compress/pam.h"
@@ -484,12 +485,13 @@ START_TEST(test_save_file)
 END_TEST
 
 /* Many files of mostly raw and text pages: an image of several of the
- * writer's 1 MiB buffers.  Returns the highest inode number + 1. */
+ * writer's 1 MiB buffers, and large enough for the load's helper thread
+ * (state.h, Threads: 4 MiB).  Returns the highest inode number + 1. */
 static uint64_t populate_big(struct zfs *fs)
 {
 	uint64_t d = mkdir_(fs, ZFS_ROOT_INO, "big", 0, 0), last = d;
 
-	for (int k = 0; k < 120; k++) {
+	for (int k = 0; k < 200; k++) {
 		char name[32];
 
 		snprintf(name, sizeof(name), "b%d", k);
@@ -502,6 +504,7 @@ START_TEST(test_big_image)
 {
 	struct tfs a, b;
 	struct zfs_state_figures fs_save, fs_load;
+	struct buddy_stats st0, st1;
 	char err[256] = "";
 	uint64_t upto;
 	size_t len;
@@ -511,15 +514,22 @@ START_TEST(test_big_image)
 	tfs_open(&a);
 	upto = populate_big(a.fs);
 	fd = save(a.fs, &len, &fs_save);
-	ck_assert_uint_gt(len, 3u << 20);	/* more than three buffers */
+	ck_assert_uint_gt(len, 5u << 20);	/* several buffers; the load's helper */
 	img = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	ck_assert_ptr_ne(img, MAP_FAILED);
 	tfs_open(&b);
+	buddy_stats(b.stack->buddy, &st0);
 	ck_assert_msg(zfs_state_load(b.fs, img, len, "big.img", &fs_load, err, sizeof(err)) == 0,
 		      "%s", err);
 	ck_assert_uint_eq(fs_load.pages, fs_save.pages);
 	ck_assert_uint_eq(fs_load.stored_bytes, fs_save.stored_bytes);
+	/* The helper's chunks are some of those the load mapped (how many
+	 * depends on the scheduler), and it leaves at most two free. */
+	buddy_stats(b.stack->buddy, &st1);
+	ck_assert_uint_le(fs_load.prefaulted, st1.chunks_mapped - st0.chunks_mapped);
+	ck_assert_uint_le(st1.free_chunks, st0.free_chunks + 2);
 	ck_assert_int_eq(zfs_check(b.fs), 0);
+	ck_assert_int_eq(zc_stack_check(b.stack), 0);
 	compare(a.fs, b.fs, upto);
 	/* Saved again: an image of the same size and pages. */
 	{
@@ -531,9 +541,28 @@ START_TEST(test_big_image)
 		ck_assert_uint_eq(f2.pages, fs_save.pages);
 		close(fd2);
 	}
+	tfs_close(&b);
+	/* From a file: mapped without MAP_POPULATE, the helper faults the
+	 * image in ahead of the reader. */
+	{
+		char dir[] = "/tmp/zc-state-XXXXXX", path[128];
+
+		ck_assert_ptr_nonnull(mkdtemp(dir));
+		snprintf(path, sizeof(path), "%s/big", dir);
+		ck_assert_int_eq(zfs_state_save_file(a.fs, path, NULL, err, sizeof(err)), 0);
+		tfs_open(&b);
+		ck_assert_msg(zfs_state_load_file(b.fs, path, &fs_load, err, sizeof(err)) == 0,
+			      "%s", err);
+		ck_assert_uint_eq(fs_load.stored_bytes, fs_save.stored_bytes);
+		ck_assert_int_eq(zfs_check(b.fs), 0);
+		ck_assert_int_eq(zc_stack_check(b.stack), 0);
+		compare(a.fs, b.fs, upto);
+		tfs_close(&b);
+		unlink(path);
+		rmdir(dir);
+	}
 	munmap(img, len);
 	close(fd);
-	tfs_close(&b);
 	tfs_close(&a);
 }
 END_TEST

@@ -3,7 +3,8 @@
  *
  * Input: one byte choosing the reserve, then operations (one byte each plus
  * arguments): allocate a block of a size drawn from every order and from
- * direct maps, free one, trim, check, arm or disarm fault injection.  The
+ * direct maps, free one, trim, fault a chunk in ahead (buddy_prefault),
+ * check, arm or disarm fault injection.  The
  * model is the list of live blocks with their sizes and pattern seeds:
  * every block is aligned as buddy.h promises and overlaps no live block, it
  * is stamped when handed out and verified before it is freed, the counters
@@ -175,10 +176,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (s->nlive)
 				do_free(s, fz_u16(&f) % s->nlive);
 		} else if (op == 13) {
+			/* Trim, or (the argument's top bit) fault a chunk
+			 * in ahead: neither touches a live block. */
 			size_t before = s->live_bytes;
+			unsigned a = fz_u8(&f);
 
-			buddy_trim(s->b, fz_u8(&f) % 4);
-			FZ_ASSERT(s->live_bytes == before, "trim changed live blocks");
+			if (a & 0x80) {
+				int ret = buddy_prefault(s->b, a % 4);
+
+				FZ_ASSERT(ret == 0 || ret == 1 || ret == -EOPNOTSUPP,
+					  "buddy_prefault returned %d", ret);
+			} else {
+				buddy_trim(s->b, a % 4);
+			}
+			FZ_ASSERT(s->live_bytes == before, "trim or prefault changed live blocks");
 		} else if (op == 14) {
 			verify_stats(s);
 		} else {
