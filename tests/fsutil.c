@@ -60,11 +60,20 @@ int fs_run(const char *cmd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
-/* Wait for a child for up to `ms` milliseconds; returns its status or -1. */
+/* Wait for a child for up to `ms` milliseconds, and never less than
+ * FS_WAIT_FLOOR_MS; returns its status or -1.  A bound only ends a
+ * failure: one CPU of this machine has been seen frozen for a minute
+ * (the kernel's "rcu_preempt kthread starved for 14752 jiffies") while the
+ * other ran on, and a thread pinned to the frozen one (an io_uring
+ * queue's) waits with it. */
+#define FS_WAIT_FLOOR_MS 120000
+
 int fs_wait(pid_t pid, int ms)
 {
 	int st;
 
+	if (ms < FS_WAIT_FLOOR_MS)
+		ms = FS_WAIT_FLOOR_MS;
 	for (int t = 0; t < ms; t += 10) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 
@@ -454,7 +463,8 @@ unsigned fs_log_count(const char *what)
 
 void fs_wait_log(const char *what, unsigned n)
 {
-	for (int t = 0; t < 6000 && fs_log_count(what) < n; t++)
+	/* The bound (three minutes) only ends a failure (see fs_wait). */
+	for (int t = 0; t < 18000 && fs_log_count(what) < n; t++)
 		usleep(10000);
 	ck_assert_msg(fs_log_count(what) >= n, "no %u-th \"%s\" in %s.log", n, what, fs_cur.dir);
 }

@@ -64,7 +64,8 @@ void fs_path(char *buf, size_t len, const char *rel);
 int fs_is_mounted(const char *dir);
 /* system(cmd); returns the exit status, or 128 + signal. */
 int fs_run(const char *cmd);
-/* Wait for a child for up to `ms` milliseconds; returns its status or -1. */
+/* Wait for a child for up to `ms` milliseconds (two minutes at least: a
+ * bound only ends a failure, see fsutil.c); returns its status or -1. */
 int fs_wait(pid_t pid, int ms);
 /* Start zcached -f with `opts` (may be NULL) on a fresh directory under
  * the base and wait until it is mounted (fs_cur describes it). */

@@ -51,10 +51,12 @@ run_one() {
 		echo "fuzz $name: FAILED (no executable $exe: build the fuzz target first)" >"$dir/result"
 		return
 	fi
-	# -timeout: an input running 30 s is a hang; -rss_limit_mb: the
-	# targets bound their own memory far below this (ASan's quarantine
-	# accounts for most of the RSS).
-	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
+	# -timeout: an input running 300 s is a hang (an input takes
+	# milliseconds, but the machine itself has been seen to stall for a
+	# minute, which a 30 s limit reported as a hang of two targets at
+	# once); -rss_limit_mb: the targets bound their own memory far below
+	# this (ASan's quarantine accounts for most of the RSS).
+	"$exe" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=300 -print_final_stats=1 \
 		-artifact_prefix="$art/" "$dir/corpus" >"$dir/log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
