@@ -27,6 +27,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/common/lock.sh"
 build="$here/build/release"
 corpus=""
 seconds=10
@@ -71,8 +72,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$work/mnt"
 if [ "$dev" = 0 ] && [ -w "$uring_param" ]; then
-	exec 9>>"${ZC_KERNEL_LOCK:-$here/../.kernel.lock}"
-	flock 9
+	kernel_lock
 	uring_old=$(cat "$uring_param")
 	echo Y > "$uring_param"
 	uring_opt=",uring=on"

@@ -32,6 +32,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/common/lock.sh"
 build="$here/build/release"
 corpus=""
 runs=3
@@ -200,15 +201,14 @@ PY
 }
 bench uring=off "" 2
 if [ -w "$uring_param" ]; then
-	exec 9>>"${ZC_KERNEL_LOCK:-$here/../.kernel.lock}"
-	flock 9
+	kernel_lock
 	uring_old=$(cat "$uring_param")
 	echo Y > "$uring_param"
 	echo "over io_uring:"
 	bench uring=on _uring 3
 	echo "$uring_old" > "$uring_param"
 	uring_old=""
-	flock -u 9
+	kernel_unlock
 else
 	echo "note: no writable $uring_param: no io_uring restart figure"
 fi

@@ -66,6 +66,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/common/lock.sh"
 build="$here/build/release"
 corpus=""
 seconds=10
@@ -114,8 +115,7 @@ mkdir -p "$work/mnt"
 # FUSE over io_uring for this run (fuse/uring.h): enable_uring Y, under
 # the kernel-settings lock, the old value put back by cleanup.
 if [ -w "$uring_param" ]; then
-	exec 9>>"${ZC_KERNEL_LOCK:-$here/../.kernel.lock}"
-	flock 9
+	kernel_lock
 	uring_old=$(cat "$uring_param")
 	echo Y > "$uring_param"
 	uring_opt=",uring=on"

@@ -39,6 +39,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/common/lock.sh"
 build="$here/build/release"
 corpus=""
 runs=3
@@ -159,8 +160,7 @@ echo "figure snapshot_save_MBps $best_save"
 echo "figure snapshot_load_MBps $best_load"
 echo "figure reload_gap_ms $(cat "$work/best_gap")"
 if [ -w "$uring_param" ]; then
-	exec 9>>"${ZC_KERNEL_LOCK:-$here/../.kernel.lock}"
-	flock 9
+	kernel_lock
 	uring_old=$(cat "$uring_param")
 	echo Y > "$uring_param"
 	transport=uring=on
@@ -168,7 +168,7 @@ if [ -w "$uring_param" ]; then
 	gaps
 	echo "$uring_old" > "$uring_param"
 	uring_old=""
-	flock -u 9
+	kernel_unlock
 	echo "figure reload_gap_ms_uring $(cat "$work/best_gap")"
 else
 	echo "note: no writable $uring_param: no io_uring reload figure"
