@@ -11,10 +11,9 @@
 # on any CPU, then pinned to CPU 0 (taskset -c 0).  Linux 6.18's fuse wakes the
 # requester with a plain wake_up() when a reply is committed; the io_uring
 # thread that commits runs on the requester's CPU (one queue per CPU, its
-# thread pinned), so the scheduler moves the woken requester to the idle CPU
-# after every request.  Pinning keeps the reader where the reply lands, as
-# upstream's "fuse: wake on current cpu" (wake_up_on_current_cpu for io_uring
-# requests) would.
+# thread pinned), so the scheduler may move the woken requester to the idle
+# CPU.  Pinning keeps the reader where the reply lands, as upstream's "fuse:
+# wake on current cpu" (wake_up_on_current_cpu for io_uring requests) would.
 #
 # Per round, on the default transport (io_uring where the kernel has it: the
 # fuse module's enable_uring set to Y under the kernel-settings lock,
@@ -25,6 +24,9 @@
 #    then that tree removed and tar pinned; fio 4 KiB O_DIRECT random reads
 #    (psync, one job, --readonly, S seconds) of a 64 MiB file written from the
 #    corpus' head, caches dropped, free then pinned;
+#    (bench/fs.sh's randread_vs_zram reads a file fio wrote, 50% compressible,
+#    which zram reads faster: about 515K IOPS here against 310-365K for the
+#    corpus' head, so the two scripts' randread figures differ);
 #  - zcached also: the all-holes file, free then pinned; the daemon's mean
 #    READ service time (/.zcache/fuse: receive to reply) of each read run, and
 #    the free untar's FUSE requests per file of the corpus.
@@ -44,8 +46,18 @@
 # First a line says whether the kernel has the wake fix: its patch exports
 # __wake_up_on_current_cpu, which /proc/kallsyms shows as
 # __ksymtab___wake_up_on_current_cpu if it lists export entries at all; when
-# it lists none (Linux 6.18 here), the line says the symbols cannot tell and
-# the migrations per request are the evidence.
+# it lists none (this VM's 6.18 does not), the line says the symbols cannot
+# tell and the migrations per request are the evidence.
+#
+# At main 67ae87c on this 2-CPU VM (three runs, --dev): zram+ext4 untar
+# 0.33-0.36 s, random reads 309-324K IOPS.  io_uring: all-holes reads 31-32K
+# IOPS free (0.74-0.77 migrations per request, READ service 0.9-1.0 us), 212-
+# 222K pinned (0 migrations, 0.3 us): null_read_us 31-32 vs 4.5-4.7 pinned;
+# real-data reads 134-138K free, 143-148K pinned (0 migrations either way,
+# READ service 2.3-2.6 us): randread_vs_zram 0.42-0.44, pinned 0.44-0.46;
+# untar 0.65-0.68 s free, 0.55-0.58 s pinned, 12.40 requests per file:
+# untar_vs_zram 1.85-1.97, pinned 1.46-1.71.  /dev/fuse: null reads 86-96K
+# free or pinned (10.3-11.6 us), real data 61-80K, untar 1.97-2.41 s.
 # Needs root (mounts, zram0, drop_caches); mounts live in a temporary
 # directory and are always unmounted on exit.  Wrap it in flock
 # /work/.bench.lock.
