@@ -124,6 +124,17 @@ static unsigned zfs_ring_depth(void)
 	return d > ZFS_URING_DEPTH ? ZFS_URING_DEPTH : d < 2 ? 2 : d;
 }
 
+/* What a ring of this session's, new or adopted, is built with. */
+static void zfs_ring_config(struct zfs *fs, int fd, struct zfs_uring_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->process = zfs_ring_process;
+	c->thread_begin = zfs_ring_thread_begin;
+	c->thread_end = zfs_ring_thread_end;
+	c->arg = fs;
+}
+
 /* The INIT reply that accepted the ring is written: start the transport.
  * On failure the kernel falls back to /dev/fuse (zfs_uring_start and
  * zfs_uring_disable see to it); with uring=on the session then ends. */
@@ -139,14 +150,9 @@ static void zfs_ring_begin(struct zfs *fs, int fd, const struct fuse_init_out *i
 		max_payload = init->max_write;
 	if ((init->flags & FUSE_MAX_PAGES) && (size_t)init->max_pages * 4096 > max_payload)
 		max_payload = (size_t)init->max_pages * 4096;
-	memset(&c, 0, sizeof(c));
-	c.fd = fd;
+	zfs_ring_config(fs, fd, &c);
 	c.depth = zfs_ring_depth();
 	c.max_payload = max_payload;
-	c.process = zfs_ring_process;
-	c.thread_begin = zfs_ring_thread_begin;
-	c.thread_end = zfs_ring_thread_end;
-	c.arg = fs;
 	u = zfs_uring_create(&c);
 	if (!u) {
 		ret = -errno;
@@ -300,13 +306,8 @@ int zfs_session_adopt_ring(struct zfs *fs, struct fuse_session *se,
 	struct zfs_uring_stats st;
 	struct zfs_uring *u;
 
-	memset(&c, 0, sizeof(c));
-	c.fd = fuse_session_fd(se);
+	zfs_ring_config(fs, fuse_session_fd(se), &c);
 	c.adopt = reg;
-	c.process = zfs_ring_process;
-	c.thread_begin = zfs_ring_thread_begin;
-	c.thread_end = zfs_ring_thread_end;
-	c.arg = fs;
 	u = zfs_uring_create(&c);
 	if (!u)
 		return -errno;
