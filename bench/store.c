@@ -45,8 +45,10 @@
  * ZSTD_decompressDCtx) are printed as plain lines.
  *
  * Units (multi-page units, tmem_densify): the image is put with lz4, then
- * every object is densified group by group (16 pages, one unit each where
- * that saves memory) with the dense codec; the peer compresses the same
+ * every object is densified group by group (16 pages: one zstd unit, or
+ * lz4 units of runs of 4 pages in a full group and 8 in others,
+ * tmem/stack.h; units only where they save memory) with the dense codec;
+ * the peer compresses the same
  * pages in 64 KiB blocks with the same codec into a reused buffer (the
  * unit's own work, without the store around it), chunk by chunk in turn
  * with the store.  Then the dense objects are read back page by page in
@@ -90,7 +92,8 @@ static const char usage[] =
 	"usage: store [--corpus PAGE_IMAGE] [--seconds S]\n"
 	"Puts every 4 KiB page of the image into the store (tmem + PAM), gets and\n"
 	"verifies every page, flushes, with one and two threads, and compares with\n"
-	"raw lz4 (and zstd -1) on the same pages; then densifies into 16-page units\n"
+	"raw lz4 (and zstd -1) on the same pages; then densifies 16-page groups\n"
+	"into units (the daemon's: lz4 in runs of 4 or 8 pages, zstd whole)\n"
 	"and reads them back against the raw codec on 64 KiB. Prints the figures\n"
 	"put_vs_lz4, get_vs_lz4, put_2t_scaling, store_mem_vs_compressed,\n"
 	"unit_put_vs_raw, unit_get_vs_raw and unit_randget_vs_raw.\n"

@@ -240,6 +240,12 @@ static void pam_release(struct pam *pam)
 	free(pam);
 }
 
+/* A unit run length pam_config accepts: a power of two, 2 .. 16. */
+static int pam_run_valid(unsigned run)
+{
+	return run >= 2 && run <= PAM_UNIT_PAGES && (run & (run - 1)) == 0;
+}
+
 struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 		       struct sgv_ctx *sgv, struct slab_cache *descs)
 {
@@ -267,8 +273,9 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 		c.xcf_reserve = PAM_DEFAULT_XCF_RESERVE;
 	if (c.lz4_unit_pages == 0)
 		c.lz4_unit_pages = PAM_UNIT_PAGES;
-	if (c.lz4_unit_pages < 2 || c.lz4_unit_pages > PAM_UNIT_PAGES ||
-	    (c.lz4_unit_pages & (c.lz4_unit_pages - 1))) {
+	if (c.lz4_part_unit_pages == 0)
+		c.lz4_part_unit_pages = c.lz4_unit_pages;
+	if (!pam_run_valid(c.lz4_unit_pages) || !pam_run_valid(c.lz4_part_unit_pages)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -280,6 +287,7 @@ struct pam *pam_create(const struct pam_config *cfg, struct buddy *pages,
 	pam = mem;
 	memset(pam, 0, sizeof(*pam));
 	pam->lz4_unit_pages = c.lz4_unit_pages;
+	pam->lz4_part_unit_pages = c.lz4_part_unit_pages;
 	pam->pages = pages;
 	pam->sgv = sgv;
 	pam->threshold = c.raw_threshold;

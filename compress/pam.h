@@ -222,11 +222,18 @@ struct pam_config {
 	 * lz4hc): 0 or PAM_UNIT_PAGES (16), one unit per group; 8, 4 or 2
 	 * split a group into units of aligned runs of that many slots (slots
 	 * 0-7 and 8-15 for 8).  A random read of one page decodes its unit up
-	 * to that page, so 8 halves that work for a few percent more bytes
-	 * (tree.tar with lz4hc:9: 33.1 MB in 64 KiB units, 34.2 MB in 32 KiB;
-	 * a random 4 KiB read 20.6 us -> 8.7 us).  zstd units always take the
-	 * whole group (zstd decodes a unit whole; density is its point). */
+	 * to that page, so smaller units cut that work for a few percent more
+	 * bytes (tree.tar with lz4hc:9: 33.1 MB in 64 KiB units, 34.2 MB in
+	 * 32 KiB, 35.7 MB in 16 KiB; a random 4 KiB read, copy and decode,
+	 * 20.6 us, 8.7 us, 6.4 us).  lz4_unit_pages is for full groups (all
+	 * 16 slots stored: the inside of a file of 64 KiB or more, where
+	 * random reads happen), lz4_part_unit_pages for every other group (a
+	 * small file, a file's last group, a group with holes: read whole as
+	 * a rule; 0: as lz4_unit_pages).  The daemon uses 4 and 8
+	 * (tmem/stack.h says why).  zstd units always take the whole group
+	 * (zstd decodes a unit whole; density is its point). */
 	unsigned lz4_unit_pages;
+	unsigned lz4_part_unit_pages;
 };
 
 /* Create a store backend.  `cfg` may be NULL (every default).  Pages (raw
@@ -481,7 +488,9 @@ void pam_backing_promote(struct pam *pam, uint64_t bytes);
  * `codec`: every compressed page and every unit page (same-filled and raw
  * pages keep their forms).  Returns their map (bit s = slot s), 0 when
  * there is nothing to gain: no such page, or they are exactly the pages of
- * one unit with no dead slot, already of codec's decode type.  Sets
+ * the units repacking would make (one per run of the group,
+ * pam_config.lz4_unit_pages) with no dead slot, already of codec's decode
+ * type.  Sets
  * *old_bytes to the memory repacking them would free: the chosen pages'
  * footprints, with each unit they use counted whole (dead slots included,
  * which is what retiring it frees).  Takes no lock; never fails
@@ -492,8 +501,8 @@ unsigned pam_repack_plan(struct pam *pam, const pam_pampd old[PAM_UNIT_PAGES], u
 /* The second half, with no lock held: `pages` holds the pages of `map`,
  * 4 KiB each, packed in slot order (popcount(map) pages).  Compresses them
  * with `codec` (any codec id; lz4hc and zstd at high levels are what
- * densify uses) - together, as one unit, when there are two or more; alone
- * for a single page - and keeps the result only when it takes less
+ * densify uses) - together, one unit per run of the group (pam_config),
+ * for two or more; alone for a single page - and keeps the result only when it takes less
  * memory than `old_bytes`.  Returns 1 with out[s] set for every slot s of
  * map (unit pages, or the single page's new compressed pampd, all holding
  * their memory: give each to pam_free if they are not used); 0 when the

@@ -146,7 +146,8 @@ struct pam {
 	unsigned threshold;		/* raw threshold, bytes */
 	unsigned cap;			/* compression output cap: min(threshold - 1, XCF_MAX_SIZE) */
 	unsigned npools;
-	unsigned lz4_unit_pages;	/* pages per LZ4-decoded unit (pam_config) */
+	unsigned lz4_unit_pages;	/* pages per LZ4-decoded unit, full group (pam_config) */
+	unsigned lz4_part_unit_pages;	/* the same, any other group */
 	_Atomic unsigned rr;		/* round-robin slot choice */
 	_Atomic uint64_t unit_ids;	/* the next unit id (see pam_unit.c) */
 	struct backing *backing;	/* pam_set_backing's, then read only; NULL: none */

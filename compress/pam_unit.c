@@ -493,11 +493,15 @@ int _pam_unit_valid(const struct pam *pam, pam_pampd p)
 
 /* ---- repacking ------------------------------------------------------------ */
 
-/* How many slots a unit made with `codec` spans at most: its run (an
- * aligned run of slots; pam_config.lz4_unit_pages). */
-static unsigned pam_run_pages(const struct pam *pam, unsigned codec)
+/* How many slots a unit made with `codec` of the group whose stored slots
+ * are `map` spans at most: its run (an aligned run of slots;
+ * pam_config.lz4_unit_pages for a full group, lz4_part_unit_pages for
+ * the others). */
+static unsigned pam_run_pages(const struct pam *pam, unsigned codec, unsigned map)
 {
-	return codec_decode_type(codec) == CODEC_LZ4 ? pam->lz4_unit_pages : PAM_UNIT_PAGES;
+	if (codec_decode_type(codec) != CODEC_LZ4)
+		return PAM_UNIT_PAGES;
+	return map == (1u << PAM_UNIT_PAGES) - 1 ? pam->lz4_unit_pages : pam->lz4_part_unit_pages;
 }
 
 /* The slots of the run of `run` slots that holds slot s. */
@@ -515,7 +519,7 @@ static unsigned pam_run_mask(unsigned run, unsigned s)
 static int pam_units_dense(const struct pam *pam, const struct pam_unit *const *units,
 			   unsigned nunits, unsigned unit_slots, unsigned map, unsigned codec)
 {
-	unsigned run = pam_run_pages(pam, codec);
+	unsigned run = pam_run_pages(pam, codec, map);
 
 	if (nunits == 0 || unit_slots != map)
 		return 0;
@@ -746,7 +750,7 @@ static int pam_repack_runs(struct pam *pam, struct pam_slot *s, const unsigned c
 			   unsigned map, unsigned codec, uint64_t old_bytes, unsigned char *buf,
 			   pam_pampd out[PAM_UNIT_PAGES])
 {
-	unsigned run = pam_run_pages(pam, codec), done = 0, k = 0;
+	unsigned run = pam_run_pages(pam, codec, map), done = 0, k = 0;
 	uint64_t bytes = 0;
 	int rc = 1;
 
@@ -799,7 +803,7 @@ int pam_repack(struct pam *pam, const void *pages, unsigned map, unsigned codec,
 	if (pam_popcount(map) == 1)
 		rc = pam_repack_one(pam, s, pages, (unsigned)__builtin_ctz(map), codec, old_bytes,
 				    c->staging, out);
-	else if (pam_run_pages(pam, codec) < PAM_UNIT_PAGES)
+	else if (pam_run_pages(pam, codec, map) < PAM_UNIT_PAGES)
 		rc = pam_repack_runs(pam, s, pages, map, codec, old_bytes, c->staging, out);
 	else
 		rc = pam_repack_unit(pam, s, pages, map, codec, old_bytes, c->staging, out);

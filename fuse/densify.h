@@ -6,9 +6,9 @@
  * is written once and then only read (most of a build tree, a cache, an
  * unpacked archive) pays for that forever.  Densify repacks such a file's
  * pages 16 at a time (tmem_densify: a group of 16 pages, one zstd unit or
- * two lz4 units of 8, compress/pam.h "Units", tmem/stack.h) with a denser
- * codec, so reads stay page by page while memory
- * shrinks (tree.tar in bench/fs.sh, mem_used_bytes: lz4 48.0 MB -> 38.5 MB
+ * lz4 units of 4 pages, of 8 in a group not full, compress/pam.h "Units",
+ * tmem/stack.h) with a denser codec, so reads stay page by page while memory
+ * shrinks (tree.tar in bench/fs.sh, mem_used_bytes: lz4 48.0 MB -> 39.1 MB
  * with lz4hc:9, zstd:3 36.8 MB -> 30.5 MB with zstd:9).
  *
  * Which files.  Regular files that are closed (no open file but the

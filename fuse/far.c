@@ -380,8 +380,9 @@ static int far_check_record(const unsigned char *img, size_t len, size_t n, uint
 		    live == 0 || (live & ~map) || clen == 0 ||
 		    clen > PAM_EXPORT_BUF - PAM_UNIT_IMPORT_ROOM)
 			return -EIO;
-		/* A group may hold two units (of 8 pages, compress/pam.h):
-		 * both name its first index; their pages ascend. */
+		/* A group may hold several units (up to four with the
+		 * daemon's lz4, compress/pam.h and tmem/stack.h): all name its
+		 * first index; their pages ascend. */
 		low = (uint64_t)idx + (unsigned)__builtin_ctz(live);
 		top = (uint64_t)idx + 31u - (unsigned)__builtin_clz(live);
 		break;

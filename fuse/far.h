@@ -51,7 +51,7 @@
  *   XCF (kind 3)   the page compressed: codec type CODEC_LZ4 or CODEC_ZSTD
  *                  (compress/codec.h), 1..4095 bytes; map, live 0
  *   UNIT (kind 4)  a multi-page unit: index is its group's first index (a
- *                  multiple of 16; a group may hold two units of 8, both
+ *                  multiple of 16; a group may hold several lz4 units, all
  *                  naming it), codec the decode type, map the unit's page
  *                  map (dead slots included), live the slots of the group
  *                  still in it (nonzero, within map), then the payload

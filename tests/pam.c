@@ -1004,6 +1004,83 @@ START_TEST(test_unit_runs)
 }
 END_TEST
 
+/* lz4_unit_pages = 4, lz4_part_unit_pages = 8 (the daemon's,
+ * tmem/stack.h): a full group becomes four units of 4, every page reads
+ * back in any order, the plan sees the runs as dense; a page dropped from
+ * the second run leaves a group that is not full, planned again and
+ * repacked in runs of 8 (2 units, 15 pages), dense from then on; a bad
+ * lz4_part_unit_pages is refused. */
+START_TEST(test_unit_runs_4)
+{
+	struct pam_config cfg = { .lz4_unit_pages = 4, .lz4_part_unit_pages = 8 };
+	struct pam_config bad = { .lz4_unit_pages = 4, .lz4_part_unit_pages = 6 };
+	const unsigned hc = codec_make(CODEC_LZ4HC, 9);
+	struct env e;
+	pam_pampd g[PAM_UNIT_PAGES];
+	struct pam_stats st;
+	uint64_t old_bytes;
+	unsigned char out[PAGE];
+	unsigned map;
+
+	corpus_load();
+	{
+		struct buddy *bd = buddy_create(BUDDY_DEFAULT_RESERVE);
+		struct sgv_ctx *sg = sgv_ctx_create(bd);
+
+		errno = 0;
+		ck_assert_ptr_null(pam_create(&bad, bd, sg, NULL));
+		ck_assert_int_eq(errno, EINVAL);
+		sgv_ctx_destroy(sg);
+		buddy_destroy(bd);
+	}
+	env_open(&e, &cfg);
+	group_put(&e, TEXT_PAGES, 0xffff, g);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	ck_assert_uint_eq(map, 0xffff);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 4);
+	ck_assert_uint_eq(st.unit_pages, 16);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		struct pam_pampd_info info;
+
+		ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
+		ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
+		ck_assert_uint_eq(info.map, 0xfu << (i & ~3u));
+	}
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
+	for (unsigned k = 0; k < PAM_UNIT_PAGES; k++) {
+		unsigned i = (k * 7 + 3) % PAM_UNIT_PAGES;
+
+		ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+		ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+	}
+	pam_free(e.pam, g[6]);
+	g[6] = 0;
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0xffbf);
+	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 2);
+	ck_assert_uint_eq(st.unit_pages, 15);
+	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		if (g[i]) {
+			struct pam_pampd_info info;
+
+			ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
+			ck_assert_uint_eq(info.map, i < 8 ? 0xbfu : 0xff00u);
+			ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
+			ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+		}
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		pam_free(e.pam, g[i]);
+	pam_stats(e.pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_int_eq(pam_check(e.pam), 0);
+	env_close(&e);
+}
+END_TEST
+
 /* A unit of 16 text pages with each dense codec: every page reads back,
  * the pages' shares add up to the unit's footprint, a sequential read
  * decodes the unit once, and the unit is retired with its last page. */
@@ -1800,6 +1877,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_unit_round_trip);
 	tcase_add_test(tc, test_unit_runs);
+	tcase_add_test(tc, test_unit_runs_4);
 	tcase_add_test(tc, test_unit_plan);
 	tcase_add_test(tc, test_unit_single_page);
 	tcase_add_test(tc, test_unit_reader_reference);

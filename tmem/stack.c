@@ -162,6 +162,8 @@ struct zc_stack *zc_stack_create(const struct zc_stack_config *cfg)
 		c.pam.raw_threshold = ZC_STACK_RAW_THRESHOLD;
 	if (c.pam.lz4_unit_pages == 0)
 		c.pam.lz4_unit_pages = ZC_STACK_LZ4_UNIT_PAGES;
+	if (c.pam.lz4_part_unit_pages == 0)
+		c.pam.lz4_part_unit_pages = ZC_STACK_LZ4_PART_UNIT_PAGES;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		errno = ENOMEM;

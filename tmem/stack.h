@@ -26,12 +26,22 @@
  * a page that compresses to 3/4..7/8 still saves memory in xcf (tree.tar:
  * 1.4 MB less than with 3/4).
  *
- * Units.  The daemon's lz4 and lz4hc units are 8 pages
- * (ZC_STACK_LZ4_UNIT_PAGES; compress/pam.h, pam_config.lz4_unit_pages):
- * a random 4 KiB read of a densified file decodes its unit up to the page,
- * and in 32 KiB units that is less than half the time of 64 KiB ones
- * (8.7 us against 20.6 us, lz4hc:9 on tree.tar) for 3% more bytes; zstd
- * units take the whole 16-page group.
+ * Units.  The daemon's lz4 and lz4hc units are 4 pages in a full group
+ * (16 pages stored: inside a file of 64 KiB or more) and 8 in any other
+ * (ZC_STACK_LZ4_UNIT_PAGES, ZC_STACK_LZ4_PART_UNIT_PAGES; compress/pam.h,
+ * pam_config.lz4_unit_pages).  A random 4 KiB read of a densified file
+ * decodes its unit up to the page: 2.5 pages on average in 16 KiB units,
+ * 4.5 in 32 KiB, 8.5 in 64 KiB.  Over io_uring, where the round trip of a
+ * plain read is a few microseconds, that decoding is most of what a dense
+ * read adds (bench/dense_read.sh, tree.tar's first 64 MiB: READ service
+ * 2.4 us plain, 6.7-6.9 us in 8-page units, 4.6-4.7 us in 4-page units;
+ * random reads of the densified file 0.57-0.60 of the plain file's rate
+ * with 8 pages, 0.73-0.74 with 4).  Smaller units cost bytes (tree.tar
+ * after densify: 38.3 MB in 8-page units, 39.9 MB in 4-page ones; zram
+ * with ext4 holds it in 47.2 MB), and half of tree.tar's bytes are in
+ * files under 64 KiB, which are read whole as a rule: so only full groups
+ * take 4-page units (39.1 MB).  zstd units take the whole 16-page group
+ * (zstd decodes a unit whole; density is its point).
  *
  * Lock order: the stack takes no lock; the modules' orders hold (tmem.h:
  * bucket lock -> slab cache lock -> buddy lock, bucket lock -> xcf pool
@@ -53,7 +63,8 @@ struct sgv_ctx;
 struct slab_cache;
 
 #define ZC_STACK_RAW_THRESHOLD 3584u	/* bytes: 7/8 page (see above) */
-#define ZC_STACK_LZ4_UNIT_PAGES 8u	/* pages per lz4 unit (see above) */
+#define ZC_STACK_LZ4_UNIT_PAGES 4u	/* pages per lz4 unit, full groups (see above) */
+#define ZC_STACK_LZ4_PART_UNIT_PAGES 8u	/* pages per lz4 unit, other groups */
 #define ZC_STACK_NSLABS 4		/* tmem_obj, tmem_objnode, xcf_desc, pam_unit */
 
 /* The pamops table that makes PAM a tmem backend: tmem_store_create(
@@ -78,7 +89,8 @@ struct zc_stack_config {
 	/* PAM's configuration; zero fields take the stack's defaults:
 	 * raw_threshold ZC_STACK_RAW_THRESHOLD, pools one per online CPU,
 	 * xcf_reserve PAM_DEFAULT_XCF_RESERVE, lz4_unit_pages
-	 * ZC_STACK_LZ4_UNIT_PAGES. */
+	 * ZC_STACK_LZ4_UNIT_PAGES, lz4_part_unit_pages
+	 * ZC_STACK_LZ4_PART_UNIT_PAGES. */
 	struct pam_config pam;
 };
 
