@@ -904,6 +904,65 @@ static int group_repack(struct env *e, pam_pampd g[PAM_UNIT_PAGES], size_t first
 	return rc;
 }
 
+/* pam_create refuses `b` with EINVAL. */
+static void check_refused(const struct pam_config *b)
+{
+	struct buddy *bd = buddy_create(BUDDY_DEFAULT_RESERVE);
+	struct sgv_ctx *sg = sgv_ctx_create(bd);
+
+	errno = 0;
+	ck_assert_ptr_null(pam_create(b, bd, sg, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	sgv_ctx_destroy(sg);
+	buddy_destroy(bd);
+}
+
+/* A full group of text pages put and repacked with `codec` into units of
+ * `run` slots: 16 / run units, each page in the unit of its run, and every
+ * page reads back right, in a random order. */
+static void check_full_runs(struct env *e, pam_pampd g[PAM_UNIT_PAGES], unsigned codec,
+			    unsigned run)
+{
+	struct pam_stats st;
+	unsigned char out[PAGE];
+	unsigned map;
+
+	group_put(e, TEXT_PAGES, 0xffff, g);
+	ck_assert_int_eq(group_repack(e, g, TEXT_PAGES, codec, &map), 1);
+	ck_assert_uint_eq(map, 0xffff);
+	pam_stats(e->pam, &st);
+	ck_assert_uint_eq(st.units, PAM_UNIT_PAGES / run);
+	ck_assert_uint_eq(st.unit_pages, 16);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
+		struct pam_pampd_info info;
+
+		ck_assert_int_eq(pam_pampd_info(e->pam, g[i], &info), 0);
+		ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
+		ck_assert_uint_eq(info.map, ((1u << run) - 1) << (i / run * run));
+	}
+	for (unsigned k = 0; k < PAM_UNIT_PAGES; k++) {
+		unsigned i = (k * 7 + 3) % PAM_UNIT_PAGES;
+
+		ck_assert_int_eq(pam_get(e->pam, g[i], out), 0);
+		ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
+	}
+}
+
+/* The end of a group test: the store checks, every page of the group
+ * freed leaves no unit, the store checks again and closes. */
+static void free_group_close(struct env *e, pam_pampd g[PAM_UNIT_PAGES])
+{
+	struct pam_stats st;
+
+	ck_assert_int_eq(pam_check(e->pam), 0);
+	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
+		pam_free(e->pam, g[i]);
+	pam_stats(e->pam, &st);
+	ck_assert_uint_eq(st.units, 0);
+	ck_assert_int_eq(pam_check(e->pam), 0);
+	env_close(e);
+}
+
 /* lz4_unit_pages = 8: an lz4 group becomes a unit per run of 8 slots (a
  * run of one page alone, a whole-group unit when runs do not pay), every
  * page reads back, the plan sees the runs as dense, zstd units still take
@@ -922,41 +981,17 @@ START_TEST(test_unit_runs)
 	corpus_load();
 	for (unsigned bad = 0; bad < 3; bad++) {
 		struct pam_config b = { .lz4_unit_pages = bad == 0 ? 3 : bad == 1 ? 32 : 1 };
-		struct buddy *bd = buddy_create(BUDDY_DEFAULT_RESERVE);
-		struct sgv_ctx *sg = sgv_ctx_create(bd);
 
-		errno = 0;
-		ck_assert_ptr_null(pam_create(&b, bd, sg, NULL));
-		ck_assert_int_eq(errno, EINVAL);
-		sgv_ctx_destroy(sg);
-		buddy_destroy(bd);
+		check_refused(&b);
 	}
 	env_open(&e, &cfg);
 	/* A full group: two units of 8. */
-	group_put(&e, TEXT_PAGES, 0xffff, g);
-	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
-	ck_assert_uint_eq(map, 0xffff);
-	pam_stats(e.pam, &st);
-	ck_assert_uint_eq(st.units, 2);
-	ck_assert_uint_eq(st.unit_pages, 16);
-	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
-		struct pam_pampd_info info;
-
-		ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
-		ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
-	}
+	check_full_runs(&e, g, hc, 8);
 	/* Dense for lz4 types; zstd would take the whole group. */
 	ck_assert_uint_eq(pam_repack_plan(e.pam, g, CODEC_DEFAULT, &old_bytes), 0);
 	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
 	ck_assert_uint_eq(pam_repack_plan(e.pam, g, codec_make(CODEC_ZSTD, 3), &old_bytes),
 			  0xffff);
-	/* Random order reads, each page right. */
-	for (unsigned k = 0; k < PAM_UNIT_PAGES; k++) {
-		unsigned i = (k * 7 + 3) % PAM_UNIT_PAGES;
-
-		ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
-		ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
-	}
 	/* A page dropped from the second run: the group is planned again
 	 * (plans are per group) and repacked in runs of 8 and 7 ... */
 	pam_free(e.pam, g[12]);
@@ -994,13 +1029,7 @@ START_TEST(test_unit_runs)
 			ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
 			ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
 		}
-	ck_assert_int_eq(pam_check(e.pam), 0);
-	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
-		pam_free(e.pam, g[i]);
-	pam_stats(e.pam, &st);
-	ck_assert_uint_eq(st.units, 0);
-	ck_assert_int_eq(pam_check(e.pam), 0);
-	env_close(&e);
+	free_group_close(&e, g);
 }
 END_TEST
 
@@ -1023,37 +1052,10 @@ START_TEST(test_unit_runs_4)
 	unsigned map;
 
 	corpus_load();
-	{
-		struct buddy *bd = buddy_create(BUDDY_DEFAULT_RESERVE);
-		struct sgv_ctx *sg = sgv_ctx_create(bd);
-
-		errno = 0;
-		ck_assert_ptr_null(pam_create(&bad, bd, sg, NULL));
-		ck_assert_int_eq(errno, EINVAL);
-		sgv_ctx_destroy(sg);
-		buddy_destroy(bd);
-	}
+	check_refused(&bad);
 	env_open(&e, &cfg);
-	group_put(&e, TEXT_PAGES, 0xffff, g);
-	ck_assert_int_eq(group_repack(&e, g, TEXT_PAGES, hc, &map), 1);
-	ck_assert_uint_eq(map, 0xffff);
-	pam_stats(e.pam, &st);
-	ck_assert_uint_eq(st.units, 4);
-	ck_assert_uint_eq(st.unit_pages, 16);
-	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++) {
-		struct pam_pampd_info info;
-
-		ck_assert_int_eq(pam_pampd_info(e.pam, g[i], &info), 0);
-		ck_assert_int_eq(info.kind, PAM_KIND_UNIT);
-		ck_assert_uint_eq(info.map, 0xfu << (i & ~3u));
-	}
+	check_full_runs(&e, g, hc, 4);
 	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0);
-	for (unsigned k = 0; k < PAM_UNIT_PAGES; k++) {
-		unsigned i = (k * 7 + 3) % PAM_UNIT_PAGES;
-
-		ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
-		ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
-	}
 	pam_free(e.pam, g[6]);
 	g[6] = 0;
 	ck_assert_uint_eq(pam_repack_plan(e.pam, g, hc, &old_bytes), 0xffbf);
@@ -1071,13 +1073,7 @@ START_TEST(test_unit_runs_4)
 			ck_assert_int_eq(pam_get(e.pam, g[i], out), 0);
 			ck_assert_mem_eq(out, cpage(TEXT_PAGES + i), PAGE);
 		}
-	ck_assert_int_eq(pam_check(e.pam), 0);
-	for (unsigned i = 0; i < PAM_UNIT_PAGES; i++)
-		pam_free(e.pam, g[i]);
-	pam_stats(e.pam, &st);
-	ck_assert_uint_eq(st.units, 0);
-	ck_assert_int_eq(pam_check(e.pam), 0);
-	env_close(&e);
+	free_group_close(&e, g);
 }
 END_TEST
 
