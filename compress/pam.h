@@ -486,30 +486,30 @@ void pam_backing_promote(struct pam *pam, uint64_t bytes);
  * under the bucket lock): `old` holds the group's PAM_UNIT_PAGES pampds in
  * slot order, 0 for an empty slot.  Chooses the pages worth repacking with
  * `codec`: every compressed page and every unit page (same-filled and raw
- * pages keep their forms).  Returns their map (bit s = slot s), 0 when
- * there is nothing to gain: no such page, or they are exactly the pages of
- * the units repacking would make (one per run of the group,
+ * pages keep their forms).  Returns their map (bit s = slot s), 0 when there
+ * is nothing to gain: no such page, or they are exactly the pages of the
+ * units repacking would make (one per run of the group,
  * pam_config.lz4_unit_pages) with no dead slot, already of codec's decode
- * type.  Sets
- * *old_bytes to the memory repacking them would free: the chosen pages'
- * footprints, with each unit they use counted whole (dead slots included,
- * which is what retiring it frees).  Takes no lock; never fails
- * (a corrupt pampd is simply not chosen). */
+ * type.  Sets *old_bytes to the memory repacking them would free: the chosen
+ * pages' footprints, with each unit they use counted whole (dead slots
+ * included, which is what retiring it frees).  Takes no lock; never fails (a
+ * corrupt pampd is simply not chosen). */
 unsigned pam_repack_plan(struct pam *pam, const pam_pampd old[PAM_UNIT_PAGES], unsigned codec,
 			 uint64_t *old_bytes);
 
 /* The second half, with no lock held: `pages` holds the pages of `map`,
  * 4 KiB each, packed in slot order (popcount(map) pages).  Compresses them
  * with `codec` (any codec id; lz4hc and zstd at high levels are what
- * densify uses) - together, one unit per run of the group (pam_config),
- * for two or more; alone for a single page - and keeps the result only when it takes less
- * memory than `old_bytes`.  Returns 1 with out[s] set for every slot s of
- * map (unit pages, or the single page's new compressed pampd, all holding
- * their memory: give each to pam_free if they are not used); 0 when the
- * result would not be smaller (nothing allocated, out untouched); -EINVAL
- * for a bad codec, an empty map or `none`; -ENOMEM when the descriptor,
- * an xcf object or a buffer cannot be had (nothing left allocated).  The
- * unit goes into the calling thread's xcf pool.  Thread safe. */
+ * densify uses) - together, one unit per run of the group (pam_config), for
+ * two or more; alone for a single page - and keeps the result only when it
+ * takes less memory than `old_bytes`.  Returns 1 with out[s] set for every
+ * slot s of map (unit pages, or the single page's new compressed pampd, all
+ * holding their memory: give each to pam_free if they are not used); 0 when
+ * the result would not be smaller (nothing allocated, out untouched);
+ * -EINVAL for a bad codec, an empty map or `none`; -ENOMEM when the
+ * descriptor, an xcf object or a buffer cannot be had (nothing left
+ * allocated).  The unit goes into the calling thread's xcf pool.  Thread
+ * safe. */
 int pam_repack(struct pam *pam, const void *pages, unsigned map, unsigned codec,
 	       uint64_t old_bytes, pam_pampd out[PAM_UNIT_PAGES]);
 
