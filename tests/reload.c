@@ -486,6 +486,16 @@ START_TEST(test_sighup_ignored)
 END_TEST
 
 #ifdef ZC_DEBUG
+/* Mount with the debug fault `var`=`val` in the environment of the daemon
+ * started here only: the processes it executes on a reload inherit it,
+ * later mounts of the suite do not. */
+static void mount_faulted(const char *var, const char *val, const char *opts)
+{
+	setenv(var, val, 1);
+	fs_mount(opts);
+	unsetenv(var);
+}
+
 /* A binary that does not read the image refuses it, on a transport; over
  * io_uring the refusal comes after the hold, and the requests held are
  * served by the old process, which serves on over io_uring. */
@@ -495,9 +505,7 @@ static void version_case(const char *opts, int uring)
 	struct fs_tree *t = calloc(1, sizeof(*t));
 	pid_t daemon;
 
-	setenv("ZC_FAULT_RELOAD_VERSION", "1", 1);
-	fs_mount(opts);
-	unsetenv("ZC_FAULT_RELOAD_VERSION");
+	mount_faulted("ZC_FAULT_RELOAD_VERSION", "1", opts);
 	daemon = fs_cur.pid;
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	for (unsigned r = 1; r <= 2; r++) {
@@ -592,9 +600,7 @@ START_TEST(test_holdtimeout)
 		return;
 	}
 	t = calloc(1, sizeof(*t));
-	setenv("ZC_FAULT_POKE_OFF", "1", 1);
-	fs_mount("uring=on");
-	unsetenv("ZC_FAULT_POKE_OFF");
+	mount_faulted("ZC_FAULT_POKE_OFF", "1", "uring=on");
 	daemon = fs_cur.pid;
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	ck_assert(pipe(stop) == 0 && pipe(out) == 0);
@@ -633,9 +639,7 @@ START_TEST(test_ringtaken)
 		return;
 	}
 	t = calloc(1, sizeof(*t));
-	setenv("ZC_FAULT_RING_TAKEN", "2", 1);
-	fs_mount("uring=on");
-	unsetenv("ZC_FAULT_RING_TAKEN");
+	mount_faulted("ZC_FAULT_RING_TAKEN", "2", "uring=on");
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
 	fs_wait_log(adopted, 1);
@@ -644,9 +648,7 @@ START_TEST(test_ringtaken)
 	no_pokers();
 	fs_finish();
 	/* Taken on every try. */
-	setenv("ZC_FAULT_RING_TAKEN", "99", 1);
-	fs_mount("uring=on");
-	unsetenv("ZC_FAULT_RING_TAKEN");
+	mount_faulted("ZC_FAULT_RING_TAKEN", "99", "uring=on");
 	snprintf(dir, sizeof(dir), "%s", fs_cur.dir);
 	fs_tree_build_mixed(t, NFILES, 20, 64, "zcached reload test ", &rs);
 	ck_assert_int_eq(kill(fs_cur.pid, SIGHUP), 0);
